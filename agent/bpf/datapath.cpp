@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "bpf/datapath.h"
+
+#include "common/error.h"
+#include "shadowtap.skel.h"
+
+#include <bpf/libbpf.h>
+#include <cerrno>
+#include <spdlog/spdlog.h>
+
+namespace shadowtap {
+
+void Datapath::SkeletonDeleter::operator()(shadowtap_bpf *skel) const { shadowtap_bpf__destroy(skel); }
+
+Datapath::Datapath(const Settings &settings) : pinDir_(settings.pinDir) {
+  skel_.reset(shadowtap_bpf__open());
+  if (!skel_)
+    throwErrno("failed to open the shadowtap BPF object", errno);
+
+  bool xdp = settings.mode == Mode::Xdp;
+  skel_->rodata->st_output = xdp ? ST_OUTPUT_RING : ST_OUTPUT_CLONE;
+  skel_->rodata->st_snaplen = settings.snaplen;
+  // TC mode: tc_ingress + tc_egress clone. XDP mode: xdp_ingress + tc_egress (XDP has no
+  // egress hook) both copy into the ring.
+  bpf_program__set_autoload(skel_->progs.tc_ingress, !xdp);
+  bpf_program__set_autoload(skel_->progs.xdp_ingress, xdp);
+  if (!xdp) // only XDP mode reads the ring: a 1-page ring keeps the map valid and small
+    bpf_map__set_max_entries(skel_->maps.st_ring, 4096);
+
+  if (!pinDir_.empty()) {
+    bpf_map *maps[] = {skel_->maps.st_rules,    skel_->maps.st_excludes, skel_->maps.st_runtime,
+                       skel_->maps.st_counters, skel_->maps.st_state,    skel_->maps.st_flows,
+                       skel_->maps.st_ring};
+    for (bpf_map *map : maps) {
+      std::string path = pinDir_ + "/" + bpf_map__name(map);
+      if (int err = bpf_map__set_pin_path(map, path.c_str()))
+        throwErrno("failed to set pin path " + path, err);
+    }
+  }
+}
+
+Datapath::~Datapath() {
+  if (loaded_ && !pinDir_.empty() && skel_)
+    bpf_object__unpin_maps(skel_->obj, nullptr);
+}
+
+void Datapath::load() {
+  if (int err = shadowtap_bpf__load(skel_.get())) {
+    if (err == -EPERM || err == -EACCES)
+      throwErrno("failed to load the BPF programs (needs root or CAP_BPF + CAP_NET_ADMIN; run with -v for the verifier log)", err);
+    throwErrno("failed to load the BPF programs (run with --log-level debug for the verifier log)", err);
+  }
+  loaded_ = true;
+}
+
+bpf_object *Datapath::object() const { return skel_->obj; }
+int Datapath::tcIngressFd() const { return bpf_program__fd(skel_->progs.tc_ingress); }
+int Datapath::tcEgressFd() const { return bpf_program__fd(skel_->progs.tc_egress); }
+int Datapath::xdpIngressFd() const { return bpf_program__fd(skel_->progs.xdp_ingress); }
+int Datapath::ringFd() const { return bpf_map__fd(skel_->maps.st_ring); }
+
+MapFds Datapath::mapFds() const {
+  MapFds fds;
+  fds.rules = bpf_map__fd(skel_->maps.st_rules);
+  fds.excludes = bpf_map__fd(skel_->maps.st_excludes);
+  fds.runtime = bpf_map__fd(skel_->maps.st_runtime);
+  fds.counters = bpf_map__fd(skel_->maps.st_counters);
+  fds.state = bpf_map__fd(skel_->maps.st_state);
+  return fds;
+}
+
+} // namespace shadowtap

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// RAII owner of the shadowtap BPF skeleton: open, configure (rodata, pins, which programs load),
+// load, and on destruction unpin what it pinned and free everything. Map and program fds stay
+// owned by the skeleton: callers borrow them and never close them.
+#pragma once
+
+#include "bpf/pinned_maps.h"
+#include "cli/options.h"
+
+#include <memory>
+#include <string>
+
+struct shadowtap_bpf;
+struct bpf_object;
+
+namespace shadowtap {
+
+class Datapath {
+public:
+  struct Settings {
+    Mode mode = Mode::Tc;
+    uint32_t snaplen = ST_DEFAULT_SNAPLEN;
+    std::string pinDir; // empty: do not pin (tests)
+  };
+
+  explicit Datapath(const Settings &settings); // opens and configures; throws Error
+  ~Datapath();
+  Datapath(const Datapath &) = delete;
+  Datapath &operator=(const Datapath &) = delete;
+
+  // The agent loads here in TC mode; in XDP mode libxdp loads the object when it attaches (it must turn the
+  // XDP program into a dispatcher extension first), so call markLoaded() after that instead.
+  void load();
+  void markLoaded() { loaded_ = true; }
+
+  bpf_object *object() const;
+  int tcIngressFd() const;
+  int tcEgressFd() const;
+  int xdpIngressFd() const;
+  MapFds mapFds() const;
+  int ringFd() const;
+
+private:
+  struct SkeletonDeleter {
+    void operator()(shadowtap_bpf *skel) const;
+  };
+  std::unique_ptr<shadowtap_bpf, SkeletonDeleter> skel_;
+  std::string pinDir_;
+  bool loaded_ = false;
+};
+
+} // namespace shadowtap

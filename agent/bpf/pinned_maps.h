@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+// Typed views over the maps of one tap, reached through their pins (so `set`, `status` and
+// `detach` work from another process) or through a live skeleton's fds (borrowed, not owned).
+#pragma once
+
+#include "bpf/counter_names.h"
+#include "common/unique_fd.h"
+#include "shadowtap/shared.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shadowtap {
+
+struct MapFds {
+  int rules = -1;
+  int excludes = -1;
+  int runtime = -1;
+  int counters = -1;
+  int state = -1;
+};
+
+class TapMaps {
+public:
+  // Borrow fds owned elsewhere (a skeleton): they are not closed here.
+  explicit TapMaps(const MapFds &fds) : fds_(fds) {}
+  // Open the pins in `pinDir`. Throws Error naming the missing map and `detach`/`run`.
+  static TapMaps openPinned(const std::string &pinDir);
+
+  void setRule(uint16_t port, const st_rule &rule);
+  std::optional<st_rule> rule(uint16_t port) const;
+  std::map<uint16_t, st_rule> rules() const;
+
+  void addExclude(const st_lpm_key &key);
+  bool removeExclude(const st_lpm_key &key); // false if it was not there
+  std::vector<st_lpm_key> excludes() const;
+
+  st_runtime runtime() const;
+  void setRuntime(const st_runtime &runtime);
+
+  st_state state() const;
+  void setState(const st_state &state);
+
+  CounterValues counters() const; // summed over every possible CPU
+
+private:
+  MapFds fds_;
+  std::vector<UniqueFd> owned_; // only for openPinned
+};
+
+} // namespace shadowtap

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/options.h"
+
+#include "common/error.h"
+
+#include <arpa/inet.h>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <net/if.h>
+#include <type_traits>
+
+namespace shadowtap {
+namespace {
+
+std::string trim(const std::string &text) {
+  auto begin = text.find_first_not_of(" \t");
+  auto end = text.find_last_not_of(" \t");
+  return begin == std::string::npos ? std::string() : text.substr(begin, end - begin + 1);
+}
+
+template <typename T> bool parseNumber(const std::string &text, T &out, int base = 10) {
+  const char *first = text.data();
+  const char *last = first + text.size();
+  std::from_chars_result result;
+  if constexpr (std::is_floating_point_v<T>)
+    result = std::from_chars(first, last, out, std::chars_format::fixed);
+  else
+    result = std::from_chars(first, last, out, base);
+  return result.ec == std::errc() && result.ptr == last && !text.empty();
+}
+
+} // namespace
+
+uint16_t parsePort(const std::string &raw) {
+  std::string text = trim(raw);
+  unsigned long value = 0;
+  if (!parseNumber(text, value) || value < 1 || value > 65535)
+    throw UsageError("invalid port '" + raw + "': expected a number from 1 to 65535");
+  return static_cast<uint16_t>(value);
+}
+
+std::vector<uint16_t> parsePortList(const std::string &text) {
+  std::vector<uint16_t> ports;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    uint16_t port = parsePort(item);
+    for (uint16_t seen : ports)
+      if (seen == port)
+        throw UsageError("invalid --port '" + text + "': port " + std::to_string(port) + " is listed twice");
+    ports.push_back(port);
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  if (ports.size() > ST_MAX_RULES)
+    throw UsageError("too many ports: at most " + std::to_string(ST_MAX_RULES));
+  return ports;
+}
+
+uint32_t parsePercent(const std::string &raw) {
+  std::string text = trim(raw);
+  double value = 0;
+  if (!parseNumber(text, value) || !std::isfinite(value) || value < 0 || value > 100)
+    throw UsageError("invalid --percent '" + raw + "': expected a number from 0 to 100 (decimals allowed, e.g. 0.01)");
+  auto ppm = static_cast<uint32_t>(std::llround(value * (ST_RATE_SCALE / 100.0)));
+  if (ppm == 0 && value > 0)
+    throw UsageError("invalid --percent '" + raw + "': the finest rate is 0.0001 (one connection per million)");
+  return ppm;
+}
+
+Cidr parseCidr(const std::string &raw) {
+  std::string text = trim(raw);
+  std::string addr = text;
+  std::optional<unsigned> prefix;
+  if (auto slash = text.find('/'); slash != std::string::npos) {
+    addr = text.substr(0, slash);
+    unsigned value = 0;
+    if (!parseNumber(text.substr(slash + 1), value))
+      throw UsageError("invalid CIDR '" + raw + "': bad prefix length");
+    prefix = value;
+  }
+
+  Cidr cidr;
+  unsigned char bytes[16] = {};
+  unsigned maxPrefix = 0, offset = 0;
+  if (inet_pton(AF_INET, addr.c_str(), bytes + 12) == 1) {
+    bytes[10] = bytes[11] = 0xff; // ::ffff:a.b.c.d, as the BPF parser stores IPv4
+    maxPrefix = 32;
+    offset = 96;
+  } else if (inet_pton(AF_INET6, addr.c_str(), bytes) == 1) {
+    maxPrefix = 128;
+  } else {
+    throw UsageError("invalid CIDR '" + raw + "': expected ADDRESS[/PREFIX] with an IPv4 or IPv6 address");
+  }
+  unsigned bits = prefix.value_or(maxPrefix);
+  if (bits > maxPrefix)
+    throw UsageError("invalid CIDR '" + raw + "': prefix length above " + std::to_string(maxPrefix));
+
+  // Clear host bits so that equal networks give equal keys (and `--include-cidr` finds them).
+  unsigned total = offset + bits;
+  for (unsigned i = 0; i < 16; i++) {
+    unsigned keep = total >= (i + 1) * 8 ? 8 : (total > i * 8 ? total - i * 8 : 0);
+    bytes[i] &= static_cast<unsigned char>(0xff00 >> keep);
+  }
+  cidr.key.prefixlen = total;
+  std::memcpy(cidr.key.addr, bytes, 16);
+  cidr.text = formatLpmKey(cidr.key);
+  return cidr;
+}
+
+Mode parseMode(const std::string &text) {
+  if (text == "tc")
+    return Mode::Tc;
+  if (text == "xdp")
+    return Mode::Xdp;
+  throw UsageError("invalid --mode '" + text + "': use tc or xdp");
+}
+
+uint32_t parseMark(const std::string &raw) {
+  std::string text = trim(raw);
+  unsigned long value = 0;
+  bool ok = text.rfind("0x", 0) == 0 ? parseNumber(text.substr(2), value, 16) : parseNumber(text, value);
+  if (!ok || value == 0 || value > 0xffffffffUL)
+    throw UsageError("invalid --mark '" + raw + "': expected a non-zero 32-bit number");
+  return static_cast<uint32_t>(value);
+}
+
+void validateIfaceName(const std::string &name, const char *flag) {
+  if (name.empty())
+    throw UsageError(std::string("missing ") + flag);
+  if (name.size() >= IFNAMSIZ || name.find('/') != std::string::npos || name == "." || name == "..")
+    throw UsageError(std::string("invalid ") + flag + " '" + name + "': not an interface name");
+}
+
+void validate(const RunOptions &options) {
+  validateIfaceName(options.iface, "--iface");
+  if (options.ports.empty())
+    throw UsageError("missing --port: name at least one service port");
+  if (options.mirrorIface) {
+    validateIfaceName(*options.mirrorIface, "--mirror-iface");
+    if (*options.mirrorIface == options.iface)
+      throw UsageError("--mirror-iface must differ from --iface: mirroring an interface into itself loops");
+  }
+  if (options.ratePpm > ST_RATE_SCALE)
+    throw UsageError("invalid --percent: above 100");
+  if (options.snaplen < 64 || options.snaplen > ST_MAX_SNAPLEN)
+    throw UsageError("invalid --snaplen: expected 64 to " + std::to_string(ST_MAX_SNAPLEN));
+  if (options.pcapPath && options.mode != Mode::Xdp)
+    throw UsageError("--pcap works in --mode xdp (in tc mode, capture the mirror interface instead)");
+  if (options.excludes.size() > ST_MAX_EXCLUDES)
+    throw UsageError("too many --exclude-cidr: at most " + std::to_string(ST_MAX_EXCLUDES));
+}
+
+void validate(const SetOptions &options) {
+  validateIfaceName(options.iface, "--iface");
+  if (options.ratePpm && !options.port)
+    throw UsageError("--percent needs --port: say which service's rate to change");
+  if (!options.ratePpm && !options.enabled && options.excludes.empty() && options.includes.empty() &&
+      !options.port)
+    throw UsageError("nothing to set: give --port/--percent, --exclude-cidr, --include-cidr, --enable or --disable");
+  if (options.port && !options.ratePpm)
+    throw UsageError("--port needs --percent");
+}
+
+std::string formatPercent(uint32_t ratePpm) {
+  // Up to four decimals, trailing zeros trimmed: 300000 -> "30", 100 -> "0.01", 1 -> "0.0001".
+  std::string text = std::to_string(ratePpm / 10000);
+  uint32_t frac = ratePpm % 10000;
+  if (frac) {
+    std::string digits = std::to_string(frac);
+    digits.insert(0, 4 - digits.size(), '0');
+    while (digits.back() == '0')
+      digits.pop_back();
+    text += "." + digits;
+  }
+  return text;
+}
+
+std::string formatLpmKey(const st_lpm_key &key) {
+  static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (key.prefixlen >= 96 && std::memcmp(key.addr, kMapped, 12) == 0) {
+    inet_ntop(AF_INET, key.addr + 12, buf, sizeof(buf));
+    return std::string(buf) + "/" + std::to_string(key.prefixlen - 96);
+  }
+  inet_ntop(AF_INET6, key.addr, buf, sizeof(buf));
+  return std::string(buf) + "/" + std::to_string(key.prefixlen);
+}
+
+} // namespace shadowtap

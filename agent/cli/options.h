@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+// Plain option structs for each subcommand, the string parsers that fill them and the pure
+// validate() checks. No I/O here, so every rule is unit-tested without root.
+#pragma once
+
+#include "shadowtap/shared.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shadowtap {
+
+enum class Mode { Tc, Xdp };
+
+struct Cidr {
+  st_lpm_key key{};  // as stored in st_excludes (IPv4 mapped into ::ffff:0:0/96)
+  std::string text;  // normalised, e.g. "10.1.2.0/24"
+};
+
+struct RunOptions {
+  std::string iface;
+  std::vector<uint16_t> ports;
+  uint32_t ratePpm = ST_RATE_SCALE; // --percent, default 100 (like mirrorPercentage)
+  std::optional<std::string> mirrorIface;
+  Mode mode = Mode::Tc;
+  std::vector<Cidr> excludes;
+  std::string logLevel = "info";
+  uint32_t skipMark = ST_DEFAULT_MARK;
+  uint32_t snaplen = ST_DEFAULT_SNAPLEN;
+  std::optional<std::string> pcapPath; // XDP mode: write the ring's frames to this pcap file
+};
+
+struct SetOptions {
+  std::string iface;
+  std::optional<uint16_t> port;
+  std::optional<uint32_t> ratePpm;
+  std::vector<Cidr> excludes;
+  std::vector<Cidr> includes; // exclusions to lift
+  std::optional<bool> enabled;
+};
+
+struct StatusOptions {
+  std::string iface;
+  bool json = false;
+};
+
+struct DetachOptions {
+  std::string iface;
+};
+
+// Parsers: throw UsageError with a message naming the flag and the bad value.
+std::vector<uint16_t> parsePortList(const std::string &text);
+uint16_t parsePort(const std::string &text);
+uint32_t parsePercent(const std::string &text); // -> parts per million, accepts decimals
+Cidr parseCidr(const std::string &text);
+Mode parseMode(const std::string &text);
+uint32_t parseMark(const std::string &text); // decimal or 0x hex, non-zero
+
+// Checks that need no system access. Throw UsageError.
+void validateIfaceName(const std::string &name, const char *flag);
+void validate(const RunOptions &options);
+void validate(const SetOptions &options);
+
+std::string formatPercent(uint32_t ratePpm); // 300000 -> "30", 100 -> "0.01"
+std::string formatLpmKey(const st_lpm_key &key);
+
+} // namespace shadowtap

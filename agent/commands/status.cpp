@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "bpf/bpffs.h"
+#include "commands/commands.h"
+#include "net/link.h"
+#include "tap/preflight.h"
+#include "tap/tap.h"
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace shadowtap {
+
+int statusCommand(const StatusOptions &options, const std::string &bpffs) {
+  requirePrivileges("status");
+  auto maps = TapMaps::openPinned(pinDirFor(bpffs, options.iface));
+  auto state = maps.state();
+  auto runtime = maps.runtime();
+  auto rules = maps.rules();
+  auto excludes = maps.excludes();
+  auto counters = maps.counters();
+  bool alive = state.agent_pid && ::kill(static_cast<pid_t>(state.agent_pid), 0) == 0;
+  std::string mode = state.mode == ST_MODE_XDP ? "xdp" : "tc";
+  std::string mirror(state.mirror_iface, strnlen(state.mirror_iface, sizeof(state.mirror_iface)));
+
+  if (options.json) {
+    nlohmann::ordered_json out;
+    out["iface"] = options.iface;
+    out["mode"] = mode;
+    out["mirror_iface"] = mirror;
+    out["agent_pid"] = state.agent_pid;
+    out["agent_running"] = alive;
+    out["enabled"] = runtime.enabled != 0;
+    out["seed"] = runtime.seed;
+    out["skip_mark"] = runtime.skip_mark;
+    out["rules"] = nlohmann::json::array();
+    for (const auto &[port, rule] : rules)
+      out["rules"].push_back({{"port", port},
+                              {"percent", rule.rate_ppm / 10000.0},
+                              {"rate_ppm", rule.rate_ppm},
+                              {"mirror_ifindex", rule.mirror_ifindex},
+                              {"enabled", (rule.flags & ST_RULE_ENABLED) != 0}});
+    out["excluded_cidrs"] = nlohmann::json::array();
+    for (const auto &key : excludes)
+      out["excluded_cidrs"].push_back(formatLpmKey(key));
+    nlohmann::ordered_json c;
+    for (uint32_t i = 0; i < ST_C_MAX; i++)
+      c[std::string(counterName(i))] = counters[i];
+    out["counters"] = c;
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+
+  std::printf("shadowtap on %s: %s mode, mirror %s, agent pid %u (%s), %s\n", options.iface.c_str(), mode.c_str(),
+              mirror.c_str(), state.agent_pid, alive ? "running" : "not running",
+              runtime.enabled ? "enabled" : "DISABLED");
+  std::printf("seed 0x%08x, skip mark 0x%x\n\nrules:\n", runtime.seed, runtime.skip_mark);
+  for (const auto &[port, rule] : rules)
+    std::printf("  port %-5u  %s%% of connections -> %s\n", port, formatPercent(rule.rate_ppm).c_str(),
+                ifnameOf(static_cast<int>(rule.mirror_ifindex)).c_str());
+  std::printf("\nexcluded clients:%s\n", excludes.empty() ? " none" : "");
+  for (const auto &key : excludes)
+    std::printf("  %s\n", formatLpmKey(key).c_str());
+  std::printf("\ncounters (packets):\n");
+  for (uint32_t i = 0; i < ST_C_MAX; i++)
+    std::printf("  %-20s %llu\n", std::string(counterName(i)).c_str(), static_cast<unsigned long long>(counters[i]));
+  return 0;
+}
+
+} // namespace shadowtap

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "net/link.h"
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <vector>
+
+namespace shadowtap {
+namespace {
+
+// A netlink request built attribute by attribute; nest() returns an offset to close later.
+class NetlinkRequest {
+public:
+  NetlinkRequest(uint16_t type, uint16_t flags) {
+    buf_.resize(NLMSG_LENGTH(0));
+    header()->nlmsg_type = type;
+    header()->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+    header()->nlmsg_seq = 1;
+  }
+  void append(const void *data, size_t len) {
+    size_t at = buf_.size();
+    buf_.resize(at + NLMSG_ALIGN(len));
+    std::memcpy(buf_.data() + at, data, len);
+    header()->nlmsg_len = static_cast<uint32_t>(buf_.size());
+  }
+  void attr(uint16_t type, const void *data, size_t len) {
+    rtattr rta{};
+    rta.rta_type = type;
+    rta.rta_len = static_cast<uint16_t>(RTA_LENGTH(len));
+    append(&rta, sizeof(rta));
+    size_t at = buf_.size();
+    buf_.resize(at + RTA_ALIGN(len));
+    std::memcpy(buf_.data() + at, data, len);
+    header()->nlmsg_len = static_cast<uint32_t>(buf_.size());
+  }
+  void attr(uint16_t type, const std::string &text) { attr(type, text.c_str(), text.size() + 1); }
+  size_t nest(uint16_t type) {
+    size_t at = buf_.size();
+    attr(type, nullptr, 0);
+    return at;
+  }
+  void endNest(size_t at) {
+    reinterpret_cast<rtattr *>(buf_.data() + at)->rta_len = static_cast<uint16_t>(buf_.size() - at);
+  }
+  const std::vector<char> &bytes() const { return buf_; }
+
+private:
+  nlmsghdr *header() { return reinterpret_cast<nlmsghdr *>(buf_.data()); }
+  std::vector<char> buf_;
+};
+
+// Sends the request and waits for the kernel's ACK; returns 0 or a negative errno.
+int transact(const NetlinkRequest &request) {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!fd.valid())
+    return -errno;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  const auto &bytes = request.bytes();
+  if (::sendto(fd.get(), bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr *>(&kernel), sizeof(kernel)) < 0)
+    return -errno;
+  char reply[8192];
+  ssize_t n = ::recv(fd.get(), reply, sizeof(reply), 0);
+  if (n < 0)
+    return -errno;
+  for (auto *h = reinterpret_cast<nlmsghdr *>(reply); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
+    if (h->nlmsg_type == NLMSG_ERROR)
+      return reinterpret_cast<nlmsgerr *>(NLMSG_DATA(h))->error;
+  }
+  return -EPROTO;
+}
+
+} // namespace
+
+int ifindexOf(const std::string &name) { return static_cast<int>(::if_nametoindex(name.c_str())); }
+
+std::string ifnameOf(int ifindex) {
+  char name[IF_NAMESIZE] = {};
+  return ::if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "";
+}
+
+void createVethPair(const std::string &name, const std::string &peer) {
+  NetlinkRequest req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  req.append(&ifi, sizeof(ifi));
+  req.attr(IFLA_IFNAME, name);
+  size_t linkinfo = req.nest(IFLA_LINKINFO);
+  req.attr(IFLA_INFO_KIND, "veth");
+  size_t data = req.nest(IFLA_INFO_DATA);
+  size_t peerInfo = req.nest(VETH_INFO_PEER);
+  req.append(&ifi, sizeof(ifi));
+  req.attr(IFLA_IFNAME, peer);
+  req.endNest(peerInfo);
+  req.endNest(data);
+  req.endNest(linkinfo);
+  if (int err = transact(req))
+    throwErrno("failed to create veth pair " + name + "/" + peer, err);
+}
+
+void deleteLink(const std::string &name) {
+  int ifindex = ifindexOf(name);
+  if (!ifindex)
+    return;
+  NetlinkRequest req(RTM_DELLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = ifindex;
+  req.append(&ifi, sizeof(ifi));
+  if (int err = transact(req); err && err != -ENODEV)
+    throwErrno("failed to delete interface " + name, err);
+}
+
+void makeSilentAndUp(const std::string &name) {
+  // IPv6 off first, so the link never sends a router solicitation or DAD probe once up.
+  std::ofstream(std::string("/proc/sys/net/ipv6/conf/") + name + "/disable_ipv6") << "1\n";
+
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid())
+    throwErrno("failed to open a control socket", errno);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (::ioctl(fd.get(), SIOCGIFFLAGS, &ifr) != 0)
+    throwErrno("failed to read flags of " + name, errno);
+  ifr.ifr_flags |= IFF_UP | IFF_NOARP;
+  if (::ioctl(fd.get(), SIOCSIFFLAGS, &ifr) != 0)
+    throwErrno("failed to bring up " + name, errno);
+}
+
+} // namespace shadowtap

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: Apache-2.0
+// The few link operations shadowtap needs, done over rtnetlink/ioctl directly (no `ip` child
+// processes): look up, create a veth pair, bring up without ARP, disable IPv6, delete.
+#pragma once
+
+#include <string>
+
+namespace shadowtap {
+
+int ifindexOf(const std::string &name); // 0 if there is no such interface
+std::string ifnameOf(int ifindex);       // "" if there is none
+
+void createVethPair(const std::string &name, const std::string &peer); // throws Error
+void deleteLink(const std::string &name);                               // throws Error
+// Up, IFF_NOARP, and IPv6 off: a mirror port must not talk (no ARP, no router solicitations).
+void makeSilentAndUp(const std::string &name); // throws Error
+
+} // namespace shadowtap

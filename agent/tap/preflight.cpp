@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "tap/preflight.h"
+
+#include "bpf/bpffs.h"
+#include "common/error.h"
+#include "net/link.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace shadowtap {
+namespace {
+
+constexpr int kCapNetAdmin = 12;
+constexpr int kCapSysAdmin = 21;
+constexpr int kCapBpf = 39;
+
+uint64_t effectiveCapabilities() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("CapEff:", 0) == 0)
+      return std::stoull(line.substr(7), nullptr, 16);
+  return 0;
+}
+
+} // namespace
+
+void requirePrivileges(const char *command) {
+  uint64_t caps = effectiveCapabilities();
+  auto has = [caps](int cap) { return (caps >> cap) & 1; };
+  if (has(kCapNetAdmin) && (has(kCapBpf) || has(kCapSysAdmin)))
+    return;
+  throw Error(std::string("shadowtap ") + command +
+              " needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): permission denied");
+}
+
+void requireBtf() {
+  // SHADOWTAP_BTF_PATH lets tests point the check at a missing file.
+  const char *override = std::getenv("SHADOWTAP_BTF_PATH");
+  std::string path = override ? override : "/sys/kernel/btf/vmlinux";
+  if (!pathExists(path))
+    throw Error("this kernel exposes no BTF (" + path +
+                " is missing): shadowtap needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+}
+
+int requireIfindex(const std::string &iface, const char *flag) {
+  int ifindex = ifindexOf(iface);
+  if (!ifindex)
+    throw UsageError(std::string("unknown ") + flag + " '" + iface + "': no such interface");
+  return ifindex;
+}
+
+} // namespace shadowtap

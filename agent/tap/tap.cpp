@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "tap/tap.h"
+
+#include "bpf/bpffs.h"
+#include "common/error.h"
+#include "net/link.h"
+#include "tap/preflight.h"
+
+#include <csignal>
+#include <cstring>
+#include <random>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+namespace shadowtap {
+
+PinDirGuard::PinDirGuard(std::string dir) : dir_(std::move(dir)) { createPinDir(dir_); }
+PinDirGuard::~PinDirGuard() { removePinDir(dir_); }
+
+Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFor(bpffs, options.iface)) {
+  int ifindex = requireIfindex(options.iface, "--iface");
+  if (auto existing = existingTapDescription(options.iface, bpffs); !existing.empty())
+    throw Error(existing);
+
+  mirror_ = std::make_unique<MirrorPair>(options.mirrorIface);
+  pins_ = std::make_unique<PinDirGuard>(pinDir_);
+  datapath_ = std::make_unique<Datapath>(Datapath::Settings{options.mode, options.snaplen, pinDir_});
+
+  // Maps are filled before any program is attached, so the first packet already sees the rules.
+  // In XDP mode libxdp loads the object as part of attaching, so load it here only for TC.
+  bool xdp = options.mode == Mode::Xdp;
+  if (!xdp)
+    datapath_->load();
+
+  auto configure = [&] {
+    maps_ = std::make_unique<TapMaps>(datapath_->mapFds());
+    for (uint16_t port : options.ports)
+      maps_->setRule(port, st_rule{options.ratePpm, static_cast<uint32_t>(mirror_->txIfindex()), ST_RULE_ENABLED, 0});
+    for (const auto &cidr : options.excludes)
+      maps_->addExclude(cidr.key);
+    st_runtime runtime{};
+    runtime.seed = std::random_device{}();
+    runtime.skip_mark = options.skipMark;
+    runtime.enabled = 1;
+    maps_->setRuntime(runtime);
+  };
+
+  st_state state{};
+  state.mode = xdp ? ST_MODE_XDP : ST_MODE_TC;
+  state.ifindex = static_cast<uint32_t>(ifindex);
+  state.mirror_ifindex = static_cast<uint32_t>(mirror_->txIfindex());
+  state.agent_pid = static_cast<uint32_t>(::getpid());
+  std::strncpy(state.mirror_iface, mirror_->txName().c_str(), sizeof(state.mirror_iface) - 1);
+  if (mirror_->created())
+    state.flags |= ST_STATE_CREATED_VETH;
+
+  if (xdp) {
+    // The XDP program is disabled (runtime.enabled == 0, the zeroed map) until configure() runs.
+    xdp_ = std::make_unique<XdpAttachment>(datapath_->object(), ifindex, options.iface);
+    datapath_->markLoaded();
+    state.flags |= ST_STATE_XDP_ATTACHED;
+  }
+  configure();
+
+  clsact_ = std::make_unique<ClsactQdisc>(ifindex, options.iface);
+  if (clsact_->created())
+    state.flags |= ST_STATE_CREATED_CLSACT;
+  maps_->setState(state); // recorded before each attach, so a crash in between is still undoable
+  if (!xdp) {
+    ingress_ = std::make_unique<TcFilter>(ifindex, options.iface, TcDirection::Ingress, datapath_->tcIngressFd());
+    state.flags |= ST_STATE_TC_INGRESS;
+  }
+  egress_ = std::make_unique<TcFilter>(ifindex, options.iface, TcDirection::Egress, datapath_->tcEgressFd());
+  state.flags |= ST_STATE_TC_EGRESS;
+  maps_->setState(state);
+}
+
+Tap::~Tap() {
+  // Programs first (no more clones), then the qdisc, the maps and pins, the mirror pair.
+  egress_.reset();
+  ingress_.reset();
+  xdp_.reset();
+  clsact_.reset();
+  maps_.reset();
+  datapath_.reset();
+  pins_.reset();
+  mirror_.reset();
+}
+
+std::string existingTapDescription(const std::string &iface, const std::string &bpffs) {
+  std::string pinDir = pinDirFor(bpffs, iface);
+  int ifindex = ifindexOf(iface);
+  bool pinned = pathExists(pinDir);
+  bool attached = ifindex && (tcFilterPresent(ifindex, TcDirection::Ingress) ||
+                              tcFilterPresent(ifindex, TcDirection::Egress) || xdpProgramPresent(ifindex));
+  if (!pinned && !attached)
+    return "";
+  std::string owner;
+  if (pinned) {
+    try {
+      auto state = TapMaps::openPinned(pinDir).state();
+      bool alive = state.agent_pid && ::kill(static_cast<pid_t>(state.agent_pid), 0) == 0;
+      owner = " by agent pid " + std::to_string(state.agent_pid) + (alive ? " (running)" : " (no longer running)");
+    } catch (const Error &) {
+    }
+  }
+  return iface + " is already tapped by shadowtap" + owner + ": stop that agent, or run `shadowtap detach --iface " +
+         iface + "` to remove the tap it left";
+}
+
+std::vector<std::string> detachLeftovers(const std::string &iface, const std::string &bpffs) {
+  std::vector<std::string> done;
+  std::string pinDir = pinDirFor(bpffs, iface);
+  std::optional<st_state> state;
+  if (pathExists(pinDir)) {
+    try {
+      state = TapMaps::openPinned(pinDir).state();
+    } catch (const Error &e) {
+      spdlog::warn("{}", e.what());
+    }
+  }
+  if (state && state->agent_pid && static_cast<pid_t>(state->agent_pid) != ::getpid() &&
+      ::kill(static_cast<pid_t>(state->agent_pid), 0) == 0) {
+    // The agent is alive: ask it to clean up itself rather than pulling its tap from under it.
+    spdlog::warn("agent pid {} still runs on {}: detaching anyway", state->agent_pid, iface);
+  }
+
+  if (int ifindex = ifindexOf(iface)) {
+    if (removeTcFilter(ifindex, TcDirection::Ingress))
+      done.push_back("removed tc ingress filter from " + iface);
+    if (removeTcFilter(ifindex, TcDirection::Egress))
+      done.push_back("removed tc egress filter from " + iface);
+    if (removeXdpProgram(ifindex))
+      done.push_back("removed XDP program from " + iface);
+    if (state && (state->flags & ST_STATE_CREATED_CLSACT)) {
+      destroyClsact(ifindex);
+      done.push_back("removed clsact qdisc from " + iface);
+    }
+  }
+  if (state && (state->flags & ST_STATE_CREATED_VETH) && state->mirror_iface[0]) {
+    std::string mirror(state->mirror_iface, strnlen(state->mirror_iface, sizeof(state->mirror_iface)));
+    if (ifindexOf(mirror)) {
+      deleteLink(mirror);
+      done.push_back("deleted mirror interface " + mirror);
+    }
+  }
+  if (pathExists(pinDir)) {
+    removePinDir(pinDir);
+    done.push_back("removed pinned maps " + pinDir);
+  }
+  return done;
+}
+
+} // namespace shadowtap

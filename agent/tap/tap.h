@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// One tap on one interface: everything `shadowtap run` attaches, owned as RAII members so that
+// destruction (normal exit, signal, or an exception half-way through) undoes exactly what was
+// done, in reverse order. `detachLeftovers` undoes the same for an agent that was killed.
+#pragma once
+
+#include "bpf/datapath.h"
+#include "bpf/pinned_maps.h"
+#include "bpf/tc_attachment.h"
+#include "bpf/xdp_attachment.h"
+#include "cli/options.h"
+#include "net/mirror_pair.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace shadowtap {
+
+class PinDirGuard {
+public:
+  explicit PinDirGuard(std::string dir);
+  ~PinDirGuard();
+  PinDirGuard(const PinDirGuard &) = delete;
+  PinDirGuard &operator=(const PinDirGuard &) = delete;
+
+private:
+  std::string dir_;
+};
+
+class Tap {
+public:
+  Tap(const RunOptions &options, const std::string &bpffs); // attaches; throws Error
+  ~Tap();
+
+  TapMaps &maps() { return *maps_; }
+  Datapath &datapath() { return *datapath_; }
+  const std::string &pinDir() const { return pinDir_; }
+
+private:
+  std::string pinDir_;
+  // Declaration order is construction order; destruction runs the other way round.
+  std::unique_ptr<MirrorPair> mirror_;
+  std::unique_ptr<PinDirGuard> pins_;
+  std::unique_ptr<Datapath> datapath_;
+  std::unique_ptr<TapMaps> maps_;
+  std::unique_ptr<ClsactQdisc> clsact_;
+  std::unique_ptr<XdpAttachment> xdp_;
+  std::unique_ptr<TcFilter> ingress_;
+  std::unique_ptr<TcFilter> egress_;
+};
+
+// Why an interface cannot be tapped now ("" if it can): pins or filters of another tap exist.
+std::string existingTapDescription(const std::string &iface, const std::string &bpffs);
+
+// Removes whatever shadowtap left on `iface`; returns a line per thing removed.
+std::vector<std::string> detachLeftovers(const std::string &iface, const std::string &bpffs);
+
+} // namespace shadowtap

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Kernel-only: protocol constants that vmlinux.h (BTF types, no macros) does not carry. */
+#ifndef SHADOWTAP_BPF_CONSTS_H
+#define SHADOWTAP_BPF_CONSTS_H
+
+#define TC_ACT_OK 0
+#define XDP_PASS_VERDICT 2 /* enum xdp_action XDP_PASS; named apart to avoid clashing with vmlinux.h */
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+
+#define IPPROTO_HOPOPTS_ 0
+#define IPPROTO_TCP_ 6
+#define IPPROTO_ROUTING_ 43
+#define IPPROTO_FRAGMENT_ 44
+#define IPPROTO_AH_ 51
+#define IPPROTO_DSTOPTS_ 60
+
+#define IP_OFFSET_MASK 0x1FFF /* fragment offset bits of iph->frag_off (host order) */
+#define IP6_OFFSET_MASK 0xFFF8 /* fragment offset bits of frag_hdr->frag_off (host order) */
+
+#endif

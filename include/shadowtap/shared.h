@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * shadowtap ABI: the one header shared by the BPF programs (bpf/) and the agent (agent/).
+ *
+ * Every struct that crosses the kernel/user boundary, every enum, limit and map name lives here, so the
+ * two sides cannot drift. Fixed-width types only, explicit padding, and static_asserts at the end.
+ * The flow hash is here too: user space and tests recompute exactly the kernel's sampling decision.
+ */
+#ifndef SHADOWTAP_SHARED_H
+#define SHADOWTAP_SHARED_H
+
+#ifdef __BPF__
+/* vmlinux.h (included first by the BPF side) already defines __u8.. __u64. */
+#else
+#include <linux/types.h>
+#endif
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+/* ---- limits ---------------------------------------------------------------------------------- */
+#define ST_MAX_RULES 64            /* service ports watched at once */
+#define ST_MAX_EXCLUDES 4096       /* client CIDRs that are never mirrored */
+#define ST_RATE_SCALE 1000000u     /* sampling rates are in parts per million */
+#define ST_MAX_SNAPLEN 9216u       /* XDP ring copies at most this many bytes of a frame (jumbo) */
+#define ST_DEFAULT_SNAPLEN 9216u
+#define ST_RING_BYTES (8u << 20)   /* ring buffer size, a power of two and a page multiple */
+#define ST_MAX_VLAN_DEPTH 2        /* 802.1Q / 802.1ad tags parsed */
+#define ST_MAX_IPV6_EXT_HDRS 6     /* bounded IPv6 extension-header walk */
+#define ST_DEFAULT_MARK 0x5354u    /* "ST": SO_MARK of the agent's own sockets, never mirrored */
+
+/* TC filter identity: fixed so a later `shadowtap detach` finds exactly what `run` attached. */
+#define ST_TC_HANDLE 0x5354u
+#define ST_TC_PRIORITY 0x5354u
+
+/* ---- map names (pinned under /sys/fs/bpf/shadowtap/<iface>/<name>) ----------------------------- */
+#define ST_MAP_RULES "st_rules"
+#define ST_MAP_EXCLUDES "st_excludes"
+#define ST_MAP_RUNTIME "st_runtime"
+#define ST_MAP_COUNTERS "st_counters"
+#define ST_MAP_RING "st_ring"
+#define ST_MAP_FLOWS "st_flows"
+#define ST_MAP_STATE "st_state"
+#define ST_PIN_ROOT "/sys/fs/bpf/shadowtap"
+
+/* ---- rules: service port (host byte order, __u16 key) -> rule ---------------------------------- */
+enum st_rule_flags {
+	ST_RULE_ENABLED = 1u << 0,
+};
+
+struct st_rule {
+	__u32 rate_ppm;       /* 0..ST_RATE_SCALE: share of connections mirrored */
+	__u32 mirror_ifindex; /* where TC mode clones go */
+	__u32 flags;          /* enum st_rule_flags */
+	__u32 _pad;
+};
+
+/* ---- excluded client CIDRs: one LPM trie for both families ----------------------------------- */
+/* IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d), so an IPv4 /24 has prefixlen 96 + 24. */
+struct st_lpm_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* ---- runtime config: array map with one entry, changed live by `shadowtap set` ---------------- */
+struct st_runtime {
+	__u32 seed;      /* flow-hash seed: sampling decisions are stable for one seed */
+	__u32 skip_mark; /* packets with this skb->mark are the agent's own: never mirrored */
+	__u32 enabled;   /* 0: every packet passes uncounted except ST_C_SEEN/ST_C_DISABLED */
+	__u32 _pad;
+};
+
+/* ---- agent state: array map with one entry; lets `detach` undo what a killed agent did ------- */
+enum st_mode {
+	ST_MODE_TC = 0,
+	ST_MODE_XDP = 1,
+};
+
+enum st_state_flags {
+	ST_STATE_CREATED_CLSACT = 1u << 0, /* the agent created the clsact qdisc: remove it on detach */
+	ST_STATE_CREATED_VETH = 1u << 1,   /* the agent created the mirror veth pair: delete it */
+	ST_STATE_XDP_ATTACHED = 1u << 2,
+	ST_STATE_TC_INGRESS = 1u << 3,
+	ST_STATE_TC_EGRESS = 1u << 4,
+};
+
+struct st_state {
+	__u32 mode;          /* enum st_mode */
+	__u32 flags;         /* enum st_state_flags */
+	__u32 ifindex;       /* the tapped interface */
+	__u32 mirror_ifindex;
+	__u32 agent_pid;
+	__u32 _pad;
+	char mirror_iface[16]; /* IFNAMSIZ */
+};
+
+/* ---- per-CPU counters, indexed by reason ------------------------------------------------------ */
+/*
+ * Every packet a program sees increments ST_C_SEEN and exactly one terminal reason, so
+ * seen == sum(terminal reasons) per program run: a packet can never be counted twice or lost.
+ * The terminal reasons are ST_C_DISABLED..ST_C_RING_FAILED; the events after them are extra.
+ * Keep ST_COUNTER_NAMES (agent/bpf/counter_names.cpp) in the same order.
+ */
+enum st_counter {
+	ST_C_SEEN = 0,
+	/* terminal reasons */
+	ST_C_DISABLED,        /* runtime enabled == 0 */
+	ST_C_MARKED,          /* the agent's own traffic (skip mark) */
+	ST_C_NOT_IP,          /* neither IPv4 nor IPv6 (ARP, LLDP...) */
+	ST_C_VLAN_TOO_DEEP,   /* more than ST_MAX_VLAN_DEPTH tags */
+	ST_C_NOT_TCP,         /* IP but not TCP (UDP, ICMP, ESP, no-next-header...) */
+	ST_C_FRAGMENT,        /* non-first IP fragment: no TCP header to match */
+	ST_C_MALFORMED_L2,    /* truncated Ethernet or VLAN header */
+	ST_C_MALFORMED_IPV4,  /* truncated, bad version or IHL < 5 */
+	ST_C_MALFORMED_IPV6,  /* truncated header or extension header, or chain too long */
+	ST_C_MALFORMED_TCP,   /* truncated or data offset < 5 */
+	ST_C_PORT_MISS,       /* TCP, but not to/from a watched service port */
+	ST_C_EXCLUDED,        /* client address in an excluded CIDR */
+	ST_C_NOT_SAMPLED,     /* connection hash above the sampling rate */
+	ST_C_CLONED,          /* TC mode: clone redirected to the mirror interface */
+	ST_C_CLONE_FAILED,    /* bpf_clone_redirect failed (mirror down or gone) */
+	ST_C_RING_SENT,       /* XDP mode: frame copied into the ring buffer */
+	ST_C_RING_FULL,       /* ring buffer full: frame not mirrored (original still passes) */
+	ST_C_RING_FAILED,     /* could not copy the frame bytes */
+	/* events, counted in addition to the terminal reason */
+	ST_C_FLOW_DECIDED,    /* a SYN recorded its connection's decision in st_flows */
+	ST_C_FLOW_STATELESS,  /* a matched packet with no recorded decision: decided by hash */
+	ST_C_FLOW_RECORD_FAILED, /* st_flows update failed: the packet still gets the hash decision */
+	ST_C_MAX,
+};
+
+/* ---- load-time settings (BPF rodata, set by the agent before load) ---------------------------- */
+enum st_output {
+	ST_OUTPUT_CLONE = 0, /* TC mode: bpf_clone_redirect to the rule's mirror ifindex */
+	ST_OUTPUT_RING = 1,  /* XDP mode: copy into the ring buffer (XDP cannot clone) */
+};
+
+/* ---- ring buffer records (XDP mode, and TC egress in XDP mode) -------------------------------- */
+enum st_direction {
+	ST_DIR_INGRESS = 0, /* client -> service (requests) */
+	ST_DIR_EGRESS = 1,  /* service -> client (responses) */
+};
+
+struct st_pkt_meta {
+	__u64 ts_ns;      /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 flow_hash;  /* st_flow_hash() of the connection */
+	__u32 pkt_len;    /* length of the frame on the wire (from L2) */
+	__u32 cap_len;    /* bytes that follow this header: min(pkt_len, snaplen) */
+	__u32 ifindex;
+	__u8 direction;   /* enum st_direction */
+	__u8 _pad[7];
+	/* followed by cap_len bytes of the frame, starting at the Ethernet header */
+};
+
+/* ---- the connection key and hash ------------------------------------------------------------ */
+/*
+ * A connection is identified by its two endpoints, ordered so that both directions of the
+ * connection give the same key ("direction-normalised"): the endpoint whose (address, port) is
+ * smaller comes first. Addresses are 16 bytes (IPv4 mapped, network byte order words as they sit
+ * in the packet), ports in host byte order. The same key indexes the kernel's st_flows decisions
+ * and the agent's flow table.
+ * The hash is a seeded murmur3-style mix of 32-bit words: cheap, branch-free, verifier-friendly,
+ * and the same C code runs in the kernel, the agent and the tests.
+ */
+struct st_flow_key {
+	__u32 addr_lo[4];
+	__u32 addr_hi[4];
+	__u16 port_lo;
+	__u16 port_hi;
+};
+
+static __always_inline __u32 st_rotl32(__u32 x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+static __always_inline __u32 st_mix_word(__u32 h, __u32 k)
+{
+	k *= 0xcc9e2d51u;
+	k = st_rotl32(k, 15);
+	k *= 0x1b873593u;
+	h ^= k;
+	h = st_rotl32(h, 13);
+	return h * 5u + 0xe6546b64u;
+}
+
+static __always_inline __u32 st_fmix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+/* 1 if endpoint (a, pa) sorts after (b, pb). Addresses compared word by word as raw values. */
+static __always_inline int st_endpoint_after(const __u32 *a, __u16 pa, const __u32 *b, __u16 pb)
+{
+	if (a[0] != b[0])
+		return a[0] > b[0];
+	if (a[1] != b[1])
+		return a[1] > b[1];
+	if (a[2] != b[2])
+		return a[2] > b[2];
+	if (a[3] != b[3])
+		return a[3] > b[3];
+	return pa > pb;
+}
+
+/* Key of the connection a packet (src:sport -> dst:dport, either direction) belongs to. */
+static __always_inline void st_flow_key_make(struct st_flow_key *key, const __u32 *src, __u16 sport,
+					     const __u32 *dst, __u16 dport)
+{
+	int swap = st_endpoint_after(src, sport, dst, dport);
+	const __u32 *lo = swap ? dst : src;
+	const __u32 *hi = swap ? src : dst;
+
+	key->addr_lo[0] = lo[0];
+	key->addr_lo[1] = lo[1];
+	key->addr_lo[2] = lo[2];
+	key->addr_lo[3] = lo[3];
+	key->addr_hi[0] = hi[0];
+	key->addr_hi[1] = hi[1];
+	key->addr_hi[2] = hi[2];
+	key->addr_hi[3] = hi[3];
+	key->port_lo = swap ? dport : sport;
+	key->port_hi = swap ? sport : dport;
+}
+
+static __always_inline __u32 st_flow_key_hash(const struct st_flow_key *key, __u32 seed)
+{
+	__u32 h = seed;
+
+	h = st_mix_word(h, key->addr_lo[0]);
+	h = st_mix_word(h, key->addr_lo[1]);
+	h = st_mix_word(h, key->addr_lo[2]);
+	h = st_mix_word(h, key->addr_lo[3]);
+	h = st_mix_word(h, key->addr_hi[0]);
+	h = st_mix_word(h, key->addr_hi[1]);
+	h = st_mix_word(h, key->addr_hi[2]);
+	h = st_mix_word(h, key->addr_hi[3]);
+	h = st_mix_word(h, ((__u32)key->port_lo << 16) | key->port_hi);
+	h = st_mix_word(h, 6u /* IPPROTO_TCP */);
+	return st_fmix32(h ^ 40u /* bytes mixed */);
+}
+
+/*
+ * Hash of a connection given one packet's endpoints (src, dst in any direction).
+ * st_flow_hash(s, sp, d, dp) == st_flow_hash(d, dp, s, sp) for every input.
+ */
+static __always_inline __u32 st_flow_hash(const __u32 *src, __u16 sport, const __u32 *dst,
+					  __u16 dport, __u32 seed)
+{
+	struct st_flow_key key;
+
+	st_flow_key_make(&key, src, sport, dst, dport);
+	return st_flow_key_hash(&key, seed);
+}
+
+/* ---- sticky per-connection decisions (LRU hash st_flows: st_flow_key -> st_flow_decision) ------ */
+/*
+ * The decision is taken on the connection's SYN (by hash and the rate in force then) and
+ * remembered, so `shadowtap set --percent` changes only new connections and never cuts or joins a
+ * connection half-way. A packet whose connection has no remembered decision (opened before the
+ * tap, or evicted from the LRU) is decided by hash against the current rate: the same answer
+ * unless the rate changed in between.
+ */
+#define ST_MAX_FLOWS 262144
+struct st_flow_decision {
+	__u32 mirrored; /* 1: mirror every packet of this connection */
+	__u32 hash;
+};
+
+/* The sampling decision: 1 if a connection with this hash is mirrored at rate_ppm. */
+static __always_inline int st_sampled(__u32 flow_hash, __u32 rate_ppm)
+{
+	return (flow_hash % ST_RATE_SCALE) < rate_ppm;
+}
+
+/* ---- layout checks ---------------------------------------------------------------------------- */
+#ifdef __cplusplus
+#define ST_STATIC_ASSERT static_assert
+#else
+#define ST_STATIC_ASSERT _Static_assert
+#endif
+ST_STATIC_ASSERT(sizeof(struct st_rule) == 16, "st_rule ABI");
+ST_STATIC_ASSERT(sizeof(struct st_lpm_key) == 20, "st_lpm_key ABI");
+ST_STATIC_ASSERT(sizeof(struct st_runtime) == 16, "st_runtime ABI");
+ST_STATIC_ASSERT(sizeof(struct st_state) == 40, "st_state ABI");
+ST_STATIC_ASSERT(sizeof(struct st_pkt_meta) == 32, "st_pkt_meta ABI");
+ST_STATIC_ASSERT(sizeof(struct st_flow_key) == 36, "st_flow_key ABI");
+ST_STATIC_ASSERT(sizeof(struct st_flow_decision) == 8, "st_flow_decision ABI");
+ST_STATIC_ASSERT((ST_RING_BYTES & (ST_RING_BYTES - 1)) == 0, "ring size must be a power of two");
+
+#endif /* SHADOWTAP_SHARED_H */

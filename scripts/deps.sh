@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs every Debian 12 package that shadowtap's build, tests, demo and benchmarks need.
+# Idempotent: packages already present are skipped, so a second run is fast and changes nothing.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config clang llvm
+  libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev
+  libboost-program-options-dev libboost-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  # tests
+  googletest libgtest-dev
+  # netns tests, demo and benchmarks
+  iproute2 nftables tcpdump iperf3 wrk curl python3 procps ethtool xdp-tools
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: must run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps.sh: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps.sh: done"

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "bpf/counter_names.h"
+
+#include <gtest/gtest.h>
+#include <set>
+#include <string>
+
+using namespace shadowtap;
+
+TEST(CounterNames, EveryCounterHasAUniqueSnakeCaseName) {
+  std::set<std::string> seen;
+  for (uint32_t i = 0; i < ST_C_MAX; i++) {
+    std::string name(counterName(i));
+    EXPECT_FALSE(name.empty()) << i;
+    EXPECT_NE(name, "unknown") << i;
+    EXPECT_EQ(name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_"), std::string::npos) << name;
+    EXPECT_TRUE(seen.insert(name).second) << "duplicate " << name;
+  }
+  EXPECT_EQ(counterName(ST_C_MAX), "unknown");
+}
+
+TEST(CounterNames, NamesMatchTheirEnumValues) {
+  EXPECT_EQ(counterName(ST_C_SEEN), "seen");
+  EXPECT_EQ(counterName(ST_C_NOT_TCP), "not_tcp");
+  EXPECT_EQ(counterName(ST_C_MALFORMED_IPV6), "malformed_ipv6");
+  EXPECT_EQ(counterName(ST_C_CLONED), "cloned");
+  EXPECT_EQ(counterName(ST_C_RING_FULL), "ring_full");
+  EXPECT_EQ(counterName(ST_C_FLOW_RECORD_FAILED), "flow_record_failed");
+}
+
+TEST(CounterNames, TerminalReasonsExcludeSeenAndEvents) {
+  EXPECT_FALSE(isTerminalCounter(ST_C_SEEN));
+  EXPECT_TRUE(isTerminalCounter(ST_C_DISABLED));
+  EXPECT_TRUE(isTerminalCounter(ST_C_CLONED));
+  EXPECT_TRUE(isTerminalCounter(ST_C_RING_FAILED));
+  EXPECT_FALSE(isTerminalCounter(ST_C_FLOW_DECIDED));
+  EXPECT_FALSE(isTerminalCounter(ST_C_FLOW_STATELESS));
+}
