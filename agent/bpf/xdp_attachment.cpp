@@ -32,6 +32,18 @@ XdpAttachment::XdpAttachment(bpf_object *object, int ifindex, const std::string 
     throwErrno("failed to attach the XDP program on " + iface, err);
   }
   spdlog::debug("attached XDP program on {} in {} mode", iface, modeName());
+
+  // libxdp silently falls back to a lone program when the kernel cannot run its dispatcher
+  // (freplace needs BPF trampolines). Say so: a later XDP user on this NIC would then conflict.
+  xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+  if (mp && !libxdp_get_error(mp)) {
+    multiprog_ = !xdp_multiprog__is_legacy(mp);
+    xdp_multiprog__close(mp);
+  }
+  if (!multiprog_)
+    spdlog::warn("libxdp's multi-program dispatcher is unavailable on this kernel; the XDP program runs alone on {} "
+                 "(another XDP program cannot share the interface while shadowtap is attached)",
+                 iface);
 }
 
 XdpAttachment::~XdpAttachment() {

@@ -20,11 +20,13 @@ public:
   XdpAttachment(const XdpAttachment &) = delete;
   XdpAttachment &operator=(const XdpAttachment &) = delete;
   const char *modeName() const;
+  bool multiprog() const { return multiprog_; } // false: libxdp fell back to a lone program
 
 private:
   xdp_program *program_ = nullptr;
   int ifindex_;
   int mode_ = 0;
+  bool multiprog_ = false;
 };
 
 // For `detach` and the already-tapped check.
