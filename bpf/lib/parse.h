@@ -138,6 +138,9 @@ static __always_inline int st_parse_tcp(struct st_cursor *cur, struct st_packet 
 		return -ST_C_MALFORMED_TCP;
 	if (tcp->doff < 5)
 		return -ST_C_MALFORMED_TCP;
+	/* The options must be there too: a data offset pointing past the packet is malformed. */
+	if (!ST_FITS(cur, tcp->doff * 4))
+		return -ST_C_MALFORMED_TCP;
 	pkt->sport = bpf_ntohs(tcp->source);
 	pkt->dport = bpf_ntohs(tcp->dest);
 	pkt->syn = tcp->syn && !tcp->ack;

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sticky per-connection decisions: the SYN decides, every later packet of the connection (both
+// directions, any hook of the same tap) follows the SYN even after the rate changes; packets with
+// no recorded decision are decided by hash against the current rate and counted flow_stateless.
+#include "netns_environment.h"
+#include "test_packets.h"
+#include "test_tap.h"
+
+#include "bpf/counter_names.h"
+
+#include <gtest/gtest.h>
+
+namespace shadowtap::test {
+namespace {
+
+struct TapKind {
+  std::string name;
+  bool xdp; // XDP mode: xdp_ingress + tc_egress write the ring; TC mode: tc_ingress + tc_egress clone
+};
+
+void PrintTo(const TapKind &k, std::ostream *os) {
+  *os << k.name;
+}
+
+class StickyFlows : public ::testing::TestWithParam<TapKind> {
+protected:
+  void SetUp() override {
+    tap_ = GetParam().xdp ? &xdpTap() : &tcTap();
+    tap_->reset();
+    setRate(0);
+  }
+  Hook ingress() const { return GetParam().xdp ? Hook::XdpIngress : Hook::TcIngress; }
+  void setRate(uint32_t ppm) { tap_->setRule(kServicePort, ppm, static_cast<uint32_t>(mirrorIfindex())); }
+
+  // Runs one packet of `shape` (request on ingress, response on egress) and returns its terminal
+  // reason; checks verdict, packet and that exactly `events` were counted besides.
+  uint32_t send(const TcpShape &shape, bool egress, std::vector<uint32_t> events = {}) {
+    Hook hook = egress ? Hook::TcEgress : ingress();
+    Bytes packet = tcpPacket(shape, egress).build();
+    auto before = tap_->counters();
+    RunResult result = tap_->run(hook, packet);
+    auto delta = counterDelta(before, tap_->counters());
+    EXPECT_EQ(result.err, 0);
+    EXPECT_EQ(result.out, packet);
+    tap_->drainRing();
+    uint32_t reason = ST_C_MAX;
+    for (uint32_t i = ST_C_DISABLED; i <= ST_C_RING_FAILED; i++)
+      if (delta[i])
+        reason = i;
+    EXPECT_EQ(checkOnePacket(delta, reason, events), "") << hookName(hook);
+    return reason;
+  }
+  uint32_t mirrored(bool egress) const { return tap_->mirroredReason(egress ? Hook::TcEgress : ingress()); }
+
+  TestTap *tap_ = nullptr;
+};
+
+TcpShape packetOf(uint16_t clientPort, uint8_t flags, bool v6 = false) {
+  TcpShape s;
+  s.v6 = v6;
+  s.clientPort = clientPort;
+  s.flags = flags;
+  return s;
+}
+
+TEST_P(StickyFlows, NotMirroredAtSynStaysNotMirroredAfterRateRises) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "ipv6" : "ipv4");
+    setRate(0);
+    EXPECT_EQ(counterName(send(packetOf(41000, kTcpSyn, v6), false, {ST_C_FLOW_DECIDED})), "not_sampled");
+    setRate(ST_RATE_SCALE);
+    // The rest of the handshake and the data, both directions: all follow the SYN, no stateless event.
+    EXPECT_EQ(send(packetOf(41000, kTcpSyn | kTcpAck, v6), true), ST_C_NOT_SAMPLED);
+    EXPECT_EQ(send(packetOf(41000, kTcpAck, v6), false), ST_C_NOT_SAMPLED);
+    EXPECT_EQ(send(packetOf(41000, kTcpAck | kTcpPsh, v6), false), ST_C_NOT_SAMPLED);
+    EXPECT_EQ(send(packetOf(41000, kTcpAck | kTcpPsh, v6), true), ST_C_NOT_SAMPLED);
+    EXPECT_EQ(send(packetOf(41000, kTcpFin | kTcpAck, v6), true), ST_C_NOT_SAMPLED);
+    // A new connection at the new rate is mirrored.
+    EXPECT_EQ(send(packetOf(41001, kTcpSyn, v6), false, {ST_C_FLOW_DECIDED}), mirrored(false));
+    EXPECT_EQ(send(packetOf(41001, kTcpSyn | kTcpAck, v6), true), mirrored(true));
+  }
+}
+
+TEST_P(StickyFlows, MirroredAtSynStaysMirroredAfterRateDrops) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "ipv6" : "ipv4");
+    setRate(ST_RATE_SCALE);
+    EXPECT_EQ(send(packetOf(42000, kTcpSyn, v6), false, {ST_C_FLOW_DECIDED}), mirrored(false));
+    setRate(0);
+    EXPECT_EQ(send(packetOf(42000, kTcpSyn | kTcpAck, v6), true), mirrored(true));
+    EXPECT_EQ(send(packetOf(42000, kTcpAck, v6), false), mirrored(false));
+    EXPECT_EQ(send(packetOf(42000, kTcpAck | kTcpPsh, v6), true), mirrored(true));
+    EXPECT_EQ(send(packetOf(42000, kTcpRst, v6), false), mirrored(false));
+    // A new connection at rate 0 is not.
+    EXPECT_EQ(send(packetOf(42001, kTcpSyn, v6), false, {ST_C_FLOW_DECIDED}), ST_C_NOT_SAMPLED);
+  }
+}
+
+TEST_P(StickyFlows, NoRecordIsStatelessAndFollowsTheCurrentRate) {
+  setRate(ST_RATE_SCALE);
+  EXPECT_EQ(send(packetOf(43000, kTcpAck), false, {ST_C_FLOW_STATELESS}), mirrored(false));
+  EXPECT_EQ(send(packetOf(43000, kTcpAck), true, {ST_C_FLOW_STATELESS}), mirrored(true));
+  setRate(0);
+  EXPECT_EQ(send(packetOf(43000, kTcpAck), false, {ST_C_FLOW_STATELESS}), ST_C_NOT_SAMPLED);
+  EXPECT_EQ(send(packetOf(43000, kTcpAck | kTcpPsh, true), true, {ST_C_FLOW_STATELESS}), ST_C_NOT_SAMPLED);
+  // A SYN-ACK is not a SYN: it records nothing, so the connection stays stateless.
+  EXPECT_EQ(send(packetOf(43001, kTcpSyn | kTcpAck), true, {ST_C_FLOW_STATELESS}), ST_C_NOT_SAMPLED);
+  EXPECT_EQ(send(packetOf(43001, kTcpAck), false, {ST_C_FLOW_STATELESS}), ST_C_NOT_SAMPLED);
+}
+
+TEST_P(StickyFlows, SynRecordsTheDecisionInStFlows) {
+  setRate(ST_RATE_SCALE);
+  TcpShape syn = packetOf(44000, kTcpSyn);
+  send(syn, false, {ST_C_FLOW_DECIDED});
+  uint32_t client[4], server[4];
+  shapeAddrs(syn, client, server);
+  st_flow_key key{};
+  st_flow_key_make(&key, server, syn.servicePort, client, syn.clientPort); // either order gives the same key
+  auto decision = tap_->flow(key);
+  ASSERT_TRUE(decision.has_value());
+  EXPECT_EQ(decision->mirrored, 1u);
+  EXPECT_EQ(decision->hash, st_flow_hash(client, syn.clientPort, server, syn.servicePort, kTestSeed));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, StickyFlows, ::testing::Values(TapKind{"tc", false}, TapKind{"xdp", true}),
+                         [](const auto &info) { return info.param.name; });
+
+} // namespace
+} // namespace shadowtap::test
