@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Attach/detach hygiene, in tc and xdp mode, with and without a clsact qdisc that pre-exists:
+#   - SIGTERM: the agent exits 0 and leaves nothing (tc filters, its clsact, XDP program,
+#     st-mirror interfaces, pinned maps); a clsact it did not create is still there.
+#   - SIGKILL: the tap stays behind; a new `run` on the interface refuses (exit != 0, one line
+#     naming `shadowtap detach`) and changes nothing; `detach` then removes everything (same
+#     checks), and a second `detach` finds nothing.
+#   - Throughout, the primary path keeps working: a background client opens a connection every
+#     50 ms for the whole test and none may fail; one-off connections check each stage too.
+# Usage: cleanup_test.sh PATH_TO_SHADOWTAP
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_init "${1:-}"
+
+PORT=18070
+e2e_make_pair
+e2e_start_server "$PORT"
+
+# The primary-path watchdog: runs until $STOP exists (bounded by --max-seconds anyway).
+STOP="$E2E_TMP/stop-watchdog"
+ip netns exec "$NS_CLI" "$PYTHON" "$E2E_TOOLS/tcp_client.py" --host "$SRV4" --port "$PORT" --bind "$CLI4" \
+  --until-file "$STOP" --interval 0.05 --timeout 3 --max-seconds 95 >"$E2E_TMP/watchdog.json" 2>&1 &
+WATCHDOG=$!
+E2E_BG_PIDS+=("$WATCHDOG")
+
+primary_ok() { # one fresh connection per family must succeed right now
+  e2e_client "$E2E_TMP/primary.json" --host "$SRV4" --port "$PORT" --bind "$CLI4" --count 3
+  e2e_client "$E2E_TMP/primary6.json" --host "$SRV6" --port "$PORT" --bind "$CLI6" --count 3
+  log "ok: primary connections succeed ($1)"
+}
+
+scenario() { # MODE PREEXISTING_CLSACT(0|1)
+  local mode="$1" pre="$2" name="$1 mode, pre-existing clsact=$2"
+  log "--- $name"
+  if [ "$pre" = 1 ]; then
+    in_srv tc qdisc add dev "$SRV_IF" clsact || fail "cannot add a clsact qdisc to $SRV_IF"
+  fi
+
+  # Graceful stop.
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --mode "$mode"
+  check_tapped "$NS_SRV" "$SRV_IF" "$mode" "$name, running"
+  primary_ok "$name, agent running"
+  agent_stop TERM
+  assert_eq "$name: agent exit status after SIGTERM" 0 "$AGENT_RC"
+  check_untapped "$NS_SRV" "$SRV_IF" "$pre" "$name, after SIGTERM"
+  primary_ok "$name, after SIGTERM"
+
+  # Crash: SIGKILL leaves the tap behind.
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --mode "$mode"
+  agent_stop KILL
+  check_tapped "$NS_SRV" "$SRV_IF" "$mode" "$name, after SIGKILL"
+  primary_ok "$name, agent killed"
+
+  local rc=0
+  st run --iface "$SRV_IF" --port "$PORT" --mode "$mode" >"$E2E_TMP/rerun.out" 2>"$E2E_TMP/rerun.err" || rc=$?
+  [ "$rc" -ne 0 ] || fail "$name: a second run on a killed agent's tap succeeded"
+  grep -q 'detach' "$E2E_TMP/rerun.err" || fail "$name: the refusal does not mention detach: $(cat "$E2E_TMP/rerun.err")"
+  assert_eq "$name: stderr lines of the refused run" 1 "$(wc -l <"$E2E_TMP/rerun.err")"
+  grep -q '^shadowtap: ' "$E2E_TMP/rerun.err" || fail "$name: refusal not prefixed 'shadowtap: ': $(cat "$E2E_TMP/rerun.err")"
+  log "ok: $name: second run refused (exit $rc): $(cat "$E2E_TMP/rerun.err")"
+  check_tapped "$NS_SRV" "$SRV_IF" "$mode" "$name, after the refused run"
+
+  local out
+  out="$(st detach --iface "$SRV_IF" 2>&1)" || fail "$name: detach failed: $out"
+  log "detach said: $(tr '\n' ';' <<<"$out")"
+  check_untapped "$NS_SRV" "$SRV_IF" "$pre" "$name, after SIGKILL + detach"
+  out="$(st detach --iface "$SRV_IF" 2>&1)" || fail "$name: a second detach failed: $out"
+  grep -q 'nothing of shadowtap found' <<<"$out" || fail "$name: a second detach did something: $out"
+  primary_ok "$name, after detach"
+
+  if [ "$pre" = 1 ]; then
+    in_srv tc qdisc del dev "$SRV_IF" clsact
+  fi
+}
+
+scenario tc 0
+scenario tc 1
+scenario xdp 0
+scenario xdp 1
+
+touch "$STOP"
+for _ in $(seq 100); do
+  kill -0 "$WATCHDOG" 2>/dev/null || break
+  sleep 0.1
+done
+wait "$WATCHDOG" || fail "the primary path broke during the test: $(cat "$E2E_TMP/watchdog.json")"
+log "watchdog: $(cat "$E2E_TMP/watchdog.json")"
+assert_eq "failed primary connections during the whole test" 0 "$(jget "$E2E_TMP/watchdog.json" 'j["failed"]')"
+assert_gt "primary connections made during the whole test" 20 "$(jget "$E2E_TMP/watchdog.json" 'j["ok"]')"
