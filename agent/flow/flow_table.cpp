@@ -93,6 +93,8 @@ void FlowTable::onPacket(const TcpPacket &packet, uint64_t nowNs) {
     end(it, FlowEnd::Reset);
     return;
   }
+  if (!fromClient && packet.fin)
+    flow.serverFin = true;
   if (packet.syn) {
     // SYN retransmission (client) or SYN-ACK (server): the server's stream starts here.
     if (!fromClient && packet.ack_flag && !flow.server)
@@ -101,9 +103,21 @@ void FlowTable::onPacket(const TcpPacket &packet, uint64_t nowNs) {
       return;
   }
   std::optional<StreamReassembler> &stream = fromClient ? flow.client : flow.server;
-  if (!stream)
-    return; // server bytes before any SYN-ACK was captured: unusable, and replay does not need them
-  feed(flow, *stream, fromClient, packet, nowNs);
+  if (stream) {
+    feed(flow, *stream, fromClient, packet, nowNs);
+    return;
+  }
+  // Server bytes with no usable server stream (no SYN-ACK captured, or dropped): replay does not
+  // need them; the flow may still be complete.
+  if (flow.client->finished() && flow.serverFin)
+    end(it, FlowEnd::Completed);
+}
+
+void FlowTable::dropServerStream(Flow &flow) {
+  buffered_ -= flow.server->bufferedBytes();
+  flow.server.reset();
+  flow.serverHoleSinceNs = 0;
+  stats_.serverStreamsLost++;
 }
 
 void FlowTable::feed(Flow &flow, StreamReassembler &stream, bool fromClient, const TcpPacket &packet,
@@ -125,22 +139,30 @@ void FlowTable::feed(Flow &flow, StreamReassembler &stream, bool fromClient, con
   if (status == StreamReassembler::Status::OutOfWindow)
     stats_.outOfWindow++;
   if (status == StreamReassembler::Status::Overflow || buffered_ > limits_.maxBufferedTotal) {
-    stats_.flowsBrokenOverflow++;
-    end(flows_.find(flow.info.key), FlowEnd::Broken);
-    return;
+    if (!fromClient) {
+      dropServerStream(flow);
+    } else {
+      stats_.flowsBrokenOverflow++;
+      end(flows_.find(flow.info.key), FlowEnd::Broken);
+      return;
+    }
   }
   if (fromClient && stream.finished() && !flow.clientFinSent) {
     flow.clientFinSent = true;
     sink_.onClientFin(flow.id);
   }
 
-  bool hole = flow.client->hasHole() || (flow.server && flow.server->hasHole());
-  if (!hole)
-    flow.holeSinceNs = 0;
-  else if (flow.holeSinceNs == 0)
-    flow.holeSinceNs = nowNs;
+  auto trackHole = [nowNs](bool hole, uint64_t &since) {
+    if (!hole)
+      since = 0;
+    else if (since == 0)
+      since = nowNs;
+  };
+  trackHole(flow.client->hasHole(), flow.holeSinceNs);
+  if (flow.server)
+    trackHole(flow.server->hasHole(), flow.serverHoleSinceNs);
 
-  bool serverDone = flow.server ? flow.server->finished() : false;
+  bool serverDone = flow.server ? flow.server->finished() : flow.serverFin;
   if (flow.client->finished() && serverDone)
     end(flows_.find(flow.info.key), FlowEnd::Completed);
 }
@@ -187,6 +209,8 @@ void FlowTable::tick(uint64_t nowNs) {
       erase(it);
     else if (!flow.ignored && flow.holeSinceNs && nowNs - flow.holeSinceNs >= limits_.gapTimeoutNs)
       end(it, FlowEnd::Broken);
+    else if (!flow.ignored && flow.serverHoleSinceNs && nowNs - flow.serverHoleSinceNs >= limits_.gapTimeoutNs)
+      dropServerStream(it->second);
     else if (!flow.ignored && idle >= limits_.idleTimeoutNs)
       end(it, flow.holeSinceNs ? FlowEnd::Broken : FlowEnd::IdleTimeout);
     it = next;

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The flow table: TCP packets in (both directions, any order), whole connections out.
 //
+// Replay needs only the client's bytes, so only a client-direction hole breaks a flow; a hole or
+// overflow in the response direction (e.g. an XDP-mode copy cut at the snaplen) drops just that
+// direction's stream, counted, and the replay goes on.
 // A connection is followed from its SYN (the SYN's sender is the client). Connections already
 // open when the tap started (first packet is not a SYN) are skipped and counted once. Every
 // bound is explicit — flows, bytes buffered per direction and in total, idle and gap timeouts —
@@ -40,6 +43,7 @@ struct FlowStats {
   uint64_t flowsShutdown = 0;
   uint64_t midstreamSkipped = 0;    // connections first seen without a SYN
   uint64_t outOfWindow = 0;         // segments ignored as not belonging to the stream
+  uint64_t serverStreamsLost = 0;   // response direction unusable (hole or overflow): replay goes on
   uint64_t clientBytes = 0;
   uint64_t serverBytes = 0;
 };
@@ -73,7 +77,9 @@ private:
     std::optional<StreamReassembler> server;
     bool clientFinSent = false;
     uint64_t lastSeenNs = 0;
-    uint64_t holeSinceNs = 0; // 0: no hole
+    uint64_t holeSinceNs = 0;       // client direction; 0: no hole
+    uint64_t serverHoleSinceNs = 0; // server direction
+    bool serverFin = false;         // a FIN from the server was seen, usable stream or not
     std::list<st_flow_key>::iterator lru;
   };
   using Map = std::unordered_map<st_flow_key, Flow, KeyHash, KeyEq>;
@@ -86,6 +92,7 @@ private:
   void end(Map::iterator it, FlowEnd reason, bool erase = false);
   void erase(Map::iterator it);
   void touch(Flow &flow, uint64_t nowNs);
+  void dropServerStream(Flow &flow);
 
   FlowLimits limits_;
   FlowSink &sink_;

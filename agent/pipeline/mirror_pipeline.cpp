@@ -51,6 +51,7 @@ nlohmann::ordered_json MirrorPipeline::statsJson() const {
                   {"shutdown", f.flowsShutdown},
                   {"midstream_skipped", f.midstreamSkipped},
                   {"out_of_window_segments", f.outOfWindow},
+                  {"server_streams_lost", f.serverStreamsLost},
                   {"client_bytes", f.clientBytes},
                   {"server_bytes", f.serverBytes},
                   {"buffered_bytes", flows_.bufferedBytes()}};

@@ -192,3 +192,23 @@ TEST(FlowTable, ShutdownEndsEveryFlow) {
   EXPECT_EQ(table.stats().flowsShutdown, 10u);
   EXPECT_EQ(table.activeFlows(), 0u);
 }
+
+TEST(FlowTable, ResponseDirectionHoleDropsOnlyThatStream) {
+  RecordingSink sink;
+  FlowLimits limits;
+  limits.gapTimeoutNs = 1000;
+  FlowTable table(limits, sink);
+  Conn c{40007};
+  c.handshake(table);
+  table.onPacket(c.pkt(true, kClientIsn + 1, "request"), 10);
+  table.onPacket(c.pkt(false, kServerIsn + 100, "tail of a response cut short"), 20); // hole before it
+  table.tick(20 + 1000);
+  EXPECT_EQ(sink.ended.count(1), 0u); // the replay is not affected
+  EXPECT_EQ(table.stats().serverStreamsLost, 1u);
+  table.onPacket(c.pkt(true, kClientIsn + 8, "", false, true, true), 30);
+  EXPECT_TRUE(sink.fin[1]);
+  table.onPacket(c.pkt(false, kServerIsn + 500, "", false, true, true), 40);
+  EXPECT_EQ(sink.ended[1], FlowEnd::Completed);
+  EXPECT_EQ(sink.client[1], "request");
+  EXPECT_EQ(table.bufferedBytes(), 0u);
+}
