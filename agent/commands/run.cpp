@@ -81,6 +81,9 @@ int runCommand(const RunOptions &options, const std::string &bpffs) {
   for (const auto &text : options.shadows)
     targets.push_back(replay::parseShadowTarget(text));
   replay::resolveTargets(targets); // before attaching: a typo must not leave a half-made tap
+  std::unique_ptr<PcapWriter> pcap; // likewise: an unwritable path fails before anything is attached
+  if (options.pcapPath)
+    pcap = std::make_unique<PcapWriter>(*options.pcapPath, options.snaplen);
   ensureBpffs(bpffs);
 
   asio::io_context io;
@@ -111,7 +114,6 @@ int runCommand(const RunOptions &options, const std::string &bpffs) {
   // Capture: TC mode reads the mirror interface (only when there is something to replay to);
   // XDP mode always drains the BPF ring (it would fill up otherwise).
   std::unique_ptr<PacketRing> packetRing;
-  std::unique_ptr<PcapWriter> pcap;
   std::unique_ptr<RingReader> ring;
   std::vector<std::unique_ptr<ReadableWatch>> watches;
   uint64_t clockOffset = realtimeMinusMonotonicNs();
@@ -124,8 +126,6 @@ int runCommand(const RunOptions &options, const std::string &bpffs) {
     }));
   }
   if (options.mode == Mode::Xdp) {
-    if (options.pcapPath)
-      pcap = std::make_unique<PcapWriter>(*options.pcapPath, options.snaplen);
     ring = std::make_unique<RingReader>(tap.datapath().ringFd(), [&](const st_pkt_meta &meta, auto frame) {
       if (pcap)
         pcap->write(meta.ts_ns + clockOffset, frame.data(), static_cast<uint32_t>(frame.size()), meta.pkt_len);
