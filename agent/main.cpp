@@ -31,6 +31,7 @@ run `shadowtap <command> --help` for its options.
 examples:
   shadowtap run --iface eth0 --port 8080 --percent 10
   shadowtap run --iface eth0 --port 80,443 --percent 0.01 --exclude-cidr 10.0.0.0/8
+  shadowtap run --iface eth0 --port 8080 --shadow 10.0.5.7:8080 --shadow [fd00::7]:8080
   shadowtap set --iface eth0 --port 8080 --percent 100
   shadowtap set --iface eth0 --exclude-cidr 192.0.2.7
   shadowtap status --iface eth0 --json
@@ -66,6 +67,7 @@ po::options_description commonOptions(std::string &iface, std::string &bpffs, st
 int run(const std::vector<std::string> &args) {
   RunOptions o;
   std::string bpffs, ports, percent = "100", mode = "tc", mark;
+  uint64_t gapMs = 2000, bufferMb = 256, replayMb = 256;
   std::vector<std::string> excludes;
   auto desc = commonOptions(o.iface, bpffs, o.logLevel);
   desc.add_options()
@@ -76,7 +78,13 @@ int run(const std::vector<std::string> &args) {
       ("exclude-cidr", po::value(&excludes), "never mirror clients in this CIDR (repeatable)")
       ("mark", po::value(&mark), "socket mark of the agent's own traffic, never mirrored (default 0x5354)")
       ("snaplen", po::value(&o.snaplen), "xdp mode: bytes copied per frame (default 9216)")
-      ("pcap", po::value<std::string>(), "xdp mode: write mirrored frames to this pcap file");
+      ("pcap", po::value<std::string>(), "xdp mode: write mirrored frames to this pcap file")
+      ("shadow", po::value(&o.shadows), "replay every mirrored connection to HOST:PORT (repeatable; [IPv6]:PORT)")
+      ("copies", po::value(&o.copies), "each shadow gets each connection N times (load testing at Nx volume)")
+      ("max-flows", po::value(&o.flowLimits.maxFlows), "connections reassembled at once, LRU-evicted past it (default 65536)")
+      ("gap-timeout-ms", po::value(&gapMs), "a sequence hole not filled within this breaks the flow (default 2000)")
+      ("flow-buffer-mb", po::value(&bufferMb), "out-of-order bytes buffered in total, MiB (default 256)")
+      ("replay-buffer-mb", po::value(&replayMb), "bytes waiting for slow shadows in total, MiB (default 256)");
   auto parsed = parse(args, desc, "run");
   if (parsed.help) {
     std::cout << "usage: shadowtap run --iface IF --port P[,P...] [options]\n" << desc << "\n";
@@ -94,6 +102,15 @@ int run(const std::vector<std::string> &args) {
     o.skipMark = parseMark(mark);
   for (const auto &c : excludes)
     o.excludes.push_back(parseCidr(c));
+  if (gapMs < 1 || gapMs > 600000)
+    throw UsageError("invalid --gap-timeout-ms: expected 1 to 600000");
+  if (bufferMb < 1 || bufferMb > 65536)
+    throw UsageError("invalid --flow-buffer-mb: expected 1 to 65536");
+  o.flowLimits.gapTimeoutNs = gapMs * 1000000ull;
+  o.flowLimits.maxBufferedTotal = static_cast<size_t>(bufferMb) << 20;
+  if (replayMb < 1 || replayMb > 65536)
+    throw UsageError("invalid --replay-buffer-mb: expected 1 to 65536");
+  o.replayBacklogBytes = static_cast<size_t>(replayMb) << 20;
   validate(o);
   return runCommand(o, bpffs);
 }

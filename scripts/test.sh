@@ -10,5 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 bash scripts/build.sh
-cd "${BUILD_DIR:-build}"
-ctest --output-on-failure "$@"
+(cd "${BUILD_DIR:-build}" && ctest --output-on-failure "$@")
+# libFuzzer targets (clang, ASan+UBSan) for a bounded time from the committed corpus.
+if [ $# -eq 0 ]; then
+  FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash scripts/fuzz.sh
+fi

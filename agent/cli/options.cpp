@@ -150,6 +150,12 @@ void validate(const RunOptions &options) {
     throw UsageError("invalid --snaplen: expected 64 to " + std::to_string(ST_MAX_SNAPLEN));
   if (options.pcapPath && options.mode != Mode::Xdp)
     throw UsageError("--pcap works in --mode xdp (in tc mode, capture the mirror interface instead)");
+  if (options.copies < 1 || options.copies > 100)
+    throw UsageError("invalid --copies: expected 1 to 100");
+  if (options.copies > 1 && options.shadows.empty())
+    throw UsageError("--copies needs at least one --shadow");
+  if (options.flowLimits.maxFlows < 1)
+    throw UsageError("invalid --max-flows: at least 1");
   if (options.excludes.size() > ST_MAX_EXCLUDES)
     throw UsageError("too many --exclude-cidr: at most " + std::to_string(ST_MAX_EXCLUDES));
 }

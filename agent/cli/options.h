@@ -3,6 +3,7 @@
 // validate() checks. No I/O here, so every rule is unit-tested without root.
 #pragma once
 
+#include "flow/flow_table.h"
 #include "shadowtap/shared.h"
 
 #include <cstdint>
@@ -30,6 +31,10 @@ struct RunOptions {
   uint32_t skipMark = ST_DEFAULT_MARK;
   uint32_t snaplen = ST_DEFAULT_SNAPLEN;
   std::optional<std::string> pcapPath; // XDP mode: write the ring's frames to this pcap file
+  std::vector<std::string> shadows;    // --shadow HOST:PORT, parsed by replay::parseShadowTarget
+  unsigned copies = 1;                 // --copies: each target gets each connection N times
+  size_t replayBacklogBytes = 256u << 20; // --replay-buffer-mb: bytes waiting for shadows, in total
+  flow::FlowLimits flowLimits;
 };
 
 struct SetOptions {

@@ -2,6 +2,7 @@
 #include "bpf/bpffs.h"
 #include "commands/commands.h"
 #include "net/link.h"
+#include "pipeline/stats_file.h"
 #include "tap/preflight.h"
 #include "tap/tap.h"
 
@@ -23,6 +24,9 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
   bool alive = state.agent_pid && ::kill(static_cast<pid_t>(state.agent_pid), 0) == 0;
   std::string mode = state.mode == ST_MODE_XDP ? "xdp" : "tc";
   std::string mirror(state.mirror_iface, strnlen(state.mirror_iface, sizeof(state.mirror_iface)));
+  std::optional<nlohmann::ordered_json> pipeline;
+  if (alive)
+    pipeline = readStatsFile(statsFilePath(options.iface));
 
   if (options.json) {
     nlohmann::ordered_json out;
@@ -48,6 +52,8 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     for (uint32_t i = 0; i < ST_C_MAX; i++)
       c[std::string(counterName(i))] = counters[i];
     out["counters"] = c;
+    if (pipeline)
+      out["pipeline"] = *pipeline;
     std::cout << out.dump(2) << "\n";
     return 0;
   }
@@ -65,6 +71,19 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
   std::printf("\ncounters (packets):\n");
   for (uint32_t i = 0; i < ST_C_MAX; i++)
     std::printf("  %-20s %llu\n", std::string(counterName(i)).c_str(), static_cast<unsigned long long>(counters[i]));
+  if (pipeline) {
+    for (const char *section : {"capture", "flows"}) {
+      std::printf("\n%s:\n", section);
+      for (const auto &[name, value] : (*pipeline)[section].items())
+        std::printf("  %-24s %s\n", name.c_str(), value.dump().c_str());
+    }
+    for (const auto &target : (*pipeline)["replay"]["targets"]) {
+      std::printf("\nreplay to %s:\n", target["target"].get<std::string>().c_str());
+      for (const auto &[name, value] : target.items())
+        if (name != "target")
+          std::printf("  %-24s %s\n", name.c_str(), value.dump().c_str());
+    }
+  }
   return 0;
 }
 

@@ -33,7 +33,7 @@ void requirePrivileges(const char *command) {
   if (has(kCapNetAdmin) && (has(kCapBpf) || has(kCapSysAdmin)))
     return;
   throw Error(std::string("shadowtap ") + command +
-              " needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): permission denied");
+              " needs root (or CAP_NET_ADMIN together with CAP_BPF or CAP_SYS_ADMIN): permission denied");
 }
 
 void requireBtf() {

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+// User-space twin of bpf/lib/parse.h for frames read from the mirror: Ethernet, up to two VLAN
+// tags, IPv4 (options; non-first fragments refused), IPv6 (bounded extension-header walk), TCP.
+// Never trusts a length field: every read is bounds-checked against the captured bytes.
+#pragma once
+
+#include "shadowtap/shared.h"
+
+#include <cstdint>
+#include <span>
+
+namespace shadowtap {
+
+enum class ParseError {
+  None,
+  Truncated,   // a header does not fit in the captured bytes
+  NotIp,
+  NotTcp,
+  Fragment,    // non-first fragment: no TCP header
+  BadHeader,   // impossible field values (version, IHL, doff, ext chain too long)
+};
+
+struct TcpPacket {
+  __u32 src[4]; // IPv4 mapped into ::ffff:a.b.c.d, network order words (as in st_flow_key)
+  __u32 dst[4];
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  bool syn = false, ack_flag = false, fin = false, rst = false;
+  bool ipv6 = false;
+  std::span<const uint8_t> payload; // TCP payload, limited by the IP length and the capture
+};
+
+// Parses one frame starting at the Ethernet header. On success `out` is filled and None returned.
+ParseError parseTcpFrame(std::span<const uint8_t> frame, TcpPacket &out);
+
+} // namespace shadowtap

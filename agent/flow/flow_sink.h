@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the flow table tells the stages after it (replay, later HTTP/compare) about connections.
+#pragma once
+
+#include "shadowtap/shared.h"
+
+#include <cstdint>
+#include <span>
+
+namespace shadowtap::flow {
+
+using FlowId = uint64_t;
+
+struct FlowInfo {
+  st_flow_key key{};
+  __u32 client[4]{}; // IPv4 mapped
+  __u32 server[4]{};
+  uint16_t clientPort = 0;
+  uint16_t serverPort = 0;
+  bool ipv6 = false;
+};
+
+enum class FlowEnd {
+  Completed,   // both directions reached their FIN with no hole
+  Reset,       // RST from either side: the replay aborts too
+  Broken,      // a hole never filled (gap timeout, FIN with a hole, buffer overflow): nothing after it is sent
+  Evicted,     // the flow table was full (LRU eviction)
+  IdleTimeout, // no packet for the idle timeout
+  Shutdown,    // the agent is stopping
+};
+
+const char *flowEndName(FlowEnd end);
+
+class FlowSink {
+public:
+  virtual ~FlowSink() = default;
+  virtual void onFlowStart(FlowId id, const FlowInfo &info) = 0;
+  // Client-to-server bytes, in order, each exactly once.
+  virtual void onClientData(FlowId id, std::span<const uint8_t> bytes) = 0;
+  // The client's FIN, reached in sequence: every client byte has been delivered.
+  virtual void onClientFin(FlowId id) = 0;
+  // Server-to-client bytes, in order (used for comparison; replay ignores them).
+  virtual void onServerData(FlowId, std::span<const uint8_t>) {}
+  // Last call for this id.
+  virtual void onFlowEnd(FlowId id, FlowEnd end) = 0;
+};
+
+} // namespace shadowtap::flow

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "replay/replayer.h"
+
+#include "replay/shadow_connection.h"
+
+#include <algorithm>
+
+namespace shadowtap::replay {
+
+Replayer::Replayer(boost::asio::io_context &io, ReplayOptions options)
+    : io_(io), options_(std::move(options)), stats_(options_.targets.size()), backoff_(options_.targets.size()) {}
+
+Replayer::~Replayer() { abortAll(); }
+
+void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &) {
+  auto now = std::chrono::steady_clock::now();
+  auto &connections = flows_[id];
+  for (size_t target = 0; target < options_.targets.size(); target++) {
+    for (unsigned copy = 0; copy < options_.copies; copy++) {
+      if (now < backoff_[target].until) {
+        stats_[target].shedBackoff++;
+        continue;
+      }
+      auto connection = std::make_shared<ShadowConnection>(*this, target);
+      connection->start();
+      connections.push_back(std::move(connection));
+    }
+  }
+}
+
+void Replayer::onClientData(flow::FlowId id, std::span<const uint8_t> bytes) {
+  auto it = flows_.find(id);
+  if (it == flows_.end())
+    return;
+  for (auto &connection : it->second)
+    connection->write(bytes);
+}
+
+void Replayer::onClientFin(flow::FlowId id) {
+  auto it = flows_.find(id);
+  if (it == flows_.end())
+    return;
+  for (auto &connection : it->second)
+    connection->finish();
+}
+
+void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
+  auto it = flows_.find(id);
+  if (it == flows_.end())
+    return;
+  for (auto &connection : it->second) {
+    // A reset aborts everything, like the client did. Otherwise a replay that already has every
+    // client byte and its FIN finishes on its own; any other is cut short with a RST so the shadow
+    // never takes a truncated stream for a complete one.
+    if (end == flow::FlowEnd::Reset || !connection->finRequested())
+      connection->abort();
+  }
+  flows_.erase(it);
+}
+
+void Replayer::abortAll() {
+  for (auto &[id, connections] : flows_)
+    for (auto &connection : connections)
+      connection->abort();
+  flows_.clear();
+}
+
+void Replayer::connectFailed(size_t target) {
+  auto &backoff = backoff_[target];
+  backoff.failures++;
+  auto delay = std::chrono::milliseconds(100) * (1u << std::min(backoff.failures - 1, 10u));
+  backoff.until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(delay, options_.maxBackoff);
+}
+
+void Replayer::connectSucceeded(size_t target) { backoff_[target].failures = 0; }
+
+} // namespace shadowtap::replay

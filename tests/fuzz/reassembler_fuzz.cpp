@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// libFuzzer target: arbitrary segmentations, orders, duplicates, wraps and out-of-window junk fed
+// to one StreamReassembler. Oracle: whatever comes out is always a prefix of the true stream, the
+// buffer bound holds, and once every byte was offered the whole stream has come out.
+#include "flow/stream_reassembler.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+using shadowtap::flow::StreamReassembler;
+
+namespace {
+constexpr size_t kStreamLen = 8192;
+constexpr size_t kMaxBuffered = 6000;
+
+const std::vector<uint8_t> &stream() {
+  static std::vector<uint8_t> bytes = [] {
+    std::vector<uint8_t> b(kStreamLen);
+    for (size_t i = 0; i < b.size(); i++)
+      b[i] = static_cast<uint8_t>(i * 131 + (i >> 8) * 7 + 3);
+    return b;
+  }();
+  return bytes;
+}
+
+[[noreturn]] void fail(const char *what) {
+  __builtin_trap();
+  (void)what;
+}
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 4)
+    return 0;
+  uint32_t isn;
+  std::memcpy(&isn, data, 4);
+  data += 4;
+  size -= 4;
+  const auto &truth = stream();
+  StreamReassembler reassembler(isn, kMaxBuffered);
+  std::vector<uint8_t> out;
+  std::vector<bool> offered(kStreamLen, false);
+  bool overflowed = false;
+
+  // Each record: offset (2 bytes), length (2 bytes), flags (1 byte).
+  for (; size >= 5; data += 5, size -= 5) {
+    size_t offset = (data[0] | data[1] << 8) % kStreamLen;
+    size_t len = (data[2] | data[3] << 8) % 1600;
+    uint8_t flags = data[4];
+    len = std::min(len, kStreamLen - offset);
+    if (flags & 0x80) {
+      // Junk far outside the window (2^31 away): must be ignored whatever it holds.
+      std::vector<uint8_t> junk(len, 0xee);
+      uint32_t seq = isn + 1 + static_cast<uint32_t>(offset) + 0x80000000u;
+      reassembler.onSegment(seq, junk, false, out);
+    } else {
+      bool fin = (flags & 1) && offset + len == kStreamLen;
+      auto status = reassembler.onSegment(isn + 1 + static_cast<uint32_t>(offset), {truth.data() + offset, len}, fin, out);
+      if (status == StreamReassembler::Status::Overflow)
+        overflowed = true;
+      for (size_t i = offset; i < offset + len; i++)
+        offered[i] = true;
+    }
+    if (out.size() > kStreamLen || (!out.empty() && std::memcmp(out.data(), truth.data(), out.size()) != 0))
+      fail("delivered a byte that is not the stream's");
+    if (reassembler.bufferedBytes() > kMaxBuffered)
+      fail("buffer bound exceeded");
+  }
+  bool all = true;
+  for (bool o : offered)
+    all = all && o;
+  if (all && !overflowed && out.size() != kStreamLen)
+    fail("every byte was offered but the stream is incomplete");
+  return 0;
+}

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: Apache-2.0
+// The reassembler must deliver the original stream exactly, or report a hole — never a wrong byte.
+#include "flow/stream_reassembler.h"
+
+#include <algorithm>
+#include <gtest/gtest.h>
+#include <random>
+
+using shadowtap::flow::StreamReassembler;
+
+namespace {
+
+struct Segment {
+  uint64_t offset; // from the first data byte
+  size_t len;
+  bool fin;
+};
+
+std::vector<uint8_t> makeStream(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> data(n);
+  for (auto &b : data)
+    b = static_cast<uint8_t>(rng());
+  return data;
+}
+
+// Cuts [0, n) into segments of random sizes; the last one carries the FIN.
+std::vector<Segment> segment(size_t n, std::mt19937 &rng, size_t maxLen = 1500) {
+  std::vector<Segment> out;
+  for (uint64_t at = 0; at < n;) {
+    size_t len = std::min<size_t>(1 + rng() % maxLen, n - at);
+    out.push_back({at, len, false});
+    at += len;
+  }
+  if (out.empty())
+    out.push_back({0, 0, true});
+  out.back().fin = true;
+  return out;
+}
+
+std::vector<uint8_t> feed(StreamReassembler &r, uint32_t isn, const std::vector<uint8_t> &stream,
+                          const std::vector<Segment> &segments) {
+  std::vector<uint8_t> out;
+  for (const auto &s : segments) {
+    std::span<const uint8_t> bytes(stream.data() + s.offset, s.len);
+    r.onSegment(isn + 1 + static_cast<uint32_t>(s.offset), bytes, s.fin, out);
+    // Invariant after every segment: what came out is a prefix of the stream.
+    EXPECT_LE(out.size(), stream.size());
+    EXPECT_TRUE(std::equal(out.begin(), out.end(), stream.begin())) << "wrong byte delivered";
+  }
+  return out;
+}
+
+} // namespace
+
+TEST(Reassembler, InOrder) {
+  auto stream = makeStream(100000, 1);
+  std::mt19937 rng(1);
+  StreamReassembler r(1000, 1 << 20);
+  auto out = feed(r, 1000, stream, segment(stream.size(), rng));
+  EXPECT_EQ(out, stream);
+  EXPECT_TRUE(r.finished());
+  EXPECT_FALSE(r.hasHole());
+  EXPECT_EQ(r.bufferedBytes(), 0u);
+}
+
+TEST(Reassembler, Reversed) {
+  auto stream = makeStream(50000, 2);
+  std::mt19937 rng(2);
+  auto segments = segment(stream.size(), rng);
+  std::reverse(segments.begin(), segments.end());
+  StreamReassembler r(7, 1 << 20);
+  auto out = feed(r, 7, stream, segments);
+  EXPECT_EQ(out, stream);
+  EXPECT_TRUE(r.finished());
+}
+
+TEST(Reassembler, RandomPermutationsWithDuplicatesAndOverlaps) {
+  for (uint32_t seed = 0; seed < 300; seed++) {
+    std::mt19937 rng(seed);
+    auto stream = makeStream(1 + rng() % 30000, seed);
+    auto segments = segment(stream.size(), rng, 1 + rng() % 3000);
+    // Duplicates and overlapping retransmissions (same bytes, other boundaries).
+    size_t extra = rng() % 20;
+    for (size_t i = 0; i < extra; i++) {
+      uint64_t at = rng() % stream.size();
+      size_t len = std::min<size_t>(1 + rng() % 4000, stream.size() - at);
+      segments.push_back({at, len, at + len == stream.size()});
+    }
+    std::shuffle(segments.begin(), segments.end(), rng);
+    uint32_t isn = static_cast<uint32_t>(rng());
+    StreamReassembler r(isn, 1 << 20);
+    auto out = feed(r, isn, stream, segments);
+    ASSERT_EQ(out, stream) << "seed " << seed;
+    ASSERT_TRUE(r.finished()) << "seed " << seed;
+    ASSERT_EQ(r.bufferedBytes(), 0u);
+  }
+}
+
+TEST(Reassembler, SequenceNumbersWrapAt2To32) {
+  auto stream = makeStream(200000, 3);
+  std::mt19937 rng(3);
+  auto segments = segment(stream.size(), rng);
+  std::shuffle(segments.begin(), segments.end(), rng);
+  uint32_t isn = 0xffffffffu - 50000; // the stream crosses 2^32 a third of the way in
+  StreamReassembler r(isn, 1 << 20);
+  auto out = feed(r, isn, stream, segments);
+  EXPECT_EQ(out, stream);
+  EXPECT_EQ(r.deliveredBytes(), stream.size());
+}
+
+TEST(Reassembler, HoleFilledLate) {
+  auto stream = makeStream(10000, 4);
+  StreamReassembler r(0, 1 << 20);
+  std::vector<uint8_t> out;
+  r.onSegment(1, {stream.data(), 1000}, false, out);
+  r.onSegment(1 + 2000, {stream.data() + 2000, 8000}, true, out);
+  EXPECT_EQ(out.size(), 1000u);
+  EXPECT_TRUE(r.hasHole());
+  EXPECT_FALSE(r.finished());
+  EXPECT_EQ(r.bufferedBytes(), 8000u);
+  r.onSegment(1 + 1000, {stream.data() + 1000, 1000}, false, out);
+  EXPECT_EQ(out, stream);
+  EXPECT_FALSE(r.hasHole());
+  EXPECT_TRUE(r.finished());
+}
+
+TEST(Reassembler, HoleNeverFilledDeliversOnlyThePrefix) {
+  auto stream = makeStream(10000, 5);
+  StreamReassembler r(0, 1 << 20);
+  std::vector<uint8_t> out;
+  r.onSegment(1, {stream.data(), 3000}, false, out);
+  r.onSegment(1 + 4000, {stream.data() + 4000, 6000}, true, out);
+  EXPECT_EQ(out, std::vector<uint8_t>(stream.begin(), stream.begin() + 3000));
+  EXPECT_TRUE(r.hasHole()); // the flow table breaks the flow on the gap timeout
+  EXPECT_TRUE(r.finSeen());
+  EXPECT_FALSE(r.finished());
+}
+
+TEST(Reassembler, FirstCopyWinsOnConflictingOverlap) {
+  std::vector<uint8_t> first(100, 'A'), later(100, 'B'), out;
+  StreamReassembler r(0, 1 << 20);
+  r.onSegment(1 + 100, first, false, out);      // buffered out of order
+  r.onSegment(1 + 50, later, false, out);       // overlaps [100,150) with other bytes
+  EXPECT_TRUE(out.empty());
+  std::vector<uint8_t> head(50, 'H');
+  r.onSegment(1, head, false, out);
+  ASSERT_EQ(out.size(), 200u);
+  EXPECT_EQ(out[49], 'H');
+  EXPECT_EQ(out[50], 'B');  // [50,100) only the later segment had
+  EXPECT_EQ(out[100], 'A'); // [100,200) the first copy wins
+  EXPECT_EQ(out[199], 'A');
+  // Already delivered bytes are never replaced either.
+  std::vector<uint8_t> rewrite(200, 'Z');
+  r.onSegment(1, rewrite, false, out);
+  EXPECT_EQ(out.size(), 200u);
+}
+
+TEST(Reassembler, KeepAliveAndZeroWindowProbesAddNothingWrong) {
+  std::vector<uint8_t> data(1000, 'd'), out;
+  StreamReassembler r(500, 1 << 20);
+  r.onSegment(501, data, false, out);
+  std::vector<uint8_t> garbage(1, 0);
+  r.onSegment(501 + 1000 - 1, garbage, false, out); // keep-alive: seq = next - 1, one garbage byte
+  r.onSegment(501 + 1000 - 1, {}, false, out);      // keep-alive without data
+  EXPECT_EQ(out.size(), 1000u);
+  EXPECT_EQ(out.back(), 'd');
+  std::vector<uint8_t> probe(1, 'p');
+  r.onSegment(501 + 1000, probe, false, out); // zero-window probe: a real next byte
+  EXPECT_EQ(out.size(), 1001u);
+  r.onSegment(501 + 1000, probe, false, out); // and its retransmission
+  EXPECT_EQ(out.size(), 1001u);
+}
+
+TEST(Reassembler, OverflowIsReportedNotBuffered) {
+  std::vector<uint8_t> data(4096, 'x'), out;
+  StreamReassembler r(0, 10000);
+  EXPECT_EQ(r.onSegment(1 + 100, data, false, out), StreamReassembler::Status::Ok);
+  EXPECT_EQ(r.onSegment(1 + 5000, data, false, out), StreamReassembler::Status::Ok);
+  EXPECT_EQ(r.onSegment(1 + 10000, data, false, out), StreamReassembler::Status::Overflow);
+  EXPECT_LE(r.bufferedBytes(), 10000u);
+}
+
+TEST(Reassembler, SegmentsFarOutsideTheWindowAreIgnored) {
+  std::vector<uint8_t> data(10, 'x'), out;
+  StreamReassembler r(0, 1 << 20);
+  r.onSegment(1, data, false, out);
+  EXPECT_EQ(r.onSegment(1 + 0x7fff0000u, data, false, out), StreamReassembler::Status::OutOfWindow);
+  EXPECT_EQ(r.onSegment(1u - 100000u, data, false, out), StreamReassembler::Status::OutOfWindow);
+  EXPECT_EQ(out.size(), 10u);
+  EXPECT_FALSE(r.hasHole());
+}
+
+TEST(Reassembler, NothingIsDeliveredPastTheFin) {
+  std::vector<uint8_t> data(100, 'x'), out;
+  StreamReassembler r(0, 1 << 20);
+  r.onSegment(1, {data.data(), 50}, true, out);
+  r.onSegment(1, data, false, out); // bytes beyond the FIN: not part of the stream
+  EXPECT_EQ(out.size(), 50u);
+  EXPECT_TRUE(r.finished());
+}

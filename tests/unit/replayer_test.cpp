@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: Apache-2.0
+// The replayer against real loopback sockets: bytes arrive exactly, copies are distinct
+// connections, a down shadow is counted and backed off, a stalled shadow is shed — and every
+// replay connection ends in exactly one counted outcome.
+#include "replay/replayer.h"
+
+#include <boost/asio.hpp>
+#include <gtest/gtest.h>
+#include <set>
+
+using namespace shadowtap;
+using namespace shadowtap::replay;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+// Accepts connections and records each one's bytes and peer port, optionally never reading.
+struct Recorder {
+  tcp::acceptor acceptor;
+  bool read = true;
+  std::vector<std::string> streams;
+  std::set<uint16_t> peerPorts;
+  size_t closed = 0;
+
+  explicit Recorder(asio::io_context &io) : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    accept();
+  }
+  uint16_t port() const { return acceptor.local_endpoint().port(); }
+  void accept() {
+    acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec)
+        return;
+      peerPorts.insert(socket.remote_endpoint().port());
+      streams.emplace_back();
+      auto s = std::make_shared<tcp::socket>(std::move(socket));
+      if (read)
+        readFrom(s, streams.size() - 1);
+      else
+        idle_.push_back(s);
+      accept();
+    });
+  }
+  void readFrom(std::shared_ptr<tcp::socket> s, size_t index) {
+    auto buf = std::make_shared<std::array<char, 65536>>();
+    s->async_read_some(asio::buffer(*buf), [this, s, buf, index](boost::system::error_code ec, size_t n) {
+      if (ec) {
+        closed++;
+        return;
+      }
+      streams[index].append(buf->data(), n);
+      readFrom(s, index);
+    });
+  }
+  std::vector<std::shared_ptr<tcp::socket>> idle_;
+};
+
+ShadowTarget target(uint16_t port) {
+  std::vector<ShadowTarget> t{parseShadowTarget("127.0.0.1:" + std::to_string(port))};
+  resolveTargets(t);
+  return t[0];
+}
+
+void runFor(asio::io_context &io, int ms) {
+  io.restart();
+  io.run_for(std::chrono::milliseconds(ms));
+}
+
+std::span<const uint8_t> bytes(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
+
+void expectAccounted(const TargetStats &s) {
+  EXPECT_EQ(s.opened, s.completed + s.aborted + s.shedBacklog + s.connectFailed + s.writeFailed + s.active);
+}
+
+} // namespace
+
+TEST(Replayer, ReplaysEachFlowToEveryTargetAndCopy) {
+  asio::io_context io;
+  Recorder a(io), b(io);
+  ReplayOptions options;
+  options.targets = {target(a.port()), target(b.port())};
+  options.copies = 3;
+  options.drainTimeout = std::chrono::milliseconds(200);
+  Replayer replayer(io, options);
+
+  std::string request = "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+  for (flow::FlowId id = 1; id <= 4; id++) {
+    replayer.onFlowStart(id, {});
+    replayer.onClientData(id, bytes(request));
+    replayer.onClientData(id, bytes(std::to_string(id)));
+    replayer.onClientFin(id);
+    replayer.onFlowEnd(id, flow::FlowEnd::Completed);
+  }
+  runFor(io, 1000);
+  for (auto *r : {&a, &b}) {
+    ASSERT_EQ(r->streams.size(), 12u); // 4 flows x 3 copies
+    EXPECT_EQ(r->peerPorts.size(), 12u); // each copy its own source port
+    std::multiset<std::string> got(r->streams.begin(), r->streams.end());
+    for (int id = 1; id <= 4; id++)
+      EXPECT_EQ(got.count(request + std::to_string(id)), 3u);
+    EXPECT_EQ(r->closed, 12u); // half-closed after the client's FIN
+  }
+  for (const auto &s : replayer.stats()) {
+    EXPECT_EQ(s.opened, 12u);
+    EXPECT_EQ(s.completed, 12u);
+    EXPECT_EQ(s.bytesOut, 4u * 3u * (request.size() + 1));
+    expectAccounted(s);
+  }
+}
+
+TEST(Replayer, ResetOrBrokenFlowsAbortTheirReplays) {
+  asio::io_context io;
+  Recorder r(io);
+  ReplayOptions options;
+  options.targets = {target(r.port())};
+  Replayer replayer(io, options);
+  replayer.onFlowStart(1, {});
+  replayer.onClientData(1, bytes("partial"));
+  replayer.onFlowStart(2, {});
+  runFor(io, 200);
+  replayer.onFlowEnd(1, flow::FlowEnd::Reset);
+  replayer.onFlowEnd(2, flow::FlowEnd::Broken);
+  runFor(io, 300);
+  const auto &s = replayer.stats()[0];
+  EXPECT_EQ(s.aborted, 2u);
+  EXPECT_EQ(s.active, 0u);
+  expectAccounted(s);
+}
+
+TEST(Replayer, DownShadowIsCountedAndBackedOff) {
+  asio::io_context io;
+  uint16_t closedPort;
+  {
+    tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    closedPort = probe.local_endpoint().port();
+  } // closed again: connections are refused
+  ReplayOptions options;
+  options.targets = {target(closedPort)};
+  Replayer replayer(io, options);
+  replayer.onFlowStart(1, {});
+  runFor(io, 200);
+  for (flow::FlowId id = 2; id <= 20; id++) // within the back-off: not even attempted
+    replayer.onFlowStart(id, {});
+  runFor(io, 100);
+  const auto &s = replayer.stats()[0];
+  EXPECT_EQ(s.connectFailed, 1u);
+  EXPECT_EQ(s.shedBackoff, 19u);
+  EXPECT_EQ(s.active, 0u);
+  expectAccounted(s);
+  for (flow::FlowId id = 1; id <= 20; id++)
+    replayer.onFlowEnd(id, flow::FlowEnd::Completed);
+}
+
+TEST(Replayer, StalledShadowIsShedPastTheBacklog) {
+  asio::io_context io;
+  Recorder r(io);
+  r.read = false; // accepts, never reads: the kernel buffers fill, then our backlog
+  ReplayOptions options;
+  options.targets = {target(r.port())};
+  options.maxBacklogPerConnection = 1u << 20;
+  Replayer replayer(io, options);
+  replayer.onFlowStart(1, {});
+  runFor(io, 200);
+  std::string chunk(64 * 1024, 'x');
+  for (int i = 0; i < 200 && replayer.stats()[0].shedBacklog == 0; i++) { // up to 12.5 MiB
+    replayer.onClientData(1, bytes(chunk));
+    runFor(io, 5);
+  }
+  const auto &s = replayer.stats()[0];
+  EXPECT_EQ(s.shedBacklog, 1u);
+  EXPECT_EQ(s.active, 0u);
+  EXPECT_LE(replayer.backlogBytes(), options.maxBacklogPerConnection);
+  expectAccounted(s);
+  replayer.onFlowEnd(1, flow::FlowEnd::Completed);
+  runFor(io, 50);
+  EXPECT_EQ(replayer.backlogBytes(), 0u);
+}
