@@ -76,17 +76,8 @@ expect_error 1 "no shadowtap tap found" -- "$AGENT" set --iface "$SRV_IF" --disa
 expect_error 2 "unknown --mirror-iface 'nosuch1'" -- "${RUN[@]}" --port 80 --mode xdp --mirror-iface nosuch1
 expect_error 1 "BTF" -- env SHADOWTAP_BTF_PATH=/nonexistent "${RUN[@]}" --port 80 --mode xdp
 
-# A --pcap file that cannot be opened: the agent finds out only after attaching (see the report of
-# this test's author), so its info log lines precede the error; what must hold is the exit status,
-# the error as the last line, and a clean interface.
-rc=0
-timeout 20 nsenter --net="/run/netns/$NS_SRV" "${RUN[@]}" --port 80 --mode xdp --pcap /nonexistent/dir/x.pcap \
-  >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
-[ "$rc" -eq 1 ] || fail "--pcap /nonexistent/dir/x.pcap: exit status $rc, expected 1: $(cat "$E2E_TMP/err")"
-tail -n 1 "$E2E_TMP/err" | grep -q '^shadowtap: failed to open pcap file /nonexistent/dir/x.pcap' ||
-  fail "--pcap /nonexistent/dir/x.pcap: last stderr line is not the error: $(cat "$E2E_TMP/err")"
-check_untapped "$NS_SRV" "$SRV_IF" 0 "after --pcap /nonexistent/dir/x.pcap"
-CASES=$((CASES + 1))
+# A --pcap file that cannot be opened is refused before anything is attached.
+expect_error 1 "failed to open pcap file /nonexistent/dir/x.pcap" -- "${RUN[@]}" --port 80 --mode xdp --pcap /nonexistent/dir/x.pcap
 
 log "$CASES error cases checked"
 check_untapped "$NS_SRV" "$SRV_IF" 0 "after all error cases"
