@@ -12,7 +12,11 @@ PACKAGES=(
   # tests
   googletest libgtest-dev
   # netns tests, demo and benchmarks
-  iproute2 nftables tcpdump iperf3 wrk curl python3 procps ethtool xdp-tools
+  iproute2 nftables tcpdump iperf3 wrk curl python3 procps ethtool xdp-tools nginx-light
+  # deploy checks (tests/deploy): YAML, systemd-analyze verify, ruby -c Vagrantfile
+  python3-yaml systemd ruby
+  # replay e2e tests: crafted captures replayed onto the mirror interface
+  tcpreplay
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The deploy checks must be able to fail: each mutation of a copy of the shipped files below must
+# make deploy_checks.py exit non-zero (and the unmutated copy must pass).
+# usage: checks_fail_test.sh PYTHON deploy_checks.py SOURCE_DIR BINARY
+set -euo pipefail
+PY=$1 CHECKS=$2 SRC=$3 BIN=$4
+TMP=$(mktemp -d /tmp/st-checks.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+
+fresh() { rm -rf "$TMP/d"; mkdir -p "$TMP/d"; cp -r "$SRC/deploy/." "$TMP/d/"; }
+run_check() { # kind
+  case $1 in
+    kubernetes) "$PY" "$CHECKS" kubernetes "$TMP/d/kubernetes" ;;
+    config) "$PY" "$CHECKS" config "$TMP/d/shadowtap.yaml" ;;
+    systemd) "$PY" "$CHECKS" systemd "$TMP/d/systemd/shadowtap.service" "$BIN" "$TMP/d/kubernetes" ;;
+    dockerfile) "$PY" "$CHECKS" dockerfile "$TMP/d" "$SRC/scripts/deps.sh" "$BIN" ;;
+  esac >/dev/null 2>&1
+}
+# expect_fail KIND FILE PYTHON_EXPR_ON_s DESCRIPTION
+expect_fail() {
+  fresh
+  "$PY" - "$TMP/d/$2" "$3" <<'PYEOF'
+import sys
+p, expr = sys.argv[1], sys.argv[2]
+s = open(p).read()
+new = eval(expr, {"s": s})
+assert new != s, "mutation changed nothing: " + expr
+open(p, "w").write(new)
+PYEOF
+  if run_check "$1"; then
+    echo "FAIL: $1 check passed a broken file: $4" >&2
+    failures=$((failures + 1))
+  else
+    echo "ok: $1 check rejects: $4"
+  fi
+}
+
+for k in kubernetes config systemd dockerfile; do
+  fresh
+  run_check "$k" || { echo "FAIL: $k check fails on the unmutated files" >&2; failures=$((failures + 1)); }
+done
+
+expect_fail kubernetes kubernetes/daemonset.yaml 's.replace("privileged: false", "privileged: true")' "privileged pod"
+expect_fail kubernetes kubernetes/daemonset.yaml 's.replace("\"NET_RAW\"]", "\"NET_RAW\", \"SYS_ADMIN\"]")' "extra capability"
+expect_fail kubernetes kubernetes/daemonset.yaml 's.replace("drop: [\"ALL\"]", "drop: [\"NET_RAW\"]")' "drop not ALL"
+expect_fail kubernetes kubernetes/daemonset.yaml 's.replace("hostNetwork: true", "hostNetwork: false")' "no hostNetwork"
+expect_fail kubernetes kubernetes/daemonset.yaml 's.replace("fieldPath: status.hostIP", "fieldPath: status.podIP")' "NODE_IP not the host IP"
+expect_fail kubernetes kubernetes/daemonset.yaml 's.replace("path: /healthz", "path: /", 1)' "liveness not /healthz"
+expect_fail kubernetes kubernetes/daemonset.yaml 's.replace("mountPropagation: HostToContainer", "mountPropagation: Bidirectional")' "Bidirectional without privileged"
+expect_fail kubernetes kubernetes/daemonset.yaml 's.replace("prometheus.io/scrape: \"true\"", "prometheus.io/scrape: \"false\"")' "no scrape annotation"
+expect_fail kubernetes kubernetes/daemonset.yaml 's.replace("memory: 512Mi", "memory: 64Mi")' "memory request above limit"
+expect_fail kubernetes kubernetes/serviceaccount.yaml 's.replace("automountServiceAccountToken: false", "automountServiceAccountToken: true")' "token mounted"
+expect_fail kubernetes kubernetes/serviceaccount.yaml 's + "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: x}\nrules: []\n"' "RBAC object"
+expect_fail kubernetes kubernetes/configmap.yaml 's.replace("value: 10", "value: 110")' "percentage above 100"
+expect_fail kubernetes kubernetes/configmap.yaml 's.replace("interfaceFromAddress", "interfaceFromAdress")' "misspelt config key"
+expect_fail kubernetes kubernetes/namespace.yaml 's.replace("  labels:", "  labelz:")' "namespace without PSA label"
+expect_fail kubernetes kubernetes/example-shadow.yaml 's.replace("kind: Service\nmetadata:\n  name: reviews-shadow", "kind: Service\nmetadata:\n  name: reviews-v3")' "mirror target not a Service"
+expect_fail config shadowtap.yaml 's.replace("mode: tc", "mode: tcp")' "unknown mode"
+expect_fail config shadowtap.yaml 's.replace("10.0.0.0/8", "10.0.0.0/33")' "invalid CIDR"
+expect_fail systemd systemd/shadowtap.service 's.replace("ProtectSystem=strict", "ProtectSystem=strictx")' "invalid value (verify only warns)"
+expect_fail systemd systemd/shadowtap.service 's.replace("[Install]", "Bogus=1\n[Install]")' "unknown key (verify only warns)"
+expect_fail systemd systemd/shadowtap.service 's.replace("CapabilityBoundingSet=CAP_BPF", "CapabilityBoundingSet=CAP_SYS_ADMIN CAP_BPF")' "extra capability"
+expect_fail systemd systemd/shadowtap.service 's.replace("NoNewPrivileges=yes\n", "")' "no NoNewPrivileges"
+expect_fail dockerfile Dockerfile 's.replace("libbpf1 libxdp1", "libbpf1 libxdp1 build-essential")' "build tools in the final stage"
+expect_fail dockerfile Dockerfile 's.replace("FROM debian:bookworm-slim", "FROM ubuntu:24.04")' "not Debian 12"
+expect_fail dockerfile Dockerfile 's.replace(" libspdlog1.10", "")' "runtime library missing"
+expect_fail dockerfile Dockerfile 's.replace("bpftool libelf-dev", "libelf-dev")' "build package of deps.sh missing"
+expect_fail dockerfile .dockerignore 's.replace("\n.git\n", "\n")' "context keeps .git"
+
+[ "$failures" -eq 0 ] || { echo "FAIL: $failures mutation(s) not caught" >&2; exit 1; }
+echo "all mutations caught"

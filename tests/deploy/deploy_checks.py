@@ -1,0 +1,632 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Static checks of the deployment files in deploy/ (ctest label `unit`, no root, no cluster).
+
+usage: deploy_checks.py kubernetes DEPLOY_DIR
+       deploy_checks.py config FILE...                  (shadowtap --config files)
+       deploy_checks.py systemd UNIT BINARY K8S_DIR     (directives + `systemd-analyze verify`)
+       deploy_checks.py dockerfile DEPLOY_DIR DEPS_SH [BINARY]
+
+Each prints what it checked and exits 1 with one line per problem found. Only the Python standard
+library and PyYAML (Debian: python3-yaml).
+"""
+import ipaddress
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+# The capability set measured with tests/deploy/caps_probe.sh (see deploy/README-section.md).
+CAPS = {"BPF", "PERFMON", "NET_ADMIN", "NET_RAW"}
+RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+CONFIG_PATH = "/etc/shadowtap/shadowtap.yaml"
+BINARY_PATH = "/usr/sbin/shadowtap"
+METRICS_PORT = 9477
+
+problems = []
+checked = []
+
+
+def bad(msg):
+    problems.append(msg)
+
+
+def ok(msg):
+    checked.append(msg)
+
+
+def finish(what):
+    for c in checked:
+        print("ok:", c)
+    for p in problems:
+        print("FAIL: %s: %s" % (what, p), file=sys.stderr)
+    if problems:
+        sys.exit(1)
+    print("%s: all %d checks passed" % (what, len(checked)))
+
+
+def get(obj, *path, default=None):
+    for key in path:
+        if isinstance(obj, dict) and key in obj:
+            obj = obj[key]
+        elif isinstance(obj, list) and isinstance(key, int) and -len(obj) <= key < len(obj):
+            obj = obj[key]
+        else:
+            return default
+    return obj
+
+
+# --- shadowtap --config schema ---------------------------------------------------------------------
+
+TOP_KEYS = {"interface", "interfaceFromAddress", "mode", "logLevel", "mark", "excludeClients", "limits",
+            "services"}
+LIMIT_KEYS = {"maxFlows", "gapTimeoutMs", "flowBufferMb", "replayBufferMb"}
+SERVICE_KEYS = {"name", "port", "mirrorPercentage", "mirror", "copies"}
+
+
+def check_config(cfg, where):
+    n = len(problems)
+    if not isinstance(cfg, dict):
+        bad("%s: not a mapping" % where)
+        return
+    extra = set(cfg) - TOP_KEYS
+    if extra:
+        bad("%s: unknown keys %s" % (where, sorted(extra)))
+    if ("interface" in cfg) == ("interfaceFromAddress" in cfg):
+        bad("%s: exactly one of interface / interfaceFromAddress is needed" % where)
+    if cfg.get("mode", "tc") not in ("tc", "xdp"):
+        bad("%s: mode %r" % (where, cfg.get("mode")))
+    if cfg.get("logLevel", "info") not in ("trace", "debug", "info", "warn", "error", "off"):
+        bad("%s: logLevel %r" % (where, cfg.get("logLevel")))
+    if "mark" in cfg and not (isinstance(cfg["mark"], int) and 0 < cfg["mark"] < 2**32):
+        bad("%s: mark %r is not a 32-bit integer" % (where, cfg["mark"]))
+    for c in cfg.get("excludeClients", []) or []:
+        try:
+            ipaddress.ip_network(str(c), strict=True)
+        except ValueError as e:
+            bad("%s: excludeClients %r: %s" % (where, c, e))
+    limits = cfg.get("limits", {}) or {}
+    if set(limits) - LIMIT_KEYS:
+        bad("%s: unknown limits %s" % (where, sorted(set(limits) - LIMIT_KEYS)))
+    for k, v in limits.items():
+        if not (isinstance(v, int) and v > 0):
+            bad("%s: limits.%s = %r" % (where, k, v))
+    services = cfg.get("services")
+    if not isinstance(services, list) or not services:
+        bad("%s: services must be a non-empty list" % where)
+        services = []
+    for i, s in enumerate(services):
+        w = "%s: services[%d]" % (where, i)
+        if not isinstance(s, dict):
+            bad("%s: not a mapping" % w)
+            continue
+        if set(s) - SERVICE_KEYS:
+            bad("%s: unknown keys %s" % (w, sorted(set(s) - SERVICE_KEYS)))
+        if not isinstance(s.get("name"), str) or not s.get("name"):
+            bad("%s: name missing" % w)
+        if not (isinstance(s.get("port"), int) and 1 <= s["port"] <= 65535):
+            bad("%s: port %r" % (w, s.get("port")))
+        pct = get(s, "mirrorPercentage", "value")
+        if not (isinstance(pct, (int, float)) and not isinstance(pct, bool) and 0 <= pct <= 100):
+            bad("%s: mirrorPercentage.value %r" % (w, pct))
+        targets = s.get("mirror")
+        targets = targets if isinstance(targets, list) else [targets]
+        for t in targets:
+            if not (isinstance(t, dict) and isinstance(t.get("host"), str) and t["host"]
+                    and isinstance(t.get("port"), int) and 1 <= t["port"] <= 65535 and set(t) <= {"host", "port"}):
+                bad("%s: mirror target %r needs exactly host and port" % (w, t))
+        if "copies" in s and not (isinstance(s["copies"], int) and 1 <= s["copies"] <= 1000):
+            bad("%s: copies %r" % (w, s["copies"]))
+    if len(problems) == n:
+        ok("%s: valid shadowtap config (%d service(s))" % (where, len(services)))
+
+
+def cmd_config(files):
+    for f in files:
+        try:
+            with open(f) as fh:
+                cfg = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError) as e:
+            bad("%s: %s" % (f, e))
+            continue
+        check_config(cfg, os.path.basename(f))
+    finish("config")
+
+
+# --- Kubernetes manifests --------------------------------------------------------------------------
+
+def load_manifests(kdir):
+    docs = []
+    files = sorted(f for f in os.listdir(kdir) if f.endswith((".yaml", ".yml")))
+    if not files:
+        bad("no YAML files in %s" % kdir)
+    for f in files:
+        try:
+            with open(os.path.join(kdir, f)) as fh:
+                loaded = [d for d in yaml.safe_load_all(fh) if d is not None]
+        except yaml.YAMLError as e:
+            bad("%s does not parse: %s" % (f, e))
+            continue
+        for d in loaded:
+            if not (isinstance(d, dict) and d.get("apiVersion") and d.get("kind") and get(d, "metadata", "name")):
+                bad("%s: a document without apiVersion/kind/metadata.name" % f)
+                continue
+            docs.append((f, d))
+        ok("%s parses (%s)" % (f, ", ".join(d["kind"] for d in loaded if isinstance(d, dict))))
+    return docs
+
+
+def quantity(q, cpu):
+    """Kubernetes quantity -> float (cores or bytes)."""
+    s = str(q)
+    m = re.fullmatch(r"([0-9.]+)(m|Ki|Mi|Gi|Ti|k|M|G|T)?", s)
+    if not m:
+        bad("invalid quantity %r" % s)
+        return 0.0
+    v = float(m.group(1))
+    mult = {None: 1, "m": 0.001, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+            "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[m.group(2)]
+    if cpu and m.group(2) not in (None, "m"):
+        bad("cpu quantity %r" % s)
+    return v * mult
+
+
+def cmd_kubernetes(kdir):
+    docs = load_manifests(kdir)
+    by_kind = {}
+    for f, d in docs:
+        by_kind.setdefault(d["kind"], []).append((f, d))
+
+    rbac = [(f, d["kind"]) for f, d in docs if d["kind"] in RBAC_KINDS]
+    if rbac:
+        bad("RBAC objects present (the agent needs no API rights): %s" % rbac)
+    else:
+        ok("no Role/ClusterRole/RoleBinding/ClusterRoleBinding")
+
+    ns = [d for _, d in by_kind.get("Namespace", [])]
+    ns_name = get(ns, 0, "metadata", "name")
+    if len(ns) != 1:
+        bad("expected one Namespace, found %d" % len(ns))
+    elif get(ns[0], "metadata", "labels", "pod-security.kubernetes.io/enforce") != "privileged":
+        bad("Namespace %s: Pod Security Admission would reject hostNetwork/hostPath/capabilities "
+            "(label pod-security.kubernetes.io/enforce: privileged)" % ns_name)
+    else:
+        ok("Namespace %s (PSA enforce=privileged)" % ns_name)
+
+    ds_list = by_kind.get("DaemonSet", [])
+    if len(ds_list) != 1:
+        bad("expected one DaemonSet, found %d" % len(ds_list))
+        finish("kubernetes")
+    ds = ds_list[0][1]
+    pod = get(ds, "spec", "template", "spec", default={})
+    meta = get(ds, "spec", "template", "metadata", default={})
+    if get(ds, "metadata", "namespace") != ns_name:
+        bad("DaemonSet is not in namespace %s" % ns_name)
+    sel = get(ds, "spec", "selector", "matchLabels", default={})
+    if not sel or any(get(meta, "labels", k) != v for k, v in sel.items()):
+        bad("DaemonSet selector %r does not match the pod labels" % sel)
+    if get(ds, "spec", "updateStrategy", "rollingUpdate", "maxSurge") not in (None, 0):
+        bad("DaemonSet maxSurge would run two agents on one node (already tapped)")
+
+    # Service account: exists, no token.
+    sa_name = pod.get("serviceAccountName")
+    sas = {get(d, "metadata", "name"): d for _, d in by_kind.get("ServiceAccount", [])}
+    if sa_name not in sas:
+        bad("serviceAccountName %r is not defined by a ServiceAccount manifest" % sa_name)
+    elif sas[sa_name].get("automountServiceAccountToken") is not False:
+        bad("ServiceAccount %s: automountServiceAccountToken must be false" % sa_name)
+    elif pod.get("automountServiceAccountToken") is not False:
+        bad("pod spec: automountServiceAccountToken must be false")
+    else:
+        ok("serviceAccountName %s, no token mounted" % sa_name)
+
+    if pod.get("hostNetwork") is not True:
+        bad("hostNetwork must be true")
+    else:
+        ok("hostNetwork: true")
+    if pod.get("dnsPolicy") != "ClusterFirstWithHostNet":
+        bad("dnsPolicy must be ClusterFirstWithHostNet (cluster Service names as mirror targets)")
+    else:
+        ok("dnsPolicy: ClusterFirstWithHostNet")
+    if pod.get("hostPID") or pod.get("hostIPC"):
+        bad("hostPID/hostIPC are not needed")
+    tgp = pod.get("terminationGracePeriodSeconds")
+    if not (isinstance(tgp, int) and 10 <= tgp <= 120):
+        bad("terminationGracePeriodSeconds %r: 10-120 s lets the agent detach" % tgp)
+    else:
+        ok("terminationGracePeriodSeconds: %d" % tgp)
+    if not any(t.get("operator") == "Exists" and "key" not in t and "effect" not in t
+               for t in pod.get("tolerations", []) or []):
+        bad("tolerations: an `operator: Exists` toleration (every node, every taint) is missing")
+    else:
+        ok("tolerates every taint")
+
+    ann = meta.get("annotations", {}) or {}
+    if ann.get("prometheus.io/scrape") != "true" or str(ann.get("prometheus.io/port")) != str(METRICS_PORT):
+        bad("pod annotations prometheus.io/scrape \"true\" and prometheus.io/port \"%d\" missing" % METRICS_PORT)
+    else:
+        ok("prometheus.io annotations (port %d)" % METRICS_PORT)
+
+    containers = pod.get("containers", []) or []
+    if len(containers) != 1:
+        bad("expected one container, found %d" % len(containers))
+        finish("kubernetes")
+    c = containers[0]
+    argv = (c.get("command") or []) + (c.get("args") or [])
+    if argv[:1] != [BINARY_PATH] or argv[1:2] != ["run"] or \
+            "--config" not in argv or argv[argv.index("--config") + 1:][:1] != [CONFIG_PATH]:
+        bad("container must run `%s run --config %s`, runs %r" % (BINARY_PATH, CONFIG_PATH, argv))
+    else:
+        ok("runs %s" % " ".join(argv))
+
+    sc = c.get("securityContext", {}) or {}
+    caps = get(sc, "capabilities", default={}) or {}
+    add = caps.get("add") or []
+    if sorted(add) != sorted(CAPS) or len(add) != len(set(add)):
+        bad("capabilities.add must be exactly %s, is %s" % (sorted(CAPS), add))
+    else:
+        ok("capabilities.add = %s" % add)
+    if caps.get("drop") != ["ALL"]:
+        bad("capabilities.drop must be [ALL], is %r" % caps.get("drop"))
+    else:
+        ok("capabilities.drop = [ALL]")
+    for key, want in (("privileged", False), ("runAsUser", 0), ("readOnlyRootFilesystem", True),
+                      ("allowPrivilegeEscalation", False)):
+        if sc.get(key) != want:
+            bad("securityContext.%s must be %r, is %r" % (key, want, sc.get(key)))
+    if get(pod, "securityContext", "privileged"):
+        bad("pod securityContext must not be privileged")
+    ok("securityContext: privileged false, runAsUser 0, readOnlyRootFilesystem, no escalation")
+
+    env = {e.get("name"): e for e in c.get("env", []) or []}
+    if get(env, "NODE_IP", "valueFrom", "fieldRef", "fieldPath") != "status.hostIP":
+        bad("env NODE_IP must come from the downward API fieldRef status.hostIP")
+    else:
+        ok("NODE_IP from status.hostIP")
+
+    for probe in ("livenessProbe", "readinessProbe"):
+        h = get(c, probe, "httpGet", default={}) or {}
+        if h.get("path") != "/healthz" or h.get("port") not in (METRICS_PORT, "metrics") or h.get("host") != "127.0.0.1":
+            bad("%s must be httpGet 127.0.0.1:%d/healthz, is %r" % (probe, METRICS_PORT, get(c, probe)))
+        else:
+            ok("%s: httpGet 127.0.0.1:%d/healthz" % (probe, METRICS_PORT))
+
+    res = c.get("resources", {}) or {}
+    for kind in ("cpu", "memory"):
+        req, lim = get(res, "requests", kind), get(res, "limits", kind)
+        if req is None or lim is None:
+            bad("resources.requests.%s and resources.limits.%s are both required" % (kind, kind))
+            continue
+        if quantity(req, kind == "cpu") > quantity(lim, kind == "cpu"):
+            bad("resources: %s request %s above its limit %s" % (kind, req, lim))
+        else:
+            ok("resources %s: request %s, limit %s" % (kind, req, lim))
+
+    vols = {v.get("name"): v for v in pod.get("volumes", []) or []}
+    mounts = {m.get("mountPath"): m for m in c.get("volumeMounts", []) or []}
+    bpf = mounts.get("/sys/fs/bpf")
+    if not bpf or get(vols, bpf.get("name"), "hostPath", "path") != "/sys/fs/bpf":
+        bad("/sys/fs/bpf must be mounted from hostPath /sys/fs/bpf")
+    elif bpf.get("readOnly"):
+        bad("/sys/fs/bpf must be writable (pins)")
+    elif bpf.get("mountPropagation") == "Bidirectional" and not sc.get("privileged"):
+        bad("mountPropagation Bidirectional is only allowed for privileged containers")
+    else:
+        ok("/sys/fs/bpf from the host (%s)" % bpf.get("mountPropagation", "None"))
+    run = mounts.get("/run/shadowtap")
+    if not run or not (get(vols, run.get("name"), "emptyDir") is not None or get(vols, run.get("name"), "hostPath")):
+        bad("/run/shadowtap must be a writable emptyDir or hostPath (read-only root filesystem)")
+    else:
+        ok("/run/shadowtap writable")
+
+    # The config: a ConfigMap volume that puts a key at /etc/shadowtap/shadowtap.yaml.
+    cms = {get(d, "metadata", "name"): d for _, d in by_kind.get("ConfigMap", [])}
+    cfg_text = None
+    for path, m in mounts.items():
+        v = vols.get(m.get("name"), {})
+        cm_name = get(v, "configMap", "name")
+        if not cm_name:
+            continue
+        items = get(v, "configMap", "items") or []
+        if m.get("subPath"):
+            files = {path: m["subPath"]}
+        elif items:
+            files = {path.rstrip("/") + "/" + it["path"]: it["key"] for it in items}
+        else:
+            files = {path.rstrip("/") + "/" + k: k for k in get(cms, cm_name, "data", default={}) or {}}
+        if CONFIG_PATH in files:
+            if cm_name not in cms:
+                bad("configMap %s is not defined by a manifest" % cm_name)
+            elif get(cms[cm_name], "metadata", "namespace") != ns_name:
+                bad("ConfigMap %s is not in namespace %s" % (cm_name, ns_name))
+            else:
+                cfg_text = get(cms[cm_name], "data", files[CONFIG_PATH])
+                ok("%s from ConfigMap %s key %s" % (CONFIG_PATH, cm_name, files[CONFIG_PATH]))
+    if cfg_text is None:
+        bad("no ConfigMap volume provides %s" % CONFIG_PATH)
+    else:
+        try:
+            cfg = yaml.safe_load(cfg_text)
+        except yaml.YAMLError as e:
+            bad("the ConfigMap's shadowtap.yaml does not parse: %s" % e)
+            cfg = None
+        if cfg is not None:
+            check_config(cfg, "configmap shadowtap.yaml")
+            if isinstance(cfg, dict) and cfg.get("interfaceFromAddress") != "${NODE_IP}":
+                bad("the ConfigMap's config must tap interfaceFromAddress \"${NODE_IP}\"")
+            # Every mirror target is a Service of the example shadow deployment (FQDN, port).
+            services = {"%s.%s.svc.cluster.local" % (get(d, "metadata", "name"), get(d, "metadata", "namespace")):
+                        {p.get("port") for p in get(d, "spec", "ports", default=[])}
+                        for _, d in by_kind.get("Service", [])}
+            for s in (cfg or {}).get("services", []) if isinstance(cfg, dict) else []:
+                ts = s.get("mirror") if isinstance(s.get("mirror"), list) else [s.get("mirror")]
+                for t in ts:
+                    if isinstance(t, dict) and t.get("port") not in services.get(t.get("host"), set()):
+                        bad("mirror target %s:%s is not a Service port defined in %s" % (t.get("host"), t.get("port"), kdir))
+                    elif isinstance(t, dict):
+                        ok("mirror target %s:%s is the example shadow Service" % (t["host"], t["port"]))
+
+    deps = [d for _, d in by_kind.get("Deployment", [])]
+    if not deps:
+        bad("no shadow Deployment example")
+    for d in deps:
+        labels = get(d, "spec", "template", "metadata", "labels", default={})
+        if not any(all(labels.get(k) == v for k, v in (get(s, "spec", "selector") or {}).items())
+                   for _, s in by_kind.get("Service", [])):
+            bad("Deployment %s is not selected by any Service" % get(d, "metadata", "name"))
+    finish("kubernetes")
+
+
+# --- systemd unit ------------------------------------------------------------------------------------
+
+def parse_unit(path):
+    sections, cur = {}, None
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                cur = sections.setdefault(line[1:-1], {})
+                continue
+            k, _, v = line.partition("=")
+            cur.setdefault(k.strip(), []).append(v.strip())
+    return sections
+
+
+def cmd_systemd(unit, binary, kdir):
+    s = parse_unit(unit).get("Service", {})
+
+    def one(key):
+        v = s.get(key, [])
+        return v[-1] if v else None
+
+    want_exec = "%s run --config %s" % (BINARY_PATH, CONFIG_PATH)
+    if one("ExecStart") != want_exec:
+        bad("ExecStart must be %r, is %r" % (want_exec, one("ExecStart")))
+    else:
+        ok("ExecStart=%s" % want_exec)
+    if one("ExecReload") != "/bin/kill -HUP $MAINPID":
+        bad("ExecReload must send SIGHUP")
+    caps = {"CAP_" + c for c in CAPS}
+    for key in ("CapabilityBoundingSet", "AmbientCapabilities"):
+        got = set(" ".join(s.get(key, [])).split())
+        if got != caps:
+            bad("%s must be exactly %s, is %s" % (key, sorted(caps), sorted(got)))
+        else:
+            ok("%s=%s" % (key, " ".join(sorted(got))))
+    expect = {
+        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+        "ProtectKernelModules": "yes", "ProtectControlGroups": "yes", "LockPersonality": "yes",
+        "MemoryDenyWriteExecute": "yes", "SystemCallArchitectures": "native", "Restart": "on-failure",
+        "RuntimeDirectory": "shadowtap",
+    }
+    for k, v in expect.items():
+        if one(k) != v:
+            bad("%s=%s expected, got %r" % (k, v, one(k)))
+        else:
+            ok("%s=%s" % (k, v))
+    fams = set(" ".join(s.get("RestrictAddressFamilies", [])).split())
+    if fams != {"AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"}:
+        bad("RestrictAddressFamilies must be AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET, is %s" % sorted(fams))
+    rw = [p.lstrip("-") for p in " ".join(s.get("ReadWritePaths", [])).split()]
+    for p in ("/sys/fs/bpf", "/run/shadowtap"):
+        if p not in rw:
+            bad("ReadWritePaths must include %s" % p)
+    ok("ReadWritePaths=%s" % " ".join(rw))
+
+    # systemd-analyze verify on a copy whose ExecStart points at the built binary (the installed path
+    # does not exist here); everything else is verified exactly as shipped. Any output is a failure:
+    # verify exits 0 on unknown keys and bad values and only prints them.
+    tool = shutil.which("systemd-analyze")
+    if not tool:
+        bad("systemd-analyze not found (Debian package: systemd)")
+        finish("systemd")
+    with tempfile.TemporaryDirectory(prefix="st-unit.") as tmp:
+        copy = os.path.join(tmp, os.path.basename(unit))
+        with open(unit) as fh:
+            text = fh.read()
+        with open(copy, "w") as fh:
+            fh.write(text.replace(BINARY_PATH, os.path.abspath(binary)))
+        r = subprocess.run([tool, "verify", "--man=no", copy], capture_output=True, text=True,
+                           env=dict(os.environ, SYSTEMD_LOG_COLOR="0", SYSTEMD_PAGER="cat"))
+        out = (r.stdout + r.stderr).strip()
+        if r.returncode != 0 or out:
+            bad("systemd-analyze verify (exit %d): %s" % (r.returncode, out))
+        else:
+            ok("systemd-analyze verify: clean")
+    finish("systemd")
+
+
+# --- Dockerfile ----------------------------------------------------------------------------------------
+
+BUILD_TOOLS = re.compile(r"^(build-essential|cmake|clang(-\d+)?|llvm(-\d+)?|gcc(-\d+)?|g\+\+(-\d+)?|make|"
+                         r"bpftool|pkg-config|pkgconf|git|.*-dev)$")
+BASE_RUNTIME = {"libc6", "libgcc-s1", "libstdc++6"}  # in every Debian image
+
+
+def dockerfile_instructions(path):
+    text = open(path).read()
+    text = re.sub(r"\\\n", " ", text)
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        op, _, rest = line.partition(" ")
+        out.append((op.upper(), rest.strip()))
+    return out
+
+
+def apt_packages(run):
+    pkgs = []
+    for part in re.split(r"&&|;", run):
+        words = shlex.split(part)
+        if len(words) >= 2 and words[0] in ("apt-get", "apt") and "install" in words:
+            pkgs += [w for w in words[words.index("install") + 1:] if not w.startswith("-")]
+    return pkgs
+
+
+def deps_build_packages(deps_sh):
+    text = open(deps_sh).read()
+    m = re.search(r"PACKAGES=\((.*?)\n\)", text, re.S)
+    section, pkgs = None, []
+    for line in (m.group(1) if m else "").splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            section = line.lstrip("# ").split()[0] if line.lstrip("# ") else None
+            continue
+        if section == "build":
+            pkgs += line.split()
+    return pkgs
+
+
+def cmd_dockerfile(ddir, deps_sh, binary=None):
+    path = os.path.join(ddir, "Dockerfile")
+    ins = dockerfile_instructions(path)
+    stages = []
+    for op, rest in ins:
+        if op == "FROM":
+            words = rest.split()
+            words = [w for w in words if not w.startswith("--platform")]
+            stages.append({"image": words[0], "name": words[2] if len(words) > 2 and words[1].upper() == "AS" else None,
+                           "ins": []})
+        elif op != "ARG" or stages:
+            if not stages:
+                bad("instruction %s before the first FROM" % op)
+                continue
+            stages[-1]["ins"].append((op, rest))
+    if len(stages) < 2:
+        bad("multi-stage build expected, found %d stage(s)" % len(stages))
+        finish("dockerfile")
+    ok("%d stages: %s" % (len(stages), ", ".join("%s AS %s" % (s["image"], s["name"]) for s in stages)))
+    for s in stages:
+        if not re.fullmatch(r"(docker\.io/)?(library/)?debian:bookworm(-slim)?(@sha256:[0-9a-f]{64})?", s["image"]):
+            bad("stage %s: FROM %s is not Debian 12 (debian:bookworm)" % (s["name"], s["image"]))
+    if not stages[0]["image"].split("@")[0].endswith("debian:bookworm"):
+        bad("the build stage must be FROM debian:bookworm")
+    build, final = stages[0], stages[-1]
+
+    b_pkgs = [p for op, r in build["ins"] if op == "RUN" for p in apt_packages(r)]
+    missing = [p for p in deps_build_packages(deps_sh) if p not in b_pkgs]
+    if not deps_build_packages(deps_sh):
+        bad("no build section found in %s" % deps_sh)
+    elif missing:
+        bad("build stage lacks build packages of scripts/deps.sh: %s" % missing)
+    else:
+        ok("build stage installs every build package of scripts/deps.sh")
+    b_run = " ".join(r for op, r in build["ins"] if op == "RUN")
+    for needle in ("cmake -S", "-DBTF_VMLINUX=", "-DBUILD_TESTING=OFF", "cmake --build", "cmake --install"):
+        if needle not in b_run:
+            bad("build stage: %r not found in its RUN steps" % needle)
+    if not any(op == "ARG" and r.startswith("BTF_VMLINUX") for op, r in build["ins"]):
+        bad("build stage: ARG BTF_VMLINUX (a BTF file when /sys/kernel/btf/vmlinux is missing) not found")
+    else:
+        ok("build stage: cmake with -DBTF_VMLINUX from ARG BTF_VMLINUX")
+
+    f_pkgs = [p for op, r in final["ins"] if op == "RUN" for p in apt_packages(r)]
+    tools = [p for p in f_pkgs if BUILD_TOOLS.match(p)]
+    if tools:
+        bad("final stage installs build tools: %s" % tools)
+    else:
+        ok("final stage: no build tools (%s)" % " ".join(f_pkgs))
+    for op, r in final["ins"]:
+        if op in ("COPY", "ADD"):
+            if "--from=" in r:
+                src = r.split()[1] if r.split()[0].startswith("--from=") else r.split()[0]
+                if src.rstrip("/") in ("/src", "/build", "/stage", "/") or src.startswith("/build"):
+                    bad("final stage copies a whole build tree: COPY %s" % r)
+            elif re.search(r"(^|\s)\.(\s|$)", r):
+                bad("final stage copies the whole build context: COPY %s" % r)
+    copies = " ".join(r for op, r in final["ins"] if op == "COPY")
+    if "--from=build" not in copies or "/usr/sbin/shadowtap" not in copies:
+        bad("final stage must COPY --from=build the agent to /usr/sbin/shadowtap")
+    if "shadowtap.bpf.o" not in copies and "/usr/lib/shadowtap/" not in copies:
+        bad("final stage must carry the compiled BPF object")
+    ok("final stage: COPY --from=build agent + BPF object")
+    for lib in ("libbpf1", "libxdp1", "libelf1", "zlib1g", "libboost-program-options", "libspdlog", "libfmt"):
+        if not any(p.startswith(lib) for p in f_pkgs):
+            bad("final stage lacks runtime library %s" % lib)
+    entry = [r for op, r in final["ins"] if op == "ENTRYPOINT"]
+    if not entry or '"%s"' % BINARY_PATH not in entry[-1]:
+        bad("ENTRYPOINT must be [\"%s\"]" % BINARY_PATH)
+    else:
+        ok("ENTRYPOINT %s" % entry[-1])
+
+    # Every shared library the built agent needs is installed in the final stage (dpkg -S on ldd).
+    if binary and shutil.which("ldd") and shutil.which("dpkg"):
+        r = subprocess.run(["ldd", binary], capture_output=True, text=True)
+        libs = re.findall(r"=>\s+(/\S+)", r.stdout)
+        needed = set()
+        for lib in libs:
+            for cand in (os.path.realpath(lib), lib):
+                q = subprocess.run(["dpkg", "-S", cand], capture_output=True, text=True)
+                if q.returncode == 0:
+                    needed.add(q.stdout.split(":")[0].strip())
+                    break
+            else:
+                bad("no Debian package owns %s (needed by %s)" % (lib, binary))
+        lack = sorted(needed - BASE_RUNTIME - set(f_pkgs))
+        if lack:
+            bad("final stage lacks packages the built agent links against: %s" % lack)
+        else:
+            ok("final stage has every library the built agent links (%s)" % " ".join(sorted(needed)))
+
+    ignores = [os.path.join(ddir, ".dockerignore"), os.path.join(ddir, "Dockerfile.dockerignore")]
+    texts = []
+    for ig in ignores:
+        if not os.path.isfile(ig):
+            bad("%s missing" % ig)
+            continue
+        texts.append(open(ig).read())
+        entries = {l.strip() for l in texts[-1].splitlines() if l.strip() and not l.startswith("#")}
+        for e in (".git", "build", "build-*"):
+            if e not in entries:
+                bad("%s does not exclude %s" % (os.path.basename(ig), e))
+    if len(texts) == 2 and texts[0] != texts[1]:
+        bad(".dockerignore and Dockerfile.dockerignore differ")
+    ok("ignore files exclude .git and build trees")
+    finish("dockerfile")
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[1] == "kubernetes":
+        cmd_kubernetes(argv[2])
+    elif len(argv) >= 3 and argv[1] == "config":
+        cmd_config(argv[2:])
+    elif len(argv) == 5 and argv[1] == "systemd":
+        cmd_systemd(argv[2], argv[3], argv[4])
+    elif len(argv) in (4, 5) and argv[1] == "dockerfile":
+        cmd_dockerfile(argv[2], argv[3], argv[4] if len(argv) == 5 else None)
+    else:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
