@@ -4,8 +4,13 @@
 namespace shadowtap {
 
 MirrorPipeline::MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits,
-                               replay::ReplayOptions replay)
-    : replayer_(io, std::move(replay)), flows_(limits, replayer_) {}
+                               replay::ReplayOptions replay, const replay::ReplayPlan &plan)
+    : replayer_(io, std::move(replay), plan), flows_(limits, replayer_) {}
+
+void MirrorPipeline::reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan) {
+  flows_.setLimits(limits);
+  replayer_.setPlan(plan);
+}
 
 void MirrorPipeline::onFrame(std::span<const uint8_t> frame, uint64_t nowNs) {
   capture_.frames++;

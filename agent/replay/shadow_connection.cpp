@@ -24,7 +24,7 @@ void ShadowConnection::start() {
 }
 
 void ShadowConnection::connectNext(size_t index) {
-  const auto &endpoints = owner_.options_.targets[target_].endpoints;
+  const auto endpoints = owner_.targets_[target_].endpoints; // a copy: a reload may re-resolve
   if (index >= endpoints.size()) {
     owner_.connectFailed(target_);
     close(Outcome::ConnectFailed, false);
