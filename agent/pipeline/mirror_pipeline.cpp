@@ -69,6 +69,7 @@ nlohmann::ordered_json MirrorPipeline::statsJson() const {
                        {"completed", s.completed},
                        {"aborted", s.aborted},
                        {"shed_backlog", s.shedBacklog},
+                       {"shed_stalled", s.shedStalled},
                        {"shed_backoff", s.shedBackoff},
                        {"connect_failed", s.connectFailed},
                        {"write_failed", s.writeFailed},

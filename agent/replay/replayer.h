@@ -28,6 +28,7 @@ struct ReplayOptions {
   size_t maxBacklogTotal = 256u << 20;
   std::chrono::milliseconds connectTimeout{3000};
   std::chrono::milliseconds drainTimeout{10000}; // after our FIN: wait this long for the shadow's
+  std::chrono::milliseconds stallTimeout{10000}; // a write that makes no progress this long is shed
   std::chrono::milliseconds maxBackoff{10000};
 };
 

@@ -78,7 +78,8 @@ void runFor(asio::io_context &io, int ms) {
 std::span<const uint8_t> bytes(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
 
 void expectAccounted(const TargetStats &s) {
-  EXPECT_EQ(s.opened, s.completed + s.aborted + s.shedBacklog + s.connectFailed + s.writeFailed + s.active);
+  EXPECT_EQ(s.opened,
+            s.completed + s.aborted + s.shedBacklog + s.shedStalled + s.connectFailed + s.writeFailed + s.active);
 }
 
 } // namespace
@@ -217,4 +218,25 @@ TEST(Replayer, RoutesByServicePortAndTakesANewPlanLive) {
   EXPECT_EQ(b.streams.size(), 3u);
   EXPECT_EQ(replayer.stats()[0].opened, 2u);
   EXPECT_EQ(replayer.stats()[1].opened, 3u);
+}
+
+TEST(Replayer, ShadowThatStopsReadingIsShedAfterTheStallTimeout) {
+  asio::io_context io;
+  Recorder r(io);
+  r.read = false;
+  ReplayOptions options;
+  options.stallTimeout = std::chrono::milliseconds(300);
+  Replayer replayer(io, options, planFor({target(r.port())}));
+  replayer.onFlowStart(1, {});
+  std::string chunk(1 << 20, 'x'); // 8 MiB: well under the backlog limit, far over socket buffers
+  for (int i = 0; i < 8; i++)
+    replayer.onClientData(1, bytes(chunk));
+  replayer.onClientFin(1);
+  replayer.onFlowEnd(1, flow::FlowEnd::Completed); // the replay outlives its flow...
+  runFor(io, 1500);
+  const auto &s = replayer.stats()[0];
+  EXPECT_EQ(s.shedStalled, 1u); // ...but not a shadow that never reads
+  EXPECT_EQ(s.active, 0u);
+  EXPECT_EQ(replayer.backlogBytes(), 0u); // every buffered byte released
+  expectAccounted(s);
 }
