@@ -4,6 +4,8 @@
 #include "bpf/bpffs.h"
 #include "cli/options.h"
 #include "commands/commands.h"
+#include "config/config_file.h"
+#include "net/link.h"
 #include "common/error.h"
 #include "common/logging.h"
 
@@ -24,6 +26,7 @@ commands:
   run      attach to an interface and mirror until SIGINT/SIGTERM
   set      change a running tap's rates, exclusions or on/off, live
   status   show a tap's rules and counters
+  reload   re-read a running agent's --config file (same as SIGHUP)
   detach   remove a tap left behind by a killed agent
 
 run `shadowtap <command> --help` for its options.
@@ -34,6 +37,7 @@ examples:
   shadowtap run --iface eth0 --port 8080 --shadow 10.0.5.7:8080 --shadow [fd00::7]:8080
   shadowtap set --iface eth0 --port 8080 --percent 100
   shadowtap set --iface eth0 --exclude-cidr 192.0.2.7
+  shadowtap run --config /etc/shadowtap/shadowtap.yaml
   shadowtap status --iface eth0 --json
   shadowtap detach --iface eth0
 )";
@@ -64,55 +68,120 @@ po::options_description commonOptions(std::string &iface, std::string &bpffs, st
   return desc;
 }
 
+// Given on the command line (not a default): flags override the config file.
+bool given(const po::variables_map &vm, const char *name) { return vm.count(name) && !vm[name].defaulted(); }
+
+// The run options: the config file if there is one, then every flag that was given on top.
+// Called again on each reload, so the flags keep winning over the new file.
+RunOptions buildRunOptions(const po::variables_map &vm) {
+  RunOptions o = given(vm, "config") ? loadConfigFile(vm["config"].as<std::string>()) : RunOptions{};
+  auto str = [&](const char *name) { return vm[name].as<std::string>(); };
+  if (given(vm, "iface")) {
+    o.iface = str("iface");
+    o.ifaceFromAddress.reset();
+  }
+  if (given(vm, "iface-from-address")) {
+    o.ifaceFromAddress = expandEnvironment(str("iface-from-address"));
+    o.iface.clear();
+  }
+  // --port replaces the file's services; --percent/--shadow/--copies alone adjust every service.
+  std::optional<uint32_t> percent;
+  if (given(vm, "percent"))
+    percent = parsePercent(str("percent"));
+  if (given(vm, "port")) {
+    o.services.clear();
+    for (uint16_t port : parsePortList(str("port")))
+      o.services.push_back(ServiceRule{"", port});
+  }
+  for (auto &service : o.services) {
+    if (percent)
+      service.ratePpm = *percent;
+    if (given(vm, "shadow"))
+      service.shadows = vm["shadow"].as<std::vector<std::string>>();
+    if (given(vm, "copies"))
+      service.copies = vm["copies"].as<unsigned>();
+  }
+  if (given(vm, "mode"))
+    o.mode = parseMode(str("mode"));
+  if (given(vm, "mirror-iface"))
+    o.mirrorIface = str("mirror-iface");
+  if (given(vm, "pcap"))
+    o.pcapPath = str("pcap");
+  if (given(vm, "mark"))
+    o.skipMark = parseMark(str("mark"));
+  if (given(vm, "snaplen"))
+    o.snaplen = vm["snaplen"].as<uint32_t>();
+  if (given(vm, "log-level"))
+    o.logLevel = str("log-level");
+  if (given(vm, "exclude-cidr")) {
+    o.excludes.clear();
+    for (const auto &c : vm["exclude-cidr"].as<std::vector<std::string>>())
+      o.excludes.push_back(parseCidr(c));
+  }
+  if (given(vm, "max-flows"))
+    o.flowLimits.maxFlows = vm["max-flows"].as<size_t>();
+  auto inRange = [&](const char *name, uint64_t lo, uint64_t hi) {
+    uint64_t v = vm[name].as<uint64_t>();
+    if (v < lo || v > hi)
+      throw UsageError(std::string("invalid --") + name + ": expected " + std::to_string(lo) + " to " + std::to_string(hi));
+    return v;
+  };
+  if (given(vm, "gap-timeout-ms"))
+    o.flowLimits.gapTimeoutNs = inRange("gap-timeout-ms", 1, 600000) * 1000000ull;
+  if (given(vm, "flow-buffer-mb"))
+    o.flowLimits.maxBufferedTotal = static_cast<size_t>(inRange("flow-buffer-mb", 1, 65536)) << 20;
+  if (given(vm, "replay-buffer-mb"))
+    o.replayBacklogBytes = static_cast<size_t>(inRange("replay-buffer-mb", 1, 65536)) << 20;
+  if (o.iface.empty() && o.ifaceFromAddress)
+    o.iface = ifaceHoldingAddress(*o.ifaceFromAddress);
+  validate(o);
+  return o;
+}
+
 int run(const std::vector<std::string> &args) {
-  RunOptions o;
-  std::string bpffs, ports, percent = "100", mode = "tc", mark;
-  uint64_t gapMs = 2000, bufferMb = 256, replayMb = 256;
-  std::vector<std::string> excludes;
-  auto desc = commonOptions(o.iface, bpffs, o.logLevel);
+  std::string iface, bpffs, logLevel;
+  auto desc = commonOptions(iface, bpffs, logLevel);
   desc.add_options()
-      ("port,p", po::value(&ports), "service port(s) to mirror, comma separated (required)")
-      ("percent", po::value(&percent), "share of connections mirrored, 0-100, decimals allowed (default 100)")
+      ("config,c", po::value<std::string>(), "YAML config file (flags given here override it); reloaded on SIGHUP")
+      ("iface-from-address", po::value<std::string>(), "tap the interface holding this address (e.g. ${NODE_IP})")
+      ("port,p", po::value<std::string>(), "service port(s) to mirror, comma separated")
+      ("percent", po::value<std::string>(), "share of connections mirrored, 0-100, decimals allowed (default 100)")
       ("mirror-iface", po::value<std::string>(), "clone into this interface instead of creating st-mirror0/st-mirror1")
-      ("mode", po::value(&mode), "tc (clone to the mirror interface) or xdp (copy into a ring buffer)")
-      ("exclude-cidr", po::value(&excludes), "never mirror clients in this CIDR (repeatable)")
-      ("mark", po::value(&mark), "socket mark of the agent's own traffic, never mirrored (default 0x5354)")
-      ("snaplen", po::value(&o.snaplen), "xdp mode: bytes copied per frame (default 9216)")
+      ("mode", po::value<std::string>(), "tc (clone to the mirror interface, default) or xdp (copy into a ring buffer)")
+      ("exclude-cidr", po::value<std::vector<std::string>>(), "never mirror clients in this CIDR (repeatable)")
+      ("mark", po::value<std::string>(), "socket mark of the agent's own traffic, never mirrored (default 0x5354)")
+      ("snaplen", po::value<uint32_t>(), "xdp mode: bytes copied per frame (default 9216)")
       ("pcap", po::value<std::string>(), "xdp mode: write mirrored frames to this pcap file")
-      ("shadow", po::value(&o.shadows), "replay every mirrored connection to HOST:PORT (repeatable; [IPv6]:PORT)")
-      ("copies", po::value(&o.copies), "each shadow gets each connection N times (load testing at Nx volume)")
-      ("max-flows", po::value(&o.flowLimits.maxFlows), "connections reassembled at once, LRU-evicted past it (default 65536)")
-      ("gap-timeout-ms", po::value(&gapMs), "a sequence hole not filled within this breaks the flow (default 2000)")
-      ("flow-buffer-mb", po::value(&bufferMb), "out-of-order bytes buffered in total, MiB (default 256)")
-      ("replay-buffer-mb", po::value(&replayMb), "bytes waiting for slow shadows in total, MiB (default 256)");
+      ("shadow", po::value<std::vector<std::string>>(), "replay every mirrored connection to HOST:PORT (repeatable; [IPv6]:PORT)")
+      ("copies", po::value<unsigned>(), "each shadow gets each connection N times (load testing at Nx volume)")
+      ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
+      ("gap-timeout-ms", po::value<uint64_t>(), "a sequence hole not filled within this breaks the flow (default 2000)")
+      ("flow-buffer-mb", po::value<uint64_t>(), "out-of-order bytes buffered in total, MiB (default 256)")
+      ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256)");
   auto parsed = parse(args, desc, "run");
   if (parsed.help) {
-    std::cout << "usage: shadowtap run --iface IF --port P[,P...] [options]\n" << desc << "\n";
+    std::cout << "usage: shadowtap run (--iface IF --port P[,P...] | --config FILE) [options]\n" << desc << "\n";
     return 0;
   }
+  RunOptions o = buildRunOptions(parsed.vm);
   setLogLevel(o.logLevel);
-  o.ports = ports.empty() ? std::vector<uint16_t>{} : parsePortList(ports);
-  o.ratePpm = parsePercent(percent);
-  o.mode = parseMode(mode);
-  if (parsed.vm.count("mirror-iface"))
-    o.mirrorIface = parsed.vm["mirror-iface"].as<std::string>();
-  if (parsed.vm.count("pcap"))
-    o.pcapPath = parsed.vm["pcap"].as<std::string>();
-  if (!mark.empty())
-    o.skipMark = parseMark(mark);
-  for (const auto &c : excludes)
-    o.excludes.push_back(parseCidr(c));
-  if (gapMs < 1 || gapMs > 600000)
-    throw UsageError("invalid --gap-timeout-ms: expected 1 to 600000");
-  if (bufferMb < 1 || bufferMb > 65536)
-    throw UsageError("invalid --flow-buffer-mb: expected 1 to 65536");
-  o.flowLimits.gapTimeoutNs = gapMs * 1000000ull;
-  o.flowLimits.maxBufferedTotal = static_cast<size_t>(bufferMb) << 20;
-  if (replayMb < 1 || replayMb > 65536)
-    throw UsageError("invalid --replay-buffer-mb: expected 1 to 65536");
-  o.replayBacklogBytes = static_cast<size_t>(replayMb) << 20;
-  validate(o);
-  return runCommand(o, bpffs);
+  std::function<RunOptions()> reload;
+  if (o.configPath)
+    reload = [vm = parsed.vm] { return buildRunOptions(vm); };
+  return runCommand(o, bpffs, reload);
+}
+
+int reload(const std::vector<std::string> &args) {
+  std::string iface, bpffs, logLevel;
+  auto desc = commonOptions(iface, bpffs, logLevel);
+  auto parsed = parse(args, desc, "reload");
+  if (parsed.help) {
+    std::cout << "usage: shadowtap reload --iface IF   (same as kill -HUP <agent pid>)\n" << desc << "\n";
+    return 0;
+  }
+  setLogLevel(logLevel);
+  validateIfaceName(iface, "--iface");
+  return reloadCommand(iface, bpffs);
 }
 
 int set(const std::vector<std::string> &args) {
@@ -201,7 +270,9 @@ int main(int argc, char **argv) {
       return status(args);
     if (command == "detach")
       return detach(args);
-    throw UsageError("unknown command '" + command + "' (commands: run, set, status, detach)");
+    if (command == "reload")
+      return reload(args);
+    throw UsageError("unknown command '" + command + "' (commands: run, set, status, reload, detach)");
   } catch (const UsageError &e) {
     std::cerr << "shadowtap: " << e.what() << "\n";
     return 2;

@@ -46,6 +46,11 @@ TapMaps TapMaps::openPinned(const std::string &pinDir) {
 
 void TapMaps::setRule(uint16_t port, const st_rule &rule) { update(fds_.rules, &port, &rule, "service rule"); }
 
+void TapMaps::removeRule(uint16_t port) {
+  if (bpf_map_delete_elem(fds_.rules, &port) != 0 && errno != ENOENT)
+    throwErrno("failed to remove the rule of port " + std::to_string(port), errno);
+}
+
 std::optional<st_rule> TapMaps::rule(uint16_t port) const {
   st_rule rule{};
   if (bpf_map_lookup_elem(fds_.rules, &port, &rule) != 0)

@@ -30,6 +30,7 @@ public:
   static TapMaps openPinned(const std::string &pinDir);
 
   void setRule(uint16_t port, const st_rule &rule);
+  void removeRule(uint16_t port);
   std::optional<st_rule> rule(uint16_t port) const;
   std::map<uint16_t, st_rule> rules() const;
 

@@ -29,7 +29,7 @@ PacketRing::PacketRing(const std::string &iface, const Options &options) : optio
   req.tp_block_nr = options_.blockCount;
   req.tp_frame_size = 2048; // only a granularity hint in V3: frames are packed by their real size
   req.tp_frame_nr = (req.tp_block_size / req.tp_frame_size) * req.tp_block_nr;
-  req.tp_retire_blk_tov = 5; // ms: hand a partly filled block over quickly, replay latency stays low
+  req.tp_retire_blk_tov = options_.retireTimeoutMs;
   if (setsockopt(fd_.get(), SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) != 0)
     throwErrno("failed to set up the capture ring on " + iface, errno);
   mapSize_ = static_cast<size_t>(req.tp_block_size) * req.tp_block_nr;

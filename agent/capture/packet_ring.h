@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Reads the mirror interface through a memory-mapped AF_PACKET TPACKET_V3 ring: the kernel fills
-// blocks of frames, we walk a block and hand it back — no copy, no syscall per packet. Blocks are
-// 4 MiB, so GRO/GSO super-packets (up to 64 KiB) always arrive whole, never truncated.
+// blocks of frames, we walk a block and hand it back — no copy, no syscall per packet.
+// Sizing: a block is handed over when full or after its retire timeout, so at light traffic each
+// block may carry only a few frames; what the ring can absorb while the agent is busy is then
+// (blocks x timeout), not its byte size. Hence many 256 KiB blocks (still far above a 64 KiB
+// GRO/GSO super-packet, which always arrives whole) and a 20 ms timeout: 256 blocks ride out
+// >5 s of a stalled agent at low rates and 64 MiB at high rates.
 #pragma once
 
 #include "common/unique_fd.h"
@@ -22,8 +26,9 @@ struct CapturedFrame {
 class PacketRing {
 public:
   struct Options {
-    uint32_t blockSize = 4u << 20;
-    uint32_t blockCount = 16; // 64 MiB of kernel ring: rides out bursts while replay writes
+    uint32_t blockSize = 256u << 10;
+    uint32_t blockCount = 256;
+    uint32_t retireTimeoutMs = 20;
   };
   PacketRing(const std::string &iface, const Options &options); // throws Error
   ~PacketRing();

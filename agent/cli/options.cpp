@@ -135,25 +135,42 @@ void validateIfaceName(const std::string &name, const char *flag) {
     throw UsageError(std::string("invalid ") + flag + " '" + name + "': not an interface name");
 }
 
+bool RunOptions::replays() const {
+  for (const auto &service : services)
+    if (!service.shadows.empty())
+      return true;
+  return false;
+}
+
 void validate(const RunOptions &options) {
   validateIfaceName(options.iface, "--iface");
-  if (options.ports.empty())
+  if (options.services.empty())
     throw UsageError("missing --port: name at least one service port");
+  if (options.services.size() > ST_MAX_RULES)
+    throw UsageError("too many services: at most " + std::to_string(ST_MAX_RULES));
+  for (size_t i = 0; i < options.services.size(); i++) {
+    const auto &service = options.services[i];
+    if (service.port == 0)
+      throw UsageError("invalid port 0: expected 1 to 65535");
+    for (size_t j = 0; j < i; j++)
+      if (options.services[j].port == service.port)
+        throw UsageError("port " + std::to_string(service.port) + " is configured twice");
+    if (service.ratePpm > ST_RATE_SCALE)
+      throw UsageError("invalid --percent: above 100");
+    if (service.copies < 1 || service.copies > 100)
+      throw UsageError("invalid --copies: expected 1 to 100");
+    if (service.copies > 1 && service.shadows.empty())
+      throw UsageError("--copies needs at least one --shadow");
+  }
   if (options.mirrorIface) {
     validateIfaceName(*options.mirrorIface, "--mirror-iface");
     if (*options.mirrorIface == options.iface)
       throw UsageError("--mirror-iface must differ from --iface: mirroring an interface into itself loops");
   }
-  if (options.ratePpm > ST_RATE_SCALE)
-    throw UsageError("invalid --percent: above 100");
   if (options.snaplen < 64 || options.snaplen > ST_MAX_SNAPLEN)
     throw UsageError("invalid --snaplen: expected 64 to " + std::to_string(ST_MAX_SNAPLEN));
   if (options.pcapPath && options.mode != Mode::Xdp)
     throw UsageError("--pcap works in --mode xdp (in tc mode, capture the mirror interface instead)");
-  if (options.copies < 1 || options.copies > 100)
-    throw UsageError("invalid --copies: expected 1 to 100");
-  if (options.copies > 1 && options.shadows.empty())
-    throw UsageError("--copies needs at least one --shadow");
   if (options.flowLimits.maxFlows < 1)
     throw UsageError("invalid --max-flows: at least 1");
   if (options.excludes.size() > ST_MAX_EXCLUDES)

@@ -20,10 +20,19 @@ struct Cidr {
   std::string text;  // normalised, e.g. "10.1.2.0/24"
 };
 
+// One service port: its sampling rate and where its connections are replayed.
+struct ServiceRule {
+  std::string name;                 // for humans (config file); empty from the command line
+  uint16_t port = 0;
+  uint32_t ratePpm = ST_RATE_SCALE; // default 100%, like mirrorPercentage
+  std::vector<std::string> shadows; // HOST:PORT, parsed by replay::parseShadowTarget
+  unsigned copies = 1;              // each shadow gets each connection N times
+};
+
 struct RunOptions {
   std::string iface;
-  std::vector<uint16_t> ports;
-  uint32_t ratePpm = ST_RATE_SCALE; // --percent, default 100 (like mirrorPercentage)
+  std::optional<std::string> ifaceFromAddress; // tap the interface holding this address
+  std::vector<ServiceRule> services;
   std::optional<std::string> mirrorIface;
   Mode mode = Mode::Tc;
   std::vector<Cidr> excludes;
@@ -31,10 +40,11 @@ struct RunOptions {
   uint32_t skipMark = ST_DEFAULT_MARK;
   uint32_t snaplen = ST_DEFAULT_SNAPLEN;
   std::optional<std::string> pcapPath; // XDP mode: write the ring's frames to this pcap file
-  std::vector<std::string> shadows;    // --shadow HOST:PORT, parsed by replay::parseShadowTarget
-  unsigned copies = 1;                 // --copies: each target gets each connection N times
   size_t replayBacklogBytes = 256u << 20; // --replay-buffer-mb: bytes waiting for shadows, in total
   flow::FlowLimits flowLimits;
+  std::optional<std::string> configPath; // --config: reloaded on SIGHUP
+
+  bool replays() const; // some service has a shadow target
 };
 
 struct SetOptions {

@@ -4,11 +4,14 @@
 
 #include "cli/options.h"
 
+#include <functional>
 #include <string>
 
 namespace shadowtap {
 
-int runCommand(const RunOptions &options, const std::string &bpffs);
+// `reload` (null without --config) re-reads the file and re-applies the flags, validated.
+int runCommand(const RunOptions &options, const std::string &bpffs, const std::function<RunOptions()> &reload);
+int reloadCommand(const std::string &iface, const std::string &bpffs);
 int setCommand(const SetOptions &options, const std::string &bpffs);
 int statusCommand(const StatusOptions &options, const std::string &bpffs);
 int detachCommand(const DetachOptions &options, const std::string &bpffs);

@@ -4,11 +4,13 @@
 #include "capture/pcap_writer.h"
 #include "capture/ring_reader.h"
 #include "commands/commands.h"
+#include "common/capabilities.h"
 #include "common/error.h"
+#include "common/logging.h"
 #include "net/mirror_pair.h"
 #include "pipeline/mirror_pipeline.h"
 #include "pipeline/stats_file.h"
-#include "replay/shadow_target.h"
+#include "replay/replay_plan.h"
 #include "tap/preflight.h"
 #include "tap/tap.h"
 
@@ -42,6 +44,17 @@ uint64_t realtimeMinusMonotonicNs() {
   return static_cast<uint64_t>(ns(real) - ns(mono));
 }
 
+std::string describe(const RunOptions &options) {
+  std::string out;
+  for (const auto &s : options.services) {
+    out += (out.empty() ? "" : "; ") + std::string("port ") + std::to_string(s.port) + " at " +
+           formatPercent(s.ratePpm) + "%";
+    for (const auto &shadow : s.shadows)
+      out += " -> " + shadow + (s.copies > 1 ? " x" + std::to_string(s.copies) : "");
+  }
+  return out;
+}
+
 // Calls `onReadable` whenever `fd` becomes readable, on the io_context, until the object dies.
 class ReadableWatch {
 public:
@@ -63,25 +76,150 @@ private:
   std::function<void()> onReadable_;
 };
 
-void logSummary(const TapMaps &maps) {
-  auto c = maps.counters();
-  spdlog::info("kernel counters: seen {} cloned {} ring_sent {} not_sampled {} excluded {} port_miss {} "
-               "clone_failed {} ring_full {}",
-               c[ST_C_SEEN], c[ST_C_CLONED], c[ST_C_RING_SENT], c[ST_C_NOT_SAMPLED], c[ST_C_EXCLUDED],
-               c[ST_C_PORT_MISS], c[ST_C_CLONE_FAILED], c[ST_C_RING_FULL]);
-}
+// Everything `run` keeps alive while it runs, in construction order.
+class Agent {
+public:
+  Agent(asio::io_context &io, const RunOptions &options, const std::string &bpffs,
+        std::unique_ptr<PcapWriter> pcap, const replay::ReplayPlan &plan)
+      : io_(io), options_(options), tap_(options, bpffs), pcap_(std::move(pcap)),
+        clockOffset_(realtimeMinusMonotonicNs()), statsPath_(statsFilePath(options.iface)) {
+    spdlog::info("tapping {} in {} mode ({}); maps pinned at {}", options.iface,
+                 options.mode == Mode::Xdp ? "xdp" : "tc", describe(options), tap_.pinDir());
+    if (options.mode == Mode::Xdp) // XDP mode always drains the BPF ring (it would fill up otherwise)
+      startRing();
+    if (!plan.targets.empty())
+      startPipeline(plan);
+  }
+
+  ~Agent() {
+    if (ring_)
+      ring_->drain();
+    if (pipeline_) {
+      pipeline_->shutdown();
+      publish();
+      spdlog::info("pipeline: {}", pipeline_->statsJson().dump());
+      ::unlink(statsPath_.c_str());
+    }
+    if (ring_)
+      spdlog::info("ring buffer: {} records, {} bytes, {} malformed", ring_->stats().records,
+                   ring_->stats().bytes, ring_->stats().malformed);
+    auto c = tap_.maps().counters();
+    spdlog::info("kernel counters: seen {} cloned {} ring_sent {} not_sampled {} excluded {} port_miss {} "
+                 "clone_failed {} ring_full {}",
+                 c[ST_C_SEEN], c[ST_C_CLONED], c[ST_C_RING_SENT], c[ST_C_NOT_SAMPLED], c[ST_C_EXCLUDED],
+                 c[ST_C_PORT_MISS], c[ST_C_CLONE_FAILED], c[ST_C_RING_FULL]);
+  }
+
+  void tick(unsigned ticks) {
+    if (packetRing_) // a block may have been retired without a wake-up
+      drainPacketRing();
+    if (pipeline_)
+      pipeline_->tick(monotonicNs());
+    if (ticks % 10 == 0)
+      publish();
+  }
+
+  // SIGHUP: everything is checked (file, flags, DNS) before anything changes; a bad file changes
+  // nothing. Rules and exclusions are updated in place, so connections being replayed go on.
+  void reload(const std::function<RunOptions()> &load) {
+    try {
+      RunOptions next = load();
+      if (next.iface != options_.iface || next.mode != options_.mode || next.mirrorIface != options_.mirrorIface ||
+          next.snaplen != options_.snaplen)
+        throw Error("interface, mode, mirror interface and snaplen cannot change on reload: restart the agent");
+      auto plan = replay::buildReplayPlan(next.services);
+      setLogLevel(next.logLevel);
+      tap_.applyRules(next);
+      auto runtime = tap_.maps().runtime();
+      runtime.skip_mark = next.skipMark;
+      tap_.maps().setRuntime(runtime);
+      if (pipeline_)
+        pipeline_->reconfigure(next.flowLimits, plan);
+      else if (!plan.targets.empty())
+        startPipeline(plan, &next);
+      options_ = next;
+      reloads_++;
+      spdlog::info("reloaded {}: {}", options_.configPath.value_or("config"), describe(options_));
+    } catch (const std::exception &e) {
+      reloadFailures_++;
+      spdlog::error("reload rejected, the running configuration stays: {}", e.what());
+    }
+  }
+
+private:
+  void startRing() {
+    ring_ = std::make_unique<RingReader>(tap_.datapath().ringFd(), [this](const st_pkt_meta &meta, auto frame) {
+      if (pcap_)
+        pcap_->write(meta.ts_ns + clockOffset_, frame.data(), static_cast<uint32_t>(frame.size()), meta.pkt_len);
+      if (pipeline_)
+        pipeline_->onFrame(frame, monotonicNs());
+    });
+    watches_.push_back(std::make_unique<ReadableWatch>(io_, ring_->epollFd(), [this] {
+      ring_->drain();
+      if (pcap_)
+        pcap_->flush();
+    }));
+  }
+
+  void startPipeline(const replay::ReplayPlan &plan, const RunOptions *next = nullptr) {
+    const RunOptions &o = next ? *next : options_;
+    replay::ReplayOptions replay;
+    replay.mark = o.skipMark;
+    replay.maxBacklogTotal = o.replayBacklogBytes;
+    replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
+    pipeline_ = std::make_unique<MirrorPipeline>(io_, o.flowLimits, std::move(replay), plan);
+    if (o.mode == Mode::Tc) { // TC mode reads the mirror interface; XDP mode already reads the ring
+      std::string rx = o.mirrorIface ? *o.mirrorIface : kMirrorRx;
+      packetRing_ = std::make_unique<PacketRing>(rx, PacketRing::Options{});
+      watches_.push_back(std::make_unique<ReadableWatch>(io_, packetRing_->fd(), [this] { drainPacketRing(); }));
+    }
+  }
+
+  void drainPacketRing() {
+    uint64_t now = monotonicNs();
+    packetRing_->drain([&](const CapturedFrame &frame) { pipeline_->onFrame(frame.data, now); });
+  }
+
+  void publish() {
+    if (!pipeline_)
+      return;
+    if (packetRing_)
+      pipeline_->addKernelDrops(packetRing_->takeKernelDrops());
+    if (ring_) { // BPF ring-full events are the XDP path's kernel-side drops
+      uint64_t ringFull = tap_.maps().counters()[ST_C_RING_FULL];
+      pipeline_->addKernelDrops(ringFull - lastRingFull_);
+      lastRingFull_ = ringFull;
+    }
+    auto stats = pipeline_->statsJson();
+    stats["config"] = {{"reloads", reloads_}, {"reload_failures", reloadFailures_}};
+    writeStatsFile(statsPath_, stats);
+  }
+
+  asio::io_context &io_;
+  RunOptions options_;
+  Tap tap_;
+  std::unique_ptr<PcapWriter> pcap_;
+  uint64_t clockOffset_;
+  std::string statsPath_;
+  std::unique_ptr<MirrorPipeline> pipeline_;
+  std::unique_ptr<PacketRing> packetRing_;
+  std::unique_ptr<RingReader> ring_;
+  std::vector<std::unique_ptr<ReadableWatch>> watches_;
+  uint64_t lastRingFull_ = 0;
+  uint64_t reloads_ = 0;
+  uint64_t reloadFailures_ = 0;
+};
 
 } // namespace
 
-int runCommand(const RunOptions &options, const std::string &bpffs) {
+int runCommand(const RunOptions &options, const std::string &bpffs, const std::function<RunOptions()> &reload) {
   requirePrivileges("run");
   requireBtf();
   requireIfindex(options.iface, "--iface");
-  std::vector<replay::ShadowTarget> targets;
-  for (const auto &text : options.shadows)
-    targets.push_back(replay::parseShadowTarget(text));
-  replay::resolveTargets(targets); // before attaching: a typo must not leave a half-made tap
-  std::unique_ptr<PcapWriter> pcap; // likewise: an unwritable path fails before anything is attached
+  // Everything that can be checked is checked before attaching: a typo in a shadow name or an
+  // unwritable pcap path must not leave a half-made tap behind.
+  auto plan = replay::buildReplayPlan(options.services);
+  std::unique_ptr<PcapWriter> pcap;
   if (options.pcapPath)
     pcap = std::make_unique<PcapWriter>(*options.pcapPath, options.snaplen);
   ensureBpffs(bpffs);
@@ -89,69 +227,8 @@ int runCommand(const RunOptions &options, const std::string &bpffs) {
   asio::io_context io;
   // asio delivers signals as ordinary handlers on the loop, so shutdown runs the destructors.
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
-
-  Tap tap(options, bpffs);
-  std::string ports;
-  for (uint16_t p : options.ports)
-    ports += (ports.empty() ? "" : ",") + std::to_string(p);
-  spdlog::info("tapping {} port(s) {} at {}% in {} mode; maps pinned at {}", options.iface, ports,
-               formatPercent(options.ratePpm), options.mode == Mode::Xdp ? "xdp" : "tc", tap.pinDir());
-
-  std::unique_ptr<MirrorPipeline> pipeline;
-  if (!targets.empty()) {
-    replay::ReplayOptions replay;
-    replay.targets = targets;
-    replay.copies = options.copies;
-    replay.mark = options.skipMark;
-    replay.maxBacklogTotal = options.replayBacklogBytes;
-    replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
-    pipeline = std::make_unique<MirrorPipeline>(io, options.flowLimits, std::move(replay));
-    for (const auto &t : targets)
-      spdlog::info("replaying every mirrored connection to {}{}", t.name,
-                   options.copies > 1 ? " x" + std::to_string(options.copies) : "");
-  }
-
-  // Capture: TC mode reads the mirror interface (only when there is something to replay to);
-  // XDP mode always drains the BPF ring (it would fill up otherwise).
-  std::unique_ptr<PacketRing> packetRing;
-  std::unique_ptr<RingReader> ring;
-  std::vector<std::unique_ptr<ReadableWatch>> watches;
-  uint64_t clockOffset = realtimeMinusMonotonicNs();
-  if (options.mode == Mode::Tc && pipeline) {
-    std::string rx = options.mirrorIface ? *options.mirrorIface : kMirrorRx;
-    packetRing = std::make_unique<PacketRing>(rx, PacketRing::Options{});
-    watches.push_back(std::make_unique<ReadableWatch>(io, packetRing->fd(), [&] {
-      uint64_t now = monotonicNs();
-      packetRing->drain([&](const CapturedFrame &frame) { pipeline->onFrame(frame.data, now); });
-    }));
-  }
-  if (options.mode == Mode::Xdp) {
-    ring = std::make_unique<RingReader>(tap.datapath().ringFd(), [&](const st_pkt_meta &meta, auto frame) {
-      if (pcap)
-        pcap->write(meta.ts_ns + clockOffset, frame.data(), static_cast<uint32_t>(frame.size()), meta.pkt_len);
-      if (pipeline)
-        pipeline->onFrame(frame, monotonicNs());
-    });
-    watches.push_back(std::make_unique<ReadableWatch>(io, ring->epollFd(), [&] {
-      ring->drain();
-      if (pcap)
-        pcap->flush();
-    }));
-  }
-
-  std::string statsPath = statsFilePath(options.iface);
-  uint64_t lastRingFull = 0;
-  auto publish = [&] {
-    if (packetRing && pipeline)
-      pipeline->addKernelDrops(packetRing->takeKernelDrops());
-    if (ring && pipeline) { // BPF ring-full events are the XDP path's kernel-side drops
-      uint64_t ringFull = tap.maps().counters()[ST_C_RING_FULL];
-      pipeline->addKernelDrops(ringFull - lastRingFull);
-      lastRingFull = ringFull;
-    }
-    if (pipeline)
-      writeStatsFile(statsPath, pipeline->statsJson());
-  };
+  Agent agent(io, options, bpffs, std::move(pcap), plan);
+  dropUnneededCapabilities(options.mode == Mode::Xdp);
 
   asio::steady_timer ticker(io);
   unsigned ticks = 0;
@@ -160,12 +237,7 @@ int runCommand(const RunOptions &options, const std::string &bpffs) {
     ticker.async_wait([&](const boost::system::error_code &ec) {
       if (ec)
         return;
-      if (packetRing) // a block may have been retired without a wake-up
-        packetRing->drain([&](const CapturedFrame &frame) { pipeline->onFrame(frame.data, monotonicNs()); });
-      if (pipeline)
-        pipeline->tick(monotonicNs());
-      if (++ticks % 10 == 0)
-        publish();
+      agent.tick(++ticks);
       onTick();
     });
   };
@@ -175,7 +247,11 @@ int runCommand(const RunOptions &options, const std::string &bpffs) {
     signals.async_wait([&](const boost::system::error_code &ec, int signo) {
       if (ec)
         return;
-      if (signo == SIGHUP) { // config reload arrives with the config file
+      if (signo == SIGHUP) {
+        if (reload)
+          agent.reload(reload);
+        else
+          spdlog::warn("SIGHUP ignored: the agent was started without --config");
         waitSignal();
         return;
       }
@@ -185,19 +261,6 @@ int runCommand(const RunOptions &options, const std::string &bpffs) {
   };
   waitSignal();
   io.run();
-
-  if (ring)
-    ring->drain();
-  if (pipeline) {
-    pipeline->shutdown();
-    publish();
-    spdlog::info("pipeline: {}", pipeline->statsJson().dump());
-    ::unlink(statsPath.c_str());
-  }
-  if (ring)
-    spdlog::info("ring buffer: {} records, {} bytes, {} malformed", ring->stats().records, ring->stats().bytes,
-                 ring->stats().malformed);
-  logSummary(tap.maps());
   return 0;
 }
 

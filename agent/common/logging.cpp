@@ -19,8 +19,8 @@ void setLogLevel(const std::string &level) {
   // from_str maps anything unknown to "off": only accept "off" when it was asked for.
   if (parsed == spdlog::level::off && level != "off")
     throw UsageError("invalid --log-level '" + level + "': use trace, debug, info, warn, error or off");
-  auto logger = spdlog::stderr_color_mt("shadowtap");
-  spdlog::set_default_logger(logger);
+  if (!spdlog::get("shadowtap")) // a reload may set the level again
+    spdlog::set_default_logger(spdlog::stderr_color_mt("shadowtap"));
   spdlog::set_pattern("%^%L%$ %H:%M:%S.%e %v");
   spdlog::set_level(parsed);
 }

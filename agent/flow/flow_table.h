@@ -56,6 +56,8 @@ public:
   void onPacket(const TcpPacket &packet, uint64_t nowNs);
   void tick(uint64_t nowNs);       // gap and idle timeouts
   void closeAll(FlowEnd reason);   // every open flow ends with `reason`
+  // New bounds apply from the next packet; streams keep the per-direction bound they began with.
+  void setLimits(const FlowLimits &limits) { limits_ = limits; }
 
   const FlowStats &stats() const { return stats_; }
   size_t activeFlows() const { return active_; }

@@ -6,7 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <arpa/inet.h>
 #include <fstream>
+#include <ifaddrs.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -84,6 +86,31 @@ int transact(const NetlinkRequest &request) {
 } // namespace
 
 int ifindexOf(const std::string &name) { return static_cast<int>(::if_nametoindex(name.c_str())); }
+
+std::string ifaceHoldingAddress(const std::string &address) {
+  unsigned char want[16];
+  int family = inet_pton(AF_INET, address.c_str(), want) == 1    ? AF_INET
+               : inet_pton(AF_INET6, address.c_str(), want) == 1 ? AF_INET6
+                                                                 : 0;
+  if (!family)
+    throw UsageError("invalid interface address '" + address + "': not an IPv4 or IPv6 address");
+  ifaddrs *list = nullptr;
+  if (getifaddrs(&list) != 0)
+    throwErrno("failed to list interface addresses", errno);
+  std::string found;
+  for (ifaddrs *a = list; a && found.empty(); a = a->ifa_next) {
+    if (!a->ifa_addr || a->ifa_addr->sa_family != family)
+      continue;
+    const void *have = family == AF_INET ? static_cast<const void *>(&reinterpret_cast<sockaddr_in *>(a->ifa_addr)->sin_addr)
+                                         : static_cast<const void *>(&reinterpret_cast<sockaddr_in6 *>(a->ifa_addr)->sin6_addr);
+    if (std::memcmp(have, want, family == AF_INET ? 4 : 16) == 0)
+      found = a->ifa_name;
+  }
+  freeifaddrs(list);
+  if (found.empty())
+    throw UsageError("no interface holds address " + address);
+  return found;
+}
 
 std::string ifnameOf(int ifindex) {
   char name[IF_NAMESIZE] = {};

@@ -4,8 +4,13 @@
 namespace shadowtap {
 
 MirrorPipeline::MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits,
-                               replay::ReplayOptions replay)
-    : replayer_(io, std::move(replay)), flows_(limits, replayer_) {}
+                               replay::ReplayOptions replay, const replay::ReplayPlan &plan)
+    : replayer_(io, std::move(replay), plan), flows_(limits, replayer_) {}
+
+void MirrorPipeline::reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan) {
+  flows_.setLimits(limits);
+  replayer_.setPlan(plan);
+}
 
 void MirrorPipeline::onFrame(std::span<const uint8_t> frame, uint64_t nowNs) {
   capture_.frames++;
@@ -64,6 +69,7 @@ nlohmann::ordered_json MirrorPipeline::statsJson() const {
                        {"completed", s.completed},
                        {"aborted", s.aborted},
                        {"shed_backlog", s.shedBacklog},
+                       {"shed_stalled", s.shedStalled},
                        {"shed_backoff", s.shedBackoff},
                        {"connect_failed", s.connectFailed},
                        {"write_failed", s.writeFailed},

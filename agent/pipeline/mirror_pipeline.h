@@ -23,12 +23,15 @@ struct CaptureStats {
 
 class MirrorPipeline {
 public:
-  MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits, replay::ReplayOptions replay);
+  MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits, replay::ReplayOptions replay,
+                 const replay::ReplayPlan &plan);
 
   void onFrame(std::span<const uint8_t> frame, uint64_t nowNs);
   void tick(uint64_t nowNs) { flows_.tick(nowNs); }
   void addKernelDrops(uint64_t drops) { capture_.kernelDrops += drops; }
   void shutdown(); // ends every flow and aborts every replay
+  // Reload: new replay plan and flow limits for connections from now on.
+  void reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan);
 
   nlohmann::ordered_json statsJson() const;
 

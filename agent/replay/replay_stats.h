@@ -6,14 +6,15 @@
 namespace shadowtap::replay {
 
 // Per shadow target. Every replay connection ends in exactly one of completed, aborted,
-// shed_backlog, shed_backoff, connect_failed or write_failed; until then it is active:
-//   opened == completed + aborted + shed_backlog + connect_failed + write_failed + active
+// shed_backlog, shed_stalled, connect_failed or write_failed; until then it is active:
+//   opened == completed + aborted + shed_backlog + shed_stalled + connect_failed + write_failed + active
 // and shed_backoff counts connections never opened because the target was backing off.
 struct TargetStats {
   uint64_t opened = 0;
   uint64_t completed = 0;     // every client byte written, half-closed like the client
   uint64_t aborted = 0;       // the mirrored connection was reset, broken or evicted: RST sent
   uint64_t shedBacklog = 0;   // the shadow was too slow: backlog limit hit, connection dropped
+  uint64_t shedStalled = 0;   // the shadow stopped reading: no write progress for the stall timeout
   uint64_t shedBackoff = 0;   // the shadow was unreachable: not attempted during back-off
   uint64_t connectFailed = 0;
   uint64_t writeFailed = 0;   // the shadow reset or closed before taking everything

@@ -7,16 +7,42 @@
 
 namespace shadowtap::replay {
 
-Replayer::Replayer(boost::asio::io_context &io, ReplayOptions options)
-    : io_(io), options_(std::move(options)), stats_(options_.targets.size()), backoff_(options_.targets.size()) {}
+Replayer::Replayer(boost::asio::io_context &io, ReplayOptions options, const ReplayPlan &plan)
+    : io_(io), options_(std::move(options)) {
+  setPlan(plan);
+}
+
+void Replayer::setPlan(const ReplayPlan &plan) {
+  auto indexOf = [this](const ShadowTarget &target) {
+    for (size_t i = 0; i < targets_.size(); i++)
+      if (targets_[i].name == target.name) {
+        targets_[i].endpoints = target.endpoints; // re-resolved
+        return i;
+      }
+    targets_.push_back(target);
+    stats_.emplace_back();
+    backoff_.emplace_back();
+    return targets_.size() - 1;
+  };
+  std::map<std::string, size_t> index;
+  for (const auto &target : plan.targets)
+    index[target.name] = indexOf(target);
+  routes_.clear();
+  for (const auto &[port, routes] : plan.routes)
+    for (const auto &route : routes)
+      routes_[port].push_back({index.at(route.target), route.copies});
+}
 
 Replayer::~Replayer() { abortAll(); }
 
-void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &) {
+void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
+  auto route = routes_.find(info.serverPort);
+  if (route == routes_.end())
+    return; // a mirrored port with no shadow: nothing to replay
   auto now = std::chrono::steady_clock::now();
   auto &connections = flows_[id];
-  for (size_t target = 0; target < options_.targets.size(); target++) {
-    for (unsigned copy = 0; copy < options_.copies; copy++) {
+  for (const auto &[target, copies] : route->second) {
+    for (unsigned copy = 0; copy < copies; copy++) {
       if (now < backoff_[target].until) {
         stats_[target].shedBackoff++;
         continue;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "flow/flow_sink.h"
+#include "replay/replay_plan.h"
 #include "replay/replay_stats.h"
 #include "replay/shadow_target.h"
 
@@ -20,8 +21,6 @@
 namespace shadowtap::replay {
 
 struct ReplayOptions {
-  std::vector<ShadowTarget> targets;
-  unsigned copies = 1;
   uint32_t mark = 0;                         // SO_MARK: the BPF programs never mirror these packets
   // Bytes waiting for a slow shadow, then that replay is shed. Large enough for a burst the size
   // of a big upload (the client can outrun the shadow's first reads); the total bounds memory.
@@ -29,6 +28,7 @@ struct ReplayOptions {
   size_t maxBacklogTotal = 256u << 20;
   std::chrono::milliseconds connectTimeout{3000};
   std::chrono::milliseconds drainTimeout{10000}; // after our FIN: wait this long for the shadow's
+  std::chrono::milliseconds stallTimeout{10000}; // a write that makes no progress this long is shed
   std::chrono::milliseconds maxBackoff{10000};
 };
 
@@ -36,8 +36,12 @@ class ShadowConnection;
 
 class Replayer : public flow::FlowSink {
 public:
-  Replayer(boost::asio::io_context &io, ReplayOptions options);
+  Replayer(boost::asio::io_context &io, ReplayOptions options, const ReplayPlan &plan);
   ~Replayer() override;
+
+  // Takes a new plan for connections that start from now on. Targets are matched by name: one
+  // that stays keeps its index, counters and connections; a new one is appended.
+  void setPlan(const ReplayPlan &plan);
 
   void onFlowStart(flow::FlowId id, const flow::FlowInfo &info) override;
   void onClientData(flow::FlowId id, std::span<const uint8_t> bytes) override;
@@ -45,7 +49,7 @@ public:
   void onFlowEnd(flow::FlowId id, flow::FlowEnd end) override;
 
   const std::vector<TargetStats> &stats() const { return stats_; }
-  const std::vector<ShadowTarget> &targets() const { return options_.targets; }
+  const std::vector<ShadowTarget> &targets() const { return targets_; }
   size_t backlogBytes() const { return backlog_; }
   void abortAll(); // shutdown: RST every open replay connection
 
@@ -58,8 +62,14 @@ private:
   void connectFailed(size_t target);
   void connectSucceeded(size_t target);
 
+  struct IndexedRoute {
+    size_t target;
+    unsigned copies;
+  };
   boost::asio::io_context &io_;
   ReplayOptions options_;
+  std::vector<ShadowTarget> targets_;
+  std::map<uint16_t, std::vector<IndexedRoute>> routes_;
   std::vector<TargetStats> stats_;
   std::vector<Backoff> backoff_;
   size_t backlog_ = 0;

@@ -24,7 +24,7 @@ void ShadowConnection::start() {
 }
 
 void ShadowConnection::connectNext(size_t index) {
-  const auto &endpoints = owner_.options_.targets[target_].endpoints;
+  const auto endpoints = owner_.targets_[target_].endpoints; // a copy: a reload may re-resolve
   if (index >= endpoints.size()) {
     owner_.connectFailed(target_);
     close(Outcome::ConnectFailed, false);
@@ -81,29 +81,46 @@ void ShadowConnection::write(std::span<const uint8_t> bytes) {
     writeMore();
 }
 
+// One write_some at a time, so that each step of progress re-arms the stall watchdog: a shadow
+// that is merely slow keeps its replay, one that stopped reading loses it after stallTimeout.
 void ShadowConnection::writeMore() {
   if (closed_ || writingActive_)
     return;
-  if (queued_.empty()) {
-    maybeHalfClose();
-    return;
-  }
-  writing_.swap(queued_);
-  writingActive_ = true;
-  auto self = shared_from_this();
-  asio::async_write(socket_, asio::buffer(writing_), [self](const error_code &ec, size_t written) {
-    self->writingActive_ = false;
-    self->owner_.backlog_ -= self->writing_.size();
-    self->owner_.stats_[self->target_].bytesOut += written;
-    self->writing_.clear();
-    if (self->closed_)
-      return;
-    if (ec) {
-      self->close(Outcome::WriteFailed, false);
+  if (writtenOfWriting_ == writing_.size()) {
+    owner_.backlog_ -= writing_.size();
+    writing_.clear();
+    writtenOfWriting_ = 0;
+    if (queued_.empty()) {
+      timer_.cancel(); // nothing pending: no stall to watch
+      maybeHalfClose();
       return;
     }
-    self->writeMore();
+    writing_.swap(queued_);
+  }
+  writingActive_ = true;
+  auto self = shared_from_this();
+  timer_.expires_after(owner_.options_.stallTimeout);
+  timer_.async_wait([self](const error_code &timerEc) {
+    if (!timerEc && self->writingActive_)
+      self->close(Outcome::ShedStalled, true);
   });
+  socket_.async_write_some(
+      asio::buffer(writing_.data() + writtenOfWriting_, writing_.size() - writtenOfWriting_),
+      [self](const error_code &ec, size_t written) {
+        self->writingActive_ = false;
+        self->writtenOfWriting_ += written;
+        self->owner_.stats_[self->target_].bytesOut += written;
+        if (self->closed_) {
+          self->owner_.backlog_ -= self->writing_.size();
+          self->writing_.clear();
+          return;
+        }
+        if (ec) {
+          self->close(Outcome::WriteFailed, false);
+          return;
+        }
+        self->writeMore();
+      });
 }
 
 void ShadowConnection::finish() {
@@ -112,7 +129,8 @@ void ShadowConnection::finish() {
 }
 
 void ShadowConnection::maybeHalfClose() {
-  if (closed_ || !connected_ || !finRequested_ || finSent_ || writingActive_ || !queued_.empty())
+  if (closed_ || !connected_ || !finRequested_ || finSent_ || writingActive_ || !queued_.empty() ||
+      !writing_.empty())
     return;
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
@@ -152,12 +170,17 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   closed_ = true;
   owner_.backlog_ -= queued_.size();
   queued_.clear();
+  if (!writingActive_) { // otherwise the write handler releases writing_ when it is called back
+    owner_.backlog_ -= writing_.size();
+    writing_.clear();
+  }
   auto &stats = owner_.stats_[target_];
   stats.active--;
   switch (outcome) {
   case Outcome::Completed: stats.completed++; break;
   case Outcome::Aborted: stats.aborted++; break;
   case Outcome::ShedBacklog: stats.shedBacklog++; break;
+  case Outcome::ShedStalled: stats.shedStalled++; break;
   case Outcome::ConnectFailed: stats.connectFailed++; break;
   case Outcome::WriteFailed: stats.writeFailed++; break;
   }

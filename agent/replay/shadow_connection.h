@@ -26,7 +26,7 @@ public:
   bool finRequested() const { return finRequested_; }
 
 private:
-  enum class Outcome { Completed, Aborted, ShedBacklog, ConnectFailed, WriteFailed };
+  enum class Outcome { Completed, Aborted, ShedBacklog, ShedStalled, ConnectFailed, WriteFailed };
   void connectNext(size_t endpoint);
   void writeMore();
   void readAndDiscard();
@@ -39,6 +39,7 @@ private:
   boost::asio::steady_timer timer_;
   std::vector<uint8_t> queued_;  // waiting to be written
   std::vector<uint8_t> writing_; // handed to the kernel by the write in flight
+  size_t writtenOfWriting_ = 0;  // how much of writing_ the kernel has taken
   std::array<uint8_t, 65536> readBuf_{};
   bool connected_ = false;
   bool writingActive_ = false;

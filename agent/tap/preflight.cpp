@@ -14,6 +14,7 @@ namespace {
 
 constexpr int kCapNetAdmin = 12;
 constexpr int kCapSysAdmin = 21;
+constexpr int kCapPerfmon = 38;
 constexpr int kCapBpf = 39;
 
 uint64_t effectiveCapabilities() {
@@ -30,10 +31,13 @@ uint64_t effectiveCapabilities() {
 void requirePrivileges(const char *command) {
   uint64_t caps = effectiveCapabilities();
   auto has = [caps](int cap) { return (caps >> cap) & 1; };
-  if (has(kCapNetAdmin) && (has(kCapBpf) || has(kCapSysAdmin)))
+  // CAP_BPF alone loads only "unprivileged-safe" programs: the verifier refuses the capture
+  // program's pointer arithmetic without CAP_PERFMON too (measured on 6.18). Before 5.8 there is
+  // no CAP_BPF and CAP_SYS_ADMIN covers both.
+  if (has(kCapNetAdmin) && (has(kCapSysAdmin) || (has(kCapBpf) && has(kCapPerfmon))))
     return;
   throw Error(std::string("shadowtap ") + command +
-              " needs root (or CAP_NET_ADMIN together with CAP_BPF or CAP_SYS_ADMIN): permission denied");
+              " needs root (or CAP_NET_ADMIN with CAP_BPF and CAP_PERFMON, or with CAP_SYS_ADMIN): permission denied");
 }
 
 void requireBtf() {

@@ -34,10 +34,7 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFo
 
   auto configure = [&] {
     maps_ = std::make_unique<TapMaps>(datapath_->mapFds());
-    for (uint16_t port : options.ports)
-      maps_->setRule(port, st_rule{options.ratePpm, static_cast<uint32_t>(mirror_->txIfindex()), ST_RULE_ENABLED, 0});
-    for (const auto &cidr : options.excludes)
-      maps_->addExclude(cidr.key);
+    applyRules(options);
     st_runtime runtime{};
     runtime.seed = std::random_device{}();
     runtime.skip_mark = options.skipMark;
@@ -73,6 +70,31 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFo
   egress_ = std::make_unique<TcFilter>(ifindex, options.iface, TcDirection::Egress, datapath_->tcEgressFd());
   state.flags |= ST_STATE_TC_EGRESS;
   maps_->setState(state);
+}
+
+void Tap::applyRules(const RunOptions &options) {
+  // Add or change every configured port, then drop the ports no longer configured: a port that
+  // stays keeps matching throughout, so its open connections are never cut.
+  auto mirrorIfindex = static_cast<uint32_t>(mirror_->txIfindex());
+  for (const auto &service : options.services)
+    maps_->setRule(service.port, st_rule{service.ratePpm, mirrorIfindex, ST_RULE_ENABLED, 0});
+  for (const auto &[port, rule] : maps_->rules()) {
+    bool kept = false;
+    for (const auto &service : options.services)
+      kept = kept || service.port == port;
+    if (!kept)
+      maps_->removeRule(port);
+  }
+  // Same for exclusions.
+  for (const auto &cidr : options.excludes)
+    maps_->addExclude(cidr.key);
+  for (const auto &key : maps_->excludes()) {
+    bool kept = false;
+    for (const auto &cidr : options.excludes)
+      kept = kept || std::memcmp(&cidr.key, &key, sizeof(key)) == 0;
+    if (!kept)
+      maps_->removeExclude(key);
+  }
 }
 
 Tap::~Tap() {

@@ -34,6 +34,8 @@ public:
   ~Tap();
 
   TapMaps &maps() { return *maps_; }
+  // Makes the live rules and exclusions equal to `options`' (used at start and on reload).
+  void applyRules(const RunOptions &options);
   Datapath &datapath() { return *datapath_; }
   const std::string &pinDir() const { return pinDir_; }
 

@@ -91,7 +91,7 @@ namespace {
 RunOptions goodRun() {
   RunOptions o;
   o.iface = "eth0";
-  o.ports = {8080};
+  o.services = {ServiceRule{"", 8080}};
   return o;
 }
 } // namespace
@@ -109,8 +109,16 @@ TEST(ValidateRun, RejectsEachBadField) {
   o.iface = "../etc";
   EXPECT_THROW(validate(o), UsageError);
   o = goodRun();
-  o.ports.clear();
+  o.services.clear();
   EXPECT_THROW(validate(o), UsageError);
+  o = goodRun();
+  o.services.push_back(ServiceRule{"", 8080}); // the same port twice
+  EXPECT_THROW(validate(o), UsageError);
+  o = goodRun();
+  o.services[0].copies = 3; // copies without a shadow to copy to
+  EXPECT_THROW(validate(o), UsageError);
+  o.services[0].shadows = {"10.0.0.9:80"};
+  EXPECT_NO_THROW(validate(o));
   o = goodRun();
   o.mirrorIface = "eth0";
   EXPECT_THROW(validate(o), UsageError);

@@ -61,6 +61,15 @@ ShadowTarget target(uint16_t port) {
   return t[0];
 }
 
+// Every flow in these tests has server port 0 (a default FlowInfo): route port 0 to the targets.
+ReplayPlan planFor(std::vector<ShadowTarget> targets, unsigned copies = 1) {
+  ReplayPlan plan;
+  for (const auto &t : targets)
+    plan.routes[0].push_back({t.name, copies});
+  plan.targets = std::move(targets);
+  return plan;
+}
+
 void runFor(asio::io_context &io, int ms) {
   io.restart();
   io.run_for(std::chrono::milliseconds(ms));
@@ -69,7 +78,8 @@ void runFor(asio::io_context &io, int ms) {
 std::span<const uint8_t> bytes(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
 
 void expectAccounted(const TargetStats &s) {
-  EXPECT_EQ(s.opened, s.completed + s.aborted + s.shedBacklog + s.connectFailed + s.writeFailed + s.active);
+  EXPECT_EQ(s.opened,
+            s.completed + s.aborted + s.shedBacklog + s.shedStalled + s.connectFailed + s.writeFailed + s.active);
 }
 
 } // namespace
@@ -78,10 +88,8 @@ TEST(Replayer, ReplaysEachFlowToEveryTargetAndCopy) {
   asio::io_context io;
   Recorder a(io), b(io);
   ReplayOptions options;
-  options.targets = {target(a.port()), target(b.port())};
-  options.copies = 3;
   options.drainTimeout = std::chrono::milliseconds(200);
-  Replayer replayer(io, options);
+  Replayer replayer(io, options, planFor({target(a.port()), target(b.port())}, 3));
 
   std::string request = "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
   for (flow::FlowId id = 1; id <= 4; id++) {
@@ -112,8 +120,7 @@ TEST(Replayer, ResetOrBrokenFlowsAbortTheirReplays) {
   asio::io_context io;
   Recorder r(io);
   ReplayOptions options;
-  options.targets = {target(r.port())};
-  Replayer replayer(io, options);
+  Replayer replayer(io, options, planFor({target(r.port())}));
   replayer.onFlowStart(1, {});
   replayer.onClientData(1, bytes("partial"));
   replayer.onFlowStart(2, {});
@@ -135,8 +142,7 @@ TEST(Replayer, DownShadowIsCountedAndBackedOff) {
     closedPort = probe.local_endpoint().port();
   } // closed again: connections are refused
   ReplayOptions options;
-  options.targets = {target(closedPort)};
-  Replayer replayer(io, options);
+  Replayer replayer(io, options, planFor({target(closedPort)}));
   replayer.onFlowStart(1, {});
   runFor(io, 200);
   for (flow::FlowId id = 2; id <= 20; id++) // within the back-off: not even attempted
@@ -156,9 +162,8 @@ TEST(Replayer, StalledShadowIsShedPastTheBacklog) {
   Recorder r(io);
   r.read = false; // accepts, never reads: the kernel buffers fill, then our backlog
   ReplayOptions options;
-  options.targets = {target(r.port())};
   options.maxBacklogPerConnection = 1u << 20;
-  Replayer replayer(io, options);
+  Replayer replayer(io, options, planFor({target(r.port())}));
   replayer.onFlowStart(1, {});
   runFor(io, 200);
   std::string chunk(64 * 1024, 'x');
@@ -174,4 +179,64 @@ TEST(Replayer, StalledShadowIsShedPastTheBacklog) {
   replayer.onFlowEnd(1, flow::FlowEnd::Completed);
   runFor(io, 50);
   EXPECT_EQ(replayer.backlogBytes(), 0u);
+}
+
+TEST(Replayer, RoutesByServicePortAndTakesANewPlanLive) {
+  asio::io_context io;
+  Recorder a(io), b(io);
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(100);
+  ReplayPlan plan;
+  plan.targets = {target(a.port())};
+  plan.routes[80] = {{plan.targets[0].name, 1}};
+  Replayer replayer(io, options, plan);
+  flow::FlowInfo web{}, other{};
+  web.serverPort = 80;
+  other.serverPort = 443; // mirrored, but no shadow configured: not replayed
+  auto replay = [&](flow::FlowId id, const flow::FlowInfo &info) {
+    replayer.onFlowStart(id, info);
+    replayer.onClientData(id, bytes("x"));
+    replayer.onClientFin(id);
+    replayer.onFlowEnd(id, flow::FlowEnd::Completed);
+  };
+  replay(1, web);
+  replay(2, other);
+  runFor(io, 300);
+  EXPECT_EQ(a.streams.size(), 1u);
+
+  ReplayPlan next; // reload: port 80 now also goes to b, port 443 to b twice
+  next.targets = {target(b.port()), target(a.port())};
+  next.routes[80] = {{next.targets[1].name, 1}, {next.targets[0].name, 1}};
+  next.routes[443] = {{next.targets[0].name, 2}};
+  replayer.setPlan(next);
+  ASSERT_EQ(replayer.targets().size(), 2u);
+  EXPECT_EQ(replayer.targets()[0].port, a.port()); // a kept its index and counters
+  replay(3, web);
+  replay(4, other);
+  runFor(io, 300);
+  EXPECT_EQ(a.streams.size(), 2u);
+  EXPECT_EQ(b.streams.size(), 3u);
+  EXPECT_EQ(replayer.stats()[0].opened, 2u);
+  EXPECT_EQ(replayer.stats()[1].opened, 3u);
+}
+
+TEST(Replayer, ShadowThatStopsReadingIsShedAfterTheStallTimeout) {
+  asio::io_context io;
+  Recorder r(io);
+  r.read = false;
+  ReplayOptions options;
+  options.stallTimeout = std::chrono::milliseconds(300);
+  Replayer replayer(io, options, planFor({target(r.port())}));
+  replayer.onFlowStart(1, {});
+  std::string chunk(1 << 20, 'x'); // 8 MiB: well under the backlog limit, far over socket buffers
+  for (int i = 0; i < 8; i++)
+    replayer.onClientData(1, bytes(chunk));
+  replayer.onClientFin(1);
+  replayer.onFlowEnd(1, flow::FlowEnd::Completed); // the replay outlives its flow...
+  runFor(io, 1500);
+  const auto &s = replayer.stats()[0];
+  EXPECT_EQ(s.shedStalled, 1u); // ...but not a shadow that never reads
+  EXPECT_EQ(s.active, 0u);
+  EXPECT_EQ(replayer.backlogBytes(), 0u); // every buffered byte released
+  expectAccounted(s);
 }

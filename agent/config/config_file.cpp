@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "config/config_file.h"
+
+#include "common/error.h"
+
+#include <cstdlib>
+#include <set>
+#include <yaml-cpp/yaml.h>
+
+namespace shadowtap {
+namespace {
+
+class Reader {
+public:
+  explicit Reader(std::string path) : path_(std::move(path)) {}
+
+  [[noreturn]] void fail(const YAML::Node &node, const std::string &key, const std::string &what) const {
+    int line = node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
+    throw UsageError(path_ + ":" + std::to_string(line) + ": " + key + ": " + what);
+  }
+
+  void onlyKeys(const YAML::Node &map, const std::string &where, const std::set<std::string> &allowed) const {
+    if (!map.IsMap())
+      fail(map, where, "expected a mapping");
+    for (const auto &entry : map) {
+      auto key = entry.first.as<std::string>();
+      if (!allowed.count(key)) {
+        std::string known;
+        for (const auto &k : allowed)
+          known += (known.empty() ? "" : ", ") + k;
+        fail(entry.first, where.empty() ? key : where + "." + key, "unknown key (known: " + known + ")");
+      }
+    }
+  }
+
+  std::string text(const YAML::Node &node, const std::string &key) const {
+    if (!node.IsScalar())
+      fail(node, key, "expected a single value");
+    try {
+      return expandEnvironment(node.as<std::string>());
+    } catch (const UsageError &e) {
+      fail(node, key, e.what());
+    }
+  }
+
+  // Runs a flag parser on the scalar, so the file and the flags share one set of rules.
+  template <typename Parse> auto parsed(const YAML::Node &node, const std::string &key, Parse parse) const {
+    std::string value = text(node, key);
+    try {
+      return parse(value);
+    } catch (const UsageError &e) {
+      fail(node, key, e.what());
+    }
+  }
+
+  uint64_t number(const YAML::Node &node, const std::string &key, uint64_t min, uint64_t max) const {
+    std::string value = text(node, key);
+    char *end = nullptr;
+    errno = 0;
+    unsigned long long n = std::strtoull(value.c_str(), &end, 0);
+    if (value.empty() || *end || errno || value[0] == '-' || n < min || n > max)
+      fail(node, key, "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max) +
+                          ", got '" + value + "'");
+    return n;
+  }
+
+  // The node of `name` itself (not its value): errors about a key point at the key's line.
+  static YAML::Node keyOf(const YAML::Node &map, const std::string &name) {
+    for (const auto &entry : map)
+      if (entry.first.as<std::string>() == name)
+        return entry.first;
+    return map;
+  }
+
+  const std::string &path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+// `mirror:` is one {host, port} (as in Istio), a list of them, or "HOST:PORT" strings.
+std::vector<std::string> readMirrors(const Reader &r, const YAML::Node &node, const std::string &key) {
+  std::vector<std::string> out;
+  auto one = [&](const YAML::Node &m, const std::string &k) {
+    if (m.IsScalar()) {
+      out.push_back(r.text(m, k));
+      return;
+    }
+    r.onlyKeys(m, k, {"host", "port"});
+    if (!m["host"])
+      r.fail(m, k, "missing host");
+    if (!m["port"])
+      r.fail(m, k, "missing port");
+    std::string host = r.text(m["host"], k + ".host");
+    uint64_t port = r.number(m["port"], k + ".port", 1, 65535);
+    bool v6 = host.find(':') != std::string::npos && host.front() != '[';
+    out.push_back((v6 ? "[" + host + "]" : host) + ":" + std::to_string(port));
+  };
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); i++)
+      one(node[i], key + "[" + std::to_string(i) + "]");
+  } else {
+    one(node, key);
+  }
+  return out;
+}
+
+ServiceRule readService(const Reader &r, const YAML::Node &node, const std::string &key) {
+  r.onlyKeys(node, key,
+             {"name", "port", "mirrorPercentage", "mirror", "copies", "protocol", "match", "setHeaders",
+              "removeHeaders", "hostSuffix", "requestPercentage"});
+  for (const char *http : {"protocol", "match", "setHeaders", "removeHeaders", "hostSuffix", "requestPercentage"})
+    if (node[http])
+      r.fail(Reader::keyOf(node, http), key + "." + http,
+             "HTTP rules are not supported by this version: it mirrors and replays whole TCP connections");
+  ServiceRule service;
+  if (node["name"])
+    service.name = r.text(node["name"], key + ".name");
+  if (!node["port"])
+    r.fail(node, key, "missing port");
+  service.port = static_cast<uint16_t>(r.number(node["port"], key + ".port", 1, 65535));
+  if (auto p = node["mirrorPercentage"]) {
+    std::string k = key + ".mirrorPercentage";
+    YAML::Node value = p;
+    if (p.IsMap()) { // Istio's shape: mirrorPercentage: {value: 10}
+      r.onlyKeys(p, k, {"value"});
+      if (!p["value"])
+        r.fail(p, k, "missing value");
+      value = p["value"];
+      k += ".value";
+    }
+    service.ratePpm = r.parsed(value, k, parsePercent);
+  }
+  if (node["mirror"])
+    service.shadows = readMirrors(r, node["mirror"], key + ".mirror");
+  if (node["copies"])
+    service.copies = static_cast<unsigned>(r.number(node["copies"], key + ".copies", 1, 100));
+  if (service.copies > 1 && service.shadows.empty())
+    r.fail(node["copies"], key + ".copies", "copies needs a mirror target");
+  return service;
+}
+
+} // namespace
+
+std::string expandEnvironment(const std::string &text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); i++) {
+    if (text.compare(i, 2, "${") == 0) {
+      size_t close = text.find('}', i);
+      if (close == std::string::npos)
+        throw UsageError("unterminated ${ in '" + text + "'");
+      std::string name = text.substr(i + 2, close - i - 2);
+      const char *value = std::getenv(name.c_str());
+      if (!value || !*value)
+        throw UsageError("environment variable " + name + " is not set");
+      out += value;
+      i = close;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+RunOptions loadConfigFile(const std::string &path) {
+  Reader r(path);
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile &) {
+    throw UsageError(path + ": cannot read the config file");
+  } catch (const YAML::ParserException &e) {
+    throw UsageError(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  if (!root.IsMap())
+    throw UsageError(path + ": expected a mapping at the top (interface:, services:, ...)");
+  r.onlyKeys(root, "",
+             {"interface", "interfaceFromAddress", "mode", "logLevel", "mark", "mirrorInterface", "snaplen",
+              "excludeClients", "limits", "services"});
+
+  RunOptions o;
+  o.configPath = path;
+  if (root["interface"])
+    o.iface = r.text(root["interface"], "interface");
+  if (root["interfaceFromAddress"])
+    o.ifaceFromAddress = r.text(root["interfaceFromAddress"], "interfaceFromAddress");
+  if (root["interface"] && root["interfaceFromAddress"])
+    r.fail(root["interfaceFromAddress"], "interfaceFromAddress", "give interface or interfaceFromAddress, not both");
+  if (root["mode"])
+    o.mode = r.parsed(root["mode"], "mode", parseMode);
+  if (root["logLevel"]) {
+    o.logLevel = r.text(root["logLevel"], "logLevel");
+    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
+    if (!levels.count(o.logLevel))
+      r.fail(root["logLevel"], "logLevel", "use trace, debug, info, warn, error or off");
+  }
+  if (root["mark"])
+    o.skipMark = r.parsed(root["mark"], "mark", parseMark);
+  if (root["mirrorInterface"])
+    o.mirrorIface = r.text(root["mirrorInterface"], "mirrorInterface");
+  if (root["snaplen"])
+    o.snaplen = static_cast<uint32_t>(r.number(root["snaplen"], "snaplen", 64, ST_MAX_SNAPLEN));
+  if (auto ex = root["excludeClients"]) {
+    if (!ex.IsSequence())
+      r.fail(ex, "excludeClients", "expected a list of CIDRs");
+    for (size_t i = 0; i < ex.size(); i++)
+      o.excludes.push_back(r.parsed(ex[i], "excludeClients[" + std::to_string(i) + "]", parseCidr));
+  }
+  if (auto limits = root["limits"]) {
+    r.onlyKeys(limits, "limits", {"maxFlows", "gapTimeoutMs", "flowBufferMb", "replayBufferMb"});
+    if (limits["maxFlows"])
+      o.flowLimits.maxFlows = r.number(limits["maxFlows"], "limits.maxFlows", 1, 10'000'000);
+    if (limits["gapTimeoutMs"])
+      o.flowLimits.gapTimeoutNs = r.number(limits["gapTimeoutMs"], "limits.gapTimeoutMs", 1, 600000) * 1000000ull;
+    if (limits["flowBufferMb"])
+      o.flowLimits.maxBufferedTotal = r.number(limits["flowBufferMb"], "limits.flowBufferMb", 1, 65536) << 20;
+    if (limits["replayBufferMb"])
+      o.replayBacklogBytes = r.number(limits["replayBufferMb"], "limits.replayBufferMb", 1, 65536) << 20;
+  }
+  auto services = root["services"];
+  if (!services || !services.IsSequence() || services.size() == 0)
+    r.fail(services ? services : root, "services", "expected a list with at least one service");
+  std::set<uint16_t> ports;
+  for (size_t i = 0; i < services.size(); i++) {
+    std::string key = "services[" + std::to_string(i) + "]";
+    auto service = readService(r, services[i], key);
+    if (!ports.insert(service.port).second)
+      r.fail(services[i]["port"], key + ".port", "port " + std::to_string(service.port) + " is configured twice");
+    o.services.push_back(std::move(service));
+  }
+  return o;
+}
+
+} // namespace shadowtap
