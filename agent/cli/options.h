@@ -43,6 +43,7 @@ struct RunOptions {
   size_t replayBacklogBytes = 256u << 20; // --replay-buffer-mb: bytes waiting for shadows, in total
   flow::FlowLimits flowLimits;
   std::optional<std::string> configPath; // --config: reloaded on SIGHUP
+  std::string metricsAddr = "127.0.0.1:9477"; // /metrics and /healthz; "off" disables
 
   bool replays() const; // some service has a shadow target
 };
