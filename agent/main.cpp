@@ -114,6 +114,8 @@ RunOptions buildRunOptions(const po::variables_map &vm) {
     o.snaplen = vm["snaplen"].as<uint32_t>();
   if (given(vm, "log-level"))
     o.logLevel = str("log-level");
+  if (vm.count("replace-stale") && vm["replace-stale"].as<bool>())
+    o.replaceStale = true;
   if (given(vm, "metrics-addr"))
     o.metricsAddr = str("metrics-addr");
   if (o.metricsAddr != "off")
@@ -163,7 +165,9 @@ int run(const std::vector<std::string> &args) {
       ("gap-timeout-ms", po::value<uint64_t>(), "a sequence hole not filled within this breaks the flow (default 2000)")
       ("flow-buffer-mb", po::value<uint64_t>(), "out-of-order bytes buffered in total, MiB (default 256)")
       ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256)")
-      ("metrics-addr", po::value<std::string>(), "serve /metrics and /healthz here (default 127.0.0.1:9477; off)");
+      ("metrics-addr", po::value<std::string>(), "serve /metrics and /healthz here (default 127.0.0.1:9477; off)")
+      ("replace-stale", po::bool_switch(), "remove a tap left by an agent that no longer runs instead of refusing "
+                                           "(for supervisors: systemd, Kubernetes)");
   auto parsed = parse(args, desc, "run");
   if (parsed.help) {
     std::cout << "usage: shadowtap run (--iface IF --port P[,P...] | --config FILE) [options]\n" << desc << "\n";
