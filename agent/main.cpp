@@ -5,6 +5,7 @@
 #include "cli/options.h"
 #include "commands/commands.h"
 #include "config/config_file.h"
+#include "metrics/metrics_server.h"
 #include "net/link.h"
 #include "common/error.h"
 #include "common/logging.h"
@@ -113,6 +114,12 @@ RunOptions buildRunOptions(const po::variables_map &vm) {
     o.snaplen = vm["snaplen"].as<uint32_t>();
   if (given(vm, "log-level"))
     o.logLevel = str("log-level");
+  if (vm.count("replace-stale") && vm["replace-stale"].as<bool>())
+    o.replaceStale = true;
+  if (given(vm, "metrics-addr"))
+    o.metricsAddr = str("metrics-addr");
+  if (o.metricsAddr != "off")
+    parseListenAddress(o.metricsAddr); // checked here: a bad address must fail before attaching
   if (given(vm, "exclude-cidr")) {
     o.excludes.clear();
     for (const auto &c : vm["exclude-cidr"].as<std::vector<std::string>>())
@@ -157,7 +164,10 @@ int run(const std::vector<std::string> &args) {
       ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
       ("gap-timeout-ms", po::value<uint64_t>(), "a sequence hole not filled within this breaks the flow (default 2000)")
       ("flow-buffer-mb", po::value<uint64_t>(), "out-of-order bytes buffered in total, MiB (default 256)")
-      ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256)");
+      ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256)")
+      ("metrics-addr", po::value<std::string>(), "serve /metrics and /healthz here (default 127.0.0.1:9477; off)")
+      ("replace-stale", po::bool_switch(), "remove a tap left by an agent that no longer runs instead of refusing "
+                                           "(for supervisors: systemd, Kubernetes)");
   auto parsed = parse(args, desc, "run");
   if (parsed.help) {
     std::cout << "usage: shadowtap run (--iface IF --port P[,P...] | --config FILE) [options]\n" << desc << "\n";

@@ -43,6 +43,8 @@ struct RunOptions {
   size_t replayBacklogBytes = 256u << 20; // --replay-buffer-mb: bytes waiting for shadows, in total
   flow::FlowLimits flowLimits;
   std::optional<std::string> configPath; // --config: reloaded on SIGHUP
+  std::string metricsAddr = "127.0.0.1:9477"; // /metrics and /healthz; "off" disables
+  bool replaceStale = false; // a tap left by an agent that no longer runs is removed, not refused
 
   bool replays() const; // some service has a shadow target
 };

@@ -7,6 +7,8 @@
 #include "common/capabilities.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "metrics/metrics_server.h"
+#include "metrics/prometheus_text.h"
 #include "net/mirror_pair.h"
 #include "pipeline/mirror_pipeline.h"
 #include "pipeline/stats_file.h"
@@ -89,6 +91,15 @@ public:
       startRing();
     if (!plan.targets.empty())
       startPipeline(plan);
+    if (options.metricsAddr != "off") {
+      metrics_ = std::make_unique<MetricsServer>(io_, options.metricsAddr, [this] {
+        std::optional<nlohmann::ordered_json> stats;
+        if (pipeline_)
+          stats = pipeline_->statsJson();
+        return renderPrometheus(options_.iface, tap_.maps().counters(), stats);
+      });
+      spdlog::info("serving /metrics and /healthz on {}", options.metricsAddr);
+    }
   }
 
   ~Agent() {
@@ -125,8 +136,9 @@ public:
     try {
       RunOptions next = load();
       if (next.iface != options_.iface || next.mode != options_.mode || next.mirrorIface != options_.mirrorIface ||
-          next.snaplen != options_.snaplen)
-        throw Error("interface, mode, mirror interface and snaplen cannot change on reload: restart the agent");
+          next.snaplen != options_.snaplen || next.metricsAddr != options_.metricsAddr)
+        throw Error("interface, mode, mirror interface, snaplen and metrics address cannot change on reload: "
+                    "restart the agent");
       auto plan = replay::buildReplayPlan(next.services);
       setLogLevel(next.logLevel);
       tap_.applyRules(next);
@@ -205,6 +217,7 @@ private:
   std::unique_ptr<PacketRing> packetRing_;
   std::unique_ptr<RingReader> ring_;
   std::vector<std::unique_ptr<ReadableWatch>> watches_;
+  std::unique_ptr<MetricsServer> metrics_;
   uint64_t lastRingFull_ = 0;
   uint64_t reloads_ = 0;
   uint64_t reloadFailures_ = 0;

@@ -176,7 +176,7 @@ RunOptions loadConfigFile(const std::string &path) {
     throw UsageError(path + ": expected a mapping at the top (interface:, services:, ...)");
   r.onlyKeys(root, "",
              {"interface", "interfaceFromAddress", "mode", "logLevel", "mark", "mirrorInterface", "snaplen",
-              "excludeClients", "limits", "services"});
+              "metricsAddress", "replaceStaleTap", "excludeClients", "limits", "services"});
 
   RunOptions o;
   o.configPath = path;
@@ -198,6 +198,14 @@ RunOptions loadConfigFile(const std::string &path) {
     o.skipMark = r.parsed(root["mark"], "mark", parseMark);
   if (root["mirrorInterface"])
     o.mirrorIface = r.text(root["mirrorInterface"], "mirrorInterface");
+  if (root["metricsAddress"])
+    o.metricsAddr = r.text(root["metricsAddress"], "metricsAddress");
+  if (root["replaceStaleTap"]) {
+    std::string v = r.text(root["replaceStaleTap"], "replaceStaleTap");
+    if (v != "true" && v != "false")
+      r.fail(root["replaceStaleTap"], "replaceStaleTap", "expected true or false");
+    o.replaceStale = v == "true";
+  }
   if (root["snaplen"])
     o.snaplen = static_cast<uint32_t>(r.number(root["snaplen"], "snaplen", 64, ST_MAX_SNAPLEN));
   if (auto ex = root["excludeClients"]) {

@@ -19,8 +19,15 @@ PinDirGuard::~PinDirGuard() { removePinDir(dir_); }
 
 Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFor(bpffs, options.iface)) {
   int ifindex = requireIfindex(options.iface, "--iface");
-  if (auto existing = existingTapDescription(options.iface, bpffs); !existing.empty())
-    throw Error(existing);
+  if (auto existing = findExistingTap(options.iface, bpffs); existing.present) {
+    // Policy (docs/architecture.md): refuse while the owner runs; a tap whose agent died is
+    // replaced only when asked (--replace-stale), so two agents never share an interface.
+    if (existing.agentAlive || !options.replaceStale)
+      throw Error(existing.description);
+    spdlog::warn("replacing the tap a previous agent left on {} (--replace-stale)", options.iface);
+    for (const auto &line : detachLeftovers(options.iface, bpffs))
+      spdlog::info("{}", line);
+  }
 
   mirror_ = std::make_unique<MirrorPair>(options.mirrorIface);
   pins_ = std::make_unique<PinDirGuard>(pinDir_);
@@ -109,25 +116,31 @@ Tap::~Tap() {
   mirror_.reset();
 }
 
-std::string existingTapDescription(const std::string &iface, const std::string &bpffs) {
+ExistingTap findExistingTap(const std::string &iface, const std::string &bpffs) {
+  ExistingTap found;
   std::string pinDir = pinDirFor(bpffs, iface);
   int ifindex = ifindexOf(iface);
   bool pinned = pathExists(pinDir);
   bool attached = ifindex && (tcFilterPresent(ifindex, TcDirection::Ingress) ||
                               tcFilterPresent(ifindex, TcDirection::Egress) || xdpProgramPresent(ifindex));
   if (!pinned && !attached)
-    return "";
+    return found;
+  found.present = true;
+  found.agentAlive = true;
   std::string owner;
   if (pinned) {
     try {
-      auto state = TapMaps::openPinned(pinDir).state();
-      bool alive = state.agent_pid && ::kill(static_cast<pid_t>(state.agent_pid), 0) == 0;
-      owner = " by agent pid " + std::to_string(state.agent_pid) + (alive ? " (running)" : " (no longer running)");
+      auto pid = static_cast<pid_t>(TapMaps::openPinned(pinDir).state().agent_pid);
+      // Our own pid can only be a previous incarnation in another pid namespace (a restarted
+      // container is pid 1 again): that agent is gone.
+      found.agentAlive = pid > 0 && pid != ::getpid() && ::kill(pid, 0) == 0;
+      owner = " by agent pid " + std::to_string(pid) + (found.agentAlive ? " (running)" : " (no longer running)");
     } catch (const Error &) {
     }
   }
-  return iface + " is already tapped by shadowtap" + owner + ": stop that agent, or run `shadowtap detach --iface " +
-         iface + "` to remove the tap it left";
+  found.description = iface + " is already tapped by shadowtap" + owner + ": stop that agent, or run `shadowtap detach --iface " +
+                      iface + "` to remove the tap it left" + (found.agentAlive ? "" : " (or start with --replace-stale)");
+  return found;
 }
 
 std::vector<std::string> detachLeftovers(const std::string &iface, const std::string &bpffs) {

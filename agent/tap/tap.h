@@ -52,8 +52,13 @@ private:
   std::unique_ptr<TcFilter> egress_;
 };
 
-// Why an interface cannot be tapped now ("" if it can): pins or filters of another tap exist.
-std::string existingTapDescription(const std::string &iface, const std::string &bpffs);
+// What holds an interface already: nothing, a tap whose agent still runs, or one left behind.
+struct ExistingTap {
+  bool present = false;
+  bool agentAlive = false; // unknown owners count as alive: never pull a tap from under someone
+  std::string description; // "" if !present
+};
+ExistingTap findExistingTap(const std::string &iface, const std::string &bpffs);
 
 // Removes whatever shadowtap left on `iface`; returns a line per thing removed.
 std::vector<std::string> detachLeftovers(const std::string &iface, const std::string &bpffs);

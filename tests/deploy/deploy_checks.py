@@ -63,8 +63,9 @@ def get(obj, *path, default=None):
 
 # --- shadowtap --config schema ---------------------------------------------------------------------
 
-TOP_KEYS = {"interface", "interfaceFromAddress", "mode", "logLevel", "mark", "excludeClients", "limits",
-            "services"}
+# Keep in step with agent/config/config_file.cpp (whose unit tests load every deploy/*.yaml for real).
+TOP_KEYS = {"interface", "interfaceFromAddress", "mode", "logLevel", "mark", "mirrorInterface", "snaplen",
+            "metricsAddress", "replaceStaleTap", "excludeClients", "limits", "services"}
 LIMIT_KEYS = {"maxFlows", "gapTimeoutMs", "flowBufferMb", "replayBufferMb"}
 SERVICE_KEYS = {"name", "port", "mirrorPercentage", "mirror", "copies"}
 
@@ -291,10 +292,10 @@ def cmd_kubernetes(kdir):
 
     for probe in ("livenessProbe", "readinessProbe"):
         h = get(c, probe, "httpGet", default={}) or {}
-        if h.get("path") != "/healthz" or h.get("port") not in (METRICS_PORT, "metrics") or h.get("host") != "127.0.0.1":
-            bad("%s must be httpGet 127.0.0.1:%d/healthz, is %r" % (probe, METRICS_PORT, get(c, probe)))
+        if h.get("path") != "/healthz" or h.get("port") not in (METRICS_PORT, "metrics") or h.get("host") not in (None,):
+            bad("%s must be httpGet :%d/healthz on the pod (node) IP, is %r" % (probe, METRICS_PORT, get(c, probe)))
         else:
-            ok("%s: httpGet 127.0.0.1:%d/healthz" % (probe, METRICS_PORT))
+            ok("%s: httpGet :%d/healthz" % (probe, METRICS_PORT))
 
     res = c.get("resources", {}) or {}
     for kind in ("cpu", "memory"):
@@ -406,7 +407,7 @@ def cmd_systemd(unit, binary, kdir):
         v = s.get(key, [])
         return v[-1] if v else None
 
-    want_exec = "%s run --config %s" % (BINARY_PATH, CONFIG_PATH)
+    want_exec = "%s run --config %s --replace-stale" % (BINARY_PATH, CONFIG_PATH)
     if one("ExecStart") != want_exec:
         bad("ExecStart must be %r, is %r" % (want_exec, one("ExecStart")))
     else:

@@ -7,6 +7,8 @@
 #   - SIGKILL: the tap stays behind; a new `run` on the interface refuses (exit != 0, one line
 #     naming `shadowtap detach`) and changes nothing; `detach` then removes everything (same
 #     checks), and a second `detach` finds nothing.
+#   - --replace-stale: refused while the old agent runs; after a SIGKILL the restarted agent
+#     replaces the dead one's tap (one filter per direction, never two taps) and cleans up on exit.
 #   - Throughout, the primary path keeps working: a background client opens a connection every
 #     50 ms for the whole test and none may fail; one-off connections check each stage too.
 # Usage: cleanup_test.sh PATH_TO_SHADOWTAP
@@ -70,6 +72,27 @@ scenario() { # MODE PREEXISTING_CLSACT(0|1)
   out="$(st detach --iface "$SRV_IF" 2>&1)" || fail "$name: a second detach failed: $out"
   grep -q 'nothing of shadowtap found' <<<"$out" || fail "$name: a second detach did something: $out"
   primary_ok "$name, after detach"
+
+  # Supervised restart (--replace-stale): never over a live agent, but a dead one's tap is replaced.
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --mode "$mode"
+  rc=0
+  st run --iface "$SRV_IF" --port "$PORT" --mode "$mode" --replace-stale >/dev/null 2>"$E2E_TMP/rerun.err" || rc=$?
+  [ "$rc" -ne 0 ] || fail "$name: --replace-stale took over from a running agent"
+  grep -q '(running)' "$E2E_TMP/rerun.err" || fail "$name: refusal does not say the agent runs: $(cat "$E2E_TMP/rerun.err")"
+  agent_stop KILL
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --mode "$mode" --replace-stale
+  grep -q 'replacing the tap' "$AGENT_LOG" || fail "$name: the restarted agent did not say it replaced the old tap"
+  check_tapped "$NS_SRV" "$SRV_IF" "$mode" "$name, after a --replace-stale restart"
+  if [ "$mode" = tc ]; then # exactly one filter per direction: never two taps
+    for dir in ingress egress; do
+      assert_eq "$name: shadowtap $dir filters after the restart" 1 \
+        "$(in_srv tc filter show dev "$SRV_IF" "$dir" | grep -c 'handle 0x5354')"
+    done
+  fi
+  primary_ok "$name, after a --replace-stale restart"
+  agent_stop TERM
+  assert_eq "$name: restarted agent exit status" 0 "$AGENT_RC"
+  check_untapped "$NS_SRV" "$SRV_IF" "$pre" "$name, after the restarted agent stopped"
 
   if [ "$pre" = 1 ]; then
     in_srv tc qdisc del dev "$SRV_IF" clsact
