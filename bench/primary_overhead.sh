@@ -71,7 +71,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-BIN=${SHADOWTAP:-$ROOT/build/agent/shadowtap}
+BIN=${SHADOWTAP:-$ROOT/${BUILD_DIR:-build}/agent/shadowtap}
 for tool in iperf3 wrk nginx tc ip nsenter python3 timeout; do
   if ! command -v "$tool" >/dev/null; then
     echo "== $tool missing: running scripts/deps.sh"
