@@ -4,6 +4,8 @@
 #include "common/error.h"
 
 #include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace shadowtap {
 namespace {
@@ -28,9 +30,14 @@ struct PcapRecordHeader {
 } // namespace
 
 PcapWriter::PcapWriter(const std::string &path, uint32_t snaplen) {
-  file_ = std::fopen(path.c_str(), "wb");
-  if (!file_)
-    throwErrno("failed to open pcap file " + path, errno);
+  // 0600: the frames are users' traffic.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || !(file_ = ::fdopen(fd, "wb"))) {
+    int err = errno;
+    if (fd >= 0)
+      ::close(fd);
+    throwErrno("failed to open pcap file " + path, err);
+  }
   PcapFileHeader header;
   header.snaplen = snaplen;
   std::fwrite(&header, sizeof(header), 1, file_);

@@ -12,6 +12,7 @@
 #include "net/mirror_pair.h"
 #include "pipeline/mirror_pipeline.h"
 #include "pipeline/stats_file.h"
+#include "replay/loop_guard.h"
 #include "replay/replay_plan.h"
 #include "tap/preflight.h"
 #include "tap/tap.h"
@@ -55,6 +56,13 @@ std::string describe(const RunOptions &options) {
       out += " -> " + shadow + (s.copies > 1 ? " x" + std::to_string(s.copies) : "");
   }
   return out;
+}
+
+std::set<uint16_t> mirroredPorts(const RunOptions &options) {
+  std::set<uint16_t> ports;
+  for (const auto &s : options.services)
+    ports.insert(s.port);
+  return ports;
 }
 
 // Calls `onReadable` whenever `fd` becomes readable, on the io_context, until the object dies.
@@ -140,6 +148,7 @@ public:
         throw Error("interface, mode, mirror interface, snaplen and metrics address cannot change on reload: "
                     "restart the agent");
       auto plan = replay::buildReplayPlan(next.services);
+      replay::refuseLoops(plan, mirroredPorts(next), replay::localAddresses());
       setLogLevel(next.logLevel);
       tap_.applyRules(next);
       auto runtime = tap_.maps().runtime();
@@ -232,6 +241,7 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   // Everything that can be checked is checked before attaching: a typo in a shadow name or an
   // unwritable pcap path must not leave a half-made tap behind.
   auto plan = replay::buildReplayPlan(options.services);
+  replay::refuseLoops(plan, mirroredPorts(options), replay::localAddresses());
   std::unique_ptr<PcapWriter> pcap;
   if (options.pcapPath)
     pcap = std::make_unique<PcapWriter>(*options.pcapPath, options.snaplen);

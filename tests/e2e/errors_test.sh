@@ -76,6 +76,9 @@ expect_error 1 "no shadowtap tap found" -- "$AGENT" set --iface "$SRV_IF" --disa
 expect_error 2 "unknown --mirror-iface 'nosuch1'" -- "${RUN[@]}" --port 80 --mode xdp --mirror-iface nosuch1
 expect_error 1 "BTF" -- env SHADOWTAP_BTF_PATH=/nonexistent "${RUN[@]}" --port 80 --mode xdp
 
+# A shadow target that is the primary itself (a local address on a mirrored port) is a loop.
+expect_error 2 "refusing --shadow 127.0.0.1:80: it is this host's own port 80" -- "${RUN[@]}" --port 80 --shadow 127.0.0.1:80
+expect_error 2 "refusing --shadow $SRV4:80" -- "${RUN[@]}" --port 80 --shadow "$SRV4:80"
 # A --pcap file that cannot be opened is refused before anything is attached.
 expect_error 1 "failed to open pcap file /nonexistent/dir/x.pcap" -- "${RUN[@]}" --port 80 --mode xdp --pcap /nonexistent/dir/x.pcap
 

@@ -31,3 +31,23 @@ TEST(ShadowTarget, ResolvesLiteralsAndFailsClearlyOnUnknownNames) {
   std::vector<ShadowTarget> bad{parseShadowTarget("no-such-host.invalid:80")};
   EXPECT_THROW(resolveTargets(bad), Error);
 }
+
+#include "replay/loop_guard.h"
+
+TEST(LoopGuard, RefusesTheLocalPrimaryOnlyOnMirroredPorts) {
+  auto plan = [](const std::string &target) {
+    ReplayPlan p;
+    p.targets = {parseShadowTarget(target)};
+    resolveTargets(p.targets);
+    return p;
+  };
+  std::vector<boost::asio::ip::address> local{boost::asio::ip::make_address("10.9.0.1"),
+                                              boost::asio::ip::make_address("fd00::1")};
+  std::set<uint16_t> ports{8080};
+  EXPECT_THROW(refuseLoops(plan("10.9.0.1:8080"), ports, local), UsageError);   // this host, mirrored port
+  EXPECT_THROW(refuseLoops(plan("127.0.0.1:8080"), ports, local), UsageError);  // loopback
+  EXPECT_THROW(refuseLoops(plan("[fd00::1]:8080"), ports, local), UsageError);
+  EXPECT_NO_THROW(refuseLoops(plan("10.9.0.1:9080"), ports, local));            // another port here: a shadow
+  EXPECT_NO_THROW(refuseLoops(plan("10.9.0.2:8080"), ports, local));            // another host
+  EXPECT_FALSE(localAddresses().empty());
+}
