@@ -64,9 +64,13 @@ http { access_log off; keepalive_requests 1000000; client_body_temp_path $TMP/cb
   server { listen $ADDR_S:$PORT; root $TMP/www; } }
 EOF
 nsenter --net="/run/netns/$NS_S" nginx -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" & PIDS+=("$!")
+for _ in $(seq 50); do
+  ip netns exec "$NS_C" curl -fsS -o /dev/null "http://$ADDR_S:$PORT/" 2>/dev/null && break
+  sleep 0.1
+done
 
 # Each level gets its own agent and recorder, so the counts of one level never mix with another's.
-run_level() { # connections -> "served received cpu_s hwm_kib"
+run_level() { # connections -> writes "served received cpu_s hwm_kib" to $TMP/result.<connections>
   local conns=$1 rec="$TMP/rec.$1.jsonl" log="$TMP/agent.$1.log"
   ip netns exec "$NS_H" "$PY" "$ROOT/tests/e2e/replay/tools/recorder.py" --host "$ADDR_H" --port "$SHADOW_PORT" \
     --out "$rec" --ready-file "$TMP/rec.$conns.ready" >/dev/null 2>&1 & local rpid=$!
@@ -80,7 +84,7 @@ run_level() { # connections -> "served received cpu_s hwm_kib"
   done
   local t0 t1
   t0=$(awk '{print $14 + $15}' "/proc/$apid/stat")
-  ip netns exec "$NS_C" wrk -t 2 -c "$conns" -d "${DURATION}s" "http://$ADDR_S:$PORT/" >"$TMP/wrk.$conns.txt" 2>&1
+  ip netns exec "$NS_C" wrk -t "$((conns < 2 ? conns : 2))" -c "$conns" -d "${DURATION}s" "http://$ADDR_S:$PORT/" >"$TMP/wrk.$conns.txt" 2>&1
   sleep 3 # let the replays drain
   t1=$(awk '{print $14 + $15}' "/proc/$apid/stat")
   local hwm
@@ -89,20 +93,30 @@ run_level() { # connections -> "served received cpu_s hwm_kib"
   kill -TERM "$rpid"; wait "$rpid" 2>/dev/null || true
   local served
   served=$(awk '/requests in/ {print $1}' "$TMP/wrk.$conns.txt")
+  served=${served:-0}
   # wrk's request is fixed: received requests = bytes received / its size.
-  local reqlen=$((${#ADDR_S} + ${#PORT} + 26)) # "GET / HTTP/1.1\r\nHost: A:P\r\n\r\n"
+  local reqlen=$((${#ADDR_S} + ${#PORT} + 27)) # "GET / HTTP/1.1\r\nHost: A:P\r\n\r\n": 16 + 6 + A + 1 + P + 2 + 2
   local bytes
   bytes=$("$PY" -c 'import json,sys; print(sum(json.loads(l)["bytes"] for l in open(sys.argv[1]) if l.strip()))' "$rec" 2>/dev/null || echo 0)
   local hz
   hz=$(getconf CLK_TCK)
-  echo "$served $((bytes / reqlen)) $(awk -v d=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "%.2f", d / hz}') $hwm"
+  echo "$served $((bytes / reqlen)) $(awk -v d=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "%.2f", d / hz}') $hwm" \
+    >"$TMP/result.$conns"
 }
 
 printf '%-12s %12s %12s %9s %14s %12s\n' connections served received share "cpu_s/10k_req" "peak_rss_MiB"
 ROWS=""
 ALL_OK=1
 for level in $LEVELS; do
-  read -r served received cpu hwm < <(run_level "$level")
+  # In this shell, not a subshell: the processes it starts must reach the cleanup trap.
+  served=""
+  run_level "$level" || true
+  read -r served received cpu hwm <"$TMP/result.$level" 2>/dev/null || true
+  if [ -z "$served" ]; then
+    echo "level $level failed: $(tail -3 "$TMP/agent.$level.log" 2>/dev/null; tail -3 "$TMP/wrk.$level.txt" 2>/dev/null)" >&2
+    ALL_OK=0
+    continue
+  fi
   share=$(awk -v r="$received" -v s="$served" 'BEGIN { if (s == 0) print "n/a"; else printf "%.4f", (r > s ? s : r) / s }')
   per10k=$(awk -v c="$cpu" -v r="$received" 'BEGIN { if (r == 0) print "n/a"; else printf "%.2f", c * 10000 / r }')
   mib=$(awk -v k="$hwm" 'BEGIN { printf "%.0f", k / 1024 }')
@@ -119,7 +133,7 @@ if [ -n "$DOC" ]; then
 
 $(date -u +%Y-%m-%d), kernel $(uname -r), $(nproc) CPUs. nginx (1 worker, 512-byte page) in a server
 namespace, \`shadowtap run --percent 100 --shadow …\` on its NIC, a recorder as the shadow in a third
-namespace; wrk (2 threads, ${DURATION} s) at each concurrency. *received* = bytes the shadow got ÷
+namespace; wrk (2 threads, 1 for one connection; ${DURATION} s) at each concurrency. *received* = bytes the shadow got ÷
 wrk's fixed request size; *share* = received ÷ served (capped at 1: wrk counts only answered
 requests); CPU = the agent's user+system time over the level, per 10,000 replayed requests;
 peak RSS = the agent's VmHWM.
