@@ -6,7 +6,7 @@
 # tap and once with the tap replaying to the faulty shadow; the tap run must be as fast (total time
 # <= 1.5 x no-tap + 0.2 s, median request latency <= 1.5 x no-tap + 0.2 s), and:
 #   down       nothing listens (connection refused): connect_failed > 0, no replay completes, and
-#              the back-off sheds (shed_backoff > 0) instead of hammering a dead target.
+#              each flow is refused or shed by the back-off (connect_failed + shed_backoff = 30).
 #   blackhole  SYNs are silently dropped (connect timeout): connect_failed > 0 eventually.
 #   slow       accepts, then sleeps 2 s before each 128 KiB read: every replay still completes
 #              (after >= 2 s) and is byte-identical, or is shed_backlog; none fails otherwise.
@@ -107,7 +107,11 @@ rl_assert_no_kernel_drops "$RL_TMP/down.status.json" down
 log "down: $(jget "$RL_TMP/down.status.json" 'j["pipeline"]["replay"]')"
 assert_eq "down: flows started" 30 "$(jget "$RL_TMP/down.status.json" 'j["pipeline"]["flows"]["started"]')"
 assert_gt "down: connect_failed" 0 "$(t down 0 connect_failed)"
-assert_gt "down: shed_backoff (back-off after refused connects)" 0 "$(t down 0 shed_backoff)"
+# Every flow is either tried and refused or shed by the back-off. How many are shed depends on how
+# the 30 flows' SYNs are batched by the capture ring: flows that start before the first refusal
+# comes back are all tried. The back-off itself is asserted deterministically in the unit tests
+# (tests/unit/replayer_test.cpp, DownShadowIsCountedAndBackedOff).
+assert_eq "down: connect_failed + shed_backoff" 30 $(($(t down 0 connect_failed) + $(t down 0 shed_backoff)))
 assert_eq "down: completed" 0 "$(t down 0 completed)"
 accounting "$RL_TMP/down.status.json" 1
 check_rss down
