@@ -43,7 +43,8 @@ public:
     append(&rta, sizeof(rta));
     size_t at = buf_.size();
     buf_.resize(at + RTA_ALIGN(len));
-    std::memcpy(buf_.data() + at, data, len);
+    if (len) // a nest opens with an empty attribute: memcpy from nullptr is undefined even for 0 bytes
+      std::memcpy(buf_.data() + at, data, len);
     header()->nlmsg_len = static_cast<uint32_t>(buf_.size());
   }
   void attr(uint16_t type, const std::string &text) { attr(type, text.c_str(), text.size() + 1); }
