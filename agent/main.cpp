@@ -27,6 +27,7 @@ commands:
   run      attach to an interface and mirror until SIGINT/SIGTERM
   set      change a running tap's rates, exclusions or on/off, live
   status   show a tap's rules and counters
+  report   show the primary-vs-shadow comparison (HTTP services): per route, target and status
   reload   re-read a running agent's --config file (same as SIGHUP)
   detach   remove a tap left behind by a killed agent
 
@@ -36,6 +37,9 @@ examples:
   shadowtap run --iface eth0 --port 8080 --percent 10
   shadowtap run --iface eth0 --port 80,443 --percent 0.01 --exclude-cidr 10.0.0.0/8
   shadowtap run --iface eth0 --port 8080 --shadow 10.0.5.7:8080 --shadow [fd00::7]:8080
+  shadowtap run --iface eth0 --port 8080 --protocol http --shadow 10.0.5.7:8080 \
+                --exclude-header 'end-user: bbo' --remove-header Authorization --remove-header Cookie
+  shadowtap report --iface eth0
   shadowtap set --iface eth0 --port 8080 --percent 100
   shadowtap set --iface eth0 --exclude-cidr 192.0.2.7
   shadowtap run --config /etc/shadowtap/shadowtap.yaml
@@ -72,6 +76,55 @@ po::options_description commonOptions(std::string &iface, std::string &bpffs, st
 // Given on the command line (not a default): flags override the config file.
 bool given(const po::variables_map &vm, const char *name) { return vm.count(name) && !vm[name].defaulted(); }
 
+// --protocol and the per-request rule flags apply to every service; each one given replaces that
+// kind of rule from the file.
+void applyHttpFlags(const po::variables_map &vm, RunOptions &o) {
+  auto list = [&](const char *name) {
+    return vm.count(name) ? vm[name].as<std::vector<std::string>>() : std::vector<std::string>{};
+  };
+  std::optional<uint32_t> requestPercent;
+  if (given(vm, "request-percent")) {
+    try {
+      requestPercent = parsePercent(vm["request-percent"].as<std::string>());
+    } catch (const UsageError &e) { // same rule, but name the flag the user gave
+      std::string message = e.what();
+      throw UsageError("invalid --request-percent" + message.substr(std::string("invalid --percent").size()));
+    }
+  }
+  bool anyRule = false;
+  for (const char *flag : {"exclude-header", "set-header", "remove-header", "request-percent"})
+    anyRule = anyRule || given(vm, flag);
+  anyRule = anyRule || vm["no-host-suffix"].as<bool>();
+  for (auto &service : o.services) {
+    if (given(vm, "protocol"))
+      service.protocol = parseProtocol(vm["protocol"].as<std::string>());
+    auto &rules = service.http;
+    if (given(vm, "exclude-header")) {
+      rules.exclude.clear();
+      for (const auto &text : list("exclude-header"))
+        rules.exclude.push_back(http::headerExclusion(http::parseHeaderMatch(text, "--exclude-header")));
+    }
+    if (given(vm, "set-header")) {
+      rules.setHeaders.clear();
+      for (const auto &text : list("set-header"))
+        rules.setHeaders.push_back(http::parseHeaderAssignment(text, "--set-header"));
+    }
+    if (given(vm, "remove-header")) {
+      rules.removeHeaders.clear();
+      for (const auto &text : list("remove-header"))
+        rules.removeHeaders.push_back(http::parseHeaderName(text, "--remove-header"));
+    }
+    if (requestPercent)
+      rules.requestRatePpm = *requestPercent;
+    if (vm["no-host-suffix"].as<bool>())
+      rules.hostSuffix = false;
+    if (anyRule && service.protocol != Protocol::Http)
+      throw UsageError("per-request rules (--exclude-header, --set-header, --remove-header, --request-percent, "
+                       "--no-host-suffix) need --protocol http");
+    http::validate(rules);
+  }
+}
+
 // The run options: the config file if there is one, then every flag that was given on top.
 // Called again on each reload, so the flags keep winning over the new file.
 RunOptions buildRunOptions(const po::variables_map &vm) {
@@ -91,8 +144,11 @@ RunOptions buildRunOptions(const po::variables_map &vm) {
     percent = parsePercent(str("percent"));
   if (given(vm, "port")) {
     o.services.clear();
-    for (uint16_t port : parsePortList(str("port")))
-      o.services.push_back(ServiceRule{"", port});
+    for (uint16_t port : parsePortList(str("port"))) {
+      ServiceRule rule;
+      rule.port = port;
+      o.services.push_back(std::move(rule));
+    }
   }
   for (auto &service : o.services) {
     if (percent)
@@ -102,6 +158,7 @@ RunOptions buildRunOptions(const po::variables_map &vm) {
     if (given(vm, "copies"))
       service.copies = vm["copies"].as<unsigned>();
   }
+  applyHttpFlags(vm, o);
   if (given(vm, "mode"))
     o.mode = parseMode(str("mode"));
   if (given(vm, "mirror-iface"))
@@ -161,6 +218,17 @@ int run(const std::vector<std::string> &args) {
       ("pcap", po::value<std::string>(), "xdp mode: write mirrored frames to this pcap file")
       ("shadow", po::value<std::vector<std::string>>(), "replay every mirrored connection to HOST:PORT (repeatable; [IPv6]:PORT)")
       ("copies", po::value<unsigned>(), "each shadow gets each connection N times (load testing at Nx volume)")
+      ("protocol", po::value<std::string>(), "tcp (replay bytes exactly, default) or http (frame HTTP/1.1: per-request "
+                                             "rules, Host -shadow suffix, primary-vs-shadow comparison)")
+      ("exclude-header", po::value<std::vector<std::string>>(), "http: never mirror requests with this header, "
+                                                                "'NAME: VALUE' exact (repeatable)")
+      ("set-header", po::value<std::vector<std::string>>(), "http: set 'NAME: VALUE' on the mirrored copy (repeatable)")
+      ("remove-header", po::value<std::vector<std::string>>(), "http: remove NAME from the mirrored copy, e.g. "
+                                                               "Authorization, Cookie (repeatable)")
+      ("request-percent", po::value<std::string>(), "http: share of requests mirrored within a mirrored connection "
+                                                    "(default 100)")
+      ("no-host-suffix", po::bool_switch(), "http: keep Host as it is (default: Host gets a -shadow suffix, "
+                                            "like mesh mirroring)")
       ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
       ("gap-timeout-ms", po::value<uint64_t>(), "a sequence hole not filled within this breaks the flow (default 2000)")
       ("flow-buffer-mb", po::value<uint64_t>(), "out-of-order bytes buffered in total, MiB (default 256)")
@@ -246,6 +314,27 @@ int status(const std::vector<std::string> &args) {
   return statusCommand(o, bpffs);
 }
 
+int report(const std::vector<std::string> &args) {
+  ReportOptions o;
+  std::string bpffs, logLevel;
+  auto desc = commonOptions(o.iface, bpffs, logLevel);
+  desc.add_options()("json", po::bool_switch(&o.json),
+                     "print {\"rows\": [{\"target\", \"route\", \"code\", \"count\", \"avg_ms\", "
+                     "\"p50_ms\", \"p90_ms\", \"p99_ms\"}...], \"disagreements\": [...]}");
+  auto parsed = parse(args, desc, "report");
+  if (parsed.help) {
+    std::cout << "usage: shadowtap report --iface IF [--json]\n\n"
+                 "Requests by route, target (primary or shadow) and status code, with their count and\n"
+                 "duration (average, p50, p90, p99 in ms), and how often each shadow's status class\n"
+                 "differed from the primary's. Reads the running agent's local endpoint.\n"
+              << desc << "\n";
+    return 0;
+  }
+  setLogLevel(logLevel);
+  validateIfaceName(o.iface, "--iface");
+  return reportCommand(o);
+}
+
 int detach(const std::vector<std::string> &args) {
   DetachOptions o;
   std::string bpffs, logLevel;
@@ -280,9 +369,11 @@ int main(int argc, char **argv) {
       return status(args);
     if (command == "detach")
       return detach(args);
+    if (command == "report")
+      return report(args);
     if (command == "reload")
       return reload(args);
-    throw UsageError("unknown command '" + command + "' (commands: run, set, status, reload, detach)");
+    throw UsageError("unknown command '" + command + "' (commands: run, set, status, report, reload, detach)");
   } catch (const UsageError &e) {
     std::cerr << "shadowtap: " << e.what() << "\n";
     return 2;

@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <linux/if_ether.h>
@@ -53,12 +54,17 @@ PacketRing::~PacketRing() {
     munmap(map_, mapSize_);
 }
 
-size_t PacketRing::drain(const std::function<void(const CapturedFrame &)> &onFrame) {
+bool PacketRing::ready() const {
+  auto *block = reinterpret_cast<tpacket_block_desc *>(map_ + static_cast<size_t>(nextBlock_) * options_.blockSize);
+  return __atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER;
+}
+
+size_t PacketRing::drain(const std::function<void(const CapturedFrame &)> &onFrame, uint32_t maxBlocks) {
   size_t frames = 0;
-  for (uint32_t walked = 0; walked < options_.blockCount; walked++) {
-    auto *block = reinterpret_cast<tpacket_block_desc *>(map_ + static_cast<size_t>(nextBlock_) * options_.blockSize);
-    if (!(__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+  for (uint32_t walked = 0; walked < std::min(options_.blockCount, maxBlocks); walked++) {
+    if (!ready())
       break;
+    auto *block = reinterpret_cast<tpacket_block_desc *>(map_ + static_cast<size_t>(nextBlock_) * options_.blockSize);
     uint32_t count = block->hdr.bh1.num_pkts;
     auto *hdr = reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(block) + block->hdr.bh1.offset_to_first_pkt);
     for (uint32_t i = 0; i < count; i++) {

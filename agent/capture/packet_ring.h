@@ -36,8 +36,11 @@ public:
   PacketRing &operator=(const PacketRing &) = delete;
 
   int fd() const { return fd_.get(); }
-  // Walks every block the kernel has filled; returns the number of frames seen.
-  size_t drain(const std::function<void(const CapturedFrame &)> &onFrame);
+  // Walks the blocks the kernel has filled, at most maxBlocks of them (a caller on an event loop
+  // bounds each turn, so a flood cannot starve its other work); returns the number of frames seen.
+  size_t drain(const std::function<void(const CapturedFrame &)> &onFrame, uint32_t maxBlocks = UINT32_MAX);
+  // True if the next block is filled: drain() would find frames.
+  bool ready() const;
   // Frames the kernel dropped because the ring was full (kernel-side loss), since the last call.
   uint64_t takeKernelDrops();
 

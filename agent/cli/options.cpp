@@ -119,6 +119,16 @@ Mode parseMode(const std::string &text) {
   throw UsageError("invalid --mode '" + text + "': use tc or xdp");
 }
 
+Protocol parseProtocol(const std::string &text) {
+  if (text == "tcp")
+    return Protocol::Tcp;
+  if (text == "http")
+    return Protocol::Http;
+  throw UsageError("invalid --protocol '" + text + "': use tcp or http");
+}
+
+const char *protocolName(Protocol protocol) { return protocol == Protocol::Http ? "http" : "tcp"; }
+
 uint32_t parseMark(const std::string &raw) {
   std::string text = trim(raw);
   unsigned long value = 0;

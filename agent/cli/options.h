@@ -4,6 +4,7 @@
 #pragma once
 
 #include "flow/flow_table.h"
+#include "http/request_rules.h"
 #include "shadowtap/shared.h"
 
 #include <cstdint>
@@ -14,6 +15,9 @@
 namespace shadowtap {
 
 enum class Mode { Tc, Xdp };
+
+// tcp: replay the client's bytes exactly. http: frame HTTP/1.1, apply per-request rules, compare.
+enum class Protocol { Tcp, Http };
 
 struct Cidr {
   st_lpm_key key{};  // as stored in st_excludes (IPv4 mapped into ::ffff:0:0/96)
@@ -27,6 +31,8 @@ struct ServiceRule {
   uint32_t ratePpm = ST_RATE_SCALE; // default 100%, like mirrorPercentage
   std::vector<std::string> shadows; // HOST:PORT, parsed by replay::parseShadowTarget
   unsigned copies = 1;              // each shadow gets each connection N times
+  Protocol protocol = Protocol::Tcp;
+  http::HttpRules http;             // used when protocol is Http
 };
 
 struct RunOptions {
@@ -63,6 +69,11 @@ struct StatusOptions {
   bool json = false;
 };
 
+struct ReportOptions {
+  std::string iface;
+  bool json = false;
+};
+
 struct DetachOptions {
   std::string iface;
 };
@@ -73,6 +84,8 @@ uint16_t parsePort(const std::string &text);
 uint32_t parsePercent(const std::string &text); // -> parts per million, accepts decimals
 Cidr parseCidr(const std::string &text);
 Mode parseMode(const std::string &text);
+Protocol parseProtocol(const std::string &text); // "tcp" | "http"
+const char *protocolName(Protocol protocol);
 uint32_t parseMark(const std::string &text); // decimal or 0x hex, non-zero
 
 // Checks that need no system access. Throw UsageError.

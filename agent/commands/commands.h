@@ -15,5 +15,6 @@ int reloadCommand(const std::string &iface, const std::string &bpffs);
 int setCommand(const SetOptions &options, const std::string &bpffs);
 int statusCommand(const StatusOptions &options, const std::string &bpffs);
 int detachCommand(const DetachOptions &options, const std::string &bpffs);
+int reportCommand(const ReportOptions &options);
 
 } // namespace shadowtap

@@ -7,6 +7,7 @@
 #include "common/capabilities.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "metrics/local_endpoint.h"
 #include "metrics/metrics_server.h"
 #include "metrics/prometheus_text.h"
 #include "net/mirror_pair.h"
@@ -99,18 +100,13 @@ public:
       startRing();
     if (!plan.targets.empty())
       startPipeline(plan);
-    if (options.metricsAddr != "off") {
-      metrics_ = std::make_unique<MetricsServer>(io_, options.metricsAddr, [this] {
-        std::optional<nlohmann::ordered_json> stats;
-        if (pipeline_)
-          stats = pipeline_->statsJson();
-        return renderPrometheus(options_.iface, tap_.maps().counters(), stats);
-      });
-      spdlog::info("serving /metrics and /healthz on {}", options.metricsAddr);
-    }
+    if (options.metricsAddr != "off")
+      startEndpoint();
   }
 
   ~Agent() {
+    if (metrics_)
+      removeEndpointFile(options_.iface);
     if (ring_)
       ring_->drain();
     if (pipeline_) {
@@ -129,13 +125,18 @@ public:
                  c[ST_C_PORT_MISS], c[ST_C_CLONE_FAILED], c[ST_C_RING_FULL]);
   }
 
-  void tick(unsigned ticks) {
+  void tick(unsigned) {
     if (packetRing_) // a block may have been retired without a wake-up
       drainPacketRing();
+    uint64_t now = monotonicNs();
     if (pipeline_)
-      pipeline_->tick(monotonicNs());
-    if (ticks % 10 == 0)
+      pipeline_->tick(now);
+    // By the clock, not by counting ticks: under load a tick comes late, and ten late ticks
+    // would leave the published stats ten times staler than a second.
+    if (now - lastPublishNs_ >= 1'000'000'000ull) {
+      lastPublishNs_ = now;
       publish();
+    }
   }
 
   // SIGHUP: everything is checked (file, flags, DNS) before anything changes; a bad file changes
@@ -168,12 +169,51 @@ public:
   }
 
 private:
+  // /metrics for Prometheus; /status.json and /report.json for `shadowtap status` and `report`,
+  // which find the endpoint through /run/shadowtap/<iface>.endpoint.
+  void startEndpoint() {
+    MetricsServer::Documents documents;
+    documents["/metrics"] = {kPrometheusContentType, [this] {
+                               std::optional<nlohmann::ordered_json> stats;
+                               if (pipeline_)
+                                 stats = currentStats();
+                               auto text = renderPrometheus(options_.iface, tap_.maps().counters(), stats);
+                               if (pipeline_)
+                                 pipeline_->comparison().appendPrometheus(text);
+                               return text;
+                             }};
+    documents["/status.json"] = {"application/json", [this] {
+                                   return pipeline_ ? currentStats().dump() : std::string("{}");
+                                 }};
+    documents["/report.json"] = {"application/json", [this] {
+                                   return pipeline_ ? pipeline_->comparison().json().dump()
+                                                    : compare::Comparison().json().dump();
+                                 }};
+    metrics_ = std::make_unique<MetricsServer>(io_, options_.metricsAddr, std::move(documents));
+    auto bound = parseListenAddress(options_.metricsAddr);
+    writeEndpointFile(options_.iface, bound.address().to_string(), metrics_->port());
+    spdlog::info("serving /metrics, /healthz, /status.json and /report.json on {}", options_.metricsAddr);
+  }
+
+  nlohmann::ordered_json currentStats() {
+    if (packetRing_)
+      pipeline_->addKernelDrops(packetRing_->takeKernelDrops());
+    if (ring_) { // BPF ring-full events are the XDP path's kernel-side drops
+      uint64_t ringFull = tap_.maps().counters()[ST_C_RING_FULL];
+      pipeline_->addKernelDrops(ringFull - lastRingFull_);
+      lastRingFull_ = ringFull;
+    }
+    auto stats = pipeline_->statsJson();
+    stats["config"] = {{"reloads", reloads_}, {"reload_failures", reloadFailures_}};
+    return stats;
+  }
+
   void startRing() {
     ring_ = std::make_unique<RingReader>(tap_.datapath().ringFd(), [this](const st_pkt_meta &meta, auto frame) {
       if (pcap_)
         pcap_->write(meta.ts_ns + clockOffset_, frame.data(), static_cast<uint32_t>(frame.size()), meta.pkt_len);
       if (pipeline_)
-        pipeline_->onFrame(frame, monotonicNs());
+        pipeline_->onFrame(frame, monotonicNs(), meta.ts_ns);
     });
     watches_.push_back(std::make_unique<ReadableWatch>(io_, ring_->epollFd(), [this] {
       ring_->drain();
@@ -196,24 +236,26 @@ private:
     }
   }
 
+  // A few blocks per turn (2 MiB, some 10,000 small frames): a flood filling the ring must not
+  // keep the loop from replaying, answering /healthz or publishing stats. What is left is drained
+  // on the next turn, posted behind whatever else is ready.
   void drainPacketRing() {
+    constexpr uint32_t kBlocksPerTurn = 8;
     uint64_t now = monotonicNs();
-    packetRing_->drain([&](const CapturedFrame &frame) { pipeline_->onFrame(frame.data, now); });
+    packetRing_->drain([&](const CapturedFrame &frame) { pipeline_->onFrame(frame.data, now, frame.tsNs); },
+                       kBlocksPerTurn);
+    if (packetRing_->ready() && !drainPosted_) {
+      drainPosted_ = true;
+      asio::post(io_, [this] {
+        drainPosted_ = false;
+        drainPacketRing();
+      });
+    }
   }
 
   void publish() {
-    if (!pipeline_)
-      return;
-    if (packetRing_)
-      pipeline_->addKernelDrops(packetRing_->takeKernelDrops());
-    if (ring_) { // BPF ring-full events are the XDP path's kernel-side drops
-      uint64_t ringFull = tap_.maps().counters()[ST_C_RING_FULL];
-      pipeline_->addKernelDrops(ringFull - lastRingFull_);
-      lastRingFull_ = ringFull;
-    }
-    auto stats = pipeline_->statsJson();
-    stats["config"] = {{"reloads", reloads_}, {"reload_failures", reloadFailures_}};
-    writeStatsFile(statsPath_, stats);
+    if (pipeline_)
+      writeStatsFile(statsPath_, currentStats());
   }
 
   asio::io_context &io_;
@@ -228,6 +270,8 @@ private:
   std::vector<std::unique_ptr<ReadableWatch>> watches_;
   std::unique_ptr<MetricsServer> metrics_;
   uint64_t lastRingFull_ = 0;
+  bool drainPosted_ = false;
+  uint64_t lastPublishNs_ = 0;
   uint64_t reloads_ = 0;
   uint64_t reloadFailures_ = 0;
 };
@@ -238,6 +282,8 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   requirePrivileges("run");
   requireBtf();
   requireIfindex(options.iface, "--iface");
+  if (options.mirrorIface)
+    requireIfindex(*options.mirrorIface, "--mirror-iface");
   // Everything that can be checked is checked before attaching: a typo in a shadow name or an
   // unwritable pcap path must not leave a half-made tap behind.
   auto plan = replay::buildReplayPlan(options.services);

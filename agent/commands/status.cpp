@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "bpf/bpffs.h"
 #include "commands/commands.h"
+#include "common/error.h"
 #include "net/link.h"
+#include "metrics/local_endpoint.h"
 #include "pipeline/stats_file.h"
 #include "tap/preflight.h"
 #include "tap/tap.h"
@@ -10,6 +12,7 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 namespace shadowtap {
 
@@ -24,9 +27,23 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
   bool alive = state.agent_pid && ::kill(static_cast<pid_t>(state.agent_pid), 0) == 0;
   std::string mode = state.mode == ST_MODE_XDP ? "xdp" : "tc";
   std::string mirror(state.mirror_iface, strnlen(state.mirror_iface, sizeof(state.mirror_iface)));
+  // The pipeline's counters, live from the agent's local endpoint; an agent started with
+  // --metrics-addr off still publishes them once a second to a root-only file.
   std::optional<nlohmann::ordered_json> pipeline;
-  if (alive)
-    pipeline = readStatsFile(statsFilePath(options.iface));
+  if (alive) {
+    if (auto endpoint = readEndpointFile(options.iface)) {
+      try {
+        auto doc = nlohmann::ordered_json::parse(fetchDocument(*endpoint, "/status.json"), nullptr, false);
+        if (!doc.is_discarded() && !doc.empty())
+          pipeline = std::move(doc);
+      } catch (const Error &e) {
+        spdlog::warn("{}; showing the counters published at most a second ago instead", e.what());
+        pipeline = readStatsFile(statsFilePath(options.iface));
+      }
+    } else {
+      pipeline = readStatsFile(statsFilePath(options.iface));
+    }
+  }
 
   if (options.json) {
     nlohmann::ordered_json out;
@@ -82,6 +99,12 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
       for (const auto &[name, value] : target.items())
         if (name != "target")
           std::printf("  %-24s %s\n", name.c_str(), value.dump().c_str());
+    }
+    if (pipeline->contains("http") && (*pipeline)["http"]["flows"].get<uint64_t>() > 0) {
+      std::printf("\nhttp:\n");
+      for (const auto &[name, value] : (*pipeline)["http"].items())
+        std::printf("  %-24s %s\n", name.c_str(), value.dump().c_str());
+      std::printf("  (per-route comparison: shadowtap report --iface %s)\n", options.iface.c_str());
     }
   }
   return 0;

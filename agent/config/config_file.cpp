@@ -19,6 +19,12 @@ public:
     throw UsageError(path_ + ":" + std::to_string(line) + ": " + key + ": " + what);
   }
 
+  // For messages that already start with the key (the HTTP parsers take it as their `flag`).
+  [[noreturn]] void failAt(const YAML::Node &node, const std::string &message) const {
+    int line = node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
+    throw UsageError(path_ + ":" + std::to_string(line) + ": " + message);
+  }
+
   void onlyKeys(const YAML::Node &map, const std::string &where, const std::set<std::string> &allowed) const {
     if (!map.IsMap())
       fail(map, where, "expected a mapping");
@@ -51,6 +57,27 @@ public:
     } catch (const UsageError &e) {
       fail(node, key, e.what());
     }
+  }
+
+  bool boolean(const YAML::Node &node, const std::string &key) const {
+    std::string value = text(node, key);
+    if (value != "true" && value != "false")
+      fail(node, key, "expected true or false");
+    return value == "true";
+  }
+
+  // Istio's shape, {value: N}, or a plain number: parts per million.
+  uint32_t percentage(const YAML::Node &node, const std::string &key) const {
+    std::string k = key;
+    YAML::Node value = node;
+    if (node.IsMap()) {
+      onlyKeys(node, k, {"value"});
+      if (!node["value"])
+        fail(node, k, "missing value");
+      value = node["value"];
+      k += ".value";
+    }
+    return parsed(value, k, parsePercent);
   }
 
   uint64_t number(const YAML::Node &node, const std::string &key, uint64_t min, uint64_t max) const {
@@ -105,38 +132,162 @@ std::vector<std::string> readMirrors(const Reader &r, const YAML::Node &node, co
   return out;
 }
 
+// {exact: X} | {prefix: X} | {regex: X}, as in Istio's StringMatch. Regexes are compiled here.
+http::StringMatch readStringMatch(const Reader &r, const YAML::Node &node, const std::string &key) {
+  if (!node.IsMap())
+    r.fail(node, key, "expected {exact: TEXT}, {prefix: TEXT} or {regex: TEXT}");
+  r.onlyKeys(node, key, {"exact", "prefix", "regex"});
+  if (node.size() != 1) {
+    std::string given;
+    for (const auto &entry : node)
+      given += (given.empty() ? "" : " and ") + entry.first.as<std::string>();
+    r.fail(node, key, "expected exactly one of exact, prefix or regex" + (given.empty() ? "" : ", got " + given));
+  }
+  std::string kind = node.begin()->first.as<std::string>();
+  const YAML::Node value = node.begin()->second;
+  std::string k = key + "." + kind;
+  std::string text = r.text(value, k);
+  auto matchKind = kind == "exact"    ? http::MatchKind::Exact
+                   : kind == "prefix" ? http::MatchKind::Prefix
+                                      : http::MatchKind::Regex;
+  try {
+    return http::makeStringMatch(matchKind, std::move(text), k);
+  } catch (const UsageError &e) {
+    r.failAt(value, e.what());
+  }
+}
+
+std::string readHeaderName(const Reader &r, const YAML::Node &node, const std::string &key) {
+  std::string name = r.text(node, key);
+  try {
+    return http::parseHeaderName(name, key.c_str());
+  } catch (const UsageError &e) {
+    r.failAt(node, e.what());
+  }
+}
+
+// One entry of `match:` or `exclude:`: every part given must match (Istio's HTTPMatchRequest).
+http::RequestMatch readRequestMatch(const Reader &r, const YAML::Node &node, const std::string &key) {
+  r.onlyKeys(node, key, {"method", "uri", "headers"});
+  http::RequestMatch match;
+  if (node["method"])
+    match.method = readStringMatch(r, node["method"], key + ".method");
+  if (node["uri"])
+    match.path = readStringMatch(r, node["uri"], key + ".uri");
+  if (auto headers = node["headers"]) {
+    if (!headers.IsMap())
+      r.fail(headers, key + ".headers", "expected a mapping of header name to {exact|prefix|regex: TEXT}");
+    for (const auto &entry : headers) {
+      std::string k = key + ".headers." + entry.first.as<std::string>();
+      std::string name = readHeaderName(r, entry.first, k);
+      match.headers.push_back({name, readStringMatch(r, entry.second, k)});
+    }
+  }
+  if (!match.method && !match.path && match.headers.empty())
+    r.fail(node, key, "an empty entry matches every request: give method, uri or headers");
+  return match;
+}
+
+std::vector<http::RequestMatch> readRequestMatches(const Reader &r, const YAML::Node &node, const std::string &key) {
+  if (!node.IsSequence())
+    r.fail(node, key, "expected a list of entries with method, uri and/or headers");
+  std::vector<http::RequestMatch> out;
+  for (size_t i = 0; i < node.size(); i++)
+    out.push_back(readRequestMatch(r, node[i], key + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+// `http:` of a service: Istio VirtualService-style match/exclude, a per-request percentage and
+// `headers: {request: {set, remove}}` (Istio's Headers shape) for the mirrored copy.
+http::HttpRules readHttp(const Reader &r, const YAML::Node &node, const std::string &key) {
+  r.onlyKeys(node, key, {"match", "exclude", "requestPercentage", "headers", "hostSuffix"});
+  http::HttpRules rules;
+  if (node["match"])
+    rules.match = readRequestMatches(r, node["match"], key + ".match");
+  if (node["exclude"])
+    rules.exclude = readRequestMatches(r, node["exclude"], key + ".exclude");
+  if (node["requestPercentage"])
+    rules.requestRatePpm = r.percentage(node["requestPercentage"], key + ".requestPercentage");
+  if (node["hostSuffix"])
+    rules.hostSuffix = r.boolean(node["hostSuffix"], key + ".hostSuffix");
+  if (auto headers = node["headers"]) {
+    r.onlyKeys(headers, key + ".headers", {"request"});
+    auto request = headers["request"];
+    std::string rk = key + ".headers.request";
+    if (!request)
+      r.fail(headers, key + ".headers", "missing request");
+    r.onlyKeys(request, rk, {"set", "remove"});
+    // Each rule is checked as it is added, so an error points at its own line.
+    auto check = [&](const YAML::Node &at, const std::string &k) {
+      try {
+        http::validate(rules);
+      } catch (const UsageError &e) {
+        r.fail(at, k, e.what());
+      }
+    };
+    if (auto set = request["set"]) {
+      if (!set.IsMap())
+        r.fail(set, rk + ".set", "expected a mapping of header name to value");
+      for (const auto &entry : set) {
+        std::string k = rk + ".set." + entry.first.as<std::string>();
+        std::string name = readHeaderName(r, entry.first, k);
+        std::string value = r.text(entry.second, k);
+        try {
+          rules.setHeaders.push_back(http::parseHeaderAssignment(name + ": " + value, k.c_str()));
+        } catch (const UsageError &e) {
+          r.failAt(entry.second, e.what());
+        }
+        check(entry.first, k);
+      }
+    }
+    if (auto remove = request["remove"]) {
+      if (!remove.IsSequence())
+        r.fail(remove, rk + ".remove", "expected a list of header names");
+      for (size_t i = 0; i < remove.size(); i++) {
+        std::string k = rk + ".remove[" + std::to_string(i) + "]";
+        rules.removeHeaders.push_back(readHeaderName(r, remove[i], k));
+        check(remove[i], k);
+      }
+    }
+  }
+  try {
+    http::validate(rules);
+  } catch (const UsageError &e) {
+    r.fail(node, key, e.what());
+  }
+  return rules;
+}
+
 ServiceRule readService(const Reader &r, const YAML::Node &node, const std::string &key) {
-  r.onlyKeys(node, key,
-             {"name", "port", "mirrorPercentage", "mirror", "copies", "protocol", "match", "setHeaders",
-              "removeHeaders", "hostSuffix", "requestPercentage"});
-  for (const char *http : {"protocol", "match", "setHeaders", "removeHeaders", "hostSuffix", "requestPercentage"})
-    if (node[http])
-      r.fail(Reader::keyOf(node, http), key + "." + http,
-             "HTTP rules are not supported by this version: it mirrors and replays whole TCP connections");
+  if (node.IsMap())
+    for (const char *misplaced : {"match", "exclude", "requestPercentage", "headers", "hostSuffix", "setHeaders",
+                                  "removeHeaders"})
+      if (node[misplaced])
+        r.fail(Reader::keyOf(node, misplaced), key + "." + misplaced,
+               "HTTP rules go in the service's http: section (with protocol: http)");
+  r.onlyKeys(node, key, {"name", "port", "mirrorPercentage", "mirror", "copies", "protocol", "http"});
   ServiceRule service;
   if (node["name"])
     service.name = r.text(node["name"], key + ".name");
   if (!node["port"])
     r.fail(node, key, "missing port");
   service.port = static_cast<uint16_t>(r.number(node["port"], key + ".port", 1, 65535));
-  if (auto p = node["mirrorPercentage"]) {
-    std::string k = key + ".mirrorPercentage";
-    YAML::Node value = p;
-    if (p.IsMap()) { // Istio's shape: mirrorPercentage: {value: 10}
-      r.onlyKeys(p, k, {"value"});
-      if (!p["value"])
-        r.fail(p, k, "missing value");
-      value = p["value"];
-      k += ".value";
-    }
-    service.ratePpm = r.parsed(value, k, parsePercent);
-  }
+  if (node["mirrorPercentage"])
+    service.ratePpm = r.percentage(node["mirrorPercentage"], key + ".mirrorPercentage");
   if (node["mirror"])
     service.shadows = readMirrors(r, node["mirror"], key + ".mirror");
   if (node["copies"])
     service.copies = static_cast<unsigned>(r.number(node["copies"], key + ".copies", 1, 100));
   if (service.copies > 1 && service.shadows.empty())
     r.fail(node["copies"], key + ".copies", "copies needs a mirror target");
+  if (node["protocol"])
+    service.protocol = r.parsed(node["protocol"], key + ".protocol", parseProtocol);
+  if (node["http"]) {
+    if (service.protocol != Protocol::Http)
+      r.fail(Reader::keyOf(node, "http"), key + ".http",
+             std::string("HTTP rules need protocol: http (this service is ") + protocolName(service.protocol) + ")");
+    service.http = readHttp(r, node["http"], key + ".http");
+  }
   return service;
 }
 
@@ -200,12 +351,8 @@ RunOptions loadConfigFile(const std::string &path) {
     o.mirrorIface = r.text(root["mirrorInterface"], "mirrorInterface");
   if (root["metricsAddress"])
     o.metricsAddr = r.text(root["metricsAddress"], "metricsAddress");
-  if (root["replaceStaleTap"]) {
-    std::string v = r.text(root["replaceStaleTap"], "replaceStaleTap");
-    if (v != "true" && v != "false")
-      r.fail(root["replaceStaleTap"], "replaceStaleTap", "expected true or false");
-    o.replaceStale = v == "true";
-  }
+  if (root["replaceStaleTap"])
+    o.replaceStale = r.boolean(root["replaceStaleTap"], "replaceStaleTap");
   if (root["snaplen"])
     o.snaplen = static_cast<uint32_t>(r.number(root["snaplen"], "snaplen", 64, ST_MAX_SNAPLEN));
   if (auto ex = root["excludeClients"]) {

@@ -42,8 +42,8 @@ namespace {
 
 class Exchange : public std::enable_shared_from_this<Exchange> {
 public:
-  Exchange(tcp::socket socket, const std::function<std::string()> &render)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), render_(render) {}
+  Exchange(tcp::socket socket, const MetricsServer::Documents &documents)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), documents_(documents) {}
 
   void start() {
     auto self = shared_from_this();
@@ -71,12 +71,15 @@ private:
       body = "only GET\n";
     } else if (target == "/healthz") {
       body = "ok\n";
-    } else if (target == "/metrics") {
-      type = "text/plain; version=0.0.4; charset=utf-8";
-      body = render_();
+    } else if (auto doc = documents_.find(target); doc != documents_.end()) {
+      type = doc->second.contentType;
+      body = doc->second.render();
     } else {
       code = 404;
-      body = "not found: /healthz, /metrics\n";
+      body = "not found; try /healthz";
+      for (const auto &[path, unused] : documents_)
+        body += ", " + path;
+      body += "\n";
     }
     const char *reason = code == 200 ? "OK" : code == 404 ? "Not Found" : "Method Not Allowed";
     response_ = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\nContent-Type: " + type +
@@ -92,13 +95,16 @@ private:
   asio::steady_timer timer_;
   asio::streambuf request_{8192}; // bounded: a longer request is simply dropped
   std::string response_;
-  const std::function<std::string()> &render_;
+  const MetricsServer::Documents &documents_;
 };
 
 } // namespace
 
 MetricsServer::MetricsServer(asio::io_context &io, const std::string &address, std::function<std::string()> render)
-    : io_(io), acceptor_(io), render_(std::move(render)) {
+    : MetricsServer(io, address, Documents{{"/metrics", {kPrometheusContentType, std::move(render)}}}) {}
+
+MetricsServer::MetricsServer(asio::io_context &io, const std::string &address, Documents documents)
+    : io_(io), acceptor_(io), documents_(std::move(documents)) {
   auto endpoint = parseListenAddress(address);
   boost::system::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);
@@ -109,7 +115,7 @@ MetricsServer::MetricsServer(asio::io_context &io, const std::string &address, s
   if (!ec)
     acceptor_.listen(64, ec);
   if (ec)
-    throw Error("failed to listen on " + address + " for /metrics and /healthz: " + ec.message() +
+    throw Error("failed to listen on " + address + " for /metrics, /healthz and the status/report documents: " + ec.message() +
                 " (choose another --metrics-addr, or --metrics-addr off)");
   accept();
 }
@@ -118,7 +124,7 @@ void MetricsServer::accept() {
   acceptor_.async_accept([this](const boost::system::error_code &ec, tcp::socket socket) {
     if (ec)
       return;
-    std::make_shared<Exchange>(std::move(socket), render_)->start();
+    std::make_shared<Exchange>(std::move(socket), documents_)->start();
     accept();
   });
 }

@@ -50,6 +50,12 @@ std::string renderPrometheus(const std::string &iface, const CounterValues &kern
   }
   family(out, "shadowtap_replay_backlog_bytes", "gauge", "Bytes waiting for slow shadows.");
   out += "shadowtap_replay_backlog_bytes{" + tag + "} " + p["replay"]["backlog_bytes"].dump() + "\n";
+  if (p.contains("http")) {
+    family(out, "shadowtap_http", "counter",
+           "HTTP stage: requests by what the rules decided, responses paired, streams not (or no longer) HTTP.");
+    for (const auto &[name, value] : p["http"].items())
+      out += "shadowtap_http{" + tag + ",kind=\"" + name + "\"} " + value.dump() + "\n";
+  }
   return out;
 }
 

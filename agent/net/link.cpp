@@ -166,4 +166,15 @@ void makeSilentAndUp(const std::string &name) {
     throwErrno("failed to bring up " + name, errno);
 }
 
+void setMtu(const std::string &name, unsigned mtu) {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid())
+    throwErrno("failed to open a control socket", errno);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_mtu = static_cast<int>(mtu);
+  if (::ioctl(fd.get(), SIOCSIFMTU, &ifr) != 0)
+    throwErrno("failed to set the MTU of " + name + " to " + std::to_string(mtu), errno);
+}
+
 } // namespace shadowtap

@@ -16,5 +16,6 @@ void createVethPair(const std::string &name, const std::string &peer); // throws
 void deleteLink(const std::string &name);                               // throws Error
 // Up, IFF_NOARP, and IPv6 off: a mirror port must not talk (no ARP, no router solicitations).
 void makeSilentAndUp(const std::string &name); // throws Error
+void setMtu(const std::string &name, unsigned mtu); // throws Error
 
 } // namespace shadowtap

@@ -25,6 +25,11 @@ MirrorPair::MirrorPair(const std::optional<std::string> &userIface) {
     spdlog::info("reusing existing mirror interface {}", kMirrorTx);
   }
   try {
+    // As large as a veth allows: a clone bigger than the mirror port's MTU is refused by the
+    // kernel, so a 1500-byte mirror port would lose every jumbo frame of a 9000-MTU NIC (GSO
+    // super-packets pass either way; single big frames do not).
+    setMtu(kMirrorTx, kMirrorMtu);
+    setMtu(kMirrorRx, kMirrorMtu);
     makeSilentAndUp(kMirrorTx);
     makeSilentAndUp(kMirrorRx);
   } catch (...) {

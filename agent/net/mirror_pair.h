@@ -11,6 +11,7 @@ namespace shadowtap {
 
 inline constexpr const char *kMirrorTx = "st-mirror0";
 inline constexpr const char *kMirrorRx = "st-mirror1";
+inline constexpr unsigned kMirrorMtu = 65535; // ETH_MAX_MTU, a veth's largest
 
 class MirrorPair {
 public:

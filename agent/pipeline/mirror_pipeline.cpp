@@ -5,18 +5,20 @@ namespace shadowtap {
 
 MirrorPipeline::MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits,
                                replay::ReplayOptions replay, const replay::ReplayPlan &plan)
-    : replayer_(io, std::move(replay), plan), flows_(limits, replayer_) {}
+    : replayer_(io, std::move(replay), plan), http_(replayer_, comparison_, plan), flows_(limits, http_) {}
 
 void MirrorPipeline::reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan) {
   flows_.setLimits(limits);
   replayer_.setPlan(plan);
+  http_.setPlan(plan);
 }
 
-void MirrorPipeline::onFrame(std::span<const uint8_t> frame, uint64_t nowNs) {
+void MirrorPipeline::onFrame(std::span<const uint8_t> frame, uint64_t nowNs, uint64_t packetNs) {
   capture_.frames++;
   capture_.bytes += frame.size();
   switch (parseTcpFrame(frame, packet_)) {
   case ParseError::None:
+    http_.setPacketTime(packetNs);
     flows_.onPacket(packet_, nowNs);
     break;
   case ParseError::NotIp:
@@ -78,6 +80,25 @@ nlohmann::ordered_json MirrorPipeline::statsJson() const {
                        {"bytes_in", s.bytesIn}});
   }
   out["replay"] = {{"backlog_bytes", replayer_.backlogBytes()}, {"targets", targets}};
+  const auto &h = http_.stats();
+  out["http"] = {{"flows", h.flows},
+                 {"active", http_.activeFlows()},
+                 {"not_http", h.notHttp},
+                 {"parse_errors", h.parseErrors},
+                 {"upgrades", h.upgrades},
+                 {"requests", h.requests},
+                 {"mirrored", h.mirrored},
+                 {"excluded", h.excluded},
+                 {"not_matched", h.notMatched},
+                 {"sampled_out", h.sampledOut},
+                 {"rewritten", h.rewritten},
+                 {"primary_responses", h.primaryResponses},
+                 {"primary_unpaired", h.primaryUnpaired},
+                 {"primary_unanswered", h.primaryUnanswered},
+                 {"shadow_responses", h.shadowResponses},
+                 {"shadow_no_response", h.shadowNoResponse},
+                 {"shadow_unpaired", replayer_.httpStats().shadowUnpaired},
+                 {"comparisons_abandoned", replayer_.httpStats().comparisonsAbandoned}};
   return out;
 }
 

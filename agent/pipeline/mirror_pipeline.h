@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Mirrored frames in (from the mirror interface's packet ring or the BPF ring), replayed
-// connections out: parse -> flow table (reassembly) -> replayer. Single-threaded, driven by the
-// run loop's io_context; nothing here blocks.
+// connections out: parse -> flow table (reassembly) -> HTTP stage (HTTP ports only: rules,
+// pairing, comparison) -> replayer. Single-threaded, driven by the run loop's io_context;
+// nothing here blocks.
 #pragma once
 
 #include "capture/packet_parser.h"
+#include "compare/comparison.h"
 #include "flow/flow_table.h"
+#include "http/http_stage.h"
 #include "replay/replayer.h"
 
 #include <nlohmann/json.hpp>
@@ -26,7 +29,9 @@ public:
   MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits, replay::ReplayOptions replay,
                  const replay::ReplayPlan &plan);
 
-  void onFrame(std::span<const uint8_t> frame, uint64_t nowNs);
+  // nowNs: the agent's monotonic clock (timeouts); packetNs: when the packet was captured (any
+  // clock, consistently: it only times HTTP responses).
+  void onFrame(std::span<const uint8_t> frame, uint64_t nowNs, uint64_t packetNs);
   void tick(uint64_t nowNs) { flows_.tick(nowNs); }
   void addKernelDrops(uint64_t drops) { capture_.kernelDrops += drops; }
   void shutdown(); // ends every flow and aborts every replay
@@ -34,9 +39,12 @@ public:
   void reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan);
 
   nlohmann::ordered_json statsJson() const;
+  const compare::Comparison &comparison() const { return comparison_; }
 
 private:
   replay::Replayer replayer_;
+  compare::Comparison comparison_;
+  http::HttpStage http_;
   flow::FlowTable flows_;
   CaptureStats capture_;
   TcpPacket packet_;

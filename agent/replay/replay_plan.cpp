@@ -15,6 +15,8 @@ ReplayPlan buildReplayPlan(const std::vector<ServiceRule> &services) {
         plan.targets.push_back(target);
       plan.routes[service.port].push_back({target.name, service.copies});
     }
+    if (service.protocol == Protocol::Http)
+      plan.http[service.port] = std::make_shared<const http::HttpRules>(service.http);
   }
   resolveTargets(plan.targets);
   return plan;

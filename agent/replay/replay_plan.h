@@ -8,6 +8,7 @@
 #include "replay/shadow_target.h"
 
 #include <map>
+#include <memory>
 #include <vector>
 
 namespace shadowtap::replay {
@@ -20,6 +21,9 @@ struct Route {
 struct ReplayPlan {
   std::vector<ShadowTarget> targets;           // unique by name, resolved once built
   std::map<uint16_t, std::vector<Route>> routes; // server port -> replays
+  // Ports whose services are HTTP (--protocol http) -> their per-request rules. A flow keeps the
+  // rules it started with across a reload.
+  std::map<uint16_t, std::shared_ptr<const http::HttpRules>> http;
 };
 
 // Parses (UsageError) and resolves (Error) every --shadow of every service.

@@ -24,4 +24,10 @@ struct TargetStats {
   uint64_t writeStalls = 0;   // data arrived while the previous write was still pending
 };
 
+// HTTP mode, all targets.
+struct ReplayHttpStats {
+  uint64_t shadowUnpaired = 0;       // responses with no request waiting for them (not compared)
+  uint64_t comparisonsAbandoned = 0; // requests left uncompared: >1024 unanswered on one replay
+};
+
 } // namespace shadowtap::replay

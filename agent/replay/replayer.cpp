@@ -28,6 +28,9 @@ void Replayer::setPlan(const ReplayPlan &plan) {
   for (const auto &target : plan.targets)
     index[target.name] = indexOf(target);
   routes_.clear();
+  httpPorts_.clear();
+  for (const auto &[port, rules] : plan.http)
+    httpPorts_.insert(port);
   for (const auto &[port, routes] : plan.routes)
     for (const auto &route : routes)
       routes_[port].push_back({index.at(route.target), route.copies});
@@ -40,6 +43,7 @@ void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
   if (route == routes_.end())
     return; // a mirrored port with no shadow: nothing to replay
   auto now = std::chrono::steady_clock::now();
+  bool http = httpPorts_.count(info.serverPort) != 0;
   auto &connections = flows_[id];
   for (const auto &[target, copies] : route->second) {
     for (unsigned copy = 0; copy < copies; copy++) {
@@ -47,7 +51,7 @@ void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
         stats_[target].shedBackoff++;
         continue;
       }
-      auto connection = std::make_shared<ShadowConnection>(*this, target);
+      auto connection = std::make_shared<ShadowConnection>(*this, target, http);
       connection->start();
       connections.push_back(std::move(connection));
     }
@@ -60,6 +64,14 @@ void Replayer::onClientData(flow::FlowId id, std::span<const uint8_t> bytes) {
     return;
   for (auto &connection : it->second)
     connection->write(bytes);
+}
+
+void Replayer::endRequest(flow::FlowId id, const ExchangePtr &exchange) {
+  auto it = flows_.find(id);
+  if (it == flows_.end())
+    return;
+  for (auto &connection : it->second)
+    connection->endRequest(exchange);
 }
 
 void Replayer::onClientFin(flow::FlowId id) {

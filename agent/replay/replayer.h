@@ -8,12 +8,15 @@
 #pragma once
 
 #include "flow/flow_sink.h"
+#include "replay/exchange.h"
 #include "replay/replay_plan.h"
 #include "replay/replay_stats.h"
 #include "replay/shadow_target.h"
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <set>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -47,6 +50,11 @@ public:
   void onClientData(flow::FlowId id, std::span<const uint8_t> bytes) override;
   void onClientFin(flow::FlowId id) override;
   void onFlowEnd(flow::FlowId id, flow::FlowEnd end) override;
+  // HTTP flows (the plan's http ports): the bytes given so far end this exchange's request on
+  // every replay of the flow; each replay reports the shadow's answer to `observer`.
+  void endRequest(flow::FlowId id, const ExchangePtr &exchange);
+  void setObserver(ExchangeObserver *observer) { observer_ = observer; }
+  const ReplayHttpStats &httpStats() const { return httpStats_; }
 
   const std::vector<TargetStats> &stats() const { return stats_; }
   const std::vector<ShadowTarget> &targets() const { return targets_; }
@@ -72,6 +80,10 @@ private:
   std::map<uint16_t, std::vector<IndexedRoute>> routes_;
   std::vector<TargetStats> stats_;
   std::vector<Backoff> backoff_;
+  std::set<uint16_t> httpPorts_;
+  ExchangeObserver *observer_ = nullptr;
+  ReplayHttpStats httpStats_;
+  std::array<uint8_t, 65536> readBuf_{}; // shared by every connection's reads (one thread)
   size_t backlog_ = 0;
   std::unordered_map<flow::FlowId, std::vector<std::shared_ptr<ShadowConnection>>> flows_;
 };

@@ -5,14 +5,26 @@
 
 #include <boost/asio/write.hpp>
 #include <sys/socket.h>
+#include <time.h>
 
 namespace shadowtap::replay {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-ShadowConnection::ShadowConnection(Replayer &owner, size_t target)
-    : owner_(owner), target_(target), socket_(owner.io_), timer_(owner.io_) {}
+namespace {
+uint64_t steadyNs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
+}
+} // namespace
+
+ShadowConnection::ShadowConnection(Replayer &owner, size_t target, bool http)
+    : owner_(owner), target_(target), socket_(owner.io_), timer_(owner.io_) {
+  if (http)
+    responses_ = std::make_unique<http::MessageFramer>(http::MessageKind::Response, static_cast<http::FramerListener &>(*this));
+}
 
 ShadowConnection::~ShadowConnection() = default;
 
@@ -59,7 +71,9 @@ void ShadowConnection::connectNext(size_t index) {
     }
     self->connected_ = true;
     self->owner_.connectSucceeded(self->target_);
-    self->readAndDiscard();
+    error_code ignored;
+    self->socket_.non_blocking(true, ignored);
+    self->readResponses();
     self->writeMore();
   });
 }
@@ -76,6 +90,7 @@ void ShadowConnection::write(std::span<const uint8_t> bytes) {
   if (writingActive_ || !connected_)
     owner_.stats_[target_].writeStalls += writingActive_ ? 1 : 0;
   queued_.insert(queued_.end(), bytes.begin(), bytes.end());
+  queuedTotal_ += bytes.size();
   owner_.backlog_ += bytes.size();
   if (connected_ && !writingActive_)
     writeMore();
@@ -110,6 +125,7 @@ void ShadowConnection::writeMore() {
         self->writingActive_ = false;
         self->writtenOfWriting_ += written;
         self->owner_.stats_[self->target_].bytesOut += written;
+        self->noteWritten(written);
         if (self->closed_) {
           self->owner_.backlog_ -= self->writing_.size();
           self->writing_.clear();
@@ -144,22 +160,104 @@ void ShadowConnection::maybeHalfClose() {
   });
 }
 
-void ShadowConnection::readAndDiscard() {
+// Waits for readability, then reads into the replayer's one shared buffer: a read buffer per
+// connection would cost 64 KiB x every open replay. Safe because everything runs on one thread
+// and the bytes are consumed (framed or counted) before the handler returns.
+void ShadowConnection::readResponses() {
   auto self = shared_from_this();
-  socket_.async_read_some(asio::buffer(readBuf_), [self](const error_code &ec, size_t n) {
+  socket_.async_wait(asio::ip::tcp::socket::wait_read, [self](const error_code &waitEc) {
     if (self->closed_)
       return;
+    error_code ec = waitEc;
+    size_t n = 0;
+    if (!ec) {
+      n = self->socket_.read_some(asio::buffer(self->owner_.readBuf_), ec);
+      if (ec == asio::error::would_block) {
+        self->readResponses();
+        return;
+      }
+    }
     if (ec) {
-      // The shadow closed or reset. Everything written and our FIN sent: that is a success.
+      if (self->responses_ && ec == asio::error::eof)
+        self->responses_->finish(); // ends a close-delimited response
+      if (self->closed_)
+        return;
+      // The shadow closed or reset. Everything written, our FIN sent and the shadow's FIN back:
+      // a success. A reset, even after our FIN, means bytes were still unread in the shadow's
+      // receive queue (Linux resets on close only then): it did not take the whole stream.
       if (self->finSent_)
-        self->close(Outcome::Completed, false);
+        self->close(ec == asio::error::eof ? Outcome::Completed : Outcome::WriteFailed, false);
       else if (ec != asio::error::eof)
         self->close(Outcome::WriteFailed, false);
       return; // EOF before our FIN: the shadow half-closed; keep writing until it resets
     }
     self->owner_.stats_[self->target_].bytesIn += n;
-    self->readAndDiscard();
+    if (self->responses_)
+      self->responses_->feed({self->owner_.readBuf_.data(), n});
+    if (!self->closed_)
+      self->readResponses();
   });
+}
+
+void ShadowConnection::endRequest(const ExchangePtr &exchange) {
+  if (!responses_ || closed_)
+    return;
+  // A shadow that reads but never answers must not grow this without bound (the backlog limit
+  // only bounds bytes not yet written). Dropping one request would pair every later response
+  // with the wrong request, so this replay stops comparing altogether (counted); it goes on.
+  constexpr size_t kMaxPending = 1024;
+  if (pending_.size() >= kMaxPending) {
+    owner_.httpStats_.comparisonsAbandoned += pending_.size();
+    pending_.clear();
+    responses_.reset();
+    return;
+  }
+  pending_.push_back({exchange, queuedTotal_, 0});
+  responses_->expectResponseTo(exchange->method);
+  noteWritten(0); // already written (an empty body after an earlier write)?
+}
+
+void ShadowConnection::noteWritten(size_t bytes) {
+  writtenTotal_ += bytes;
+  uint64_t now = 0;
+  for (auto &p : pending_) {
+    if (p.endOffset > writtenTotal_)
+      break;
+    if (!p.writtenAtNs)
+      p.writtenAtNs = now ? now : (now = steadyNs());
+  }
+}
+
+void ShadowConnection::onMessageBegin() { responseBeganNs_ = steadyNs(); }
+
+void ShadowConnection::onHead(const http::MessageHead &head, std::span<const uint8_t>) {
+  responseCode_ = head.status;
+  interim_ = head.status >= 100 && head.status < 200 && head.status != 101; // 100-continue etc.
+}
+
+void ShadowConnection::onMessageEnd() {
+  if (interim_)
+    return;
+  uint64_t now = steadyNs();
+  if (pending_.empty()) {
+    owner_.httpStats_.shadowUnpaired++; // a response to nothing we sent: not compared
+  } else {
+    uint64_t start = std::max(pending_.front().writtenAtNs ? pending_.front().writtenAtNs : responseBeganNs_,
+                              lastResponseEndNs_);
+    auto since = [start](uint64_t t) { return t > start ? t - start : 0; };
+    answerPending(responseCode_, since(responseBeganNs_), since(now));
+  }
+  lastResponseEndNs_ = now;
+  // Every request answered after our FIN: done, no need to wait for the shadow to close.
+  if (finSent_ && pending_.empty() && !closed_)
+    close(Outcome::Completed, false);
+}
+
+void ShadowConnection::answerPending(unsigned code, uint64_t firstByteNs, uint64_t lastByteNs) {
+  auto exchange = std::move(pending_.front().exchange);
+  pending_.pop_front();
+  if (owner_.observer_)
+    owner_.observer_->onShadowResponse(*exchange, {target_, code, firstByteNs, lastByteNs});
 }
 
 void ShadowConnection::abort() { close(Outcome::Aborted, true); }
@@ -173,6 +271,15 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   if (!writingActive_) { // otherwise the write handler releases writing_ when it is called back
     owner_.backlog_ -= writing_.size();
     writing_.clear();
+  }
+  // Requests this replay will never get an answer to. When the user's own connection died
+  // (aborted) there is nothing to compare; otherwise the shadow failed them: "no response".
+  while (!pending_.empty()) {
+    if (outcome == Outcome::Aborted) {
+      pending_.clear();
+      break;
+    }
+    answerPending(0, 0, 0);
   }
   auto &stats = owner_.stats_[target_];
   stats.active--;

@@ -67,7 +67,96 @@ def get(obj, *path, default=None):
 TOP_KEYS = {"interface", "interfaceFromAddress", "mode", "logLevel", "mark", "mirrorInterface", "snaplen",
             "metricsAddress", "replaceStaleTap", "excludeClients", "limits", "services"}
 LIMIT_KEYS = {"maxFlows", "gapTimeoutMs", "flowBufferMb", "replayBufferMb"}
-SERVICE_KEYS = {"name", "port", "mirrorPercentage", "mirror", "copies"}
+SERVICE_KEYS = {"name", "port", "mirrorPercentage", "mirror", "copies", "protocol", "http"}
+PROTOCOLS = {"tcp", "http"}
+HTTP_KEYS = {"match", "exclude", "requestPercentage", "headers", "hostSuffix"}
+MATCH_KEYS = {"method", "uri", "headers"}
+STRING_MATCH_KEYS = {"exact", "prefix", "regex"}
+HEADERS_KEYS = {"request"}
+REQUEST_HEADER_KEYS = {"set", "remove"}
+# Framing headers and Host: the agent refuses to set or remove them.
+FIXED_HEADERS = {"content-length", "transfer-encoding", "connection", "upgrade", "host"}
+TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+def is_percent(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 100
+
+
+def check_string_match(m, w):
+    if not (isinstance(m, dict) and len(m) == 1 and set(m) <= STRING_MATCH_KEYS):
+        bad("%s: expected exactly one of %s, got %r" % (w, sorted(STRING_MATCH_KEYS), m))
+        return
+    kind, text = next(iter(m.items()))
+    if not isinstance(text, (str, int, float)) or isinstance(text, bool):
+        bad("%s.%s: %r is not a single value" % (w, kind, text))
+    elif kind == "regex":
+        try:  # Python's re is close enough to ECMAScript to catch the usual mistakes
+            re.compile(str(text))
+        except re.error as e:
+            bad("%s.regex %r: %s" % (w, text, e))
+
+
+def check_http(h, w):
+    if not isinstance(h, dict):
+        bad("%s: not a mapping" % w)
+        return
+    if set(h) - HTTP_KEYS:
+        bad("%s: unknown keys %s" % (w, sorted(set(h) - HTTP_KEYS)))
+    for list_key in ("match", "exclude"):
+        entries = h.get(list_key, [])
+        if not isinstance(entries, list):
+            bad("%s.%s: not a list" % (w, list_key))
+            continue
+        for i, e in enumerate(entries):
+            we = "%s.%s[%d]" % (w, list_key, i)
+            if not isinstance(e, dict) or not e:
+                bad("%s: expected a non-empty mapping" % we)
+                continue
+            if set(e) - MATCH_KEYS:
+                bad("%s: unknown keys %s" % (we, sorted(set(e) - MATCH_KEYS)))
+            for k in ("method", "uri"):
+                if k in e:
+                    check_string_match(e[k], "%s.%s" % (we, k))
+            headers = e.get("headers", {})
+            if not isinstance(headers, dict):
+                bad("%s.headers: not a mapping" % we)
+                continue
+            for name, m in headers.items():
+                if not TOKEN.match(str(name)):
+                    bad("%s.headers: %r is not a header name" % (we, name))
+                check_string_match(m, "%s.headers.%s" % (we, name))
+    if "requestPercentage" in h:
+        pct = h["requestPercentage"]
+        pct = pct.get("value") if isinstance(pct, dict) and set(pct) == {"value"} else pct
+        if not is_percent(pct):
+            bad("%s.requestPercentage %r" % (w, h["requestPercentage"]))
+    if "hostSuffix" in h and not isinstance(h["hostSuffix"], bool):
+        bad("%s.hostSuffix %r is not true or false" % (w, h["hostSuffix"]))
+    headers = h.get("headers", {})
+    if not isinstance(headers, dict) or set(headers) - HEADERS_KEYS:
+        bad("%s.headers: expected only request: {set, remove}, got %r" % (w, headers))
+        return
+    request = headers.get("request", {}) or {}
+    if not isinstance(request, dict) or set(request) - REQUEST_HEADER_KEYS:
+        bad("%s.headers.request: expected set and/or remove, got %r" % (w, request))
+        return
+    to_set = request.get("set", {}) or {}
+    to_remove = request.get("remove", []) or []
+    if not isinstance(to_set, dict):
+        bad("%s.headers.request.set: not a mapping" % w)
+        to_set = {}
+    if not isinstance(to_remove, list):
+        bad("%s.headers.request.remove: not a list" % w)
+        to_remove = []
+    for name in list(to_set) + to_remove:
+        if not TOKEN.match(str(name)):
+            bad("%s.headers.request: %r is not a header name" % (w, name))
+        elif str(name).lower() in FIXED_HEADERS:
+            bad("%s.headers.request: %s cannot be set or removed" % (w, name))
+    for name, value in to_set.items():
+        if isinstance(value, (dict, list)) or re.search(r"[\x00-\x08\x0a-\x1f\x7f]", str(value)):
+            bad("%s.headers.request.set.%s: %r is not a header value" % (w, name, value))
 
 
 def check_config(cfg, where):
@@ -121,8 +210,15 @@ def check_config(cfg, where):
             if not (isinstance(t, dict) and isinstance(t.get("host"), str) and t["host"]
                     and isinstance(t.get("port"), int) and 1 <= t["port"] <= 65535 and set(t) <= {"host", "port"}):
                 bad("%s: mirror target %r needs exactly host and port" % (w, t))
-        if "copies" in s and not (isinstance(s["copies"], int) and 1 <= s["copies"] <= 1000):
+        if "copies" in s and not (isinstance(s["copies"], int) and 1 <= s["copies"] <= 100):
             bad("%s: copies %r" % (w, s["copies"]))
+        protocol = s.get("protocol", "tcp")
+        if protocol not in PROTOCOLS:
+            bad("%s: protocol %r (tcp or http)" % (w, protocol))
+        if "http" in s:
+            if protocol != "http":
+                bad("%s: http rules need protocol: http" % w)
+            check_http(s["http"], "%s.http" % w)
     if len(problems) == n:
         ok("%s: valid shadowtap config (%d service(s))" % (where, len(services)))
 

@@ -81,6 +81,13 @@ expect_error 2 "refusing --shadow 127.0.0.1:80: it is this host's own port 80" -
 expect_error 2 "refusing --shadow $SRV4:80" -- "${RUN[@]}" --port 80 --shadow "$SRV4:80"
 # A --pcap file that cannot be opened is refused before anything is attached.
 expect_error 1 "failed to open pcap file /nonexistent/dir/x.pcap" -- "${RUN[@]}" --port 80 --mode xdp --pcap /nonexistent/dir/x.pcap
+# HTTP mode (issue 4)
+expect_error 2 "'ftp'" -- "${RUN[@]}" --port 80 --protocol ftp
+expect_error 2 "need --protocol http" -- "${RUN[@]}" --port 80 --exclude-header 'end-user: bbo'
+expect_error 2 "--exclude-header" -- "${RUN[@]}" --port 80 --protocol http --exclude-header 'no colon here'
+expect_error 2 "Content-Length" -- "${RUN[@]}" --port 80 --protocol http --remove-header Content-Length
+expect_error 2 "--request-percent" -- "${RUN[@]}" --port 80 --protocol http --request-percent 150
+expect_error 1 "no agent endpoint recorded" -- "$AGENT" report --iface "$SRV_IF"
 
 log "$CASES error cases checked"
 check_untapped "$NS_SRV" "$SRV_IF" 0 "after all error cases"

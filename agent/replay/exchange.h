@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// One mirrored HTTP request ("exchange"), shared by everything that answers it: the primary
+// (whose response is seen on the egress tap) and each shadow replay (whose response the replay
+// connection reads). Whoever answers second can compare the two status codes; when every holder
+// is done the record goes away with its last shared_ptr.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace shadowtap::replay {
+
+struct Exchange {
+  std::string route;  // "GET /books/{id}"
+  std::string method; // the shadow's response framer needs it (HEAD has no body)
+  bool primaryAnswered = false;
+  unsigned primaryCode = 0;
+  // Shadows that answered before the primary did: compared when the primary's answer comes.
+  std::vector<std::pair<size_t, unsigned>> earlyShadowCodes; // target index, code
+};
+
+using ExchangePtr = std::shared_ptr<Exchange>;
+
+// A shadow's answer (or non-answer) to one exchange, timed by the replay connection.
+struct ShadowResponse {
+  size_t target = 0;
+  unsigned code = 0;        // 0: the replay ended before a response came
+  uint64_t firstByteNs = 0; // from when the shadow could start on it (see shadow_connection.h)
+  uint64_t lastByteNs = 0;
+};
+
+class ExchangeObserver {
+public:
+  virtual ~ExchangeObserver() = default;
+  virtual void onShadowResponse(Exchange &exchange, const ShadowResponse &response) = 0;
+};
+
+} // namespace shadowtap::replay

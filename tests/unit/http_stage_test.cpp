@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+// The HTTP stage between a (simulated) flow table and the real replayer, against a real loopback
+// HTTP shadow: excluded requests are never sent, heads are rewritten, the primary's responses are
+// timed from packet timestamps, the shadow's by the replay connection, codes are compared — and a
+// stream that is not HTTP still goes through byte for byte.
+#include "compare/comparison.h"
+#include "http/http_stage.h"
+#include "replay/replayer.h"
+
+#include <boost/asio.hpp>
+#include <gtest/gtest.h>
+
+using namespace shadowtap;
+using namespace shadowtap::replay;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+// A minimal HTTP/1.1 shadow: answers each request (GET, no body) in order. /slow/* after 150 ms,
+// /books/<even> with 500, anything else 200. Records the raw bytes it received per connection.
+struct ShadowServer {
+  asio::io_context &io;
+  tcp::acceptor acceptor;
+  std::vector<std::string> streams;
+  bool http = true; // false: echo nothing, just record
+
+  explicit ShadowServer(asio::io_context &i)
+      : io(i), acceptor(i, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    accept();
+  }
+  uint16_t port() const { return acceptor.local_endpoint().port(); }
+  void accept() {
+    acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec)
+        return;
+      streams.emplace_back();
+      auto conn = std::make_shared<Conn>(Conn{std::move(socket), asio::steady_timer(io), {}, streams.size() - 1});
+      read(conn);
+      accept();
+    });
+  }
+  struct Conn {
+    tcp::socket socket;
+    asio::steady_timer timer;
+    std::string pending;
+    size_t index;
+  };
+  void read(std::shared_ptr<Conn> c) {
+    auto buf = std::make_shared<std::array<char, 4096>>();
+    c->socket.async_read_some(asio::buffer(*buf), [this, c, buf](boost::system::error_code ec, size_t n) {
+      if (ec) {
+        boost::system::error_code ignored;
+        c->socket.shutdown(tcp::socket::shutdown_send, ignored);
+        return;
+      }
+      streams[c->index].append(buf->data(), n);
+      c->pending.append(buf->data(), n);
+      if (http)
+        answer(c);
+      else
+        read(c);
+    });
+  }
+  void answer(std::shared_ptr<Conn> c) {
+    auto end = c->pending.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      read(c);
+      return;
+    }
+    std::string head = c->pending.substr(0, end);
+    c->pending.erase(0, end + 4);
+    std::string path = head.substr(head.find(' ') + 1);
+    path = path.substr(0, path.find(' '));
+    int code = 200;
+    if (path.rfind("/books/", 0) == 0 && (std::stoi(path.substr(7)) % 2) == 0)
+      code = 500;
+    auto respond = [this, c, code] {
+      auto text = std::make_shared<std::string>("HTTP/1.1 " + std::to_string(code) + " X\r\nContent-Length: 2\r\n\r\nok");
+      asio::async_write(c->socket, asio::buffer(*text), [this, c, text](boost::system::error_code, size_t) { answer(c); });
+    };
+    if (path.rfind("/slow", 0) == 0) {
+      c->timer.expires_after(std::chrono::milliseconds(150));
+      c->timer.async_wait([respond](boost::system::error_code) { respond(); });
+    } else {
+      respond();
+    }
+  }
+};
+
+std::span<const uint8_t> bytes(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
+
+ReplayPlan httpPlan(uint16_t shadowPort, http::HttpRules rules) {
+  std::vector<ShadowTarget> t{parseShadowTarget("127.0.0.1:" + std::to_string(shadowPort))};
+  resolveTargets(t);
+  ReplayPlan plan;
+  plan.routes[0].push_back({t[0].name, 1});
+  plan.targets = t;
+  plan.http[0] = std::make_shared<const http::HttpRules>(std::move(rules));
+  return plan;
+}
+
+void runFor(asio::io_context &io, int ms) {
+  io.restart();
+  io.run_for(std::chrono::milliseconds(ms));
+}
+
+const nlohmann::ordered_json *row(const nlohmann::ordered_json &report, const std::string &target, const std::string &route, unsigned code) {
+  for (const auto &r : report["rows"])
+    if (r["target"] == target && r["route"] == route && r["code"] == code)
+      return &r;
+  return nullptr;
+}
+
+constexpr uint64_t kMs = 1'000'000;
+
+} // namespace
+
+TEST(HttpStage, MirrorsByRuleRewritesTimesAndCompares) {
+  asio::io_context io;
+  ShadowServer shadow(io);
+  http::HttpRules rules;
+  rules.exclude.push_back(http::headerExclusion(http::parseHeaderMatch("end-user: bbo", "test")));
+  rules.removeHeaders.push_back("Authorization");
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(2000);
+  auto plan = httpPlan(shadow.port(), rules);
+  Replayer replayer(io, options, plan);
+  compare::Comparison comparison;
+  http::HttpStage stage(replayer, comparison, plan);
+
+  // Four pipelined requests from one client; the second is excluded.
+  std::string r1 = "GET /books/1 HTTP/1.1\r\nHost: books:8080\r\nAuthorization: secret\r\n\r\n";
+  std::string r2 = "GET /books/3 HTTP/1.1\r\nHost: books:8080\r\nend-user: bbo\r\n\r\n";
+  std::string r3 = "GET /books/4 HTTP/1.1\r\nHost: books:8080\r\n\r\n";
+  std::string r4 = "GET /slow/7 HTTP/1.1\r\nHost: books:8080\r\n\r\n";
+  auto ok = [](int code) { return "HTTP/1.1 " + std::to_string(code) + " X\r\nContent-Length: 3\r\n\r\nabc"; };
+
+  stage.setPacketTime(100 * kMs);
+  stage.onFlowStart(1, {});
+  std::string all = r1 + r2 + r3 + r4;
+  // Split awkwardly: the framer must not care.
+  stage.onClientData(1, bytes(all.substr(0, 10)));
+  stage.setPacketTime(101 * kMs);
+  stage.onClientData(1, bytes(all.substr(10)));
+  stage.setPacketTime(104 * kMs); // primary answers r1 after 3 ms
+  stage.onServerData(1, bytes(ok(200)));
+  stage.setPacketTime(105 * kMs); // r2 (excluded: not compared)
+  stage.onServerData(1, bytes(ok(200)));
+  stage.setPacketTime(107 * kMs); // r3: 200 from the primary (the shadow will say 500)
+  stage.onServerData(1, bytes(ok(200)));
+  stage.setPacketTime(110 * kMs); // r4
+  stage.onServerData(1, bytes(ok(200)));
+  stage.onClientFin(1);
+  stage.onFlowEnd(1, flow::FlowEnd::Completed);
+  runFor(io, 1500);
+
+  ASSERT_EQ(shadow.streams.size(), 1u);
+  const std::string &got = shadow.streams[0];
+  EXPECT_EQ(got.find("bbo"), std::string::npos) << got;
+  EXPECT_EQ(got.find("Authorization"), std::string::npos) << got;
+  EXPECT_NE(got.find("GET /books/1 HTTP/1.1\r\nHost: books-shadow:8080\r\n\r\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("GET /slow/7 HTTP/1.1\r\n"), std::string::npos) << got;
+
+  const auto &s = stage.stats();
+  EXPECT_EQ(s.requests, 4u);
+  EXPECT_EQ(s.mirrored, 3u);
+  EXPECT_EQ(s.excluded, 1u);
+  EXPECT_EQ(s.primaryResponses, 3u);
+  EXPECT_EQ(s.shadowResponses, 3u);
+  EXPECT_EQ(s.shadowNoResponse, 0u);
+
+  auto report = comparison.json();
+  std::string shadowName = replayer.targets()[0].name;
+  // Primary: from the packet timestamps. r1 ended at 101 ms, answered at 104 ms.
+  auto *p1 = row(report, "primary", "GET /books/{id}", 200);
+  ASSERT_TRUE(p1) << report.dump(2);
+  EXPECT_EQ((*p1)["count"], 2); // r1 and r3
+  auto *p4 = row(report, "primary", "GET /slow/{id}", 200);
+  ASSERT_TRUE(p4);
+  // r4 could start only when r3's response ended (107 ms): 3 ms, not 9 ms.
+  EXPECT_NEAR((*p4)["p50_ms"].get<double>(), 3.0, 0.1);
+  // Shadow: measured on the replay connection; /slow takes 150 ms there.
+  auto *s4 = row(report, shadowName, "GET /slow/{id}", 200);
+  ASSERT_TRUE(s4) << report.dump(2);
+  EXPECT_GE((*s4)["p50_ms"].get<double>(), 140.0);
+  EXPECT_LE((*s4)["p50_ms"].get<double>(), 1000.0);
+  EXPECT_TRUE(row(report, shadowName, "GET /books/{id}", 500));
+  EXPECT_TRUE(row(report, shadowName, "GET /books/{id}", 200));
+  bool sawDisagreement = false;
+  for (const auto &d : report["disagreements"])
+    if (d["route"] == "GET /books/{id}" && d["target"] == shadowName) {
+      EXPECT_EQ(d["compared"], 2);
+      EXPECT_EQ(d["different_class"], 1);
+      sawDisagreement = true;
+    }
+  EXPECT_TRUE(sawDisagreement) << report.dump(2);
+}
+
+TEST(HttpStage, NotHttpOnAnHttpPortIsReplayedByteForByte) {
+  asio::io_context io;
+  ShadowServer shadow(io);
+  shadow.http = false;
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(300);
+  auto plan = httpPlan(shadow.port(), {});
+  Replayer replayer(io, options, plan);
+  compare::Comparison comparison;
+  http::HttpStage stage(replayer, comparison, plan);
+
+  std::string stream = "SSH-2.0-OpenSSH_9.2\r\n";
+  for (int i = 0; i < 256; i++)
+    stream += static_cast<char>(i);
+  stage.onFlowStart(1, {});
+  for (size_t i = 0; i < stream.size(); i += 7)
+    stage.onClientData(1, bytes(stream.substr(i, 7)));
+  stage.onClientFin(1);
+  stage.onFlowEnd(1, flow::FlowEnd::Completed);
+  runFor(io, 800);
+  ASSERT_EQ(shadow.streams.size(), 1u);
+  EXPECT_EQ(shadow.streams[0], stream);
+  EXPECT_EQ(stage.stats().notHttp, 1u);
+  EXPECT_EQ(stage.stats().requests, 0u);
+}
+
+TEST(HttpStage, ShadowThatNeverAnswersIsCountedAsNoResponse) {
+  asio::io_context io;
+  ShadowServer shadow(io);
+  shadow.http = false; // reads, never answers
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(200);
+  auto plan = httpPlan(shadow.port(), {});
+  Replayer replayer(io, options, plan);
+  compare::Comparison comparison;
+  http::HttpStage stage(replayer, comparison, plan);
+  stage.onFlowStart(1, {});
+  stage.onClientData(1, bytes("GET /a HTTP/1.1\r\nHost: a\r\n\r\n"));
+  stage.onClientFin(1);
+  stage.onServerData(1, bytes("HTTP/1.1 204 No Content\r\n\r\n"));
+  stage.onFlowEnd(1, flow::FlowEnd::Completed);
+  runFor(io, 800);
+  EXPECT_EQ(stage.stats().shadowNoResponse, 1u);
+  auto report = comparison.json();
+  EXPECT_TRUE(row(report, replayer.targets()[0].name, "GET /a", 0)) << report.dump(2);
+  EXPECT_TRUE(row(report, "primary", "GET /a", 204)) << report.dump(2);
+}
