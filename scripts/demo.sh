@@ -1,24 +1,41 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# shadowtap in one minute, on this machine, touching nothing outside two network namespaces it
-# makes (and removes, even on Ctrl-C):
-#   client ns --veth--> server ns (nginx on :8080, shadowtap on the server's NIC)
-# 1. builds shadowtap (scripts/build.sh: Debian packages + cmake),
-# 2. mirrors 30% of the connections to :8080 while a client opens short connections at a steady
-#    rate, shows mirrored packets live on st-mirror1 and counts mirrored vs total connections,
-# 3. raises the rate to 100% live with `shadowtap set`, shows every new connection mirrored,
-# 4. prints `shadowtap status`, stops the agent and shows that nothing is left attached.
-# usage: sudo scripts/demo.sh [--no-build]
+# The release-safety lab: is the next version of a service safe to release? Ask production traffic,
+# before any user sees the new version. On this machine, in about a minute, touching nothing outside
+# five network namespaces it makes (and removes, also on Ctrl-C or kill):
+#
+#   [client] --veth--> [primary: book service v1 :8080, shadowtap on this NIC] --veth--> [shadow v2]
+#                                                                              --veth--> [shadow v3]
+#                                                                              --veth--> [shadow v4]
+#   v2 identical to v1 · v3 adds 1.2 s to GET /books/{id}/reviews · v4 answers 500 for even ids
+#
+# 1. builds shadowtap (scripts/build.sh: Debian packages through scripts/deps.sh, cmake),
+# 2. phase 1: a client polls v1 at a steady rate (about 15% of the requests carry
+#    `end-user: demo-user`) -> the primary's baseline, as the client sees it,
+# 3. phase 2: `shadowtap run --protocol http` on v1's NIC mirrors every request to v2, v3 and v4,
+#    except the demo user's; the client polls again, the same requests in the same order,
+# 4. prints the client's numbers without vs with the tap, `shadowtap report` (per route x version x
+#    status code: count, latency), a verdict per version, and the lab's checks from the services'
+#    own logs: no demo-user request reached a shadow, the shadows saw Host books-shadow:8080.
+# Exit status 0 only if every check holds.
+# usage: sudo bash scripts/demo.sh [--no-build] [--duration SECONDS (20)] [--rate PER_SECOND (20)]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LAB=$ROOT/scripts/lab
 BUILD=1
-case ${1:-} in
-  --no-build) BUILD=0 ;;
-  "") ;;
-  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
-esac
+DURATION=20
+RATE=20
+while [ $# -gt 0 ]; do
+  case $1 in
+    --no-build) BUILD=0 ;;
+    --duration) DURATION=${2:?--duration needs seconds}; shift ;;
+    --rate) RATE=${2:?--rate needs requests per second}; shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: $0 [--no-build] [--duration SECONDS] [--rate PER_SECOND]" >&2; exit 2 ;;
+  esac
+  shift
+done
 if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/demo.sh: run as root (it makes network namespaces and loads BPF programs)" >&2
   exit 1
@@ -35,27 +52,42 @@ say() { printf '   %s\n' "$*"; }
 cmd() { printf '   %s$ %s%s\n' "$DIM" "$*" "$RESET"; }
 indent() { sed 's/^/   /'; }
 
-PHASE1_CONNS=150    # at 30%
-PHASE2_CONNS=50     # at 100%
-PAUSE=0.04          # between connections: ~15-20 connections/s
-
-ID=$$
-NS_C=stdc$ID
-NS_S=stds$ID
-IF_C=dc$ID
-IF_S=ds$ID
-ADDR_C=10.203.0.1
-ADDR_S=10.203.0.2
+# Unique per run (pid in hex + 16 random bits), so that two labs, or the e2e tests, can run side
+# by side. Interface names stay within 15 characters.
+ID=$(printf '%x%04x' "$$" "$((RANDOM * 2 + RANDOM % 2))")
+[ "${#ID}" -le 10 ] || ID=${ID: -10}
+NS_CLI=stlab-cli-$ID
+NS_V1=stlab-v1-$ID
+IF_CLI=lc$ID          # client end of the client <-> primary link
+IF_V1=lp$ID           # the primary's NIC: shadowtap taps this one
 PORT=8080
-TMP=$(mktemp -d /tmp/st-demo.XXXXXX)
+ADDR_CLI=10.204.0.2
+ADDR_V1=10.204.0.1
+HOST_HEADER=books:$PORT   # what clients call the service; the mirrored copy says books-shadow:8080
+SHADOWS=(v2 v3 v4)
+declare -A SHADOW_NS SHADOW_ADDR SHADOW_WHAT
+SHADOW_WHAT[v2]="identical to v1"
+SHADOW_WHAT[v3]="+1.2 s on GET /books/{id}/reviews"
+SHADOW_WHAT[v4]="500 for even ids"
+for v in "${SHADOWS[@]}"; do
+  SHADOW_NS[$v]=stlab-$v-$ID
+  SHADOW_ADDR[$v]=10.204.${v#v}.2   # its link to the primary is 10.204.N.0/24, the primary .1
+done
+PYTHON=$(command -v python3 || true)
+[ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3   # not a version manager's shim (slow starts)
 BIN=${SHADOWTAP:-$ROOT/${BUILD_DIR:-build}/agent/shadowtap}
+TMP=$(mktemp -d /tmp/st-lab.XXXXXX)
+NAMESPACES=()
+PIDS=()          # every process started in the background: killed on exit
 AGENT_PID=""
-NGINX_PID=""
-BG_PIDS=()
 CLEANED=0
+T0=$SECONDS
 
-in_s() { nsenter --net="/run/netns/$NS_S" "$@"; }
-in_c() { nsenter --net="/run/netns/$NS_C" "$@"; }
+in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+# The agent and its commands run through nsenter --net: `ip netns exec` would also give them a
+# private /sys, hence a private bpffs, and `status`/`report` would not see `run`'s pins.
+st() { timeout 20 nsenter --net="/run/netns/$NS_V1" "$BIN" "$@"; }
+jget() { "$PYTHON" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 
 stop_pid() { # pid signal seconds
   local pid=$1 sig=$2 secs=$3 i
@@ -73,26 +105,32 @@ cleanup() {
   [ "$CLEANED" = 1 ] && return 0
   CLEANED=1
   set +e
-  local p
-  for p in "${BG_PIDS[@]}"; do stop_pid "$p" TERM 2; done
+  trap "" INT TERM   # a second Ctrl-C (or a signal to the whole group) must not cut the clean-up short
+  local p ns
+  # The agent first (SIGINT: it detaches what it attached), then everything else.
   if [ -n "$AGENT_PID" ]; then
     stop_pid "$AGENT_PID" INT 10
-    if [ -e "/sys/fs/bpf/shadowtap/$IF_S" ] && [ -e "/run/netns/$NS_S" ]; then
-      in_s "$BIN" detach --iface "$IF_S" --log-level warn >/dev/null 2>&1
+    if [ -e "/sys/fs/bpf/shadowtap/$IF_V1" ] && [ -e "/run/netns/$NS_V1" ]; then
+      timeout 10 nsenter --net="/run/netns/$NS_V1" "$BIN" detach --iface "$IF_V1" --log-level warn >/dev/null 2>&1
     fi
   fi
-  stop_pid "$NGINX_PID" TERM 5
-  ip netns del "$NS_C" 2>/dev/null
-  ip netns del "$NS_S" 2>/dev/null
-  rm -rf "/sys/fs/bpf/shadowtap/$IF_S" 2>/dev/null; [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do stop_pid "$p" TERM 3; done
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "/sys/fs/bpf/shadowtap/${IF_V1:?}" 2>/dev/null
+  if [ -n "${KEEP_TMP:-}" ]; then echo "lab files kept in $TMP" >&2; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 trap 'echo; echo "interrupted: cleaning up"; cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
+trap 'echo "terminated: cleaning up" >&2; cleanup; exit 143' TERM
+
+# Starts a long-running process in the background and remembers its pid (nsenter execs the
+# command, so $! is the process itself).
+bg() { "$@" & PIDS+=($!); }
 
 # --------------------------------------------------------------------------------------------
 if [ "$BUILD" = 1 ]; then
-  section "Build (scripts/build.sh: Debian packages, cmake, make)"
+  section "Build (scripts/build.sh: scripts/deps.sh, cmake, make)"
   start=$SECONDS
   if ! bash "$ROOT/scripts/build.sh" >"$TMP/build.log" 2>&1; then
     tail -n 30 "$TMP/build.log"
@@ -102,181 +140,163 @@ if [ "$BUILD" = 1 ]; then
   say "built $(realpath --relative-to="$ROOT" "$BIN") in $((SECONDS - start)) s"
 fi
 [ -x "$BIN" ] || { echo "no shadowtap binary at $BIN: run without --no-build" >&2; exit 1; }
+[ -n "$PYTHON" ] || { echo "python3 is missing: run scripts/deps.sh" >&2; exit 1; }
 
-section "Network: two namespaces joined by a veth pair"
-ip netns add "$NS_C"
-ip netns add "$NS_S"
-ip link add "$IF_C" netns "$NS_C" type veth peer name "$IF_S" netns "$NS_S"
-for ns in "$NS_C" "$NS_S"; do
-  nsenter --net="/run/netns/$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  nsenter --net="/run/netns/$ns" ip link set lo up
-done
-in_c ip addr add "$ADDR_C/24" dev "$IF_C"
-in_s ip addr add "$ADDR_S/24" dev "$IF_S"
-in_c ip link set "$IF_C" up
-in_s ip link set "$IF_S" up
-say "client  $NS_C  $IF_C  $ADDR_C"
-say "server  $NS_S  $IF_S  $ADDR_S   <- shadowtap taps this NIC"
+HTTP=1
+if ! "$BIN" run --help 2>&1 | grep -q -- '--protocol' || ! "$BIN" run --help 2>&1 | grep -q -- '--exclude-header' ||
+  ! "$BIN" report --help >/dev/null 2>&1; then
+  HTTP=0
+  say "${BOLD}note: this shadowtap has no --protocol http / --exclude-header / report: the lab replays${RESET}"
+  say "${BOLD}whole TCP connections instead (no per-request rules, no comparison) and its checks will fail.${RESET}"
+fi
 
-mkdir -p "$TMP/www"
-chmod 755 "$TMP"
-echo "hello from the server namespace" >"$TMP/www/index.html"
-cat >"$TMP/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  keepalive_timeout 0;
-  client_body_temp_path $TMP/cb;
-  proxy_temp_path $TMP/px;
-  fastcgi_temp_path $TMP/fc;
-  uwsgi_temp_path $TMP/uw;
-  scgi_temp_path $TMP/sc;
-  server { listen $ADDR_S:$PORT; root $TMP/www; }
+section "The lab: five network namespaces"
+add_ns() {
+  ip netns add "$1"
+  NAMESPACES+=("$1")
+  in_ns "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$1" link set lo up
 }
-EOF
-nsenter --net="/run/netns/$NS_S" nginx -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" &
-NGINX_PID=$!
-for ((i = 0; i < 50; i++)); do
-  in_c curl -fsS -m 1 -o /dev/null "http://$ADDR_S:$PORT/" 2>/dev/null && break
-  sleep 0.1
+link() { # ns1 if1 addr1 ns2 if2 addr2 (/24)
+  ip link add "$2" netns "$1" type veth peer name "$5" netns "$4"
+  ip -n "$1" addr add "$3/24" dev "$2"
+  ip -n "$4" addr add "$6/24" dev "$5"
+  ip -n "$1" link set "$2" up
+  ip -n "$4" link set "$5" up
+}
+add_ns "$NS_CLI"
+add_ns "$NS_V1"
+link "$NS_CLI" "$IF_CLI" "$ADDR_CLI" "$NS_V1" "$IF_V1" "$ADDR_V1"
+say "client      $NS_CLI  $ADDR_CLI"
+say "primary v1  $NS_V1   $ADDR_V1:$PORT  on $IF_V1  <- shadowtap taps this NIC"
+for v in "${SHADOWS[@]}"; do
+  add_ns "${SHADOW_NS[$v]}"
+  n=${v#v}
+  link "$NS_V1" "p$n$ID" "10.204.$n.1" "${SHADOW_NS[$v]}" "s$n$ID" "${SHADOW_ADDR[$v]}"
+  say "shadow $v   ${SHADOW_NS[$v]}   ${SHADOW_ADDR[$v]}:$PORT  (${SHADOW_WHAT[$v]})"
 done
-cmd "curl http://$ADDR_S:$PORT/"
-in_c curl -fsS -m 2 "http://$ADDR_S:$PORT/" | indent
+
+start_service() { # version ns
+  bg nsenter --net="/run/netns/$2" "$PYTHON" "$LAB/book_service.py" --version "$1" --port "$PORT" \
+    --log "$TMP/$1.log" --ready-file "$TMP/$1.ready" 2>"$TMP/$1.err"
+}
+start_service v1 "$NS_V1"
+for v in "${SHADOWS[@]}"; do start_service "$v" "${SHADOW_NS[$v]}"; done
+for v in v1 "${SHADOWS[@]}"; do
+  for ((i = 0; i < 100; i++)); do [ -e "$TMP/$v.ready" ] && break; sleep 0.05; done
+  [ -e "$TMP/$v.ready" ] || { cat "$TMP/$v.err" >&2; echo "book service $v did not start" >&2; exit 1; }
+done
+cmd "curl -H 'Host: $HOST_HEADER' http://$ADDR_V1:$PORT/books/7        (from the client)"
+in_ns "$NS_CLI" curl -fsS -m 2 -H "Host: $HOST_HEADER" "http://$ADDR_V1:$PORT/books/7" | indent
+echo
+: >"$TMP/v1.log" # the lab's checks read what comes next
+
+poll() { # tag label: the client, in the background (an INT/TERM is handled at once, not after it)
+  bg nsenter --net="/run/netns/$NS_CLI" "$PYTHON" "$LAB/poller.py" --url "http://$ADDR_V1:$PORT" \
+    --host "$HOST_HEADER" --rate "$RATE" --duration "$DURATION" --seed 7 --excluded-share 0.15 \
+    --label "$2" --out "$TMP/$1.json" >/dev/null 2>"$TMP/$1.err"
+  local pid=$! rc=0
+  wait "$pid" || rc=$?
+  [ -s "$TMP/$1.json" ] || { cat "$TMP/$1.err" >&2; echo "the poller failed ($rc)" >&2; exit 1; }
+  say "$(jget "$TMP/$1.json" '"%d requests in %.1f s: %s, %d failed, p50 %.1f ms, p99 %.1f ms" % (j["sent"], j["elapsed_s"], ", ".join("%s x%d" % kv for kv in j["codes"].items()), sum(j["errors"].values()), j["latency_ms"]["p50"] or 0, j["latency_ms"]["p99"] or 0)')"
+}
 
 # --------------------------------------------------------------------------------------------
-section "Start the tap: 30% of the connections to :$PORT"
-cmd "shadowtap run --iface $IF_S --port $PORT --percent 30 &"
-nsenter --net="/run/netns/$NS_S" "$BIN" run --iface "$IF_S" --port "$PORT" --percent 30 >"$TMP/agent.log" 2>&1 &
+section "Phase 1: the users' traffic, no tap ($RATE requests/s for $DURATION s)"
+say "20% GET /books, 40% GET /books/{id}, 40% GET /books/{id}/reviews, ids 1..50,"
+say "~15% with 'end-user: demo-user'; one TCP connection per request"
+poll nottap "primary, no tap"
+PRIMARY_SKIP=$(wc -l <"$TMP/v1.log")
+
+# --------------------------------------------------------------------------------------------
+section "Phase 2: shadowtap on the primary's NIC, mirroring to v2, v3 and v4"
+AGENT_ARGS=(run --iface "$IF_V1" --port "$PORT")
+[ "$HTTP" = 1 ] && AGENT_ARGS+=(--protocol http)
+for v in "${SHADOWS[@]}"; do AGENT_ARGS+=(--shadow "${SHADOW_ADDR[$v]}:$PORT"); done
+[ "$HTTP" = 1 ] && AGENT_ARGS+=(--exclude-header "end-user: demo-user")
+cmd "shadowtap ${AGENT_ARGS[*]}" | sed "s/--exclude-header end-user: demo-user/--exclude-header 'end-user: demo-user'/"
+say "(100% of the connections by default; inside $NS_V1 through nsenter --net)"
+nsenter --net="/run/netns/$NS_V1" "$BIN" "${AGENT_ARGS[@]}" >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
 for ((i = 0; i < 100; i++)); do
-  in_s "$BIN" status --iface "$IF_S" >/dev/null 2>&1 && break
-  kill -0 "$AGENT_PID" 2>/dev/null || { cat "$TMP/agent.log"; echo "shadowtap run exited" >&2; exit 1; }
+  kill -0 "$AGENT_PID" 2>/dev/null || { cat "$TMP/agent.log" >&2; AGENT_PID=""; echo "shadowtap run exited" >&2; exit 1; }
+  if st status --iface "$IF_V1" --json >"$TMP/status.json" 2>/dev/null &&
+    [ "$(jget "$TMP/status.json" 'j["agent_pid"]')" = "$AGENT_PID" ]; then
+    break
+  fi
   sleep 0.1
 done
-in_s "$BIN" status --iface "$IF_S" >/dev/null || { cat "$TMP/agent.log"; exit 1; }
+[ "$i" -lt 100 ] || { cat "$TMP/agent.log" >&2; echo "shadowtap did not answer status within 10 s" >&2; exit 1; }
 sed -E 's/^\[[^]]*\] //' "$TMP/agent.log" | indent
-say "attached to $IF_S:"
-in_s tc filter show dev "$IF_S" ingress | grep -o 'handle.*' | cut -d' ' -f1-5 | sed 's/^/  tc ingress: /' | indent
-in_s tc filter show dev "$IF_S" egress | grep -o 'handle.*' | cut -d' ' -f1-5 | sed 's/^/  tc egress:  /' | indent
-say "clones go out st-mirror0 and arrive on its peer st-mirror1, where any capture tool can read them."
+poll withtap "primary, with tap"
 
-SYN_ONLY="tcp dst port $PORT and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn"
-
-# Captures the new connections' SYNs on the NIC (all) and on st-mirror1 (mirrored) while
-# `connections N` runs, then prints both counts.
-capture_start() { # tag
-  nsenter --net="/run/netns/$NS_S" tcpdump -i "$IF_S" -nn -U --immediate-mode -Z root -w "$TMP/$1-nic.pcap" "$SYN_ONLY" \
-    >"$TMP/$1-nic.log" 2>&1 &
-  BG_PIDS+=($!)
-  nsenter --net="/run/netns/$NS_S" tcpdump -i st-mirror1 -nn -U --immediate-mode -Z root -w "$TMP/$1-mirror.pcap" \
-    >"$TMP/$1-mirror.log" 2>&1 &
-  BG_PIDS+=($!)
-  local i
-  for ((i = 0; i < 50; i++)); do # both capture from the moment they say "listening on"
-    grep -q "listening on" "$TMP/$1-nic.log" && grep -q "listening on" "$TMP/$1-mirror.log" && return 0
-    sleep 0.1
-  done
-  echo "tcpdump did not start:" >&2
-  cat "$TMP/$1-nic.log" "$TMP/$1-mirror.log" >&2
-  exit 1
-}
-capture_stop() {
-  sleep 0.3
-  local p
-  for p in "${BG_PIDS[@]}"; do stop_pid "$p" INT 3; done
-  BG_PIDS=()
-}
-count_syns() { tcpdump -nn -r "$1" "$SYN_ONLY" 2>/dev/null | wc -l; }
-count_conns() { # distinct client ports (connections) in a capture
-  tcpdump -nn -r "$1" "tcp dst port $PORT" 2>/dev/null | awk '{print $3}' | sort -u | wc -l
-}
-
-# Run it in the background only (`connections N >file &`): it execs, so $! is the client loop
-# itself and cleanup can stop it.
-connections() { # count -> "ok failed"; one new TCP connection (one HTTP request) each
-  exec nsenter --net="/run/netns/$NS_C" bash -c 'ok=0; bad=0
-    for ((i = 0; i < $1; i++)); do
-      if curl -fsS -m 2 -o /dev/null "$2"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
-      sleep "$3"
-    done
-    echo "$ok $bad"' _ "$1" "http://$ADDR_S:$PORT/" "$PAUSE"
-}
-
-report() { # tag expected_percent
-  local total mirrored conns pct
-  total=$(count_syns "$TMP/$1-nic.pcap")
-  mirrored=$(count_syns "$TMP/$1-mirror.pcap")
-  conns=$(count_conns "$TMP/$1-mirror.pcap")
-  pct=$(awk -v m="$mirrored" -v t="$total" 'BEGIN { printf "%.0f", t ? 100 * m / t : 0 }')
-  say "${BOLD}mirrored connections: $mirrored of $total ($pct%, asked for $2%)${RESET}"
-  say "  (SYNs captured on $IF_S vs on st-mirror1; st-mirror1 saw packets of $conns distinct connections)"
-}
+# Fire-and-forget replays finish after the users' requests (v3 takes 1.2 s): wait, bounded,
+# until no flow is being reassembled and no replay connection is open.
+drain='p=j.get("pipeline",{}); print(p.get("flows",{}).get("active",0) + sum(t.get("active",0) for t in p.get("replay",{}).get("targets",[])))'
+start=$SECONDS
+active=1
+while [ $((SECONDS - start)) -lt 20 ]; do
+  st status --iface "$IF_V1" --json >"$TMP/status.json" 2>/dev/null &&
+    active=$("$PYTHON" -c "import json,sys; j=json.load(open(sys.argv[1])); $drain" "$TMP/status.json") || active=1
+  [ "$active" = 0 ] && break
+  sleep 0.5
+done
+if [ "$active" = 0 ]; then
+  say "replays drained $((SECONDS - start)) s after the last request"
+else
+  say "${BOLD}replays still active after 20 s: the report shows what completed${RESET}"
+fi
 
 # --------------------------------------------------------------------------------------------
-section "Traffic: $PHASE1_CONNS short connections at a steady rate, mirrored live on st-mirror1"
-capture_start p1
-cmd "tcpdump -i st-mirror1 -nn -c 12     (inside $NS_S, while the client runs)"
-connections "$PHASE1_CONNS" >"$TMP/p1.result" &
-BG_CLIENT=$!
-BG_PIDS+=("$BG_CLIENT")
-in_s timeout --foreground 20 tcpdump -i st-mirror1 -nn -l -c 12 2>/dev/null | cut -c1-120 | indent || true
-wait "$BG_CLIENT"
-read -r ok bad <"$TMP/p1.result"
-capture_stop
-say "client: $ok connections answered, $bad failed"
-report p1 30
+section "What the users saw: the primary, without vs with the tap"
+"$PYTHON" "$LAB/lab_report.py" clients "$TMP/nottap.json" "$TMP/withtap.json"
 
-section "Raise the rate live: shadowtap set --percent 100"
-cmd "shadowtap set --iface $IF_S --port $PORT --percent 100"
-in_s "$BIN" set --iface "$IF_S" --port "$PORT" --percent 100 2>&1 | indent
-capture_start p2
-connections "$PHASE2_CONNS" >"$TMP/p2.result" &
-BG_CLIENT=$!
-BG_PIDS+=("$BG_CLIENT")
-wait "$BG_CLIENT"
-read -r ok2 bad2 <"$TMP/p2.result"
-capture_stop
-say "client: $ok2 more connections answered, $bad2 failed"
-report p2 100
+TARGETS=()
+for v in "${SHADOWS[@]}"; do TARGETS+=(--target "${SHADOW_ADDR[$v]}:$PORT=$v"); done
+if [ "$HTTP" = 1 ]; then
+  section "What the shadows would have done: shadowtap report"
+  cmd "shadowtap report --iface $IF_V1"
+  for v in "${SHADOWS[@]}"; do say "${DIM}(${SHADOW_ADDR[$v]}:$PORT is $v: ${SHADOW_WHAT[$v]})${RESET}"; done
+  st report --iface "$IF_V1" | indent
+  st report --iface "$IF_V1" --json >"$TMP/report.json"
 
-section "Counters"
-cmd "shadowtap status --iface $IF_S"
-in_s "$BIN" status --iface "$IF_S" | indent
+  section "Verdicts (from shadowtap report --json)"
+  "$PYTHON" "$LAB/lab_report.py" verdicts "$TMP/report.json" "${TARGETS[@]}"
+else
+  section "Replay (TCP mode): shadowtap status"
+  st status --iface "$IF_V1" | sed -n '/^replay to/,$p' | indent
+fi
 
 # --------------------------------------------------------------------------------------------
 section "Stop the agent (SIGINT): it detaches and removes what it created"
 stop_pid "$AGENT_PID" INT 10
 AGENT_PID=""
-sed -E 's/^\[[^]]*\] //' "$TMP/agent.log" | grep -E 'received|detach|counters' | indent || true
 left=0
-check() { # description, command that prints something when something is left
+check_gone() { # description, command that prints something when something is left
   local out
   out=$("${@:2}" 2>/dev/null || true)
-  if [ -n "$out" ]; then
-    say "LEFT: $1: $out"
-    left=1
-  else
-    say "ok  $1"
-  fi
+  if [ -n "$out" ]; then say "LEFT: $1: $out"; left=1; fi
 }
-check "no tc filter on $IF_S ingress" in_s tc filter show dev "$IF_S" ingress
-check "no tc filter on $IF_S egress" in_s tc filter show dev "$IF_S" egress
-check "no clsact qdisc on $IF_S" bash -c "nsenter --net=/run/netns/$NS_S tc qdisc show dev $IF_S | grep clsact"
-check "no XDP program on $IF_S" bash -c "nsenter --net=/run/netns/$NS_S ip link show dev $IF_S | grep -o 'xdp.*'"
-check "no st-mirror0/st-mirror1" bash -c "nsenter --net=/run/netns/$NS_S ip -br link show | grep st-mirror"
-check "no pinned maps in /sys/fs/bpf/shadowtap/$IF_S" bash -c "ls -d /sys/fs/bpf/shadowtap/$IF_S 2>/dev/null"
-if [ "$left" = 0 ]; then
-  say "${BOLD}nothing left attached.${RESET}"
-else
-  echo "something was left behind (see LEFT above)" >&2
-  exit 1
-fi
+check_gone "tc filter on $IF_V1 ingress" in_ns "$NS_V1" tc filter show dev "$IF_V1" ingress
+check_gone "tc filter on $IF_V1 egress" in_ns "$NS_V1" tc filter show dev "$IF_V1" egress
+check_gone "clsact qdisc on $IF_V1" bash -c "nsenter --net=/run/netns/$NS_V1 tc qdisc show dev $IF_V1 | grep clsact"
+check_gone "st-mirror0/st-mirror1" bash -c "ip -n $NS_V1 -br link show | grep st-mirror"
+check_gone "pinned maps" bash -c "ls -d /sys/fs/bpf/shadowtap/$IF_V1 2>/dev/null"
+if [ "$left" = 0 ]; then say "nothing left on $IF_V1 (no tc filter, no clsact, no st-mirror pair, no pins)"; fi
 
-section "Done"
-say "the namespaces $NS_C and $NS_S are removed on exit."
-say "try it on a real NIC:  sudo $(realpath --relative-to="$PWD" "$BIN") run --iface eth0 --port 443 --percent 1"
+# --------------------------------------------------------------------------------------------
+section "The lab's checks, from the book services' own logs"
+rc=0
+SHADOW_LOGS=()
+for v in "${SHADOWS[@]}"; do SHADOW_LOGS+=(--shadow "$v=$TMP/$v.log"); done
+"$PYTHON" "$LAB/lab_report.py" checks --primary "$TMP/v1.log" --primary-skip "$PRIMARY_SKIP" \
+  "${SHADOW_LOGS[@]}" --client "$TMP/nottap.json" "$TMP/withtap.json" || rc=1
+[ "$left" = 0 ] || rc=1
+
+section "Done in $((SECONDS - T0)) s"
+if [ "$rc" = 0 ]; then
+  say "${BOLD}every check holds.${RESET} The namespaces $NS_CLI, $NS_V1, ${SHADOW_NS[v2]}... are removed on exit."
+else
+  say "${BOLD}some checks FAILED (above).${RESET}"
+fi
+exit "$rc"
