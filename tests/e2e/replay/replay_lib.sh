@@ -35,6 +35,7 @@ PYTHON="${PYTHON:-}"
 RL_TMP=""
 RL_NETNS=()
 RL_BG_PIDS=()
+RL_ON_EXIT=()    # commands (eval'd) that undo host-wide settings a test changed
 RL_FAILED=0
 AGENT_PID=""
 AGENT_LOG=""
@@ -99,7 +100,8 @@ rl_cleanup() {
     fi
     rm -rf "/sys/fs/bpf/shadowtap/${SRV_IF:?}" "/run/shadowtap/${SRV_IF:?}.json"
   fi
-  local ns
+  local ns cmd
+  for cmd in "${RL_ON_EXIT[@]}"; do eval "$cmd"; done
   for ns in "${RL_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
   if [ -n "$RL_TMP" ] && [ -d "$RL_TMP" ]; then
     if [ "$RL_FAILED" -ne 0 ] && [ -n "${E2E_KEEP:-}" ]; then

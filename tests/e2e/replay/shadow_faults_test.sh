@@ -16,10 +16,23 @@
 #              target gets every connection byte-identical; and within 20 s after the flows ended
 #              the stuck target's replays are given up (active 0, backlog 0, counted as
 #              shed/failed/aborted): every replay must end in bounded time.
+#   reset      accepts, reads 4 KiB, then closes with SO_LINGER {1, 0} (RST) while the replay is still
+#              writing (16 KiB receive buffer: the 320 KiB stream cannot all be queued): every flow
+#              completes for the user; each replay the shadow reset is counted write_failed
+#              (write_failed = resets seen by the shadow = 30), none completed/aborted/shed.
+#   garbage    answers each request line it reads with 1..16 KiB of random non-HTTP bytes and keeps
+#              reading: every replay completes byte-identical (compare.py), and the agent read and
+#              discarded exactly what the shadow sent (bytes_in = the shadow's garbage bytes).
+#   latereset  reads 4 KiB, waits 3 s without reading, then RSTs; its 4 MiB receive buffer takes the
+#              whole stream, so by then the replay has written everything and sent its FIN. The
+#              shadow still took only 4 KiB of each stream: per replay_stats.h ("write_failed: the
+#              shadow reset or closed before taking everything") each must be write_failed, never
+#              completed. Run last: it fails on an agent that counts a RST after its FIN as completed.
 # In every tap run the accounting holds per target (opened + shed_backoff = flows x copies,
 # opened = completed + aborted + shed_backlog + shed_stalled + connect_failed + write_failed + active), and the
 # agent's RSS (VmRSS, sampled every 0.2 s) stays below 300 MB.
-# Usage: shadow_faults_test.sh PATH_TO_SHADOWTAP
+# Usage: shadow_faults_test.sh PATH_TO_SHADOWTAP   (FAULT_CASES="reset garbage" runs only the listed
+# cases, for debugging; the default and the ctest entry run all of them)
 set -euo pipefail
 source "$(dirname "$0")/replay_lib.sh"
 rl_init "${1:-}"
@@ -89,6 +102,30 @@ check_rss() {
 
 t() { local f="$RL_TMP/$1.status.json"; [ -e "$f" ] || f="$RL_TMP/$1.json"; jget "$f" "j['pipeline']['replay']['targets'][$2]['$3']"; }
 
+CASES="${FAULT_CASES:-down blackhole slow noreadcap noread reset garbage latereset}"
+case_on() { [[ " $CASES " == *" $1 "* ]]; }
+
+# fault_shadow NAME OUT_JSONL ARGS...: tools/fault_shadow.py in the shadow namespace.
+fault_shadow() {
+  local name="$1" out="$2"
+  shift 2
+  local ready="$RL_TMP/fault.$name.ready"
+  : >"$out"
+  ip netns exec "$NS_SHD" "$PYTHON" "$RL_TOOLS/fault_shadow.py" --out "$out" --ready-file "$ready" "$@" \
+    >"$RL_TMP/fault.$name.log" 2>&1 &
+  RL_BG_PIDS+=("$!")
+  rl_wait_file "$ready" "fault shadow $name" "$RL_TMP/fault.$name.log"
+}
+
+# outcomes NAME TARGET KEY=VALUE...: each named replay counter of target TARGET in NAME's status.
+outcomes() {
+  local name="$1" i="$2" kv
+  shift 2
+  for kv in "$@"; do
+    assert_eq "$name: target $i ${kv%%=*}" "${kv#*=}" "$(t "$name" "$i" "${kv%%=*}")"
+  done
+}
+
 tap_phase_start() { # NAME AGENT_ARGS...
   local name="$1"
   shift
@@ -100,6 +137,7 @@ tap_phase_start() { # NAME AGENT_ARGS...
 }
 
 # --- down: connection refused -------------------------------------------------------------------
+if case_on down; then
 tap_phase_start down --shadow "$SHD4:19990"
 rl_wait_idle 10 || true
 rl_status "$RL_TMP/down.status.json"
@@ -116,8 +154,10 @@ assert_eq "down: completed" 0 "$(t down 0 completed)"
 accounting "$RL_TMP/down.status.json" 1
 check_rss down
 rl_agent_stop
+fi
 
 # --- blackhole: SYNs dropped, connect times out ---------------------------------------------------
+if case_on blackhole; then
 ip netns exec "$NS_SHD" nft -f - <<NFT || fail "cannot install the blackhole rule"
 table inet rlbh {
   chain in {
@@ -137,8 +177,10 @@ assert_eq "blackhole: active after the connect timeout" 0 "$(t blackhole 0 activ
 accounting "$RL_TMP/blackhole.status.json" 1
 check_rss blackhole
 rl_agent_stop
+fi
 
 # --- slow: 2 s before each 128 KiB read ----------------------------------------------------------
+if case_on slow; then
 rl_recorder slow "$RL_TMP/slow.jsonl" --port 19992 --mode slow --delay 2 --chunk 131072
 tap_phase_start slow --shadow "$SHD4:19992"
 rl_wait_idle 30 || true
@@ -158,8 +200,10 @@ if [ "$(t slow 0 shed_backlog)" = 0 ]; then
 fi
 check_rss slow
 rl_agent_stop
+fi
 
 # --- noread, bounded budget: the stuck target alone, --replay-buffer-mb 2 ------------------------
+if case_on noreadcap; then
 rl_recorder noread "$RL_TMP/noread.jsonl" --port 19993 --mode noread --rcvbuf 16384
 tap_phase_start noreadcap --shadow "$SHD4:19993" --replay-buffer-mb 2
 rl_wait_idle 3 || true # not expected to become idle (see below): this just lets the stats settle
@@ -173,8 +217,11 @@ assert_le "noreadcap: replay backlog_bytes (budget 2 MiB)" $((2 << 20)) \
 accounting "$RL_TMP/noreadcap.status.json" 1
 check_rss noreadcap
 rl_agent_stop
+fi
 
 # --- noread next to a healthy target, default budget ----------------------------------------------
+if case_on noread; then
+case_on noreadcap || rl_recorder noread "$RL_TMP/noread.jsonl" --port 19993 --mode noread --rcvbuf 16384
 rl_recorder healthy "$RL_TMP/healthy.jsonl" --port 19994
 tap_phase_start noread --shadow "$SHD4:19993" --shadow "$SHD4:19994"
 rl_wait_records "$RL_TMP/healthy.jsonl" '"event": "close"' 30 15 || true
@@ -204,3 +251,82 @@ assert_eq "noread: replay backlog_bytes 20 s after the flows ended" 0 \
   "$(jget "$RL_TMP/noread.late.json" 'j["pipeline"]["replay"]["backlog_bytes"]')"
 assert_eq "noread: stuck replays shed by the stall watchdog" 30 "$(t noread.late 0 shed_stalled)"
 rl_agent_stop
+fi
+
+# --- reset: the shadow reads 4 KiB, then RSTs while the replay is still writing ------------------
+if case_on reset; then
+fault_shadow reset "$RL_TMP/reset.jsonl" --port 19995 --mode reset --reset-after 4096 --rcvbuf 16384
+tap_phase_start reset --shadow "$SHD4:19995"
+rl_wait_records "$RL_TMP/reset.jsonl" '"event": ' 30 15 || true
+rl_wait_idle 10 || true
+rl_status "$RL_TMP/reset.status.json"
+rl_assert_no_kernel_drops "$RL_TMP/reset.status.json" reset
+log "reset: $(jget "$RL_TMP/reset.status.json" 'j["pipeline"]["replay"]')"
+assert_eq "reset: flows completed (the user's connections are untouched)" 30 \
+  "$(jget "$RL_TMP/reset.status.json" 'j["pipeline"]["flows"]["completed"]')"
+resets=$(rl_count_lines "$RL_TMP/reset.jsonl" '"event": "reset"')
+# Every replay reached the shadow and sent it at least 4 KiB (the first request is 32 KiB).
+assert_eq "reset: replays the shadow reset after reading 4 KiB" 30 "$resets"
+assert_eq "reset: write_failed = replays the shadow reset" "$resets" "$(t reset 0 write_failed)"
+outcomes reset 0 opened=30 active=0 completed=0 aborted=0 shed_backlog=0 shed_stalled=0 shed_backoff=0 connect_failed=0
+assert_ge "reset: bytes_out >= bytes the shadow read before its resets" \
+  "$("$PYTHON" -c 'import json,sys; print(sum(json.loads(l)["bytes"] for l in open(sys.argv[1])))' "$RL_TMP/reset.jsonl")" \
+  "$(t reset 0 bytes_out)"
+assert_eq "reset: replay backlog_bytes once idle" 0 "$(jget "$RL_TMP/reset.status.json" 'j["pipeline"]["replay"]["backlog_bytes"]')"
+accounting "$RL_TMP/reset.status.json" 1
+check_rss reset
+rl_agent_stop
+fi
+
+# --- garbage: random non-HTTP answers to every request, the shadow keeps reading -------------------
+if case_on garbage; then
+fault_shadow garbage "$RL_TMP/garbage.jsonl" --port 19996 --mode garbage --garbage-max 16384
+tap_phase_start garbage --shadow "$SHD4:19996"
+rl_wait_records "$RL_TMP/garbage.jsonl" '"event": "close"' 30 15 || true
+rl_wait_idle 15 || true
+rl_status "$RL_TMP/garbage.status.json"
+rl_assert_no_kernel_drops "$RL_TMP/garbage.status.json" garbage
+log "garbage: $(jget "$RL_TMP/garbage.status.json" 'j["pipeline"]["replay"]')"
+assert_eq "garbage: flows completed" 30 "$(jget "$RL_TMP/garbage.status.json" 'j["pipeline"]["flows"]["completed"]')"
+# The shadow really answered with garbage: one answer per request, 10 requests per connection.
+gsum() { "$PYTHON" -c 'import json,sys; print(sum(r[sys.argv[2]] for r in map(json.loads, open(sys.argv[1])) if r["event"] == "close"))' "$RL_TMP/garbage.jsonl" "$1"; }
+assert_eq "garbage: requests the shadow read" 300 "$(gsum requests)"
+assert_eq "garbage: garbage answers the shadow wrote" 300 "$(gsum garbage_writes)"
+outcomes garbage 0 opened=30 active=0 completed=30 aborted=0 shed_backlog=0 shed_stalled=0 shed_backoff=0 connect_failed=0 write_failed=0
+# Read and discarded, every byte of it: the shadow closes only after the replay's FIN, so the
+# replay reads up to the shadow's FIN.
+assert_eq "garbage: bytes_in = garbage bytes the shadow sent" "$(gsum garbage_bytes)" "$(t garbage 0 bytes_in)"
+rl_compare "$RL_TMP/garbage.compare.json" --client "$RL_TMP/garbage.tap.conns" --shadow "$RL_TMP/garbage.jsonl"
+accounting "$RL_TMP/garbage.status.json" 1
+check_rss garbage
+rl_agent_stop
+fi
+
+# --- latereset: the shadow takes 4 KiB, lets the rest sit in its 4 MiB buffer, then RSTs ----------
+if case_on latereset; then
+fault_shadow latereset "$RL_TMP/latereset.jsonl" --port 19997 --mode reset --reset-after 4096 --reset-delay 3 \
+  --rcvbuf $((4 << 20))
+tap_phase_start latereset --shadow "$SHD4:19997"
+rl_wait_records "$RL_TMP/latereset.jsonl" '"event": ' 30 20 || true
+rl_wait_idle 10 || true
+rl_status "$RL_TMP/latereset.status.json"
+rl_assert_no_kernel_drops "$RL_TMP/latereset.status.json" latereset
+log "latereset: $(jget "$RL_TMP/latereset.status.json" 'j["pipeline"]["replay"]')"
+assert_eq "latereset: flows completed" 30 "$(jget "$RL_TMP/latereset.status.json" 'j["pipeline"]["flows"]["completed"]')"
+resets=$(rl_count_lines "$RL_TMP/latereset.jsonl" '"event": "reset"')
+assert_eq "latereset: replays the shadow reset after reading 4 KiB" 30 "$resets"
+# Harness check: the shadow had not taken the streams (bytes were still unread when it reset),
+# and the agent had written all of them (so its FIN was out before the RST).
+assert_eq "latereset: resets with unread bytes in the shadow's receive queue" 30 \
+  "$("$PYTHON" -c 'import json,sys; print(sum(1 for r in map(json.loads, open(sys.argv[1])) if r["event"] == "reset" and r["unread_at_reset"] > 0))' "$RL_TMP/latereset.jsonl")"
+assert_eq "latereset: bytes_out = the client's bytes (everything written before the RSTs)" \
+  "$("$PYTHON" -c 'import json,sys; print(sum(json.loads(l)["bytes"] for l in open(sys.argv[1])))' "$RL_TMP/latereset.tap.conns")" \
+  "$(t latereset 0 bytes_out)"
+outcomes latereset 0 opened=30 active=0 aborted=0 shed_backlog=0 shed_stalled=0 shed_backoff=0 connect_failed=0
+accounting "$RL_TMP/latereset.status.json" 1
+check_rss latereset
+# The shadow took 4 KiB of each 320 KiB stream: not a completed replay.
+assert_eq "latereset: completed (the shadow took 4 KiB of each stream, then reset)" 0 "$(t latereset 0 completed)"
+assert_eq "latereset: write_failed = replays the shadow reset before taking everything" "$resets" "$(t latereset 0 write_failed)"
+rl_agent_stop
+fi
