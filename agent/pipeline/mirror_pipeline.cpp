@@ -73,6 +73,7 @@ nlohmann::ordered_json MirrorPipeline::statsJson() const {
                        {"shed_backlog", s.shedBacklog},
                        {"shed_stalled", s.shedStalled},
                        {"shed_backoff", s.shedBackoff},
+                       {"skipped_empty", s.skippedEmpty},
                        {"connect_failed", s.connectFailed},
                        {"write_failed", s.writeFailed},
                        {"write_stalls", s.writeStalls},

@@ -38,12 +38,24 @@ void Replayer::setPlan(const ReplayPlan &plan) {
 
 Replayer::~Replayer() { abortAll(); }
 
+// The replay opens with the client's first byte (or FIN), not with its SYN: a half-open
+// connection (a SYN flood) costs a map entry, not a socket here and a connection at the shadow.
 void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
-  auto route = routes_.find(info.serverPort);
+  if (routes_.count(info.serverPort)) // else a mirrored port with no shadow: nothing to replay
+    notYetOpened_[id] = info.serverPort;
+}
+
+void Replayer::open(flow::FlowId id) {
+  auto pending = notYetOpened_.find(id);
+  if (pending == notYetOpened_.end())
+    return;
+  uint16_t port = pending->second;
+  notYetOpened_.erase(pending);
+  auto route = routes_.find(port);
   if (route == routes_.end())
-    return; // a mirrored port with no shadow: nothing to replay
+    return; // its port lost its shadows in a reload meanwhile
   auto now = std::chrono::steady_clock::now();
-  bool http = httpPorts_.count(info.serverPort) != 0;
+  bool http = httpPorts_.count(port) != 0;
   auto &connections = flows_[id];
   for (const auto &[target, copies] : route->second) {
     for (unsigned copy = 0; copy < copies; copy++) {
@@ -59,6 +71,7 @@ void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
 }
 
 void Replayer::onClientData(flow::FlowId id, std::span<const uint8_t> bytes) {
+  open(id);
   auto it = flows_.find(id);
   if (it == flows_.end())
     return;
@@ -75,6 +88,7 @@ void Replayer::endRequest(flow::FlowId id, const ExchangePtr &exchange) {
 }
 
 void Replayer::onClientFin(flow::FlowId id) {
+  open(id); // a connection that closes without a byte is still replayed: connect, then FIN
   auto it = flows_.find(id);
   if (it == flows_.end())
     return;
@@ -83,6 +97,13 @@ void Replayer::onClientFin(flow::FlowId id) {
 }
 
 void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
+  if (auto pending = notYetOpened_.find(id); pending != notYetOpened_.end()) {
+    if (auto route = routes_.find(pending->second); route != routes_.end())
+      for (const auto &[target, copies] : route->second)
+        stats_[target].skippedEmpty += copies;
+    notYetOpened_.erase(pending);
+    return;
+  }
   auto it = flows_.find(id);
   if (it == flows_.end())
     return;
@@ -97,6 +118,7 @@ void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
 }
 
 void Replayer::abortAll() {
+  notYetOpened_.clear();
   for (auto &[id, connections] : flows_)
     for (auto &connection : connections)
       connection->abort();

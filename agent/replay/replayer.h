@@ -86,6 +86,10 @@ private:
   std::array<uint8_t, 65536> readBuf_{}; // shared by every connection's reads (one thread)
   size_t backlog_ = 0;
   std::unordered_map<flow::FlowId, std::vector<std::shared_ptr<ShadowConnection>>> flows_;
+  // Flows that have not sent a byte or a FIN yet: their replays open only then (open()), so a
+  // flood of half-open connections never reaches a shadow. Bounded by the flow table.
+  std::unordered_map<flow::FlowId, uint16_t> notYetOpened_;
+  void open(flow::FlowId id);
 };
 
 } // namespace shadowtap::replay

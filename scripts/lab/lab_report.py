@@ -45,6 +45,9 @@ def clients(args):
         print(f"   {name:22} {x:>17} {y:>19}")
     print(f"   ({a['sent']} requests each at {a['rate']:g}/s over {a['elapsed_s']:g} s and {b['elapsed_s']:g} s, "
           f"same plan; {b['excluded_user_requests']} of them with end-user: {EXCLUDED_USER})")
+    print("   (the tap never holds a user's packet: it clones it and lets it pass. On a small machine the")
+    print("   tail moves from run to run, either way: the agent and three shadows share the primary's CPUs.")
+    print("   bench/primary_overhead.sh measures the data path alone, see docs/benchmarks.md)")
     return 0
 
 

@@ -124,6 +124,7 @@ TEST(Replayer, ResetOrBrokenFlowsAbortTheirReplays) {
   replayer.onFlowStart(1, {});
   replayer.onClientData(1, bytes("partial"));
   replayer.onFlowStart(2, {});
+  replayer.onClientData(2, bytes("x"));
   runFor(io, 200);
   replayer.onFlowEnd(1, flow::FlowEnd::Reset);
   replayer.onFlowEnd(2, flow::FlowEnd::Broken);
@@ -131,6 +132,32 @@ TEST(Replayer, ResetOrBrokenFlowsAbortTheirReplays) {
   const auto &s = replayer.stats()[0];
   EXPECT_EQ(s.aborted, 2u);
   EXPECT_EQ(s.active, 0u);
+  expectAccounted(s);
+}
+
+// A SYN flood: connections that never send a byte never cost a socket or reach a shadow. One
+// that closes without a byte is still replayed, as a connect and a FIN.
+TEST(Replayer, HalfOpenFlowsNeverReachTheShadow) {
+  asio::io_context io;
+  Recorder r(io);
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(100);
+  Replayer replayer(io, options, planFor({target(r.port())}, 2));
+  for (flow::FlowId id = 1; id <= 100; id++)
+    replayer.onFlowStart(id, {});
+  runFor(io, 100);
+  for (flow::FlowId id = 1; id <= 100; id++)
+    replayer.onFlowEnd(id, id % 2 ? flow::FlowEnd::Evicted : flow::FlowEnd::Reset);
+  replayer.onFlowStart(101, {});
+  replayer.onClientFin(101);
+  replayer.onFlowEnd(101, flow::FlowEnd::Completed);
+  runFor(io, 300);
+  const auto &s = replayer.stats()[0];
+  EXPECT_EQ(s.skippedEmpty, 200u); // 100 flows x 2 copies
+  EXPECT_EQ(s.opened, 2u);         // flow 101's two copies
+  EXPECT_EQ(s.completed, 2u);
+  EXPECT_EQ(r.streams, std::vector<std::string>(2, ""));
+  EXPECT_EQ(r.closed, 2u);
   expectAccounted(s);
 }
 
@@ -144,9 +171,12 @@ TEST(Replayer, DownShadowIsCountedAndBackedOff) {
   ReplayOptions options;
   Replayer replayer(io, options, planFor({target(closedPort)}));
   replayer.onFlowStart(1, {});
+  replayer.onClientData(1, bytes("x"));
   runFor(io, 200);
-  for (flow::FlowId id = 2; id <= 20; id++) // within the back-off: not even attempted
+  for (flow::FlowId id = 2; id <= 20; id++) { // within the back-off: not even attempted
     replayer.onFlowStart(id, {});
+    replayer.onClientData(id, bytes("x"));
+  }
   runFor(io, 100);
   const auto &s = replayer.stats()[0];
   EXPECT_EQ(s.connectFailed, 1u);

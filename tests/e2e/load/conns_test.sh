@@ -15,7 +15,8 @@
 #      once the table is full (the last ~2/3 of the connections only evict and replace);
 #      it answers status throughout and exits 0 on SIGTERM.
 #   B. SYN flood: raw SYNs from random addresses of 10.89.0.0/16 and random ports (never answered:
-#      half-open), 150,000 at 10,000/s, with a fresh agent. The flow table never holds more than
+#      half-open), 150,000 at 10,000/s, with a fresh agent. A replay opens with the client's first
+#      byte, so the flood never reaches the shadow: it accepts only the two real connections. The flow table never holds more than
 #      M flows (sampled every second), every flood SYN started a flow or is a counted capture
 #      loss, evictions are counted and add up, RSS stays under the bound and flat, status answers
 #      throughout, exit 0 on SIGTERM. Two real connections are made during the flood:
@@ -147,7 +148,8 @@ sampler_stop() {
 # sq EXPR: a python expression over the samples `s` (list of dicts).
 sq() { "$PYTHON" -c 'import json,sys; s=[json.loads(l) for l in open(sys.argv[1])]; print(eval(sys.argv[2]))' "$SAMPLES" "$1"; }
 
-# flow_identities STATUS: flows started = sum of ends + active; per target opened + shed_backoff =
+# flow_identities STATUS: flows started = sum of ends + active; per target opened + shed_backoff +
+# skipped_empty (flows that ended before sending anything: never opened) =
 # started, opened = sum of outcomes + active.
 flow_identities() {
   local out
@@ -158,8 +160,9 @@ ends = sum(f[k] for k in ("completed", "reset", "broken", "evicted", "idle_timeo
 if f["started"] != ends + f["active"]:
     bad.append("flows started %d != completed+reset+broken+evicted+idle_timeout+shutdown %d + active %d" % (f["started"], ends, f["active"]))
 for t in p["replay"]["targets"]:
-    if t["opened"] + t["shed_backoff"] != f["started"]:
-        bad.append("%s: opened %d + shed_backoff %d != flows started %d" % (t["target"], t["opened"], t["shed_backoff"], f["started"]))
+    if t["opened"] + t["shed_backoff"] + t["skipped_empty"] != f["started"]:
+        bad.append("%s: opened %d + shed_backoff %d + skipped_empty %d != flows started %d" % (
+            t["target"], t["opened"], t["shed_backoff"], t["skipped_empty"], f["started"]))
     outs = sum(t[k] for k in ("completed", "aborted", "shed_backlog", "shed_stalled", "connect_failed", "write_failed"))
     if t["opened"] != outs + t["active"]:
         bad.append("%s: opened %d != completed+aborted+shed_backlog+shed_stalled+connect_failed+write_failed %d + active %d" % (
@@ -204,7 +207,7 @@ common_checks() {
   # Every evicted flow's replay was reset at eviction, or had already ended another counted way;
   # and a replay is aborted only when its flow was evicted, reset or broken.
   assert_le "$name: flows evicted <= replays aborted+connect_failed+write_failed+shed_*" \
-    "$(rsum "$s" "aborted connect_failed write_failed shed_backlog shed_stalled shed_backoff")" "$(f "$s" evicted)"
+    "$(rsum "$s" "aborted connect_failed write_failed shed_backlog shed_stalled shed_backoff skipped_empty")" "$(f "$s" evicted)"
   assert_le "$name: replays aborted <= flows evicted+reset+broken" \
     "$(jget "$s" 'sum(j["pipeline"]["flows"][k] for k in ("evicted","reset","broken"))')" "$(r "$s" aborted)"
   # Memory: under the bound, and flat once the table is full.
@@ -421,7 +424,12 @@ log "ok: B: real connections: $(cat "$RL_TMP/b.real.txt")"
 assert_eq "B: replays connect_failed+write_failed+shed_* (healthy shadow)" 0 \
   "$(rsum "$S" "connect_failed write_failed shed_backlog shed_stalled shed_backoff")"
 assert_eq "B: replays completed (the active real connection)" 1 "$(r "$S" completed)"
-assert_eq "B: replays aborted = flows evicted" "$(f "$S" evicted)" "$(r "$S" aborted)"
+# The flood's half-open connections never sent a byte: their replays were never opened (no socket
+# in the agent, no connection at the shadow), each counted as skipped_empty when evicted.
+assert_eq "B: replays aborted + skipped_empty = flows evicted" "$(f "$S" evicted)" "$(rsum "$S" "aborted skipped_empty")"
+assert_le "B: replays aborted (only the sleeper can be: the flood sends no data)" 1 "$(r "$S" aborted)"
+assert_eq "B: replays opened (the two real connections; the flood never reaches the shadow)" 2 "$(r "$S" opened)"
+assert_eq "B: connections the shadow accepted" 2 "$(sget shadowB 'j["accepted"]')"
 kill -0 "$AGENT_PID" || fail "B: the agent died"
 rl_agent_stop
 log "B: done in $((SECONDS - tB)) s"

@@ -28,7 +28,7 @@
 #              shadow still took only 4 KiB of each stream: per replay_stats.h ("write_failed: the
 #              shadow reset or closed before taking everything") each must be write_failed, never
 #              completed. Run last: it fails on an agent that counts a RST after its FIN as completed.
-# In every tap run the accounting holds per target (opened + shed_backoff = flows x copies,
+# In every tap run the accounting holds per target (opened + shed_backoff + skipped_empty = flows x copies,
 # opened = completed + aborted + shed_backlog + shed_stalled + connect_failed + write_failed + active), and the
 # agent's RSS (VmRSS, sampled every 0.2 s) stays below 300 MB.
 # Usage: shadow_faults_test.sh PATH_TO_SHADOWTAP   (FAULT_CASES="reset garbage" runs only the listed
@@ -79,9 +79,9 @@ import json, sys
 j = json.load(open(sys.argv[1])); copies = int(sys.argv[2]); p = j["pipeline"]
 bad = []
 for t in p["replay"]["targets"]:
-    if t["opened"] + t["shed_backoff"] != p["flows"]["started"] * copies:
-        bad.append("%s: opened %d + shed_backoff %d != flows started %d x %d" % (
-            t["target"], t["opened"], t["shed_backoff"], p["flows"]["started"], copies))
+    if t["opened"] + t["shed_backoff"] + t["skipped_empty"] != p["flows"]["started"] * copies:
+        bad.append("%s: opened %d + shed_backoff %d + skipped_empty %d != flows started %d x %d" % (
+            t["target"], t["opened"], t["shed_backoff"], t["skipped_empty"], p["flows"]["started"], copies))
     ends = sum(t[k] for k in ("completed", "aborted", "shed_backlog", "shed_stalled", "connect_failed", "write_failed", "active"))
     if t["opened"] != ends:
         bad.append("%s: opened %d != completed+aborted+shed_backlog+shed_stalled+connect_failed+write_failed+active %d" % (
