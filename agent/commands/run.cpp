@@ -236,11 +236,11 @@ private:
     }
   }
 
-  // A few blocks per turn (2 MiB, some 10,000 small frames): a flood filling the ring must not
+  // Two blocks per turn (512 KiB, a few thousand small frames): a flood filling the ring must not
   // keep the loop from replaying, answering /healthz or publishing stats. What is left is drained
   // on the next turn, posted behind whatever else is ready.
   void drainPacketRing() {
-    constexpr uint32_t kBlocksPerTurn = 8;
+    constexpr uint32_t kBlocksPerTurn = 2;
     uint64_t now = monotonicNs();
     packetRing_->drain([&](const CapturedFrame &frame) { pipeline_->onFrame(frame.data, now, frame.tsNs); },
                        kBlocksPerTurn);

@@ -4,6 +4,7 @@
 #include "replay/replayer.h"
 
 #include <boost/asio/write.hpp>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -56,10 +57,16 @@ void ShadowConnection::connectNext(size_t index) {
   auto self = shared_from_this();
   timer_.expires_after(owner_.options_.connectTimeout);
   timer_.async_wait([self](const error_code &timerEc) {
-    if (!timerEc && !self->connected_ && !self->closed_) {
-      error_code ignored;
-      self->socket_.cancel(ignored); // the connect handler then tries the next address
-    }
+    if (timerEc || self->connected_ || self->closed_)
+      return;
+    // A loop running behind (a flood of new flows) may reach this timer before the completion
+    // of a connect that did succeed in time: the socket is writable then, and the connect
+    // handler, already queued, will take it. Only a connect still in progress is cut short.
+    pollfd pending{self->socket_.native_handle(), POLLOUT, 0};
+    if (::poll(&pending, 1, 0) == 1)
+      return;
+    error_code ignored;
+    self->socket_.cancel(ignored); // the connect handler then tries the next address
   });
   socket_.async_connect(endpoints[index], [self, index](const error_code &connectEc) {
     if (self->closed_)
