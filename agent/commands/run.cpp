@@ -125,7 +125,7 @@ public:
                  c[ST_C_PORT_MISS], c[ST_C_CLONE_FAILED], c[ST_C_RING_FULL]);
   }
 
-  void tick(unsigned) {
+  void tick() {
     if (packetRing_) // a block may have been retired without a wake-up
       drainPacketRing();
     uint64_t now = monotonicNs();
@@ -300,13 +300,12 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   dropUnneededCapabilities(options.mode == Mode::Xdp);
 
   asio::steady_timer ticker(io);
-  unsigned ticks = 0;
   std::function<void()> onTick = [&] {
     ticker.expires_after(std::chrono::milliseconds(100));
     ticker.async_wait([&](const boost::system::error_code &ec) {
       if (ec)
         return;
-      agent.tick(++ticks);
+      agent.tick();
       onTick();
     });
   };

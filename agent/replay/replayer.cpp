@@ -70,12 +70,21 @@ void Replayer::open(flow::FlowId id) {
   }
 }
 
-void Replayer::onClientData(flow::FlowId id, std::span<const uint8_t> bytes) {
-  open(id);
+// Opened flows are the common case: open() (a second lookup) runs only for a flow's first bytes.
+std::vector<std::shared_ptr<ShadowConnection>> *Replayer::opened(flow::FlowId id) {
   auto it = flows_.find(id);
-  if (it == flows_.end())
+  if (it == flows_.end()) {
+    open(id);
+    it = flows_.find(id);
+  }
+  return it == flows_.end() ? nullptr : &it->second;
+}
+
+void Replayer::onClientData(flow::FlowId id, std::span<const uint8_t> bytes) {
+  auto *connections = opened(id);
+  if (!connections)
     return;
-  for (auto &connection : it->second)
+  for (auto &connection : *connections)
     connection->write(bytes);
 }
 
@@ -88,11 +97,10 @@ void Replayer::endRequest(flow::FlowId id, const ExchangePtr &exchange) {
 }
 
 void Replayer::onClientFin(flow::FlowId id) {
-  open(id); // a connection that closes without a byte is still replayed: connect, then FIN
-  auto it = flows_.find(id);
-  if (it == flows_.end())
+  auto *connections = opened(id); // closed without a byte: still replayed, connect then FIN
+  if (!connections)
     return;
-  for (auto &connection : it->second)
+  for (auto &connection : *connections)
     connection->finish();
 }
 

@@ -90,6 +90,7 @@ private:
   // flood of half-open connections never reaches a shadow. Bounded by the flow table.
   std::unordered_map<flow::FlowId, uint16_t> notYetOpened_;
   void open(flow::FlowId id);
+  std::vector<std::shared_ptr<ShadowConnection>> *opened(flow::FlowId id); // opens if due; null if none
 };
 
 } // namespace shadowtap::replay
