@@ -221,7 +221,7 @@ AGENT_PID=$!
 for ((i = 0; i < 100; i++)); do
   kill -0 "$AGENT_PID" 2>/dev/null || { cat "$TMP/agent.log" >&2; AGENT_PID=""; echo "shadowtap run exited" >&2; exit 1; }
   if st status --iface "$IF_V1" --json >"$TMP/status.json" 2>/dev/null &&
-    [ "$(jget "$TMP/status.json" 'j["agent_pid"]')" = "$AGENT_PID" ]; then
+    [ "$(jget "$TMP/status.json" 'j["agent_pid"] == '"$AGENT_PID"' and j["ready"]')" = true ]; then
     break
   fi
   sleep 0.1

@@ -111,10 +111,9 @@ public:
       ring_->drain();
     if (pipeline_) {
       pipeline_->shutdown();
-      publish();
       spdlog::info("pipeline: {}", pipeline_->statsJson().dump());
-      ::unlink(statsPath_.c_str());
     }
+    ::unlink(statsPath_.c_str());
     if (ring_)
       spdlog::info("ring buffer: {} records, {} bytes, {} malformed", ring_->stats().records,
                    ring_->stats().bytes, ring_->stats().malformed);
@@ -123,6 +122,14 @@ public:
                  "clone_failed {} ring_full {}",
                  c[ST_C_SEEN], c[ST_C_CLONED], c[ST_C_RING_SENT], c[ST_C_NOT_SAMPLED], c[ST_C_EXCLUDED],
                  c[ST_C_PORT_MISS], c[ST_C_CLONE_FAILED], c[ST_C_RING_FULL]);
+  }
+
+  // Everything is attached, the capture is open, capabilities are dropped and the loop runs:
+  // from now on `status` says "ready" and /healthz answers 200.
+  void markReady() {
+    ready_ = true;
+    publish();
+    spdlog::info("ready");
   }
 
   void tick() {
@@ -182,17 +189,24 @@ private:
                                  pipeline_->comparison().appendPrometheus(text);
                                return text;
                              }};
-    documents["/status.json"] = {"application/json", [this] {
-                                   return pipeline_ ? currentStats().dump() : std::string("{}");
-                                 }};
+    documents["/status.json"] = {"application/json", [this] { return statusDocument().dump(); }};
     documents["/report.json"] = {"application/json", [this] {
                                    return pipeline_ ? pipeline_->comparison().json().dump()
                                                     : compare::Comparison().json().dump();
                                  }};
-    metrics_ = std::make_unique<MetricsServer>(io_, options_.metricsAddr, std::move(documents));
+    metrics_ = std::make_unique<MetricsServer>(io_, options_.metricsAddr, std::move(documents),
+                                               [this] { return ready_; });
     auto bound = parseListenAddress(options_.metricsAddr);
     writeEndpointFile(options_.iface, bound.address().to_string(), metrics_->port());
     spdlog::info("serving /metrics, /healthz, /status.json and /report.json on {}", options_.metricsAddr);
+  }
+
+  // What `status` reads: readiness, then the pipeline's counters when it runs.
+  nlohmann::ordered_json statusDocument() {
+    nlohmann::ordered_json doc = {{"ready", ready_}};
+    if (pipeline_)
+      doc.update(currentStats());
+    return doc;
   }
 
   nlohmann::ordered_json currentStats() {
@@ -253,10 +267,7 @@ private:
     }
   }
 
-  void publish() {
-    if (pipeline_)
-      writeStatsFile(statsPath_, currentStats());
-  }
+  void publish() { writeStatsFile(statsPath_, statusDocument()); }
 
   asio::io_context &io_;
   RunOptions options_;
@@ -271,6 +282,7 @@ private:
   std::unique_ptr<MetricsServer> metrics_;
   uint64_t lastRingFull_ = 0;
   bool drainPosted_ = false;
+  bool ready_ = false;
   uint64_t lastPublishNs_ = 0;
   uint64_t reloads_ = 0;
   uint64_t reloadFailures_ = 0;
@@ -298,6 +310,8 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   Agent agent(io, options, bpffs, std::move(pcap), plan);
   dropUnneededCapabilities(options.mode == Mode::Xdp);
+  // Ready once the loop runs: this handler is the first thing io.run() executes.
+  asio::post(io, [&agent] { agent.markReady(); });
 
   asio::steady_timer ticker(io);
   std::function<void()> onTick = [&] {

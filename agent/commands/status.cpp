@@ -34,7 +34,7 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     if (auto endpoint = readEndpointFile(options.iface)) {
       try {
         auto doc = nlohmann::ordered_json::parse(fetchDocument(*endpoint, "/status.json"), nullptr, false);
-        if (!doc.is_discarded() && !doc.empty())
+        if (!doc.is_discarded() && doc.is_object())
           pipeline = std::move(doc);
       } catch (const Error &e) {
         spdlog::warn("{}; showing the counters published at most a second ago instead", e.what());
@@ -45,6 +45,18 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     }
   }
 
+  // Ready: the agent runs and says it finished starting (attached, capture open, capabilities
+  // dropped, loop running). The rest of its document is the pipeline's counters, if it replays.
+  bool ready = false;
+  if (pipeline && !pipeline->is_object())
+    pipeline.reset();
+  if (pipeline) {
+    ready = pipeline->value("ready", false);
+    pipeline->erase("ready");
+    if (!pipeline->contains("capture"))
+      pipeline.reset();
+  }
+
   if (options.json) {
     nlohmann::ordered_json out;
     out["iface"] = options.iface;
@@ -52,6 +64,7 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     out["mirror_iface"] = mirror;
     out["agent_pid"] = state.agent_pid;
     out["agent_running"] = alive;
+    out["ready"] = ready;
     out["enabled"] = runtime.enabled != 0;
     out["seed"] = runtime.seed;
     out["skip_mark"] = runtime.skip_mark;
@@ -76,7 +89,7 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
   }
 
   std::printf("shadowtap on %s: %s mode, mirror %s, agent pid %u (%s), %s\n", options.iface.c_str(), mode.c_str(),
-              mirror.c_str(), state.agent_pid, alive ? "running" : "not running",
+              mirror.c_str(), state.agent_pid, alive ? (ready ? "running, ready" : "running, starting") : "not running",
               runtime.enabled ? "enabled" : "DISABLED");
   std::printf("seed 0x%08x, skip mark 0x%x\n\nrules:\n", runtime.seed, runtime.skip_mark);
   for (const auto &[port, rule] : rules)

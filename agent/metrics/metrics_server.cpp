@@ -42,8 +42,8 @@ namespace {
 
 class Exchange : public std::enable_shared_from_this<Exchange> {
 public:
-  Exchange(tcp::socket socket, const MetricsServer::Documents &documents)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), documents_(documents) {}
+  Exchange(tcp::socket socket, const MetricsServer::Documents &documents, const std::function<bool()> &ready)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), documents_(documents), ready_(ready) {}
 
   void start() {
     auto self = shared_from_this();
@@ -70,7 +70,9 @@ private:
       code = 405;
       body = "only GET\n";
     } else if (target == "/healthz") {
-      body = "ok\n";
+      bool ready = !ready_ || ready_();
+      code = ready ? 200 : 503;
+      body = ready ? "ok\n" : "starting\n";
     } else if (auto doc = documents_.find(target); doc != documents_.end()) {
       type = doc->second.contentType;
       body = doc->second.render();
@@ -81,7 +83,10 @@ private:
         body += ", " + path;
       body += "\n";
     }
-    const char *reason = code == 200 ? "OK" : code == 404 ? "Not Found" : "Method Not Allowed";
+    const char *reason = code == 200   ? "OK"
+                         : code == 404 ? "Not Found"
+                         : code == 503 ? "Service Unavailable"
+                                       : "Method Not Allowed";
     response_ = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\nContent-Type: " + type +
                 "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     auto self = shared_from_this();
@@ -96,6 +101,7 @@ private:
   asio::streambuf request_{8192}; // bounded: a longer request is simply dropped
   std::string response_;
   const MetricsServer::Documents &documents_;
+  const std::function<bool()> &ready_;
 };
 
 } // namespace
@@ -103,8 +109,9 @@ private:
 MetricsServer::MetricsServer(asio::io_context &io, const std::string &address, std::function<std::string()> render)
     : MetricsServer(io, address, Documents{{"/metrics", {kPrometheusContentType, std::move(render)}}}) {}
 
-MetricsServer::MetricsServer(asio::io_context &io, const std::string &address, Documents documents)
-    : io_(io), acceptor_(io), documents_(std::move(documents)) {
+MetricsServer::MetricsServer(asio::io_context &io, const std::string &address, Documents documents,
+                             std::function<bool()> ready)
+    : io_(io), acceptor_(io), documents_(std::move(documents)), ready_(std::move(ready)) {
   auto endpoint = parseListenAddress(address);
   boost::system::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);
@@ -124,7 +131,7 @@ void MetricsServer::accept() {
   acceptor_.async_accept([this](const boost::system::error_code &ec, tcp::socket socket) {
     if (ec)
       return;
-    std::make_shared<Exchange>(std::move(socket), documents_)->start();
+    std::make_shared<Exchange>(std::move(socket), documents_, ready_)->start();
     accept();
   });
 }

@@ -21,8 +21,10 @@ public:
   };
   using Documents = std::map<std::string, Document>; // path -> document; /healthz is built in
 
-  // Throws Error if the address cannot be bound.
-  MetricsServer(boost::asio::io_context &io, const std::string &address, Documents documents);
+  // Throws Error if the address cannot be bound. /healthz answers 503 until `ready` returns true
+  // (no callback: always ready), so a readiness probe never trusts an agent still starting.
+  MetricsServer(boost::asio::io_context &io, const std::string &address, Documents documents,
+                std::function<bool()> ready = {});
   // Just /metrics (Prometheus text) built by `render`.
   MetricsServer(boost::asio::io_context &io, const std::string &address, std::function<std::string()> render);
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
@@ -32,6 +34,7 @@ private:
   boost::asio::io_context &io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   Documents documents_;
+  std::function<bool()> ready_;
 };
 
 inline constexpr const char *kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";

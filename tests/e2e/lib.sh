@@ -233,7 +233,8 @@ jget() {
 }
 
 # agent_start ARGS...: `shadowtap run ARGS` in the server namespace in the background, and waits
-# (bounded) until `status` answers for the tapped interface with this agent's pid.
+# (bounded) until `status` says this agent (its pid) is ready: attached, capture open,
+# capabilities dropped, loop running. Pins alone appear earlier than that.
 agent_start() {
   AGENT_LOG="$E2E_TMP/agent.$(date +%s%N).log"
   nsenter --net="/run/netns/$NS_SRV" "$AGENT" run "$@" >"$AGENT_LOG" 2>&1 &
@@ -250,13 +251,13 @@ agent_start() {
       fail "agent exited ($AGENT_RC) during start-up: $(cat "$AGENT_LOG")"
     fi
     if st status --iface "$iface" --json >"$E2E_TMP/status.start.json" 2>/dev/null &&
-      [ "$(jget "$E2E_TMP/status.start.json" 'j["agent_pid"]')" = "$AGENT_PID" ]; then
+      [ "$(jget "$E2E_TMP/status.start.json" 'j["agent_pid"] == '"$AGENT_PID"' and j["ready"]')" = true ]; then
       log "agent $AGENT_PID running: run $*"
       return 0
     fi
     sleep 0.1
   done
-  fail "agent did not answer status within 10 s: $(cat "$AGENT_LOG")"
+  fail "agent was not ready within 10 s: $(cat "$AGENT_LOG")"
 }
 
 # agent_stop SIGNAL: signals the agent and waits (bounded) for it; exit status in AGENT_RC.

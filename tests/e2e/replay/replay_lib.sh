@@ -252,7 +252,7 @@ rl_status() {
 }
 
 # rl_agent_start ARGS...: `shadowtap run --iface $SRV_IF ARGS` in the server namespace; waits until
-# status shows this agent (and, with --shadow, its first pipeline stats).
+# status says this agent is ready (and, with --shadow, shows its pipeline stats).
 rl_agent_start() {
   AGENT_LOG="$RL_TMP/agent.$(date +%s%N).log"
   nsenter --net="/run/netns/$NS_SRV" "$AGENT" run --iface "$SRV_IF" "$@" >"$AGENT_LOG" 2>&1 &
@@ -268,7 +268,7 @@ rl_agent_start() {
       fail "agent exited ($AGENT_RC) during start-up: $(cat "$AGENT_LOG")"
     fi
     if st status --iface "$SRV_IF" --json >"$st_file" 2>/dev/null &&
-      [ "$(jget "$st_file" 'j["agent_pid"]')" = "$AGENT_PID" ] &&
+      [ "$(jget "$st_file" 'j["agent_pid"] == '"$AGENT_PID"' and j["ready"]')" = true ] &&
       { [ "$want_pipeline" = 0 ] || [ "$(jget "$st_file" '"pipeline" in j')" = true ]; }; then
       log "agent $AGENT_PID running: run --iface $SRV_IF $*"
       return 0
