@@ -59,9 +59,8 @@ bool PacketRing::ready() const {
   return __atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER;
 }
 
-size_t PacketRing::drain(const std::function<void(const CapturedFrame &)> &onFrame, uint32_t maxBlocks) {
-  size_t frames = 0;
-  for (uint32_t walked = 0; walked < std::min(options_.blockCount, maxBlocks); walked++) {
+bool PacketRing::poll(const FrameHandler &onFrame, uint32_t budget) {
+  for (uint32_t walked = 0; walked < std::min(options_.blockCount, budget); walked++) {
     if (!ready())
       break;
     auto *block = reinterpret_cast<tpacket_block_desc *>(map_ + static_cast<size_t>(nextBlock_) * options_.blockSize);
@@ -69,14 +68,13 @@ size_t PacketRing::drain(const std::function<void(const CapturedFrame &)> &onFra
     auto *hdr = reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(block) + block->hdr.bh1.offset_to_first_pkt);
     for (uint32_t i = 0; i < count; i++) {
       const uint8_t *data = reinterpret_cast<const uint8_t *>(hdr) + hdr->tp_mac;
-      onFrame({static_cast<uint64_t>(hdr->tp_sec) * 1000000000ull + hdr->tp_nsec, hdr->tp_len, {data, hdr->tp_snaplen}});
-      frames++;
+      onFrame({{data, hdr->tp_snaplen}, hdr->tp_len, static_cast<uint64_t>(hdr->tp_sec) * 1000000000ull + hdr->tp_nsec});
       hdr = reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(hdr) + hdr->tp_next_offset);
     }
     __atomic_store_n(&block->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
     nextBlock_ = (nextBlock_ + 1) % options_.blockCount;
   }
-  return frames;
+  return ready();
 }
 
 uint64_t PacketRing::takeKernelDrops() {

@@ -8,6 +8,7 @@
 // >5 s of a stalled agent at low rates and 64 MiB at high rates.
 #pragma once
 
+#include "capture/frame_source.h"
 #include "common/unique_fd.h"
 
 #include <cstdint>
@@ -17,13 +18,7 @@
 
 namespace shadowtap {
 
-struct CapturedFrame {
-  uint64_t tsNs;   // kernel receive time (CLOCK_REALTIME)
-  uint32_t wireLen; // the frame's length; > data.size() only if it did not fit (never expected)
-  std::span<const uint8_t> data;
-};
-
-class PacketRing {
+class PacketRing : public FrameSource {
 public:
   struct Options {
     uint32_t blockSize = 256u << 10;
@@ -31,20 +26,17 @@ public:
     uint32_t retireTimeoutMs = 20;
   };
   PacketRing(const std::string &iface, const Options &options); // throws Error
-  ~PacketRing();
+  ~PacketRing() override;
   PacketRing(const PacketRing &) = delete;
   PacketRing &operator=(const PacketRing &) = delete;
 
-  int fd() const { return fd_.get(); }
-  // Walks the blocks the kernel has filled, at most maxBlocks of them (a caller on an event loop
-  // bounds each turn, so a flood cannot starve its other work); returns the number of frames seen.
-  size_t drain(const std::function<void(const CapturedFrame &)> &onFrame, uint32_t maxBlocks = UINT32_MAX);
-  // True if the next block is filled: drain() would find frames.
-  bool ready() const;
-  // Frames the kernel dropped because the ring was full (kernel-side loss), since the last call.
-  uint64_t takeKernelDrops();
+  int readableFd() const override { return fd_.get(); }
+  // Walks the blocks the kernel has filled, at most `budget` of them.
+  bool poll(const FrameHandler &onFrame, uint32_t budget) override;
+  uint64_t takeKernelDrops() override; // the socket's PACKET_STATISTICS drops
 
 private:
+  bool ready() const; // the next block is filled
   UniqueFd fd_;
   uint8_t *map_ = nullptr;
   size_t mapSize_ = 0;

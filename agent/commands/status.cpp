@@ -16,6 +16,32 @@
 
 namespace shadowtap {
 
+namespace {
+
+void printSection(const std::string &title, const nlohmann::ordered_json &section) {
+  std::printf("\n%s:\n", title.c_str());
+  for (const auto &[name, value] : section.items())
+    if (!value.is_structured() && name != "target")
+      std::printf("  %-24s %s\n", name.c_str(), value.dump().c_str());
+}
+
+// The agent's document section by section, in its order (generated from the stats tables):
+// scalar sections as they are, one block per replay target, HTTP only for HTTP services.
+void printPipeline(const nlohmann::ordered_json &pipeline, const std::string &iface) {
+  for (const auto &[section, values] : pipeline.items()) {
+    if (!values.is_object() || (section == "http" && values.value("flows", 0) == 0))
+      continue;
+    printSection(section, values);
+    if (section == "replay")
+      for (const auto &target : values.value("targets", nlohmann::ordered_json::array()))
+        printSection("replay to " + target.value("target", std::string("?")), target);
+    if (section == "http")
+      std::printf("  (per-route comparison: shadowtap report --iface %s)\n", iface.c_str());
+  }
+}
+
+} // namespace
+
 int statusCommand(const StatusOptions &options, const std::string &bpffs) {
   requirePrivileges("status");
   auto maps = TapMaps::openPinned(pinDirFor(bpffs, options.iface));
@@ -101,25 +127,8 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
   std::printf("\ncounters (packets):\n");
   for (uint32_t i = 0; i < ST_C_MAX; i++)
     std::printf("  %-20s %llu\n", std::string(counterName(i)).c_str(), static_cast<unsigned long long>(counters[i]));
-  if (pipeline) {
-    for (const char *section : {"capture", "flows"}) {
-      std::printf("\n%s:\n", section);
-      for (const auto &[name, value] : (*pipeline)[section].items())
-        std::printf("  %-24s %s\n", name.c_str(), value.dump().c_str());
-    }
-    for (const auto &target : (*pipeline)["replay"]["targets"]) {
-      std::printf("\nreplay to %s:\n", target["target"].get<std::string>().c_str());
-      for (const auto &[name, value] : target.items())
-        if (name != "target")
-          std::printf("  %-24s %s\n", name.c_str(), value.dump().c_str());
-    }
-    if (pipeline->contains("http") && (*pipeline)["http"]["flows"].get<uint64_t>() > 0) {
-      std::printf("\nhttp:\n");
-      for (const auto &[name, value] : (*pipeline)["http"].items())
-        std::printf("  %-24s %s\n", name.c_str(), value.dump().c_str());
-      std::printf("  (per-route comparison: shadowtap report --iface %s)\n", options.iface.c_str());
-    }
-  }
+  if (pipeline)
+    printPipeline(*pipeline, options.iface);
   return 0;
 }
 

@@ -12,6 +12,8 @@
 //    so json() can always be dumped and labels stay bounded.
 #include "compare/comparison.h"
 
+#include "stats/prometheus_writer.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -53,34 +55,6 @@ std::string number(double v) {
   char buf[64];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
-}
-
-std::string escapeLabel(const std::string &value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
-}
-
-void family(std::string &out, const char *name, const char *type, const char *help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
 }
 
 void appendHistogram(std::string &out, const char *name, const std::string &labels, const LatencyHistogram &h) {
@@ -269,22 +243,22 @@ void Comparison::appendPrometheus(std::string &out) const {
   std::vector<std::string> labels;
   for (const auto *entry : cells) {
     const auto &[route, target, code] = entry->first;
-    labels.push_back("target=\"" + escapeLabel(target) + "\",route=\"" + escapeLabel(route) + "\",code=\"" +
+    labels.push_back("target=\"" + stats::escapeLabelValue(target) + "\",route=\"" + stats::escapeLabelValue(route) + "\",code=\"" +
                      std::to_string(code) + "\"");
   }
 
-  family(out, "shadowtap_http_responses_total", "counter",
+  stats::appendFamilyHeader(out, "shadowtap_http_responses_total", "counter",
          "HTTP responses by target (primary or shadow), route and status code (0: no response).");
   for (size_t i = 0; i < cells.size(); i++)
     out +=
         "shadowtap_http_responses_total{" + labels[i] + "} " + std::to_string(cells[i]->second.duration.count()) + "\n";
 
-  family(out, "shadowtap_http_response_duration_seconds", "histogram",
+  stats::appendFamilyHeader(out, "shadowtap_http_response_duration_seconds", "histogram",
          "Time from the request's last byte to the response's last byte.");
   for (size_t i = 0; i < cells.size(); i++)
     appendHistogram(out, "shadowtap_http_response_duration_seconds", labels[i], cells[i]->second.duration);
 
-  family(out, "shadowtap_http_response_first_byte_seconds", "histogram",
+  stats::appendFamilyHeader(out, "shadowtap_http_response_first_byte_seconds", "histogram",
          "Time from the request's last byte to the response's first byte.");
   for (size_t i = 0; i < cells.size(); i++)
     if (cells[i]->second.firstByte.count())
@@ -292,13 +266,13 @@ void Comparison::appendPrometheus(std::string &out) const {
 
   auto agreements = sortedAgreements(agreements_);
   auto pairLabels = [](const auto *entry) {
-    return "target=\"" + escapeLabel(entry->first.second) + "\",route=\"" + escapeLabel(entry->first.first) + "\"";
+    return "target=\"" + stats::escapeLabelValue(entry->first.second) + "\",route=\"" + stats::escapeLabelValue(entry->first.first) + "\"";
   };
-  family(out, "shadowtap_http_compared_total", "counter",
+  stats::appendFamilyHeader(out, "shadowtap_http_compared_total", "counter",
          "Requests answered by both the primary and this shadow (a response or no response).");
   for (const auto *entry : agreements)
     out += "shadowtap_http_compared_total{" + pairLabels(entry) + "} " + std::to_string(entry->second.compared) + "\n";
-  family(out, "shadowtap_http_disagreements_total", "counter",
+  stats::appendFamilyHeader(out, "shadowtap_http_disagreements_total", "counter",
          "Compared requests the shadow answered with a different status class than the primary.");
   for (const auto *entry : agreements)
     out += "shadowtap_http_disagreements_total{" + pairLabels(entry) + "} " +

@@ -47,7 +47,7 @@ FlowTable::Flow *FlowTable::startFlow(const st_flow_key &key, const TcpPacket &s
   flow.info.serverPort = syn.dport;
   flow.info.ipv6 = syn.ipv6;
   flow.client.emplace(syn.seq, limits_.maxBufferedPerDirection);
-  active_++;
+  stats_.active++;
   stats_.flowsStarted++;
   sink_.onFlowStart(flow.id, flow.info);
   return &flow;
@@ -114,7 +114,7 @@ void FlowTable::onPacket(const TcpPacket &packet, uint64_t nowNs) {
 }
 
 void FlowTable::dropServerStream(Flow &flow) {
-  buffered_ -= flow.server->bufferedBytes();
+  stats_.bufferedBytes -= flow.server->bufferedBytes();
   flow.server.reset();
   flow.serverHoleSinceNs = 0;
   stats_.serverStreamsLost++;
@@ -125,7 +125,7 @@ void FlowTable::feed(Flow &flow, StreamReassembler &stream, bool fromClient, con
   scratch_.clear();
   size_t before = stream.bufferedBytes();
   auto status = stream.onSegment(packet.seq, packet.payload, packet.fin, scratch_);
-  buffered_ = buffered_ - before + stream.bufferedBytes();
+  stats_.bufferedBytes = stats_.bufferedBytes - before + stream.bufferedBytes();
 
   if (!scratch_.empty()) {
     if (fromClient) {
@@ -138,7 +138,7 @@ void FlowTable::feed(Flow &flow, StreamReassembler &stream, bool fromClient, con
   }
   if (status == StreamReassembler::Status::OutOfWindow)
     stats_.outOfWindow++;
-  if (status == StreamReassembler::Status::Overflow || buffered_ > limits_.maxBufferedTotal) {
+  if (status == StreamReassembler::Status::Overflow || stats_.bufferedBytes > limits_.maxBufferedTotal) {
     if (!fromClient) {
       dropServerStream(flow);
     } else {
@@ -176,10 +176,10 @@ void FlowTable::end(Map::iterator it, FlowEnd reason, bool eraseNow) {
   Flow &flow = it->second;
   if (!flow.ignored) {
     if (flow.client)
-      buffered_ -= flow.client->bufferedBytes();
+      stats_.bufferedBytes -= flow.client->bufferedBytes();
     if (flow.server)
-      buffered_ -= flow.server->bufferedBytes();
-    active_--;
+      stats_.bufferedBytes -= flow.server->bufferedBytes();
+    stats_.active--;
     switch (reason) {
     case FlowEnd::Completed: stats_.flowsCompleted++; break;
     case FlowEnd::Reset: stats_.flowsReset++; break;

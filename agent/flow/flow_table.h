@@ -12,6 +12,7 @@
 
 #include "capture/packet_parser.h"
 #include "flow/flow_sink.h"
+#include "flow/flow_stats.h"
 #include "flow/stream_reassembler.h"
 
 #include <cstring>
@@ -31,23 +32,6 @@ struct FlowLimits {
   uint64_t lingerNs = 10'000'000'000ull; // an ended flow absorbs its late packets this long
 };
 
-struct FlowStats {
-  uint64_t packets = 0;
-  uint64_t flowsStarted = 0;
-  uint64_t flowsCompleted = 0;
-  uint64_t flowsReset = 0;
-  uint64_t flowsBroken = 0;         // gap timeout, FIN with a hole, or overflow
-  uint64_t flowsBrokenOverflow = 0; // of which: buffer limits
-  uint64_t flowsEvicted = 0;
-  uint64_t flowsIdle = 0;
-  uint64_t flowsShutdown = 0;
-  uint64_t midstreamSkipped = 0;    // connections first seen without a SYN
-  uint64_t outOfWindow = 0;         // segments ignored as not belonging to the stream
-  uint64_t serverStreamsLost = 0;   // response direction unusable (hole or overflow): replay goes on
-  uint64_t clientBytes = 0;
-  uint64_t serverBytes = 0;
-};
-
 class FlowTable {
 public:
   FlowTable(const FlowLimits &limits, FlowSink &sink);
@@ -60,8 +44,8 @@ public:
   void setLimits(const FlowLimits &limits) { limits_ = limits; }
 
   const FlowStats &stats() const { return stats_; }
-  size_t activeFlows() const { return active_; }
-  size_t bufferedBytes() const { return buffered_; }
+  size_t activeFlows() const { return stats_.active; }
+  size_t bufferedBytes() const { return stats_.bufferedBytes; }
 
 private:
   struct KeyHash {
@@ -102,8 +86,6 @@ private:
   std::list<st_flow_key> lru_; // front: most recently seen
   FlowStats stats_;
   FlowId nextId_ = 1;
-  size_t active_ = 0; // flows that are not `ignored`
-  size_t buffered_ = 0;
   std::vector<uint8_t> scratch_;
 };
 

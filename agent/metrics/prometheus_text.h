@@ -1,17 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// The Prometheus text exposition of the agent's counters: the kernel's per-reason packet counters
-// and the pipeline's capture / flow / replay counters (per target).
+// The kernel's per-reason packet counters in the Prometheus text format. (The pipeline's
+// counters are rendered from their field tables: pipeline/pipeline_stats.h.)
 #pragma once
 
 #include "bpf/counter_names.h"
 
-#include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 
 namespace shadowtap {
 
-std::string renderPrometheus(const std::string &iface, const CounterValues &kernel,
-                             const std::optional<nlohmann::ordered_json> &pipeline);
+// shadowtap_packets_total{LABELS,reason="..."}; `labels` e.g. iface="eth0".
+std::string renderKernelCounters(const std::string &labels, const CounterValues &kernel);
 
 } // namespace shadowtap

@@ -36,6 +36,10 @@ class ExchangeObserver {
 public:
   virtual ~ExchangeObserver() = default;
   virtual void onShadowResponse(Exchange &exchange, const ShadowResponse &response) = 0;
+  // A shadow answered when no request was waiting for an answer: not compared.
+  virtual void onShadowUnpaired() = 0;
+  // A replay gave up comparing (too many unanswered requests): these requests stay uncompared.
+  virtual void onComparisonsAbandoned(size_t requests) = 0;
 };
 
 } // namespace shadowtap::replay

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "stats/stat_fields.h"
+
 #include <cstdint>
 
 namespace shadowtap::replay {
@@ -14,6 +16,7 @@ namespace shadowtap::replay {
 //   flows routed to the target x copies == opened + shed_backoff + skipped_empty
 struct TargetStats {
   uint64_t opened = 0;
+  uint64_t active = 0;        // gauge
   uint64_t completed = 0;     // every client byte written, half-closed like the client
   uint64_t aborted = 0;       // the mirrored connection was reset, broken or evicted: RST sent
   uint64_t shedBacklog = 0;   // the shadow was too slow: backlog limit hit, connection dropped
@@ -22,16 +25,41 @@ struct TargetStats {
   uint64_t skippedEmpty = 0;  // the client's connection ended before it sent a byte or a FIN
   uint64_t connectFailed = 0;
   uint64_t writeFailed = 0;   // the shadow reset or closed before taking everything
-  uint64_t active = 0;
+  uint64_t writeStalls = 0;   // data arrived while the previous write was still pending
   uint64_t bytesOut = 0;
   uint64_t bytesIn = 0;       // response bytes read and discarded
-  uint64_t writeStalls = 0;   // data arrived while the previous write was still pending
 };
 
-// HTTP mode, all targets.
-struct ReplayHttpStats {
-  uint64_t shadowUnpaired = 0;       // responses with no request waiting for them (not compared)
-  uint64_t comparisonsAbandoned = 0; // requests left uncompared: >1024 unanswered on one replay
+inline constexpr stats::Field<TargetStats> kTargetStatsFields[] = {
+    {"opened", &TargetStats::opened, stats::Kind::Counter, "Replay connections opened to the shadow."},
+    {"active", &TargetStats::active, stats::Kind::Gauge, "Replay connections open now."},
+    {"completed", &TargetStats::completed, stats::Kind::Counter,
+     "Replays that wrote every client byte, half-closed and saw the shadow close."},
+    {"aborted", &TargetStats::aborted, stats::Kind::Counter,
+     "Replays reset because the mirrored connection was reset, broken or evicted."},
+    {"shed_backlog", &TargetStats::shedBacklog, stats::Kind::Counter, "Replays dropped past the backlog limit."},
+    {"shed_stalled", &TargetStats::shedStalled, stats::Kind::Counter,
+     "Replays dropped because the shadow stopped reading (stall timeout)."},
+    {"shed_backoff", &TargetStats::shedBackoff, stats::Kind::Counter,
+     "Replays not attempted while the shadow was backing off."},
+    {"skipped_empty", &TargetStats::skippedEmpty, stats::Kind::Counter,
+     "Connections that ended before the client sent a byte or a FIN: nothing to replay."},
+    {"connect_failed", &TargetStats::connectFailed, stats::Kind::Counter, "Replays whose connect failed."},
+    {"write_failed", &TargetStats::writeFailed, stats::Kind::Counter,
+     "Replays the shadow reset or closed before taking everything."},
+    {"write_stalls", &TargetStats::writeStalls, stats::Kind::Counter,
+     "Client bytes that arrived while the previous write was still pending."},
+    {"bytes_out", &TargetStats::bytesOut, stats::Kind::Counter, "Bytes written to the shadow."},
+    {"bytes_in", &TargetStats::bytesIn, stats::Kind::Counter, "Response bytes read from the shadow and discarded."},
+};
+
+// The replayer as a whole.
+struct ReplayStats {
+  uint64_t backlogBytes = 0; // gauge
+};
+
+inline constexpr stats::Field<ReplayStats> kReplayStatsFields[] = {
+    {"backlog_bytes", &ReplayStats::backlogBytes, stats::Kind::Gauge, "Bytes waiting for slow shadows."},
 };
 
 } // namespace shadowtap::replay

@@ -8,21 +8,21 @@
 namespace shadowtap::replay {
 
 Replayer::Replayer(boost::asio::io_context &io, ReplayOptions options, const ReplayPlan &plan)
-    : io_(io), options_(std::move(options)) {
+    : options_(std::move(options)), context_{io, options_, readBuffer_, stats_, nullptr} {
   setPlan(plan);
 }
 
 void Replayer::setPlan(const ReplayPlan &plan) {
   auto indexOf = [this](const ShadowTarget &target) {
-    for (size_t i = 0; i < targets_.size(); i++)
-      if (targets_[i].name == target.name) {
-        targets_[i].endpoints = target.endpoints; // re-resolved
-        return i;
+    for (auto &known : targets_)
+      if (known.target.name == target.name) {
+        known.target.endpoints = target.endpoints; // re-resolved
+        return known.index;
       }
-    targets_.push_back(target);
-    stats_.emplace_back();
-    backoff_.emplace_back();
-    return targets_.size() - 1;
+    TargetState &added = targets_.emplace_back();
+    added.index = targets_.size() - 1;
+    added.target = target;
+    return added.index;
   };
   std::map<std::string, size_t> index;
   for (const auto &target : plan.targets)
@@ -59,11 +59,11 @@ void Replayer::open(flow::FlowId id) {
   auto &connections = flows_[id];
   for (const auto &[target, copies] : route->second) {
     for (unsigned copy = 0; copy < copies; copy++) {
-      if (now < backoff_[target].until) {
-        stats_[target].shedBackoff++;
+      if (targets_[target].backingOff(now)) {
+        targets_[target].stats.shedBackoff++;
         continue;
       }
-      auto connection = std::make_shared<ShadowConnection>(*this, target, http);
+      auto connection = std::make_shared<ShadowConnection>(context_, targets_[target], http);
       connection->start();
       connections.push_back(std::move(connection));
     }
@@ -108,7 +108,7 @@ void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
   if (auto pending = notYetOpened_.find(id); pending != notYetOpened_.end()) {
     if (auto route = routes_.find(pending->second); route != routes_.end())
       for (const auto &[target, copies] : route->second)
-        stats_[target].skippedEmpty += copies;
+        targets_[target].stats.skippedEmpty += copies;
     notYetOpened_.erase(pending);
     return;
   }
@@ -132,14 +132,5 @@ void Replayer::abortAll() {
       connection->abort();
   flows_.clear();
 }
-
-void Replayer::connectFailed(size_t target) {
-  auto &backoff = backoff_[target];
-  backoff.failures++;
-  auto delay = std::chrono::milliseconds(100) * (1u << std::min(backoff.failures - 1, 10u));
-  backoff.until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(delay, options_.maxBackoff);
-}
-
-void Replayer::connectSucceeded(size_t target) { backoff_[target].failures = 0; }
 
 } // namespace shadowtap::replay

@@ -1,28 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "replay/shadow_connection.h"
 
-#include "replay/replayer.h"
+#include "common/clock.h"
 
 #include <boost/asio/write.hpp>
 #include <poll.h>
 #include <sys/socket.h>
-#include <time.h>
 
 namespace shadowtap::replay {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-namespace {
-uint64_t steadyNs() {
-  timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
-}
-} // namespace
-
-ShadowConnection::ShadowConnection(Replayer &owner, size_t target, bool http)
-    : owner_(owner), target_(target), socket_(owner.io_), timer_(owner.io_) {
+ShadowConnection::ShadowConnection(ReplayContext &context, TargetState &target, bool http)
+    : context_(context), target_(target), socket_(context.io), timer_(context.io) {
   if (http)
     responses_ = std::make_unique<http::MessageFramer>(http::MessageKind::Response, static_cast<http::FramerListener &>(*this));
 }
@@ -30,16 +21,15 @@ ShadowConnection::ShadowConnection(Replayer &owner, size_t target, bool http)
 ShadowConnection::~ShadowConnection() = default;
 
 void ShadowConnection::start() {
-  auto &stats = owner_.stats_[target_];
-  stats.opened++;
-  stats.active++;
+  target_.stats.opened++;
+  target_.stats.active++;
   connectNext(0);
 }
 
 void ShadowConnection::connectNext(size_t index) {
-  const auto endpoints = owner_.targets_[target_].endpoints; // a copy: a reload may re-resolve
+  const auto endpoints = target_.target.endpoints; // a copy: a reload may re-resolve
   if (index >= endpoints.size()) {
-    owner_.connectFailed(target_);
+    target_.connectFailed(context_.options.maxBackoff);
     close(Outcome::ConnectFailed, false);
     return;
   }
@@ -50,12 +40,12 @@ void ShadowConnection::connectNext(size_t index) {
     connectNext(index + 1);
     return;
   }
-  if (uint32_t mark = owner_.options_.mark) // before connect: the SYN already carries it
+  if (uint32_t mark = context_.options.mark) // before connect: the SYN already carries it
     ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 
   auto self = shared_from_this();
-  timer_.expires_after(owner_.options_.connectTimeout);
+  timer_.expires_after(context_.options.connectTimeout);
   timer_.async_wait([self](const error_code &timerEc) {
     if (timerEc || self->connected_ || self->closed_)
       return;
@@ -77,7 +67,7 @@ void ShadowConnection::connectNext(size_t index) {
       return;
     }
     self->connected_ = true;
-    self->owner_.connectSucceeded(self->target_);
+    self->target_.connectSucceeded();
     error_code ignored;
     self->socket_.non_blocking(true, ignored);
     self->readResponses();
@@ -88,17 +78,17 @@ void ShadowConnection::connectNext(size_t index) {
 void ShadowConnection::write(std::span<const uint8_t> bytes) {
   if (closed_ || finRequested_)
     return;
-  const auto &options = owner_.options_;
+  const auto &options = context_.options;
   if (queued_.size() + writing_.size() + bytes.size() > options.maxBacklogPerConnection ||
-      owner_.backlog_ + bytes.size() > options.maxBacklogTotal) {
+      context_.stats.backlogBytes + bytes.size() > options.maxBacklogTotal) {
     close(Outcome::ShedBacklog, true);
     return;
   }
   if (writingActive_ || !connected_)
-    owner_.stats_[target_].writeStalls += writingActive_ ? 1 : 0;
+    target_.stats.writeStalls += writingActive_ ? 1 : 0;
   queued_.insert(queued_.end(), bytes.begin(), bytes.end());
   queuedTotal_ += bytes.size();
-  owner_.backlog_ += bytes.size();
+  context_.stats.backlogBytes += bytes.size();
   if (connected_ && !writingActive_)
     writeMore();
 }
@@ -109,7 +99,7 @@ void ShadowConnection::writeMore() {
   if (closed_ || writingActive_)
     return;
   if (writtenOfWriting_ == writing_.size()) {
-    owner_.backlog_ -= writing_.size();
+    context_.stats.backlogBytes -= writing_.size();
     writing_.clear();
     writtenOfWriting_ = 0;
     if (queued_.empty()) {
@@ -121,7 +111,7 @@ void ShadowConnection::writeMore() {
   }
   writingActive_ = true;
   auto self = shared_from_this();
-  timer_.expires_after(owner_.options_.stallTimeout);
+  timer_.expires_after(context_.options.stallTimeout);
   timer_.async_wait([self](const error_code &timerEc) {
     if (!timerEc && self->writingActive_)
       self->close(Outcome::ShedStalled, true);
@@ -131,10 +121,10 @@ void ShadowConnection::writeMore() {
       [self](const error_code &ec, size_t written) {
         self->writingActive_ = false;
         self->writtenOfWriting_ += written;
-        self->owner_.stats_[self->target_].bytesOut += written;
+        self->target_.stats.bytesOut += written;
         self->noteWritten(written);
         if (self->closed_) {
-          self->owner_.backlog_ -= self->writing_.size();
+          self->context_.stats.backlogBytes -= self->writing_.size();
           self->writing_.clear();
           return;
         }
@@ -160,16 +150,15 @@ void ShadowConnection::maybeHalfClose() {
   finSent_ = true;
   // The shadow's answer is read and thrown away; don't wait for it forever.
   auto self = shared_from_this();
-  timer_.expires_after(owner_.options_.drainTimeout);
+  timer_.expires_after(context_.options.drainTimeout);
   timer_.async_wait([self](const error_code &timerEc) {
     if (!timerEc)
       self->close(Outcome::Completed, false);
   });
 }
 
-// Waits for readability, then reads into the replayer's one shared buffer: a read buffer per
-// connection would cost 64 KiB x every open replay. Safe because everything runs on one thread
-// and the bytes are consumed (framed or counted) before the handler returns.
+// Waits for readability, then reads into the one buffer all replays share (replay_context.h):
+// the bytes are consumed (framed or counted) before the handler returns.
 void ShadowConnection::readResponses() {
   auto self = shared_from_this();
   socket_.async_wait(asio::ip::tcp::socket::wait_read, [self](const error_code &waitEc) {
@@ -178,7 +167,7 @@ void ShadowConnection::readResponses() {
     error_code ec = waitEc;
     size_t n = 0;
     if (!ec) {
-      n = self->socket_.read_some(asio::buffer(self->owner_.readBuf_), ec);
+      n = self->socket_.read_some(asio::buffer(self->context_.readBuffer), ec);
       if (ec == asio::error::would_block) {
         self->readResponses();
         return;
@@ -198,9 +187,9 @@ void ShadowConnection::readResponses() {
         self->close(Outcome::WriteFailed, false);
       return; // EOF before our FIN: the shadow half-closed; keep writing until it resets
     }
-    self->owner_.stats_[self->target_].bytesIn += n;
+    self->target_.stats.bytesIn += n;
     if (self->responses_)
-      self->responses_->feed({self->owner_.readBuf_.data(), n});
+      self->responses_->feed({self->context_.readBuffer.data(), n});
     if (!self->closed_)
       self->readResponses();
   });
@@ -214,7 +203,8 @@ void ShadowConnection::endRequest(const ExchangePtr &exchange) {
   // with the wrong request, so this replay stops comparing altogether (counted); it goes on.
   constexpr size_t kMaxPending = 1024;
   if (pending_.size() >= kMaxPending) {
-    owner_.httpStats_.comparisonsAbandoned += pending_.size();
+    if (context_.observer)
+      context_.observer->onComparisonsAbandoned(pending_.size());
     pending_.clear();
     responses_.reset();
     return;
@@ -231,11 +221,11 @@ void ShadowConnection::noteWritten(size_t bytes) {
     if (p.endOffset > writtenTotal_)
       break;
     if (!p.writtenAtNs)
-      p.writtenAtNs = now ? now : (now = steadyNs());
+      p.writtenAtNs = now ? now : (now = monotonicNs());
   }
 }
 
-void ShadowConnection::onMessageBegin() { responseBeganNs_ = steadyNs(); }
+void ShadowConnection::onMessageBegin() { responseBeganNs_ = monotonicNs(); }
 
 void ShadowConnection::onHead(const http::MessageHead &head, std::span<const uint8_t>) {
   responseCode_ = head.status;
@@ -245,9 +235,10 @@ void ShadowConnection::onHead(const http::MessageHead &head, std::span<const uin
 void ShadowConnection::onMessageEnd() {
   if (interim_)
     return;
-  uint64_t now = steadyNs();
+  uint64_t now = monotonicNs();
   if (pending_.empty()) {
-    owner_.httpStats_.shadowUnpaired++; // a response to nothing we sent: not compared
+    if (context_.observer) // a response to nothing we sent: not compared
+      context_.observer->onShadowUnpaired();
   } else {
     uint64_t start = std::max(pending_.front().writtenAtNs ? pending_.front().writtenAtNs : responseBeganNs_,
                               lastResponseEndNs_);
@@ -263,8 +254,8 @@ void ShadowConnection::onMessageEnd() {
 void ShadowConnection::answerPending(unsigned code, uint64_t firstByteNs, uint64_t lastByteNs) {
   auto exchange = std::move(pending_.front().exchange);
   pending_.pop_front();
-  if (owner_.observer_)
-    owner_.observer_->onShadowResponse(*exchange, {target_, code, firstByteNs, lastByteNs});
+  if (context_.observer)
+    context_.observer->onShadowResponse(*exchange, {target_.index, code, firstByteNs, lastByteNs});
 }
 
 void ShadowConnection::abort() { close(Outcome::Aborted, true); }
@@ -273,10 +264,10 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   if (closed_)
     return;
   closed_ = true;
-  owner_.backlog_ -= queued_.size();
+  context_.stats.backlogBytes -= queued_.size();
   queued_.clear();
   if (!writingActive_) { // otherwise the write handler releases writing_ when it is called back
-    owner_.backlog_ -= writing_.size();
+    context_.stats.backlogBytes -= writing_.size();
     writing_.clear();
   }
   // Requests this replay will never get an answer to. When the user's own connection died
@@ -288,7 +279,7 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
     }
     answerPending(0, 0, 0);
   }
-  auto &stats = owner_.stats_[target_];
+  auto &stats = target_.stats;
   stats.active--;
   switch (outcome) {
   case Outcome::Completed: stats.completed++; break;

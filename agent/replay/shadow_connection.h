@@ -11,6 +11,8 @@
 
 #include "http/message_framer.h"
 #include "replay/exchange.h"
+#include "replay/replay_context.h"
+#include "replay/target_state.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,11 +23,9 @@
 
 namespace shadowtap::replay {
 
-class Replayer;
-
 class ShadowConnection : public std::enable_shared_from_this<ShadowConnection>, private http::FramerListener {
 public:
-  ShadowConnection(Replayer &owner, size_t target, bool http);
+  ShadowConnection(ReplayContext &context, TargetState &target, bool http);
   ~ShadowConnection();
 
   void start();
@@ -53,8 +53,8 @@ private:
   void maybeHalfClose();
   void close(Outcome outcome, bool reset);
 
-  Replayer &owner_;
-  size_t target_;
+  ReplayContext &context_;
+  TargetState &target_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer timer_;
   std::vector<uint8_t> queued_;  // waiting to be written

@@ -4,7 +4,7 @@
 // timed from packet timestamps, the shadow's by the replay connection, codes are compared — and a
 // stream that is not HTTP still goes through byte for byte.
 #include "compare/comparison.h"
-#include "http/http_stage.h"
+#include "pipeline/http_stage.h"
 #include "replay/replayer.h"
 
 #include <boost/asio.hpp>
@@ -127,7 +127,7 @@ TEST(HttpStage, MirrorsByRuleRewritesTimesAndCompares) {
   auto plan = httpPlan(shadow.port(), rules);
   Replayer replayer(io, options, plan);
   compare::Comparison comparison;
-  http::HttpStage stage(replayer, comparison, plan);
+  HttpStage stage(replayer, comparison, plan);
 
   // Four pipelined requests from one client; the second is excluded.
   std::string r1 = "GET /books/1 HTTP/1.1\r\nHost: books:8080\r\nAuthorization: secret\r\n\r\n";
@@ -171,7 +171,7 @@ TEST(HttpStage, MirrorsByRuleRewritesTimesAndCompares) {
   EXPECT_EQ(s.shadowNoResponse, 0u);
 
   auto report = comparison.json();
-  std::string shadowName = replayer.targets()[0].name;
+  std::string shadowName = replayer.target(0).target.name;
   // Primary: from the packet timestamps. r1 ended at 101 ms, answered at 104 ms.
   auto *p1 = row(report, "primary", "GET /books/{id}", 200);
   ASSERT_TRUE(p1) << report.dump(2);
@@ -206,7 +206,7 @@ TEST(HttpStage, NotHttpOnAnHttpPortIsReplayedByteForByte) {
   auto plan = httpPlan(shadow.port(), {});
   Replayer replayer(io, options, plan);
   compare::Comparison comparison;
-  http::HttpStage stage(replayer, comparison, plan);
+  HttpStage stage(replayer, comparison, plan);
 
   std::string stream = "SSH-2.0-OpenSSH_9.2\r\n";
   for (int i = 0; i < 256; i++)
@@ -232,7 +232,7 @@ TEST(HttpStage, ShadowThatNeverAnswersIsCountedAsNoResponse) {
   auto plan = httpPlan(shadow.port(), {});
   Replayer replayer(io, options, plan);
   compare::Comparison comparison;
-  http::HttpStage stage(replayer, comparison, plan);
+  HttpStage stage(replayer, comparison, plan);
   stage.onFlowStart(1, {});
   stage.onClientData(1, bytes("GET /a HTTP/1.1\r\nHost: a\r\n\r\n"));
   stage.onClientFin(1);
@@ -241,6 +241,6 @@ TEST(HttpStage, ShadowThatNeverAnswersIsCountedAsNoResponse) {
   runFor(io, 800);
   EXPECT_EQ(stage.stats().shadowNoResponse, 1u);
   auto report = comparison.json();
-  EXPECT_TRUE(row(report, replayer.targets()[0].name, "GET /a", 0)) << report.dump(2);
+  EXPECT_TRUE(row(report, replayer.target(0).target.name, "GET /a", 0)) << report.dump(2);
   EXPECT_TRUE(row(report, "primary", "GET /a", 204)) << report.dump(2);
 }

@@ -2,9 +2,11 @@
 #include "common/error.h"
 #include "metrics/metrics_server.h"
 #include "metrics/prometheus_text.h"
+#include "pipeline/pipeline_stats.h"
 
 #include <boost/asio.hpp>
 #include <gtest/gtest.h>
+#include <set>
 #include <thread>
 
 using namespace shadowtap;
@@ -60,16 +62,48 @@ TEST(MetricsServer, BadOrBusyAddressesAreClearErrors) {
   EXPECT_THROW(MetricsServer(io, "127.0.0.1:" + std::to_string(first.port()), [] { return std::string(); }), Error);
 }
 
-TEST(PrometheusText, KernelAndPipelineCountersWithLabels) {
+TEST(PrometheusText, KernelCountersWithLabels) {
   CounterValues kernel{};
   kernel[ST_C_CLONED] = 42;
-  auto pipeline = nlohmann::ordered_json::parse(R"({"capture":{"frames":5},"flows":{"started":2,"active":1},
-    "replay":{"backlog_bytes":0,"targets":[{"target":"[fd00::7]:80","opened":2,"completed":1}]}})");
-  auto text = renderPrometheus("eth0", kernel, pipeline);
+  auto text = renderKernelCounters("iface=\"eth0\"", kernel);
   EXPECT_NE(text.find("shadowtap_packets_total{iface=\"eth0\",reason=\"cloned\"} 42\n"), std::string::npos);
-  EXPECT_NE(text.find("shadowtap_flows{iface=\"eth0\",kind=\"started\"} 2\n"), std::string::npos);
-  EXPECT_NE(text.find("shadowtap_replay{iface=\"eth0\",target=\"[fd00::7]:80\",kind=\"completed\"} 1\n"),
-            std::string::npos);
   EXPECT_NE(text.find("# TYPE shadowtap_packets_total counter"), std::string::npos);
-  EXPECT_EQ(renderPrometheus("eth0", kernel, std::nullopt).find("shadowtap_replay"), std::string::npos);
+  EXPECT_EQ(text.find("shadowtap_replay"), std::string::npos);
+}
+
+// One family per field, named and typed by the field's kind: counters end in _total, gauges
+// (active connections, buffered bytes) are exported as gauges.
+TEST(PrometheusText, PipelineFamiliesTypedByKind) {
+  PipelineStats p;
+  p.capture.frames = 5;
+  p.flows.flowsStarted = 2;
+  p.flows.active = 1;
+  p.targets.emplace_back("[fd00::7]:80", replay::TargetStats{});
+  p.targets[0].second.opened = 2;
+  p.targets[0].second.completed = 1;
+  p.targets[0].second.active = 1;
+  std::string text;
+  appendPrometheus(text, "iface=\"eth0\"", p);
+  for (const char *expected : {
+           "# TYPE shadowtap_capture_frames_total counter\n",
+           "shadowtap_capture_frames_total{iface=\"eth0\"} 5\n",
+           "# TYPE shadowtap_flows_started_total counter\n",
+           "shadowtap_flows_started_total{iface=\"eth0\"} 2\n",
+           "# TYPE shadowtap_flows_active gauge\n",
+           "shadowtap_flows_active{iface=\"eth0\"} 1\n",
+           "# TYPE shadowtap_flows_buffered_bytes gauge\n",
+           "# TYPE shadowtap_replay_backlog_bytes gauge\n",
+           "# TYPE shadowtap_replay_active gauge\n",
+           "shadowtap_replay_active{iface=\"eth0\",target=\"[fd00::7]:80\"} 1\n",
+           "shadowtap_replay_completed_total{iface=\"eth0\",target=\"[fd00::7]:80\"} 1\n",
+           "# TYPE shadowtap_http_active gauge\n",
+           "# TYPE shadowtap_http_requests_total counter\n",
+       })
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  // Every family is declared exactly once.
+  std::set<std::string> seen;
+  for (size_t at = text.find("# TYPE "); at != std::string::npos; at = text.find("# TYPE ", at + 1)) {
+    auto name = text.substr(at + 7, text.find(' ', at + 7) - at - 7);
+    EXPECT_TRUE(seen.insert(name).second) << name << " declared twice";
+  }
 }

@@ -108,7 +108,8 @@ TEST(Replayer, ReplaysEachFlowToEveryTargetAndCopy) {
       EXPECT_EQ(got.count(request + std::to_string(id)), 3u);
     EXPECT_EQ(r->closed, 12u); // half-closed after the client's FIN
   }
-  for (const auto &s : replayer.stats()) {
+  for (const auto &target : replayer.targets()) {
+    const auto &s = target.stats;
     EXPECT_EQ(s.opened, 12u);
     EXPECT_EQ(s.completed, 12u);
     EXPECT_EQ(s.bytesOut, 4u * 3u * (request.size() + 1));
@@ -129,7 +130,7 @@ TEST(Replayer, ResetOrBrokenFlowsAbortTheirReplays) {
   replayer.onFlowEnd(1, flow::FlowEnd::Reset);
   replayer.onFlowEnd(2, flow::FlowEnd::Broken);
   runFor(io, 300);
-  const auto &s = replayer.stats()[0];
+  const auto &s = replayer.target(0).stats;
   EXPECT_EQ(s.aborted, 2u);
   EXPECT_EQ(s.active, 0u);
   expectAccounted(s);
@@ -152,7 +153,7 @@ TEST(Replayer, HalfOpenFlowsNeverReachTheShadow) {
   replayer.onClientFin(101);
   replayer.onFlowEnd(101, flow::FlowEnd::Completed);
   runFor(io, 300);
-  const auto &s = replayer.stats()[0];
+  const auto &s = replayer.target(0).stats;
   EXPECT_EQ(s.skippedEmpty, 200u); // 100 flows x 2 copies
   EXPECT_EQ(s.opened, 2u);         // flow 101's two copies
   EXPECT_EQ(s.completed, 2u);
@@ -178,7 +179,7 @@ TEST(Replayer, DownShadowIsCountedAndBackedOff) {
     replayer.onClientData(id, bytes("x"));
   }
   runFor(io, 100);
-  const auto &s = replayer.stats()[0];
+  const auto &s = replayer.target(0).stats;
   EXPECT_EQ(s.connectFailed, 1u);
   EXPECT_EQ(s.shedBackoff, 19u);
   EXPECT_EQ(s.active, 0u);
@@ -197,11 +198,11 @@ TEST(Replayer, StalledShadowIsShedPastTheBacklog) {
   replayer.onFlowStart(1, {});
   runFor(io, 200);
   std::string chunk(64 * 1024, 'x');
-  for (int i = 0; i < 200 && replayer.stats()[0].shedBacklog == 0; i++) { // up to 12.5 MiB
+  for (int i = 0; i < 200 && replayer.target(0).stats.shedBacklog == 0; i++) { // up to 12.5 MiB
     replayer.onClientData(1, bytes(chunk));
     runFor(io, 5);
   }
-  const auto &s = replayer.stats()[0];
+  const auto &s = replayer.target(0).stats;
   EXPECT_EQ(s.shedBacklog, 1u);
   EXPECT_EQ(s.active, 0u);
   EXPECT_LE(replayer.backlogBytes(), options.maxBacklogPerConnection);
@@ -240,14 +241,14 @@ TEST(Replayer, RoutesByServicePortAndTakesANewPlanLive) {
   next.routes[443] = {{next.targets[0].name, 2}};
   replayer.setPlan(next);
   ASSERT_EQ(replayer.targets().size(), 2u);
-  EXPECT_EQ(replayer.targets()[0].port, a.port()); // a kept its index and counters
+  EXPECT_EQ(replayer.target(0).target.port, a.port()); // a kept its index and counters
   replay(3, web);
   replay(4, other);
   runFor(io, 300);
   EXPECT_EQ(a.streams.size(), 2u);
   EXPECT_EQ(b.streams.size(), 3u);
-  EXPECT_EQ(replayer.stats()[0].opened, 2u);
-  EXPECT_EQ(replayer.stats()[1].opened, 3u);
+  EXPECT_EQ(replayer.target(0).stats.opened, 2u);
+  EXPECT_EQ(replayer.target(1).stats.opened, 3u);
 }
 
 TEST(Replayer, ShadowThatStopsReadingIsShedAfterTheStallTimeout) {
@@ -264,7 +265,7 @@ TEST(Replayer, ShadowThatStopsReadingIsShedAfterTheStallTimeout) {
   replayer.onClientFin(1);
   replayer.onFlowEnd(1, flow::FlowEnd::Completed); // the replay outlives its flow...
   runFor(io, 1500);
-  const auto &s = replayer.stats()[0];
+  const auto &s = replayer.target(0).stats;
   EXPECT_EQ(s.shedStalled, 1u); // ...but not a shadow that never reads
   EXPECT_EQ(s.active, 0u);
   EXPECT_EQ(replayer.backlogBytes(), 0u); // every buffered byte released

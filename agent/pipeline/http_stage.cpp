@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "http/http_stage.h"
+#include "pipeline/http_stage.h"
 
 #include "compare/route_template.h"
 
 #include <deque>
 
-namespace shadowtap::http {
+namespace shadowtap {
+
+using namespace http;
 
 namespace {
 // Requests waiting for the primary's answer, per flow. Only a primary whose responses we cannot
@@ -148,6 +150,7 @@ void HttpStage::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
   if (auto rules = rules_.find(info.serverPort); rules != rules_.end()) {
     stats_.flows++;
     flows_[id] = std::make_unique<Flow>(*this, id, rules->second);
+    stats_.active = flows_.size();
   }
   replayer_.onFlowStart(id, info);
 }
@@ -188,6 +191,7 @@ void HttpStage::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
     stats_.parseErrors += rs.parseErrors;
     stats_.upgrades += rq.upgrades || rs.upgrades ? 1 : 0;
     flows_.erase(it);
+    stats_.active = flows_.size();
   }
   replayer_.onFlowEnd(id, end);
 }
@@ -198,13 +202,13 @@ void HttpStage::primaryAnswered(replay::Exchange &exchange, unsigned code, uint6
   exchange.primaryAnswered = true;
   exchange.primaryCode = code;
   for (const auto &[target, shadowCode] : exchange.earlyShadowCodes)
-    comparison_.recordPair(replayer_.targets()[target].name, exchange.route, code, shadowCode);
+    comparison_.recordPair(replayer_.target(target).target.name, exchange.route, code, shadowCode);
   exchange.earlyShadowCodes.clear();
 }
 
 void HttpStage::onShadowResponse(replay::Exchange &exchange, const replay::ShadowResponse &response) {
   (response.code ? stats_.shadowResponses : stats_.shadowNoResponse)++;
-  const std::string &target = replayer_.targets()[response.target].name;
+  const std::string &target = replayer_.target(response.target).target.name;
   comparison_.record({target, exchange.route, response.code, response.firstByteNs, response.lastByteNs});
   if (exchange.primaryAnswered)
     comparison_.recordPair(target, exchange.route, exchange.primaryCode, response.code);
@@ -212,4 +216,4 @@ void HttpStage::onShadowResponse(replay::Exchange &exchange, const replay::Shado
     exchange.earlyShadowCodes.emplace_back(response.target, response.code);
 }
 
-} // namespace shadowtap::http
+} // namespace shadowtap

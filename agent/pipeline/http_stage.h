@@ -17,31 +17,15 @@
 #include "compare/comparison.h"
 #include "flow/flow_sink.h"
 #include "http/message_framer.h"
+#include "http/request_rules.h"
+#include "pipeline/http_stats.h"
 #include "replay/replayer.h"
 
 #include <memory>
 #include <random>
 #include <unordered_map>
 
-namespace shadowtap::http {
-
-struct HttpStats {
-  uint64_t flows = 0;             // HTTP-port flows started
-  uint64_t notHttp = 0;           // flows whose client stream was not HTTP: replayed as plain TCP
-  uint64_t parseErrors = 0;       // streams that stopped parsing after an error (either direction)
-  uint64_t upgrades = 0;          // streams that switched protocols: the rest replayed raw
-  uint64_t requests = 0;
-  uint64_t mirrored = 0;
-  uint64_t excluded = 0;          // an exclusion rule matched (e.g. end-user: demo-user)
-  uint64_t notMatched = 0;        // a `match` list was given and no entry matched
-  uint64_t sampledOut = 0;        // per-request percentage
-  uint64_t rewritten = 0;         // mirrored with a rewritten head
-  uint64_t primaryResponses = 0;  // responses to mirrored requests seen on the tap
-  uint64_t primaryUnpaired = 0;   // responses with no request waiting for them
-  uint64_t primaryUnanswered = 0; // mirrored requests whose flow ended before the primary answered
-  uint64_t shadowResponses = 0;
-  uint64_t shadowNoResponse = 0;  // mirrored requests a shadow never answered
-};
+namespace shadowtap {
 
 class HttpStage : public flow::FlowSink, public replay::ExchangeObserver {
 public:
@@ -57,9 +41,11 @@ public:
   void onFlowEnd(flow::FlowId id, flow::FlowEnd end) override;
 
   void onShadowResponse(replay::Exchange &exchange, const replay::ShadowResponse &response) override;
+  void onShadowUnpaired() override { stats_.shadowUnpaired++; }
+  void onComparisonsAbandoned(size_t requests) override { stats_.comparisonsAbandoned += requests; }
 
   const HttpStats &stats() const { return stats_; }
-  size_t activeFlows() const { return flows_.size(); }
+  size_t activeFlows() const { return stats_.active; }
 
 private:
   struct Flow;
@@ -67,11 +53,11 @@ private:
   void primaryAnswered(replay::Exchange &exchange, unsigned code, uint64_t firstNs, uint64_t lastNs);
   replay::Replayer &replayer_;
   compare::Comparison &comparison_;
-  std::map<uint16_t, std::shared_ptr<const HttpRules>> rules_;
+  std::map<uint16_t, std::shared_ptr<const http::HttpRules>> rules_;
   std::unordered_map<flow::FlowId, std::unique_ptr<Flow>> flows_;
   HttpStats stats_;
   uint64_t nowNs_ = 0;
   std::minstd_rand random_;
 };
 
-} // namespace shadowtap::http
+} // namespace shadowtap

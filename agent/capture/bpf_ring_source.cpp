@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "capture/bpf_ring_source.h"
+
+#include "common/clock.h"
+
+namespace shadowtap {
+
+BpfRingSource::BpfRingSource(int ringFd, std::function<uint64_t()> ringFullCount)
+    : clockOffsetNs_(realtimeMinusMonotonicNs()), ringFullCount_(std::move(ringFullCount)),
+      lastRingFull_(ringFullCount_()),
+      reader_(ringFd, [this](const st_pkt_meta &meta, std::span<const uint8_t> frame) {
+        if (current_)
+          (*current_)({frame, meta.pkt_len, meta.ts_ns + clockOffsetNs_});
+      }) {}
+
+bool BpfRingSource::poll(const FrameHandler &onFrame, uint32_t) {
+  current_ = &onFrame;
+  reader_.drain();
+  current_ = nullptr;
+  return false;
+}
+
+uint64_t BpfRingSource::takeKernelDrops() {
+  uint64_t now = ringFullCount_();
+  uint64_t drops = now - lastRingFull_;
+  lastRingFull_ = now;
+  return drops;
+}
+
+} // namespace shadowtap

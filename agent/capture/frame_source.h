@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: Apache-2.0
+// Where mirrored frames come from, behind one seam: the mirror interface's packet ring
+// (TPACKET_V3) and the BPF ring buffer today; an offline capture, a recording or a VXLAN
+// collector socket tomorrow. A source is polled from an event loop when its fd is readable, in
+// bounded turns, and says how many frames the kernel lost before they could be read.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+namespace shadowtap {
+
+struct Frame {
+  std::span<const uint8_t> data; // from the Ethernet header; shorter than wireLen if cut
+  uint32_t wireLen = 0;          // the frame's length on the wire
+  uint64_t tsNs = 0;             // kernel timestamp, CLOCK_REALTIME (as pcap wants it)
+};
+
+using FrameHandler = std::function<void(const Frame &)>;
+
+class FrameSource {
+public:
+  virtual ~FrameSource() = default;
+  // Readable (epoll) when frames are waiting.
+  virtual int readableFd() const = 0;
+  // Hands waiting frames to `onFrame`, at most `budget` batches of them (ring blocks), so a
+  // flood cannot starve the loop's other work. Returns true if more are waiting.
+  virtual bool poll(const FrameHandler &onFrame, uint32_t budget) = 0;
+  // Frames lost before they could be read (the ring was full), since the last call.
+  virtual uint64_t takeKernelDrops() = 0;
+};
+
+} // namespace shadowtap

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
+// What one replay connection may use of the replayer that made it, and nothing more: the loop,
+// the options, the read buffer and backlog budget shared by every connection, and where the
+// shadow's HTTP answers go.
+#pragma once
+
+#include "replay/exchange.h"
+#include "replay/replay_options.h"
+#include "replay/replay_stats.h"
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+
+namespace shadowtap::replay {
+
+struct ReplayContext {
+  boost::asio::io_context &io;
+  const ReplayOptions &options;
+  // Every connection reads into this one buffer (they run on one thread and consume what they
+  // read before returning): a buffer per connection would cost 64 KiB x every open replay.
+  std::array<uint8_t, 65536> &readBuffer;
+  ReplayStats &stats; // backlogBytes: the budget all connections share
+  ExchangeObserver *observer = nullptr;
+};
+
+} // namespace shadowtap::replay

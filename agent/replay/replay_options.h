@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace shadowtap::replay {
+
+struct ReplayOptions {
+  uint32_t mark = 0;                         // SO_MARK: the BPF programs never mirror these packets
+  // Bytes waiting for a slow shadow, then that replay is shed. Large enough for a burst the size
+  // of a big upload (the client can outrun the shadow's first reads); the total bounds memory.
+  size_t maxBacklogPerConnection = 64u << 20;
+  size_t maxBacklogTotal = 256u << 20;
+  std::chrono::milliseconds connectTimeout{3000};
+  std::chrono::milliseconds drainTimeout{10000}; // after our FIN: wait this long for the shadow's
+  std::chrono::milliseconds stallTimeout{10000}; // a write that makes no progress this long is shed
+  std::chrono::milliseconds maxBackoff{10000};
+};
+
+} // namespace shadowtap::replay
