@@ -49,12 +49,9 @@ def identities(status, copies, flows):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("get")
-    g.add_argument("file")
-    g.add_argument("expr")
-    ln = sub.add_parser("lines")
-    ln.add_argument("file")
-    ln.add_argument("expr")
+    for name in ("get", "lines"):
+        sub.add_parser(name).add_argument("file")
+        sub.choices[name].add_argument("expr")
     i = sub.add_parser("identities")
     i.add_argument("file")
     i.add_argument("--copies", type=int, default=1)

@@ -6,6 +6,7 @@
   listen(...)            a listening TCP socket (IPv4, IPv6 or dual-stack), optional SO_RCVBUF
   Stream                 the record of a received byte stream: length, SHA-256, first bytes
   recv_stream(...)       the one receive loop: reads to EOF into a Stream, says how it ended
+  read_to_eof(sock)      the bytes themselves, when they are few (a reply)
   JsonLines              a thread-safe JSON-lines writer (one record per line, flushed)
   read_request(...)      one HTTP/1.1 request off a socket (head parsed, body read)
   load_json / load_jsonl readers of what the tools and the agent write
@@ -92,6 +93,16 @@ def recv_stream(sock, stream, chunk=65536, delay=0.0, on_data=None):
                 on_data(data)
     except OSError as e:
         return end_of(e)
+
+
+def read_to_eof(sock, chunk=65536):
+    """Everything SOCK delivers until the peer's FIN."""
+    data = b""
+    while True:
+        piece = sock.recv(chunk)
+        if not piece:
+            return data
+        data += piece
 
 
 class JsonLines:

@@ -19,16 +19,12 @@
 # Usage: fidelity_test.sh PATH_TO_SHADOWTAP   (REPLAY_PHASES="C" runs only the listed phases, for
 # debugging; the default and the ctest entry run all of them)
 set -euo pipefail
-source "$(dirname "$0")/../../lib/harness.sh"
-h_init --need nft --need ethtool
-h_agent "${1:-}"
+source "$(dirname "$0")/lib.sh"
+replay_init "${1:-}"
 
-PORT=18080
 SHADOW_A=19001
 SHADOW_B=19002
 
-h_topology rp --shadow
-serve_http "$PORT"
 serve_recorder main "$H_TMP/shadow.jsonl" --port "$SHADOW_A" --port "$SHADOW_B"
 
 # workload PHASE SCALE: every client run appends its per-connection records to $H_TMP/PHASE.conns.

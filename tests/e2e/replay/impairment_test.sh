@@ -21,16 +21,12 @@
 #      reset; the flow is counted broken and the replay aborted.
 # Usage: impairment_test.sh PATH_TO_SHADOWTAP
 set -euo pipefail
-source "$(dirname "$0")/../../lib/harness.sh"
-h_init --need nft --need ethtool
-h_agent "${1:-}"
+source "$(dirname "$0")/lib.sh"
+replay_init "${1:-}" --router
 command -v tcpreplay >/dev/null || fail "required tool 'tcpreplay' not found (apt-get install tcpreplay)"
 
-PORT=18080
 SHADOW=19001
 
-h_topology rp --shadow --router
-serve_http "$PORT"
 serve_recorder main "$H_TMP/shadow.jsonl" --port "$SHADOW"
 
 # --- A. loss and duplication on the client's path -----------------------------------------------

@@ -12,19 +12,14 @@
 # > 1514 bytes in A (and none > 9014+), frames > 9014 bytes in B.
 # Usage: jumbo_test.sh PATH_TO_SHADOWTAP
 set -euo pipefail
-source "$(dirname "$0")/../../lib/harness.sh"
-h_init --need nft --need ethtool
-h_agent "${1:-}"
+source "$(dirname "$0")/lib.sh"
+replay_init "${1:-}"
 
-PORT=18080
 MTU=9000
-
-h_topology rp --shadow
 for pair in "$NS_CLI $CLI_IF" "$NS_SRV $SRV_IF" "$NS_SRV $SRV_SH_IF" "$NS_SHD $SHD_IF"; do
   set -- $pair
   ip -n "$1" link set "$2" mtu "$MTU"
 done
-serve_http "$PORT"
 
 # phase NAME TSO(on|off) SHADOW_PORT: the workload with the client's offloads set, checked end to end.
 phase() {

@@ -13,18 +13,14 @@
 # an agent that replays the wrong half, or a kernel/agent disagreement on a few connections.
 # Usage: sampling_exact_test.sh PATH_TO_SHADOWTAP
 set -euo pipefail
-source "$(dirname "$0")/../../lib/harness.sh"
-h_init --need nft --need ethtool
-h_agent "${1:-}"
+source "$(dirname "$0")/lib.sh"
+replay_init "${1:-}"
 
-PORT=18080
 SHADOW=19001
 N=400
 SPORT_BASE=30000
 PERCENT=50
 
-h_topology rp --shadow
-serve_http "$PORT"
 serve_recorder main "$H_TMP/shadow.jsonl" --port "$SHADOW"
 agent_start --iface "$SRV_IF" --port "$PORT" --percent "$PERCENT" --shadow "$SHD4:$SHADOW"
 agent_status "$H_TMP/s0.json"

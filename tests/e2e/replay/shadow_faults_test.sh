@@ -34,14 +34,10 @@
 # Usage: shadow_faults_test.sh PATH_TO_SHADOWTAP   (FAULT_CASES="reset garbage" runs only the listed
 # cases, for debugging; the default and the ctest entry run all of them)
 set -euo pipefail
-source "$(dirname "$0")/../../lib/harness.sh"
-h_init --need nft --need ethtool
-h_agent "${1:-}"
+source "$(dirname "$0")/lib.sh"
+replay_init "${1:-}"
 
-PORT=18080
 RSS_LIMIT_KB=$((300 * 1024))
-h_topology rp --shadow
-serve_http "$PORT"
 
 # workload NAME: the measured client run; summary in $H_TMP/NAME.json, connections in NAME.conns.
 workload() {
