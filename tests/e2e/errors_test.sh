@@ -14,9 +14,9 @@ e2e_make_pair
 
 # The unprivileged user must be able to execute the agent wherever the build tree lives (CI may
 # build under a 0700 home), so it gets a world-readable copy.
-chmod 711 "$H_TMP"
-mkdir -m 755 "$H_TMP/bin"
-install -m 755 "$AGENT" "$H_TMP/bin/shadowtap"
+chmod 711 "$E2E_TMP"
+mkdir -m 755 "$E2E_TMP/bin"
+install -m 755 "$AGENT" "$E2E_TMP/bin/shadowtap"
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
 
 CASES=0
@@ -27,20 +27,20 @@ expect_error() {
   local want="$1" pattern="$2"
   shift 3
   local rc=0
-  timeout 20 nsenter --net="/run/netns/$NS_SRV" "$@" >"$H_TMP/out" 2>"$H_TMP/err" || rc=$?
+  timeout 20 nsenter --net="/run/netns/$NS_SRV" "$@" >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
   local what="$*"
   what="'${what//"$AGENT"/shadowtap}'"
-  what="${what//"$H_TMP/bin/shadowtap"/shadowtap}"
+  what="${what//"$E2E_TMP/bin/shadowtap"/shadowtap}"
   [ "$rc" -ne 0 ] || fail "$what: exit status 0, expected $want"
   [ "$rc" -ne 124 ] || fail "$what: timed out"
-  [ "$rc" -eq "$want" ] || fail "$what: exit status $rc, expected $want; stderr: $(cat "$H_TMP/err")"
-  [ "$(wc -l <"$H_TMP/err")" -eq 1 ] || fail "$what: expected one stderr line, got: $(cat "$H_TMP/err")"
-  grep -q '^shadowtap: ' "$H_TMP/err" || fail "$what: stderr not prefixed 'shadowtap: ': $(cat "$H_TMP/err")"
-  grep -Eq -- "$pattern" "$H_TMP/err" || fail "$what: stderr does not match /$pattern/: $(cat "$H_TMP/err")"
-  [ ! -s "$H_TMP/out" ] || fail "$what: unexpected stdout: $(cat "$H_TMP/out")"
+  [ "$rc" -eq "$want" ] || fail "$what: exit status $rc, expected $want; stderr: $(cat "$E2E_TMP/err")"
+  [ "$(wc -l <"$E2E_TMP/err")" -eq 1 ] || fail "$what: expected one stderr line, got: $(cat "$E2E_TMP/err")"
+  grep -q '^shadowtap: ' "$E2E_TMP/err" || fail "$what: stderr not prefixed 'shadowtap: ': $(cat "$E2E_TMP/err")"
+  grep -Eq -- "$pattern" "$E2E_TMP/err" || fail "$what: stderr does not match /$pattern/: $(cat "$E2E_TMP/err")"
+  [ ! -s "$E2E_TMP/out" ] || fail "$what: unexpected stdout: $(cat "$E2E_TMP/out")"
   check_untapped "$NS_SRV" "$SRV_IF" 0 "after $what" >/dev/null
   CASES=$((CASES + 1))
-  log "ok: $what -> exit $rc: $(cat "$H_TMP/err")"
+  log "ok: $what -> exit $rc: $(cat "$E2E_TMP/err")"
 }
 
 RUN=("$AGENT" run --iface "$SRV_IF")
@@ -61,9 +61,9 @@ expect_error 2 "invalid port '0'" -- "$AGENT" set --iface "$SRV_IF" --port 0 --p
 expect_error 2 "invalid --percent '101'" -- "$AGENT" set --iface "$SRV_IF" --port 80 --percent 101
 
 # Environment errors (exit 1).
-expect_error 1 "needs root" -- "${NOBODY[@]}" "$H_TMP/bin/shadowtap" run --iface "$SRV_IF" --port 80
-expect_error 1 "needs root" -- "${NOBODY[@]}" "$H_TMP/bin/shadowtap" status --iface "$SRV_IF"
-expect_error 1 "needs root" -- "${NOBODY[@]}" "$H_TMP/bin/shadowtap" detach --iface "$SRV_IF"
+expect_error 1 "needs root" -- "${NOBODY[@]}" "$E2E_TMP/bin/shadowtap" run --iface "$SRV_IF" --port 80
+expect_error 1 "needs root" -- "${NOBODY[@]}" "$E2E_TMP/bin/shadowtap" status --iface "$SRV_IF"
+expect_error 1 "needs root" -- "${NOBODY[@]}" "$E2E_TMP/bin/shadowtap" detach --iface "$SRV_IF"
 expect_error 1 "BTF" -- env SHADOWTAP_BTF_PATH=/nonexistent "${RUN[@]}" --port 80
 expect_error 1 "bpffs.*/proc/version" -- "${RUN[@]}" --port 80 --bpffs /proc/version
 expect_error 1 "bpffs.*/proc/shadowtap-e2e" -- "${RUN[@]}" --port 80 --bpffs /proc/shadowtap-e2e

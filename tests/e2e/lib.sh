@@ -20,6 +20,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/harness.sh"
 e2e_init() {
   h_init --need tc --need tcpdump --need setpriv
   h_agent "${1:-}"
+  # errors_test.sh (which grows concurrently) still says E2E_TMP: the same directory as H_TMP.
+  # shellcheck disable=SC2034
+  E2E_TMP="$H_TMP"
 }
 
 e2e_make_pair() {
