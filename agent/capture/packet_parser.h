@@ -29,6 +29,9 @@ struct TcpPacket {
   uint32_t ack = 0;
   bool syn = false, ack_flag = false, fin = false, rst = false;
   bool ipv6 = false;
+  // The capture cut this packet short (snaplen, or a copy smaller than the frame): its payload
+  // is only a prefix of what was sent. The headers are whole.
+  bool truncated = false;
   std::span<const uint8_t> payload; // TCP payload, limited by the IP length and the capture
 };
 

@@ -18,6 +18,7 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
   capture_.bytes += frame.data.size();
   switch (parseTcpFrame(frame.data, packet_)) {
   case ParseError::None:
+    packet_.truncated = packet_.truncated || frame.data.size() < frame.wireLen;
     http_.setPacketTime(frame.tsNs);
     flows_.onPacket(packet_, nowNs);
     break;

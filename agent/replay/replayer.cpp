@@ -116,10 +116,14 @@ void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
   if (it == flows_.end())
     return;
   for (auto &connection : it->second) {
-    // A reset aborts everything, like the client did. Otherwise a replay that already has every
-    // client byte and its FIN finishes on its own; any other is cut short with a RST so the shadow
-    // never takes a truncated stream for a complete one.
-    if (end == flow::FlowEnd::Reset || !connection->finRequested())
+    // A client reset aborts the replay, like the client did. A server reset ends it after
+    // everything the server had accepted (all of it was delivered already): the shadow gets that
+    // whole, then a FIN. Otherwise a replay that already has every client byte and its FIN
+    // finishes on its own; any other is cut short with a RST so the shadow never takes a
+    // truncated stream for a complete one.
+    if (end == flow::FlowEnd::ServerReset)
+      connection->finish();
+    else if (end == flow::FlowEnd::Reset || !connection->finRequested())
       connection->abort();
   }
   flows_.erase(it);

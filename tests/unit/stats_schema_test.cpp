@@ -39,9 +39,10 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
   EXPECT_EQ(keys(json), (V{"capture", "flows", "replay", "http"}));
   EXPECT_EQ(keys(json["capture"]), (V{"frames", "bytes", "kernel_drops", "not_tcp", "malformed"}));
   EXPECT_EQ(keys(json["flows"]),
-            (V{"packets", "started", "active", "completed", "reset", "broken", "broken_overflow", "evicted",
-               "idle_timeout", "shutdown", "midstream_skipped", "out_of_window_segments", "server_streams_lost",
-               "client_bytes", "server_bytes", "buffered_bytes"}));
+            (V{"packets", "started", "established", "never_established", "active", "completed", "reset",
+               "server_reset", "broken", "broken_overflow", "broken_truncated", "broken_capture_loss", "evicted",
+               "idle_timeout", "shutdown", "midstream_skipped", "unacked", "rst_ignored", "out_of_window_segments",
+               "server_streams_lost", "client_bytes", "server_bytes", "buffered_bytes"}));
   EXPECT_EQ(keys(json["replay"]), (V{"backlog_bytes", "targets"}));
   EXPECT_EQ(keys(json["replay"]["targets"][0]),
             (V{"target", "opened", "active", "completed", "aborted", "shed_backlog", "shed_stalled", "shed_backoff",
