@@ -2,7 +2,8 @@
 // One function per subcommand. Each returns the process exit code; errors are thrown.
 #pragma once
 
-#include "cli/options.h"
+#include "config/command_options.h"
+#include "config/run_options.h"
 
 #include <functional>
 #include <string>

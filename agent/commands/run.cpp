@@ -7,6 +7,7 @@
 #include "common/capabilities.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "config/value_parsers.h"
 #include "metrics/local_endpoint.h"
 #include "metrics/metrics_server.h"
 #include "metrics/prometheus_text.h"

@@ -5,7 +5,7 @@
 // whole file is valid. See deploy/shadowtap.yaml for a commented example.
 #pragma once
 
-#include "cli/options.h"
+#include "config/run_options.h"
 
 #include <string>
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "cli/options.h"
 #include "common/error.h"
+#include "config/validation.h"
+#include "config/value_parsers.h"
 
 #include <gtest/gtest.h>
 
