@@ -19,12 +19,13 @@ constexpr const char *kUsage = R"(usage: shadowtap <command> [options]
 Mirror whole TCP connections of a service from a NIC, in the kernel, without touching them.
 
 commands:
-  run      attach to an interface and mirror until SIGINT/SIGTERM
-  set      change a running tap's rates, exclusions or on/off, live
-  status   show a tap's rules and counters
-  report   show the primary-vs-shadow comparison (HTTP services): per route, target and status
-  reload   re-read a running agent's --config file (same as SIGHUP)
-  detach   remove a tap left behind by a killed agent
+  run           attach to an interface and mirror until SIGINT/SIGTERM
+  set           change a running tap's rates, exclusions or on/off, live
+  status        show a tap's rules and counters
+  report        show the primary-vs-shadow comparison (HTTP services): per route, target and status
+  reload        re-read a running agent's --config file (same as SIGHUP)
+  detach        remove a tap left behind by a killed agent
+  check-config  check a config file (as `run --config` reads it) without attaching anything
 
 run `shadowtap <command> --help` for its options.
 
@@ -37,6 +38,7 @@ examples:
   shadowtap report --iface eth0
   shadowtap set --iface eth0 --port 8080 --percent 100
   shadowtap set --iface eth0 --exclude-cidr 192.0.2.7
+  shadowtap check-config /etc/shadowtap/shadowtap.yaml
   shadowtap run --config /etc/shadowtap/shadowtap.yaml
   shadowtap status --iface eth0 --json
   shadowtap detach --iface eth0
@@ -54,6 +56,7 @@ constexpr Subcommand kSubcommands[] = {
     {"report", reportCommandLine},
     {"reload", reloadCommandLine},
     {"detach", detachCommandLine},
+    {"check-config", checkConfigCommandLine},
 };
 
 int dispatch(const std::string &command, const std::vector<std::string> &args) {

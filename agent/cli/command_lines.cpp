@@ -136,4 +136,28 @@ int detachCommandLine(const std::vector<std::string> &args) {
   return detachCommand(o, tap.bpffs);
 }
 
+int checkConfigCommandLine(const std::vector<std::string> &args) {
+  po::options_description desc;
+  desc.add_options()("help,h", "show this help");
+  po::options_description all;
+  all.add(desc).add_options()("file", po::value<std::string>());
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  auto parsed = parseFlags(args, all, "check-config", &positional);
+  if (parsed.help) {
+    std::cout << "usage: shadowtap check-config FILE\n\n"
+                 "Checks a config file as `shadowtap run --config FILE` reads it: every key, value and\n"
+                 "rule, and the form of every mirror target, without resolving names or looking for the\n"
+                 "interface (check a cluster's config anywhere). ${VAR}s expand from the environment as\n"
+                 "in run: set them, e.g. NODE_IP=192.0.2.1 shadowtap check-config shadowtap.yaml.\n"
+                 "Prints `FILE: ok` (exit 0), or the first problem on stderr as\n"
+                 "`shadowtap: FILE:LINE: KEY: what is wrong` (exit 1).\n"
+              << desc << "\n";
+    return 0;
+  }
+  if (!parsed.vm.count("file"))
+    throw UsageError("missing FILE (usage: shadowtap check-config FILE)");
+  return checkConfigCommand(parsed.vm["file"].as<std::string>());
+}
+
 } // namespace shadowtap

@@ -15,5 +15,6 @@ int statusCommandLine(const std::vector<std::string> &args);
 int reportCommandLine(const std::vector<std::string> &args);
 int reloadCommandLine(const std::vector<std::string> &args);
 int detachCommandLine(const std::vector<std::string> &args);
+int checkConfigCommandLine(const std::vector<std::string> &args);
 
 } // namespace shadowtap

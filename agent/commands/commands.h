@@ -17,5 +17,6 @@ int setCommand(const SetOptions &options, const std::string &bpffs);
 int statusCommand(const StatusOptions &options, const std::string &bpffs);
 int detachCommand(const DetachOptions &options, const std::string &bpffs);
 int reportCommand(const ReportOptions &options);
+int checkConfigCommand(const std::string &path); // prints "FILE: ok", or throws Error (exit 1)
 
 } // namespace shadowtap

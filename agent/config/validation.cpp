@@ -16,6 +16,10 @@ void validateIfaceName(const std::string &name, const char *flag) {
 
 void validate(const RunOptions &options) {
   validateIfaceName(options.iface, "--iface");
+  validateAllButIface(options);
+}
+
+void validateAllButIface(const RunOptions &options) {
   if (options.services.empty())
     throw UsageError("missing --port: name at least one service port");
   if (options.services.size() > ST_MAX_RULES)

@@ -133,6 +133,18 @@ TEST(ValidateRun, RejectsEachBadField) {
   EXPECT_NO_THROW(validate(o));
 }
 
+// What check-config can check anywhere: everything but the interface, still the rest.
+TEST(ValidateRun, AllButIfaceSkipsOnlyTheInterface) {
+  auto o = goodRun();
+  o.iface = "";
+  EXPECT_NO_THROW(validateAllButIface(o));
+  o.services.clear();
+  EXPECT_THROW(validateAllButIface(o), UsageError);
+  o = goodRun();
+  o.snaplen = 10;
+  EXPECT_THROW(validateAllButIface(o), UsageError);
+}
+
 TEST(ValidateSet, NeedsSomethingToDoAndCoherentFlags) {
   SetOptions o;
   o.iface = "eth0";
