@@ -26,6 +26,7 @@ commands:
   reload        re-read a running agent's --config file (same as SIGHUP)
   detach        remove a tap left behind by a killed agent
   check-config  check a config file (as `run --config` reads it) without attaching anything
+  version       print the version (also `shadowtap --version`)
 
 run `shadowtap <command> --help` for its options.
 
@@ -42,6 +43,7 @@ examples:
   shadowtap run --config /etc/shadowtap/shadowtap.yaml
   shadowtap status --iface eth0 --json
   shadowtap detach --iface eth0
+  shadowtap --version
 )";
 
 struct Subcommand {
@@ -57,6 +59,7 @@ constexpr Subcommand kSubcommands[] = {
     {"reload", reloadCommandLine},
     {"detach", detachCommandLine},
     {"check-config", checkConfigCommandLine},
+    {"version", versionCommandLine},
 };
 
 int dispatch(const std::string &command, const std::vector<std::string> &args) {
@@ -77,7 +80,7 @@ int main(int argc, char **argv) {
     std::cout << kUsage;
     return args.empty() ? 2 : 0;
   }
-  std::string command = args[0];
+  std::string command = args[0] == "--version" ? "version" : args[0];
   args.erase(args.begin());
   routeLibraryLogs();
   try {

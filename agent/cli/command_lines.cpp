@@ -3,6 +3,7 @@
 
 #include "cli/flags.h"
 #include "cli/run_flags.h"
+#include "cli/version.h"
 #include "commands/commands.h"
 #include "common/error.h"
 #include "common/logging.h"
@@ -158,6 +159,13 @@ int checkConfigCommandLine(const std::vector<std::string> &args) {
   if (!parsed.vm.count("file"))
     throw UsageError("missing FILE (usage: shadowtap check-config FILE)");
   return checkConfigCommand(parsed.vm["file"].as<std::string>());
+}
+
+int versionCommandLine(const std::vector<std::string> &args) {
+  if (!args.empty())
+    throw UsageError("unexpected argument '" + args.front() + "' (usage: shadowtap --version)");
+  std::cout << versionLine() << "\n";
+  return 0;
 }
 
 } // namespace shadowtap

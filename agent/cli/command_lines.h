@@ -16,5 +16,6 @@ int reportCommandLine(const std::vector<std::string> &args);
 int reloadCommandLine(const std::vector<std::string> &args);
 int detachCommandLine(const std::vector<std::string> &args);
 int checkConfigCommandLine(const std::vector<std::string> &args);
+int versionCommandLine(const std::vector<std::string> &args);
 
 } // namespace shadowtap

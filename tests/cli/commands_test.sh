@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# `shadowtap check-config FILE`: output, stream and exit code.
-# usage: commands_test.sh SHADOWTAP SOURCE_DIR
+# `shadowtap --version` / `version` and `shadowtap check-config FILE`: output, stream and exit code.
+# usage: commands_test.sh SHADOWTAP SOURCE_DIR PROJECT_VERSION
 set -euo pipefail
-AGENT=$1 SRC=$2
+AGENT=$1 SRC=$2 VERSION=$3
 TMP=$(mktemp -d /tmp/st-cli.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 failures=0
@@ -32,8 +32,14 @@ expect() {
   echo "ok: $what -> exit $rc: $(cat "$TMP/out" "$TMP/err")"
 }
 
+V=${VERSION//./\\.}
+expect 0 "^shadowtap $V( \(git [0-9a-f]{4,}\))?\$" "" -- "$AGENT" --version
+expect 0 "^shadowtap $V( \(git [0-9a-f]{4,}\))?\$" "" -- "$AGENT" version
+[ "$("$AGENT" --version)" = "$("$AGENT" version)" ] || fail "--version and version differ"
+expect 2 "" "^shadowtap: unexpected argument 'now'" -- "$AGENT" version now
+
 "$AGENT" --help >"$TMP/help"
-for mention in "check-config"; do
+for mention in "check-config" "shadowtap --version"; do
   grep -qF -- "$mention" "$TMP/help" || fail "--help does not mention $mention"
 done
 "$AGENT" check-config --help >"$TMP/help"
