@@ -8,8 +8,9 @@ JSON lines), stdlib only.
   st_json.py lines FILE EXPR   EXPR on `s`, the list of FILE's JSON lines
   st_json.py identities STATUS [--copies K] [--flows]
                                the replay counters of a `status --json` add up, per target:
-                               opened + shed_backoff + skipped_empty = flows established x K
-                               (only connections whose handshake was seen are replayed), and
+                               opened + shed_backoff + skipped_empty + pending = flows
+                               established x K (only connections whose handshake was seen are
+                               replayed; pending ones wait for their first byte), and
                                opened = completed + aborted + shed_backlog + shed_stalled +
                                connect_failed + write_failed + active; --flows: also flows
                                started = never_established + completed + reset + server_reset +
@@ -39,9 +40,9 @@ def identities(status, copies, flows):
         if f["started"] != ends + f["active"]:
             bad.append("flows started %d != %s %d + active %d" % (f["started"], "+".join(FLOW_ENDS), ends, f["active"]))
     for t in p["replay"]["targets"]:
-        if t["opened"] + t["shed_backoff"] + t["skipped_empty"] != f["established"] * copies:
-            bad.append("%s: opened %d + shed_backoff %d + skipped_empty %d != flows established %d x %d" % (
-                t["target"], t["opened"], t["shed_backoff"], t["skipped_empty"], f["established"], copies))
+        if t["opened"] + t["shed_backoff"] + t["skipped_empty"] + t["pending"] != f["established"] * copies:
+            bad.append("%s: opened %d + shed_backoff %d + skipped_empty %d + pending %d != flows established %d x %d" % (
+                t["target"], t["opened"], t["shed_backoff"], t["skipped_empty"], t["pending"], f["established"], copies))
         outs = sum(t[k] for k in REPLAY_OUTCOMES)
         if t["opened"] != outs + t["active"]:
             bad.append("%s: opened %d != %s %d + active %d" % (

@@ -46,7 +46,7 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
   EXPECT_EQ(keys(json["replay"]), (V{"backlog_bytes", "targets"}));
   EXPECT_EQ(keys(json["replay"]["targets"][0]),
             (V{"target", "opened", "active", "completed", "aborted", "shed_backlog", "shed_stalled", "shed_backoff",
-               "skipped_empty", "connect_failed", "write_failed", "write_stalls", "bytes_out", "bytes_in"}));
+               "skipped_empty", "pending", "connect_failed", "write_failed", "write_stalls", "bytes_out", "bytes_in"}));
   EXPECT_EQ(json["replay"]["targets"][0]["target"], "10.0.0.7:80");
   EXPECT_EQ(keys(json["http"]),
             (V{"flows", "active", "not_http", "parse_errors", "upgrades", "requests", "mirrored", "excluded",
