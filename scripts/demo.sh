@@ -189,7 +189,9 @@ if [ "$HTTP" = 1 ]; then
   st report --iface "$IF_V1" --json >"$H_TMP/report.json"
 
   section "Verdicts (from shadowtap report --json)"
-  "$PYTHON" "$LAB/lab_report.py" verdicts "$H_TMP/report.json" "${TARGETS[@]}"
+  say "(latency: a route's p50 within +-25 % of the primary's is the same; both sides timed by the kernel)"
+  VERDICT_RC=0
+  "$PYTHON" "$LAB/lab_report.py" verdicts "$H_TMP/report.json" "${TARGETS[@]}" --expect-same v2 || VERDICT_RC=1
 else
   section "Replay (TCP mode): shadowtap status"
   st status --iface "$IF_V1" | sed -n '/^replay to/,$p' | indent
@@ -219,6 +221,14 @@ for v in "${SHADOWS[@]}"; do SHADOW_LOGS+=(--shadow "$v=$H_TMP/$v.log"); done
 "$PYTHON" "$LAB/lab_report.py" checks --primary "$H_TMP/v1.log" --primary-skip "$PRIMARY_SKIP" \
   "${SHADOW_LOGS[@]}" --client "$H_TMP/nottap.json" "$H_TMP/withtap.json" || rc=1
 [ "$left" = 0 ] || rc=1
+if [ "$HTTP" = 1 ]; then
+  if [ "${VERDICT_RC:-1}" = 0 ]; then
+    say "ok    v2 (identical to v1): same status classes, p50 within 25 % of the primary's on every route"
+  else
+    say "FAIL  v2 (identical to v1) is not judged the same as the primary (verdicts above)"
+    rc=1
+  fi
+fi
 
 section "Done in $SECONDS s"
 if [ "$rc" = 0 ]; then

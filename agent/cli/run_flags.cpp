@@ -3,6 +3,7 @@
 
 #include "cli/flags.h"
 #include "common/error.h"
+#include "compare/body_diff.h"
 #include "config/config_file.h"
 #include "config/validation.h"
 #include "config/value_parsers.h"
@@ -29,9 +30,13 @@ void applyHttpFlags(const po::variables_map &vm, RunOptions &o) {
     }
   }
   bool anyRule = false;
-  for (const char *flag : {"exclude-header", "set-header", "remove-header", "request-percent"})
+  for (const char *flag : {"exclude-header", "set-header", "remove-header", "request-percent", "baseline",
+                           "ignore-json-path"})
     anyRule = anyRule || given(vm, flag);
-  anyRule = anyRule || vm["no-host-suffix"].as<bool>();
+  bool compareBody = vm.count("compare-body") && vm["compare-body"].as<bool>();
+  anyRule = anyRule || vm["no-host-suffix"].as<bool>() || compareBody;
+  if ((given(vm, "baseline") || given(vm, "ignore-json-path")) && !compareBody)
+    throw UsageError("--baseline and --ignore-json-path need --compare-body");
   for (auto &service : o.services) {
     if (given(vm, "protocol"))
       service.protocol = parseProtocol(vm["protocol"].as<std::string>());
@@ -55,9 +60,20 @@ void applyHttpFlags(const po::variables_map &vm, RunOptions &o) {
       rules.requestRatePpm = *requestPercent;
     if (vm["no-host-suffix"].as<bool>())
       rules.hostSuffix = false;
+    if (compareBody) {
+      service.compare.body = true;
+      if (given(vm, "ignore-json-path")) {
+        service.compare.ignore = list("ignore-json-path");
+        for (const auto &path : service.compare.ignore)
+          compare::validateJsonPath(path, "--ignore-json-path");
+      }
+      if (given(vm, "baseline"))
+        service.compare.baseline = vm["baseline"].as<std::string>();
+    }
     if (anyRule && service.protocol != Protocol::Http)
       throw UsageError("per-request rules (--exclude-header, --set-header, --remove-header, --request-percent, "
-                       "--no-host-suffix) need --protocol http");
+                       "--no-host-suffix) and the body comparison (--compare-body, --baseline, --ignore-json-path) "
+                       "need --protocol http");
     http::validate(rules);
   }
 }
@@ -90,6 +106,12 @@ po::options_description runFlags() {
                                                     "(default 100)")
       ("no-host-suffix", po::bool_switch(), "http: keep Host as it is (default: Host gets a -shadow suffix, "
                                             "like mesh mirroring)")
+      ("compare-body", po::bool_switch(), "http: compare the shadows' response bodies with the primary's (JSON "
+                                          "per field, others by hash): `shadowtap report`")
+      ("baseline", po::value<std::string>(), "http, with --compare-body: HOST:PORT of a second copy of the primary's "
+                                             "version; fields where it differs from the primary are noise")
+      ("ignore-json-path", po::value<std::vector<std::string>>(), "http, with --compare-body: a JSON path that is "
+                                                                  "noise, e.g. '$.items[*].updatedAt' (repeatable)")
       ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
       ("gap-timeout-ms", po::value<uint64_t>(), "a sequence hole not filled within this breaks the flow (default 2000)")
       ("flow-buffer-mb", po::value<uint64_t>(), "out-of-order bytes buffered in total, MiB (default 256)")

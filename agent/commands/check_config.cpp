@@ -25,7 +25,7 @@ void checkLoadedOptions(const RunOptions &o) {
   validateAllButIface(o);
   if (o.metricsAddr != "off")
     parseListenAddress(o.metricsAddr);
-  for (size_t i = 0; i < o.services.size(); i++)
+  for (size_t i = 0; i < o.services.size(); i++) {
     for (const auto &shadow : o.services[i].shadows) {
       try {
         replay::parseShadowTarget(shadow);
@@ -33,6 +33,14 @@ void checkLoadedOptions(const RunOptions &o) {
         throw UsageError("services[" + std::to_string(i) + "].mirror: " + e.what());
       }
     }
+    if (const auto &baseline = o.services[i].compare.baseline) {
+      try {
+        replay::parseShadowTarget(*baseline);
+      } catch (const UsageError &e) {
+        throw UsageError("services[" + std::to_string(i) + "].http.compare.baseline: " + e.what());
+      }
+    }
+  }
 }
 
 } // namespace

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Notes on the contract in comparison.h:
 //  - routes_overflowed counts the responses (record() calls) put under "OTHER" because maxRoutes
-//    distinct routes were already known; recordPair() files pairs under "OTHER" the same way but
-//    does not count them again.
+//    routes were kept and none was idle; recordPair() and the body records file under "OTHER" the
+//    same way but do not count again. routes_evicted counts routes whose rows were dropped to
+//    make room (each at most once per admission).
+//  - A route's "use" is any record, pair or body filed under it.
 //  - A code-0 sample (no response) has no first byte: only its duration (time until the
 //    connection ended) is recorded; its first-byte histogram stays empty (first_byte_p50_ms 0,
 //    no first-byte series in Prometheus).
@@ -16,6 +18,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -135,22 +138,55 @@ const nlohmann::json &arrayOf(const nlohmann::json &report, const char *key) {
 
 } // namespace
 
-Comparison::Comparison(size_t maxRoutes) : maxRoutes_(maxRoutes) {}
+Comparison::Comparison(size_t maxRoutes, uint64_t routeIdleNs, std::function<uint64_t()> clock)
+    : maxRoutes_(maxRoutes), routeIdleNs_(routeIdleNs), clock_(std::move(clock)) {
+  if (!clock_)
+    clock_ = [] {
+      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now().time_since_epoch())
+                                       .count());
+    };
+}
 
-std::string Comparison::boundedRoute(const std::string &route) {
-  if (routes_.count(route))
+std::string Comparison::boundedRoute(const std::string &route, bool count) {
+  if (route == kOverflowRoute)
     return route;
-  if (routes_.size() < maxRoutes_) {
-    routes_.insert(route);
+  uint64_t now = clock_();
+  if (auto it = routes_.find(route); it != routes_.end()) {
+    it->second.lastUsedNs = now;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
     return route;
   }
-  routesOverflowed_++;
-  return kOverflowRoute;
+  if (routes_.size() >= maxRoutes_) {
+    bool idle = !lru_.empty() && now - routes_[lru_.back()].lastUsedNs >= routeIdleNs_;
+    if (!idle || maxRoutes_ == 0) {
+      routesOverflowed_ += count ? 1 : 0;
+      return kOverflowRoute;
+    }
+    evict(lru_.back());
+  }
+  lru_.push_front(route);
+  routes_[route] = {now, lru_.begin()};
+  return route;
+}
+
+void Comparison::evict(const std::string &victim) {
+  std::string route = victim; // a copy: `victim` may live in lru_
+  routesEvicted_++;
+  lru_.erase(routes_[route].lru);
+  routes_.erase(route);
+  for (auto it = cells_.lower_bound({route, "", 0}); it != cells_.end() && std::get<0>(it->first) == route;)
+    it = cells_.erase(it);
+  for (auto it = agreements_.lower_bound({route, ""}); it != agreements_.end() && it->first.first == route;)
+    it = agreements_.erase(it);
+  for (auto it = bodies_.lower_bound({route, ""}); it != bodies_.end() && it->first.first == route;)
+    it = bodies_.erase(it);
+  noise_.erase(route);
 }
 
 void Comparison::record(const ResponseSample &sample) {
   std::string routeScratch, targetScratch;
-  std::string route = boundedRoute(safe(sample.route, routeScratch));
+  std::string route = boundedRoute(safe(sample.route, routeScratch), true);
   Cell &cell = cells_[{route, safe(sample.target, targetScratch), sample.code}];
   cell.duration.record(sample.lastByteNs);
   if (sample.code != 0)
@@ -160,17 +196,73 @@ void Comparison::record(const ResponseSample &sample) {
 void Comparison::recordPair(const std::string &shadow, const std::string &route, unsigned primaryCode,
                             unsigned shadowCode) {
   std::string routeScratch, targetScratch;
-  const std::string &r = safe(route, routeScratch);
   // Same filing as record(), without counting the overflow a second time.
-  std::string filed = kOverflowRoute;
-  if (routes_.count(r) || routes_.size() < maxRoutes_) {
-    routes_.insert(r);
-    filed = r;
-  }
+  std::string filed = boundedRoute(safe(route, routeScratch), false);
   Agreement &a = agreements_[{filed, safe(shadow, targetScratch)}];
   a.compared++;
   if (statusClass(primaryCode) != statusClass(shadowCode))
     a.differentClass++;
+}
+
+void Comparison::recordBodyCell(const std::string &target, const std::string &route, bool baseline,
+                                const std::vector<std::string> &paths) {
+  std::string routeScratch, targetScratch;
+  std::string filed = boundedRoute(safe(route, routeScratch), false);
+  BodyCell &cell = bodies_[{filed, safe(target, targetScratch)}];
+  cell.baseline = baseline;
+  cell.compared++;
+  if (paths.empty())
+    return;
+  cell.different++;
+  for (const auto &path : paths) {
+    std::string scratch;
+    const std::string &p = safe(path, scratch);
+    if (cell.paths.count(p) || cell.paths.size() < kMaxDiffPaths)
+      cell.paths[p]++;
+    else
+      cell.paths["..."]++; // more distinct paths than kept
+  }
+}
+
+// Templated differing paths, without the ignored ones, each once.
+static std::vector<std::string> templatedDiffs(const BodyDigest &a, const BodyDigest &b, const JsonPathFilter &ignore) {
+  std::set<std::string> seen;
+  std::vector<std::string> out;
+  for (const auto &path : differingPaths(a, b)) {
+    std::string t = templatePath(path);
+    if (!ignore.ignored(t) && seen.insert(t).second)
+      out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::set<std::string> Comparison::recordBaselineBody(const std::string &baseline, const std::string &route,
+                                                     const BodyDigest &primary, const BodyDigest &body,
+                                                     const JsonPathFilter &ignore) {
+  auto paths = templatedDiffs(primary, body, ignore);
+  recordBodyCell(baseline, route, true, paths);
+  std::string routeScratch;
+  std::string filed = boundedRoute(safe(route, routeScratch), false);
+  auto &learned = noise_[filed];
+  for (const auto &p : paths)
+    if (learned.size() < kMaxNoisePaths)
+      learned.insert(p);
+  return {paths.begin(), paths.end()};
+}
+
+void Comparison::recordBody(const std::string &shadow, const std::string &route, const BodyDigest &primary,
+                            const BodyDigest &body, const std::set<std::string> &requestNoise,
+                            const JsonPathFilter &ignore) {
+  std::string routeScratch;
+  std::string filed = boundedRoute(safe(route, routeScratch), false);
+  const std::set<std::string> *learned = nullptr;
+  if (auto it = noise_.find(filed); it != noise_.end())
+    learned = &it->second;
+  std::vector<std::string> paths;
+  for (auto &p : templatedDiffs(primary, body, ignore))
+    if (!requestNoise.count(p) && !(learned && learned->count(p)))
+      paths.push_back(std::move(p));
+  recordBodyCell(shadow, route, false, paths);
 }
 
 namespace {
@@ -231,10 +323,29 @@ nlohmann::ordered_json Comparison::json() const {
     d["different_class"] = entry->second.differentClass;
     disagreements.push_back(std::move(d));
   }
+  nlohmann::ordered_json bodies = nlohmann::ordered_json::array();
+  for (const auto *entry : sortedAgreements(bodies_)) {
+    const BodyCell &cell = entry->second;
+    nlohmann::ordered_json b;
+    b["target"] = entry->first.second;
+    b["route"] = entry->first.first;
+    b["role"] = cell.baseline ? "baseline" : "candidate";
+    b["compared"] = cell.compared;
+    b["different"] = cell.different;
+    std::vector<std::pair<std::string, uint64_t>> paths(cell.paths.begin(), cell.paths.end());
+    std::stable_sort(paths.begin(), paths.end(), [](const auto &x, const auto &y) { return x.second > y.second; });
+    nlohmann::ordered_json p = nlohmann::ordered_json::object();
+    for (const auto &[path, n] : paths)
+      p[path] = n;
+    b["paths"] = std::move(p);
+    bodies.push_back(std::move(b));
+  }
   nlohmann::ordered_json out;
   out["rows"] = std::move(rows);
   out["disagreements"] = std::move(disagreements);
+  out["body_diffs"] = std::move(bodies);
   out["routes_overflowed"] = routesOverflowed_;
+  out["routes_evicted"] = routesEvicted_;
   return out;
 }
 
@@ -277,12 +388,35 @@ void Comparison::appendPrometheus(std::string &out) const {
   for (const auto *entry : agreements)
     out += "shadowtap_http_disagreements_total{" + pairLabels(entry) + "} " +
            std::to_string(entry->second.differentClass) + "\n";
+
+  auto bodies = sortedAgreements(bodies_);
+  auto bodyLabels = [&](const auto *entry) {
+    return pairLabels(entry) + ",role=\"" + (entry->second.baseline ? "baseline" : "candidate") + "\"";
+  };
+  stats::appendFamilyHeader(out, "shadowtap_http_body_compared_total", "counter",
+                            "Response bodies compared with the primary's (both answered).");
+  for (const auto *entry : bodies)
+    out += "shadowtap_http_body_compared_total{" + bodyLabels(entry) + "} " + std::to_string(entry->second.compared) +
+           "\n";
+  stats::appendFamilyHeader(out, "shadowtap_http_body_different_total", "counter",
+                            "Compared bodies that differed from the primary's beyond noise (baseline: every "
+                            "difference, which is the noise).");
+  for (const auto *entry : bodies)
+    out += "shadowtap_http_body_different_total{" + bodyLabels(entry) + "} " +
+           std::to_string(entry->second.different) + "\n";
+  stats::appendFamilyHeader(out, "shadowtap_http_routes_overflowed_total", "counter",
+                            "Responses counted under route OTHER: every kept route was in use.");
+  out += "shadowtap_http_routes_overflowed_total " + std::to_string(routesOverflowed_) + "\n";
+  stats::appendFamilyHeader(out, "shadowtap_http_routes_evicted_total", "counter",
+                            "Routes dropped from the comparison after being idle, to make room for new ones.");
+  out += "shadowtap_http_routes_evicted_total " + std::to_string(routesEvicted_) + "\n";
 }
 
 std::string formatReportTable(const nlohmann::json &report) {
   const auto &rows = arrayOf(report, "rows");
   const auto &disagreements = arrayOf(report, "disagreements");
-  if (rows.empty() && disagreements.empty())
+  const auto &bodies = arrayOf(report, "body_diffs");
+  if (rows.empty() && disagreements.empty() && bodies.empty())
     return "no HTTP responses compared yet (no request mirrored and answered since the agent started)\n";
 
   std::string out;
@@ -321,10 +455,52 @@ std::string formatReportTable(const nlohmann::json &report) {
         out, {{"ROUTE", false}, {"SHADOW", false}, {"COMPARED", true}, {"DIFFERENT_CLASS", true}, {"DIFFERENT", true}},
         cells);
 
-  if (report.is_object())
+  if (!bodies.empty()) {
+    out += "\nresponse bodies vs primary (JSON paths that differed, noise removed; baseline: the noise)\n";
+    cells.clear();
+    for (const auto &b : bodies) {
+      if (!b.is_object())
+        continue;
+      uint64_t compared = count(b, "compared"), different = count(b, "different");
+      std::string top;
+      if (auto it = b.find("paths"); it != b.end() && it->is_object()) {
+        size_t shown = 0;
+        for (const auto &[path, n] : it->items()) {
+          if (shown++ == 3) {
+            top += ", ...";
+            break;
+          }
+          std::string name = path;
+          for (char &c : name)
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+              c = '?';
+          top += (top.empty() ? "" : ", ") + name + " x" + std::to_string(n.is_number() ? n.get<uint64_t>() : 0);
+        }
+      }
+      std::string target = text(b, "target");
+      if (text(b, "role") == "baseline")
+        target += " (baseline)";
+      cells.push_back({text(b, "route"), target, std::to_string(compared), std::to_string(different),
+                       compared ? fixed(100.0 * double(different) / double(compared), 1) + "%" : "-",
+                       top.empty() ? "-" : top});
+    }
+    appendTable(out,
+                {{"ROUTE", false},
+                 {"SHADOW", false},
+                 {"COMPARED", true},
+                 {"DIFFERENT", true},
+                 {"SHARE", true},
+                 {"TOP_PATHS", false}},
+                cells);
+  }
+
+  if (report.is_object()) {
     if (uint64_t overflowed = count(report, "routes_overflowed"))
       out += "\nnote: " + std::to_string(overflowed) + " responses were counted under route \"" + kOverflowRoute +
-             "\" (the route limit was reached)\n";
+             "\" (every kept route was in use)\n";
+    if (uint64_t evicted = count(report, "routes_evicted"))
+      out += "\nnote: " + std::to_string(evicted) + " idle routes were dropped to make room for new ones\n";
+  }
   return out;
 }
 

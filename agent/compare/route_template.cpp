@@ -83,20 +83,25 @@ bool isUuid(std::string_view s) {
 }
 
 // Decimal numbers; UUIDs; hex strings of 8+ characters with a digit (object ids, hashes: "deadbeef"
-// alone stays a word); 16+ letters and digits with both (opaque keys); 20+ base64url characters
-// with a digit and both letter cases (tokens: lower-case slugs such as "release-notes-2024-v2"
-// stay).
+// alone stays a word; a 16-character hash has no digit once in 10 million); 16+ letters and
+// digits with both (opaque keys); base64url tokens: 20+ characters with a digit and both letter
+// cases, or 32+ characters with a digit or an upper-case letter (lower-case slugs such as
+// "release-notes-2024-v2" stay); digit groups joined by '-' or '_' with 6+ digits in all (dates,
+// phone numbers: "2024-01-05"; "1.2" stays a version).
 bool isIdentifier(std::string_view s) {
   if (s.empty())
     return false;
-  bool allDigit = true, allHex = true, allAlnum = true, allBase64 = true;
+  bool allDigit = true, allHex = true, allAlnum = true, allBase64 = true, allDigitGroups = true;
   bool digit = false, lower = false, upper = false;
+  size_t digits = 0;
   for (char c : s) {
     allDigit = allDigit && isDigit(c);
     allHex = allHex && isHex(c);
     allAlnum = allAlnum && isAlnum(c);
     allBase64 = allBase64 && (isAlnum(c) || c == '-' || c == '_' || c == '=' || c == '+');
+    allDigitGroups = allDigitGroups && (isDigit(c) || c == '-' || c == '_');
     digit = digit || isDigit(c);
+    digits += isDigit(c) ? 1 : 0;
     lower = lower || isLower(c);
     upper = upper || isUpper(c);
   }
@@ -105,6 +110,10 @@ bool isIdentifier(std::string_view s) {
   if (allHex && s.size() >= 8 && digit)
     return true;
   if (allAlnum && s.size() >= 16 && digit && (lower || upper))
+    return true;
+  if (allDigitGroups && digits >= 6)
+    return true;
+  if (allBase64 && s.size() >= 32 && (digit || upper) && (lower || upper))
     return true;
   return allBase64 && s.size() >= 20 && digit && lower && upper;
 }

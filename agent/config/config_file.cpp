@@ -2,6 +2,7 @@
 #include "config/config_file.h"
 
 #include "common/error.h"
+#include "compare/body_diff.h"
 #include "config/value_parsers.h"
 
 #include <cstdlib>
@@ -198,10 +199,41 @@ std::vector<http::RequestMatch> readRequestMatches(const Reader &r, const YAML::
   return out;
 }
 
+// `http.compare:` of a service: {body: true, ignore: [JSON paths], baseline: {host, port} | HOST:PORT}.
+BodyCompareOptions readCompare(const Reader &r, const YAML::Node &node, const std::string &key) {
+  r.onlyKeys(node, key, {"body", "ignore", "baseline"});
+  BodyCompareOptions compare;
+  if (node["body"])
+    compare.body = r.boolean(node["body"], key + ".body");
+  if (auto ignore = node["ignore"]) {
+    if (!ignore.IsSequence())
+      r.fail(ignore, key + ".ignore", "expected a list of JSON paths, e.g. [\"$.meta.requestId\"]");
+    for (size_t i = 0; i < ignore.size(); i++) {
+      std::string k = key + ".ignore[" + std::to_string(i) + "]";
+      std::string path = r.text(ignore[i], k);
+      try {
+        compare::validateJsonPath(path, k);
+      } catch (const UsageError &e) {
+        r.failAt(ignore[i], e.what());
+      }
+      compare.ignore.push_back(path);
+    }
+  }
+  if (auto baseline = node["baseline"]) {
+    if (baseline.IsSequence())
+      r.fail(baseline, key + ".baseline", "expected one {host, port} or HOST:PORT");
+    compare.baseline = readMirrors(r, baseline, key + ".baseline").front();
+  }
+  if (!compare.body && (node["ignore"] || node["baseline"]))
+    r.fail(node, key, "ignore and baseline need body: true");
+  return compare;
+}
+
 // `http:` of a service: Istio VirtualService-style match/exclude, a per-request percentage and
-// `headers: {request: {set, remove}}` (Istio's Headers shape) for the mirrored copy.
+// `headers: {request: {set, remove}}` (Istio's Headers shape) for the mirrored copy; `compare:`
+// (read by readCompare).
 http::HttpRules readHttp(const Reader &r, const YAML::Node &node, const std::string &key) {
-  r.onlyKeys(node, key, {"match", "exclude", "requestPercentage", "headers", "hostSuffix"});
+  r.onlyKeys(node, key, {"match", "exclude", "requestPercentage", "headers", "hostSuffix", "compare"});
   http::HttpRules rules;
   if (node["match"])
     rules.match = readRequestMatches(r, node["match"], key + ".match");
@@ -288,6 +320,8 @@ ServiceRule readService(const Reader &r, const YAML::Node &node, const std::stri
       r.fail(Reader::keyOf(node, "http"), key + ".http",
              std::string("HTTP rules need protocol: http (this service is ") + protocolName(service.protocol) + ")");
     service.http = readHttp(r, node["http"], key + ".http");
+    if (auto compare = node["http"]["compare"])
+      service.compare = readCompare(r, compare, key + ".http.compare");
   }
   return service;
 }

@@ -25,6 +25,14 @@ struct Cidr {
   std::string text;  // normalised, e.g. "10.1.2.0/24"
 };
 
+// HTTP services: compare the shadows' response bodies with the primary's (compare/body_diff.h).
+struct BodyCompareOptions {
+  bool body = false;                   // --compare-body, http.compare.body
+  std::vector<std::string> ignore;     // --ignore-json-path, http.compare.ignore: noise paths by hand
+  std::optional<std::string> baseline; // --baseline, http.compare.baseline: HOST:PORT of a second
+                                       // copy of the primary's version; where it differs is noise
+};
+
 // One service port: its sampling rate and where its connections are replayed.
 struct ServiceRule {
   std::string name;                 // for humans (config file); empty from the command line
@@ -34,6 +42,7 @@ struct ServiceRule {
   unsigned copies = 1;              // each shadow gets each connection N times
   Protocol protocol = Protocol::Tcp;
   http::HttpRules http;             // used when protocol is Http
+  BodyCompareOptions compare;       // used when protocol is Http
 };
 
 struct RunOptions {

@@ -37,6 +37,14 @@ void validateAllButIface(const RunOptions &options) {
       throw UsageError("invalid --copies: expected 1 to 100");
     if (service.copies > 1 && service.shadows.empty())
       throw UsageError("--copies needs at least one --shadow");
+    if (const auto &baseline = service.compare.baseline) {
+      if (service.shadows.empty())
+        throw UsageError("--baseline needs at least one --shadow: it is compared with the shadows");
+      for (const auto &shadow : service.shadows)
+        if (shadow == *baseline)
+          throw UsageError("--baseline " + *baseline + " is also a --shadow: the baseline is a second copy of the "
+                           "primary's version, not a candidate");
+    }
   }
   if (options.mirrorIface) {
     validateIfaceName(*options.mirrorIface, "--mirror-iface");

@@ -15,6 +15,10 @@
 // than that: the overflow then always happens at the same byte, and the parser never sees one.
 // Between messages the framer resets the parser, whatever the last message's keep-alive said: a
 // peer that keeps sending after "Connection: close" is still framed (the peer will drop it).
+// The shared HeadBudget is charged with the head bytes held (the `head` vector's size), before
+// they are held; they are given back when the head is handed out, abandoned, or the framer dies.
+// on_body (the decoded content) fires inside http_parser_execute, so a content view comes out
+// before the raw body span that holds it; pauses never re-feed body bytes, so none comes twice.
 #include "http/message_framer.h"
 
 #include <http_parser.h>
@@ -48,7 +52,8 @@ struct MessageFramer::Impl {
   enum class Pause { None, HeadersComplete, LastChunk, MessageComplete };
   enum class LastCallback { None, Field, Value };
 
-  Impl(MessageKind kind, FramerListener &listener, FramerStats &stats) : kind(kind), listener(listener), stats(stats) {
+  Impl(MessageKind kind, FramerListener &listener, FramerStats &stats, HeadBudget *budget)
+      : kind(kind), listener(listener), stats(stats), budget(budget) {
     http_parser_settings_init(&settings);
     settings.on_message_begin = [](http_parser *p) { return self(p)->onMessageBegin(); };
     settings.on_url = [](http_parser *p, const char *at, size_t n) { return self(p)->onUrl(at, n); };
@@ -57,16 +62,22 @@ struct MessageFramer::Impl {
     settings.on_header_value = [](http_parser *p, const char *at, size_t n) { return self(p)->onValue(at, n); };
     settings.on_headers_complete = [](http_parser *p) { return self(p)->onHeadersComplete(); };
     settings.on_chunk_header = [](http_parser *p) { return self(p)->onChunkHeader(); };
+    settings.on_body = [](http_parser *p, const char *at, size_t n) { return self(p)->onBodyData(at, n); };
     settings.on_message_complete = [](http_parser *p) { return self(p)->onMessageComplete(); };
     parser.data = this;
     resetParser();
   }
+
+  ~Impl() { releaseHead(); }
 
   static Impl *self(http_parser *p) { return static_cast<Impl *>(p->data); }
 
   MessageKind kind;
   FramerListener &listener;
   FramerStats &stats;
+  HeadBudget *budget;
+  size_t charged = 0;   // head bytes charged to the budget
+  uint64_t handedOut = 0; // bytes handed out so far (position())
   http_parser parser{};
   http_parser_settings settings{};
   std::deque<std::string> methods; // requests whose responses have not started yet
@@ -99,12 +110,29 @@ struct MessageFramer::Impl {
   }
 
   void pass(const uint8_t *p, size_t n) {
-    if (n > 0)
+    if (n > 0) {
+      handedOut += n;
       listener.onPassthrough({p, n});
+    }
   }
   void body(const uint8_t *p, size_t n) {
-    if (n > 0)
+    if (n > 0) {
+      handedOut += n;
       listener.onBody({p, n});
+    }
+  }
+
+  // Holds n more head bytes, if the budget has room for them.
+  bool chargeHead(size_t n) {
+    if (budget && !budget->take(n))
+      return false;
+    charged += budget ? n : 0;
+    return true;
+  }
+  void releaseHead() {
+    if (budget && charged)
+      budget->give(charged);
+    charged = 0;
   }
 
   void feed(const uint8_t *p, size_t n) {
@@ -152,24 +180,30 @@ struct MessageFramer::Impl {
   }
 
   size_t headStep(const uint8_t *p, size_t n) {
-    size_t budget = kMaxSectionBytes - head.size();
-    if (budget == 0)
+    size_t room = kMaxSectionBytes - head.size();
+    if (room == 0)
       return fail(p, n); // the head is longer than the limit
-    size_t take = std::min(n, budget);
+    size_t take = std::min(n, room);
     size_t ret = execute(p, take);
     auto err = HTTP_PARSER_ERRNO(&parser);
     if (err == HPE_OK && ret == take) {
+      if (!chargeHead(take))
+        return fail(p, n, NotHttp::HeadBudget);
       head.insert(head.end(), p, p + take);
       return take;
     }
     if (err != HPE_PAUSED || pause != Pause::HeadersComplete)
       return fail(p, n);
+    // The head is complete: handed out at once, so only what must wait for more bytes is
+    // charged (a complete head in one feed costs nothing).
     head.insert(head.end(), p, p + ret + 1);
     pause = Pause::None;
     http_parser_pause(&parser, 0);
     stats.messages++;
+    handedOut += head.size();
     listener.onHead(parsed, head);
     head.clear();
+    releaseHead();
     mode = Mode::Body;
     resumeOut = 1; // the parser resumes on the head's last byte, which is already out
     return ret;
@@ -217,20 +251,23 @@ struct MessageFramer::Impl {
     if (upgradeAfter) {
       stats.upgrades = 1;
       mode = Mode::Passthrough;
+      listener.onNotHttp(NotHttp::Upgrade);
     } else {
       mode = Mode::Idle;
       resetParser();
     }
   }
 
-  // Parse error: the buffered head and everything from p on leave as passthrough.
-  size_t fail(const uint8_t *p, size_t n) {
-    pass(head.data(), head.size());
-    head.clear();
-    pass(p, n);
-    stats.parseErrors = 1;
+  // Parse error (or no budget): the buffered head and everything from p on leave as passthrough.
+  size_t fail(const uint8_t *p, size_t n, NotHttp reason = NotHttp::ParseError) {
+    (reason == NotHttp::HeadBudget ? stats.overBudget : stats.parseErrors) = 1;
     begun = false;
     mode = Mode::Passthrough;
+    listener.onNotHttp(reason);
+    pass(head.data(), head.size());
+    head.clear();
+    releaseHead();
+    pass(p, n);
     return n;
   }
 
@@ -239,8 +276,11 @@ struct MessageFramer::Impl {
       return;
     if (mode == Mode::Head) {
       // The stream ended inside a head: its bytes still come out; the message stays unfinished.
+      if (!head.empty())
+        listener.onNotHttp(NotHttp::Truncated);
       pass(head.data(), head.size());
       head.clear();
+      releaseHead();
     } else if (mode == Mode::Body) {
       execute(nullptr, 0); // ends a close-delimited body (on_message_complete), else a no-op
       if (std::exchange(pause, Pause::None) == Pause::MessageComplete)
@@ -337,6 +377,12 @@ struct MessageFramer::Impl {
     return skipBody ? 1 : 0;
   }
 
+  int onBodyData(const char *at, size_t n) {
+    if (n > 0)
+      listener.onBodyContent({reinterpret_cast<const uint8_t *>(at), n});
+    return 0;
+  }
+
   int onChunkHeader() {
     if (parser.content_length == 0) {
       pause = Pause::LastChunk;
@@ -353,8 +399,8 @@ struct MessageFramer::Impl {
 };
 
 // Impl only keeps a reference to stats_ (declared after impl_), it does not read it while built.
-MessageFramer::MessageFramer(MessageKind kind, FramerListener &listener)
-    : impl_(std::make_unique<Impl>(kind, listener, stats_)) {}
+MessageFramer::MessageFramer(MessageKind kind, FramerListener &listener, HeadBudget *budget)
+    : impl_(std::make_unique<Impl>(kind, listener, stats_, budget)) {}
 
 MessageFramer::~MessageFramer() = default;
 
@@ -373,6 +419,24 @@ void MessageFramer::expectResponseTo(std::string_view method) {
 
 bool MessageFramer::passthrough() const {
   return impl_->mode == Impl::Mode::Passthrough;
+}
+
+uint64_t MessageFramer::position() const {
+  return impl_->handedOut;
+}
+
+const char *notHttpName(NotHttp reason) {
+  switch (reason) {
+  case NotHttp::ParseError:
+    return "parse_error";
+  case NotHttp::Upgrade:
+    return "upgrade";
+  case NotHttp::HeadBudget:
+    return "head_budget";
+  case NotHttp::Truncated:
+    return "truncated";
+  }
+  return "unknown";
 }
 
 bool MessageFramer::inMessage() const {

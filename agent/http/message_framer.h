@@ -15,6 +15,7 @@
 
 #include "http/http_message.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -24,6 +25,36 @@
 namespace shadowtap::http {
 
 enum class MessageKind { Request, Response };
+
+// Why the rest of a stream is not HTTP (passthrough from there on).
+enum class NotHttp {
+  ParseError, // the bytes do not parse (or a head/trailer section is longer than 80 KiB)
+  Upgrade,    // Upgrade, CONNECT, 101: another protocol follows the message that just ended
+  HeadBudget, // the shared head budget had no room for this head
+  Truncated,  // the stream ended inside a head: its bytes come out unframed
+};
+const char *notHttpName(NotHttp reason);
+
+// Head bytes buffered by every framer that shares it, bounded: a framer that would go past the
+// limit stops framing (NotHttp::HeadBudget) instead of holding more. Single-threaded.
+class HeadBudget {
+public:
+  explicit HeadBudget(size_t limit) : limit_(limit) {}
+  bool take(size_t bytes) {
+    if (bytes > limit_ - used_)
+      return false;
+    used_ += bytes;
+    return true;
+  }
+  void give(size_t bytes) { used_ -= bytes; }
+  void setLimit(size_t limit) { limit_ = std::max(limit, used_); } // never below what is held
+  size_t used() const { return used_; }
+  size_t limit() const { return limit_; }
+
+private:
+  size_t limit_;
+  size_t used_ = 0;
+};
 
 class FramerListener {
 public:
@@ -36,19 +67,28 @@ public:
   virtual void onBody(std::span<const uint8_t> raw) = 0;
   // The current message's last byte was in the last span handed out.
   virtual void onMessageEnd() = 0;
-  // Bytes that are not HTTP: everything after an upgrade or a parse error.
+  // Bytes that are not HTTP: everything after an upgrade or a parse error (announced first by
+  // onNotHttp), and the CR/LF bytes between messages (not announced: framing goes on).
   virtual void onPassthrough(std::span<const uint8_t> raw) = 0;
+  // Once, right before the first passthrough byte that is not HTTP (or, for an upgrade, right
+  // after the message that switched ended): from here on every byte is passthrough.
+  virtual void onNotHttp(NotHttp) {}
+  // The current message's body content, decoded (chunk sizes and trailers removed): views into
+  // the same bytes onBody hands out, in order. Not called for bodyless messages.
+  virtual void onBodyContent(std::span<const uint8_t>) {}
 };
 
 struct FramerStats {
   uint64_t messages = 0;    // heads completed
   uint64_t parseErrors = 0; // 0 or 1: the stream became passthrough because of an error
   uint64_t upgrades = 0;    // 0 or 1: the stream became passthrough because of an upgrade
+  uint64_t overBudget = 0;  // 0 or 1: the stream became passthrough because the HeadBudget was full
 };
 
 class MessageFramer {
 public:
-  MessageFramer(MessageKind kind, FramerListener &listener);
+  // `budget` (optional) is shared with other framers and must outlive this one.
+  MessageFramer(MessageKind kind, FramerListener &listener, HeadBudget *budget = nullptr);
   ~MessageFramer();
   MessageFramer(const MessageFramer &) = delete;
   MessageFramer &operator=(const MessageFramer &) = delete;
@@ -63,6 +103,9 @@ public:
   void expectResponseTo(std::string_view method);
 
   bool passthrough() const;
+  // Bytes handed out so far (head, body, passthrough): inside onMessageEnd, the stream offset
+  // just past the message's last byte.
+  uint64_t position() const;
   // A message has begun and not yet ended (e.g. the stream ended mid-request).
   bool inMessage() const;
   const FramerStats &stats() const { return stats_; }

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Per-request rules (request_rules.h). Decisions written down here:
 //  - StringMatch: exact and prefix compare bytes (case-sensitive, as in Istio); regex is a
-//    whole-value std::regex_match (ECMAScript). Header NAMES compare case-insensitively.
-//  - libstdc++'s std::regex recurses once per input character and state: a long value against a
-//    regex overflows the stack (measured: ~12 KB of "a" against "(a|b)*c?" on an 8 MiB stack).
-//    A regex is therefore only run on values up to min(4096, 32768 / pattern length) bytes. A
-//    longer value cannot be decided, and an undecided request is NOT mirrored: an exclusion that
-//    cannot be decided excludes, a match entry that cannot be decided does not match. The public
-//    matches() functions answer false for it.
+//    whole-value RE2::FullMatch (RE2 syntax, as Envoy's safe_regex). Header NAMES compare
+//    case-insensitively.
+//  - RE2, not std::regex: RE2 runs in time linear in the value (automata, no backtracking), so
+//    no pattern can stall the agent's one thread — std::regex took minutes on "(a+)+b" against 32
+//    "a"s, and recursed once per input byte (a stack overflow on long values). What RE2 cannot do
+//    in linear time (backreferences, lookaround) it refuses at load: a config error.
+//    Every value is decided, whatever its length (heads are bounded by the framer, 80 KiB).
+//  - A match that cannot be decided (a hand-built regex RE2 refuses) is NOT mirrored: an
+//    exclusion that cannot be decided excludes, a match entry that cannot be decided does not
+//    match. The public matches() functions answer false for it.
 //  - A set header wins over a removal of the same name; the set header keeps the place of the
 //    first occurrence, further occurrences are dropped, and it is appended if absent. The name is
 //    written as the rule spells it.
@@ -24,15 +27,20 @@
 
 #include <algorithm>
 #include <cctype>
+#include <re2/re2.h>
 #include <utility>
 
 namespace shadowtap::http {
 namespace {
 
-constexpr size_t kMaxRegexInput = 4096;
-constexpr size_t kRegexBudget = 32768; // input bytes x pattern bytes
-
 enum class Tri { No, Yes, Unknown };
+
+// RE2 logs refused patterns to stderr by default; we report them ourselves (file:line:key).
+std::shared_ptr<const RE2> compileRegex(const std::string &pattern) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  return std::make_shared<const RE2>(pattern, options);
+}
 
 bool isTokenChar(unsigned char c) {
   return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
@@ -87,18 +95,14 @@ Tri evaluate(const StringMatch &match, std::string_view value) {
   case MatchKind::Regex:
     break;
   }
-  size_t limit = std::min(kMaxRegexInput, kRegexBudget / std::max<size_t>(1, match.text.size()));
-  if (value.size() > limit)
+  re2::StringPiece text(value.data(), value.size());
+  if (match.re)
+    return RE2::FullMatch(text, *match.re) ? Tri::Yes : Tri::No;
+  // Built by hand without makeStringMatch: compile now (slow, but the same answer).
+  auto re = compileRegex(match.text);
+  if (!re->ok())
     return Tri::Unknown;
-  try {
-    if (match.re)
-      return std::regex_match(value.begin(), value.end(), *match.re) ? Tri::Yes : Tri::No;
-    // Built by hand without makeStringMatch: compile now (slow, but the same answer).
-    std::regex re(match.text, std::regex::ECMAScript);
-    return std::regex_match(value.begin(), value.end(), re) ? Tri::Yes : Tri::No;
-  } catch (const std::regex_error &) {
-    return Tri::Unknown;
-  }
+  return RE2::FullMatch(text, *re) ? Tri::Yes : Tri::No;
 }
 
 Tri evaluate(const HeaderMatch &match, const MessageHead &head) {
@@ -184,11 +188,11 @@ StringMatch makeStringMatch(MatchKind kind, std::string text, const std::string 
   match.kind = kind;
   match.text = std::move(text);
   if (kind == MatchKind::Regex) {
-    try {
-      match.re = std::make_shared<const std::regex>(match.text, std::regex::ECMAScript);
-    } catch (const std::regex_error &e) {
-      throw UsageError(what + ": invalid regex '" + printable(match.text) + "': " + e.what());
-    }
+    auto re = compileRegex(match.text);
+    if (!re->ok())
+      throw UsageError(what + ": invalid regex '" + printable(match.text) + "': " + re->error() +
+                       " (RE2 syntax: no backreferences or lookaround)");
+    match.re = std::move(re);
   }
   return match;
 }

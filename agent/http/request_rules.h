@@ -10,9 +10,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
+
+namespace re2 {
+class RE2;
+}
 
 namespace shadowtap::http {
 
@@ -20,12 +23,13 @@ enum class MatchKind { Exact, Prefix, Regex };
 
 struct StringMatch {
   MatchKind kind = MatchKind::Exact;
-  std::string text;                    // exact/prefix text, or the regex source
-  std::shared_ptr<const std::regex> re; // compiled once (ECMAScript, whole-value match)
+  std::string text;                   // exact/prefix text, or the regex source
+  std::shared_ptr<const re2::RE2> re; // compiled once (RE2 syntax, whole-value match)
   bool matches(std::string_view value) const;
 };
 
-// Throws UsageError naming `what` if a regex does not compile.
+// Throws UsageError naming `what` if RE2 refuses the regex (a syntax error, or what RE2 does not
+// do at all: backreferences, lookaround).
 StringMatch makeStringMatch(MatchKind kind, std::string text, const std::string &what);
 
 struct HeaderMatch {
@@ -50,6 +54,11 @@ struct HttpRules {
   std::vector<std::string> removeHeaders;  // case-insensitive
   bool hostSuffix = true;                  // Host: books:8080 -> books-shadow:8080
   // Rules from the command line apply to every service; all of these are per service in a file.
+
+  // Some rule keeps something from the shadows (a request, or a header): the connection then
+  // fails closed when it cannot be framed (request_stream.h). The Host suffix and the
+  // per-request percentage hide nothing and do not count.
+  bool privacy() const { return !exclude.empty() || !match.empty() || !setHeaders.empty() || !removeHeaders.empty(); }
 };
 
 enum class Verdict { Mirror, Excluded, NotMatched, SampledOut };

@@ -26,6 +26,11 @@ struct HttpStats {
   uint64_t shadowNoResponse = 0;  // mirrored requests a shadow never answered
   uint64_t shadowUnpaired = 0;    // shadow responses with no request waiting for them
   uint64_t comparisonsAbandoned = 0; // requests left uncompared: >1024 unanswered on one replay
+  uint64_t privacyStopped = 0;    // connections with privacy rules whose mirroring stopped (fail-closed)
+  uint64_t headBudgetExceeded = 0; // streams that stopped framing: the head budget was full
+  uint64_t headBufferBytes = 0;   // gauge: head bytes held by the framers
+  uint64_t bodyBufferBytes = 0;   // gauge: body bytes and digests held for comparison
+  uint64_t bodiesOverBudget = 0;  // bodies compared by hash only: the body budget was full
 };
 
 inline constexpr stats::Field<HttpStats> kHttpStatsFields[] = {
@@ -54,6 +59,17 @@ inline constexpr stats::Field<HttpStats> kHttpStatsFields[] = {
      "Shadow responses with no request waiting for them (not compared)."},
     {"comparisons_abandoned", &HttpStats::comparisonsAbandoned, stats::Kind::Counter,
      "Requests left uncompared because one replay had over 1024 unanswered."},
+    {"privacy_stopped", &HttpStats::privacyStopped, stats::Kind::Counter,
+     "Connections with exclusion or header rules whose mirroring stopped because they could not be framed any "
+     "more (parse error, head budget, an Upgrade or CONNECT the rules did not mirror or the server refused)."},
+    {"head_budget_exceeded", &HttpStats::headBudgetExceeded, stats::Kind::Counter,
+     "Streams that stopped being framed because the heads held across connections reached their budget."},
+    {"head_buffer_bytes", &HttpStats::headBufferBytes, stats::Kind::Gauge,
+     "Request and response head bytes held by the framers now."},
+    {"body_buffer_bytes", &HttpStats::bodyBufferBytes, stats::Kind::Gauge,
+     "Response body bytes and digests held for the body comparison now."},
+    {"bodies_over_budget", &HttpStats::bodiesOverBudget, stats::Kind::Counter,
+     "Response bodies compared by hash only because the body budget was full."},
 };
 
 } // namespace shadowtap

@@ -19,7 +19,7 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
   switch (parseTcpFrame(frame.data, packet_)) {
   case ParseError::None:
     packet_.truncated = packet_.truncated || frame.data.size() < frame.wireLen;
-    http_.setPacketTime(frame.tsNs);
+    http_.onPacket(packet_, frame.tsNs); // times what the flow table delivers for it
     flows_.onPacket(packet_, nowNs);
     break;
   case ParseError::NotIp:

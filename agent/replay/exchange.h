@@ -2,12 +2,17 @@
 // One mirrored HTTP request ("exchange"), shared by everything that answers it: the primary
 // (whose response is seen on the egress tap) and each shadow replay (whose response the replay
 // connection reads). Whoever answers second can compare the two status codes; when every holder
-// is done the record goes away with its last shared_ptr.
+// is done the record goes away with its last shared_ptr. With body comparison on, it also holds
+// the bodies' digests until they can be judged (pipeline/http_stage.cpp).
 #pragma once
+
+#include "compare/body_diff.h"
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +25,18 @@ struct Exchange {
   unsigned primaryCode = 0;
   // Shadows that answered before the primary did: compared when the primary's answer comes.
   std::vector<std::pair<size_t, unsigned>> earlyShadowCodes; // target index, code
+
+  // Body comparison: null when off. Replays collect their response's body when set.
+  std::shared_ptr<compare::MemoryBudget> bodyBudget;
+  std::shared_ptr<const compare::BodyCompareSettings> bodySettings;
+  size_t baselineTarget = SIZE_MAX; // target index of the baseline, SIZE_MAX: none
+  bool primaryBodyDone = false;
+  bool baselineDone = false;
+  bool noiseKnown = false;
+  compare::BodyDigestPtr primaryBody;  // null: no body (no response)
+  compare::BodyDigestPtr baselineBody;
+  std::set<std::string> noise;         // this request's primary-vs-baseline paths
+  std::vector<std::pair<size_t, compare::BodyDigestPtr>> waitingBodies; // candidates before judgement
 };
 
 using ExchangePtr = std::shared_ptr<Exchange>;
@@ -30,6 +47,7 @@ struct ShadowResponse {
   unsigned code = 0;        // 0: the replay ended before a response came
   uint64_t firstByteNs = 0; // from when the shadow could start on it (see shadow_connection.h)
   uint64_t lastByteNs = 0;
+  compare::BodyDigestPtr body; // with body comparison on and a response
 };
 
 class ExchangeObserver {

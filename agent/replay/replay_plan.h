@@ -4,6 +4,7 @@
 // a target that stays keeps its counters and its connections in flight).
 #pragma once
 
+#include "compare/body_diff.h"
 #include "config/run_options.h"
 #include "replay/shadow_target.h"
 
@@ -24,9 +25,14 @@ struct ReplayPlan {
   // Ports whose services are HTTP (--protocol http) -> their per-request rules. A flow keeps the
   // rules it started with across a reload.
   std::map<uint16_t, std::shared_ptr<const http::HttpRules>> http;
+  // HTTP ports whose bodies are compared -> how. The baseline, if any, is one of `targets`, routed
+  // like the shadows (once per connection).
+  std::map<uint16_t, std::shared_ptr<const compare::BodyCompareSettings>> bodies;
 };
 
-// Parses (UsageError) and resolves (Error) every --shadow of every service.
+// Parses (UsageError) and resolves (Error) every --shadow and --baseline of every service.
 ReplayPlan buildReplayPlan(const std::vector<ServiceRule> &services);
+// The same without resolving any name (check-config; the resolution is resolveTargets()).
+ReplayPlan parseReplayPlan(const std::vector<ServiceRule> &services);
 
 } // namespace shadowtap::replay

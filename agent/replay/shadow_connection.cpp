@@ -3,7 +3,13 @@
 
 #include "common/clock.h"
 
+#include <cstring>
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/write.hpp>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -11,6 +17,25 @@ namespace shadowtap::replay {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
+
+namespace {
+
+uint64_t nsOf(const timespec &t) {
+  return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(t.tv_nsec);
+}
+
+// The software timestamp in a message's control data (0: none).
+uint64_t softwareTimestamp(msghdr &msg) {
+  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING) {
+      scm_timestamping ts;
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      return nsOf(ts.ts[0]);
+    }
+  return 0;
+}
+
+} // namespace
 
 ShadowConnection::ShadowConnection(ReplayContext &context, TargetState &target, bool http)
     : context_(context), target_(target), socket_(context.io), timer_(context.io) {
@@ -70,6 +95,8 @@ void ShadowConnection::connectNext(size_t index) {
     self->target_.connectSucceeded();
     error_code ignored;
     self->socket_.non_blocking(true, ignored);
+    if (self->responses_)
+      self->enableTimestamps(); // before the first write: OPT_ID counts bytes from here
     self->readResponses();
     self->writeMore();
   });
@@ -157,6 +184,74 @@ void ShadowConnection::maybeHalfClose() {
   });
 }
 
+void ShadowConnection::enableTimestamps() {
+  unsigned flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+                   SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+  timestamps_ = ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
+}
+
+// TX timestamps wait on the socket's error queue (they wake the loop like readable data does).
+void ShadowConnection::drainTimestamps() {
+  if (!timestamps_)
+    return;
+  for (int i = 0; i < 64; i++) { // bounded: a turn never spins
+    alignas(cmsghdr) char control[256];
+    msghdr msg{};
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (::recvmsg(socket_.native_handle(), &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+      return;
+    uint64_t ns = softwareTimestamp(msg);
+    for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      bool v4 = c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR;
+      bool v6 = c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR;
+      if (!v4 && !v6)
+        continue;
+      sock_extended_err err;
+      std::memcpy(&err, CMSG_DATA(c), sizeof err);
+      if (err.ee_origin == SO_EE_ORIGIN_TIMESTAMPING && err.ee_info == SCM_TSTAMP_SND && ns)
+        noteTxTimestamp(err.ee_data, ns);
+    }
+  }
+}
+
+// `key`: the offset (mod 2^32) of the last byte of the send that left at `ns`.
+void ShadowConnection::noteTxTimestamp(uint32_t key, uint64_t ns) {
+  uint64_t last = (writtenTotal_ & ~0xffffffffull) | key; // the 64-bit offset nearest below what was written
+  if (last >= writtenTotal_ && last >= (1ull << 32))
+    last -= 1ull << 32;
+  for (auto &p : pending_) {
+    if (p.endOffset == 0 || p.endOffset - 1 > last)
+      break;
+    if (!p.sentNs)
+      p.sentNs = ns;
+  }
+}
+
+size_t ShadowConnection::receive(error_code &ec) {
+  drainTimestamps();
+  alignas(cmsghdr) char control[256];
+  iovec iov{context_.readBuffer.data(), context_.readBuffer.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = timestamps_ ? sizeof control : 0;
+  ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT);
+  if (n < 0) {
+    ec = errno == EAGAIN || errno == EWOULDBLOCK ? error_code(asio::error::would_block)
+                                                 : error_code(errno, boost::system::system_category());
+    return 0;
+  }
+  if (n == 0) {
+    ec = asio::error::eof;
+    return 0;
+  }
+  uint64_t ns = timestamps_ ? softwareTimestamp(msg) : 0;
+  rxNs_ = ns ? ns : realtimeNs();
+  return static_cast<size_t>(n);
+}
+
 // Waits for readability, then reads into the one buffer all replays share (replay_context.h):
 // the bytes are consumed (framed or counted) before the handler returns.
 void ShadowConnection::readResponses() {
@@ -167,7 +262,7 @@ void ShadowConnection::readResponses() {
     error_code ec = waitEc;
     size_t n = 0;
     if (!ec) {
-      n = self->socket_.read_some(asio::buffer(self->context_.readBuffer), ec);
+      n = self->receive(ec);
       if (ec == asio::error::would_block) {
         self->readResponses();
         return;
@@ -209,7 +304,7 @@ void ShadowConnection::endRequest(const ExchangePtr &exchange) {
     responses_.reset();
     return;
   }
-  pending_.push_back({exchange, queuedTotal_, 0});
+  pending_.push_back({exchange, queuedTotal_, 0, 0});
   responses_->expectResponseTo(exchange->method);
   noteWritten(0); // already written (an empty body after an earlier write)?
 }
@@ -220,30 +315,46 @@ void ShadowConnection::noteWritten(size_t bytes) {
   for (auto &p : pending_) {
     if (p.endOffset > writtenTotal_)
       break;
-    if (!p.writtenAtNs)
-      p.writtenAtNs = now ? now : (now = monotonicNs());
+    if (!p.wroteNs)
+      p.wroteNs = now ? now : (now = realtimeNs());
   }
 }
 
-void ShadowConnection::onMessageBegin() { responseBeganNs_ = monotonicNs(); }
+void ShadowConnection::onMessageBegin() { responseBeganNs_ = rxNs_; }
 
 void ShadowConnection::onHead(const http::MessageHead &head, std::span<const uint8_t>) {
   responseCode_ = head.status;
   interim_ = head.status >= 100 && head.status < 200 && head.status != 101; // 100-continue etc.
+  body_.reset();
+  if (!interim_ && !pending_.empty() && pending_.front().exchange->bodyBudget) {
+    const http::Header *type = head.find("Content-Type");
+    body_ = std::make_unique<compare::BodyCollector>(pending_.front().exchange->bodyBudget,
+                                                     type && compare::isJsonContentType(type->value));
+  }
+}
+
+void ShadowConnection::onBodyContent(std::span<const uint8_t> content) {
+  if (body_)
+    body_->append(content);
 }
 
 void ShadowConnection::onMessageEnd() {
   if (interim_)
     return;
-  uint64_t now = monotonicNs();
+  uint64_t now = rxNs_;
+  compare::BodyDigestPtr body = body_ ? body_->finish() : nullptr;
+  body_.reset();
   if (pending_.empty()) {
     if (context_.observer) // a response to nothing we sent: not compared
       context_.observer->onShadowUnpaired();
   } else {
-    uint64_t start = std::max(pending_.front().writtenAtNs ? pending_.front().writtenAtNs : responseBeganNs_,
-                              lastResponseEndNs_);
+    drainTimestamps(); // the request's TX timestamp may have come with this very wake-up
+    const Pending &p = pending_.front();
+    uint64_t sent = p.sentNs ? p.sentNs : p.wroteNs;
+    spdlog::info("DEBUG ts={} sent={} wrote={} began={} now={} last={} end={} written={}", timestamps_, p.sentNs, p.wroteNs, responseBeganNs_, now, lastResponseEndNs_, p.endOffset, writtenTotal_);
+    uint64_t start = std::max(sent ? sent : responseBeganNs_, lastResponseEndNs_);
     auto since = [start](uint64_t t) { return t > start ? t - start : 0; };
-    answerPending(responseCode_, since(responseBeganNs_), since(now));
+    answerPending(responseCode_, since(responseBeganNs_), since(now), std::move(body));
   }
   lastResponseEndNs_ = now;
   // Every request answered after our FIN: done, no need to wait for the shadow to close.
@@ -251,11 +362,12 @@ void ShadowConnection::onMessageEnd() {
     close(Outcome::Completed, false);
 }
 
-void ShadowConnection::answerPending(unsigned code, uint64_t firstByteNs, uint64_t lastByteNs) {
+void ShadowConnection::answerPending(unsigned code, uint64_t firstByteNs, uint64_t lastByteNs,
+                                     compare::BodyDigestPtr body) {
   auto exchange = std::move(pending_.front().exchange);
   pending_.pop_front();
   if (context_.observer)
-    context_.observer->onShadowResponse(*exchange, {target_.index, code, firstByteNs, lastByteNs});
+    context_.observer->onShadowResponse(*exchange, {target_.index, code, firstByteNs, lastByteNs, std::move(body)});
 }
 
 void ShadowConnection::abort() { close(Outcome::Aborted, true); }
@@ -277,7 +389,7 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
       pending_.clear();
       break;
     }
-    answerPending(0, 0, 0);
+    answerPending(0, 0, 0, nullptr);
   }
   auto &stats = target_.stats;
   stats.active--;

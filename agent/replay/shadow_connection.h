@@ -4,11 +4,25 @@
 //
 // HTTP mode: the shadow's responses are framed (http::MessageFramer) and paired, in order, with
 // the exchanges sent on this connection. A response is timed from the moment the shadow could
-// start on its request — the later of "the request's last byte was handed to the kernel" and
-// "the previous response ended" (HTTP/1.1 answers in order, so a slow answer must not make the
-// requests pipelined behind it look slow) — to its first and its last byte.
+// start on its request — the later of "the request's last byte left" and "the previous response
+// ended" (HTTP/1.1 answers in order, so a slow answer must not make the requests pipelined behind
+// it look slow) — to its first and its last byte.
+//
+// The clock is the kernel's, as for the primary (whose times are packet timestamps on the tap):
+// the socket has SO_TIMESTAMPING with software TX and RX timestamps (CLOCK_REALTIME).
+//  - "left": the TX timestamp of the send whose last byte is at or after the request's last byte.
+//    OPT_ID, set right after connect and before any write, numbers the timestamps by byte offset
+//    (the kernel stamps the last byte of each send when the driver takes it); they are read from
+//    the error queue (OPT_TSONLY: no payload copied back) whenever the socket wakes the loop.
+//  - "arrived": the RX timestamp recvmsg() reports with the bytes (of the last segment it read),
+//    for the read holding the response's first byte and the one holding its last.
+// So neither side is charged for the agent's event loop. Where the kernel gives no timestamp,
+// the time the loop saw the event stands in (CLOCK_REALTIME too).
+// With body comparison on for an exchange, the response's decoded body is digested
+// (compare::BodyCollector) and handed to the observer with the response.
 #pragma once
 
+#include "compare/body_diff.h"
 #include "http/message_framer.h"
 #include "replay/exchange.h"
 #include "replay/replay_context.h"
@@ -41,12 +55,18 @@ private:
   void connectNext(size_t endpoint);
   void writeMore();
   void readResponses();
+  // One turn of reading: the error queue's TX timestamps, then the data and its RX timestamp.
+  size_t receive(boost::system::error_code &ec);
+  void drainTimestamps();
+  void noteTxTimestamp(uint32_t key, uint64_t ns);
+  void enableTimestamps();
   void noteWritten(size_t bytes);
-  void answerPending(unsigned code, uint64_t firstByteNs, uint64_t lastByteNs);
+  void answerPending(unsigned code, uint64_t firstByteNs, uint64_t lastByteNs, compare::BodyDigestPtr body);
   // http::FramerListener: the shadow's responses
   void onMessageBegin() override;
   void onHead(const http::MessageHead &head, std::span<const uint8_t> raw) override;
   void onBody(std::span<const uint8_t>) override {}
+  void onBodyContent(std::span<const uint8_t> content) override;
   void onMessageEnd() override;
   void onPassthrough(std::span<const uint8_t>) override {}
 
@@ -64,8 +84,9 @@ private:
   uint64_t writtenTotal_ = 0; // bytes the kernel has taken
   struct Pending {
     ExchangePtr exchange;
-    uint64_t endOffset = 0;   // the request's last byte is byte endOffset-1 of the stream
-    uint64_t writtenAtNs = 0; // when that byte was handed to the kernel (0: not yet)
+    uint64_t endOffset = 0; // the request's last byte is byte endOffset-1 of the stream
+    uint64_t sentNs = 0;    // that byte's TX timestamp (0: none yet)
+    uint64_t wroteNs = 0;   // when the loop saw the kernel take it (stands in for sentNs)
   };
   std::deque<Pending> pending_; // sent (or being sent), not answered yet
   std::unique_ptr<http::MessageFramer> responses_; // HTTP mode only
@@ -73,6 +94,9 @@ private:
   unsigned responseCode_ = 0;
   uint64_t responseBeganNs_ = 0;
   uint64_t lastResponseEndNs_ = 0;
+  uint64_t rxNs_ = 0;           // arrival of the bytes being framed
+  bool timestamps_ = false;     // SO_TIMESTAMPING is on
+  std::unique_ptr<compare::BodyCollector> body_; // the response's body, when compared
   bool connected_ = false;
   bool writingActive_ = false;
   bool finRequested_ = false;

@@ -52,7 +52,7 @@ std::set<uint16_t> mirroredPorts(const RunOptions &options) {
 Agent::Agent(asio::io_context &io, const RunOptions &options, const std::string &bpffs,
              std::unique_ptr<PcapWriter> pcap, const replay::ReplayPlan &plan)
     : io_(io), options_(options), tap_(options, bpffs), pcap_(std::move(pcap)),
-      statsPath_(statsFilePath(options.iface)) {
+      statsPath_(statsFilePath(options.iface)), resolver_(io) {
   spdlog::info("tapping {} in {} mode ({}); maps pinned at {}", options.iface,
                options.mode == Mode::Xdp ? "xdp" : "tc", describe(options), tap_.pinDir());
   frameHandler_ = [this](const Frame &frame) { onFrame(frame); };
@@ -104,14 +104,25 @@ void Agent::tick() {
 }
 
 void Agent::reload(const std::function<RunOptions()> &load) {
+  // Off the loop: the file, the flags over it, DNS and the loop check. Nothing here touches the
+  // running agent.
+  resolver_.resolve(load, [](const RunOptions &next) {
+    auto plan = replay::buildReplayPlan(next.services);
+    replay::refuseLoops(plan, mirroredPorts(next), replay::localAddresses());
+    return plan;
+  }, [this](PlanResolver::Result result) { applyReload(std::move(result)); });
+}
+
+void Agent::applyReload(PlanResolver::Result result) {
   try {
-    RunOptions next = load();
+    if (!result.options)
+      throw Error(result.error);
+    RunOptions next = std::move(*result.options);
+    auto &plan = result.plan;
     if (next.iface != options_.iface || next.mode != options_.mode || next.mirrorIface != options_.mirrorIface ||
         next.snaplen != options_.snaplen || next.metricsAddr != options_.metricsAddr)
       throw Error("interface, mode, mirror interface, snaplen and metrics address cannot change on reload: "
                   "restart the agent");
-    auto plan = replay::buildReplayPlan(next.services);
-    replay::refuseLoops(plan, mirroredPorts(next), replay::localAddresses());
     setLogLevel(next.logLevel);
     tap_.applyRules(next);
     auto runtime = tap_.maps().runtime();

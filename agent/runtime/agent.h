@@ -17,6 +17,7 @@
 #include "pipeline/mirror_pipeline.h"
 #include "replay/replay_plan.h"
 #include "runtime/agent_stats.h"
+#include "runtime/plan_resolver.h"
 #include "runtime/readable_watch.h"
 #include "tap/tap.h"
 
@@ -43,10 +44,13 @@ public:
   void markReady();
   void tick();
   // Everything is checked (file, flags, DNS) before anything changes; a bad file changes
-  // nothing. Rules and exclusions are updated in place, so connections being replayed go on.
+  // nothing. The file is read and its targets resolved off the loop (PlanResolver); the finished
+  // plan is applied on the loop. Rules and exclusions are updated in place, so connections being
+  // replayed go on.
   void reload(const std::function<RunOptions()> &load);
 
 private:
+  void applyReload(PlanResolver::Result result);
   void startEndpoint();
   void startPipeline(const replay::ReplayPlan &plan, const RunOptions &options);
   void openSource(std::unique_ptr<FrameSource> source);
@@ -67,6 +71,7 @@ private:
   FrameHandler frameHandler_;
   std::unique_ptr<MetricsServer> metrics_;
   ConfigStats config_;
+  PlanResolver resolver_;
   uint64_t nowNs_ = 0; // the monotonic time of the turn that is reading frames
   uint64_t lastPublishNs_ = 0;
   bool drainPosted_ = false;

@@ -4,8 +4,12 @@
 
   lab_report.py clients NO_TAP.json WITH_TAP.json
       the primary as the client saw it, without and with the tap, side by side (poller.py output)
-  lab_report.py verdicts REPORT.json --target HOST:PORT=LABEL...
-      one line per shadow from `shadowtap report --json`: slower / errors / same as the primary
+  lab_report.py verdicts REPORT.json --target HOST:PORT=LABEL... [--expect-same LABEL]
+      one line per shadow from `shadowtap report --json`: slower / faster / errors / same as the
+      primary. Latency rule: a route's p50 within +-25 % of the primary's is the same latency
+      (both sides are timed by the kernel, from the request's last byte to the response's last
+      byte: an identical version lands within it). --expect-same LABEL: exit 1 unless that
+      version's verdict is "same as the primary" (the demo's check on v2)
   lab_report.py checks --primary LOG [--primary-skip N] --shadow LABEL=LOG... [--client NO_TAP.json WITH_TAP.json]
       the lab's own checks from the book services' logs (book_service.py --log); N = lines of the
       primary's log written before the tap started; exit status 1 if one fails
@@ -15,6 +19,9 @@ import json
 import sys
 
 EXCLUDED_USER = "demo-user"
+# A route's p50 within +-25 % of the primary's is "the same latency" (the e2e timing test holds an
+# identical shadow to the same rule).
+SAME_LATENCY_LOW, SAME_LATENCY_HIGH = 0.75, 1.25
 HOST_SUFFIX = "-shadow"
 
 
@@ -75,6 +82,7 @@ def verdicts(args):
         print("   no primary responses in the report: nothing to compare")
         return 1
 
+    failed = []
     for target, label in labels.items():
         name = f"{label} ({target})"
         total = sum(r["count"] for (t, _), rows in by.items() if t == target for r in rows)
@@ -87,8 +95,10 @@ def verdicts(args):
             p, s = main_row(by.get(("primary", route), [])), main_row(by.get((target, route), []))
             if not p or not s:
                 continue
-            if s["p50_ms"] > max(2 * p["p50_ms"], p["p50_ms"] + 100):
+            if s["p50_ms"] > SAME_LATENCY_HIGH * p["p50_ms"]:
                 findings.append(f"{route} p50 {fmt_ms(s['p50_ms'])} ms vs primary {fmt_ms(p['p50_ms'])} ms — slower")
+            elif s["p50_ms"] < SAME_LATENCY_LOW * p["p50_ms"]:
+                findings.append(f"{route} p50 {fmt_ms(s['p50_ms'])} ms vs primary {fmt_ms(p['p50_ms'])} ms — faster")
         # Status codes: responses in another class than the primary's answer to the same request.
         diff_routes, diff_total, shadow_5xx, primary_codes = [], 0, 0, set()
         compared_total = 0
@@ -113,10 +123,14 @@ def verdicts(args):
         if findings:
             for finding in findings:
                 print(f"   {name}: {finding}")
+            if label in args.expect_same:
+                failed.append(label)
         else:
             print(f"   {name}: {total} responses, {compared_total} compared: same status classes and "
-                  f"latency as the primary on every route — OK")
-    return 0
+                  f"latency (p50 within 25 %) as the primary on every route — OK")
+    for label in failed:
+        print(f"   FAIL  {label} is expected to be the same as the primary")
+    return 1 if failed else 0
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -186,6 +200,7 @@ def main():
     p = sub.add_parser("verdicts")
     p.add_argument("report")
     p.add_argument("--target", action="append", default=[], help="HOST:PORT=LABEL")
+    p.add_argument("--expect-same", action="append", default=[], help="LABEL of a version that must match the primary")
     p.set_defaults(func=verdicts)
     p = sub.add_parser("checks")
     p.add_argument("--primary", required=True, help="the primary's log")

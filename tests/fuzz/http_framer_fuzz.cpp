@@ -2,7 +2,9 @@
 // libFuzzer target: one stream fed to MessageFramer whole, in random pieces and byte by byte.
 // Oracle: the spans add up to the stream; events come in a legal order
 // (begin -> head -> body* -> end, passthrough only between messages or for good at the end);
-// the three feeds give the same events (adjacent body or passthrough spans merged), stats and state.
+// the three feeds give the same events (adjacent body or passthrough spans merged), stats and state,
+// the same decoded body content (never more bytes than the raw body) and the same not-HTTP reason;
+// position() is the message's end when it ends.
 //
 // Input: byte 0 = flags (bit 0: response framer, bit 1: call finish()), byte 1 = method queue for
 // a response framer (bits 0-1: count, then 2 bits per method: GET HEAD CONNECT POST), byte 2 =
@@ -50,6 +52,22 @@ struct Checker : FramerListener {
   std::string all;
   size_t heads = 0;
   bool upgrading = false; // the current message's head said the stream switches after it
+  std::string content;    // decoded bodies, each ended by '|'
+  size_t messageContent = 0, messageBody = 0;
+  int notHttp = -1;
+  const MessageFramer *framer = nullptr;
+
+  void onBodyContent(std::span<const uint8_t> raw) override {
+    if (state != State::InBody || raw.empty())
+      fail("content outside a body");
+    content.append(raw.begin(), raw.end());
+    messageContent += raw.size();
+  }
+  void onNotHttp(NotHttp reason) override {
+    if (notHttp != -1)
+      fail("not-HTTP announced twice");
+    notHttp = static_cast<int>(reason);
+  }
 
   void onMessageBegin() override {
     if (state != State::Between)
@@ -68,17 +86,24 @@ struct Checker : FramerListener {
     state = State::InBody;
     upgrading = head.upgrade;
     heads++;
+    messageContent = messageBody = 0;
     all.append(raw.begin(), raw.end());
     events.push_back({Ev::Head, std::string(raw.begin(), raw.end()) + "\n--\n" + describe(head)});
   }
   void onBody(std::span<const uint8_t> raw) override {
     if (state != State::InBody)
       fail("body outside a message");
+    messageBody += raw.size();
     span(Ev::Body, raw);
   }
   void onMessageEnd() override {
     if (state != State::InBody)
       fail("end without head");
+    if (messageContent > messageBody)
+      fail("more content than body bytes");
+    content += '|';
+    if (framer && framer->position() != all.size())
+      fail("position() is not the message's end");
     state = upgrading ? State::Done : State::Between; // after an upgrade: passthrough only
     events.push_back({Ev::End, {}});
   }
@@ -107,12 +132,15 @@ struct Outcome {
   FramerStats stats;
   bool passthrough;
   bool inMessage;
+  std::string content;
+  int notHttp;
 };
 
 Outcome run(MessageKind kind, const std::vector<std::string> &methods, const uint8_t *data, size_t size,
             const std::vector<size_t> &pieces, bool finish) {
   Checker checker;
   MessageFramer framer(kind, checker);
+  checker.framer = &framer;
   for (const auto &m : methods)
     framer.expectResponseTo(m);
   size_t at = 0;
@@ -137,12 +165,15 @@ Outcome run(MessageKind kind, const std::vector<std::string> &methods, const uin
     fail("passthrough() without a cause");
   if (framer.passthrough() && checker.state != Checker::State::Done)
     fail("passthrough() but the events say otherwise");
-  return {checker.events, stats, framer.passthrough(), framer.inMessage()};
+  if (framer.position() != checker.all.size())
+    fail("position() is not what was handed out");
+  return {checker.events, stats, framer.passthrough(), framer.inMessage(), checker.content, checker.notHttp};
 }
 
 bool same(const Outcome &a, const Outcome &b) {
   return a.events == b.events && a.stats.messages == b.stats.messages && a.stats.parseErrors == b.stats.parseErrors &&
-         a.stats.upgrades == b.stats.upgrades && a.passthrough == b.passthrough && a.inMessage == b.inMessage;
+         a.stats.upgrades == b.stats.upgrades && a.passthrough == b.passthrough && a.inMessage == b.inMessage &&
+         a.content == b.content && a.notHttp == b.notHttp;
 }
 
 } // namespace

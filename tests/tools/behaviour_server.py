@@ -6,6 +6,11 @@ Routes: GET /items/{id} and GET /items/{id}/reviews, answered 200 with a small J
   --behaviour ok    : always 200, fast (the primary, or an identical shadow)
   --behaviour slow  : adds --delay-ms to /items/{id}/reviews
   --behaviour fail  : 500 for /items/{even id}
+  --behaviour flip  : like ok, but its JSON says "in_stock": false for ids divisible by 3
+                      (a candidate with a bug in one field)
+--random-field adds "nonce": a random number to every body (noise: a timestamp, a request id).
+--same-body leaves out "by" (the server's --name), so that every server's bodies agree.
+Every response goes out in one write (head and body together).
 Keep-alive and pipelining work (requests are answered in order). Every request is logged as a
 JSON line (method, path, headers) to --log. A connection whose first bytes are not an HTTP request
 line is recorded raw instead: its bytes' sha256 and length are logged when it closes — how the
@@ -13,6 +18,7 @@ test proves a non-HTTP protocol on the HTTP port still reaches the shadow byte f
 """
 import argparse
 import json
+import random
 import re
 import socket
 import socketserver
@@ -54,7 +60,14 @@ class Handler(socketserver.BaseRequestHandler):
                 code = 500
             elif args.behaviour == "slow" and m.group(2):
                 time.sleep(args.delay_ms / 1000.0)
-            body = json.dumps({"path": path, "by": args.name}).encode()
+            doc = {"path": path} if args.same_body else {"path": path, "by": args.name}
+            if m:
+                ident = int(m.group(1))
+                doc["id"] = ident
+                doc["in_stock"] = not (args.behaviour == "flip" and ident % 3 == 0)
+            if args.random_field:
+                doc["nonce"] = random.randrange(1 << 40)
+            body = json.dumps(doc).encode()
             reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}[code]
             sock.sendall(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                          % (code, reason.encode(), len(body), body))
@@ -70,7 +83,9 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--listen", default="0.0.0.0")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--behaviour", choices=["ok", "slow", "fail"], default="ok")
+    p.add_argument("--behaviour", choices=["ok", "slow", "fail", "flip"], default="ok")
+    p.add_argument("--random-field", action="store_true", help='add "nonce": a random number to every body')
+    p.add_argument("--same-body", action="store_true", help='leave "by" (the --name) out of the bodies')
     p.add_argument("--delay-ms", type=int, default=300)
     p.add_argument("--name", default="service")
     p.add_argument("--log", required=True)

@@ -12,6 +12,7 @@ the first bytes (the tests put a connection id there) and how the stream ended:
   "error:ERRNO" anything else (e.g. ETIMEDOUT), never silently dropped
 Modes (--mode):
   record   read everything as fast as possible (asyncio); on EOF answer a short HTTP response.
+           --keep N adds the first N bytes of the stream, whole, to its "close" line ("data").
   slow     sleep --delay seconds before every recv() of at most --chunk bytes.
   noread   never read (an "accept" line is written at once); the socket is kept open.
   reset    read until --reset-after bytes arrived, wait --reset-delay seconds (not reading), then
@@ -56,7 +57,7 @@ class Recorder:
     async def handle(self, port, reader, writer):
         peer = writer.get_extra_info("peername")
         base = {"port": port, "peer": peer[0], "peer_port": peer[1], "t_open": time.time()}
-        stream, end = Stream(), "eof"
+        stream, end = Stream(keep=self.args.keep), "eof"
         try:
             while True:
                 data = await reader.read(self.args.chunk)
@@ -173,6 +174,7 @@ def main():
     p.add_argument("--reset-after", type=int, default=4096, help="reset mode: bytes read before the RST")
     p.add_argument("--reset-delay", type=float, default=0.0, help="reset mode: seconds between the read and the RST")
     p.add_argument("--garbage-max", type=int, default=16384, help="garbage mode: largest answer, bytes")
+    p.add_argument("--keep", type=int, default=0, help="record mode: bytes of each stream kept whole in its line")
     p.add_argument("--ready-file")
     args = p.parse_args()
     rec = Recorder(args)

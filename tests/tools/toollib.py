@@ -51,12 +51,15 @@ def listen(host, port, backlog=4096, rcvbuf=0, dual_stack=False):
 
 
 class Stream:
-    """Length, SHA-256 and first bytes of everything received on one connection."""
+    """Length, SHA-256 and first bytes of everything received on one connection (keep: up to
+    that many bytes of it whole, for tests that look for what must never arrive)."""
 
-    def __init__(self, data=b""):
+    def __init__(self, data=b"", keep=0):
         self.digest = hashlib.sha256()
         self.total = 0
         self.head = b""
+        self.keep = keep
+        self.kept = b""
         self.update(data)
 
     def update(self, data):
@@ -64,9 +67,14 @@ class Stream:
         self.total += len(data)
         if len(self.head) < HEAD_BYTES:
             self.head += data[: HEAD_BYTES - len(self.head)]
+        if len(self.kept) < self.keep:
+            self.kept += data[: self.keep - len(self.kept)]
 
     def record(self):
-        return {"bytes": self.total, "sha256": self.digest.hexdigest(), "head": self.head.decode("latin-1")}
+        out = {"bytes": self.total, "sha256": self.digest.hexdigest(), "head": self.head.decode("latin-1")}
+        if self.keep:
+            out["data"] = self.kept.decode("latin-1")
+        return out
 
 
 def end_of(exc):

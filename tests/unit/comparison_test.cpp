@@ -139,7 +139,7 @@ std::vector<Series> named(const Exposition &e, const std::string &name) {
 TEST(Comparison, EmptyJsonShape) {
   Comparison c;
   auto j = c.json();
-  EXPECT_EQ(j.dump(), R"({"rows":[],"disagreements":[],"routes_overflowed":0})");
+  EXPECT_EQ(j.dump(), R"({"rows":[],"disagreements":[],"body_diffs":[],"routes_overflowed":0,"routes_evicted":0})");
 }
 
 TEST(Comparison, AggregatesPerTargetRouteAndCode) {
@@ -287,13 +287,19 @@ TEST(ComparisonPrometheus, EmptyStillDeclaresEveryFamily) {
   std::string text;
   c.appendPrometheus(text);
   auto e = parsePrometheus(text);
-  EXPECT_TRUE(e.series.empty());
+  ASSERT_EQ(e.series.size(), 2u); // the two route counters, unlabelled
+  EXPECT_EQ(e.series[0].name, "shadowtap_http_routes_overflowed_total");
+  EXPECT_EQ(e.series[1].name, "shadowtap_http_routes_evicted_total");
   EXPECT_EQ(e.types, (std::map<std::string, std::string>{
                          {"shadowtap_http_responses_total", "counter"},
                          {"shadowtap_http_response_duration_seconds", "histogram"},
                          {"shadowtap_http_response_first_byte_seconds", "histogram"},
                          {"shadowtap_http_compared_total", "counter"},
                          {"shadowtap_http_disagreements_total", "counter"},
+                         {"shadowtap_http_body_compared_total", "counter"},
+                         {"shadowtap_http_body_different_total", "counter"},
+                         {"shadowtap_http_routes_overflowed_total", "counter"},
+                         {"shadowtap_http_routes_evicted_total", "counter"},
                      }));
 }
 
@@ -443,6 +449,163 @@ TEST(ReportTable, NoShadowPairsAndOverflowNote) {
   std::string table = formatReportTable(c.json());
   EXPECT_NE(table.find("no request answered by both the primary and a shadow yet"), std::string::npos) << table;
   EXPECT_NE(table.find("note: 1 responses were counted under route \"OTHER\""), std::string::npos) << table;
+}
+
+// ---- Route bounds: least recently used first out, but only once idle ----
+
+struct FakeClock {
+  uint64_t now = 1;
+  std::function<uint64_t()> fn() {
+    return [this] { return now; };
+  }
+};
+
+constexpr uint64_t kIdle = 60 * 1'000'000'000ull;
+
+std::vector<std::string> routesOf(const nlohmann::ordered_json &report) {
+  std::vector<std::string> out;
+  for (const auto &row : report["rows"])
+    out.push_back(row["route"]);
+  return out;
+}
+
+TEST(ComparisonRoutes, AScanCannotPushBusyRoutesOut) {
+  FakeClock clock;
+  Comparison c(3, kIdle, clock.fn());
+  c.record(sample("primary", "GET /a", 200, kMs));
+  c.record(sample("primary", "GET /b", 200, kMs));
+  c.record(sample("primary", "GET /c", 200, kMs));
+  for (int i = 0; i < 1000; i++) { // a scanner's random paths, all within the idle time
+    clock.now += 1'000'000;
+    c.record(sample("primary", "GET /scan" + std::to_string(i), 404, kMs));
+  }
+  auto j = c.json();
+  EXPECT_EQ(routesOf(j), (std::vector<std::string>{"GET /a", "GET /b", "GET /c", kOverflowRoute}));
+  EXPECT_EQ(j["routes_overflowed"], 1000);
+  EXPECT_EQ(j["routes_evicted"], 0);
+}
+
+TEST(ComparisonRoutes, IdleRoutesMakeRoomSoTheReportRecovers) {
+  FakeClock clock;
+  Comparison c(2, kIdle, clock.fn());
+  // The table fills with one-off scanner paths...
+  c.record(sample("primary", "GET /scan1", 404, kMs));
+  c.record(sample("primary", "GET /scan2", 404, kMs));
+  c.recordPair("s:1", "GET /scan2", 404, 404);
+  // ...a real route arriving now goes to OTHER (both are fresh)...
+  c.record(sample("primary", "GET /books/{id}", 200, kMs));
+  EXPECT_EQ(c.json()["routes_overflowed"], 1);
+  // ...but once they have been idle long enough, it takes the least recently used one's place.
+  clock.now += kIdle;
+  c.record(sample("primary", "GET /books/{id}", 200, kMs));
+  c.record(sample("primary", "GET /authors", 200, kMs));
+  auto j = c.json();
+  EXPECT_EQ(routesOf(j), (std::vector<std::string>{"GET /authors", "GET /books/{id}", kOverflowRoute}));
+  EXPECT_EQ(j["routes_evicted"], 2);
+  EXPECT_TRUE(j["disagreements"].empty()) << "an evicted route's pairs go with it";
+  // A used route is kept: the next new one waits for an idle slot again.
+  clock.now += 1;
+  c.record(sample("primary", "GET /new", 200, kMs));
+  EXPECT_EQ(c.json()["routes_overflowed"], 2);
+}
+
+// ---- Bodies ----
+
+std::span<const uint8_t> bytesOf(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
+
+BodyDigestPtr body(const std::string &json) {
+  BodyCollector c(nullptr, true);
+  c.append(bytesOf(json));
+  return c.finish();
+}
+
+const nlohmann::ordered_json *bodyRow(const nlohmann::ordered_json &report, const std::string &target) {
+  for (const auto &b : report["body_diffs"])
+    if (b["target"] == target)
+      return &b;
+  return nullptr;
+}
+
+TEST(ComparisonBodies, BaselineNoiseIsNotReportedForCandidates) {
+  Comparison c;
+  const std::string route = "GET /items/{id}";
+  JsonPathFilter ignore({"$.served_at"});
+  for (int id = 0; id < 10; id++) {
+    std::string common = "\"id\":" + std::to_string(id) + ",\"served_at\":" + std::to_string(id * 7);
+    auto primary = body("{" + common + ",\"nonce\":" + std::to_string(id * 3) + ",\"price\":10}");
+    auto baseline = body("{" + common + ",\"nonce\":" + std::to_string(id * 5 + 1) + ",\"price\":10}");
+    // The candidate flips the price for even ids, and has its own nonce and served_at.
+    auto candidate = body("{\"id\":" + std::to_string(id) + ",\"served_at\":1,\"nonce\":" +
+                          std::to_string(id * 11 + 2) + ",\"price\":" + (id % 2 ? "10" : "11") + "}");
+    auto noise = c.recordBaselineBody("baseline:1", route, *primary, *baseline, ignore);
+    EXPECT_EQ(noise, (std::set<std::string>{"$.nonce"}));
+    c.recordBody("cand:1", route, *primary, *candidate, noise, ignore);
+  }
+  auto j = c.json();
+  auto *cand = bodyRow(j, "cand:1");
+  ASSERT_TRUE(cand) << j.dump(2);
+  EXPECT_EQ((*cand)["role"], "candidate");
+  EXPECT_EQ((*cand)["compared"], 10);
+  EXPECT_EQ((*cand)["different"], 5);
+  EXPECT_EQ((*cand)["paths"].dump(), R"({"$.price":5})");
+  auto *base = bodyRow(j, "baseline:1");
+  ASSERT_TRUE(base);
+  EXPECT_EQ((*base)["role"], "baseline");
+  EXPECT_EQ((*base)["different"], 10);
+  EXPECT_EQ((*base)["paths"].dump(), R"({"$.nonce":10})");
+}
+
+TEST(ComparisonBodies, LearnedNoiseCoversRequestsWhereTheBaselineHappenedToAgree) {
+  Comparison c;
+  JsonPathFilter none;
+  auto p1 = body(R"({"flip":true,"v":1})"), b1 = body(R"({"flip":false,"v":1})");
+  auto noise = c.recordBaselineBody("base", "GET /", *p1, *b1, none);
+  EXPECT_EQ(noise.count("$.flip"), 1u);
+  // Next request: the baseline agrees by chance; the candidate differs on the noisy field only.
+  auto p2 = body(R"({"flip":true,"v":1})"), b2 = body(R"({"flip":true,"v":1})"), c2 = body(R"({"flip":false,"v":1})");
+  auto noise2 = c.recordBaselineBody("base", "GET /", *p2, *b2, none);
+  EXPECT_TRUE(noise2.empty());
+  c.recordBody("cand", "GET /", *p2, *c2, noise2, none);
+  auto j = c.json();
+  auto *cand = bodyRow(j, "cand");
+  ASSERT_TRUE(cand);
+  EXPECT_EQ((*cand)["different"], 0);
+}
+
+TEST(ComparisonBodies, IndicesAreCollapsedAndCountedOncePerResponse) {
+  Comparison c;
+  auto p = body(R"({"items":[{"price":1},{"price":2}]})"), s = body(R"({"items":[{"price":9},{"price":8}]})");
+  c.recordBody("s", "GET /", *p, *s, {}, JsonPathFilter());
+  auto j = c.json();
+  auto *row = bodyRow(j, "s");
+  ASSERT_TRUE(row);
+  EXPECT_EQ((*row)["paths"].dump(), R"({"$.items[*].price":1})");
+}
+
+TEST(ComparisonBodies, ReportTableAndPrometheus) {
+  Comparison c;
+  auto p = body(R"({"a":1,"b":2})"), s = body(R"({"a":1,"b":3})");
+  c.recordBody("10.0.0.3:8080", "GET /x", *p, *s, {}, JsonPathFilter());
+  c.recordBody("10.0.0.3:8080", "GET /x", *p, *p, {}, JsonPathFilter());
+  std::string table = formatReportTable(c.json());
+  EXPECT_NE(table.find("response bodies vs primary"), std::string::npos) << table;
+  EXPECT_NE(table.find("GET /x  10.0.0.3:8080         2          1  50.0%  $.b x1"), std::string::npos) << table;
+  std::string text;
+  c.appendPrometheus(text);
+  auto e = parsePrometheus(text);
+  bool compared = false, different = false;
+  for (const auto &series : e.series) {
+    if (series.name == "shadowtap_http_body_compared_total") {
+      compared = true;
+      EXPECT_EQ(series.value, 2);
+      EXPECT_EQ(series.labels.at("role"), "candidate");
+    }
+    if (series.name == "shadowtap_http_body_different_total") {
+      different = true;
+      EXPECT_EQ(series.value, 1);
+    }
+  }
+  EXPECT_TRUE(compared && different) << text;
 }
 
 TEST(ReportTable, ToleratesOddJson) {

@@ -302,7 +302,7 @@ TEST(ConfigFile, HttpErrorsNameFileLineAndKey) {
       // unknown keys and wrong types
       {"interface: eth0\nservices:\n  - port: 80\n    protocol: http\n    http: true\n",
        R"(^5: services\[0\]\.http: expected a mapping$)"},
-      {head + "      mirror: {}\n", R"(^6: services\[0\]\.http\.mirror: unknown key \(known: exclude, headers, hostSuffix, match, requestPercentage\)$)"},
+      {head + "      mirror: {}\n", R"(^6: services\[0\]\.http\.mirror: unknown key \(known: compare, exclude, headers, hostSuffix, match, requestPercentage\)$)"},
       {head + "      match: {uri: {exact: /}}\n",
        R"(^6: services\[0\]\.http\.match: expected a list of entries with method, uri and/or headers$)"},
       {head + "      match:\n        - path: {exact: /}\n",
@@ -373,6 +373,25 @@ TEST(ConfigFile, HttpErrorsNameFileLineAndKey) {
        R"(^8: services\[0\]\.http\.headers\.request\.remove\[0\]: cannot remove header 'connection': it frames the connection)"},
       {head + "      headers:\n        request:\n          set:\n            x-a: 1\n            X-A: 2\n",
        R"(^10: services\[0\]\.http\.headers\.request\.set\.X-A: header 'X-A' is set twice: give it once$)"},
+      // regexes RE2 refuses (it stays linear-time: no backreferences, no lookaround)
+      {head + "      exclude:\n        - headers: {x-id: {regex: \"(a)\\\\1\"}}\n",
+       R"(^7: services\[0\]\.http\.exclude\[0\]\.headers\.x-id\.regex: invalid regex '\(a\)\\1': .*RE2)"},
+      {head + "      match:\n        - uri: {regex: \"/a(?=b)\"}\n",
+       R"(^7: services\[0\]\.http\.match\[0\]\.uri\.regex: invalid regex '/a\(\?=b\)': )"},
+      // body comparison
+      {head + "      compare: {body: yes}\n", R"(^6: services\[0\]\.http\.compare\.body: expected true or false$)"},
+      {head + "      compare: {bodies: true}\n",
+       R"(^6: services\[0\]\.http\.compare\.bodies: unknown key \(known: baseline, body, ignore\)$)"},
+      {head + "      compare:\n        body: true\n        ignore: [\"$.ok\", \"items[*]\"]\n",
+       R"(^8: services\[0\]\.http\.compare\.ignore\[1\]: invalid JSON path 'items\[\*\]': it must start with \$)"},
+      {head + "      compare:\n        body: true\n        ignore: \"$.ok\"\n",
+       R"(^8: services\[0\]\.http\.compare\.ignore: expected a list of JSON paths)"},
+      {head + "      compare:\n        ignore: [\"$.ok\"]\n",
+       R"(^7: services\[0\]\.http\.compare: ignore and baseline need body: true$)"},
+      {head + "      compare:\n        body: true\n        baseline: {host: b}\n",
+       R"(^8: services\[0\]\.http\.compare\.baseline: missing port$)"},
+      {head + "      compare:\n        body: true\n        baseline: [\"a:1\", \"b:2\"]\n",
+       R"(^8: services\[0\]\.http\.compare\.baseline: expected one \{host, port\} or HOST:PORT$)"},
   };
   for (const auto &c : cases) {
     std::string error = errorOf(c.yaml);
@@ -382,6 +401,36 @@ TEST(ConfigFile, HttpErrorsNameFileLineAndKey) {
     std::string rest = error.substr(colon + 6);
     EXPECT_TRUE(std::regex_search(rest, std::regex(c.expected))) << "got: " << error << "\nwanted: " << c.expected;
   }
+}
+
+TEST(ConfigFile, LoadsTheBodyComparison) {
+  auto path = writeTemp(R"(interface: eth0
+services:
+  - port: 8080
+    protocol: http
+    mirror: {host: books-v2, port: 8080}
+    http:
+      compare:
+        body: true
+        ignore: ["$.meta.requestId", "$.items[*].updatedAt"]
+        baseline: {host: books-v1-copy, port: 8080}
+  - port: 8081
+    protocol: http
+    mirror: "a:1"
+    http:
+      compare: {body: true, baseline: "b:2"}
+)");
+  RunOptions o = loadConfigFile(path);
+  std::filesystem::remove(path);
+  const auto &c = o.services[0].compare;
+  EXPECT_TRUE(c.body);
+  EXPECT_EQ(c.ignore, (std::vector<std::string>{"$.meta.requestId", "$.items[*].updatedAt"}));
+  EXPECT_EQ(c.baseline.value_or(""), "books-v1-copy:8080");
+  EXPECT_EQ(o.services[1].compare.baseline.value_or(""), "b:2");
+  EXPECT_NO_THROW(validate(o));
+  // The baseline is a second copy of the primary, never one of the candidates.
+  o.services[0].compare.baseline = "books-v2:8080";
+  EXPECT_THROW(validate(o), UsageError);
 }
 
 TEST(ConfigFile, MissingFileIsAClearError) {

@@ -43,16 +43,32 @@ std::string describe(const Event &e) {
 
 struct Recorder : FramerListener {
   std::vector<Event> events;
-  std::string all; // every span, in order
+  std::string all;     // every span, in order
+  std::string content; // decoded bodies, each message's ended by '|'
+  std::vector<NotHttp> notHttp;
+  const MessageFramer *framer = nullptr;
 
   void onMessageBegin() override { events.push_back({Ev::Begin, {}, {}}); }
+  void onBodyContent(std::span<const uint8_t> raw) override {
+    EXPECT_FALSE(raw.empty()) << "empty content";
+    content.append(raw.begin(), raw.end());
+  }
+  void onNotHttp(NotHttp reason) override {
+    EXPECT_TRUE(notHttp.empty()) << "announced twice";
+    notHttp.push_back(reason);
+  }
   void onHead(const MessageHead &head, std::span<const uint8_t> raw) override {
     std::string bytes(raw.begin(), raw.end());
     all += bytes;
     events.push_back({Ev::Head, bytes, head});
   }
   void onBody(std::span<const uint8_t> raw) override { span(Ev::Body, raw); }
-  void onMessageEnd() override { events.push_back({Ev::End, {}, {}}); }
+  void onMessageEnd() override {
+    events.push_back({Ev::End, {}, {}});
+    content += '|';
+    if (framer)
+      EXPECT_EQ(framer->position(), all.size()) << "position() is not the message's end";
+  }
   void onPassthrough(std::span<const uint8_t> raw) override { span(Ev::Pass, raw); }
 
   void span(Ev type, std::span<const uint8_t> raw) {
@@ -79,6 +95,8 @@ struct Result {
   FramerStats stats;
   bool passthrough;
   bool inMessage;
+  std::string content;
+  std::vector<NotHttp> notHttp;
 };
 
 // Feeds `input` in pieces ending at `cuts` (offsets, increasing), then finish() if asked.
@@ -86,6 +104,7 @@ Result run(MessageKind kind, const std::string &input, const std::vector<size_t>
            const std::vector<std::string> &methods, bool finish) {
   Recorder recorder;
   MessageFramer framer(kind, recorder);
+  recorder.framer = &framer;
   for (const auto &m : methods)
     framer.expectResponseTo(m);
   size_t at = 0;
@@ -101,7 +120,9 @@ Result run(MessageKind kind, const std::string &input, const std::vector<size_t>
     EXPECT_EQ(recorder.all, input) << "the spans do not add up to the input";
   else // without finish() a partial head may still be held back
     EXPECT_EQ(recorder.all, input.substr(0, recorder.all.size())) << "the spans are not a prefix of the input";
-  return {recorder.trace(), recorder.events, framer.stats(), framer.passthrough(), framer.inMessage()};
+  EXPECT_EQ(framer.position(), recorder.all.size());
+  return {recorder.trace(), recorder.events, framer.stats(), framer.passthrough(), framer.inMessage(),
+          recorder.content, recorder.notHttp};
 }
 
 // The whole input in one feed, then the same at every split point and byte by byte: all equal.
@@ -115,6 +136,8 @@ Result runAllSplits(MessageKind kind, const std::string &input, const std::vecto
     EXPECT_EQ(r.stats.upgrades, whole.stats.upgrades) << how;
     EXPECT_EQ(r.passthrough, whole.passthrough) << how;
     EXPECT_EQ(r.inMessage, whole.inMessage) << how;
+    EXPECT_EQ(r.content, whole.content) << how;
+    EXPECT_EQ(r.notHttp, whole.notHttp) << how;
     return r.trace == whole.trace;
   };
   for (size_t cut = 0; cut <= input.size(); cut += step)
@@ -527,7 +550,7 @@ TEST(HttpFramer, MessageBeginFiresOnTheFirstByte) {
   framer.feed({bytes + 1, resp.size() - 2});
   EXPECT_EQ(recorder.events.size(), 1u); // the head is not complete before its last byte
   framer.feed({bytes + resp.size() - 1, 1});
-  EXPECT_EQ(types({"", recorder.events, {}, false, false}), (std::vector<Ev>{E::Begin, E::Head, E::End}));
+  EXPECT_EQ(types({"", recorder.events, {}, false, false, {}, {}}), (std::vector<Ev>{E::Begin, E::Head, E::End}));
   EXPECT_FALSE(framer.inMessage());
 }
 
@@ -570,4 +593,80 @@ TEST(HttpFramer, OversizeTrailersBecomePassthrough) {
   ASSERT_EQ(types(bad), (std::vector<Ev>{E::Begin, E::Head, E::Body, E::Pass}));
   // The cut is at the same byte for every split: exactly kLimit trailer bytes are body.
   EXPECT_EQ(bad.events[3].bytes, big.substr(kLimit));
+}
+
+namespace {
+// --- decoded body content, the not-HTTP announcement, the shared head budget ----------------------
+
+std::vector<NotHttp> reasons(std::initializer_list<NotHttp> r) { return r; }
+
+struct Collect : FramerListener {
+  std::string all;
+  std::vector<NotHttp> notHttp;
+  void onHead(const MessageHead &, std::span<const uint8_t> raw) override { all.append(raw.begin(), raw.end()); }
+  void onBody(std::span<const uint8_t> raw) override { all.append(raw.begin(), raw.end()); }
+  void onMessageEnd() override {}
+  void onPassthrough(std::span<const uint8_t> raw) override { all.append(raw.begin(), raw.end()); }
+  void onNotHttp(NotHttp reason) override { notHttp.push_back(reason); }
+};
+
+std::span<const uint8_t> span(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
+} // namespace
+
+TEST(HttpFramer, BodyContentIsDecoded) {
+  auto cl = runAllSplits(MessageKind::Request, "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(cl.content, "hello||");
+  auto chunked = runAllSplits(MessageKind::Response,
+                              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "3;ext=1\r\n{\"a\r\n5\r\n\":1}\n\r\n0\r\nT: x\r\n\r\n",
+                              {"GET"});
+  EXPECT_EQ(chunked.content, "{\"a\":1}\n|");
+  auto close = runAllSplits(MessageKind::Response, "HTTP/1.0 200 OK\r\n\r\nuntil the end", {"GET"});
+  EXPECT_EQ(close.content, "until the end|");
+  auto head = runAllSplits(MessageKind::Response, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", {"HEAD"});
+  EXPECT_EQ(head.content, "|");
+}
+
+TEST(HttpFramer, NotHttpIsAnnouncedOnceWithItsReason) {
+  EXPECT_EQ(runAllSplits(MessageKind::Request, "\x16\x03binary").notHttp, reasons({NotHttp::ParseError}));
+  EXPECT_EQ(runAllSplits(MessageKind::Request, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n").notHttp, reasons({}));
+  // CR/LF between messages pass through without an announcement.
+  EXPECT_EQ(runAllSplits(MessageKind::Request, "\r\nGET / HTTP/1.1\r\n\r\n\r\n").notHttp, reasons({}));
+  auto up = runAllSplits(MessageKind::Request, "GET / HTTP/1.1\r\nUpgrade: ws\r\nConnection: upgrade\r\n\r\nframes");
+  EXPECT_EQ(up.notHttp, reasons({NotHttp::Upgrade}));
+  auto chunk = runAllSplits(MessageKind::Request,
+                            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /next HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(chunk.notHttp, reasons({NotHttp::ParseError}));
+  EXPECT_TRUE(chunk.passthrough);
+  auto cut = runAllSplits(MessageKind::Request, "GET / HTTP/1.1\r\nAuthoriz");
+  EXPECT_EQ(cut.notHttp, reasons({NotHttp::Truncated}));
+  // Not finished: nothing announced, the partial head is still held.
+  auto held = run(MessageKind::Request, "GET / HTTP/1.1\r\nAuthoriz", {}, {}, false);
+  EXPECT_TRUE(held.notHttp.empty());
+}
+
+TEST(HttpFramer, HeadBudgetIsSharedAndGivenBack) {
+  HeadBudget budget(64);
+  Collect a, b;
+  {
+    MessageFramer fa(MessageKind::Request, a, &budget), fb(MessageKind::Request, b, &budget);
+    // A head that is complete within one feed is never held: no charge.
+    fa.feed(span("GET /whole HTTP/1.1\r\nHost: h\r\n\r\n"));
+    EXPECT_EQ(budget.used(), 0u);
+    // Partial heads are held and charged.
+    fa.feed(span("GET /a HTTP/1.1\r\nX: 0123456789"));
+    EXPECT_EQ(budget.used(), 30u);
+    fb.feed(span("GET /b HTTP/1.1\r\nX: 01234567890123456789"));
+    EXPECT_EQ(budget.used(), 30u) << "the second head did not fit: it is not held";
+    EXPECT_EQ(b.notHttp, reasons({NotHttp::HeadBudget}));
+    EXPECT_TRUE(fb.passthrough());
+    EXPECT_EQ(fb.stats().overBudget, 1u);
+    EXPECT_EQ(fb.stats().parseErrors, 0u);
+    EXPECT_EQ(b.all, "GET /b HTTP/1.1\r\nX: 01234567890123456789"); // handed out unframed, nothing lost
+    fa.feed(span("\r\n\r\n"));
+    EXPECT_EQ(budget.used(), 0u) << "a head handed out gives its bytes back";
+    fa.feed(span("GET /c HTTP/1.1\r\n"));
+    EXPECT_EQ(budget.used(), 17u);
+  }
+  EXPECT_EQ(budget.used(), 0u) << "a framer that goes away gives its bytes back";
 }

@@ -5,9 +5,13 @@
 // stream that is not HTTP still goes through byte for byte.
 #include "compare/comparison.h"
 #include "pipeline/http_stage.h"
+
+#include <arpa/inet.h>
+#include <cstring>
 #include "replay/replayer.h"
 
 #include <boost/asio.hpp>
+#include <functional>
 #include <gtest/gtest.h>
 
 using namespace shadowtap;
@@ -24,6 +28,7 @@ struct ShadowServer {
   tcp::acceptor acceptor;
   std::vector<std::string> streams;
   bool http = true; // false: echo nothing, just record
+  std::function<std::string(const std::string &path)> bodyFor; // default "ok"
 
   explicit ShadowServer(asio::io_context &i)
       : io(i), acceptor(i, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
@@ -73,10 +78,13 @@ struct ShadowServer {
     std::string path = head.substr(head.find(' ') + 1);
     path = path.substr(0, path.find(' '));
     int code = 200;
-    if (path.rfind("/books/", 0) == 0 && (std::stoi(path.substr(7)) % 2) == 0)
+    if (path.rfind("/books/", 0) == 0 && !bodyFor && (std::stoi(path.substr(7)) % 2) == 0)
       code = 500;
-    auto respond = [this, c, code] {
-      auto text = std::make_shared<std::string>("HTTP/1.1 " + std::to_string(code) + " X\r\nContent-Length: 2\r\n\r\nok");
+    std::string body = bodyFor ? bodyFor(path) : "ok";
+    auto respond = [this, c, code, body] {
+      auto text = std::make_shared<std::string>("HTTP/1.1 " + std::to_string(code) +
+                                                " X\r\nContent-Type: application/json\r\nContent-Length: " +
+                                                std::to_string(body.size()) + "\r\n\r\n" + body);
       asio::async_write(c->socket, asio::buffer(*text), [this, c, text](boost::system::error_code, size_t) { answer(c); });
     };
     if (path.rfind("/slow", 0) == 0) {
@@ -243,4 +251,168 @@ TEST(HttpStage, ShadowThatNeverAnswersIsCountedAsNoResponse) {
   auto report = comparison.json();
   EXPECT_TRUE(row(report, replayer.target(0).target.name, "GET /a", 0)) << report.dump(2);
   EXPECT_TRUE(row(report, "primary", "GET /a", 204)) << report.dump(2);
+}
+
+namespace {
+
+http::HttpRules privacyRules() {
+  http::HttpRules rules;
+  rules.exclude.push_back(http::headerExclusion(http::parseHeaderMatch("end-user: bbo", "test")));
+  rules.removeHeaders.push_back("Authorization");
+  return rules;
+}
+
+} // namespace
+
+// Fail closed: an excluded request whose body does not parse stops the connection's mirroring;
+// the replay ends cleanly (FIN) after what was sent, and nothing after it reaches the shadow.
+TEST(HttpStage, PrivacyStopEndsTheReplayCleanly) {
+  asio::io_context io;
+  ShadowServer shadow(io);
+  shadow.http = false;
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(300);
+  auto plan = httpPlan(shadow.port(), privacyRules());
+  Replayer replayer(io, options, plan);
+  compare::Comparison comparison;
+  HttpStage stage(replayer, comparison, plan);
+
+  std::string ok = "GET /ok HTTP/1.1\r\nHost: books:8080\r\nAuthorization: Bearer SECRET-0\r\n\r\n";
+  std::string bad = "POST /mine HTTP/1.1\r\nHost: books:8080\r\nend-user: bbo\r\nAuthorization: Bearer SECRET-1\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\nzz\r\n";
+  std::string next = "GET /next HTTP/1.1\r\nHost: books:8080\r\nend-user: bbo\r\nAuthorization: Bearer SECRET-2\r\n\r\n";
+  stage.onFlowStart(1, {});
+  stage.onClientData(1, bytes(ok + bad));
+  stage.onClientData(1, bytes(next));
+  stage.onClientFin(1);
+  stage.onFlowEnd(1, flow::FlowEnd::Completed);
+  // A second connection that never gets to a request: no replay is even opened.
+  stage.onFlowStart(2, {});
+  stage.onClientData(2, bytes("\x16\x03\x01 not http, SECRET-3"));
+  stage.onClientFin(2);
+  stage.onFlowEnd(2, flow::FlowEnd::Completed);
+  runFor(io, 1000);
+
+  ASSERT_EQ(shadow.streams.size(), 1u);
+  EXPECT_EQ(shadow.streams[0], "GET /ok HTTP/1.1\r\nHost: books-shadow:8080\r\n\r\n");
+  EXPECT_EQ(stage.stats().privacyStopped, 2u);
+  const auto &t = replayer.target(0).stats;
+  EXPECT_EQ(t.completed, 1u) << "ended with a FIN, not a reset";
+  EXPECT_EQ(t.aborted, 0u);
+  EXPECT_EQ(t.skippedEmpty, 1u);
+}
+
+// The primary's request end is the client packet that carried its last byte (ingress), not the
+// server ACK that released it to the replay later.
+TEST(HttpStage, PrimaryIsTimedFromTheIngressPacket) {
+  asio::io_context io;
+  ShadowServer shadow(io);
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(300);
+  auto plan = httpPlan(shadow.port(), {});
+  Replayer replayer(io, options, plan);
+  compare::Comparison comparison;
+  HttpStage stage(replayer, comparison, plan);
+
+  flow::FlowInfo info;
+  __u32 client[4] = {0, 0, htonl(0xffff), htonl(0x0a000002)}, server[4] = {0, 0, htonl(0xffff), htonl(0x0a000001)};
+  std::memcpy(info.client, client, sizeof client);
+  std::memcpy(info.server, server, sizeof server);
+  info.clientPort = 40000;
+  info.serverPort = 0;
+  st_flow_key_make(&info.key, client, 40000, server, 0);
+  auto packet = [&](bool fromClient, uint32_t seq, uint32_t ack, const std::string &payload, bool syn = false) {
+    TcpPacket p{};
+    std::memcpy(p.src, fromClient ? client : server, sizeof client);
+    std::memcpy(p.dst, fromClient ? server : client, sizeof client);
+    p.sport = fromClient ? 40000 : 0;
+    p.dport = fromClient ? 0 : 40000;
+    p.seq = seq;
+    p.ack = ack;
+    p.syn = syn;
+    p.ack_flag = true;
+    p.payload = bytes(payload);
+    return p;
+  };
+  std::string request = "GET /books/1 HTTP/1.1\r\nHost: b\r\n\r\n";
+  std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  auto synAck = packet(false, 5000, 1001, "", true);
+  stage.onPacket(synAck, 10 * kMs);
+  stage.onFlowStart(1, info);
+  auto data = packet(true, 1001, 5001, request);
+  stage.onPacket(data, 100 * kMs); // the request arrives...
+  auto ack = packet(false, 5001, 1001 + request.size(), "");
+  stage.onPacket(ack, 104 * kMs); // ...the server's ACK releases it 4 ms later...
+  stage.onClientData(1, bytes(request));
+  auto answer = packet(false, 5001, 1001 + request.size(), response);
+  stage.onPacket(answer, 107 * kMs); // ...and it answers 7 ms after the request came.
+  stage.onServerData(1, bytes(response));
+  stage.onClientFin(1);
+  stage.onFlowEnd(1, flow::FlowEnd::Completed);
+  runFor(io, 600);
+  auto report = comparison.json();
+  auto *p = row(report, "primary", "GET /books/{id}", 200);
+  ASSERT_TRUE(p) << report.dump(2);
+  EXPECT_NEAR((*p)["p50_ms"].get<double>(), 7.0, 0.1);
+}
+
+// Bodies: the baseline's differences are noise; the candidate's other differences are counted.
+TEST(HttpStage, BodiesAreComparedAgainstTheBaseline) {
+  asio::io_context io;
+  ShadowServer candidate(io), baseline(io);
+  int calls = 0;
+  // Every answer carries its own nonce; the candidate flips "price" for /books/2.
+  auto jsonFor = [&calls](bool flip) {
+    return [&calls, flip](const std::string &path) {
+      bool odd = path.back() == '1';
+      return std::string("{\"path\":\"") + path + "\",\"nonce\":" + std::to_string(++calls) +
+             ",\"price\":" + (flip && !odd ? "11" : "10") + "}";
+    };
+  };
+  candidate.bodyFor = jsonFor(true);
+  baseline.bodyFor = jsonFor(false);
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(500);
+  std::vector<ShadowTarget> t{parseShadowTarget("127.0.0.1:" + std::to_string(candidate.port())),
+                              parseShadowTarget("127.0.0.1:" + std::to_string(baseline.port()))};
+  resolveTargets(t);
+  ReplayPlan plan;
+  plan.targets = t;
+  plan.routes[0] = {{t[0].name, 1}, {t[1].name, 1}};
+  plan.http[0] = std::make_shared<const http::HttpRules>();
+  auto settings = std::make_shared<compare::BodyCompareSettings>();
+  settings->baseline = t[1].name;
+  plan.bodies[0] = settings;
+  Replayer replayer(io, options, plan);
+  compare::Comparison comparison;
+  HttpStage stage(replayer, comparison, plan);
+
+  for (int id : {1, 2, 1, 2}) {
+    std::string path = "/books/" + std::to_string(id);
+    std::string primaryBody = "{\"path\":\"" + path + "\",\"nonce\":" + std::to_string(1000 + id) + ",\"price\":10}";
+    flow::FlowId flow = static_cast<flow::FlowId>(10 + calls);
+    stage.onFlowStart(flow, {});
+    stage.onClientData(flow, bytes("GET " + path + " HTTP/1.1\r\nHost: b\r\n\r\n"));
+    stage.onServerData(flow, bytes("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                                   std::to_string(primaryBody.size()) + "\r\n\r\n" + primaryBody));
+    stage.onClientFin(flow);
+    stage.onFlowEnd(flow, flow::FlowEnd::Completed);
+    runFor(io, 300);
+  }
+  runFor(io, 500);
+  auto report = comparison.json();
+  const nlohmann::ordered_json *cand = nullptr, *base = nullptr;
+  for (const auto &b : report["body_diffs"]) {
+    if (b["target"] == t[0].name)
+      cand = &b;
+    if (b["target"] == t[1].name)
+      base = &b;
+  }
+  ASSERT_TRUE(cand && base) << report.dump(2);
+  EXPECT_EQ((*cand)["compared"], 4);
+  EXPECT_EQ((*cand)["different"], 2);
+  EXPECT_EQ((*cand)["paths"].dump(), R"({"$.price":2})");
+  EXPECT_EQ((*base)["role"], "baseline");
+  EXPECT_EQ((*base)["paths"].dump(), R"({"$.nonce":4})");
+  EXPECT_EQ(stage.stats().bodyBufferBytes, 0u) << "every digest is given back once judged";
 }

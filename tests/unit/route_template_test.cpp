@@ -34,6 +34,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"GET", "/sessions/k7Qz9xw2Lm4Pq8Rt", "GET /sessions/{id}"}, // 16 mixed
                       Case{"GET", "/t/eyJhbGciOiJIUzI1NiJ9-_abc", "GET /t/{id}"},      // base64url
                       Case{"GET", "/files/17.json", "GET /files/{id}.json"},
+                      Case{"GET", "/t/aGVsbG8gd29ybGQgdGhpcyBpcyBsb25nZXI", "GET /t/{id}"}, // 36 base64, no digit
+                      Case{"GET", "/days/2024-01-05", "GET /days/{id}"},
+                      Case{"GET", "/tel/555_123_4567", "GET /tel/{id}"},
                       Case{"GET", "/a/1/b/2/c/3", "GET /a/{id}/b/{id}/c/{id}"}));
 
 INSTANTIATE_TEST_SUITE_P(
@@ -43,7 +46,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"GET", "/docs/1.2", "GET /docs/1.2"}, // not an id + extension
                       Case{"GET", "/internationalization", "GET /internationalization"},
                       Case{"GET", "/blog/release-notes-2024-edition-v2", "GET /blog/release-notes-2024-edition-v2"},
-                      Case{"GET", "/abcdef1", "GET /abcdef1"})); // hex, but shorter than 8
+                      Case{"GET", "/abcdef1", "GET /abcdef1"}, // hex, but shorter than 8
+                      Case{"GET", "/a-very-long-lower-case-article-slug-about-things", "GET /a-very-long-lower-case-article-slug-about-things"},
+                      Case{"GET", "/v1-2", "GET /v1-2"}, Case{"GET", "/2024-1", "GET /2024-1"}));
 
 INSTANTIATE_TEST_SUITE_P(TargetForms, RouteOfTable,
                          ::testing::Values(Case{"GET", "/", "GET /"}, Case{"GET", "", "GET /"},

@@ -277,6 +277,32 @@ TEST(RunFlags, HttpFlagsNeedProtocolHttp) {
   }
 }
 
+TEST(RunFlags, BodyComparisonFlags) {
+  auto o = build({"--iface", "eth0", "--port", "80", "--protocol", "http", "--shadow", "v2:80", "--compare-body",
+                  "--baseline", "v1-copy:80", "--ignore-json-path", "$.ts", "--ignore-json-path", "$.items[*].id"});
+  const auto &c = o.services[0].compare;
+  EXPECT_TRUE(c.body);
+  EXPECT_EQ(c.baseline.value_or(""), "v1-copy:80");
+  EXPECT_EQ(c.ignore, (std::vector<std::string>{"$.ts", "$.items[*].id"}));
+  EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--shadow", "v2:80", "--baseline",
+                     "v1:80"})
+                .find("need --compare-body"),
+            std::string::npos);
+  EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--shadow", "v2:80", "--compare-body"}).find("need --protocol http"),
+            std::string::npos);
+  EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--shadow", "v2:80", "--compare-body",
+                     "--ignore-json-path", "ts"})
+                .find("--ignore-json-path: invalid JSON path 'ts'"),
+            std::string::npos);
+  EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--shadow", "v2:80", "--compare-body",
+                     "--baseline", "v2:80"})
+                .find("is also a --shadow"),
+            std::string::npos);
+  EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--compare-body", "--baseline", "v1:80"})
+                .find("--baseline needs at least one --shadow"),
+            std::string::npos);
+}
+
 TEST(RunFlags, RequestPercentErrorsNameRequestPercent) {
   auto message = errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--request-percent", "150"});
   EXPECT_TRUE(startsWith(message, "invalid --request-percent '150'")) << message;

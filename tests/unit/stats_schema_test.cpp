@@ -52,7 +52,8 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
             (V{"flows", "active", "not_http", "parse_errors", "upgrades", "requests", "mirrored", "excluded",
                "not_matched", "sampled_out", "rewritten", "primary_responses", "primary_unpaired",
                "primary_unanswered", "shadow_responses", "shadow_no_response", "shadow_unpaired",
-               "comparisons_abandoned"}));
+               "comparisons_abandoned", "privacy_stopped", "head_budget_exceeded", "head_buffer_bytes",
+               "body_buffer_bytes", "bodies_over_budget"}));
 }
 
 TEST(StatsSchema, NamesAreUniqueSnakeCaseWithHelp) {

@@ -6,7 +6,9 @@
 # plan of requests (tests/tools/http_requests.py) plus one non-HTTP stream on the same port. Then
 # tests/tools/check_http.py checks the report (counts per route x target x code, the slow shadow's
 # latency within tolerance, the failing shadow's 500s and disagreements), the counters, and
-# what each shadow received (no excluded request, headers rewritten, the non-HTTP stream whole).
+# what each shadow received (no excluded request, headers rewritten, and — these rules being
+# privacy rules — not the non-HTTP stream, which cannot be vetted: privacy_test.sh has the
+# rule-less raw fall-back).
 source "$(dirname "$0")/../lib.sh"
 e2e_init "${1:-}"
 DELAY_MS=300
