@@ -17,6 +17,10 @@ struct ReplayOptions {
   std::chrono::milliseconds drainTimeout{10000}; // after our FIN: wait this long for the shadow's
   std::chrono::milliseconds stallTimeout{10000}; // a write that makes no progress this long is shed
   std::chrono::milliseconds maxBackoff{10000};
+  // HTTP mode: a mirrored request reaches the shadows no earlier than its ingress time on the tap
+  // plus this (shadow_connection.h, "Pacing"). Covers the capture's block retire timeout (20 ms)
+  // and the time the server takes to ACK the request, with room to spare; 0: no pacing.
+  std::chrono::milliseconds paceDelay{50};
 };
 
 } // namespace shadowtap::replay

@@ -107,6 +107,17 @@ void Replayer::endRequest(flow::FlowId id, const ExchangePtr &exchange) {
     connection->endRequest(exchange);
 }
 
+void Replayer::paceRequest(flow::FlowId id, uint64_t ingressNs) {
+  auto delay = static_cast<uint64_t>(std::chrono::nanoseconds(context_.options.paceDelay).count());
+  if (!delay || !ingressNs)
+    return;
+  auto *connections = opened(id);
+  if (!connections)
+    return;
+  for (auto &connection : *connections)
+    connection->holdUntil(ingressNs + delay);
+}
+
 void Replayer::onClientFin(flow::FlowId id) {
   auto *connections = opened(id); // closed without a byte: still replayed, connect then FIN
   if (!connections)

@@ -43,6 +43,9 @@ public:
   // HTTP flows (the plan's http ports): the bytes given so far end this exchange's request on
   // every replay of the flow; each replay reports the shadow's answer to `observer`.
   void endRequest(flow::FlowId id, const ExchangePtr &exchange);
+  // HTTP pacing: the bytes of the request that begins now reach the shadows no earlier than
+  // `ingressNs` (CLOCK_REALTIME, its first packet on the tap) plus ReplayOptions::paceDelay.
+  void paceRequest(flow::FlowId id, uint64_t ingressNs);
   void setObserver(ExchangeObserver *observer) { context_.observer = observer; }
 
   // Every target ever configured, in a stable order (index == TargetState::index).

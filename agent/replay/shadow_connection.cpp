@@ -136,6 +136,28 @@ void ShadowConnection::writeMore() {
     }
     writing_.swap(queued_);
   }
+  // Pacing: only up to the first hold whose time has not come.
+  size_t length = writing_.size() - writtenOfWriting_;
+  uint64_t now = 0;
+  while (!holds_.empty() && (now ? now : (now = realtimeNs())) >= holds_.front().ns)
+    holds_.pop_front();
+  if (!holds_.empty()) {
+    uint64_t room = holds_.front().offset > writtenTotal_ ? holds_.front().offset - writtenTotal_ : 0;
+    if (room == 0) {
+      holdArmed_ = true;
+      auto self = shared_from_this();
+      timer_.expires_after(std::chrono::nanoseconds(holds_.front().ns - now));
+      timer_.async_wait([self](const error_code &timerEc) {
+        if (timerEc || self->closed_ || !self->holdArmed_)
+          return;
+        self->holdArmed_ = false;
+        self->writeMore();
+      });
+      return;
+    }
+    length = std::min<uint64_t>(length, room);
+  }
+  holdArmed_ = false;
   writingActive_ = true;
   auto self = shared_from_this();
   timer_.expires_after(context_.options.stallTimeout);
@@ -144,7 +166,7 @@ void ShadowConnection::writeMore() {
       self->close(Outcome::ShedStalled, true);
   });
   socket_.async_write_some(
-      asio::buffer(writing_.data() + writtenOfWriting_, writing_.size() - writtenOfWriting_),
+      asio::buffer(writing_.data() + writtenOfWriting_, length),
       [self](const error_code &ec, size_t written) {
         self->writingActive_ = false;
         self->writtenOfWriting_ += written;
@@ -161,6 +183,18 @@ void ShadowConnection::writeMore() {
         }
         self->writeMore();
       });
+}
+
+void ShadowConnection::holdUntil(uint64_t realtimeNs) {
+  if (closed_ || finRequested_ || !responses_)
+    return;
+  constexpr size_t kMaxHolds = 1024; // past it the oldest go: pacing loosens, nothing else
+  if (holds_.size() >= kMaxHolds)
+    holds_.pop_front();
+  if (!holds_.empty() && holds_.back().offset == queuedTotal_)
+    holds_.back().ns = std::max(holds_.back().ns, realtimeNs);
+  else
+    holds_.push_back({queuedTotal_, realtimeNs});
 }
 
 void ShadowConnection::finish() {
@@ -351,7 +385,6 @@ void ShadowConnection::onMessageEnd() {
     drainTimestamps(); // the request's TX timestamp may have come with this very wake-up
     const Pending &p = pending_.front();
     uint64_t sent = p.sentNs ? p.sentNs : p.wroteNs;
-    spdlog::info("DEBUG ts={} sent={} wrote={} began={} now={} last={} end={} written={}", timestamps_, p.sentNs, p.wroteNs, responseBeganNs_, now, lastResponseEndNs_, p.endOffset, writtenTotal_);
     uint64_t start = std::max(sent ? sent : responseBeganNs_, lastResponseEndNs_);
     auto since = [start](uint64_t t) { return t > start ? t - start : 0; };
     answerPending(responseCode_, since(responseBeganNs_), since(now), std::move(body));

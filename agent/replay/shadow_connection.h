@@ -18,6 +18,15 @@
 //    for the read holding the response's first byte and the one holding its last.
 // So neither side is charged for the agent's event loop. Where the kernel gives no timestamp,
 // the time the loop saw the event stands in (CLOCK_REALTIME too).
+//
+// Pacing (HTTP mode): the capture hands packets over in blocks (up to the ring's retire timeout
+// late) and a request's bytes are released by the server's ACK, so the requests of a whole block
+// would reach the shadow in one burst — pipelined on each connection and concurrent across
+// connections, a load the primary never saw. holdUntil() keeps the bytes queued after it from
+// being written before a given CLOCK_REALTIME instant: the HTTP stage passes each mirrored
+// request's ingress time plus a fixed delay (ReplayOptions::paceDelay), so the shadow gets the
+// requests at the pace the primary got them, shifted by a constant. A replay running later than
+// that is not held at all.
 // With body comparison on for an exchange, the response's decoded body is digested
 // (compare::BodyCollector) and handed to the observer with the response.
 #pragma once
@@ -49,6 +58,8 @@ public:
   bool finRequested() const { return finRequested_; }
   // HTTP mode: everything written so far ends this exchange's request; its response comes next.
   void endRequest(const ExchangePtr &exchange);
+  // HTTP pacing: bytes written after this call are not sent before `realtimeNs`.
+  void holdUntil(uint64_t realtimeNs);
 
 private:
   enum class Outcome { Completed, Aborted, ShedBacklog, ShedStalled, ConnectFailed, WriteFailed };
@@ -82,6 +93,12 @@ private:
   size_t writtenOfWriting_ = 0;  // how much of writing_ the kernel has taken
   uint64_t queuedTotal_ = 0;  // bytes ever accepted for writing: request ends are offsets in this
   uint64_t writtenTotal_ = 0; // bytes the kernel has taken
+  struct Hold {
+    uint64_t offset; // bytes from this stream offset on wait until...
+    uint64_t ns;     // ...this CLOCK_REALTIME instant
+  };
+  std::deque<Hold> holds_; // in offset order (pacing)
+  bool holdArmed_ = false; // timer_ waits for the first hold to pass
   struct Pending {
     ExchangePtr exchange;
     uint64_t endOffset = 0; // the request's last byte is byte endOffset-1 of the stream

@@ -21,6 +21,8 @@ def main():
     p.add_argument("--count", type=int, default=120)
     p.add_argument("--per-conn", type=int, default=4)
     p.add_argument("--out", required=True)
+    p.add_argument("--gap-ms", type=float, default=0.0,
+                   help="think time before each request (a client that is not a tight loop)")
     args = p.parse_args()
     plan = []
     conn = None
@@ -35,6 +37,8 @@ def main():
         excluded = i % 7 == 0
         if excluded:
             headers["end-user"] = "e2e-excluded"
+        if args.gap_ms:
+            time.sleep(args.gap_ms / 1000.0)
         start = time.monotonic()
         conn.request("GET", path, headers=headers)
         resp = conn.getresponse()

@@ -4,6 +4,9 @@
 // replay connection ends in exactly one counted outcome.
 #include "replay/replayer.h"
 
+#include "common/clock.h"
+#include "http/request_rules.h"
+
 #include <boost/asio.hpp>
 #include <gtest/gtest.h>
 #include <set>
@@ -270,4 +273,40 @@ TEST(Replayer, ShadowThatStopsReadingIsShedAfterTheStallTimeout) {
   EXPECT_EQ(s.active, 0u);
   EXPECT_EQ(replayer.backlogBytes(), 0u); // every buffered byte released
   expectAccounted(s);
+}
+
+// HTTP pacing: a request reaches the shadow no earlier than its ingress time plus paceDelay, and
+// one whose time has passed (a replay running late) is not held at all.
+TEST(Replayer, HttpRequestsArePacedFromTheirIngressTime) {
+  asio::io_context io;
+  Recorder a(io);
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(200);
+  options.paceDelay = std::chrono::milliseconds(300);
+  ReplayPlan plan = planFor({target(a.port())});
+  plan.http[0] = std::make_shared<const http::HttpRules>();
+  Replayer replayer(io, options, plan);
+
+  std::string first = "GET /now HTTP/1.1\r\n\r\n", second = "GET /later HTTP/1.1\r\n\r\n";
+  uint64_t now = realtimeNs();
+  replayer.onFlowStart(1, {});
+  replayer.paceRequest(1, now - 1'000'000'000ull); // ingress 1 s ago: already due
+  replayer.onClientData(1, bytes(first));
+  replayer.paceRequest(1, now); // due in 300 ms
+  replayer.onClientData(1, bytes(second));
+  runFor(io, 150);
+  ASSERT_EQ(a.streams.size(), 1u);
+  EXPECT_EQ(a.streams[0], first); // the late one went at once, the paced one waits
+  runFor(io, 350);
+  EXPECT_EQ(a.streams[0], first + second);
+  EXPECT_GE(realtimeNs() - now, 300'000'000ull);
+
+  options.paceDelay = std::chrono::milliseconds(0); // off: nothing is held
+  Replayer unpaced(io, options, plan);
+  unpaced.onFlowStart(2, {});
+  unpaced.paceRequest(2, realtimeNs());
+  unpaced.onClientData(2, bytes(second));
+  runFor(io, 100);
+  ASSERT_EQ(a.streams.size(), 2u);
+  EXPECT_EQ(a.streams[1], second);
 }
