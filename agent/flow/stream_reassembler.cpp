@@ -15,6 +15,14 @@ size_t grownCapacity(const std::vector<uint8_t> &v, size_t n) {
   return v.size() + std::max(v.size(), n);
 }
 
+// Before appending `n` bytes whose own buffer (counted in `memory`) is being freed: if growing
+// the usual way would take `memory` past `max`, grow to the exact size instead. Exact growth never
+// adds more than the n bytes freed, so merging and absorbing never break the bound.
+void reserveWithin(std::vector<uint8_t> &v, size_t n, size_t memory, size_t max) {
+  if (v.size() + n > v.capacity() && memory - v.capacity() + grownCapacity(v, n) > max)
+    v.reserve(v.size() + n);
+}
+
 // An idle stream keeps at most this much of its in-order buffer's capacity.
 constexpr size_t kKeptCapacity = 64u << 10;
 
@@ -135,7 +143,9 @@ StreamReassembler::Status StreamReassembler::store(uint64_t from, std::span<cons
         pendingBytes_ += piece.size();
         // Now touching the next segment? Merge it in: one node instead of two.
         if (it != pending_.end() && prev->first + prev->second.size() == it->first) {
-          memory_ -= prev->second.capacity() + it->second.capacity() + kSegmentOverhead;
+          memory_ -= it->second.capacity() + kSegmentOverhead;
+          reserveWithin(prev->second, it->second.size(), memory_, maxMemory_);
+          memory_ -= prev->second.capacity();
           prev->second.insert(prev->second.end(), it->second.begin(), it->second.end());
           memory_ += prev->second.capacity();
           cursor = it->first + it->second.size();
@@ -165,6 +175,9 @@ void StreamReassembler::absorbPending() {
         ready_.swap(node->second); // nothing waiting in ready_: take the segment's buffer as it is
         readyHead_ = 0;
       } else {
+        memory_ += ready_.capacity();
+        reserveWithin(ready_, node->second.size() - static_cast<size_t>(skip), memory_, maxMemory_);
+        memory_ -= ready_.capacity();
         ready_.insert(ready_.end(), node->second.begin() + skip, node->second.end());
       }
       memory_ += ready_.capacity();
