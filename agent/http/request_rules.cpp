@@ -8,6 +8,11 @@
 //    "a"s, and recursed once per input byte (a stack overflow on long values). What RE2 cannot do
 //    in linear time (backreferences, lookaround) it refuses at load: a config error.
 //    Every value is decided, whatever its length (heads are bounded by the framer, 80 KiB).
+//  - Patterns and values are bytes (Latin-1 to RE2), not UTF-8: HTTP field values are octets,
+//    and in UTF-8 mode `.` does not match an invalid byte, so an exclusion `.*bbo.*` let a value
+//    with one stray byte (0xb2...bbo) through (found by the http_stage fuzz target). A UTF-8
+//    literal in a pattern still matches the same bytes; a non-ASCII character inside [...]
+//    stands for its bytes one by one.
 //  - A match that cannot be decided (a hand-built regex RE2 refuses) is NOT mirrored: an
 //    exclusion that cannot be decided excludes, a match entry that cannot be decided does not
 //    match. The public matches() functions answer false for it.
@@ -39,6 +44,7 @@ enum class Tri { No, Yes, Unknown };
 std::shared_ptr<const RE2> compileRegex(const std::string &pattern) {
   RE2::Options options;
   options.set_log_errors(false);
+  options.set_encoding(RE2::Options::EncodingLatin1);
   return std::make_shared<const RE2>(pattern, options);
 }
 

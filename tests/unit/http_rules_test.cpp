@@ -123,6 +123,17 @@ TEST(HttpRules, RegexIsLinearTimeOnAnyValue) {
   EXPECT_EQ(decide(rules, get({{"Cookie", std::string(5000, 'a') + "secret"}}), 0), Verdict::Excluded);
 }
 
+// Values are bytes, not UTF-8: `.` matches any byte, so a stray non-UTF-8 byte cannot carry an
+// excluded value past the rule (the http_stage fuzz target found "a \xb2...MARK" mirrored).
+TEST(HttpRules, RegexMatchesBytesNotUtf8) {
+  HttpRules rules;
+  rules.exclude.push_back(headerExclusion(HeaderMatch{"end-user", makeStringMatch(MatchKind::Regex, ".*bbo.*", "x")}));
+  EXPECT_EQ(decide(rules, get({{"end-user", "a \xb2\xb2" "bbo"}}), 0), Verdict::Excluded);
+  EXPECT_EQ(decide(rules, get({{"end-user", "\xff"}}), 0), Verdict::Mirror);
+  EXPECT_TRUE(makeStringMatch(MatchKind::Regex, "caf\xc3\xa9.", "x").matches("caf\xc3\xa9\x80")); // UTF-8 literal: its bytes
+  EXPECT_TRUE(makeStringMatch(MatchKind::Regex, "...", "x").matches("\xc3\xa9!")); // one byte per `.`
+}
+
 // A match that cannot be decided (a hand-built regex RE2 refuses) is not mirrored: an exclusion
 // excludes, a match entry does not match.
 TEST(HttpRules, UndecidableRegexIsNotMirrored) {
