@@ -43,7 +43,8 @@ uint64_t tagged(char tag, const void *data = nullptr, size_t n = 0) {
 bool isIdentifier(std::string_view s) {
   if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_'))
     return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 void appendKey(std::string &path, std::string_view key) {
@@ -176,7 +177,9 @@ BodyDigest::~BodyDigest() {
 BodyCollector::BodyCollector(std::shared_ptr<MemoryBudget> budget, bool jsonHint)
     : budget_(std::move(budget)), jsonHint_(jsonHint), hash_(kFnvOffset) {}
 
-BodyCollector::~BodyCollector() { dropBuffer(); }
+BodyCollector::~BodyCollector() {
+  dropBuffer();
+}
 
 void BodyCollector::dropBuffer() {
   holding_ = false;
@@ -260,8 +263,8 @@ std::vector<std::string> differingPaths(const BodyDigest &a, const BodyDigest &b
   auto ia = a.fields.begin(), ib = b.fields.begin();
   while (ia != a.fields.end() || ib != b.fields.end()) {
     // The next path in order, and the values both sides hold for it (duplicates: as multisets).
-    const std::string &path = ib == b.fields.end() || (ia != a.fields.end() && ia->first <= ib->first) ? ia->first
-                                                                                                        : ib->first;
+    const std::string &path =
+        ib == b.fields.end() || (ia != a.fields.end() && ia->first <= ib->first) ? ia->first : ib->first;
     std::vector<uint64_t> va, vb;
     for (; ia != a.fields.end() && ia->first == path; ++ia)
       va.push_back(ia->second);

@@ -48,8 +48,8 @@ private:
 struct BodyDigest {
   uint64_t hash = 0; // FNV-1a 64 of the content
   uint64_t size = 0;
-  bool json = false; // `fields` holds the leaves
-  bool overBudget = false; // could have been flattened, but the budget had no room
+  bool json = false;                                    // `fields` holds the leaves
+  bool overBudget = false;                              // could have been flattened, but the budget had no room
   std::vector<std::pair<std::string, uint64_t>> fields; // leaf path -> value hash, sorted by path
 
   BodyDigest() = default;
@@ -67,9 +67,9 @@ using BodyDigestPtr = std::shared_ptr<const BodyDigest>;
 
 class BodyCollector {
 public:
-  static constexpr size_t kMaxParsedBody = 1u << 20;  // larger bodies: by hash
-  static constexpr size_t kMaxFields = 16384;         // more leaves: by hash
-  static constexpr size_t kMaxDepth = 64;             // deeper JSON: by hash
+  static constexpr size_t kMaxParsedBody = 1u << 20; // larger bodies: by hash
+  static constexpr size_t kMaxFields = 16384;        // more leaves: by hash
+  static constexpr size_t kMaxDepth = 64;            // deeper JSON: by hash
 
   // `jsonHint`: the Content-Type says JSON.
   BodyCollector(std::shared_ptr<MemoryBudget> budget, bool jsonHint);

@@ -142,9 +142,9 @@ Comparison::Comparison(size_t maxRoutes, uint64_t routeIdleNs, std::function<uin
     : maxRoutes_(maxRoutes), routeIdleNs_(routeIdleNs), clock_(std::move(clock)) {
   if (!clock_)
     clock_ = [] {
-      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       std::chrono::steady_clock::now().time_since_epoch())
-                                       .count());
+      return static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+              .count());
     };
 }
 
@@ -402,8 +402,8 @@ void Comparison::appendPrometheus(std::string &out) const {
                             "Compared bodies that differed from the primary's beyond noise (baseline: every "
                             "difference, which is the noise).");
   for (const auto *entry : bodies)
-    out += "shadowtap_http_body_different_total{" + bodyLabels(entry) + "} " +
-           std::to_string(entry->second.different) + "\n";
+    out += "shadowtap_http_body_different_total{" + bodyLabels(entry) + "} " + std::to_string(entry->second.different) +
+           "\n";
   stats::appendFamilyHeader(out, "shadowtap_http_routes_overflowed_total", "counter",
                             "Responses counted under route OTHER: every kept route was in use.");
   out += "shadowtap_http_routes_overflowed_total " + std::to_string(routesOverflowed_) + "\n";

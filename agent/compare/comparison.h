@@ -52,8 +52,8 @@ struct ResponseSample {
 class Comparison {
 public:
   static constexpr uint64_t kDefaultRouteIdleNs = 600'000'000'000ull; // 10 min
-  static constexpr size_t kMaxNoisePaths = 256;  // learned noise paths per route
-  static constexpr size_t kMaxDiffPaths = 64;    // distinct differing paths kept per route x target
+  static constexpr size_t kMaxNoisePaths = 256;                       // learned noise paths per route
+  static constexpr size_t kMaxDiffPaths = 64; // distinct differing paths kept per route x target
 
   // A cell is up to ~8 KiB: routes x targets x codes. `clock`: monotonic ns (tests pass their own).
   explicit Comparison(size_t maxRoutes = 256, uint64_t routeIdleNs = kDefaultRouteIdleNs,
@@ -67,11 +67,12 @@ public:
   // primary's: its differing paths are recorded under the baseline's name and become noise for
   // the route; returns them (templated) — the noise of this very request.
   std::set<std::string> recordBaselineBody(const std::string &baseline, const std::string &route,
-                                           const BodyDigest &primary, const BodyDigest &body, const JsonPathFilter &ignore);
+                                           const BodyDigest &primary, const BodyDigest &body,
+                                           const JsonPathFilter &ignore);
   // A candidate's body against the primary's: different when a path differs that is neither
   // ignored, nor this request's noise, nor learned noise of the route.
-  void recordBody(const std::string &shadow, const std::string &route, const BodyDigest &primary, const BodyDigest &body,
-                  const std::set<std::string> &requestNoise, const JsonPathFilter &ignore);
+  void recordBody(const std::string &shadow, const std::string &route, const BodyDigest &primary,
+                  const BodyDigest &body, const std::set<std::string> &requestNoise, const JsonPathFilter &ignore);
 
   // {"rows": [{"target","route","code","count","avg_ms","p50_ms","p90_ms","p99_ms",
   //            "first_byte_p50_ms"}...],

@@ -42,7 +42,8 @@ void validateAllButIface(const RunOptions &options) {
         throw UsageError("--baseline needs at least one --shadow: it is compared with the shadows");
       for (const auto &shadow : service.shadows)
         if (shadow == *baseline)
-          throw UsageError("--baseline " + *baseline + " is also a --shadow: the baseline is a second copy of the "
+          throw UsageError("--baseline " + *baseline +
+                           " is also a --shadow: the baseline is a second copy of the "
                            "primary's version, not a candidate");
     }
   }

@@ -76,7 +76,7 @@ struct MessageFramer::Impl {
   FramerListener &listener;
   FramerStats &stats;
   HeadBudget *budget;
-  size_t charged = 0;   // head bytes charged to the budget
+  size_t charged = 0;     // head bytes charged to the budget
   uint64_t handedOut = 0; // bytes handed out so far (position())
   http_parser parser{};
   http_parser_settings settings{};

@@ -38,12 +38,12 @@ namespace shadowtap::http {
 
 // Why a connection's mirroring stopped (fail-closed).
 enum class StopReason {
-  ParseError,       // the requests stopped parsing
-  HeadBudget,       // the shared head budget had no room
-  Truncated,        // the stream ended inside a head
+  ParseError,         // the requests stopped parsing
+  HeadBudget,         // the shared head budget had no room
+  Truncated,          // the stream ended inside a head
   UpgradeNotMirrored, // an Upgrade/CONNECT request the rules kept from the shadows
-  UpgradeRefused,   // the server answered a mirrored Upgrade/CONNECT without switching
-  TunnelHeld,       // too many bytes followed a mirrored Upgrade/CONNECT before the answer
+  UpgradeRefused,     // the server answered a mirrored Upgrade/CONNECT without switching
+  TunnelHeld,         // too many bytes followed a mirrored Upgrade/CONNECT before the answer
 };
 const char *stopReasonName(StopReason reason);
 
@@ -100,10 +100,10 @@ private:
   bool failClosed_;
   MessageFramer framer_;
   uint64_t requests_ = 0;
-  bool mirroring_ = false;     // the current request goes to the shadows
+  bool mirroring_ = false;       // the current request goes to the shadows
   bool upgradeMirrored_ = false; // the current request is a mirrored Upgrade/CONNECT
-  bool raw_ = false;           // not HTTP any more, and forwarded raw (no rules, or a switched tunnel)
-  bool awaiting_ = false;      // a mirrored Upgrade/CONNECT ended: bytes after it are held
+  bool raw_ = false;             // not HTTP any more, and forwarded raw (no rules, or a switched tunnel)
+  bool awaiting_ = false;        // a mirrored Upgrade/CONNECT ended: bytes after it are held
   uint64_t upgradeRequest_ = 0;
   std::vector<uint8_t> held_;
   bool stopped_ = false;

@@ -62,7 +62,8 @@ struct HttpStage::Flow : RequestStreamSink {
   Flow(HttpStage &s, flow::FlowId i, const flow::FlowInfo &info, std::shared_ptr<const HttpRules> r,
        std::shared_ptr<const compare::BodyCompareSettings> b)
       : stage(s), id(i), key(info.key), clientPort(info.clientPort), rules(r), bodies(std::move(b)),
-        requests(std::move(r), *this, [&s] { return static_cast<uint32_t>(s.random_()); }, &s.headBudget_),
+        requests(
+            std::move(r), *this, [&s] { return static_cast<uint32_t>(s.random_()); }, &s.headBudget_),
         responseListener(*this), responses(MessageKind::Response, responseListener, &s.headBudget_) {
     std::memcpy(client, info.client, sizeof client);
     if (bodies && !bodies->baseline.empty())
@@ -171,8 +172,8 @@ struct HttpStage::Flow : RequestStreamSink {
       requests.serverSwitched(head.upgrade);
     if (pairing && !pending.empty() && pending.front().exchange && pending.front().exchange->bodyBudget) {
       const Header *type = head.find("Content-Type");
-      body = std::make_unique<compare::BodyCollector>(stage.bodyBudget_,
-                                                      type && compare::isJsonContentType(type->value));
+      body =
+          std::make_unique<compare::BodyCollector>(stage.bodyBudget_, type && compare::isJsonContentType(type->value));
     }
   }
 
@@ -210,11 +211,11 @@ struct HttpStage::Flow : RequestStreamSink {
   RequestStream requests;
   Responses responseListener;
   MessageFramer responses;
-  std::deque<Pending> pending;   // every request, in order, until the primary answers it
-  replay::ExchangePtr current;   // the mirrored request being framed
-  bool pairing = true;           // false once the primary's answers could no longer be paired
-  bool forwarded = false;        // some byte went to the replayer
-  bool finSent = false;          // the replay was ended (stop or client FIN)
+  std::deque<Pending> pending; // every request, in order, until the primary answers it
+  replay::ExchangePtr current; // the mirrored request being framed
+  bool pairing = true;         // false once the primary's answers could no longer be paired
+  bool forwarded = false;      // some byte went to the replayer
+  bool finSent = false;        // the replay was ended (stop or client FIN)
   bool interim = false;
   unsigned responseCode = 0;
   uint64_t finalResponses = 0;

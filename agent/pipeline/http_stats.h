@@ -26,11 +26,11 @@ struct HttpStats {
   uint64_t shadowNoResponse = 0;  // mirrored requests a shadow never answered
   uint64_t shadowUnpaired = 0;    // shadow responses with no request waiting for them
   uint64_t comparisonsAbandoned = 0; // requests left uncompared: >1024 unanswered on one replay
-  uint64_t privacyStopped = 0;    // connections with privacy rules whose mirroring stopped (fail-closed)
-  uint64_t headBudgetExceeded = 0; // streams that stopped framing: the head budget was full
-  uint64_t headBufferBytes = 0;   // gauge: head bytes held by the framers
-  uint64_t bodyBufferBytes = 0;   // gauge: body bytes and digests held for comparison
-  uint64_t bodiesOverBudget = 0;  // bodies compared by hash only: the body budget was full
+  uint64_t privacyStopped = 0;       // connections with privacy rules whose mirroring stopped (fail-closed)
+  uint64_t headBudgetExceeded = 0;   // streams that stopped framing: the head budget was full
+  uint64_t headBufferBytes = 0;      // gauge: head bytes held by the framers
+  uint64_t bodyBufferBytes = 0;      // gauge: body bytes and digests held for comparison
+  uint64_t bodiesOverBudget = 0;     // bodies compared by hash only: the body budget was full
 };
 
 inline constexpr stats::Field<HttpStats> kHttpStatsFields[] = {

@@ -10,7 +10,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
@@ -33,9 +32,9 @@ struct Exchange {
   bool primaryBodyDone = false;
   bool baselineDone = false;
   bool noiseKnown = false;
-  compare::BodyDigestPtr primaryBody;  // null: no body (no response)
+  compare::BodyDigestPtr primaryBody; // null: no body (no response)
   compare::BodyDigestPtr baselineBody;
-  std::set<std::string> noise;         // this request's primary-vs-baseline paths
+  std::set<std::string> noise;                                          // this request's primary-vs-baseline paths
   std::vector<std::pair<size_t, compare::BodyDigestPtr>> waitingBodies; // candidates before judgement
 };
 

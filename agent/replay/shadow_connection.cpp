@@ -165,24 +165,23 @@ void ShadowConnection::writeMore() {
     if (!timerEc && self->writingActive_)
       self->close(Outcome::ShedStalled, true);
   });
-  socket_.async_write_some(
-      asio::buffer(writing_.data() + writtenOfWriting_, length),
-      [self](const error_code &ec, size_t written) {
-        self->writingActive_ = false;
-        self->writtenOfWriting_ += written;
-        self->target_.stats.bytesOut += written;
-        self->noteWritten(written);
-        if (self->closed_) {
-          self->context_.stats.backlogBytes -= self->writing_.size();
-          self->writing_.clear();
-          return;
-        }
-        if (ec) {
-          self->close(Outcome::WriteFailed, false);
-          return;
-        }
-        self->writeMore();
-      });
+  socket_.async_write_some(asio::buffer(writing_.data() + writtenOfWriting_, length),
+                           [self](const error_code &ec, size_t written) {
+                             self->writingActive_ = false;
+                             self->writtenOfWriting_ += written;
+                             self->target_.stats.bytesOut += written;
+                             self->noteWritten(written);
+                             if (self->closed_) {
+                               self->context_.stats.backlogBytes -= self->writing_.size();
+                               self->writing_.clear();
+                               return;
+                             }
+                             if (ec) {
+                               self->close(Outcome::WriteFailed, false);
+                               return;
+                             }
+                             self->writeMore();
+                           });
 }
 
 void ShadowConnection::holdUntil(uint64_t realtimeNs) {
@@ -354,7 +353,9 @@ void ShadowConnection::noteWritten(size_t bytes) {
   }
 }
 
-void ShadowConnection::onMessageBegin() { responseBeganNs_ = rxNs_; }
+void ShadowConnection::onMessageBegin() {
+  responseBeganNs_ = rxNs_;
+}
 
 void ShadowConnection::onHead(const http::MessageHead &head, std::span<const uint8_t>) {
   responseCode_ = head.status;

@@ -111,8 +111,8 @@ private:
   unsigned responseCode_ = 0;
   uint64_t responseBeganNs_ = 0;
   uint64_t lastResponseEndNs_ = 0;
-  uint64_t rxNs_ = 0;           // arrival of the bytes being framed
-  bool timestamps_ = false;     // SO_TIMESTAMPING is on
+  uint64_t rxNs_ = 0;                            // arrival of the bytes being framed
+  bool timestamps_ = false;                      // SO_TIMESTAMPING is on
   std::unique_ptr<compare::BodyCollector> body_; // the response's body, when compared
   bool connected_ = false;
   bool writingActive_ = false;

@@ -106,11 +106,14 @@ void Agent::tick() {
 void Agent::reload(const std::function<RunOptions()> &load) {
   // Off the loop: the file, the flags over it, DNS and the loop check. Nothing here touches the
   // running agent.
-  resolver_.resolve(load, [](const RunOptions &next) {
-    auto plan = replay::buildReplayPlan(next.services);
-    replay::refuseLoops(plan, mirroredPorts(next), replay::localAddresses());
-    return plan;
-  }, [this](PlanResolver::Result result) { applyReload(std::move(result)); });
+  resolver_.resolve(
+      load,
+      [](const RunOptions &next) {
+        auto plan = replay::buildReplayPlan(next.services);
+        replay::refuseLoops(plan, mirroredPorts(next), replay::localAddresses());
+        return plan;
+      },
+      [this](PlanResolver::Result result) { applyReload(std::move(result)); });
 }
 
 void Agent::applyReload(PlanResolver::Result result) {

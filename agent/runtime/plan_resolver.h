@@ -31,7 +31,7 @@ public:
     replay::ReplayPlan plan;
     std::string error;
   };
-  using Load = std::function<RunOptions()>;                             // reads the configuration
+  using Load = std::function<RunOptions()>;                            // reads the configuration
   using Build = std::function<replay::ReplayPlan(const RunOptions &)>; // parses and resolves its plan
   using Done = std::function<void(Result)>;                            // called on the io_context
 

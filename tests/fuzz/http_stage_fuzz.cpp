@@ -93,7 +93,8 @@ struct Outcome {
 Outcome run(const uint8_t *data, size_t size, const std::vector<size_t> &pieces, uint8_t flags) {
   Out out;
   HeadBudget budget(512);
-  RequestStream stream(rules(), out, [] { return 0u; }, (flags & 2) ? &budget : nullptr);
+  RequestStream stream(
+      rules(), out, [] { return 0u; }, (flags & 2) ? &budget : nullptr);
   size_t at = 0;
   for (size_t n : pieces) {
     stream.feed({data + at, n});
@@ -139,8 +140,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Outcome single = run(data, size, bytes, flags);
   // A head budget makes framing depend on the split (a head in one piece costs nothing); so does
   // when the primary's answer to an Upgrade comes. Otherwise every split forwards the same.
-  if (!(flags & 2) && !(flags & 4) && (split.bytes != whole.bytes || single.bytes != whole.bytes ||
-                                       split.stopped != whole.stopped || single.stopped != whole.stopped))
+  if (!(flags & 2) && !(flags & 4) &&
+      (split.bytes != whole.bytes || single.bytes != whole.bytes || split.stopped != whole.stopped ||
+       single.stopped != whole.stopped))
     fail("the split changed what was forwarded");
   return 0;
 }

@@ -9,7 +9,9 @@
 namespace shadowtap::compare {
 namespace {
 
-std::span<const uint8_t> span(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
+std::span<const uint8_t> span(const std::string &s) {
+  return {reinterpret_cast<const uint8_t *>(s.data()), s.size()};
+}
 
 BodyDigestPtr digest(const std::string &body, bool jsonType = true, std::shared_ptr<MemoryBudget> budget = nullptr,
                      size_t piece = 0) {
@@ -42,8 +44,8 @@ TEST(BodyDiff, JsonIsFlattenedIntoLeafPaths) {
   auto d = digest(R"({"id": 7, "items": [{"price": 3.5, "tags": []}, {"price": 4}], "meta": {}, "odd key": null,
                       "it's": true})");
   ASSERT_TRUE(d->json);
-  EXPECT_EQ(paths(*d), (V{"$.id", "$.items[0].price", "$.items[0].tags", "$.items[1].price", "$.meta",
-                          "$['it\\'s']", "$['odd key']"}));
+  EXPECT_EQ(paths(*d), (V{"$.id", "$.items[0].price", "$.items[0].tags", "$.items[1].price", "$.meta", "$['it\\'s']",
+                          "$['odd key']"}));
   auto top = digest("[1, [2, 3]]");
   EXPECT_EQ(paths(*top), (V{"$[0]", "$[1][0]", "$[1][1]"}));
   auto scalar = digest("\"just a string\"");

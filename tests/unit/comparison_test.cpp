@@ -511,7 +511,9 @@ TEST(ComparisonRoutes, IdleRoutesMakeRoomSoTheReportRecovers) {
 
 // ---- Bodies ----
 
-std::span<const uint8_t> bytesOf(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
+std::span<const uint8_t> bytesOf(const std::string &s) {
+  return {reinterpret_cast<const uint8_t *>(s.data()), s.size()};
+}
 
 BodyDigestPtr body(const std::string &json) {
   BodyCollector c(nullptr, true);
@@ -535,8 +537,9 @@ TEST(ComparisonBodies, BaselineNoiseIsNotReportedForCandidates) {
     auto primary = body("{" + common + ",\"nonce\":" + std::to_string(id * 3) + ",\"price\":10}");
     auto baseline = body("{" + common + ",\"nonce\":" + std::to_string(id * 5 + 1) + ",\"price\":10}");
     // The candidate flips the price for even ids, and has its own nonce and served_at.
-    auto candidate = body("{\"id\":" + std::to_string(id) + ",\"served_at\":1,\"nonce\":" +
-                          std::to_string(id * 11 + 2) + ",\"price\":" + (id % 2 ? "10" : "11") + "}");
+    auto candidate =
+        body("{\"id\":" + std::to_string(id) + ",\"served_at\":1,\"nonce\":" + std::to_string(id * 11 + 2) +
+             ",\"price\":" + (id % 2 ? "10" : "11") + "}");
     auto noise = c.recordBaselineBody("baseline:1", route, *primary, *baseline, ignore);
     EXPECT_EQ(noise, (std::set<std::string>{"$.nonce"}));
     c.recordBody("cand:1", route, *primary, *candidate, noise, ignore);

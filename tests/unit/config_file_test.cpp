@@ -302,7 +302,8 @@ TEST(ConfigFile, HttpErrorsNameFileLineAndKey) {
       // unknown keys and wrong types
       {"interface: eth0\nservices:\n  - port: 80\n    protocol: http\n    http: true\n",
        R"(^5: services\[0\]\.http: expected a mapping$)"},
-      {head + "      mirror: {}\n", R"(^6: services\[0\]\.http\.mirror: unknown key \(known: compare, exclude, headers, hostSuffix, match, requestPercentage\)$)"},
+      {head + "      mirror: {}\n",
+       R"(^6: services\[0\]\.http\.mirror: unknown key \(known: compare, exclude, headers, hostSuffix, match, requestPercentage\)$)"},
       {head + "      match: {uri: {exact: /}}\n",
        R"(^6: services\[0\]\.http\.match: expected a list of entries with method, uri and/or headers$)"},
       {head + "      match:\n        - path: {exact: /}\n",
@@ -336,12 +337,12 @@ TEST(ConfigFile, HttpErrorsNameFileLineAndKey) {
       // percentages
       {head + "      requestPercentage: {value: 101}\n",
        R"(^6: services\[0\]\.http\.requestPercentage\.value: invalid --percent '101': expected a number from 0 to 100)"},
-      {head + "      requestPercentage: -1\n",
-       R"(^6: services\[0\]\.http\.requestPercentage: invalid --percent '-1')"},
+      {head + "      requestPercentage: -1\n", R"(^6: services\[0\]\.http\.requestPercentage: invalid --percent '-1')"},
       {head + "      requestPercentage: {val: 5}\n",
        R"(^6: services\[0\]\.http\.requestPercentage\.val: unknown key \(known: value\)$)"},
       {head + "      requestPercentage: {}\n", R"(^6: services\[0\]\.http\.requestPercentage: missing value$)"},
-      {head + "      requestPercentage: half\n", R"(^6: services\[0\]\.http\.requestPercentage: invalid --percent 'half')"},
+      {head + "      requestPercentage: half\n",
+       R"(^6: services\[0\]\.http\.requestPercentage: invalid --percent 'half')"},
       // hostSuffix
       {head + "      hostSuffix: yes\n", R"(^6: services\[0\]\.http\.hostSuffix: expected true or false$)"},
       // headers
@@ -365,7 +366,8 @@ TEST(ConfigFile, HttpErrorsNameFileLineAndKey) {
       // framing headers and Host
       {head + "      headers:\n        request:\n          set:\n            x-a: 1\n            Content-Length: 0\n",
        R"(^10: services\[0\]\.http\.headers\.request\.set\.Content-Length: cannot set header 'Content-Length': Content-Length and Transfer-Encoding frame the body)"},
-      {head + "      headers:\n        request:\n          remove:\n            - cookie\n            - transfer-encoding\n",
+      {head + "      headers:\n        request:\n          remove:\n            - cookie\n            - "
+              "transfer-encoding\n",
        R"(^10: services\[0\]\.http\.headers\.request\.remove\[1\]: cannot remove header 'transfer-encoding': )"},
       {head + "      headers:\n        request:\n          set: {Host: books-v2}\n",
        R"(^8: services\[0\]\.http\.headers\.request\.set\.Host: cannot set header 'Host': .*hostSuffix)"},

@@ -121,8 +121,8 @@ Result run(MessageKind kind, const std::string &input, const std::vector<size_t>
   else // without finish() a partial head may still be held back
     EXPECT_EQ(recorder.all, input.substr(0, recorder.all.size())) << "the spans are not a prefix of the input";
   EXPECT_EQ(framer.position(), recorder.all.size());
-  return {recorder.trace(), recorder.events, framer.stats(), framer.passthrough(), framer.inMessage(),
-          recorder.content, recorder.notHttp};
+  return {recorder.trace(),   recorder.events,  framer.stats(),  framer.passthrough(),
+          framer.inMessage(), recorder.content, recorder.notHttp};
 }
 
 // The whole input in one feed, then the same at every split point and byte by byte: all equal.
@@ -598,7 +598,9 @@ TEST(HttpFramer, OversizeTrailersBecomePassthrough) {
 namespace {
 // --- decoded body content, the not-HTTP announcement, the shared head budget ----------------------
 
-std::vector<NotHttp> reasons(std::initializer_list<NotHttp> r) { return r; }
+std::vector<NotHttp> reasons(std::initializer_list<NotHttp> r) {
+  return r;
+}
 
 struct Collect : FramerListener {
   std::string all;
@@ -610,11 +612,14 @@ struct Collect : FramerListener {
   void onNotHttp(NotHttp reason) override { notHttp.push_back(reason); }
 };
 
-std::span<const uint8_t> span(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
+std::span<const uint8_t> span(const std::string &s) {
+  return {reinterpret_cast<const uint8_t *>(s.data()), s.size()};
+}
 } // namespace
 
 TEST(HttpFramer, BodyContentIsDecoded) {
-  auto cl = runAllSplits(MessageKind::Request, "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n");
+  auto cl =
+      runAllSplits(MessageKind::Request, "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n");
   EXPECT_EQ(cl.content, "hello||");
   auto chunked = runAllSplits(MessageKind::Response,
                               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"

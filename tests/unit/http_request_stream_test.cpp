@@ -14,7 +14,7 @@ using namespace shadowtap::http;
 namespace {
 
 struct Sink : RequestStreamSink {
-  std::string out; // everything forwarded
+  std::string out;                // everything forwarded
   std::vector<std::string> begun; // "METHOD target verdict"
   std::vector<uint64_t> ends;
   std::vector<StopReason> stops;
@@ -29,7 +29,9 @@ struct Sink : RequestStreamSink {
   void stopped(StopReason reason) override { stops.push_back(reason); }
 };
 
-std::span<const uint8_t> span(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
+std::span<const uint8_t> span(const std::string &s) {
+  return {reinterpret_cast<const uint8_t *>(s.data()), s.size()};
+}
 
 HttpRules privacyRules() {
   HttpRules rules;
@@ -65,7 +67,8 @@ Sink runBoth(const HttpRules &rules, const std::string &input, bool finish = tru
   return whole;
 }
 
-const std::string kExcluded = "GET /mine HTTP/1.1\r\nHost: h\r\nend-user: bbo\r\nAuthorization: Bearer SECRET-1\r\n\r\n";
+const std::string kExcluded =
+    "GET /mine HTTP/1.1\r\nHost: h\r\nend-user: bbo\r\nAuthorization: Bearer SECRET-1\r\n\r\n";
 const std::string kNext = "GET /next HTTP/1.1\r\nHost: h\r\nend-user: bbo\r\nAuthorization: Bearer SECRET-2\r\n\r\n";
 const std::string kOrdinary = "GET /ok HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer SECRET-3\r\n\r\n";
 

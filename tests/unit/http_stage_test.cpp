@@ -6,9 +6,9 @@
 #include "compare/comparison.h"
 #include "pipeline/http_stage.h"
 
+#include "replay/replayer.h"
 #include <arpa/inet.h>
 #include <cstring>
-#include "replay/replayer.h"
 
 #include <boost/asio.hpp>
 #include <functional>
@@ -82,9 +82,9 @@ struct ShadowServer {
       code = 500;
     std::string body = bodyFor ? bodyFor(path) : "ok";
     auto respond = [this, c, code, body] {
-      auto text = std::make_shared<std::string>("HTTP/1.1 " + std::to_string(code) +
-                                                " X\r\nContent-Type: application/json\r\nContent-Length: " +
-                                                std::to_string(body.size()) + "\r\n\r\n" + body);
+      auto text = std::make_shared<std::string>(
+          "HTTP/1.1 " + std::to_string(code) +
+          " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
       asio::async_write(c->socket, asio::buffer(*text), [this, c, text](boost::system::error_code, size_t) { answer(c); });
     };
     if (path.rfind("/slow", 0) == 0) {
@@ -280,7 +280,8 @@ TEST(HttpStage, PrivacyStopEndsTheReplayCleanly) {
   std::string ok = "GET /ok HTTP/1.1\r\nHost: books:8080\r\nAuthorization: Bearer SECRET-0\r\n\r\n";
   std::string bad = "POST /mine HTTP/1.1\r\nHost: books:8080\r\nend-user: bbo\r\nAuthorization: Bearer SECRET-1\r\n"
                     "Transfer-Encoding: chunked\r\n\r\nzz\r\n";
-  std::string next = "GET /next HTTP/1.1\r\nHost: books:8080\r\nend-user: bbo\r\nAuthorization: Bearer SECRET-2\r\n\r\n";
+  std::string next =
+      "GET /next HTTP/1.1\r\nHost: books:8080\r\nend-user: bbo\r\nAuthorization: Bearer SECRET-2\r\n\r\n";
   stage.onFlowStart(1, {});
   stage.onClientData(1, bytes(ok + bad));
   stage.onClientData(1, bytes(next));

@@ -20,7 +20,9 @@ RunOptions optionsWithLogLevel(const std::string &level) {
   return o;
 }
 
-replay::ReplayPlan emptyPlan(const RunOptions &) { return {}; }
+replay::ReplayPlan emptyPlan(const RunOptions &) {
+  return {};
+}
 
 } // namespace
 

@@ -47,7 +47,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"GET", "/internationalization", "GET /internationalization"},
                       Case{"GET", "/blog/release-notes-2024-edition-v2", "GET /blog/release-notes-2024-edition-v2"},
                       Case{"GET", "/abcdef1", "GET /abcdef1"}, // hex, but shorter than 8
-                      Case{"GET", "/a-very-long-lower-case-article-slug-about-things", "GET /a-very-long-lower-case-article-slug-about-things"},
+                      Case{"GET", "/a-very-long-lower-case-article-slug-about-things",
+                           "GET /a-very-long-lower-case-article-slug-about-things"},
                       Case{"GET", "/v1-2", "GET /v1-2"}, Case{"GET", "/2024-1", "GET /2024-1"}));
 
 INSTANTIATE_TEST_SUITE_P(TargetForms, RouteOfTable,

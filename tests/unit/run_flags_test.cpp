@@ -284,12 +284,13 @@ TEST(RunFlags, BodyComparisonFlags) {
   EXPECT_TRUE(c.body);
   EXPECT_EQ(c.baseline.value_or(""), "v1-copy:80");
   EXPECT_EQ(c.ignore, (std::vector<std::string>{"$.ts", "$.items[*].id"}));
-  EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--shadow", "v2:80", "--baseline",
-                     "v1:80"})
-                .find("need --compare-body"),
-            std::string::npos);
-  EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--shadow", "v2:80", "--compare-body"}).find("need --protocol http"),
-            std::string::npos);
+  EXPECT_NE(
+      errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--shadow", "v2:80", "--baseline", "v1:80"})
+          .find("need --compare-body"),
+      std::string::npos);
+  EXPECT_NE(
+      errorOf({"--iface", "eth0", "--port", "80", "--shadow", "v2:80", "--compare-body"}).find("need --protocol http"),
+      std::string::npos);
   EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--shadow", "v2:80", "--compare-body",
                      "--ignore-json-path", "ts"})
                 .find("--ignore-json-path: invalid JSON path 'ts'"),

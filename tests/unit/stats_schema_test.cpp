@@ -48,12 +48,29 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
             (V{"target", "opened", "active", "completed", "aborted", "shed_backlog", "shed_stalled", "shed_backoff",
                "skipped_empty", "pending", "connect_failed", "write_failed", "write_stalls", "bytes_out", "bytes_in"}));
   EXPECT_EQ(json["replay"]["targets"][0]["target"], "10.0.0.7:80");
-  EXPECT_EQ(keys(json["http"]),
-            (V{"flows", "active", "not_http", "parse_errors", "upgrades", "requests", "mirrored", "excluded",
-               "not_matched", "sampled_out", "rewritten", "primary_responses", "primary_unpaired",
-               "primary_unanswered", "shadow_responses", "shadow_no_response", "shadow_unpaired",
-               "comparisons_abandoned", "privacy_stopped", "head_budget_exceeded", "head_buffer_bytes",
-               "body_buffer_bytes", "bodies_over_budget"}));
+  EXPECT_EQ(keys(json["http"]), (V{"flows",
+                                   "active",
+                                   "not_http",
+                                   "parse_errors",
+                                   "upgrades",
+                                   "requests",
+                                   "mirrored",
+                                   "excluded",
+                                   "not_matched",
+                                   "sampled_out",
+                                   "rewritten",
+                                   "primary_responses",
+                                   "primary_unpaired",
+                                   "primary_unanswered",
+                                   "shadow_responses",
+                                   "shadow_no_response",
+                                   "shadow_unpaired",
+                                   "comparisons_abandoned",
+                                   "privacy_stopped",
+                                   "head_budget_exceeded",
+                                   "head_buffer_bytes",
+                                   "body_buffer_bytes",
+                                   "bodies_over_budget"}));
 }
 
 TEST(StatsSchema, NamesAreUniqueSnakeCaseWithHelp) {
