@@ -287,6 +287,8 @@ void HttpStage::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
     stats_.active = flows_.size();
   }
   replayer_.onFlowStart(id, info);
+  if (flows_.count(id) && packet_ && packet_->syn && packet_->ack_flag)
+    replayer_.paceConnect(id, nowNs_); // the SYN-ACK's time on the tap
 }
 
 void HttpStage::onClientData(flow::FlowId id, std::span<const uint8_t> bytes) {

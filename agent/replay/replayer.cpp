@@ -51,7 +51,7 @@ void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
   if (route == routes_.end())
     return; // a mirrored port with no shadow: nothing to replay
   countPending(*route->second, +1);
-  notYetOpened_.emplace(id, route->second);
+  notYetOpened_.emplace(id, NotYetOpened{route->second, 0});
 }
 
 void Replayer::countPending(const PortRoute &route, int sign) {
@@ -63,7 +63,8 @@ void Replayer::open(flow::FlowId id) {
   auto pending = notYetOpened_.find(id);
   if (pending == notYetOpened_.end())
     return;
-  auto route = std::move(pending->second);
+  auto route = std::move(pending->second.route);
+  uint64_t connectNs = pending->second.connectNs;
   notYetOpened_.erase(pending);
   countPending(*route, -1);
   auto now = std::chrono::steady_clock::now();
@@ -75,7 +76,7 @@ void Replayer::open(flow::FlowId id) {
         continue;
       }
       auto connection = std::make_shared<ShadowConnection>(context_, targets_[target], route->http);
-      connection->start();
+      connection->start(connectNs);
       connections.push_back(std::move(connection));
     }
   }
@@ -118,6 +119,14 @@ void Replayer::paceRequest(flow::FlowId id, uint64_t ingressNs) {
     connection->holdUntil(ingressNs + delay);
 }
 
+void Replayer::paceConnect(flow::FlowId id, uint64_t handshakeNs) {
+  auto delay = static_cast<uint64_t>(std::chrono::nanoseconds(context_.options.paceDelay).count());
+  if (!delay || !handshakeNs)
+    return;
+  if (auto pending = notYetOpened_.find(id); pending != notYetOpened_.end() && pending->second.route->http)
+    pending->second.connectNs = handshakeNs + delay;
+}
+
 void Replayer::onClientFin(flow::FlowId id) {
   auto *connections = opened(id); // closed without a byte: still replayed, connect then FIN
   if (!connections)
@@ -128,8 +137,8 @@ void Replayer::onClientFin(flow::FlowId id) {
 
 void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
   if (auto pending = notYetOpened_.find(id); pending != notYetOpened_.end()) {
-    countPending(*pending->second, -1);
-    for (const auto &[target, copies] : pending->second->targets)
+    countPending(*pending->second.route, -1);
+    for (const auto &[target, copies] : pending->second.route->targets)
       targets_[target].stats.skippedEmpty += copies;
     notYetOpened_.erase(pending);
     return;

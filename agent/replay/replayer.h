@@ -46,6 +46,10 @@ public:
   // HTTP pacing: the bytes of the request that begins now reach the shadows no earlier than
   // `ingressNs` (CLOCK_REALTIME, its first packet on the tap) plus ReplayOptions::paceDelay.
   void paceRequest(flow::FlowId id, uint64_t ingressNs);
+  // HTTP pacing of the connection itself: its replays connect no earlier than `handshakeNs`
+  // (CLOCK_REALTIME, the server's SYN-ACK on the tap) plus ReplayOptions::paceDelay, so a shadow
+  // gets the connection's own timeline (connect, then each request at its time), as the primary did.
+  void paceConnect(flow::FlowId id, uint64_t handshakeNs);
   void setObserver(ExchangeObserver *observer) { context_.observer = observer; }
 
   // Every target ever configured, in a stable order (index == TargetState::index).
@@ -77,7 +81,11 @@ private:
   std::unordered_map<flow::FlowId, std::vector<std::shared_ptr<ShadowConnection>>> flows_;
   // Flows that have not sent a byte or a FIN yet: their replays open only then (open()), so a
   // flood of half-open connections never reaches a shadow. Bounded by the flow table.
-  std::unordered_map<flow::FlowId, std::shared_ptr<const PortRoute>> notYetOpened_;
+  struct NotYetOpened {
+    std::shared_ptr<const PortRoute> route;
+    uint64_t connectNs = 0; // paceConnect(): no connect before this CLOCK_REALTIME instant
+  };
+  std::unordered_map<flow::FlowId, NotYetOpened> notYetOpened_;
 };
 
 } // namespace shadowtap::replay

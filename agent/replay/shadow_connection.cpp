@@ -45,10 +45,23 @@ ShadowConnection::ShadowConnection(ReplayContext &context, TargetState &target, 
 
 ShadowConnection::~ShadowConnection() = default;
 
-void ShadowConnection::start() {
+void ShadowConnection::start(uint64_t connectAtNs) {
   target_.stats.opened++;
   target_.stats.active++;
-  connectNext(0);
+  uint64_t now = connectAtNs ? realtimeNs() : 0;
+  if (connectAtNs <= now) {
+    connectNext(0);
+    return;
+  }
+  // Paced: connect when the mirrored connection did, shifted by the pace delay (a replay already
+  // later than that connects at once). Until then written bytes queue as for a connect in progress.
+  auto self = shared_from_this();
+  timer_.expires_after(std::chrono::nanoseconds(connectAtNs - now));
+  timer_.async_wait([self](const error_code &timerEc) {
+    if (timerEc || self->closed_)
+      return;
+    self->connectNext(0);
+  });
 }
 
 void ShadowConnection::connectNext(size_t index) {

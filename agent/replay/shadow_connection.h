@@ -26,7 +26,8 @@
 // being written before a given CLOCK_REALTIME instant: the HTTP stage passes each mirrored
 // request's ingress time plus a fixed delay (ReplayOptions::paceDelay), so the shadow gets the
 // requests at the pace the primary got them, shifted by a constant. A replay running later than
-// that is not held at all.
+// that is not held at all. The connect is paced the same way (start(connectAtNs): the server's
+// SYN-ACK on the tap plus the delay), so the shadow sees the connection's own timeline.
 // With body comparison on for an exchange, the response's decoded body is digested
 // (compare::BodyCollector) and handed to the observer with the response.
 #pragma once
@@ -51,7 +52,7 @@ public:
   ShadowConnection(ReplayContext &context, TargetState &target, bool http);
   ~ShadowConnection();
 
-  void start();
+  void start(uint64_t connectAtNs = 0); // connectAtNs: CLOCK_REALTIME, not before (HTTP pacing)
   void write(std::span<const uint8_t> bytes); // queued, bounded; sheds the connection past the limit
   void finish();                              // half-close once everything queued is written
   void abort();                               // the mirrored connection died: RST, count as aborted
