@@ -1,48 +1,118 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Kernel-only: the one capture routine behind tc_ingress, tc_egress and xdp_ingress.
+ * Kernel-only: the one capture routine behind tc_ingress, tc_egress, tc_egress_ring and xdp_ingress.
  *
- * Verdict policy: always pass (TC_ACT_OK / XDP_PASS). The original packet is never dropped,
- * delayed or modified; only a clone (TC) or a copy (ring) leaves this routine.
+ * Verdict policy: always "next" (TC_ACT_UNSPEC = TCX_NEXT / XDP_PASS). The original packet is never
+ * dropped, delayed or modified, and never ends another program's chain: every later tc filter and
+ * tcx program still runs. Only a clone (TC) or a copy (ring) leaves this routine.
  * Single exit: every path sets `reason` and jumps to `out`, which counts ST_C_SEEN plus exactly
  * one terminal reason, so the counters always add up.
  */
 #ifndef SHADOWTAP_BPF_CAPTURE_H
 #define SHADOWTAP_BPF_CAPTURE_H
 
-/* Load-time settings, fixed before load (the verifier prunes what they disable). */
-const volatile __u32 st_output = ST_OUTPUT_CLONE; /* enum st_output */
+/* Load-time setting, fixed before load: bytes copied per frame in ring mode. */
 const volatile __u32 st_snaplen = ST_DEFAULT_SNAPLEN;
+
+/*
+ * Ring records are reserved by size class: bpf_ringbuf_reserve() needs a constant size, and a
+ * reserved record is filled in place (one copy, straight from the packet and its fragments). A
+ * frame takes the smallest class that holds it, so a 66-byte ACK costs a 128-byte slot, not a
+ * 64 KiB one, and a 64 KiB GSO frame is still copied whole. See docs/architecture.md for the
+ * measured footprint.
+ */
+#define ST_RING_CLASS_0 128
+#define ST_RING_CLASS_1 512
+#define ST_RING_CLASS_2 1536 /* a 1500-MTU frame with two VLAN tags */
+#define ST_RING_CLASS_3 4096
+#define ST_RING_CLASS_4 9216 /* a 9000-MTU jumbo frame */
+#define ST_RING_CLASS_5 16384
+#define ST_RING_CLASS_6 32768
+#define ST_RING_CLASS_7 ST_MAX_SNAPLEN
+#define ST_MAX_LOAD 0xffff /* bpf_xdp_load_bytes refuses longer copies (and offsets) */
+
+static __always_inline __u32 st_ring_put(void *ctx, enum st_hook hook, const struct st_pkt_meta *meta,
+					 __u32 cap_len, const __u32 class_len)
+{
+	struct st_pkt_meta *rec;
+	__u64 len = cap_len;
+
+	if (cap_len < ETH_HLEN)
+		return ST_C_RING_FAILED;
+	rec = bpf_ringbuf_reserve(&st_ring, sizeof(*meta) + class_len, 0);
+	if (!rec)
+		return ST_C_RING_FULL;
+	/* The caller's class test already bounds len, but clang may hand the helper another copy of
+	 * it; clamping to [1, class_len] in asm, on the very register passed, gives the verifier its
+	 * bound whatever the compiler does. */
+	asm volatile("if %[len] <= %[max] goto +1\n\t"
+		     "%[len] = %[max]\n\t"
+		     "if %[len] > 0 goto +1\n\t"
+		     "%[len] = 1"
+		     : [len] "+r"(len)
+		     : [max] "i"(class_len));
+	if (class_len > ST_MAX_LOAD && len > ST_MAX_LOAD) {
+		/* bpf_xdp_load_bytes copies at most 0xffff bytes a call: the rest in a second one. */
+		__u64 rest = len - ST_MAX_LOAD;
+
+		asm volatile("if %[rest] <= %[max] goto +1\n\t"
+			     "%[rest] = %[max]\n\t"
+			     "if %[rest] > 0 goto +1\n\t"
+			     "%[rest] = 1"
+			     : [rest] "+r"(rest)
+			     : [max] "i"(class_len > ST_MAX_LOAD ? class_len - ST_MAX_LOAD : 1));
+		if (st_ctx_load_bytes(ctx, hook, 0, rec + 1, ST_MAX_LOAD) < 0 ||
+		    st_ctx_load_bytes(ctx, hook, ST_MAX_LOAD, (__u8 *)(rec + 1) + ST_MAX_LOAD, rest) < 0) {
+			bpf_ringbuf_discard(rec, 0);
+			return ST_C_RING_FAILED;
+		}
+	} else if (st_ctx_load_bytes(ctx, hook, 0, rec + 1, len > ST_MAX_LOAD ? ST_MAX_LOAD : len) < 0) {
+		bpf_ringbuf_discard(rec, 0);
+		return ST_C_RING_FAILED;
+	}
+	*rec = *meta; /* every byte, padding included: the record memory is not zeroed */
+	rec->cap_len = len;
+	bpf_ringbuf_submit(rec, 0);
+	return ST_C_RING_SENT;
+}
 
 static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 flow_hash)
 {
-	__u32 zero = 0, len, pkt_len = st_ctx_len(ctx, hook);
-	struct st_ring_record *rec = bpf_map_lookup_elem(&st_scratch, &zero);
+	__u32 pkt_len = st_ctx_len(ctx, hook), cap_len, reason;
+	struct st_pkt_meta meta = {};
 
-	if (!rec)
-		return ST_C_RING_FAILED;
-	len = pkt_len < st_snaplen ? pkt_len : st_snaplen;
-	if (len > ST_MAX_SNAPLEN)
-		len = ST_MAX_SNAPLEN;
-	/* clang tends to pass the unclamped copy of len to the helper; an opaque barrier plus a
-	 * mask gives the verifier a bound on the very register used (the scratch buffer is sized
-	 * to the mask, the clamp above is the real limit). */
-	asm volatile("" : "+r"(len));
-	len &= ST_SCRATCH_MASK;
-	if (len < ETH_HLEN)
-		return ST_C_RING_FAILED;
-	if (st_ctx_load_bytes(ctx, hook, rec->data, len) < 0)
-		return ST_C_RING_FAILED;
+	cap_len = pkt_len < st_snaplen ? pkt_len : st_snaplen;
+	if (cap_len > ST_MAX_SNAPLEN)
+		cap_len = ST_MAX_SNAPLEN;
+	meta.ts_ns = bpf_ktime_get_ns();
+	meta.flow_hash = flow_hash;
+	meta.pkt_len = pkt_len;
+	meta.ifindex = st_ctx_ifindex(ctx, hook);
+	meta.direction = st_hook_direction(hook);
+	if (cap_len < pkt_len)
+		meta.flags |= ST_PKT_TRUNCATED;
+	if (st_ctx_csum_trusted(ctx, hook))
+		meta.flags |= ST_PKT_CSUM_TRUSTED;
 
-	rec->meta.ts_ns = bpf_ktime_get_ns();
-	rec->meta.flow_hash = flow_hash;
-	rec->meta.pkt_len = pkt_len;
-	rec->meta.cap_len = len;
-	rec->meta.ifindex = st_ctx_ifindex(ctx, hook);
-	rec->meta.direction = st_hook_direction(hook);
-	if (bpf_ringbuf_output(&st_ring, rec, sizeof(rec->meta) + len, 0) < 0)
-		return ST_C_RING_FULL;
-	return ST_C_RING_SENT;
+	if (cap_len <= ST_RING_CLASS_0)
+		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_0);
+	else if (cap_len <= ST_RING_CLASS_1)
+		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_1);
+	else if (cap_len <= ST_RING_CLASS_2)
+		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_2);
+	else if (cap_len <= ST_RING_CLASS_3)
+		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_3);
+	else if (cap_len <= ST_RING_CLASS_4)
+		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_4);
+	else if (cap_len <= ST_RING_CLASS_5)
+		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_5);
+	else if (cap_len <= ST_RING_CLASS_6)
+		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_6);
+	else
+		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_7);
+	if (reason == ST_C_RING_SENT && (meta.flags & ST_PKT_TRUNCATED))
+		st_count(ST_C_RING_TRUNCATED);
+	return reason;
 }
 
 /*
@@ -71,12 +141,14 @@ static __always_inline int st_flow_mirrored(struct st_flow_key *key, __u32 hash,
 	return st_sampled(hash, rate_ppm);
 }
 
-static __always_inline int st_capture(void *ctx, enum st_hook hook)
+/* `hook` and `output` are compile-time constants of each entry point. */
+static __always_inline int st_capture(void *ctx, enum st_hook hook, enum st_output output)
 {
 	enum st_direction dir = st_hook_direction(hook);
 	struct st_cursor cur = {
-		.pos = st_ctx_data(ctx, hook),
-		.end = st_ctx_data_end(ctx, hook),
+		.ctx = ctx,
+		.off = 0,
+		.len = st_ctx_len(ctx, hook),
 	};
 	struct st_packet pkt = {};
 	struct st_runtime *rt;
@@ -98,7 +170,7 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook)
 		goto out;
 	}
 
-	ret = st_parse_packet(&cur, &pkt);
+	ret = st_parse_packet(&cur, hook, &pkt);
 	if (ret < 0) {
 		reason = -ret;
 		goto out;
@@ -126,14 +198,12 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook)
 		goto out;
 	}
 
-	if (st_output == ST_OUTPUT_RING) {
+	if (output == ST_OUTPUT_RING) {
 		reason = st_ring_copy(ctx, hook, hash);
-	} else if (!st_hook_is_xdp(hook)) {
+	} else {
 		/* The clone leaves by the mirror interface's egress; the original goes on untouched. */
 		ret = bpf_clone_redirect(ctx, rule->mirror_ifindex, 0);
 		reason = ret == 0 ? ST_C_CLONED : ST_C_CLONE_FAILED;
-	} else {
-		reason = ST_C_RING_FAILED; /* XDP cannot clone: the agent always loads it in ring mode */
 	}
 
 out:

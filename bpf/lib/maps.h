@@ -57,21 +57,6 @@ struct {
 	__uint(max_entries, ST_RING_BYTES);
 } st_ring SEC(".maps");
 
-/* Per-CPU staging area: a record is assembled here, then bpf_ringbuf_output() copies exactly
- * sizeof(meta) + cap_len bytes, so small frames do not use a jumbo-sized ring slot. */
-#define ST_SCRATCH_MASK 0x3fff /* >= ST_MAX_SNAPLEN - 1, a power of two minus one */
-struct st_ring_record {
-	struct st_pkt_meta meta;
-	__u8 data[ST_SCRATCH_MASK + 1];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct st_ring_record);
-} st_scratch SEC(".maps");
-
 static __always_inline void st_count(__u32 reason)
 {
 	__u64 *value = bpf_map_lookup_elem(&st_counters, &reason);
