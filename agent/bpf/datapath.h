@@ -5,7 +5,7 @@
 #pragma once
 
 #include "bpf/pinned_maps.h"
-#include "cli/options.h"
+#include "config/run_options.h"
 
 #include <memory>
 #include <string>

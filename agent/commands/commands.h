@@ -2,7 +2,8 @@
 // One function per subcommand. Each returns the process exit code; errors are thrown.
 #pragma once
 
-#include "cli/options.h"
+#include "config/command_options.h"
+#include "config/run_options.h"
 
 #include <functional>
 #include <string>
@@ -16,5 +17,6 @@ int setCommand(const SetOptions &options, const std::string &bpffs);
 int statusCommand(const StatusOptions &options, const std::string &bpffs);
 int detachCommand(const DetachOptions &options, const std::string &bpffs);
 int reportCommand(const ReportOptions &options);
+int checkConfigCommand(const std::string &path); // prints "FILE: ok", or throws Error (exit 1)
 
 } // namespace shadowtap

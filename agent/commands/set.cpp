@@ -2,6 +2,7 @@
 #include "bpf/bpffs.h"
 #include "commands/commands.h"
 #include "common/error.h"
+#include "config/value_parsers.h"
 #include "tap/preflight.h"
 #include "tap/tap.h"
 

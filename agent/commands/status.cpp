@@ -2,6 +2,7 @@
 #include "bpf/bpffs.h"
 #include "commands/commands.h"
 #include "common/error.h"
+#include "config/value_parsers.h"
 #include "metrics/local_endpoint.h"
 #include "net/link.h"
 #include "pipeline/stats_file.h"

@@ -2,6 +2,7 @@
 #include "config/config_file.h"
 
 #include "common/error.h"
+#include "config/value_parsers.h"
 
 #include <cstdlib>
 #include <set>

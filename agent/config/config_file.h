@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// `shadowtap run --config FILE`: a YAML file shaped like mesh mirror rules (services with
-// `mirror: {host, port}` and `mirrorPercentage: {value: N}`), read into the same RunOptions the
-// flags fill. Every error names the file, the line and the key; nothing is attached before the
-// whole file is valid. See deploy/shadowtap.yaml for a commented example.
+// `shadowtap run --config FILE` (and `check-config FILE`): a YAML file shaped like mesh mirror
+// rules (services with `mirror: {host, port}` and `mirrorPercentage: {value: N}`), read into the
+// same RunOptions the flags fill. Every error names the file, the line and the key; nothing is
+// attached before the whole file is valid. See deploy/shadowtap.yaml for a commented example.
 #pragma once
 
-#include "cli/options.h"
+#include "config/run_options.h"
 
 #include <string>
 

@@ -88,13 +88,24 @@ int transact(const NetlinkRequest &request) {
 
 int ifindexOf(const std::string &name) { return static_cast<int>(::if_nametoindex(name.c_str())); }
 
-std::string ifaceHoldingAddress(const std::string &address) {
-  unsigned char want[16];
-  int family = inet_pton(AF_INET, address.c_str(), want) == 1    ? AF_INET
-               : inet_pton(AF_INET6, address.c_str(), want) == 1 ? AF_INET6
-                                                                 : 0;
+// The address family, and the address into `out` (16 bytes). Throws UsageError.
+static int parseInterfaceAddress(const std::string &address, unsigned char *out) {
+  int family = inet_pton(AF_INET, address.c_str(), out) == 1    ? AF_INET
+               : inet_pton(AF_INET6, address.c_str(), out) == 1 ? AF_INET6
+                                                                : 0;
   if (!family)
     throw UsageError("invalid interface address '" + address + "': not an IPv4 or IPv6 address");
+  return family;
+}
+
+void checkInterfaceAddress(const std::string &address) {
+  unsigned char parsed[16];
+  parseInterfaceAddress(address, parsed);
+}
+
+std::string ifaceHoldingAddress(const std::string &address) {
+  unsigned char want[16];
+  int family = parseInterfaceAddress(address, want);
   ifaddrs *list = nullptr;
   if (getifaddrs(&list) != 0)
     throwErrno("failed to list interface addresses", errno);

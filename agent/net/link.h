@@ -10,6 +10,8 @@ namespace shadowtap {
 int ifindexOf(const std::string &name); // 0 if there is no such interface
 // The interface that holds `address` (IPv4 or IPv6), e.g. the node's IP. Throws UsageError.
 std::string ifaceHoldingAddress(const std::string &address);
+// Only the first check of ifaceHoldingAddress (an IPv4 or IPv6 address?), which needs no system.
+void checkInterfaceAddress(const std::string &address);
 std::string ifnameOf(int ifindex);       // "" if there is none
 
 void createVethPair(const std::string &name, const std::string &peer); // throws Error

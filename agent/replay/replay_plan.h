@@ -4,7 +4,7 @@
 // a target that stays keeps its counters and its connections in flight).
 #pragma once
 
-#include "cli/options.h"
+#include "config/run_options.h"
 #include "replay/shadow_target.h"
 
 #include <map>

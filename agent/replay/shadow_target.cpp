@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "replay/shadow_target.h"
 
-#include "cli/options.h"
+#include "config/value_parsers.h"
 #include "common/error.h"
 
 #include <boost/asio/io_context.hpp>

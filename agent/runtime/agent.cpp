@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "config/value_parsers.h"
 #include "metrics/local_endpoint.h"
 #include "metrics/prometheus_text.h"
 #include "net/mirror_pair.h"

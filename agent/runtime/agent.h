@@ -12,7 +12,7 @@
 
 #include "capture/frame_source.h"
 #include "capture/pcap_writer.h"
-#include "cli/options.h"
+#include "config/run_options.h"
 #include "metrics/metrics_server.h"
 #include "pipeline/mirror_pipeline.h"
 #include "replay/replay_plan.h"

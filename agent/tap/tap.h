@@ -8,7 +8,7 @@
 #include "bpf/pinned_maps.h"
 #include "bpf/tc_attachment.h"
 #include "bpf/xdp_attachment.h"
-#include "cli/options.h"
+#include "config/run_options.h"
 #include "net/mirror_pair.h"
 
 #include <memory>

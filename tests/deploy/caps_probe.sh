@@ -4,138 +4,92 @@
 #
 # Runs the agent as uid 0 with a reduced capability set (bounding = inheritable = ambient = the set,
 # the same thing a container with `runAsUser: 0`, `capabilities: {drop: [ALL], add: [...]}` gets)
-# in a private network namespace, taps a veth, opens a few HTTP connections through it and checks
-# that (1) the agent starts, (2) the connections are cloned AND replayed to a shadow, (3) SIGTERM
+# in a private network namespace (the harness's, tests/lib/), taps a veth, opens a few HTTP
+# connections through it and checks that (1) the agent starts and says it is ready (`status`: this
+# agent's pid, "ready"), (2) the connections are cloned AND replayed to a shadow, (3) SIGTERM
 # detaches everything (exit 0, no pins, no filter left). Prints one line per capability set.
 # A second series runs with the bpffs NOT mounted (private mount namespace, --bpffs on an empty
 # directory) to show when CAP_SYS_ADMIN is needed (mounting bpffs).
 #
 # usage: sudo bash tests/deploy/caps_probe.sh [path/to/shadowtap]
-# Not a ctest: it needs root and takes ~1 minute. Results are recorded in deploy/README-section.md.
+# Not a ctest: it needs root and takes ~1 minute. Results are recorded in the README (Deploying >
+# Privileges).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-AGENT=${1:-$ROOT/build/agent/shadowtap}
-AGENT=$(cd "$(dirname "$AGENT")" && pwd)/$(basename "$AGENT")
-[ "$(id -u)" -eq 0 ] || { echo "caps_probe: run as root" >&2; exit 1; }
-[ -x "$AGENT" ] || { echo "caps_probe: no agent at $AGENT" >&2; exit 1; }
-PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
+# shellcheck source=tests/lib/harness.sh
+source "$ROOT/tests/lib/harness.sh"
+h_init --tool --need setpriv --need unshare --need curl --need tc
+h_agent "${1:-$ROOT/build/agent/shadowtap}"
 
-ID=$(printf '%x%04x' $$ $RANDOM)
-NS_C=cp-c-$ID NS_S=cp-s-$ID IF_C=cpc$ID IF_S=cps$ID
-TMP=$(mktemp -d /tmp/st-caps.XXXXXX)
-PIDS=()
-AGENT_PID=""
+H_NET=10.89
+h_topology cp
+# The primary on $SRV4:8080 and the shadow on 127.0.0.1:9090, both in the server namespace.
+serve_http 8080
+RECORDER_NS="$NS_SRV" serve_recorder shadow "$H_TMP/shadow.jsonl" --host 127.0.0.1 --port 9090
 
-cleanup() {
-  set +e
-  local p
-  [ -n "$AGENT_PID" ] && kill -TERM "$AGENT_PID" 2>/dev/null && sleep 1 && kill -KILL "$AGENT_PID" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.3
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  if [ -d "/sys/fs/bpf/shadowtap/$IF_S" ]; then
-    timeout 10 nsenter --net="/run/netns/$NS_S" "$AGENT" detach --iface "$IF_S" >/dev/null 2>&1
-    rm -rf "/sys/fs/bpf/shadowtap/$IF_S"
-  fi
-  rm -f "/run/shadowtap/$IF_S.json"
-  ip netns del "$NS_C" 2>/dev/null
-  ip netns del "$NS_S" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ip netns add "$NS_S"
-ip netns add "$NS_C"
-ip -n "$NS_S" link set lo up
-ip -n "$NS_C" link set lo up
-ip link add "$IF_C" netns "$NS_C" type veth peer name "$IF_S" netns "$NS_S"
-ip -n "$NS_C" addr add 10.89.0.2/24 dev "$IF_C"
-ip -n "$NS_S" addr add 10.89.0.1/24 dev "$IF_S"
-ip -n "$NS_C" link set "$IF_C" up
-ip -n "$NS_S" link set "$IF_S" up
-sleep 1
-
-# The primary on 10.89.0.1:8080 and the shadow on 127.0.0.1:9090, both in the server namespace.
-for port in 8080 9090; do
-  ip netns exec "$NS_S" "$PY" -m http.server --bind 0.0.0.0 "$port" --directory "$TMP" >/dev/null 2>&1 &
-  PIDS+=($!)
-done
-sleep 1
-
-in_s() { nsenter --net="/run/netns/$NS_S" "$@"; }
-jget() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
-
-# probe LABEL CAPS(comma list, setpriv names, or "" for none) MODE [mountns]
+# probe LABEL CAPS(comma list, setpriv names, or "" for none) MODE [mnt]
 probe() {
-  local label=$1 caps=$2 mode=$3 mnt=${4:-} log="$TMP/agent.log" bpffs=/sys/fs/bpf pid i ok=0
+  local label=$1 caps=$2 mode=$3 own_mnt=${4:-} bpffs=/sys/fs/bpf i
   local set="-all"
   [ -n "$caps" ] && set="-all,$(echo "$caps" | sed 's/[^,]*/+&/g')"
-  local wrap=(setpriv --inh-caps="$set" --ambient-caps="$set" --bounding-set="$set" --)
-  [ "$caps" = ALL ] && wrap=(env) # plain root, for reference
-  local args=(run --iface "$IF_S" --port 8080 --mode "$mode" --shadow 127.0.0.1:9090)
-  if [ -n "$mnt" ]; then
-    # Private mount namespace in which the bpffs is not mounted at $TMP/bpffs: the agent must mount it.
-    mkdir -p "$TMP/bpffs"
-    bpffs=$TMP/bpffs
-    nsenter --net="/run/netns/$NS_S" unshare -m --propagation private "${wrap[@]}" "$AGENT" "${args[@]}" --bpffs "$bpffs" >"$log" 2>&1 &
-  else
-    nsenter --net="/run/netns/$NS_S" "${wrap[@]}" "$AGENT" "${args[@]}" >"$log" 2>&1 &
+  AGENT_WRAP=(setpriv --inh-caps="$set" --ambient-caps="$set" --bounding-set="$set" --)
+  [ "$caps" = ALL ] && AGENT_WRAP=(env) # plain root, for reference
+  AGENT_ST_MNT="" AGENT_BPFFS=""
+  local args=(--iface "$SRV_IF" --port 8080 --mode "$mode" --shadow 127.0.0.1:9090)
+  if [ -n "$own_mnt" ]; then
+    # Private mount namespace in which the bpffs is not mounted at $H_TMP/bpffs: the agent must
+    # mount it; `status` then has to look from inside that mount namespace.
+    mkdir -p "$H_TMP/bpffs"
+    bpffs=$H_TMP/bpffs
+    AGENT_WRAP=(unshare -m --propagation private "${AGENT_WRAP[@]}")
+    AGENT_ST_MNT=1 AGENT_BPFFS=$bpffs
+    args+=(--bpffs "$bpffs")
   fi
-  pid=$! # the agent itself: nsenter, unshare and setpriv exec, none forks
-  AGENT_PID=$pid
-  for i in $(seq 40); do
-    kill -0 "$pid" 2>/dev/null || break
-    grep -q 'replay' "$log" 2>/dev/null && [ -e "/run/shadowtap/$IF_S.json" ] && { ok=1; break; }
-    sleep 0.1
-  done
-  local result reason=""
-  if ! kill -0 "$pid" 2>/dev/null; then
-    wait "$pid" 2>/dev/null && rc=0 || rc=$?
-    reason="exit $rc: $(grep -m1 -i 'shadowtap:\|error\|fail\|setpriv' "$log" | cut -c1-160 || true)"
+  agent_launch "${args[@]}"
+  local result reason="" ready=0
+  agent_wait_ready 10 || ready=$?
+  if [ "$ready" = 1 ]; then
+    reason="exit $AGENT_RC: $(grep -m1 -i 'shadowtap:\|error\|fail\|setpriv' "$AGENT_LOG" | cut -c1-160 || true)"
+    result=FAIL
+  elif [ "$ready" = 2 ]; then
+    h_stop_pid "$AGENT_PID" KILL 5
+    reason="not ready within 10 s: $(grep -m1 -i 'warn\|error\|fail' "$AGENT_LOG" | cut -c1-160 || true)"
     result=FAIL
   else
     for i in 1 2 3 4 5; do
-      ip netns exec "$NS_C" curl -s -o /dev/null --max-time 2 http://10.89.0.1:8080/ || true
+      in_cli curl -s -o /dev/null --max-time 2 "http://$SRV4:8080/" || true
     done
     sleep 1.5
     local frames=0 replayed=0
-    if [ -e "/run/shadowtap/$IF_S.json" ]; then
-      cp "/run/shadowtap/$IF_S.json" "$TMP/stats.json"
-      frames=$(jget "$TMP/stats.json" 'j["capture"]["frames"]' || echo 0)
-      replayed=$(jget "$TMP/stats.json" 'sum(t["opened"] for t in j["replay"]["targets"])' || echo 0)
+    if st status --iface "$SRV_IF" --json >"$H_TMP/status.json" 2>/dev/null; then
+      frames=$(jtry "$H_TMP/status.json" 'j["pipeline"]["capture"]["frames"]')
+      replayed=$(jtry "$H_TMP/status.json" 'sum(t["opened"] for t in j["pipeline"]["replay"]["targets"])')
     fi
-    kill -TERM "$pid"
-    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    wait "$pid" 2>/dev/null && rc=0 || rc=$?
-    kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid"; rc="hung"; }
+    h_stop_pid "$AGENT_PID" TERM 10
     local left=""
-    [ -e "$bpffs/shadowtap/$IF_S" ] && left="pins "
-    in_s tc filter show dev "$IF_S" ingress 2>/dev/null | grep -q . && left+="tc-filter "
-    if [ "${frames:-0}" -gt 0 ] && [ "${replayed:-0}" -ge 5 ] && [ "$rc" = 0 ] && [ -z "$left" ]; then
+    [ -e "$bpffs/shadowtap/$SRV_IF" ] && left="pins "
+    in_srv tc filter show dev "$SRV_IF" ingress 2>/dev/null | grep -q . && left+="tc-filter "
+    if [ "${frames:-0}" -gt 0 ] && [ "${replayed:-0}" -ge 5 ] && [ "$STOP_RC" = 0 ] && [ -z "$left" ]; then
       result=OK
     else
       result=FAIL
     fi
-    reason="frames=$frames replayed=$replayed exit=$rc ${left:+left:$left}"
-    [ "$result" = FAIL ] && reason+=" $(grep -m2 -i 'warn\|error\|fail' "$log" | tr '\n' ' ' | cut -c1-200 || true)"
+    reason="frames=${frames:-0} replayed=${replayed:-0} exit=$STOP_RC ${left:+left:$left}"
+    [ "$result" = FAIL ] && reason+=" $(grep -m2 -i 'warn\|error\|fail' "$AGENT_LOG" | tr '\n' ' ' | cut -c1-200 || true)"
   fi
-  AGENT_PID=""
-  # Never leave anything for the next probe.
   # A failed start must leave nothing attached: report it if it did, then clean up for the next probe.
   local residue=""
-  [ -d "/sys/fs/bpf/shadowtap/$IF_S" ] && residue+="pins "
-  in_s ip -d link show dev "$IF_S" | grep -q 'prog/xdp' && residue+="xdp-prog "
-  in_s tc filter show dev "$IF_S" ingress 2>/dev/null | grep -q . && residue+="tc-filter "
-  in_s ip link show st-mirror0 >/dev/null 2>&1 && residue+="veth "
+  [ -d "/sys/fs/bpf/shadowtap/$SRV_IF" ] && residue+="pins "
+  in_srv ip -d link show dev "$SRV_IF" | grep -q 'prog/xdp' && residue+="xdp-prog "
+  in_srv tc filter show dev "$SRV_IF" ingress 2>/dev/null | grep -q . && residue+="tc-filter "
+  in_srv ip link show st-mirror0 >/dev/null 2>&1 && residue+="veth "
   [ "$result" = FAIL ] && [ -n "$residue" ] && reason+=" LEFT BEHIND: $residue"
-  in_s "$AGENT" detach --iface "$IF_S" >/dev/null 2>&1 || true
-  rm -rf "/sys/fs/bpf/shadowtap/$IF_S"
-  in_s ip link set dev "$IF_S" xdp off 2>/dev/null || true
-  in_s tc qdisc del dev "$IF_S" clsact 2>/dev/null || true
-  in_s ip link del st-mirror0 2>/dev/null || true
-  rm -f "/run/shadowtap/$IF_S.json"
+  AGENT_PID="" AGENT_ST_MNT="" AGENT_BPFFS=""
+  h_agent_cleanup # detach, pins, /run/shadowtap files
+  in_srv ip link set dev "$SRV_IF" xdp off 2>/dev/null || true
+  in_srv tc qdisc del dev "$SRV_IF" clsact 2>/dev/null || true
+  in_srv ip link del st-mirror0 2>/dev/null || true
   printf '%-4s %-5s %-40s %s\n' "$result" "$mode" "$label" "$reason"
 }
 

@@ -2,15 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """Static checks of the deployment files in deploy/ (ctest label `unit`, no root, no cluster).
 
-usage: deploy_checks.py kubernetes DEPLOY_DIR
-       deploy_checks.py config FILE...                  (shadowtap --config files)
+usage: deploy_checks.py kubernetes DEPLOY_DIR BINARY     (BINARY: the built shadowtap, for check-config)
+       deploy_checks.py config BINARY FILE...           (shadowtap --config files, by `BINARY check-config`)
        deploy_checks.py systemd UNIT BINARY K8S_DIR     (directives + `systemd-analyze verify`)
        deploy_checks.py dockerfile DEPLOY_DIR DEPS_SH [BINARY]
 
 Each prints what it checked and exits 1 with one line per problem found. Only the Python standard
 library and PyYAML (Debian: python3-yaml).
 """
-import ipaddress
 import os
 import re
 import shlex
@@ -61,177 +60,30 @@ def get(obj, *path, default=None):
     return obj
 
 
-# --- shadowtap --config schema ---------------------------------------------------------------------
+# --- shadowtap --config files ----------------------------------------------------------------------
 
-# Keep in step with agent/config/config_file.cpp (whose unit tests load every deploy/*.yaml for real).
-TOP_KEYS = {"interface", "interfaceFromAddress", "mode", "logLevel", "mark", "mirrorInterface", "snaplen",
-            "metricsAddress", "replaceStaleTap", "excludeClients", "limits", "services"}
-LIMIT_KEYS = {"maxFlows", "gapTimeoutMs", "flowBufferMb", "replayBufferMb"}
-SERVICE_KEYS = {"name", "port", "mirrorPercentage", "mirror", "copies", "protocol", "http"}
-PROTOCOLS = {"tcp", "http"}
-HTTP_KEYS = {"match", "exclude", "requestPercentage", "headers", "hostSuffix"}
-MATCH_KEYS = {"method", "uri", "headers"}
-STRING_MATCH_KEYS = {"exact", "prefix", "regex"}
-HEADERS_KEYS = {"request"}
-REQUEST_HEADER_KEYS = {"set", "remove"}
-# Framing headers and Host: the agent refuses to set or remove them.
-FIXED_HEADERS = {"content-length", "transfer-encoding", "connection", "upgrade", "host"}
-TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+# Checked by the agent itself (`shadowtap check-config`: the parser and checks `run` uses, no name
+# or interface lookup), so there is no second copy of the schema to keep in step. ${NODE_IP} comes
+# from the downward API in the DaemonSet; a documentation address (TEST-NET-1) stands in for it.
+PLACEHOLDER_ENV = {"NODE_IP": "192.0.2.1"}
 
 
-def is_percent(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 100
+def agent_check_config(binary, path, where, shown_path=None):
+    """Runs `shadowtap check-config PATH`; its error (FILE:LINE: KEY: ...) becomes the problem."""
+    r = subprocess.run([binary, "check-config", path], capture_output=True, text=True,
+                       env=dict(os.environ, **PLACEHOLDER_ENV))
+    out = (r.stderr.strip() or r.stdout.strip())
+    if shown_path:
+        out = out.replace(path, shown_path)
+    if r.returncode != 0:
+        bad("%s: shadowtap check-config (exit %d): %s" % (where, r.returncode, out))
+    else:
+        ok("%s: shadowtap check-config: ok" % where)
 
 
-def check_string_match(m, w):
-    if not (isinstance(m, dict) and len(m) == 1 and set(m) <= STRING_MATCH_KEYS):
-        bad("%s: expected exactly one of %s, got %r" % (w, sorted(STRING_MATCH_KEYS), m))
-        return
-    kind, text = next(iter(m.items()))
-    if not isinstance(text, (str, int, float)) or isinstance(text, bool):
-        bad("%s.%s: %r is not a single value" % (w, kind, text))
-    elif kind == "regex":
-        try:  # Python's re is close enough to ECMAScript to catch the usual mistakes
-            re.compile(str(text))
-        except re.error as e:
-            bad("%s.regex %r: %s" % (w, text, e))
-
-
-def check_http(h, w):
-    if not isinstance(h, dict):
-        bad("%s: not a mapping" % w)
-        return
-    if set(h) - HTTP_KEYS:
-        bad("%s: unknown keys %s" % (w, sorted(set(h) - HTTP_KEYS)))
-    for list_key in ("match", "exclude"):
-        entries = h.get(list_key, [])
-        if not isinstance(entries, list):
-            bad("%s.%s: not a list" % (w, list_key))
-            continue
-        for i, e in enumerate(entries):
-            we = "%s.%s[%d]" % (w, list_key, i)
-            if not isinstance(e, dict) or not e:
-                bad("%s: expected a non-empty mapping" % we)
-                continue
-            if set(e) - MATCH_KEYS:
-                bad("%s: unknown keys %s" % (we, sorted(set(e) - MATCH_KEYS)))
-            for k in ("method", "uri"):
-                if k in e:
-                    check_string_match(e[k], "%s.%s" % (we, k))
-            headers = e.get("headers", {})
-            if not isinstance(headers, dict):
-                bad("%s.headers: not a mapping" % we)
-                continue
-            for name, m in headers.items():
-                if not TOKEN.match(str(name)):
-                    bad("%s.headers: %r is not a header name" % (we, name))
-                check_string_match(m, "%s.headers.%s" % (we, name))
-    if "requestPercentage" in h:
-        pct = h["requestPercentage"]
-        pct = pct.get("value") if isinstance(pct, dict) and set(pct) == {"value"} else pct
-        if not is_percent(pct):
-            bad("%s.requestPercentage %r" % (w, h["requestPercentage"]))
-    if "hostSuffix" in h and not isinstance(h["hostSuffix"], bool):
-        bad("%s.hostSuffix %r is not true or false" % (w, h["hostSuffix"]))
-    headers = h.get("headers", {})
-    if not isinstance(headers, dict) or set(headers) - HEADERS_KEYS:
-        bad("%s.headers: expected only request: {set, remove}, got %r" % (w, headers))
-        return
-    request = headers.get("request", {}) or {}
-    if not isinstance(request, dict) or set(request) - REQUEST_HEADER_KEYS:
-        bad("%s.headers.request: expected set and/or remove, got %r" % (w, request))
-        return
-    to_set = request.get("set", {}) or {}
-    to_remove = request.get("remove", []) or []
-    if not isinstance(to_set, dict):
-        bad("%s.headers.request.set: not a mapping" % w)
-        to_set = {}
-    if not isinstance(to_remove, list):
-        bad("%s.headers.request.remove: not a list" % w)
-        to_remove = []
-    for name in list(to_set) + to_remove:
-        if not TOKEN.match(str(name)):
-            bad("%s.headers.request: %r is not a header name" % (w, name))
-        elif str(name).lower() in FIXED_HEADERS:
-            bad("%s.headers.request: %s cannot be set or removed" % (w, name))
-    for name, value in to_set.items():
-        if isinstance(value, (dict, list)) or re.search(r"[\x00-\x08\x0a-\x1f\x7f]", str(value)):
-            bad("%s.headers.request.set.%s: %r is not a header value" % (w, name, value))
-
-
-def check_config(cfg, where):
-    n = len(problems)
-    if not isinstance(cfg, dict):
-        bad("%s: not a mapping" % where)
-        return
-    extra = set(cfg) - TOP_KEYS
-    if extra:
-        bad("%s: unknown keys %s" % (where, sorted(extra)))
-    if ("interface" in cfg) == ("interfaceFromAddress" in cfg):
-        bad("%s: exactly one of interface / interfaceFromAddress is needed" % where)
-    if cfg.get("mode", "tc") not in ("tc", "xdp"):
-        bad("%s: mode %r" % (where, cfg.get("mode")))
-    if cfg.get("logLevel", "info") not in ("trace", "debug", "info", "warn", "error", "off"):
-        bad("%s: logLevel %r" % (where, cfg.get("logLevel")))
-    if "mark" in cfg and not (isinstance(cfg["mark"], int) and 0 < cfg["mark"] < 2**32):
-        bad("%s: mark %r is not a 32-bit integer" % (where, cfg["mark"]))
-    for c in cfg.get("excludeClients", []) or []:
-        try:
-            ipaddress.ip_network(str(c), strict=True)
-        except ValueError as e:
-            bad("%s: excludeClients %r: %s" % (where, c, e))
-    limits = cfg.get("limits", {}) or {}
-    if set(limits) - LIMIT_KEYS:
-        bad("%s: unknown limits %s" % (where, sorted(set(limits) - LIMIT_KEYS)))
-    for k, v in limits.items():
-        if not (isinstance(v, int) and v > 0):
-            bad("%s: limits.%s = %r" % (where, k, v))
-    services = cfg.get("services")
-    if not isinstance(services, list) or not services:
-        bad("%s: services must be a non-empty list" % where)
-        services = []
-    for i, s in enumerate(services):
-        w = "%s: services[%d]" % (where, i)
-        if not isinstance(s, dict):
-            bad("%s: not a mapping" % w)
-            continue
-        if set(s) - SERVICE_KEYS:
-            bad("%s: unknown keys %s" % (w, sorted(set(s) - SERVICE_KEYS)))
-        if not isinstance(s.get("name"), str) or not s.get("name"):
-            bad("%s: name missing" % w)
-        if not (isinstance(s.get("port"), int) and 1 <= s["port"] <= 65535):
-            bad("%s: port %r" % (w, s.get("port")))
-        pct = get(s, "mirrorPercentage", "value")
-        if not (isinstance(pct, (int, float)) and not isinstance(pct, bool) and 0 <= pct <= 100):
-            bad("%s: mirrorPercentage.value %r" % (w, pct))
-        targets = s.get("mirror")
-        targets = targets if isinstance(targets, list) else [targets]
-        for t in targets:
-            if not (isinstance(t, dict) and isinstance(t.get("host"), str) and t["host"]
-                    and isinstance(t.get("port"), int) and 1 <= t["port"] <= 65535 and set(t) <= {"host", "port"}):
-                bad("%s: mirror target %r needs exactly host and port" % (w, t))
-        if "copies" in s and not (isinstance(s["copies"], int) and 1 <= s["copies"] <= 100):
-            bad("%s: copies %r" % (w, s["copies"]))
-        protocol = s.get("protocol", "tcp")
-        if protocol not in PROTOCOLS:
-            bad("%s: protocol %r (tcp or http)" % (w, protocol))
-        if "http" in s:
-            if protocol != "http":
-                bad("%s: http rules need protocol: http" % w)
-            check_http(s["http"], "%s.http" % w)
-    if len(problems) == n:
-        ok("%s: valid shadowtap config (%d service(s))" % (where, len(services)))
-
-
-def cmd_config(files):
+def cmd_config(binary, files):
     for f in files:
-        try:
-            with open(f) as fh:
-                cfg = yaml.safe_load(fh)
-        except (OSError, yaml.YAMLError) as e:
-            bad("%s: %s" % (f, e))
-            continue
-        check_config(cfg, os.path.basename(f))
+        agent_check_config(binary, f, os.path.basename(f))
     finish("config")
 
 
@@ -273,7 +125,7 @@ def quantity(q, cpu):
     return v * mult
 
 
-def cmd_kubernetes(kdir):
+def cmd_kubernetes(kdir, binary):
     docs = load_manifests(kdir)
     by_kind = {}
     for f, d in docs:
@@ -443,17 +295,22 @@ def cmd_kubernetes(kdir):
                 bad("ConfigMap %s is not in namespace %s" % (cm_name, ns_name))
             else:
                 cfg_text = get(cms[cm_name], "data", files[CONFIG_PATH])
+                cfg_source = "ConfigMap %s key %s" % (cm_name, files[CONFIG_PATH])
                 ok("%s from ConfigMap %s key %s" % (CONFIG_PATH, cm_name, files[CONFIG_PATH]))
-    if cfg_text is None:
-        bad("no ConfigMap volume provides %s" % CONFIG_PATH)
+    if not isinstance(cfg_text, str):
+        bad("no ConfigMap volume provides %s as text" % CONFIG_PATH)
     else:
+        # The agent checks it as the file it will be in the pod.
+        with tempfile.TemporaryDirectory(prefix="st-configmap.") as tmp:
+            path = os.path.join(tmp, os.path.basename(CONFIG_PATH))
+            with open(path, "w") as fh:
+                fh.write(cfg_text)
+            agent_check_config(binary, path, cfg_source, CONFIG_PATH)  # its errors as the pod would log them
         try:
             cfg = yaml.safe_load(cfg_text)
-        except yaml.YAMLError as e:
-            bad("the ConfigMap's shadowtap.yaml does not parse: %s" % e)
-            cfg = None
+        except yaml.YAMLError:
+            cfg = None  # check-config has said why
         if cfg is not None:
-            check_config(cfg, "configmap shadowtap.yaml")
             if isinstance(cfg, dict) and cfg.get("interfaceFromAddress") != "${NODE_IP}":
                 bad("the ConfigMap's config must tap interfaceFromAddress \"${NODE_IP}\"")
             # Every mirror target is a Service of the example shadow deployment (FQDN, port).
@@ -712,10 +569,10 @@ def cmd_dockerfile(ddir, deps_sh, binary=None):
 
 
 def main(argv):
-    if len(argv) >= 3 and argv[1] == "kubernetes":
-        cmd_kubernetes(argv[2])
-    elif len(argv) >= 3 and argv[1] == "config":
-        cmd_config(argv[2:])
+    if len(argv) == 4 and argv[1] == "kubernetes":
+        cmd_kubernetes(argv[2], argv[3])
+    elif len(argv) >= 4 and argv[1] == "config":
+        cmd_config(argv[2], argv[3:])
     elif len(argv) == 5 and argv[1] == "systemd":
         cmd_systemd(argv[2], argv[3], argv[4])
     elif len(argv) in (4, 5) and argv[1] == "dockerfile":

@@ -22,15 +22,15 @@ e2e_make_pair
 e2e_start_server "$PORT"
 
 # The primary-path watchdog: runs until $STOP exists (bounded by --max-seconds anyway).
-STOP="$E2E_TMP/stop-watchdog"
-ip netns exec "$NS_CLI" "$PYTHON" "$E2E_TOOLS/tcp_client.py" --host "$SRV4" --port "$PORT" --bind "$CLI4" \
-  --until-file "$STOP" --interval 0.05 --timeout 3 --max-seconds 95 >"$E2E_TMP/watchdog.json" 2>&1 &
+STOP="$H_TMP/stop-watchdog"
+ip netns exec "$NS_CLI" "$PYTHON" "$H_TOOLS/tcp_client.py" --host "$SRV4" --port "$PORT" --bind "$CLI4" \
+  --until-file "$STOP" --interval 0.05 --timeout 3 --max-seconds 95 >"$H_TMP/watchdog.json" 2>&1 &
 WATCHDOG=$!
-E2E_BG_PIDS+=("$WATCHDOG")
+H_BG_PIDS+=("$WATCHDOG")
 
 primary_ok() { # one fresh connection per family must succeed right now
-  e2e_client "$E2E_TMP/primary.json" --host "$SRV4" --port "$PORT" --bind "$CLI4" --count 3
-  e2e_client "$E2E_TMP/primary6.json" --host "$SRV6" --port "$PORT" --bind "$CLI6" --count 3
+  e2e_client "$H_TMP/primary.json" --host "$SRV4" --port "$PORT" --bind "$CLI4" --count 3
+  e2e_client "$H_TMP/primary6.json" --host "$SRV6" --port "$PORT" --bind "$CLI6" --count 3
   log "ok: primary connections succeed ($1)"
 }
 
@@ -57,12 +57,12 @@ scenario() { # MODE PREEXISTING_CLSACT(0|1)
   primary_ok "$name, agent killed"
 
   local rc=0
-  st run --iface "$SRV_IF" --port "$PORT" --mode "$mode" >"$E2E_TMP/rerun.out" 2>"$E2E_TMP/rerun.err" || rc=$?
+  st run --iface "$SRV_IF" --port "$PORT" --mode "$mode" >"$H_TMP/rerun.out" 2>"$H_TMP/rerun.err" || rc=$?
   [ "$rc" -ne 0 ] || fail "$name: a second run on a killed agent's tap succeeded"
-  grep -q 'detach' "$E2E_TMP/rerun.err" || fail "$name: the refusal does not mention detach: $(cat "$E2E_TMP/rerun.err")"
-  assert_eq "$name: stderr lines of the refused run" 1 "$(wc -l <"$E2E_TMP/rerun.err")"
-  grep -q '^shadowtap: ' "$E2E_TMP/rerun.err" || fail "$name: refusal not prefixed 'shadowtap: ': $(cat "$E2E_TMP/rerun.err")"
-  log "ok: $name: second run refused (exit $rc): $(cat "$E2E_TMP/rerun.err")"
+  grep -q 'detach' "$H_TMP/rerun.err" || fail "$name: the refusal does not mention detach: $(cat "$H_TMP/rerun.err")"
+  assert_eq "$name: stderr lines of the refused run" 1 "$(wc -l <"$H_TMP/rerun.err")"
+  grep -q '^shadowtap: ' "$H_TMP/rerun.err" || fail "$name: refusal not prefixed 'shadowtap: ': $(cat "$H_TMP/rerun.err")"
+  log "ok: $name: second run refused (exit $rc): $(cat "$H_TMP/rerun.err")"
   check_tapped "$NS_SRV" "$SRV_IF" "$mode" "$name, after the refused run"
 
   local out
@@ -76,9 +76,9 @@ scenario() { # MODE PREEXISTING_CLSACT(0|1)
   # Supervised restart (--replace-stale): never over a live agent, but a dead one's tap is replaced.
   agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --mode "$mode"
   rc=0
-  st run --iface "$SRV_IF" --port "$PORT" --mode "$mode" --replace-stale >/dev/null 2>"$E2E_TMP/rerun.err" || rc=$?
+  st run --iface "$SRV_IF" --port "$PORT" --mode "$mode" --replace-stale >/dev/null 2>"$H_TMP/rerun.err" || rc=$?
   [ "$rc" -ne 0 ] || fail "$name: --replace-stale took over from a running agent"
-  grep -q '(running)' "$E2E_TMP/rerun.err" || fail "$name: refusal does not say the agent runs: $(cat "$E2E_TMP/rerun.err")"
+  grep -q '(running)' "$H_TMP/rerun.err" || fail "$name: refusal does not say the agent runs: $(cat "$H_TMP/rerun.err")"
   agent_stop KILL
   agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --mode "$mode" --replace-stale
   grep -q 'replacing the tap' "$AGENT_LOG" || fail "$name: the restarted agent did not say it replaced the old tap"
@@ -109,7 +109,7 @@ for _ in $(seq 100); do
   kill -0 "$WATCHDOG" 2>/dev/null || break
   sleep 0.1
 done
-wait "$WATCHDOG" || fail "the primary path broke during the test: $(cat "$E2E_TMP/watchdog.json")"
-log "watchdog: $(cat "$E2E_TMP/watchdog.json")"
-assert_eq "failed primary connections during the whole test" 0 "$(jget "$E2E_TMP/watchdog.json" 'j["failed"]')"
-assert_gt "primary connections made during the whole test" 20 "$(jget "$E2E_TMP/watchdog.json" 'j["ok"]')"
+wait "$WATCHDOG" || fail "the primary path broke during the test: $(cat "$H_TMP/watchdog.json")"
+log "watchdog: $(cat "$H_TMP/watchdog.json")"
+assert_eq "failed primary connections during the whole test" 0 "$(jget "$H_TMP/watchdog.json" 'j["failed"]')"
+assert_gt "primary connections made during the whole test" 20 "$(jget "$H_TMP/watchdog.json" 'j["ok"]')"

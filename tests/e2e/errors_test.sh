@@ -88,6 +88,12 @@ expect_error 2 "--exclude-header" -- "${RUN[@]}" --port 80 --protocol http --exc
 expect_error 2 "Content-Length" -- "${RUN[@]}" --port 80 --protocol http --remove-header Content-Length
 expect_error 2 "--request-percent" -- "${RUN[@]}" --port 80 --protocol http --request-percent 150
 expect_error 1 "no agent endpoint recorded" -- "$AGENT" report --iface "$SRV_IF"
+# check-config and --version (issues 16, 14): a refused file is a finding (1), no FILE bad usage (2)
+printf 'interface: %s\nmode: tcp\nservices:\n  - port: 80\n' "$SRV_IF" >"$E2E_TMP/bad.yaml"
+expect_error 1 "$E2E_TMP/bad.yaml:2: mode: invalid --mode 'tcp'" -- "$AGENT" check-config "$E2E_TMP/bad.yaml"
+expect_error 1 "$E2E_TMP/none.yaml: cannot read the config file" -- "$AGENT" check-config "$E2E_TMP/none.yaml"
+expect_error 2 "missing FILE" -- "$AGENT" check-config
+expect_error 2 "unexpected argument 'extra'" -- "$AGENT" --version extra
 
 log "$CASES error cases checked"
 check_untapped "$NS_SRV" "$SRV_IF" 0 "after all error cases"

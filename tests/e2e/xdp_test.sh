@@ -18,49 +18,49 @@ PORT=18090
 e2e_make_pair
 e2e_start_server "$PORT"
 
-# xdp_run NAME PERCENT: runs the agent in xdp mode writing $E2E_TMP/NAME.pcap.
+# xdp_run NAME PERCENT: runs the agent in xdp mode writing $H_TMP/NAME.pcap.
 xdp_run() {
-  agent_start --iface "$SRV_IF" --port "$PORT" --percent "$2" --mode xdp --pcap "$E2E_TMP/$1.pcap"
-  status_json "$SRV_IF" "$E2E_TMP/$1.s0.json"
-  assert_eq "mode in status" xdp "$(jget "$E2E_TMP/$1.s0.json" 'j["mode"]')"
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent "$2" --mode xdp --pcap "$H_TMP/$1.pcap"
+  status_json "$SRV_IF" "$H_TMP/$1.s0.json"
+  assert_eq "mode in status" xdp "$(jget "$H_TMP/$1.s0.json" 'j["mode"]')"
   ip -n "$NS_SRV" link show dev "$SRV_IF" | grep -q xdp || fail "no XDP program on $SRV_IF in xdp mode"
 }
 
-# xdp_stop NAME: last counters, SIGTERM, then the pcap summary in $E2E_TMP/NAME.json.
+# xdp_stop NAME: last counters, SIGTERM, then the pcap summary in $H_TMP/NAME.json.
 xdp_stop() {
   sleep 0.3 # the agent drains the ring at least every second; SIGTERM drains the rest
-  status_json "$SRV_IF" "$E2E_TMP/$1.s1.json"
+  status_json "$SRV_IF" "$H_TMP/$1.s1.json"
   agent_stop TERM
   assert_eq "agent exit status after SIGTERM" 0 "$AGENT_RC"
   check_untapped "$NS_SRV" "$SRV_IF" 0 "after SIGTERM in xdp mode"
-  [ -s "$E2E_TMP/$1.pcap" ] || fail "the agent wrote no pcap file $E2E_TMP/$1.pcap"
-  analyse "$E2E_TMP/$1.pcap" "$E2E_TMP/$1.json" "$PORT"
-  log "pcap $1: $(jget "$E2E_TMP/$1.json" '{k: j[k] for k in ("frames","tcp_packets","connections","complete","incomplete","with_rst","by_client")}')"
-  assert_eq "ring_full counter" 0 "$(counter "$E2E_TMP/$1.s1.json" ring_full)"
-  assert_eq "ring_failed counter" 0 "$(counter "$E2E_TMP/$1.s1.json" ring_failed)"
-  assert_eq "frames in the pcap vs ring_sent counter" "$(counter "$E2E_TMP/$1.s1.json" ring_sent)" \
-    "$(jget "$E2E_TMP/$1.json" 'j["frames"]')"
+  [ -s "$H_TMP/$1.pcap" ] || fail "the agent wrote no pcap file $H_TMP/$1.pcap"
+  analyse "$H_TMP/$1.pcap" "$H_TMP/$1.json" "$PORT"
+  log "pcap $1: $(jget "$H_TMP/$1.json" '{k: j[k] for k in ("frames","tcp_packets","connections","complete","incomplete","with_rst","by_client")}')"
+  assert_eq "ring_full counter" 0 "$(counter "$H_TMP/$1.s1.json" ring_full)"
+  assert_eq "ring_failed counter" 0 "$(counter "$H_TMP/$1.s1.json" ring_failed)"
+  assert_eq "frames in the pcap vs ring_sent counter" "$(counter "$H_TMP/$1.s1.json" ring_sent)" \
+    "$(jget "$H_TMP/$1.json" 'j["frames"]')"
 }
 
 # --- 1. 100 %, IPv4 and IPv6 ----------------------------------------------------------------------
 xdp_run full 100
-e2e_client "$E2E_TMP/c1.json" --host "$SRV4" --port "$PORT" --bind "$CLI4" --count 200
-e2e_client "$E2E_TMP/c2.json" --host "$SRV6" --port "$PORT" --bind "$CLI6" --count 100
+e2e_client "$H_TMP/c1.json" --host "$SRV4" --port "$PORT" --bind "$CLI4" --count 200
+e2e_client "$H_TMP/c2.json" --host "$SRV6" --port "$PORT" --bind "$CLI6" --count 100
 xdp_stop full
-assert_eq "complete connections in the pcap (incomplete: $(jget "$E2E_TMP/full.json" 'j["incomplete_examples"]'))" \
-  300 "$(jget "$E2E_TMP/full.json" 'j["complete"]')"
-assert_eq "connections in the pcap" 300 "$(jget "$E2E_TMP/full.json" 'j["connections"]')"
-assert_eq "IPv4 connections in the pcap" 200 "$(jget "$E2E_TMP/full.json" 'j["by_client"].get("'"$CLI4"'",0)')"
-assert_eq "IPv6 connections in the pcap" 100 "$(jget "$E2E_TMP/full.json" 'j["by_client"].get("'"$CLI6"'",0)')"
+assert_eq "complete connections in the pcap (incomplete: $(jget "$H_TMP/full.json" 'j["incomplete_examples"]'))" \
+  300 "$(jget "$H_TMP/full.json" 'j["complete"]')"
+assert_eq "connections in the pcap" 300 "$(jget "$H_TMP/full.json" 'j["connections"]')"
+assert_eq "IPv4 connections in the pcap" 200 "$(jget "$H_TMP/full.json" 'j["by_client"].get("'"$CLI4"'",0)')"
+assert_eq "IPv6 connections in the pcap" 100 "$(jget "$H_TMP/full.json" 'j["by_client"].get("'"$CLI6"'",0)')"
 
 # --- 2. 30 % --------------------------------------------------------------------------------------
 N=1000
 xdp_run sampled 30
-e2e_client "$E2E_TMP/c3.json" --host "$SRV4" --port "$PORT" --bind "$CLI4" --count "$N"
+e2e_client "$H_TMP/c3.json" --host "$SRV4" --port "$PORT" --bind "$CLI4" --count "$N"
 xdp_stop sampled
 read -r lo hi < <(binomial_bounds "$N" 30)
-assert_between "complete connections of $N at 30% in the pcap" "$lo" "$hi" "$(jget "$E2E_TMP/sampled.json" 'j["complete"]')"
-assert_eq "incomplete connections in the pcap (examples: $(jget "$E2E_TMP/sampled.json" 'j["incomplete_examples"]'))" \
-  0 "$(jget "$E2E_TMP/sampled.json" 'j["incomplete"]')"
-assert_gt "not_sampled counter" 0 "$(counter "$E2E_TMP/sampled.s1.json" not_sampled)"
-assert_eq "cloned counter in xdp mode" 0 "$(counter "$E2E_TMP/sampled.s1.json" cloned)"
+assert_between "complete connections of $N at 30% in the pcap" "$lo" "$hi" "$(jget "$H_TMP/sampled.json" 'j["complete"]')"
+assert_eq "incomplete connections in the pcap (examples: $(jget "$H_TMP/sampled.json" 'j["incomplete_examples"]'))" \
+  0 "$(jget "$H_TMP/sampled.json" 'j["incomplete"]')"
+assert_gt "not_sampled counter" 0 "$(counter "$H_TMP/sampled.s1.json" not_sampled)"
+assert_eq "cloned counter in xdp mode" 0 "$(counter "$H_TMP/sampled.s1.json" cloned)"

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "common/error.h"
 #include "config/config_file.h"
+#include "config/validation.h"
+#include "config/value_parsers.h"
 
 #include <cstdlib>
 #include <filesystem>

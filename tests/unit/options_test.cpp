@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "cli/options.h"
 #include "common/error.h"
+#include "config/validation.h"
+#include "config/value_parsers.h"
 
 #include <gtest/gtest.h>
 
@@ -130,6 +131,18 @@ TEST(ValidateRun, RejectsEachBadField) {
   EXPECT_THROW(validate(o), UsageError);
   o.mode = Mode::Xdp;
   EXPECT_NO_THROW(validate(o));
+}
+
+// What check-config can check anywhere: everything but the interface, still the rest.
+TEST(ValidateRun, AllButIfaceSkipsOnlyTheInterface) {
+  auto o = goodRun();
+  o.iface = "";
+  EXPECT_NO_THROW(validateAllButIface(o));
+  o.services.clear();
+  EXPECT_THROW(validateAllButIface(o), UsageError);
+  o = goodRun();
+  o.snaplen = 10;
+  EXPECT_THROW(validateAllButIface(o), UsageError);
 }
 
 TEST(ValidateSet, NeedsSomethingToDoAndCoherentFlags) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# HTTP rules from the config file, changed live (issues 4 and 5). One primary, one shadow; the
+# HTTP rules from the config file, changed live. One primary, one shadow; the
 # agent runs `--config` with a mesh-shaped `http:` section, and the shadow's own log is checked
 # against the client's plan after each step:
 #   v1  match GET /items..., exclude `end-user` by prefix, set x-shadowtap: v1, remove
@@ -10,14 +10,13 @@
 #   v3  (SIGHUP) an invalid file (removing Host) -> rejected, the v2 rules stay.
 source "$(dirname "$0")/../lib.sh"
 e2e_init "${1:-}"
-source "$(dirname "$0")/http_lib.sh"
-CFG="$E2E_TMP/shadowtap.yaml"
+CFG="$H_TMP/shadowtap.yaml"
 
 e2e_make_pair
 
 start_service primary 0.0.0.0 8080 ok
 start_service shadow 127.0.0.1 9201 ok
-touch "$E2E_TMP/shadow.jsonl"
+touch "$H_TMP/shadow.jsonl"
 
 # write_config: the service, with the `http:` section read from stdin (indented 6 spaces).
 write_config() {
@@ -40,23 +39,23 @@ write_config <<'YAML'
 YAML
 agent_start --iface "$SRV_IF" --config "$CFG"
 
-# step NAME EXPECTED_PY: 40 requests (plan: tools/http_requests.py), then the shadow's new log
+# step NAME EXPECTED_PY: 40 requests (plan: tests/tools/http_requests.py), then the shadow's new log
 # lines must be exactly the plan's requests selected by EXPECTED_PY (a Python expression over a
-# plan entry r), as a multiset of paths; leaves those lines in $E2E_TMP/NAME.got.jsonl.
+# plan entry r), as a multiset of paths; leaves those lines in $H_TMP/NAME.got.jsonl.
 step() {
   local name="$1" expected="$2" before want
-  before=$(wc -l <"$E2E_TMP/shadow.jsonl")
-  timeout 60 ip netns exec "$NS_CLI" "$PYTHON" "$HTTP_TOOLS/http_requests.py" --host "$SRV4" --port 8080 \
-    --count 40 --per-conn 4 --out "$E2E_TMP/$name.plan.json" || fail "$name: client failed"
+  before=$(wc -l <"$H_TMP/shadow.jsonl")
+  timeout 60 ip netns exec "$NS_CLI" "$PYTHON" "$H_TOOLS/http_requests.py" --host "$SRV4" --port 8080 \
+    --count 40 --per-conn 4 --out "$H_TMP/$name.plan.json" || fail "$name: client failed"
   want=$("$PYTHON" -c 'import json,sys; print(sum(1 for r in json.load(open(sys.argv[1])) if eval(sys.argv[2])))' \
-    "$E2E_TMP/$name.plan.json" "$expected")
+    "$H_TMP/$name.plan.json" "$expected")
   for _ in $(seq 100); do
-    [ $(($(wc -l <"$E2E_TMP/shadow.jsonl") - before)) -ge "$want" ] && break
+    [ $(($(wc -l <"$H_TMP/shadow.jsonl") - before)) -ge "$want" ] && break
     sleep 0.1
   done
   sleep 0.5 # anything beyond what is expected would show now
-  tail -n +$((before + 1)) "$E2E_TMP/shadow.jsonl" >"$E2E_TMP/$name.got.jsonl"
-  "$PYTHON" - "$E2E_TMP/$name.plan.json" "$E2E_TMP/$name.got.jsonl" "$expected" <<'PY' ||
+  tail -n +$((before + 1)) "$H_TMP/shadow.jsonl" >"$H_TMP/$name.got.jsonl"
+  "$PYTHON" - "$H_TMP/$name.plan.json" "$H_TMP/$name.got.jsonl" "$expected" <<'PY' ||
 import json, sys
 plan = json.load(open(sys.argv[1]))
 got = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
@@ -75,7 +74,7 @@ hdr() {
   "$PYTHON" -c 'import json,sys
 got = [json.loads(l)["headers"] for l in open(sys.argv[1]) if l.strip()]
 bad = [h for h in got if not eval(sys.argv[2])]
-sys.exit(1 if bad or not got else 0)' "$E2E_TMP/$2.got.jsonl" "$3" || fail "$2: $1"
+sys.exit(1 if bad or not got else 0)' "$H_TMP/$2.got.jsonl" "$3" || fail "$2: $1"
   log "ok: $2: $1"
 }
 
@@ -101,7 +100,7 @@ hdr "x-shadowtap: v2 set" v2 'h.get("x-shadowtap") == ["v2"]'
 hdr "Authorization and Cookie kept (no longer removed)" v2 '"authorization" in h and "cookie" in h'
 hdr "Host suffixed (the default)" v2 'h.get("host") == ["items.e2e-shadow:8080"]'
 "$PYTHON" -c 'import json,sys; sys.exit(0 if any("end-user" in json.loads(l)["headers"] for l in open(sys.argv[1])) else 1)' \
-  "$E2E_TMP/v2.got.jsonl" || fail "v2: the end-user's requests are no longer excluded, but none reached the shadow"
+  "$H_TMP/v2.got.jsonl" || fail "v2: the end-user's requests are no longer excluded, but none reached the shadow"
 log "ok: v2: the end-user's requests are mirrored now"
 
 # v3: invalid (Host cannot be removed). Rejected with the file's line; v2 stays.
@@ -119,9 +118,9 @@ log "ok: v3 rejected: $(grep -o 'reload rejected.*' "$AGENT_LOG" | tail -1)"
 step v3 'not r["reviews"]'
 hdr "x-shadowtap: v2 still set after the rejected reload" v3 'h.get("x-shadowtap") == ["v2"]'
 
-status_json "$SRV_IF" "$E2E_TMP/status.json"
-assert_eq "config reloads" 1 "$(jget "$E2E_TMP/status.json" 'j["pipeline"]["config"]["reloads"]')"
-assert_eq "config reload failures" 1 "$(jget "$E2E_TMP/status.json" 'j["pipeline"]["config"]["reload_failures"]')"
+status_json "$SRV_IF" "$H_TMP/status.json"
+assert_eq "config reloads" 1 "$(jget "$H_TMP/status.json" 'j["pipeline"]["config"]["reloads"]')"
+assert_eq "config reload failures" 1 "$(jget "$H_TMP/status.json" 'j["pipeline"]["config"]["reload_failures"]')"
 
 agent_stop TERM
 assert_eq "agent exit status" 0 "$AGENT_RC"

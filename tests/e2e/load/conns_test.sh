@@ -4,7 +4,7 @@
 # The agent under connection load: its flow table and memory stay bounded, every eviction is
 # counted, the user's connections are untouched. TC mode, 100 % mirrored, one shadow target,
 # --max-flows M (16384) < the connections, small flow/replay buffers (16 MiB each).
-#   A. 100,000 concurrent connections (tools/st_load.c: 8 epoll processes, 4 client addresses,
+#   A. 100,000 concurrent connections (tests/tools/st_load.c: 8 epoll processes, 4 client addresses,
 #      1000 connecting at once, 64 bytes sent on each, all held open; the server accepts and
 #      holds them, 8 processes on one SO_REUSEPORT port):
 #      every connection established and still open on both ends; the agent saw every SYN
@@ -36,18 +36,17 @@
 #      The flood raises net.core.netdev_max_backlog to 50000 for its duration (restored on exit):
 #      clones enter the mirror port through that per-CPU backlog, and bursts overflow the default
 #      1000 (counted as clone_failed, but the real connections would lose packets).
-# Usage: conns_test.sh PATH_TO_SHADOWTAP [PATH_TO_ST_LOAD]   (st_load is compiled with cc if not
+# Usage: conns_test.sh PATH_TO_SHADOWTAP [PATH_TO_ST_LOAD]   (tests/tools/st_load.c is compiled with cc if not
 # given). LOAD_PHASES="A" or "B" runs one phase, for debugging.
 set -euo pipefail
-LOAD_DIR="$(cd "$(dirname "$0")" && pwd)"
-source "$LOAD_DIR/../replay/replay_lib.sh"
-rl_init "${1:-}"
-LOAD_TOOLS="$LOAD_DIR/tools"
+source "$(dirname "$0")/../../lib/harness.sh"
+h_init --need nft --need ethtool
+h_agent "${1:-}"
 ST_LOAD="${2:-}"
 if [ -z "$ST_LOAD" ]; then
   command -v cc >/dev/null || fail "no st_load binary given and no cc to build it"
-  cc -O2 -o "$RL_TMP/st_load" "$LOAD_TOOLS/st_load.c" || fail "cannot build tools/st_load.c"
-  ST_LOAD="$RL_TMP/st_load"
+  cc -O2 -o "$H_TMP/st_load" "$H_TOOLS/st_load.c" || fail "cannot build tests/tools/st_load.c"
+  ST_LOAD="$H_TMP/st_load"
 fi
 [ -x "$ST_LOAD" ] || fail "st_load '$ST_LOAD' is not executable"
 
@@ -88,7 +87,7 @@ ulimit -n "$(ulimit -Hn)"
   fail "the agent needs at least $((MAX_FLOWS + 1024)) descriptors for --max-flows $MAX_FLOWS, RLIMIT_NOFILE is $(ulimit -n)"
 
 # --- topology and tuning ------------------------------------------------------------------------
-rl_topology ""
+h_topology rp --shadow
 for a in ${CLI_SRCS//,/ }; do ip -n "$NS_CLI" addr add "$a/24" dev "$CLI_IF"; done
 in_cli sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 # The agent's replay connections come from the server namespace (up to M at once).
@@ -98,32 +97,18 @@ in_shd sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535
 ip -n "$NS_SRV" route add "$FLOOD_NET" via "$CLI4"
 
 # sget NAME EXPR: a value from st_load's stats file NAME.stats.json.
-sget() { jget "$RL_TMP/$1.stats.json" "$2"; }
+sget() { jget "$H_TMP/$1.stats.json" "$2"; }
 
-# wait_for WHAT LIMIT_S CMD...: polls CMD (every 0.5 s) until it succeeds; false after LIMIT_S.
-wait_for() {
-  local what="$1" limit="$2"
-  shift 2
-  local i
-  for i in $(seq $((limit * 2))); do
-    "$@" && return 0
-    sleep 0.5
-  done
-  log "$what: not reached within ${limit}s"
-  return 1
-}
-
-stats_done() { [ -e "$RL_TMP/$1.stats.json" ] && [ "$(sget "$1" 'j["done"]')" = true ]; }
+stats_done() { [ -e "$H_TMP/$1.stats.json" ] && [ "$(sget "$1" 'j["done"]')" = true ]; }
 
 # st_serve NAME NS LISTEN [ARGS...]: st_load serve in the background, ready (all its processes
 # listening) on return; pid in SERVE_PID.
 st_serve() {
   local name="$1" ns="$2" at="$3"
   shift 3
-  ip netns exec "$ns" "$ST_LOAD" serve --listen "$at" --stats "$RL_TMP/$name.stats.json" "$@" >"$RL_TMP/$name.log" 2>&1 &
-  SERVE_PID=$!
-  RL_BG_PIDS+=("$SERVE_PID")
-  wait_for "st_load serve $name" 5 stats_done "$name" || fail "st_load serve $name did not start: $(cat "$RL_TMP/$name.log")"
+  h_bg ip netns exec "$ns" "$ST_LOAD" serve --listen "$at" --stats "$H_TMP/$name.stats.json" "$@" >"$H_TMP/$name.log" 2>&1
+  SERVE_PID=$BG_PID
+  h_wait_until "st_load serve $name" 5 stats_done "$name" || fail "st_load serve $name did not start: $(cat "$H_TMP/$name.log")"
 }
 
 # agent_rss: the agent's VmRSS (kB) now.
@@ -131,48 +116,21 @@ agent_rss() { awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status"; }
 
 # sampler_start NAME / sampler_stop: the agent's RSS and flow counters once a second.
 sampler_start() {
-  SAMPLES="$RL_TMP/$1.samples.jsonl"
-  rm -f "$RL_TMP/sampler.stop"
+  SAMPLES="$H_TMP/$1.samples.jsonl"
+  rm -f "$H_TMP/sampler.stop"
   # In the server namespace: /healthz is on its loopback (the agent's default metrics address).
-  nsenter --net="/run/netns/$NS_SRV" "$PYTHON" "$LOAD_TOOLS/sampler.py" --pid "$AGENT_PID" --out "$SAMPLES" \
-    --stop-file "$RL_TMP/sampler.stop" --healthz http://127.0.0.1:9477/healthz --stats-file "/run/shadowtap/$SRV_IF.json" -- \
-    nsenter --net="/run/netns/$NS_SRV" "$AGENT" status --iface "$SRV_IF" --json &
-  SAMPLER_PID=$!
-  RL_BG_PIDS+=("$SAMPLER_PID")
+  h_bg nsenter --net="/run/netns/$NS_SRV" "$PYTHON" "$H_TOOLS/sampler.py" --pid "$AGENT_PID" --out "$SAMPLES" \
+    --stop-file "$H_TMP/sampler.stop" --healthz http://127.0.0.1:9477/healthz --stats-file "/run/shadowtap/$SRV_IF.json" -- \
+    nsenter --net="/run/netns/$NS_SRV" "$AGENT" status --iface "$SRV_IF" --json
+  SAMPLER_PID=$BG_PID
 }
 sampler_stop() {
-  touch "$RL_TMP/sampler.stop"
+  touch "$H_TMP/sampler.stop"
   for _ in $(seq 150); do kill -0 "$SAMPLER_PID" 2>/dev/null || break; sleep 0.1; done
   wait "$SAMPLER_PID" 2>/dev/null || true
 }
 # sq EXPR: a python expression over the samples `s` (list of dicts).
-sq() { "$PYTHON" -c 'import json,sys; s=[json.loads(l) for l in open(sys.argv[1])]; print(eval(sys.argv[2]))' "$SAMPLES" "$1"; }
-
-# flow_identities STATUS: flows started = sum of ends + active; per target opened + shed_backoff +
-# skipped_empty (flows that ended before sending anything: never opened) =
-# started, opened = sum of outcomes + active.
-flow_identities() {
-  local out
-  out=$("$PYTHON" - "$1" <<'PY'
-import json, sys
-p = json.load(open(sys.argv[1]))["pipeline"]; f = p["flows"]; bad = []
-ends = sum(f[k] for k in ("completed", "reset", "broken", "evicted", "idle_timeout", "shutdown"))
-if f["started"] != ends + f["active"]:
-    bad.append("flows started %d != completed+reset+broken+evicted+idle_timeout+shutdown %d + active %d" % (f["started"], ends, f["active"]))
-for t in p["replay"]["targets"]:
-    if t["opened"] + t["shed_backoff"] + t["skipped_empty"] != f["started"]:
-        bad.append("%s: opened %d + shed_backoff %d + skipped_empty %d != flows started %d" % (
-            t["target"], t["opened"], t["shed_backoff"], t["skipped_empty"], f["started"]))
-    outs = sum(t[k] for k in ("completed", "aborted", "shed_backlog", "shed_stalled", "connect_failed", "write_failed"))
-    if t["opened"] != outs + t["active"]:
-        bad.append("%s: opened %d != completed+aborted+shed_backlog+shed_stalled+connect_failed+write_failed %d + active %d" % (
-            t["target"], t["opened"], outs, t["active"]))
-print("; ".join(bad))
-PY
-)
-  [ -z "$out" ] || fail "counter identities: $out"
-  log "ok: flow and replay counter identities hold"
-}
+sq() { jlines "$SAMPLES" "$1"; }
 
 f() { jget "$1" "j['pipeline']['flows']['$2']"; }
 r() { jget "$1" "j['pipeline']['replay']['targets'][0]['$2']"; }
@@ -203,7 +161,7 @@ common_checks() {
   assert_le "$name: flows active, max over $n samples" "$MAX_FLOWS" "$(sq 'max(x.get("active") or 0 for x in s)')"
   assert_le "$name: replays active, max over $n samples" "$MAX_FLOWS" "$(sq 'max(x.get("replay_active") or 0 for x in s)')"
   assert_eq "$name: capture malformed" 0 "$(jget "$s" 'j["pipeline"]["capture"]["malformed"]')"
-  flow_identities "$s"
+  check_identities "$s" --flows
   # Every evicted flow's replay was reset at eviction, or had already ended another counted way;
   # and a replay is aborted only when its flow was evicted, reset or broken.
   assert_le "$name: flows evicted <= replays aborted+connect_failed+write_failed+shed_*" \
@@ -213,7 +171,7 @@ common_checks() {
   # Memory: under the bound, and flat once the table is full.
   local max full last bound
   bound=$(rss_bound_kb "$idle")
-  max=$(rl_rss_max_kb)
+  max=$(agent_rss_max_kb)
   full=$(sq "next((x['rss_kb'] for x in s if (x.get('started') or 0) >= $MAX_FLOWS + 2000), None)")
   last=$(sq 's[-1].get("rss_kb")')
   log "$name: RSS idle $idle kB, table full $full kB, max $max kB, last $last kB (bound $bound kB)"
@@ -228,71 +186,69 @@ agent_args=(--port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_PORT" --max-flo
   --flow-buffer-mb "$BUF_MB" --replay-buffer-mb "$BUF_MB")
 
 st_serve primary "$NS_SRV" "$SRV4:$PORT" --procs 8
-PRIMARY_PID=$SERVE_PID
 
 # --- A. 100,000 concurrent connections ----------------------------------------------------------
 if phase A; then
 tA=$SECONDS
 st_serve shadowA "$NS_SHD" "$SHD4:$SHADOW_PORT" --procs 2
 SHADOW_A_PID=$SERVE_PID
-rl_agent_start "${agent_args[@]}"
+agent_start --iface "$SRV_IF" "${agent_args[@]}"
 sleep 1
 IDLE_RSS=$(agent_rss)
 log "A: agent idle RSS $IDLE_RSS kB; RSS bound for --max-flows $MAX_FLOWS: $(rss_bound_kb "$IDLE_RSS") kB"
-rl_rss_watch_start
+agent_rss_watch_start
 sampler_start a
-ip netns exec "$NS_CLI" "$ST_LOAD" connect --dst "$SRV4:$PORT" --src "$CLI_SRCS" --count "$CONNS" --procs 8 \
-  --inflight 125 --rate "$CONN_RATE" --payload 64 --stats "$RL_TMP/clientA.stats.json" >"$RL_TMP/clientA.log" 2>&1 &
-CLIENT_A_PID=$!
-RL_BG_PIDS+=("$CLIENT_A_PID")
+h_bg ip netns exec "$NS_CLI" "$ST_LOAD" connect --dst "$SRV4:$PORT" --src "$CLI_SRCS" --count "$CONNS" --procs 8 \
+  --inflight 125 --rate "$CONN_RATE" --payload 64 --stats "$H_TMP/clientA.stats.json" >"$H_TMP/clientA.log" 2>&1
+CLIENT_A_PID=$BG_PID
 t0=$SECONDS
-wait_for "A: $CONNS connections" 90 stats_done clientA || true
-log "A: client after $((SECONDS - t0)) s: $(cat "$RL_TMP/clientA.stats.json")"
+h_wait_until "A: $CONNS connections" 90 stats_done clientA || true
+log "A: client after $((SECONDS - t0)) s: $(cat "$H_TMP/clientA.stats.json")"
 assert_eq "A: client connections established" "$CONNS" "$(sget clientA 'j["established"]')"
 assert_eq "A: client connections failed" 0 "$(sget clientA 'j["failed"]')"
 # The agent may lag behind the client: wait (bounded) until it has accounted for every SYN
 # (a flow, or a frame it counted as lost) and no replay is still connecting.
 a_settled() {
-  rl_status "$RL_TMP/a.status.json"
-  [ $(($(f "$RL_TMP/a.status.json" started) + $(jget "$RL_TMP/a.status.json" 'j["pipeline"]["capture"]["kernel_drops"]'))) -ge "$CONNS" ] &&
-    [ "$(r "$RL_TMP/a.status.json" active)" -le "$(f "$RL_TMP/a.status.json" active)" ]
+  agent_status "$H_TMP/a.status.json"
+  [ $(($(f "$H_TMP/a.status.json" started) + $(jget "$H_TMP/a.status.json" 'j["pipeline"]["capture"]["kernel_drops"]'))) -ge "$CONNS" ] &&
+    [ "$(r "$H_TMP/a.status.json" active)" -le "$(f "$H_TMP/a.status.json" active)" ]
 }
-wait_for "A: agent caught up" 30 a_settled || true
+h_wait_until "A: agent caught up" 30 a_settled || true
 sleep 3 # the connections stay open: nothing may move now
 sampler_stop
-rl_status "$RL_TMP/a.status.json"
-log "A: pipeline $(jget "$RL_TMP/a.status.json" 'j["pipeline"]')"
-log "A: primary $(cat "$RL_TMP/primary.stats.json"); shadow $(cat "$RL_TMP/shadowA.stats.json")"
+agent_status "$H_TMP/a.status.json"
+log "A: pipeline $(jget "$H_TMP/a.status.json" 'j["pipeline"]')"
+log "A: primary $(cat "$H_TMP/primary.stats.json"); shadow $(cat "$H_TMP/shadowA.stats.json")"
 # The user's side: every connection established and still held on both ends.
 assert_eq "A: primary server connections open" "$CONNS" "$(sget primary 'j["open"]')"
 assert_eq "A: client connections that died after being established" 0 "$(sget clientA 'j["died_later"]')"
 # Every connection was mirrored: a flow per SYN. Under overload frames may be lost before the
 # agent reads them; then they must be counted, and every connection is a flow or a lost frame.
-log "A: kernel counters $(jget "$RL_TMP/a.status.json" 'j["counters"]')"
-DROPS_A=$(jget "$RL_TMP/a.status.json" 'j["pipeline"]["capture"]["kernel_drops"] + j["counters"]["clone_failed"]')
-assert_le "A: flows started (one per connection at most)" "$CONNS" "$(f "$RL_TMP/a.status.json" started)"
-assert_ge "A: flows started + frames lost (kernel_drops + clone_failed, counted)" "$CONNS" $(($(f "$RL_TMP/a.status.json" started) + DROPS_A))
+log "A: kernel counters $(jget "$H_TMP/a.status.json" 'j["counters"]')"
+DROPS_A=$(jget "$H_TMP/a.status.json" 'j["pipeline"]["capture"]["kernel_drops"] + j["counters"]["clone_failed"]')
+assert_le "A: flows started (one per connection at most)" "$CONNS" "$(f "$H_TMP/a.status.json" started)"
+assert_ge "A: flows started + frames lost (kernel_drops + clone_failed, counted)" "$CONNS" $(($(f "$H_TMP/a.status.json" started) + DROPS_A))
 assert_eq "A: frames lost at $CONN_RATE connections/s (kernel_drops + clone_failed)" 0 "$DROPS_A"
-assert_ge "A: flows evicted (at least started - max-flows)" $(($(f "$RL_TMP/a.status.json" started) - MAX_FLOWS)) \
-  "$(f "$RL_TMP/a.status.json" evicted)"
+assert_ge "A: flows evicted (at least started - max-flows)" $(($(f "$H_TMP/a.status.json" started) - MAX_FLOWS)) \
+  "$(f "$H_TMP/a.status.json" evicted)"
 assert_eq "A: flows completed+reset+broken+idle_timeout (held connections end no other way)" 0 \
-  "$(jget "$RL_TMP/a.status.json" 'sum(j["pipeline"]["flows"][k] for k in ("completed","reset","broken","idle_timeout"))')"
-common_checks A "$RL_TMP/a.status.json" "$IDLE_RSS"
+  "$(jget "$H_TMP/a.status.json" 'sum(j["pipeline"]["flows"][k] for k in ("completed","reset","broken","idle_timeout"))')"
+common_checks A "$H_TMP/a.status.json" "$IDLE_RSS"
 # The shadow is healthy and accepts everything: no replay may fail or be shed (a connect that
 # "times out" because the agent's loop was busy elsewhere would show here); the evicted flows are
 # the only ones that ended, and each one's replay was reset.
 assert_eq "A: replays connect_failed+write_failed+shed_* (healthy shadow)" 0 \
-  "$(rsum "$RL_TMP/a.status.json" "connect_failed write_failed shed_backlog shed_stalled shed_backoff")"
-assert_eq "A: replays aborted = flows evicted" "$(f "$RL_TMP/a.status.json" evicted)" "$(r "$RL_TMP/a.status.json" aborted)"
+  "$(rsum "$H_TMP/a.status.json" "connect_failed write_failed shed_backlog shed_stalled shed_backoff")"
+assert_eq "A: replays aborted = flows evicted" "$(f "$H_TMP/a.status.json" evicted)" "$(r "$H_TMP/a.status.json" aborted)"
 # The shadow got exactly what the agent says it wrote (64 bytes per replay that got that far).
-assert_eq "A: shadow bytes received = replay bytes_out" "$(r "$RL_TMP/a.status.json" bytes_out)" "$(sget shadowA 'j["bytes"]')"
+assert_eq "A: shadow bytes received = replay bytes_out" "$(r "$H_TMP/a.status.json" bytes_out)" "$(sget shadowA 'j["bytes"]')"
 kill -0 "$AGENT_PID" || fail "A: the agent died"
-rl_agent_stop
+agent_stop_checked
 # Release the 100,000 connections before the next phase.
 kill -TERM "$CLIENT_A_PID" "$SHADOW_A_PID" 2>/dev/null || true
 wait "$CLIENT_A_PID" "$SHADOW_A_PID" 2>/dev/null || true
 primary_idle() { [ "$(sget primary 'j["open"]')" = 0 ]; }
-wait_for "A: primary released the connections" 60 primary_idle || true
+h_wait_until "A: primary released the connections" 60 primary_idle || true
 log "A: done in $((SECONDS - tA)) s"
 fi
 
@@ -305,68 +261,65 @@ tB=$SECONDS
 # packets. The README tells users to raise it under floods; so does this phase, restoring it after.
 BACKLOG0=$(sysctl -n net.core.netdev_max_backlog)
 if [ "$BACKLOG0" -lt 50000 ]; then
-  RL_ON_EXIT+=("sysctl -qw net.core.netdev_max_backlog=$BACKLOG0")
-  sysctl -qw net.core.netdev_max_backlog=50000
+  h_sysctl_host net.core.netdev_max_backlog 50000
 fi
-mkdir -p "$RL_TMP/dumpB"
-st_serve shadowB "$NS_SHD" "$SHD4:$SHADOW_PORT" --procs 2 --dump-dir "$RL_TMP/dumpB"
-rl_agent_start "${agent_args[@]}"
+mkdir -p "$H_TMP/dumpB"
+st_serve shadowB "$NS_SHD" "$SHD4:$SHADOW_PORT" --procs 2 --dump-dir "$H_TMP/dumpB"
+agent_start --iface "$SRV_IF" "${agent_args[@]}"
 sleep 1
 IDLE_RSS=$(agent_rss)
 log "B: agent idle RSS $IDLE_RSS kB; RSS bound for --max-flows $MAX_FLOWS: $(rss_bound_kb "$IDLE_RSS") kB"
-rl_rss_watch_start
+agent_rss_watch_start
 sampler_start b
-ip netns exec "$NS_CLI" "$ST_LOAD" synflood --dst "$SRV4:$PORT" --src-net "$FLOOD_NET" --count "$FLOOD_SYNS" \
-  --rate "$FLOOD_RATE" --stats "$RL_TMP/flood.stats.json" >"$RL_TMP/flood.log" 2>&1 &
-FLOOD_PID=$!
-RL_BG_PIDS+=("$FLOOD_PID")
+h_bg ip netns exec "$NS_CLI" "$ST_LOAD" synflood --dst "$SRV4:$PORT" --src-net "$FLOOD_NET" --count "$FLOOD_SYNS" \
+  --rate "$FLOOD_RATE" --stats "$H_TMP/flood.stats.json" >"$H_TMP/flood.log" 2>&1
+FLOOD_PID=$BG_PID
 # The table fills after M flood SYNs; start the real connections once the flood is well past that
 # (judged from the flood's own count: the agent's published counters may lag).
-flood_past() { [ -e "$RL_TMP/flood.stats.json" ] && [ "$(sget flood 'j["sent"]')" -ge $((2 * MAX_FLOWS)) ]; }
-wait_for "B: flood past $((2 * MAX_FLOWS)) SYNs" 30 flood_past || fail "B: the flood did not start: $(cat "$RL_TMP/flood.log")"
+flood_past() { [ -e "$H_TMP/flood.stats.json" ] && [ "$(sget flood 'j["sent"]')" -ge $((2 * MAX_FLOWS)) ]; }
+h_wait_until "B: flood past $((2 * MAX_FLOWS)) SYNs" 30 flood_past || fail "B: the flood did not start: $(cat "$H_TMP/flood.log")"
 paced() { # NAME MODE ARGS...
   local name="$1" mode="$2"
   shift 2
-  timeout 90 ip netns exec "$NS_CLI" "$PYTHON" "$LOAD_TOOLS/paced_client.py" --host "$SRV4" --port "$PORT" --id "$name" \
-    --mode "$mode" --chunk 1024 --interval 0.05 "$@" >"$RL_TMP/$name.json" 2>"$RL_TMP/$name.err" &
-  PACED_PID=$!
-  RL_BG_PIDS+=("$PACED_PID")
+  h_bg timeout 90 ip netns exec "$NS_CLI" "$PYTHON" "$H_TOOLS/paced_client.py" --host "$SRV4" --port "$PORT" --id "$name" \
+    --mode "$mode" --chunk 1024 --interval 0.05 "$@" >"$H_TMP/$name.json" 2>"$H_TMP/$name.err"
+  PACED_PID=$BG_PID
 }
-paced active active --until-file "$RL_TMP/active.stop"
+paced active active --until-file "$H_TMP/active.stop"
 ACTIVE_PID=$PACED_PID
 [ "$(sget flood 'j["done"]')" = false ] || fail "B: harness: the flood was over before the real connections started; raise FLOOD_SYNS"
-paced sleeper sleeper --idle-file "$RL_TMP/sleeper.idle" --go-file "$RL_TMP/sleeper.go"
+paced sleeper sleeper --idle-file "$H_TMP/sleeper.idle" --go-file "$H_TMP/sleeper.go"
 SLEEPER_PID=$PACED_PID
-sleeper_idle() { [ -e "$RL_TMP/sleeper.idle" ]; }
-wait_for "B: sleeper idle" 10 sleeper_idle || fail "B: the sleeper never went idle: $(cat "$RL_TMP/sleeper.err")"
+sleeper_idle() { [ -e "$H_TMP/sleeper.idle" ]; }
+h_wait_until "B: sleeper idle" 10 sleeper_idle || fail "B: the sleeper never went idle: $(cat "$H_TMP/sleeper.err")"
 # An entry leaves the LRU table after at most M insertions (new flows, or entries for packets of
 # connections not in the table: flows.started + flows.midstream_skipped) while it is not touched.
 # The published counters may lag: they are read once they are newer than the sleeper's last
 # packet (a lagging baseline only makes the wait longer), then M more insertions are awaited.
 sleep 1.5
-rl_status "$RL_TMP/b.idle.json"
+agent_status "$H_TMP/b.idle.json"
 ins() { jget "$1" 'j["pipeline"]["flows"]["started"] + j["pipeline"]["flows"]["midstream_skipped"]'; }
-INS0=$(ins "$RL_TMP/b.idle.json")
-ins_past() { rl_status "$RL_TMP/b.ev.json" && [ "$(ins "$RL_TMP/b.ev.json")" -ge $((INS0 + MAX_FLOWS)) ]; }
-wait_for "B: $MAX_FLOWS insertions after the sleeper went idle" 60 ins_past ||
-  fail "B: no $MAX_FLOWS table insertions after the sleeper went idle ($INS0 -> $(ins "$RL_TMP/b.ev.json"))"
-log "B: table insertions $INS0 -> $(ins "$RL_TMP/b.ev.json") while the sleeper was silent (evicted $(f "$RL_TMP/b.idle.json" evicted) -> $(f "$RL_TMP/b.ev.json" evicted)); waking it"
-touch "$RL_TMP/sleeper.go"
-wait "$SLEEPER_PID" || fail "B: sleeper failed: $(cat "$RL_TMP/sleeper.err")"
-wait_for "B: flood done" 60 stats_done flood || fail "B: the flood did not finish: $(cat "$RL_TMP/flood.stats.json")"
-kill -0 "$ACTIVE_PID" 2>/dev/null || fail "B: the active connection ended before the flood did: $(cat "$RL_TMP/active.err")"
-touch "$RL_TMP/active.stop"
-wait "$ACTIVE_PID" || fail "B: active client failed: $(cat "$RL_TMP/active.err")"
-log "B: flood $(cat "$RL_TMP/flood.stats.json"); active $(cat "$RL_TMP/active.json"); sleeper $(cat "$RL_TMP/sleeper.json")"
-two_records() { [ "$(cat "$RL_TMP/dumpB/conns.jsonl" 2>/dev/null | grep -c .)" -ge 2 ]; }
-wait_for "B: both real replays ended at the shadow" 15 two_records || true
+INS0=$(ins "$H_TMP/b.idle.json")
+ins_past() { agent_status "$H_TMP/b.ev.json" && [ "$(ins "$H_TMP/b.ev.json")" -ge $((INS0 + MAX_FLOWS)) ]; }
+h_wait_until "B: $MAX_FLOWS insertions after the sleeper went idle" 60 ins_past ||
+  fail "B: no $MAX_FLOWS table insertions after the sleeper went idle ($INS0 -> $(ins "$H_TMP/b.ev.json"))"
+log "B: table insertions $INS0 -> $(ins "$H_TMP/b.ev.json") while the sleeper was silent (evicted $(f "$H_TMP/b.idle.json" evicted) -> $(f "$H_TMP/b.ev.json" evicted)); waking it"
+touch "$H_TMP/sleeper.go"
+wait "$SLEEPER_PID" || fail "B: sleeper failed: $(cat "$H_TMP/sleeper.err")"
+h_wait_until "B: flood done" 60 stats_done flood || fail "B: the flood did not finish: $(cat "$H_TMP/flood.stats.json")"
+kill -0 "$ACTIVE_PID" 2>/dev/null || fail "B: the active connection ended before the flood did: $(cat "$H_TMP/active.err")"
+touch "$H_TMP/active.stop"
+wait "$ACTIVE_PID" || fail "B: active client failed: $(cat "$H_TMP/active.err")"
+log "B: flood $(cat "$H_TMP/flood.stats.json"); active $(cat "$H_TMP/active.json"); sleeper $(cat "$H_TMP/sleeper.json")"
+two_records() { [ "$(cat "$H_TMP/dumpB/conns.jsonl" 2>/dev/null | grep -c .)" -ge 2 ]; }
+h_wait_until "B: both real replays ended at the shadow" 15 two_records || true
 sleep 1.5 # one more publication of the agent's counters
 sampler_stop
-rl_status "$RL_TMP/b.status.json"
-log "B: pipeline $(jget "$RL_TMP/b.status.json" 'j["pipeline"]')"
-log "B: kernel counters $(jget "$RL_TMP/b.status.json" 'j["counters"]')"
-log "B: shadow $(cat "$RL_TMP/shadowB.stats.json"); replays with data: $(cat "$RL_TMP/dumpB/conns.jsonl" 2>/dev/null)"
-S="$RL_TMP/b.status.json"
+agent_status "$H_TMP/b.status.json"
+log "B: pipeline $(jget "$H_TMP/b.status.json" 'j["pipeline"]')"
+log "B: kernel counters $(jget "$H_TMP/b.status.json" 'j["counters"]')"
+log "B: shadow $(cat "$H_TMP/shadowB.stats.json"); replays with data: $(cat "$H_TMP/dumpB/conns.jsonl" 2>/dev/null)"
+S="$H_TMP/b.status.json"
 assert_eq "B: flood SYNs sent" "$FLOOD_SYNS" "$(sget flood 'j["sent"]')"
 # Every flood SYN reached the tap and was recorded as a new connection's decision...
 assert_ge "B: kernel flow_decided (SYNs recorded)" "$FLOOD_SYNS" "$(jget "$S" 'j["counters"]["flow_decided"]')"
@@ -380,7 +333,7 @@ common_checks B "$S" "$IDLE_RSS"
 # The real connections. Only the active one can complete: flood flows never end, the sleeper was evicted.
 assert_eq "B: flows completed (the active real connection)" 1 "$(f "$S" completed)"
 assert_ge "B: midstream_skipped (the sleeper's packets after its eviction)" 1 "$(f "$S" midstream_skipped)"
-"$PYTHON" - "$RL_TMP/dumpB" "$RL_TMP/active.json" "$RL_TMP/sleeper.json" >"$RL_TMP/b.real.txt" <<'PY' || fail "B: real connections: $(cat "$RL_TMP/b.real.txt")"
+"$PYTHON" - "$H_TMP/dumpB" "$H_TMP/active.json" "$H_TMP/sleeper.json" >"$H_TMP/b.real.txt" <<'PY' || fail "B: real connections: $(cat "$H_TMP/b.real.txt")"
 import hashlib, json, os, sys
 d = sys.argv[1]
 recs = [json.loads(l) for l in open(os.path.join(d, "conns.jsonl"))]
@@ -420,7 +373,7 @@ print("; ".join(bad) if bad else "active: %d bytes byte-identical, FIN; %s" % (
     act["bytes"], sleeper_note or "sleeper: RST after its %d bytes" % slp["bytes_before_idle"]))
 sys.exit(1 if bad else 0)
 PY
-log "ok: B: real connections: $(cat "$RL_TMP/b.real.txt")"
+log "ok: B: real connections: $(cat "$H_TMP/b.real.txt")"
 assert_eq "B: replays connect_failed+write_failed+shed_* (healthy shadow)" 0 \
   "$(rsum "$S" "connect_failed write_failed shed_backlog shed_stalled shed_backoff")"
 assert_eq "B: replays completed (the active real connection)" 1 "$(r "$S" completed)"
@@ -431,6 +384,6 @@ assert_le "B: replays aborted (only the sleeper can be: the flood sends no data)
 assert_eq "B: replays opened (the two real connections; the flood never reaches the shadow)" 2 "$(r "$S" opened)"
 assert_eq "B: connections the shadow accepted" 2 "$(sget shadowB 'j["accepted"]')"
 kill -0 "$AGENT_PID" || fail "B: the agent died"
-rl_agent_stop
+agent_stop_checked
 log "B: done in $((SECONDS - tB)) s"
 fi

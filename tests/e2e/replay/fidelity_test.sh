@@ -19,32 +19,29 @@
 # Usage: fidelity_test.sh PATH_TO_SHADOWTAP   (REPLAY_PHASES="C" runs only the listed phases, for
 # debugging; the default and the ctest entry run all of them)
 set -euo pipefail
-source "$(dirname "$0")/replay_lib.sh"
-rl_init "${1:-}"
+source "$(dirname "$0")/lib.sh"
+replay_init "${1:-}"
 
-PORT=18080
 SHADOW_A=19001
 SHADOW_B=19002
 
-rl_topology ""
-rl_http_server "$PORT"
-rl_recorder main "$RL_TMP/shadow.jsonl" --port "$SHADOW_A" --port "$SHADOW_B"
+serve_recorder main "$H_TMP/shadow.jsonl" --port "$SHADOW_A" --port "$SHADOW_B"
 
-# workload PHASE SCALE: every client run appends its per-connection records to $RL_TMP/PHASE.conns.
+# workload PHASE SCALE: every client run appends its per-connection records to $H_TMP/PHASE.conns.
 workload() {
-  local phase="$1" conns="$RL_TMP/$1.conns"
+  local phase="$1" conns="$H_TMP/$1.conns"
   : >"$conns"
   local common=(--host "$SRV4" --port "$PORT" --out-conns "$conns")
-  rl_client "$RL_TMP/$phase.ka.json" "${common[@]}" --id "${phase}ka" --conns "$2" --reqs 10 --concurrency 20
-  rl_client "$RL_TMP/$phase.post.json" "${common[@]}" --id "${phase}po" --conns 50 --reqs 4 --body 3000 --concurrency 10
-  rl_client "$RL_TMP/$phase.1m.json" "${common[@]}" --id "${phase}1m" --conns 1 --reqs 1 --body $((1 << 20))
-  rl_client "$RL_TMP/$phase.10m.json" "${common[@]}" --id "${phase}10m" --conns 1 --reqs 1 --body $((10 << 20))
-  rl_client "$RL_TMP/$phase.plg.json" "${common[@]}" --id "${phase}plg" --conns 30 --reqs 12 --pipeline 6 --concurrency 10
-  rl_client "$RL_TMP/$phase.plp.json" "${common[@]}" --id "${phase}plp" --conns 10 --reqs 8 --pipeline 8 --body 20000 --concurrency 5
+  http_client "$H_TMP/$phase.ka.json" "${common[@]}" --id "${phase}ka" --conns "$2" --reqs 10 --concurrency 20
+  http_client "$H_TMP/$phase.post.json" "${common[@]}" --id "${phase}po" --conns 50 --reqs 4 --body 3000 --concurrency 10
+  http_client "$H_TMP/$phase.1m.json" "${common[@]}" --id "${phase}1m" --conns 1 --reqs 1 --body $((1 << 20))
+  http_client "$H_TMP/$phase.10m.json" "${common[@]}" --id "${phase}10m" --conns 1 --reqs 1 --body $((10 << 20))
+  http_client "$H_TMP/$phase.plg.json" "${common[@]}" --id "${phase}plg" --conns 30 --reqs 12 --pipeline 6 --concurrency 10
+  http_client "$H_TMP/$phase.plp.json" "${common[@]}" --id "${phase}plp" --conns 10 --reqs 8 --pipeline 8 --body 20000 --concurrency 5
   local f
-  for f in ka post 1m 10m plg plp; do log "client $phase.$f: $(cat "$RL_TMP/$phase.$f.json")"; done
+  for f in ka post 1m 10m plg plp; do log "client $phase.$f: $(cat "$H_TMP/$phase.$f.json")"; done
   NCONN=$(wc -l <"$conns")
-  NBYTES=$("$PYTHON" -c 'import json,sys; print(sum(json.loads(l)["bytes"] for l in open(sys.argv[1])))' "$conns")
+  NBYTES=$(jlines "$conns" 'sum(r["bytes"] for r in s)')
   log "phase $phase: $NCONN client connections, $NBYTES request bytes"
 }
 
@@ -76,60 +73,51 @@ phase() { [[ " $PHASES " == *" $1 "* ]]; }
 
 # --- A. one target, one copy --------------------------------------------------------------------
 if phase A; then
-rl_agent_start --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_A"
+agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_A"
 workload a 200
-rl_wait_records "$RL_TMP/shadow.jsonl" '"event": "close"' "$NCONN" 30 || true
-rl_wait_idle 10 || true
-rl_status "$RL_TMP/a.status.json"
-log "pipeline: $(jget "$RL_TMP/a.status.json" 'j["pipeline"]')"
-rl_assert_no_kernel_drops "$RL_TMP/a.status.json" "phase A"
-rl_compare "$RL_TMP/a.compare.json" --client "$RL_TMP/a.conns" --shadow "$RL_TMP/shadow.jsonl" --port "$SHADOW_A"
-check_status "$RL_TMP/a.status.json" "$NCONN" 1 "$NBYTES"
-rl_agent_stop
+wait_records "$H_TMP/shadow.jsonl" '"event": "close"' "$NCONN" 30 || true
+agent_settle a 10 "phase A"
+compare_streams "$H_TMP/a.compare.json" --client "$H_TMP/a.conns" --shadow "$H_TMP/shadow.jsonl" --port "$SHADOW_A"
+check_status "$H_TMP/a.status.json" "$NCONN" 1 "$NBYTES"
+agent_stop_checked
 fi
 
 # --- B. two targets, three copies each ----------------------------------------------------------
 if phase B; then
-: >"$RL_TMP/shadow.jsonl"
-rl_agent_start --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_A" --shadow "$SHD4:$SHADOW_B" --copies 3
+: >"$H_TMP/shadow.jsonl"
+agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_A" --shadow "$SHD4:$SHADOW_B" --copies 3
 workload b 40
-rl_wait_records "$RL_TMP/shadow.jsonl" '"event": "close"' $((NCONN * 6)) 30 || true
-rl_wait_idle 10 || true
-rl_status "$RL_TMP/b.status.json"
-log "pipeline: $(jget "$RL_TMP/b.status.json" 'j["pipeline"]')"
-rl_assert_no_kernel_drops "$RL_TMP/b.status.json" "phase B"
-rl_compare "$RL_TMP/b.compare.A.json" --client "$RL_TMP/b.conns" --shadow "$RL_TMP/shadow.jsonl" --port "$SHADOW_A" --copies 3
-rl_compare "$RL_TMP/b.compare.B.json" --client "$RL_TMP/b.conns" --shadow "$RL_TMP/shadow.jsonl" --port "$SHADOW_B" --copies 3
+wait_records "$H_TMP/shadow.jsonl" '"event": "close"' $((NCONN * 6)) 30 || true
+agent_settle b 10 "phase B"
+compare_streams "$H_TMP/b.compare.A.json" --client "$H_TMP/b.conns" --shadow "$H_TMP/shadow.jsonl" --port "$SHADOW_A" --copies 3
+compare_streams "$H_TMP/b.compare.B.json" --client "$H_TMP/b.conns" --shadow "$H_TMP/shadow.jsonl" --port "$SHADOW_B" --copies 3
 # Source ports of the 6 replays of one connection are all distinct (3 per target checked by compare.py).
-check_status "$RL_TMP/b.status.json" "$NCONN" 3 "$NBYTES"
-rl_agent_stop
+check_status "$H_TMP/b.status.json" "$NCONN" 3 "$NBYTES"
+agent_stop_checked
 fi
 
 # --- C. agent descheduled for 300 ms under light load -------------------------------------------
 if phase C; then
-: >"$RL_TMP/shadow.jsonl"
-: >"$RL_TMP/c.conns"
-rl_agent_start --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_A"
+: >"$H_TMP/shadow.jsonl"
+: >"$H_TMP/c.conns"
+agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_A"
 # 300 connections paced over ~2 s; the stall starts once replays are flowing, so it falls in the
 # middle of the traffic (checked: the client is still running when the agent resumes).
-timeout 60 ip netns exec "$NS_CLI" "$PYTHON" "$RL_TOOLS/http_client.py" --host "$SRV4" --port "$PORT" \
-  --out-conns "$RL_TMP/c.conns" --id cst --conns 300 --reqs 1 --concurrency 1 --pace 0.006 >"$RL_TMP/c.json" 2>&1 &
+timeout 60 ip netns exec "$NS_CLI" "$PYTHON" "$H_TOOLS/http_client.py" --host "$SRV4" --port "$PORT" \
+  --out-conns "$H_TMP/c.conns" --id cst --conns 300 --reqs 1 --concurrency 1 --pace 0.006 >"$H_TMP/c.json" 2>&1 &
 client_pid=$!
-RL_BG_PIDS+=("$client_pid")
-rl_wait_records "$RL_TMP/shadow.jsonl" '"event": "close"' 20 10 || fail "no replay arrived within 10 s of the paced client's start"
+H_BG_PIDS+=("$client_pid")
+wait_records "$H_TMP/shadow.jsonl" '"event": "close"' 20 10 || fail "no replay arrived within 10 s of the paced client's start"
 kill -STOP "$AGENT_PID"
 sleep 0.3
-before=$(rl_count_lines "$RL_TMP/shadow.jsonl" '"event": "close"')
+before=$(count_lines "$H_TMP/shadow.jsonl" '"event": "close"')
 kill -0 "$client_pid" 2>/dev/null || { kill -CONT "$AGENT_PID"; fail "harness: the client finished before the 300 ms stall ended"; }
 kill -CONT "$AGENT_PID"
 log "agent stopped for 300 ms with $before of 300 connections replayed so far; client still running"
-wait "$client_pid" || fail "client failed: $(cat "$RL_TMP/c.json")"
-log "client c: $(cat "$RL_TMP/c.json")"
-rl_wait_records "$RL_TMP/shadow.jsonl" '"event": "close"' 300 15 || true
-rl_wait_idle 5 || true
-rl_status "$RL_TMP/c.status.json"
-log "pipeline: $(jget "$RL_TMP/c.status.json" 'j["pipeline"]')"
-rl_assert_no_kernel_drops "$RL_TMP/c.status.json" "phase C, agent stopped for 300 ms"
-rl_compare "$RL_TMP/c.compare.json" --client "$RL_TMP/c.conns" --shadow "$RL_TMP/shadow.jsonl" --port "$SHADOW_A"
-rl_agent_stop
+wait "$client_pid" || fail "client failed: $(cat "$H_TMP/c.json")"
+log "client c: $(cat "$H_TMP/c.json")"
+wait_records "$H_TMP/shadow.jsonl" '"event": "close"' 300 15 || true
+agent_settle c 5 "phase C, agent stopped for 300 ms"
+compare_streams "$H_TMP/c.compare.json" --client "$H_TMP/c.conns" --shadow "$H_TMP/shadow.jsonl" --port "$SHADOW_A"
+agent_stop_checked
 fi

@@ -12,7 +12,7 @@
 #      --gap-timeout-ms 5000: with 5 % loss a retransmission can itself be lost; 5 s covers four
 #      consecutive losses of the same segment (RTO 200+400+800+1600 ms), so a healthy agent never
 #      breaks a flow here by bad luck.
-#   B. Crafted captures (tools/craft_pcap.py) sent with tcpreplay into st-mirror0, so the agent
+#   B. Crafted captures (tests/tools/craft_pcap.py) sent with tcpreplay into st-mirror0, so the agent
 #      reads them on st-mirror1 exactly as if mirrored: client segments reordered, overlapping
 #      (same bytes), duplicated, crossing the 2^32 sequence wrap, tiny, FIN before the last data,
 #      later copies with different bytes (first copy wins, as documented in stream_reassembler.h):
@@ -21,85 +21,61 @@
 #      reset; the flow is counted broken and the replay aborted.
 # Usage: impairment_test.sh PATH_TO_SHADOWTAP
 set -euo pipefail
-source "$(dirname "$0")/replay_lib.sh"
-rl_init "${1:-}"
+source "$(dirname "$0")/lib.sh"
+replay_init "${1:-}" --router
 command -v tcpreplay >/dev/null || fail "required tool 'tcpreplay' not found (apt-get install tcpreplay)"
 
-PORT=18080
 SHADOW=19001
 
-rl_topology router
-rl_http_server "$PORT"
-rl_recorder main "$RL_TMP/shadow.jsonl" --port "$SHADOW"
+serve_recorder main "$H_TMP/shadow.jsonl" --port "$SHADOW"
 
 # --- A. loss and duplication on the client's path -----------------------------------------------
-for spec in "$NS_CLI $CLI_IF" "$NS_RTR $RTC_IF" "$NS_RTR $RTS_IF"; do
-  read -r ns ifc <<<"$spec"
-  ip netns exec "$ns" ethtool -K "$ifc" tso off gso off gro off >/dev/null 2>&1 ||
-    fail "ethtool -K $ifc tso off gso off gro off failed in $ns"
-done
-ip netns exec "$NS_RTR" nft -f - <<NFT || fail "cannot install the impairment rules"
-table ip rlimp {
-  chain impair {
-    type filter hook forward priority 0; policy accept;
-    ip saddr $CLI4 ip daddr $SRV4 tcp dport $PORT numgen random mod 100 < 5 counter drop
-    ip saddr $CLI4 ip daddr $SRV4 tcp dport $PORT numgen random mod 100 < 5 counter dup to $SRV4 device "$RTS_IF"
-  }
-}
-NFT
-rl_agent_start --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW" --gap-timeout-ms 5000
-: >"$RL_TMP/a.conns"
-common=(--host "$SRV4" --port "$PORT" --out-conns "$RL_TMP/a.conns" --timeout 60)
-rl_client "$RL_TMP/a.post.json" "${common[@]}" --id apo --conns 40 --reqs 5 --body 20000 --concurrency 8
-rl_client "$RL_TMP/a.big.json" "${common[@]}" --id abig --conns 2 --reqs 1 --body $((2 << 20)) --concurrency 2
-rl_client "$RL_TMP/a.pl.json" "${common[@]}" --id apl --conns 10 --reqs 6 --pipeline 6 --body 3000 --concurrency 5
-rl_client "$RL_TMP/a.get.json" "${common[@]}" --id aget --conns 40 --reqs 5 --concurrency 8
-for f in post big pl get; do log "client a.$f: $(cat "$RL_TMP/a.$f.json")"; done
-NCONN=$(wc -l <"$RL_TMP/a.conns")
-nft_out=$(ip netns exec "$NS_RTR" nft list table ip rlimp)
-dropped=$(grep -o 'counter packets [0-9]* bytes [0-9]* drop' <<<"$nft_out" | awk '{print $3}')
-duped=$(grep -o 'counter packets [0-9]* bytes [0-9]* dup' <<<"$nft_out" | awk '{print $3}')
+h_impair "$PORT" 5 5
+agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW" --gap-timeout-ms 5000
+: >"$H_TMP/a.conns"
+common=(--host "$SRV4" --port "$PORT" --out-conns "$H_TMP/a.conns" --timeout 60)
+http_client "$H_TMP/a.post.json" "${common[@]}" --id apo --conns 40 --reqs 5 --body 20000 --concurrency 8
+http_client "$H_TMP/a.big.json" "${common[@]}" --id abig --conns 2 --reqs 1 --body $((2 << 20)) --concurrency 2
+http_client "$H_TMP/a.pl.json" "${common[@]}" --id apl --conns 10 --reqs 6 --pipeline 6 --body 3000 --concurrency 5
+http_client "$H_TMP/a.get.json" "${common[@]}" --id aget --conns 40 --reqs 5 --concurrency 8
+for f in post big pl get; do log "client a.$f: $(cat "$H_TMP/a.$f.json")"; done
+NCONN=$(wc -l <"$H_TMP/a.conns")
+read -r dropped duped < <(h_impair_counts)
 retrans=$(ip netns exec "$NS_CLI" nstat -az TcpRetransSegs | awk '/TcpRetransSegs/ {print $2}')
 log "impairment: $dropped segments dropped, $duped duplicated, client retransmitted $retrans"
 assert_gt "segments dropped by the router" 50 "$dropped"
 assert_gt "segments duplicated by the router" 50 "$duped"
 assert_gt "client retransmissions" 0 "$retrans"
 
-rl_wait_records "$RL_TMP/shadow.jsonl" '"event": "close"' "$NCONN" 30 || true
-rl_wait_idle 10 || true
-rl_status "$RL_TMP/a.status.json"
-log "pipeline: $(jget "$RL_TMP/a.status.json" 'j["pipeline"]')"
-rl_assert_no_kernel_drops "$RL_TMP/a.status.json" "impaired traffic"
-rl_compare "$RL_TMP/a.compare.json" --client "$RL_TMP/a.conns" --shadow "$RL_TMP/shadow.jsonl" --port "$SHADOW"
-assert_eq "flows started" "$NCONN" "$(jget "$RL_TMP/a.status.json" 'j["pipeline"]["flows"]["started"]')"
-assert_eq "flows completed" "$NCONN" "$(jget "$RL_TMP/a.status.json" 'j["pipeline"]["flows"]["completed"]')"
-assert_eq "flows broken" 0 "$(jget "$RL_TMP/a.status.json" 'j["pipeline"]["flows"]["broken"]')"
-assert_eq "replay completed" "$NCONN" "$(jget "$RL_TMP/a.status.json" 'j["pipeline"]["replay"]["targets"][0]["completed"]')"
-rl_agent_stop
+wait_records "$H_TMP/shadow.jsonl" '"event": "close"' "$NCONN" 30 || true
+agent_settle a 10 "impaired traffic"
+compare_streams "$H_TMP/a.compare.json" --client "$H_TMP/a.conns" --shadow "$H_TMP/shadow.jsonl" --port "$SHADOW"
+assert_eq "flows started" "$NCONN" "$(jget "$H_TMP/a.status.json" 'j["pipeline"]["flows"]["started"]')"
+assert_eq "flows completed" "$NCONN" "$(jget "$H_TMP/a.status.json" 'j["pipeline"]["flows"]["completed"]')"
+assert_eq "flows broken" 0 "$(jget "$H_TMP/a.status.json" 'j["pipeline"]["flows"]["broken"]')"
+assert_eq "replay completed" "$NCONN" "$(jget "$H_TMP/a.status.json" 'j["pipeline"]["replay"]["targets"][0]["completed"]')"
+agent_stop_checked
 
 # --- B. crafted captures replayed into the mirror interface ---------------------------------------
-"$PYTHON" "$RL_TOOLS/craft_pcap.py" --out-pcap "$RL_TMP/crafted.pcap" --out-conns "$RL_TMP/crafted.conns" \
-  --out-hole "$RL_TMP/hole.json" >"$RL_TMP/craft.json" || fail "craft_pcap.py failed"
-log "crafted capture: $(cat "$RL_TMP/craft.json")"
-NCRAFT=$(wc -l <"$RL_TMP/crafted.conns")
-: >"$RL_TMP/shadow.jsonl"
-rl_agent_start --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW" --gap-timeout-ms 1000
-rl_status "$RL_TMP/b0.json"
-timeout 30 ip netns exec "$NS_SRV" tcpreplay -q -i st-mirror0 --topspeed "$RL_TMP/crafted.pcap" >"$RL_TMP/tcpreplay.log" 2>&1 ||
-  fail "tcpreplay failed: $(cat "$RL_TMP/tcpreplay.log")"
-log "tcpreplay: $(grep -E 'Actual|Failed' "$RL_TMP/tcpreplay.log" | tr -s ' \n' ' ')"
-rl_wait_records "$RL_TMP/shadow.jsonl" '"event": "close"' $((NCRAFT + 1)) 15 || true
-rl_wait_idle 5 || true
-rl_status "$RL_TMP/b.status.json"
-log "pipeline: $(jget "$RL_TMP/b.status.json" 'j["pipeline"]')"
-rl_assert_no_kernel_drops "$RL_TMP/b.status.json" "crafted capture"
-assert_eq "frames read from st-mirror1 (all of the capture)" "$(jget "$RL_TMP/craft.json" 'j["frames"]')" \
-  "$(($(jget "$RL_TMP/b.status.json" 'j["pipeline"]["capture"]["frames"]') - $(jget "$RL_TMP/b0.json" 'j["pipeline"]["capture"]["frames"]')))"
+"$PYTHON" "$H_TOOLS/craft_pcap.py" --out-pcap "$H_TMP/crafted.pcap" --out-conns "$H_TMP/crafted.conns" \
+  --out-hole "$H_TMP/hole.json" >"$H_TMP/craft.json" || fail "craft_pcap.py failed"
+log "crafted capture: $(cat "$H_TMP/craft.json")"
+NCRAFT=$(wc -l <"$H_TMP/crafted.conns")
+: >"$H_TMP/shadow.jsonl"
+agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW" --gap-timeout-ms 1000
+agent_status "$H_TMP/b0.json"
+timeout 30 ip netns exec "$NS_SRV" tcpreplay -q -i st-mirror0 --topspeed "$H_TMP/crafted.pcap" >"$H_TMP/tcpreplay.log" 2>&1 ||
+  fail "tcpreplay failed: $(cat "$H_TMP/tcpreplay.log")"
+log "tcpreplay: $(grep -E 'Actual|Failed' "$H_TMP/tcpreplay.log" | tr -s ' \n' ' ')"
+wait_records "$H_TMP/shadow.jsonl" '"event": "close"' $((NCRAFT + 1)) 15 || true
+agent_settle b 5 "crafted capture"
+assert_eq "frames read from st-mirror1 (all of the capture)" "$(jget "$H_TMP/craft.json" 'j["frames"]')" \
+  "$(($(jget "$H_TMP/b.status.json" 'j["pipeline"]["capture"]["frames"]') - $(jget "$H_TMP/b0.json" 'j["pipeline"]["capture"]["frames"]')))"
 # Every complete crafted connection: exactly the original stream, ended by FIN.
-grep -v '"CID hole' "$RL_TMP/shadow.jsonl" >"$RL_TMP/shadow.complete.jsonl" || true
-rl_compare "$RL_TMP/b.compare.json" --client "$RL_TMP/crafted.conns" --shadow "$RL_TMP/shadow.complete.jsonl" --port "$SHADOW"
+grep -v '"CID hole' "$H_TMP/shadow.jsonl" >"$H_TMP/shadow.complete.jsonl" || true
+compare_streams "$H_TMP/b.compare.json" --client "$H_TMP/crafted.conns" --shadow "$H_TMP/shadow.complete.jsonl" --port "$SHADOW"
 # The hole: the prefix before it, nothing after, then a reset.
-hole_check=$("$PYTHON" - "$RL_TMP/shadow.jsonl" "$RL_TMP/hole.json" <<'PY'
+hole_check=$("$PYTHON" - "$H_TMP/shadow.jsonl" "$H_TMP/hole.json" <<'PY'
 import json, sys
 want = json.load(open(sys.argv[2]))
 got = [r for r in map(json.loads, open(sys.argv[1])) if r.get("event") == "close" and r["head"].startswith("CID hole")]
@@ -116,10 +92,10 @@ print("; ".join(bad) or "ok")
 PY
 )
 [ "$hole_check" = ok ] || fail "hole capture: $hole_check"
-log "ok: hole capture: the shadow got exactly the $(jget "$RL_TMP/hole.json" 'j["bytes"]') bytes before the hole, then a reset"
-assert_eq "flows started (crafted)" $((NCRAFT + 1)) "$(jget "$RL_TMP/b.status.json" 'j["pipeline"]["flows"]["started"]')"
-assert_eq "flows completed (crafted)" "$NCRAFT" "$(jget "$RL_TMP/b.status.json" 'j["pipeline"]["flows"]["completed"]')"
-assert_eq "flows broken (the hole)" 1 "$(jget "$RL_TMP/b.status.json" 'j["pipeline"]["flows"]["broken"]')"
-assert_eq "replay completed (crafted)" "$NCRAFT" "$(jget "$RL_TMP/b.status.json" 'j["pipeline"]["replay"]["targets"][0]["completed"]')"
-assert_eq "replay aborted (the hole)" 1 "$(jget "$RL_TMP/b.status.json" 'j["pipeline"]["replay"]["targets"][0]["aborted"]')"
-rl_agent_stop
+log "ok: hole capture: the shadow got exactly the $(jget "$H_TMP/hole.json" 'j["bytes"]') bytes before the hole, then a reset"
+assert_eq "flows started (crafted)" $((NCRAFT + 1)) "$(jget "$H_TMP/b.status.json" 'j["pipeline"]["flows"]["started"]')"
+assert_eq "flows completed (crafted)" "$NCRAFT" "$(jget "$H_TMP/b.status.json" 'j["pipeline"]["flows"]["completed"]')"
+assert_eq "flows broken (the hole)" 1 "$(jget "$H_TMP/b.status.json" 'j["pipeline"]["flows"]["broken"]')"
+assert_eq "replay completed (crafted)" "$NCRAFT" "$(jget "$H_TMP/b.status.json" 'j["pipeline"]["replay"]["targets"][0]["completed"]')"
+assert_eq "replay aborted (the hole)" 1 "$(jget "$H_TMP/b.status.json" 'j["pipeline"]["replay"]["targets"][0]["aborted"]')"
+agent_stop_checked

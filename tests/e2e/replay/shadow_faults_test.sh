@@ -34,26 +34,23 @@
 # Usage: shadow_faults_test.sh PATH_TO_SHADOWTAP   (FAULT_CASES="reset garbage" runs only the listed
 # cases, for debugging; the default and the ctest entry run all of them)
 set -euo pipefail
-source "$(dirname "$0")/replay_lib.sh"
-rl_init "${1:-}"
+source "$(dirname "$0")/lib.sh"
+replay_init "${1:-}"
 
-PORT=18080
 RSS_LIMIT_KB=$((300 * 1024))
-rl_topology ""
-rl_http_server "$PORT"
 
-# workload NAME: the measured client run; summary in $RL_TMP/NAME.json, connections in NAME.conns.
+# workload NAME: the measured client run; summary in $H_TMP/NAME.json, connections in NAME.conns.
 workload() {
-  : >"$RL_TMP/$1.conns"
-  rl_client "$RL_TMP/$1.json" --host "$SRV4" --port "$PORT" --id "$1" --conns 30 --reqs 10 --body 32768 \
-    --concurrency 5 --out-conns "$RL_TMP/$1.conns"
-  log "client $1: $(cat "$RL_TMP/$1.json")"
+  : >"$H_TMP/$1.conns"
+  http_client "$H_TMP/$1.json" --host "$SRV4" --port "$PORT" --id "$1" --conns 30 --reqs 10 --body 32768 \
+    --concurrency 5 --out-conns "$H_TMP/$1.conns"
+  log "client $1: $(cat "$H_TMP/$1.json")"
 }
 
 # compare_speed BASE TAP: the tap run is not measurably slower than the no-tap run.
 compare_speed() {
   local verdict
-  verdict=$("$PYTHON" - "$RL_TMP/$1.json" "$RL_TMP/$2.json" <<'PY'
+  verdict=$("$PYTHON" - "$H_TMP/$1.json" "$H_TMP/$2.json" <<'PY'
 import json, sys
 b, t = (json.load(open(p)) for p in sys.argv[1:3])
 bad = []
@@ -71,51 +68,17 @@ PY
   esac
 }
 
-# accounting STATUS COPIES: per-target identities of the replay counters.
-accounting() {
-  local out
-  out=$("$PYTHON" - "$1" "$2" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[1])); copies = int(sys.argv[2]); p = j["pipeline"]
-bad = []
-for t in p["replay"]["targets"]:
-    if t["opened"] + t["shed_backoff"] + t["skipped_empty"] != p["flows"]["started"] * copies:
-        bad.append("%s: opened %d + shed_backoff %d + skipped_empty %d != flows started %d x %d" % (
-            t["target"], t["opened"], t["shed_backoff"], t["skipped_empty"], p["flows"]["started"], copies))
-    ends = sum(t[k] for k in ("completed", "aborted", "shed_backlog", "shed_stalled", "connect_failed", "write_failed", "active"))
-    if t["opened"] != ends:
-        bad.append("%s: opened %d != completed+aborted+shed_backlog+shed_stalled+connect_failed+write_failed+active %d" % (
-            t["target"], t["opened"], ends))
-print("; ".join(bad))
-PY
-)
-  [ -z "$out" ] || fail "replay accounting: $out"
-  log "ok: replay accounting identities hold"
-}
-
 check_rss() {
   local max
-  max=$(rl_rss_max_kb)
+  max=$(agent_rss_max_kb)
   [ -n "$max" ] || fail "no RSS sample of the agent"
   assert_le "agent max VmRSS kB over $(wc -l <"$RSS_FILE") samples ($1)" "$RSS_LIMIT_KB" "$max"
 }
 
-t() { local f="$RL_TMP/$1.status.json"; [ -e "$f" ] || f="$RL_TMP/$1.json"; jget "$f" "j['pipeline']['replay']['targets'][$2]['$3']"; }
+t() { local f="$H_TMP/$1.status.json"; [ -e "$f" ] || f="$H_TMP/$1.json"; jget "$f" "j['pipeline']['replay']['targets'][$2]['$3']"; }
 
 CASES="${FAULT_CASES:-down blackhole slow noreadcap noread reset garbage latereset}"
 case_on() { [[ " $CASES " == *" $1 "* ]]; }
-
-# fault_shadow NAME OUT_JSONL ARGS...: tools/fault_shadow.py in the shadow namespace.
-fault_shadow() {
-  local name="$1" out="$2"
-  shift 2
-  local ready="$RL_TMP/fault.$name.ready"
-  : >"$out"
-  ip netns exec "$NS_SHD" "$PYTHON" "$RL_TOOLS/fault_shadow.py" --out "$out" --ready-file "$ready" "$@" \
-    >"$RL_TMP/fault.$name.log" 2>&1 &
-  RL_BG_PIDS+=("$!")
-  rl_wait_file "$ready" "fault shadow $name" "$RL_TMP/fault.$name.log"
-}
 
 # outcomes NAME TARGET KEY=VALUE...: each named replay counter of target TARGET in NAME's status.
 outcomes() {
@@ -126,24 +89,31 @@ outcomes() {
   done
 }
 
-tap_phase_start() { # NAME AGENT_ARGS...
+# tap_phase_start NAME AGENT_ARGS...: the workload without the tap, then with the tap replaying to
+# the faulty shadow (RSS sampled), which must not be slower.
+tap_phase_start() {
   local name="$1"
   shift
   workload "$name.base"
-  rl_agent_start --port "$PORT" --percent 100 "$@"
-  rl_rss_watch_start
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 "$@"
+  agent_rss_watch_start
   workload "$name.tap"
   compare_speed "$name.base" "$name.tap"
+}
+
+# tap_phase_end NAME: what holds after every case: the replay counters add up, the RSS stayed
+# under the limit, and the agent stops cleanly.
+tap_phase_end() {
+  check_identities "$H_TMP/$1.status.json" --copies 1
+  check_rss "$1"
+  agent_stop_checked
 }
 
 # --- down: connection refused -------------------------------------------------------------------
 if case_on down; then
 tap_phase_start down --shadow "$SHD4:19990"
-rl_wait_idle 10 || true
-rl_status "$RL_TMP/down.status.json"
-rl_assert_no_kernel_drops "$RL_TMP/down.status.json" down
-log "down: $(jget "$RL_TMP/down.status.json" 'j["pipeline"]["replay"]')"
-assert_eq "down: flows started" 30 "$(jget "$RL_TMP/down.status.json" 'j["pipeline"]["flows"]["started"]')"
+agent_settle down 10
+assert_eq "down: flows started" 30 "$(jget "$H_TMP/down.status.json" 'j["pipeline"]["flows"]["started"]')"
 assert_gt "down: connect_failed" 0 "$(t down 0 connect_failed)"
 # Every flow is either tried and refused or shed by the back-off. How many are shed depends on how
 # the 30 flows' SYNs are batched by the capture ring: flows that start before the first refusal
@@ -151,9 +121,7 @@ assert_gt "down: connect_failed" 0 "$(t down 0 connect_failed)"
 # (tests/unit/replayer_test.cpp, DownShadowIsCountedAndBackedOff).
 assert_eq "down: connect_failed + shed_backoff" 30 $(($(t down 0 connect_failed) + $(t down 0 shed_backoff)))
 assert_eq "down: completed" 0 "$(t down 0 completed)"
-accounting "$RL_TMP/down.status.json" 1
-check_rss down
-rl_agent_stop
+tap_phase_end down
 fi
 
 # --- blackhole: SYNs dropped, connect times out ---------------------------------------------------
@@ -167,74 +135,54 @@ table inet rlbh {
 }
 NFT
 tap_phase_start blackhole --shadow "$SHD4:19991"
-rl_wait_idle 12 || true # the agent's connect timeout is 3 s, plus back-off
-rl_status "$RL_TMP/blackhole.status.json"
-rl_assert_no_kernel_drops "$RL_TMP/blackhole.status.json" blackhole
-log "blackhole: $(jget "$RL_TMP/blackhole.status.json" 'j["pipeline"]["replay"]')"
+agent_settle blackhole 12 # the agent's connect timeout is 3 s, plus back-off
 assert_gt "blackhole: connect_failed" 0 "$(t blackhole 0 connect_failed)"
 assert_eq "blackhole: completed" 0 "$(t blackhole 0 completed)"
 assert_eq "blackhole: active after the connect timeout" 0 "$(t blackhole 0 active)"
-accounting "$RL_TMP/blackhole.status.json" 1
-check_rss blackhole
-rl_agent_stop
+tap_phase_end blackhole
 fi
 
 # --- slow: 2 s before each 128 KiB read ----------------------------------------------------------
 if case_on slow; then
-rl_recorder slow "$RL_TMP/slow.jsonl" --port 19992 --mode slow --delay 2 --chunk 131072
+serve_recorder slow "$H_TMP/slow.jsonl" --port 19992 --mode slow --delay 2 --chunk 131072
 tap_phase_start slow --shadow "$SHD4:19992"
-rl_wait_idle 30 || true
-rl_status "$RL_TMP/slow.status.json"
-rl_assert_no_kernel_drops "$RL_TMP/slow.status.json" slow
-log "slow: $(jget "$RL_TMP/slow.status.json" 'j["pipeline"]["replay"]')"
-assert_eq "slow: flows completed" 30 "$(jget "$RL_TMP/slow.status.json" 'j["pipeline"]["flows"]["completed"]')"
+agent_settle slow 30
+assert_eq "slow: flows completed" 30 "$(jget "$H_TMP/slow.status.json" 'j["pipeline"]["flows"]["completed"]')"
 assert_eq "slow: replays completed + shed_backlog" 30 $(($(t slow 0 completed) + $(t slow 0 shed_backlog)))
 assert_eq "slow: aborted+connect_failed+write_failed" 0 \
   $(($(t slow 0 aborted) + $(t slow 0 connect_failed) + $(t slow 0 write_failed)))
-accounting "$RL_TMP/slow.status.json" 1
 if [ "$(t slow 0 shed_backlog)" = 0 ]; then
-  rl_wait_records "$RL_TMP/slow.jsonl" '"event": "close"' 30 10 || true
-  rl_compare "$RL_TMP/slow.compare.json" --client "$RL_TMP/slow.tap.conns" --shadow "$RL_TMP/slow.jsonl"
+  wait_records "$H_TMP/slow.jsonl" '"event": "close"' 30 10 || true
+  compare_streams "$H_TMP/slow.compare.json" --client "$H_TMP/slow.tap.conns" --shadow "$H_TMP/slow.jsonl"
   assert_ge "slow: shortest replay duration ms (the shadow's delays were real)" 2000 \
-    "$("$PYTHON" -c 'import json,sys; print(int(1000*min(r["t_close"]-r["t_open"] for r in map(json.loads, open(sys.argv[1])) if r["event"]=="close")))' "$RL_TMP/slow.jsonl")"
+    "$(jlines "$H_TMP/slow.jsonl" 'int(1000 * min(r["t_close"] - r["t_open"] for r in s if r["event"] == "close"))')"
 fi
-check_rss slow
-rl_agent_stop
+tap_phase_end slow
 fi
 
 # --- noread, bounded budget: the stuck target alone, --replay-buffer-mb 2 ------------------------
 if case_on noreadcap; then
-rl_recorder noread "$RL_TMP/noread.jsonl" --port 19993 --mode noread --rcvbuf 16384
+serve_recorder noread "$H_TMP/noread.jsonl" --port 19993 --mode noread --rcvbuf 16384
 tap_phase_start noreadcap --shadow "$SHD4:19993" --replay-buffer-mb 2
-rl_wait_idle 3 || true # not expected to become idle (see below): this just lets the stats settle
-rl_status "$RL_TMP/noreadcap.status.json"
-rl_assert_no_kernel_drops "$RL_TMP/noreadcap.status.json" noreadcap
-log "noreadcap: $(jget "$RL_TMP/noreadcap.status.json" 'j["pipeline"]["replay"]')"
-assert_eq "noreadcap: flows completed" 30 "$(jget "$RL_TMP/noreadcap.status.json" 'j["pipeline"]["flows"]["completed"]')"
+agent_settle noreadcap 3 # not expected to become idle (see below): this just lets the stats settle
+assert_eq "noreadcap: flows completed" 30 "$(jget "$H_TMP/noreadcap.status.json" 'j["pipeline"]["flows"]["completed"]')"
 assert_gt "noreadcap: shed_backlog (budget of 2 MiB enforced)" 0 "$(t noreadcap 0 shed_backlog)"
 assert_le "noreadcap: replay backlog_bytes (budget 2 MiB)" $((2 << 20)) \
-  "$(jget "$RL_TMP/noreadcap.status.json" 'j["pipeline"]["replay"]["backlog_bytes"]')"
-accounting "$RL_TMP/noreadcap.status.json" 1
-check_rss noreadcap
-rl_agent_stop
+  "$(jget "$H_TMP/noreadcap.status.json" 'j["pipeline"]["replay"]["backlog_bytes"]')"
+tap_phase_end noreadcap
 fi
 
 # --- noread next to a healthy target, default budget ----------------------------------------------
 if case_on noread; then
-case_on noreadcap || rl_recorder noread "$RL_TMP/noread.jsonl" --port 19993 --mode noread --rcvbuf 16384
-rl_recorder healthy "$RL_TMP/healthy.jsonl" --port 19994
+case_on noreadcap || serve_recorder noread "$H_TMP/noread.jsonl" --port 19993 --mode noread --rcvbuf 16384
+serve_recorder healthy "$H_TMP/healthy.jsonl" --port 19994
 tap_phase_start noread --shadow "$SHD4:19993" --shadow "$SHD4:19994"
-rl_wait_records "$RL_TMP/healthy.jsonl" '"event": "close"' 30 15 || true
-rl_wait_idle 1 || true
-rl_status "$RL_TMP/noread.status.json"
-rl_assert_no_kernel_drops "$RL_TMP/noread.status.json" noread
-log "noread: $(jget "$RL_TMP/noread.status.json" 'j["pipeline"]["replay"]')"
-assert_eq "noread: flows completed" 30 "$(jget "$RL_TMP/noread.status.json" 'j["pipeline"]["flows"]["completed"]')"
+wait_records "$H_TMP/healthy.jsonl" '"event": "close"' 30 15 || true
+agent_settle noread 1
+assert_eq "noread: flows completed" 30 "$(jget "$H_TMP/noread.status.json" 'j["pipeline"]["flows"]["completed"]')"
 # The healthy target is not held back by the stuck one: every connection, byte-identical.
-rl_compare "$RL_TMP/healthy.compare.json" --client "$RL_TMP/noread.tap.conns" --shadow "$RL_TMP/healthy.jsonl" --port 19994
+compare_streams "$H_TMP/healthy.compare.json" --client "$H_TMP/noread.tap.conns" --shadow "$H_TMP/healthy.jsonl" --port 19994
 assert_eq "noread: healthy target completed" 30 "$(t noread 1 completed)"
-accounting "$RL_TMP/noread.status.json" 1
-check_rss noread
 # Every replay ends in bounded time: once the mirrored flows are over, a shadow that takes no
 # byte for longer than the agent's own timeouts (connect 3 s, stall 10 s, drain 10 s) must be given
 # up on (counted shed_stalled) and its backlog released; otherwise each stuck connection pins
@@ -242,91 +190,76 @@ check_rss noread
 # away until every target's replays are shed.
 for _ in $(seq 20); do
   sleep 1
-  rl_status "$RL_TMP/noread.late.json"
-  [ "$(t noread.late 0 active)" = 0 ] && [ "$(jget "$RL_TMP/noread.late.json" 'j["pipeline"]["replay"]["backlog_bytes"]')" = 0 ] && break
+  agent_status "$H_TMP/noread.late.json"
+  [ "$(t noread.late 0 active)" = 0 ] && [ "$(jget "$H_TMP/noread.late.json" 'j["pipeline"]["replay"]["backlog_bytes"]')" = 0 ] && break
 done
-log "noread, 20 s later: $(jget "$RL_TMP/noread.late.json" 'j["pipeline"]["replay"]')"
+log "noread, 20 s later: $(jget "$H_TMP/noread.late.json" 'j["pipeline"]["replay"]')"
 assert_eq "noread: replays to the never-reading shadow still active 20 s after the flows ended" 0 "$(t noread.late 0 active)"
 assert_eq "noread: replay backlog_bytes 20 s after the flows ended" 0 \
-  "$(jget "$RL_TMP/noread.late.json" 'j["pipeline"]["replay"]["backlog_bytes"]')"
+  "$(jget "$H_TMP/noread.late.json" 'j["pipeline"]["replay"]["backlog_bytes"]')"
 assert_eq "noread: stuck replays shed by the stall watchdog" 30 "$(t noread.late 0 shed_stalled)"
-rl_agent_stop
+tap_phase_end noread
 fi
 
 # --- reset: the shadow reads 4 KiB, then RSTs while the replay is still writing ------------------
 if case_on reset; then
-fault_shadow reset "$RL_TMP/reset.jsonl" --port 19995 --mode reset --reset-after 4096 --rcvbuf 16384
+serve_recorder reset "$H_TMP/reset.jsonl" --port 19995 --mode reset --reset-after 4096 --rcvbuf 16384
 tap_phase_start reset --shadow "$SHD4:19995"
-rl_wait_records "$RL_TMP/reset.jsonl" '"event": ' 30 15 || true
-rl_wait_idle 10 || true
-rl_status "$RL_TMP/reset.status.json"
-rl_assert_no_kernel_drops "$RL_TMP/reset.status.json" reset
-log "reset: $(jget "$RL_TMP/reset.status.json" 'j["pipeline"]["replay"]')"
+wait_records "$H_TMP/reset.jsonl" '"event": ' 30 15 || true
+agent_settle reset 10
 assert_eq "reset: flows completed (the user's connections are untouched)" 30 \
-  "$(jget "$RL_TMP/reset.status.json" 'j["pipeline"]["flows"]["completed"]')"
-resets=$(rl_count_lines "$RL_TMP/reset.jsonl" '"event": "reset"')
+  "$(jget "$H_TMP/reset.status.json" 'j["pipeline"]["flows"]["completed"]')"
+resets=$(count_lines "$H_TMP/reset.jsonl" '"event": "reset"')
 # Every replay reached the shadow and sent it at least 4 KiB (the first request is 32 KiB).
 assert_eq "reset: replays the shadow reset after reading 4 KiB" 30 "$resets"
 assert_eq "reset: write_failed = replays the shadow reset" "$resets" "$(t reset 0 write_failed)"
 outcomes reset 0 opened=30 active=0 completed=0 aborted=0 shed_backlog=0 shed_stalled=0 shed_backoff=0 connect_failed=0
 assert_ge "reset: bytes_out >= bytes the shadow read before its resets" \
-  "$("$PYTHON" -c 'import json,sys; print(sum(json.loads(l)["bytes"] for l in open(sys.argv[1])))' "$RL_TMP/reset.jsonl")" \
+  "$(jlines "$H_TMP/reset.jsonl" 'sum(r["bytes"] for r in s)')" \
   "$(t reset 0 bytes_out)"
-assert_eq "reset: replay backlog_bytes once idle" 0 "$(jget "$RL_TMP/reset.status.json" 'j["pipeline"]["replay"]["backlog_bytes"]')"
-accounting "$RL_TMP/reset.status.json" 1
-check_rss reset
-rl_agent_stop
+assert_eq "reset: replay backlog_bytes once idle" 0 "$(jget "$H_TMP/reset.status.json" 'j["pipeline"]["replay"]["backlog_bytes"]')"
+tap_phase_end reset
 fi
 
 # --- garbage: random non-HTTP answers to every request, the shadow keeps reading -------------------
 if case_on garbage; then
-fault_shadow garbage "$RL_TMP/garbage.jsonl" --port 19996 --mode garbage --garbage-max 16384
+serve_recorder garbage "$H_TMP/garbage.jsonl" --port 19996 --mode garbage --garbage-max 16384
 tap_phase_start garbage --shadow "$SHD4:19996"
-rl_wait_records "$RL_TMP/garbage.jsonl" '"event": "close"' 30 15 || true
-rl_wait_idle 15 || true
-rl_status "$RL_TMP/garbage.status.json"
-rl_assert_no_kernel_drops "$RL_TMP/garbage.status.json" garbage
-log "garbage: $(jget "$RL_TMP/garbage.status.json" 'j["pipeline"]["replay"]')"
-assert_eq "garbage: flows completed" 30 "$(jget "$RL_TMP/garbage.status.json" 'j["pipeline"]["flows"]["completed"]')"
+wait_records "$H_TMP/garbage.jsonl" '"event": "close"' 30 15 || true
+agent_settle garbage 15
+assert_eq "garbage: flows completed" 30 "$(jget "$H_TMP/garbage.status.json" 'j["pipeline"]["flows"]["completed"]')"
 # The shadow really answered with garbage: one answer per request, 10 requests per connection.
-gsum() { "$PYTHON" -c 'import json,sys; print(sum(r[sys.argv[2]] for r in map(json.loads, open(sys.argv[1])) if r["event"] == "close"))' "$RL_TMP/garbage.jsonl" "$1"; }
+gsum() { jlines "$H_TMP/garbage.jsonl" "sum(r['$1'] for r in s if r['event'] == 'close')"; }
 assert_eq "garbage: requests the shadow read" 300 "$(gsum requests)"
 assert_eq "garbage: garbage answers the shadow wrote" 300 "$(gsum garbage_writes)"
 outcomes garbage 0 opened=30 active=0 completed=30 aborted=0 shed_backlog=0 shed_stalled=0 shed_backoff=0 connect_failed=0 write_failed=0
 # Read and discarded, every byte of it: the shadow closes only after the replay's FIN, so the
 # replay reads up to the shadow's FIN.
 assert_eq "garbage: bytes_in = garbage bytes the shadow sent" "$(gsum garbage_bytes)" "$(t garbage 0 bytes_in)"
-rl_compare "$RL_TMP/garbage.compare.json" --client "$RL_TMP/garbage.tap.conns" --shadow "$RL_TMP/garbage.jsonl"
-accounting "$RL_TMP/garbage.status.json" 1
-check_rss garbage
-rl_agent_stop
+compare_streams "$H_TMP/garbage.compare.json" --client "$H_TMP/garbage.tap.conns" --shadow "$H_TMP/garbage.jsonl"
+tap_phase_end garbage
 fi
 
 # --- latereset: the shadow takes 4 KiB, lets the rest sit in its 4 MiB buffer, then RSTs ----------
 if case_on latereset; then
-fault_shadow latereset "$RL_TMP/latereset.jsonl" --port 19997 --mode reset --reset-after 4096 --reset-delay 3 \
+serve_recorder latereset "$H_TMP/latereset.jsonl" --port 19997 --mode reset --reset-after 4096 --reset-delay 3 \
   --rcvbuf $((4 << 20))
 tap_phase_start latereset --shadow "$SHD4:19997"
-rl_wait_records "$RL_TMP/latereset.jsonl" '"event": ' 30 20 || true
-rl_wait_idle 10 || true
-rl_status "$RL_TMP/latereset.status.json"
-rl_assert_no_kernel_drops "$RL_TMP/latereset.status.json" latereset
-log "latereset: $(jget "$RL_TMP/latereset.status.json" 'j["pipeline"]["replay"]')"
-assert_eq "latereset: flows completed" 30 "$(jget "$RL_TMP/latereset.status.json" 'j["pipeline"]["flows"]["completed"]')"
-resets=$(rl_count_lines "$RL_TMP/latereset.jsonl" '"event": "reset"')
+wait_records "$H_TMP/latereset.jsonl" '"event": ' 30 20 || true
+agent_settle latereset 10
+assert_eq "latereset: flows completed" 30 "$(jget "$H_TMP/latereset.status.json" 'j["pipeline"]["flows"]["completed"]')"
+resets=$(count_lines "$H_TMP/latereset.jsonl" '"event": "reset"')
 assert_eq "latereset: replays the shadow reset after reading 4 KiB" 30 "$resets"
 # Harness check: the shadow had not taken the streams (bytes were still unread when it reset),
 # and the agent had written all of them (so its FIN was out before the RST).
 assert_eq "latereset: resets with unread bytes in the shadow's receive queue" 30 \
-  "$("$PYTHON" -c 'import json,sys; print(sum(1 for r in map(json.loads, open(sys.argv[1])) if r["event"] == "reset" and r["unread_at_reset"] > 0))' "$RL_TMP/latereset.jsonl")"
+  "$(jlines "$H_TMP/latereset.jsonl" 'sum(1 for r in s if r["event"] == "reset" and r["unread_at_reset"] > 0)')"
 assert_eq "latereset: bytes_out = the client's bytes (everything written before the RSTs)" \
-  "$("$PYTHON" -c 'import json,sys; print(sum(json.loads(l)["bytes"] for l in open(sys.argv[1])))' "$RL_TMP/latereset.tap.conns")" \
+  "$(jlines "$H_TMP/latereset.tap.conns" 'sum(r["bytes"] for r in s)')" \
   "$(t latereset 0 bytes_out)"
 outcomes latereset 0 opened=30 active=0 aborted=0 shed_backlog=0 shed_stalled=0 shed_backoff=0 connect_failed=0
-accounting "$RL_TMP/latereset.status.json" 1
-check_rss latereset
 # The shadow took 4 KiB of each 320 KiB stream: not a completed replay.
 assert_eq "latereset: completed (the shadow took 4 KiB of each stream, then reset)" 0 "$(t latereset 0 completed)"
 assert_eq "latereset: write_failed = replays the shadow reset before taking everything" "$resets" "$(t latereset 0 write_failed)"
-rl_agent_stop
+tap_phase_end latereset
 fi

@@ -341,14 +341,38 @@ static void serve_worker(void) {
   }
 }
 
-static int serve(int argc, char **argv) {
+// Every mode's options are "--name VALUE": a table per mode says which variable each one sets (a
+// string, or a number read with atol); anything else is an error.
+struct option_def {
+  const char *name;
+  const char **text;
+  long *number;
+};
+
+static long procs_arg = 1; // --procs, copied into nprocs
+
+static void parse_options(const char *mode, int argc, char **argv, const struct option_def *defs) {
   for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--listen") && i + 1 < argc) serve_at = argv[++i];
-    else if (!strcmp(argv[i], "--stats") && i + 1 < argc) stats_path = argv[++i];
-    else if (!strcmp(argv[i], "--dump-dir") && i + 1 < argc) dump_dir = argv[++i];
-    else if (!strcmp(argv[i], "--procs") && i + 1 < argc) nprocs = atoi(argv[++i]);
-    else die("serve: unknown argument '%s'", argv[i]);
+    const struct option_def *d = defs;
+    while (d->name && (strcmp(argv[i], d->name) || i + 1 >= argc))
+      d++;
+    if (!d->name)
+      die("%s: unknown argument '%s'", mode, argv[i]);
+    if (d->text)
+      *d->text = argv[++i];
+    else
+      *d->number = atol(argv[++i]);
   }
+  nprocs = (int)procs_arg;
+}
+
+static int serve(int argc, char **argv) {
+  const struct option_def defs[] = {{"--listen", &serve_at, NULL},
+                                    {"--stats", &stats_path, NULL},
+                                    {"--dump-dir", &dump_dir, NULL},
+                                    {"--procs", NULL, &procs_arg},
+                                    {NULL, NULL, NULL}};
+  parse_options("serve", argc, argv, defs);
   if (!serve_at || nprocs < 1 || nprocs > MAX_PROCS)
     die("serve: --listen IP:PORT is required, --procs 1..%d", MAX_PROCS);
   stat("accepted"), stat("open"), stat("closed_eof"), stat("closed_rst"), stat("bytes");
@@ -433,17 +457,16 @@ static void connect_worker(void) {
 
 static int connect_mode(int argc, char **argv) {
   const char *dst_text = NULL, *src_text = NULL;
-  for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--dst") && i + 1 < argc) dst_text = argv[++i];
-    else if (!strcmp(argv[i], "--src") && i + 1 < argc) src_text = argv[++i];
-    else if (!strcmp(argv[i], "--count") && i + 1 < argc) connect_count = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--inflight") && i + 1 < argc) connect_inflight = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--payload") && i + 1 < argc) connect_payload = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--rate") && i + 1 < argc) connect_rate = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--procs") && i + 1 < argc) nprocs = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--stats") && i + 1 < argc) stats_path = argv[++i];
-    else die("connect: unknown argument '%s'", argv[i]);
-  }
+  const struct option_def defs[] = {{"--dst", &dst_text, NULL},
+                                    {"--src", &src_text, NULL},
+                                    {"--count", NULL, &connect_count},
+                                    {"--inflight", NULL, &connect_inflight},
+                                    {"--payload", NULL, &connect_payload},
+                                    {"--rate", NULL, &connect_rate},
+                                    {"--procs", NULL, &procs_arg},
+                                    {"--stats", &stats_path, NULL},
+                                    {NULL, NULL, NULL}};
+  parse_options("connect", argc, argv, defs);
   if (!dst_text || !src_text || connect_count <= 0 || connect_inflight <= 0 || connect_payload < 0 ||
       connect_payload > 65536 || nprocs < 1 || nprocs > MAX_PROCS)
     die("connect: --dst, --src and --count are required (--procs 1..%d, --payload <= 65536)", MAX_PROCS);
@@ -547,14 +570,13 @@ static void flood_worker(void) {
 
 static int synflood(int argc, char **argv) {
   const char *dst_text = NULL, *net_text = NULL;
-  for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--dst") && i + 1 < argc) dst_text = argv[++i];
-    else if (!strcmp(argv[i], "--src-net") && i + 1 < argc) net_text = argv[++i];
-    else if (!strcmp(argv[i], "--count") && i + 1 < argc) flood_count = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--rate") && i + 1 < argc) flood_rate = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--stats") && i + 1 < argc) stats_path = argv[++i];
-    else die("synflood: unknown argument '%s'", argv[i]);
-  }
+  const struct option_def defs[] = {{"--dst", &dst_text, NULL},
+                                    {"--src-net", &net_text, NULL},
+                                    {"--count", NULL, &flood_count},
+                                    {"--rate", NULL, &flood_rate},
+                                    {"--stats", &stats_path, NULL},
+                                    {NULL, NULL, NULL}};
+  parse_options("synflood", argc, argv, defs);
   if (!dst_text || !net_text || flood_count <= 0 || flood_rate <= 0)
     die("synflood: --dst, --src-net, --count and --rate are required");
   parse_addr(dst_text, &flood_dst);

@@ -14,6 +14,8 @@ import socket
 import sys
 import time
 
+from toollib import read_to_eof
+
 
 def one(host: str, port: int, bind: str | None, seq: int, timeout: float) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -24,12 +26,7 @@ def one(host: str, port: int, bind: str | None, seq: int, timeout: float) -> Non
         s.connect((host, port))
         req = f"REQ {seq} shadowtap-e2e\n".encode()
         s.sendall(req)
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_eof(s, 4096)
         if data != b"RESP " + req:
             raise RuntimeError(f"connection {seq}: unexpected reply {data[:80]!r}")
 

@@ -8,10 +8,11 @@ Nagle/delayed-ACK interplay: the no-tap and tap runs of a latency comparison see
 Pipelined requests work: the per-connection buffer keeps whatever follows the current request.
 """
 import argparse
-import os
 import socket
 import socketserver
 import sys
+
+from toollib import read_request, write_ready
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -21,32 +22,13 @@ class Handler(socketserver.BaseRequestHandler):
         buf = bytearray()
         served = 0
         while True:
-            while b"\r\n\r\n" not in buf:
-                data = sock.recv(262144)
-                if not data:
-                    return  # client closed (FIN) between requests: close too
-                buf += data
-            end = buf.index(b"\r\n\r\n") + 4
-            head = bytes(buf[:end]).decode("latin-1")
-            del buf[:end]
-            lines = head.split("\r\n")
-            length = 0
-            close = False
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                name = name.strip().lower()
-                if name == "content-length":
-                    length = int(value.strip())
-                elif name == "connection" and value.strip().lower() == "close":
-                    close = True
-            while len(buf) < length:
-                data = sock.recv(max(262144, length - len(buf)))
-                if not data:
-                    return
-                buf += data
-            del buf[:length]
+            req = read_request(sock, buf, 262144)
+            if req is None:
+                return  # client closed (FIN): close too
+            line, headers, length = req
+            close = any(v.lower() == "close" for v in headers.get("connection", []))
             served += 1
-            body = ("ok %s %d %d\n" % (lines[0].split(" ")[1] if " " in lines[0] else "-", length, served)).encode()
+            body = ("ok %s %d %d\n" % (line.split(" ")[1] if " " in line else "-", length, served)).encode()
             resp = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n" % (
                 len(body), b"Connection: close\r\n" if close else b"") + body
             sock.sendall(resp)
@@ -69,10 +51,7 @@ def main():
     if ":" in args.host:
         Server.address_family = socket.AF_INET6
     srv = Server((args.host, args.port), Handler)
-    if args.ready_file:
-        with open(args.ready_file + ".tmp", "w") as f:
-            f.write(str(os.getpid()))
-        os.rename(args.ready_file + ".tmp", args.ready_file)
+    write_ready(args.ready_file)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:

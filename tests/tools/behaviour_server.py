@@ -12,26 +12,20 @@ line is recorded raw instead: its bytes' sha256 and length are logged when it cl
 test proves a non-HTTP protocol on the HTTP port still reaches the shadow byte for byte.
 """
 import argparse
-import hashlib
 import json
 import re
 import socket
 import socketserver
-import threading
 import time
 
+from toollib import JsonLines, Stream, read_request, recv_stream, write_ready
+
 REQUEST_LINE = re.compile(rb"^[A-Z]{3,10} \S+ HTTP/1\.[01]\r\n")
-LOCK = threading.Lock()
-
-
-def log(args, record):
-    with LOCK, open(args.log, "a") as f:
-        f.write(json.dumps(record) + "\n")
 
 
 class Handler(socketserver.BaseRequestHandler):
     def handle(self):
-        args = self.server.args
+        args, log = self.server.args, self.server.log
         sock = self.request
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = bytearray()
@@ -41,43 +35,17 @@ class Handler(socketserver.BaseRequestHandler):
                 break
             buf += data
         if buf and not REQUEST_LINE.match(bytes(buf[:64])):
-            digest = hashlib.sha256(buf)
-            total = len(buf)
-            while True:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                digest.update(data)
-                total += len(data)
-            log(args, {"raw_sha256": digest.hexdigest(), "raw_len": total})
+            stream = Stream(bytes(buf))
+            recv_stream(sock, stream)
+            log.emit({"raw_sha256": stream.digest.hexdigest(), "raw_len": stream.total})
             return
         while True:
-            while b"\r\n\r\n" not in buf:
-                data = sock.recv(65536)
-                if not data:
-                    return
-                buf += data
-            end = buf.index(b"\r\n\r\n") + 4
-            head = bytes(buf[:end]).decode("latin-1")
-            del buf[:end]
-            lines = head.split("\r\n")
-            method, path, _ = lines[0].split(" ", 2)
-            headers = {}
-            length = 0
-            for line in lines[1:]:
-                if not line:
-                    continue
-                name, _, value = line.partition(":")
-                headers.setdefault(name.strip().lower(), []).append(value.strip())
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip())
-            while len(buf) < length:
-                data = sock.recv(65536)
-                if not data:
-                    return
-                buf += data
-            del buf[:length]
-            log(args, {"method": method, "path": path, "headers": headers})
+            req = read_request(sock, buf)
+            if req is None:
+                return
+            line, headers, _ = req
+            method, path, _ = line.split(" ", 2)
+            log.emit({"method": method, "path": path, "headers": headers})
             code = 200
             m = re.match(r"^/items/(\d+)(/reviews)?$", path)
             if not m:
@@ -110,8 +78,8 @@ def main():
     args = p.parse_args()
     server = Server((args.listen, args.port), Handler)
     server.args = args
-    if args.ready_file:
-        open(args.ready_file, "w").close()
+    server.log = JsonLines(args.log)
+    write_ready(args.ready_file)
     server.serve_forever()
 
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Plain option structs for each subcommand, the string parsers that fill them and the pure
-// validate() checks. No I/O here, so every rule is unit-tested without root.
+// What a tap runs with: interface, services (rate, shadow targets, protocol, HTTP rules), mode,
+// exclusions and limits. Plain structs filled by the config file (config_file.h) and the run
+// flags (cli/run_flags.h); checked by validation.h; read by the data path (tap/, bpf/, replay/...).
 #pragma once
 
 #include "flow/flow_table.h"
@@ -52,48 +53,12 @@ struct RunOptions {
   std::string metricsAddr = "127.0.0.1:9477"; // /metrics and /healthz; "off" disables
   bool replaceStale = false; // a tap left by an agent that no longer runs is removed, not refused
 
-  bool replays() const; // some service has a shadow target
+  bool replays() const { // some service has a shadow target
+    for (const auto &service : services)
+      if (!service.shadows.empty())
+        return true;
+    return false;
+  }
 };
-
-struct SetOptions {
-  std::string iface;
-  std::optional<uint16_t> port;
-  std::optional<uint32_t> ratePpm;
-  std::vector<Cidr> excludes;
-  std::vector<Cidr> includes; // exclusions to lift
-  std::optional<bool> enabled;
-};
-
-struct StatusOptions {
-  std::string iface;
-  bool json = false;
-};
-
-struct ReportOptions {
-  std::string iface;
-  bool json = false;
-};
-
-struct DetachOptions {
-  std::string iface;
-};
-
-// Parsers: throw UsageError with a message naming the flag and the bad value.
-std::vector<uint16_t> parsePortList(const std::string &text);
-uint16_t parsePort(const std::string &text);
-uint32_t parsePercent(const std::string &text); // -> parts per million, accepts decimals
-Cidr parseCidr(const std::string &text);
-Mode parseMode(const std::string &text);
-Protocol parseProtocol(const std::string &text); // "tcp" | "http"
-const char *protocolName(Protocol protocol);
-uint32_t parseMark(const std::string &text); // decimal or 0x hex, non-zero
-
-// Checks that need no system access. Throw UsageError.
-void validateIfaceName(const std::string &name, const char *flag);
-void validate(const RunOptions &options);
-void validate(const SetOptions &options);
-
-std::string formatPercent(uint32_t ratePpm); // 300000 -> "30", 100 -> "0.01"
-std::string formatLpmKey(const st_lpm_key &key);
 
 } // namespace shadowtap

@@ -8,7 +8,8 @@ Ethernet (802.1Q/802.1ad tags allowed), Linux cooked v1/v2 or raw IP link types;
 server's SYN-ACK, a FIN from each side and payload in each direction: that is what "mirrored whole,
 both directions" means for a short request/response connection.
 
-Prints one JSON object: totals, per-port and per-client counts, and a few incomplete examples.
+Prints one JSON object: totals, per-port and per-client counts, a few incomplete examples, the
+longest frame on the wire and (--count-over N) how many frames were longer than N bytes.
 """
 import argparse
 import ipaddress
@@ -46,12 +47,12 @@ def read_pcap(path):
         if off + 16 > len(data):
             truncated = True
             break
-        _, _, caplen, _ = struct.unpack(endian + "IIII", data[off:off + 16])
+        _, _, caplen, orig = struct.unpack(endian + "IIII", data[off:off + 16])
         off += 16
         if off + caplen > len(data):
             truncated = True
             break
-        yield linktype, data[off:off + caplen]
+        yield linktype, data[off:off + caplen], orig
         off += caplen
     if truncated:
         # A torn last record means the writer did not flush: worth a loud line, not a crash.
@@ -156,11 +157,15 @@ class Conn:
                 + (f", missing {', '.join(missing)}" if missing else "") + (", RST" if self.rst else ""))
 
 
-def analyse(path, service_ports):
+def analyse(path, service_ports, over=()):
     conns, order = {}, []
-    frames = tcp = 0
-    for linktype, frame in read_pcap(path):
+    frames = tcp = max_len = 0
+    frames_over = {str(n): 0 for n in over}
+    for linktype, frame, orig in read_pcap(path):
         frames += 1
+        max_len = max(max_len, orig)
+        for n in over:
+            frames_over[str(n)] += orig > n
         p = parse_tcp(linktype, frame)
         if not p:
             continue
@@ -215,6 +220,8 @@ def analyse(path, service_ports):
     return {
         "file": path,
         "frames": frames,
+        "max_frame_len": max_len,
+        "frames_over": frames_over,
         "tcp_packets": tcp,
         "connections": len(order),
         "complete": len(order) - len(incomplete),
@@ -231,8 +238,10 @@ def main():
     ap.add_argument("pcap")
     ap.add_argument("--port", action="append", type=int, default=[],
                     help="service port: tells client from server when a SYN is missing")
+    ap.add_argument("--count-over", action="append", type=int, default=[],
+                    help="also count the frames longer than this on the wire (original length)")
     args = ap.parse_args()
-    print(json.dumps(analyse(args.pcap, set(args.port)), indent=1, sort_keys=True))
+    print(json.dumps(analyse(args.pcap, set(args.port), args.count_over), indent=1, sort_keys=True))
     return 0
 
 

@@ -6,10 +6,7 @@ the first list of failures."""
 import json
 import sys
 
-
-def load_lines(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from toollib import load_jsonl as load_lines
 
 
 def main():

@@ -19,17 +19,14 @@ import json
 import re
 import sys
 
+from toollib import load_jsonl as load
+
 CID_RE = re.compile(r"^(?:[A-Z]+ /([^/ ]+)/|CID ([^\s]+))")
 
 
 def cid_of(head):
     m = CID_RE.match(head or "")
     return (m.group(1) or m.group(2)) if m else None
-
-
-def load(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def main():

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/command_lines.h"
+
+#include "cli/flags.h"
+#include "cli/run_flags.h"
+#include "cli/version.h"
+#include "commands/commands.h"
+#include "common/error.h"
+#include "common/logging.h"
+#include "config/validation.h"
+#include "config/value_parsers.h"
+#include "net/link.h"
+
+#include <iostream>
+
+namespace shadowtap {
+
+namespace po = boost::program_options;
+
+int runCommandLine(const std::vector<std::string> &args) {
+  auto desc = runFlags();
+  auto parsed = parseFlags(args, desc, "run");
+  if (parsed.help) {
+    std::cout << kRunUsage << "\n" << desc << "\n";
+    return 0;
+  }
+  RunOptions o = buildRunOptions(parsed.vm, ifaceHoldingAddress);
+  setLogLevel(o.logLevel);
+  std::function<RunOptions()> reload;
+  if (o.configPath)
+    reload = [vm = parsed.vm] { return buildRunOptions(vm, ifaceHoldingAddress); };
+  return runCommand(o, tapFlagValues(parsed.vm).bpffs, reload);
+}
+
+int reloadCommandLine(const std::vector<std::string> &args) {
+  auto desc = tapFlags();
+  auto parsed = parseFlags(args, desc, "reload");
+  if (parsed.help) {
+    std::cout << "usage: shadowtap reload --iface IF   (same as kill -HUP <agent pid>)\n" << desc << "\n";
+    return 0;
+  }
+  auto tap = tapFlagValues(parsed.vm);
+  setLogLevel(tap.logLevel);
+  validateIfaceName(tap.iface, "--iface");
+  return reloadCommand(tap.iface, tap.bpffs);
+}
+
+int setCommandLine(const std::vector<std::string> &args) {
+  SetOptions o;
+  std::string port, percent;
+  std::vector<std::string> excludes, includes;
+  auto desc = tapFlags();
+  desc.add_options()
+      ("port,p", po::value(&port), "service port whose rate changes (added if new)")
+      ("percent", po::value(&percent), "new share of connections mirrored, 0-100")
+      ("exclude-cidr", po::value(&excludes), "stop mirroring clients in this CIDR (repeatable)")
+      ("include-cidr", po::value(&includes), "lift an earlier exclusion (repeatable)")
+      ("enable", "resume mirroring")
+      ("disable", "pause mirroring (programs stay attached, every packet passes)");
+  auto parsed = parseFlags(args, desc, "set");
+  if (parsed.help) {
+    std::cout << "usage: shadowtap set --iface IF [--port P --percent X] [--exclude-cidr C] [--include-cidr C]\n"
+              << desc << "\n";
+    return 0;
+  }
+  auto tap = tapFlagValues(parsed.vm);
+  setLogLevel(tap.logLevel);
+  o.iface = tap.iface;
+  if (!port.empty())
+    o.port = parsePort(port);
+  if (!percent.empty())
+    o.ratePpm = parsePercent(percent);
+  for (const auto &c : excludes)
+    o.excludes.push_back(parseCidr(c));
+  for (const auto &c : includes)
+    o.includes.push_back(parseCidr(c));
+  if (parsed.vm.count("enable") && parsed.vm.count("disable"))
+    throw UsageError("--enable and --disable contradict each other");
+  if (parsed.vm.count("enable"))
+    o.enabled = true;
+  if (parsed.vm.count("disable"))
+    o.enabled = false;
+  validate(o);
+  return setCommand(o, tap.bpffs);
+}
+
+int statusCommandLine(const std::vector<std::string> &args) {
+  StatusOptions o;
+  auto desc = tapFlags();
+  desc.add_options()("json", po::bool_switch(&o.json), "machine-readable output");
+  auto parsed = parseFlags(args, desc, "status");
+  if (parsed.help) {
+    std::cout << "usage: shadowtap status --iface IF [--json]\n" << desc << "\n";
+    return 0;
+  }
+  auto tap = tapFlagValues(parsed.vm);
+  setLogLevel(tap.logLevel);
+  o.iface = tap.iface;
+  validateIfaceName(o.iface, "--iface");
+  return statusCommand(o, tap.bpffs);
+}
+
+int reportCommandLine(const std::vector<std::string> &args) {
+  ReportOptions o;
+  auto desc = tapFlags();
+  desc.add_options()("json", po::bool_switch(&o.json),
+                     "print {\"rows\": [{\"target\", \"route\", \"code\", \"count\", \"avg_ms\", "
+                     "\"p50_ms\", \"p90_ms\", \"p99_ms\"}...], \"disagreements\": [...]}");
+  auto parsed = parseFlags(args, desc, "report");
+  if (parsed.help) {
+    std::cout << "usage: shadowtap report --iface IF [--json]\n\n"
+                 "Requests by route, target (primary or shadow) and status code, with their count and\n"
+                 "duration (average, p50, p90, p99 in ms), and how often each shadow's status class\n"
+                 "differed from the primary's. Reads the running agent's local endpoint.\n"
+              << desc << "\n";
+    return 0;
+  }
+  auto tap = tapFlagValues(parsed.vm);
+  setLogLevel(tap.logLevel);
+  o.iface = tap.iface;
+  validateIfaceName(o.iface, "--iface");
+  return reportCommand(o);
+}
+
+int detachCommandLine(const std::vector<std::string> &args) {
+  DetachOptions o;
+  auto desc = tapFlags();
+  auto parsed = parseFlags(args, desc, "detach");
+  if (parsed.help) {
+    std::cout << "usage: shadowtap detach --iface IF\n" << desc << "\n";
+    return 0;
+  }
+  auto tap = tapFlagValues(parsed.vm);
+  setLogLevel(tap.logLevel);
+  o.iface = tap.iface;
+  validateIfaceName(o.iface, "--iface");
+  return detachCommand(o, tap.bpffs);
+}
+
+int checkConfigCommandLine(const std::vector<std::string> &args) {
+  po::options_description desc;
+  desc.add_options()("help,h", "show this help");
+  po::options_description all;
+  all.add(desc).add_options()("file", po::value<std::string>());
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  auto parsed = parseFlags(args, all, "check-config", &positional);
+  if (parsed.help) {
+    std::cout << "usage: shadowtap check-config FILE\n\n"
+                 "Checks a config file as `shadowtap run --config FILE` reads it: every key, value and\n"
+                 "rule, and the form of every mirror target, without resolving names or looking for the\n"
+                 "interface (check a cluster's config anywhere). ${VAR}s expand from the environment as\n"
+                 "in run: set them, e.g. NODE_IP=192.0.2.1 shadowtap check-config shadowtap.yaml.\n"
+                 "Prints `FILE: ok` (exit 0), or the first problem on stderr as\n"
+                 "`shadowtap: FILE:LINE: KEY: what is wrong` (exit 1).\n"
+              << desc << "\n";
+    return 0;
+  }
+  if (!parsed.vm.count("file"))
+    throw UsageError("missing FILE (usage: shadowtap check-config FILE)");
+  return checkConfigCommand(parsed.vm["file"].as<std::string>());
+}
+
+int versionCommandLine(const std::vector<std::string> &args) {
+  if (!args.empty())
+    throw UsageError("unexpected argument '" + args.front() + "' (usage: shadowtap --version)");
+  std::cout << versionLine() << "\n";
+  return 0;
+}
+
+} // namespace shadowtap

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/flags.h"
+
+#include "bpf/bpffs.h"
+#include "common/error.h"
+
+namespace shadowtap {
+
+namespace po = boost::program_options;
+
+ParsedFlags parseFlags(const std::vector<std::string> &args, const po::options_description &desc, const char *command,
+                       const po::positional_options_description *positional) {
+  ParsedFlags parsed;
+  try {
+    po::command_line_parser parser(args);
+    parser.options(desc);
+    if (positional)
+      parser.positional(*positional);
+    po::store(parser.run(), parsed.vm);
+    po::notify(parsed.vm);
+  } catch (const po::error &e) {
+    throw UsageError(std::string(e.what()) + " (see `shadowtap " + command + " --help`)");
+  }
+  parsed.help = parsed.vm.count("help") > 0;
+  return parsed;
+}
+
+po::options_description tapFlags() {
+  po::options_description desc;
+  desc.add_options()("help,h", "show this help")
+      ("iface,i", po::value<std::string>(), "network interface (required)")
+      ("bpffs", po::value<std::string>()->default_value(kDefaultBpffs), "BPF filesystem mount point")
+      ("log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error|off");
+  return desc;
+}
+
+TapFlags tapFlagValues(const po::variables_map &vm) {
+  TapFlags flags;
+  if (vm.count("iface"))
+    flags.iface = vm["iface"].as<std::string>();
+  flags.bpffs = vm["bpffs"].as<std::string>();
+  flags.logLevel = vm["log-level"].as<std::string>();
+  return flags;
+}
+
+bool given(const po::variables_map &vm, const char *name) { return vm.count(name) && !vm[name].defaulted(); }
+
+} // namespace shadowtap

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/run_flags.h"
+
+#include "cli/flags.h"
+#include "common/error.h"
+#include "config/config_file.h"
+#include "config/validation.h"
+#include "config/value_parsers.h"
+#include "metrics/metrics_server.h"
+
+namespace shadowtap {
+namespace {
+
+namespace po = boost::program_options;
+
+// --protocol and the per-request rule flags apply to every service; each one given replaces that
+// kind of rule from the file.
+void applyHttpFlags(const po::variables_map &vm, RunOptions &o) {
+  auto list = [&](const char *name) {
+    return vm.count(name) ? vm[name].as<std::vector<std::string>>() : std::vector<std::string>{};
+  };
+  std::optional<uint32_t> requestPercent;
+  if (given(vm, "request-percent")) {
+    try {
+      requestPercent = parsePercent(vm["request-percent"].as<std::string>());
+    } catch (const UsageError &e) { // same rule, but name the flag the user gave
+      std::string message = e.what();
+      throw UsageError("invalid --request-percent" + message.substr(std::string("invalid --percent").size()));
+    }
+  }
+  bool anyRule = false;
+  for (const char *flag : {"exclude-header", "set-header", "remove-header", "request-percent"})
+    anyRule = anyRule || given(vm, flag);
+  anyRule = anyRule || vm["no-host-suffix"].as<bool>();
+  for (auto &service : o.services) {
+    if (given(vm, "protocol"))
+      service.protocol = parseProtocol(vm["protocol"].as<std::string>());
+    auto &rules = service.http;
+    if (given(vm, "exclude-header")) {
+      rules.exclude.clear();
+      for (const auto &text : list("exclude-header"))
+        rules.exclude.push_back(http::headerExclusion(http::parseHeaderMatch(text, "--exclude-header")));
+    }
+    if (given(vm, "set-header")) {
+      rules.setHeaders.clear();
+      for (const auto &text : list("set-header"))
+        rules.setHeaders.push_back(http::parseHeaderAssignment(text, "--set-header"));
+    }
+    if (given(vm, "remove-header")) {
+      rules.removeHeaders.clear();
+      for (const auto &text : list("remove-header"))
+        rules.removeHeaders.push_back(http::parseHeaderName(text, "--remove-header"));
+    }
+    if (requestPercent)
+      rules.requestRatePpm = *requestPercent;
+    if (vm["no-host-suffix"].as<bool>())
+      rules.hostSuffix = false;
+    if (anyRule && service.protocol != Protocol::Http)
+      throw UsageError("per-request rules (--exclude-header, --set-header, --remove-header, --request-percent, "
+                       "--no-host-suffix) need --protocol http");
+    http::validate(rules);
+  }
+}
+
+} // namespace
+
+po::options_description runFlags() {
+  auto desc = tapFlags();
+  desc.add_options()
+      ("config,c", po::value<std::string>(), "YAML config file (flags given here override it); reloaded on SIGHUP")
+      ("iface-from-address", po::value<std::string>(), "tap the interface holding this address (e.g. ${NODE_IP})")
+      ("port,p", po::value<std::string>(), "service port(s) to mirror, comma separated")
+      ("percent", po::value<std::string>(), "share of connections mirrored, 0-100, decimals allowed (default 100)")
+      ("mirror-iface", po::value<std::string>(), "clone into this interface instead of creating st-mirror0/st-mirror1")
+      ("mode", po::value<std::string>(), "tc (clone to the mirror interface, default) or xdp (copy into a ring buffer)")
+      ("exclude-cidr", po::value<std::vector<std::string>>(), "never mirror clients in this CIDR (repeatable)")
+      ("mark", po::value<std::string>(), "socket mark of the agent's own traffic, never mirrored (default 0x5354)")
+      ("snaplen", po::value<uint32_t>(), "xdp mode: bytes copied per frame (default 9216)")
+      ("pcap", po::value<std::string>(), "xdp mode: write mirrored frames to this pcap file")
+      ("shadow", po::value<std::vector<std::string>>(), "replay every mirrored connection to HOST:PORT (repeatable; [IPv6]:PORT)")
+      ("copies", po::value<unsigned>(), "each shadow gets each connection N times (load testing at Nx volume)")
+      ("protocol", po::value<std::string>(), "tcp (replay bytes exactly, default) or http (frame HTTP/1.1: per-request "
+                                             "rules, Host -shadow suffix, primary-vs-shadow comparison)")
+      ("exclude-header", po::value<std::vector<std::string>>(), "http: never mirror requests with this header, "
+                                                                "'NAME: VALUE' exact (repeatable)")
+      ("set-header", po::value<std::vector<std::string>>(), "http: set 'NAME: VALUE' on the mirrored copy (repeatable)")
+      ("remove-header", po::value<std::vector<std::string>>(), "http: remove NAME from the mirrored copy, e.g. "
+                                                               "Authorization, Cookie (repeatable)")
+      ("request-percent", po::value<std::string>(), "http: share of requests mirrored within a mirrored connection "
+                                                    "(default 100)")
+      ("no-host-suffix", po::bool_switch(), "http: keep Host as it is (default: Host gets a -shadow suffix, "
+                                            "like mesh mirroring)")
+      ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
+      ("gap-timeout-ms", po::value<uint64_t>(), "a sequence hole not filled within this breaks the flow (default 2000)")
+      ("flow-buffer-mb", po::value<uint64_t>(), "out-of-order bytes buffered in total, MiB (default 256)")
+      ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256)")
+      ("metrics-addr", po::value<std::string>(), "serve /metrics and /healthz here (default 127.0.0.1:9477; off)")
+      ("replace-stale", po::bool_switch(), "remove a tap left by an agent that no longer runs instead of refusing "
+                                           "(for supervisors: systemd, Kubernetes)");
+  return desc;
+}
+
+RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &ifaceHoldingAddress) {
+  RunOptions o = given(vm, "config") ? loadConfigFile(vm["config"].as<std::string>()) : RunOptions{};
+  auto str = [&](const char *name) { return vm[name].as<std::string>(); };
+  if (given(vm, "iface")) {
+    o.iface = str("iface");
+    o.ifaceFromAddress.reset();
+  }
+  if (given(vm, "iface-from-address")) {
+    o.ifaceFromAddress = expandEnvironment(str("iface-from-address"));
+    o.iface.clear();
+  }
+  // --port replaces the file's services; --percent/--shadow/--copies alone adjust every service.
+  std::optional<uint32_t> percent;
+  if (given(vm, "percent"))
+    percent = parsePercent(str("percent"));
+  if (given(vm, "port")) {
+    o.services.clear();
+    for (uint16_t port : parsePortList(str("port"))) {
+      ServiceRule rule;
+      rule.port = port;
+      o.services.push_back(std::move(rule));
+    }
+  }
+  for (auto &service : o.services) {
+    if (percent)
+      service.ratePpm = *percent;
+    if (given(vm, "shadow"))
+      service.shadows = vm["shadow"].as<std::vector<std::string>>();
+    if (given(vm, "copies"))
+      service.copies = vm["copies"].as<unsigned>();
+  }
+  applyHttpFlags(vm, o);
+  if (given(vm, "mode"))
+    o.mode = parseMode(str("mode"));
+  if (given(vm, "mirror-iface"))
+    o.mirrorIface = str("mirror-iface");
+  if (given(vm, "pcap"))
+    o.pcapPath = str("pcap");
+  if (given(vm, "mark"))
+    o.skipMark = parseMark(str("mark"));
+  if (given(vm, "snaplen"))
+    o.snaplen = vm["snaplen"].as<uint32_t>();
+  if (given(vm, "log-level"))
+    o.logLevel = str("log-level");
+  if (vm.count("replace-stale") && vm["replace-stale"].as<bool>())
+    o.replaceStale = true;
+  if (given(vm, "metrics-addr"))
+    o.metricsAddr = str("metrics-addr");
+  if (o.metricsAddr != "off")
+    parseListenAddress(o.metricsAddr); // checked here: a bad address must fail before attaching
+  if (given(vm, "exclude-cidr")) {
+    o.excludes.clear();
+    for (const auto &c : vm["exclude-cidr"].as<std::vector<std::string>>())
+      o.excludes.push_back(parseCidr(c));
+  }
+  if (given(vm, "max-flows"))
+    o.flowLimits.maxFlows = vm["max-flows"].as<size_t>();
+  auto inRange = [&](const char *name, uint64_t lo, uint64_t hi) {
+    uint64_t v = vm[name].as<uint64_t>();
+    if (v < lo || v > hi)
+      throw UsageError(std::string("invalid --") + name + ": expected " + std::to_string(lo) + " to " + std::to_string(hi));
+    return v;
+  };
+  if (given(vm, "gap-timeout-ms"))
+    o.flowLimits.gapTimeoutNs = inRange("gap-timeout-ms", 1, 600000) * 1000000ull;
+  if (given(vm, "flow-buffer-mb"))
+    o.flowLimits.maxBufferedTotal = static_cast<size_t>(inRange("flow-buffer-mb", 1, 65536)) << 20;
+  if (given(vm, "replay-buffer-mb"))
+    o.replayBacklogBytes = static_cast<size_t>(inRange("replay-buffer-mb", 1, 65536)) << 20;
+  if (o.iface.empty() && o.ifaceFromAddress)
+    o.iface = ifaceHoldingAddress(*o.ifaceFromAddress);
+  validate(o);
+  return o;
+}
+
+} // namespace shadowtap

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the commands that work on an existing tap are asked to do: set, status, report, detach.
+// Plain structs filled by their flags (cli/); set's are checked by validation.h.
+#pragma once
+
+#include "config/run_options.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shadowtap {
+
+struct SetOptions {
+  std::string iface;
+  std::optional<uint16_t> port;
+  std::optional<uint32_t> ratePpm;
+  std::vector<Cidr> excludes;
+  std::vector<Cidr> includes; // exclusions to lift
+  std::optional<bool> enabled;
+};
+
+struct StatusOptions {
+  std::string iface;
+  bool json = false;
+};
+
+struct ReportOptions {
+  std::string iface;
+  bool json = false;
+};
+
+struct DetachOptions {
+  std::string iface;
+};
+
+} // namespace shadowtap

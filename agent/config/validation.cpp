@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "config/validation.h"
+
+#include "common/error.h"
+
+#include <net/if.h>
+
+namespace shadowtap {
+
+void validateIfaceName(const std::string &name, const char *flag) {
+  if (name.empty())
+    throw UsageError(std::string("missing ") + flag);
+  if (name.size() >= IFNAMSIZ || name.find('/') != std::string::npos || name == "." || name == "..")
+    throw UsageError(std::string("invalid ") + flag + " '" + name + "': not an interface name");
+}
+
+void validate(const RunOptions &options) {
+  validateIfaceName(options.iface, "--iface");
+  validateAllButIface(options);
+}
+
+void validateAllButIface(const RunOptions &options) {
+  if (options.services.empty())
+    throw UsageError("missing --port: name at least one service port");
+  if (options.services.size() > ST_MAX_RULES)
+    throw UsageError("too many services: at most " + std::to_string(ST_MAX_RULES));
+  for (size_t i = 0; i < options.services.size(); i++) {
+    const auto &service = options.services[i];
+    if (service.port == 0)
+      throw UsageError("invalid port 0: expected 1 to 65535");
+    for (size_t j = 0; j < i; j++)
+      if (options.services[j].port == service.port)
+        throw UsageError("port " + std::to_string(service.port) + " is configured twice");
+    if (service.ratePpm > ST_RATE_SCALE)
+      throw UsageError("invalid --percent: above 100");
+    if (service.copies < 1 || service.copies > 100)
+      throw UsageError("invalid --copies: expected 1 to 100");
+    if (service.copies > 1 && service.shadows.empty())
+      throw UsageError("--copies needs at least one --shadow");
+  }
+  if (options.mirrorIface) {
+    validateIfaceName(*options.mirrorIface, "--mirror-iface");
+    if (*options.mirrorIface == options.iface)
+      throw UsageError("--mirror-iface must differ from --iface: mirroring an interface into itself loops");
+  }
+  if (options.snaplen < 64 || options.snaplen > ST_MAX_SNAPLEN)
+    throw UsageError("invalid --snaplen: expected 64 to " + std::to_string(ST_MAX_SNAPLEN));
+  if (options.pcapPath && options.mode != Mode::Xdp)
+    throw UsageError("--pcap works in --mode xdp (in tc mode, capture the mirror interface instead)");
+  if (options.flowLimits.maxFlows < 1)
+    throw UsageError("invalid --max-flows: at least 1");
+  if (options.excludes.size() > ST_MAX_EXCLUDES)
+    throw UsageError("too many --exclude-cidr: at most " + std::to_string(ST_MAX_EXCLUDES));
+}
+
+void validate(const SetOptions &options) {
+  validateIfaceName(options.iface, "--iface");
+  if (options.ratePpm && !options.port)
+    throw UsageError("--percent needs --port: say which service's rate to change");
+  if (!options.ratePpm && !options.enabled && options.excludes.empty() && options.includes.empty() &&
+      !options.port)
+    throw UsageError("nothing to set: give --port/--percent, --exclude-cidr, --include-cidr, --enable or --disable");
+  if (options.port && !options.ratePpm)
+    throw UsageError("--port needs --percent");
+}
+
+} // namespace shadowtap

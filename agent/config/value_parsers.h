@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// Option values from text, shared by the flags and the config file (so `--percent 101` and
+// `mirrorPercentage: 101` fail alike), and back to text for status and logs. Pure: no I/O, every
+// rule unit-tested without root.
+#pragma once
+
+#include "config/run_options.h"
+#include "shadowtap/shared.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace shadowtap {
+
+// Throw UsageError with a message naming the flag and the bad value.
+std::vector<uint16_t> parsePortList(const std::string &text);
+uint16_t parsePort(const std::string &text);
+uint32_t parsePercent(const std::string &text); // -> parts per million, accepts decimals
+Cidr parseCidr(const std::string &text);
+Mode parseMode(const std::string &text);
+Protocol parseProtocol(const std::string &text); // "tcp" | "http"
+const char *protocolName(Protocol protocol);
+uint32_t parseMark(const std::string &text); // decimal or 0x hex, non-zero
+
+std::string formatPercent(uint32_t ratePpm); // 300000 -> "30", 100 -> "0.01"
+std::string formatLpmKey(const st_lpm_key &key);
+
+} // namespace shadowtap

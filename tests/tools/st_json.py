@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The harness's one reader of JSON files (the agent's `status --json`, the tools' summaries and
+JSON lines), stdlib only.
+
+  st_json.py get FILE EXPR     EXPR, a Python expression on `j` (the document); booleans print
+                               as true/false, the way the shell scripts compare them
+  st_json.py lines FILE EXPR   EXPR on `s`, the list of FILE's JSON lines
+  st_json.py identities STATUS [--copies K] [--flows]
+                               the replay counters of a `status --json` add up, per target:
+                               opened + shed_backoff + skipped_empty = flows started x K, and
+                               opened = completed + aborted + shed_backlog + shed_stalled +
+                               connect_failed + write_failed + active; --flows: also flows
+                               started = completed + reset + broken + evicted + idle_timeout +
+                               shutdown + active. Exit 1 with the broken identities on stderr.
+"""
+import argparse
+import sys
+
+from toollib import load_json, load_jsonl
+
+REPLAY_OUTCOMES = ("completed", "aborted", "shed_backlog", "shed_stalled", "connect_failed", "write_failed")
+FLOW_ENDS = ("completed", "reset", "broken", "evicted", "idle_timeout", "shutdown")
+
+
+def show(v):
+    return str(v).lower() if isinstance(v, bool) else v
+
+
+def identities(status, copies, flows):
+    p = status["pipeline"]
+    f = p["flows"]
+    bad = []
+    if flows:
+        ends = sum(f[k] for k in FLOW_ENDS)
+        if f["started"] != ends + f["active"]:
+            bad.append("flows started %d != %s %d + active %d" % (f["started"], "+".join(FLOW_ENDS), ends, f["active"]))
+    for t in p["replay"]["targets"]:
+        if t["opened"] + t["shed_backoff"] + t["skipped_empty"] != f["started"] * copies:
+            bad.append("%s: opened %d + shed_backoff %d + skipped_empty %d != flows started %d x %d" % (
+                t["target"], t["opened"], t["shed_backoff"], t["skipped_empty"], f["started"], copies))
+        outs = sum(t[k] for k in REPLAY_OUTCOMES)
+        if t["opened"] != outs + t["active"]:
+            bad.append("%s: opened %d != %s %d + active %d" % (
+                t["target"], t["opened"], "+".join(REPLAY_OUTCOMES), outs, t["active"]))
+    return bad
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("get", "lines"):
+        sub.add_parser(name).add_argument("file")
+        sub.choices[name].add_argument("expr")
+    i = sub.add_parser("identities")
+    i.add_argument("file")
+    i.add_argument("--copies", type=int, default=1)
+    i.add_argument("--flows", action="store_true")
+    args = p.parse_args()
+    if args.cmd == "get":
+        print(show(eval(args.expr, {"j": load_json(args.file)})))  # noqa: S307 - the tests' own expressions
+    elif args.cmd == "lines":
+        print(show(eval(args.expr, {"s": load_jsonl(args.file)})))  # noqa: S307
+    else:
+        bad = identities(load_json(args.file), args.copies, args.flows)
+        if bad:
+            print("; ".join(bad), file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: Apache-2.0
+// `shadowtap run`'s flags over its config file (cli/run_flags.h): what wins, what a flag replaces
+// and what it only adjusts, and that defaults never override the file. No root: the interface
+// lookup of --iface-from-address is a fake.
+#include "cli/flags.h"
+#include "cli/run_flags.h"
+#include "common/error.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+using namespace shadowtap;
+
+namespace {
+
+// A config file that lives as long as the test.
+class TempConfig {
+public:
+  explicit TempConfig(const std::string &text) {
+    static int n = 0;
+    path_ = (std::filesystem::temp_directory_path() /
+             ("shadowtap-run-flags-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".yaml"))
+                .string();
+    write(text);
+  }
+  ~TempConfig() { std::filesystem::remove(path_); }
+  void write(const std::string &text) const { std::ofstream(path_) << text; }
+  const std::string &path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+// Two services, every per-service setting given, so a flag that touches the wrong one shows.
+const char *kTwoServices = R"(interface: eth0
+mode: xdp
+logLevel: debug
+mark: 0x99
+snaplen: 2048
+metricsAddress: "127.0.0.1:9999"
+replaceStaleTap: true
+excludeClients: [10.0.0.0/8]
+limits: {maxFlows: 10, gapTimeoutMs: 50, flowBufferMb: 2, replayBufferMb: 3}
+services:
+  - name: reviews
+    port: 9080
+    mirrorPercentage: {value: 10}
+    mirror: {host: reviews-v2, port: 9080}
+    copies: 2
+  - name: books
+    port: 8080
+    protocol: http
+    mirrorPercentage: {value: 50}
+    mirror: [{host: books-v2, port: 8080}, {host: books-v3, port: 8080}]
+    http:
+      exclude:
+        - headers: {end-user: {exact: jason}}
+      requestPercentage: {value: 25}
+      headers:
+        request:
+          set: {x-shadowed: "true"}
+          remove: [authorization]
+)";
+
+const char *kOneHttpService = R"(interface: eth0
+services:
+  - name: books
+    port: 8080
+    protocol: http
+    http:
+      exclude:
+        - headers: {end-user: {exact: jason}}
+      headers:
+        request:
+          set: {x-shadowed: "true"}
+          remove: [authorization]
+)";
+
+std::vector<std::string> lookups; // addresses the fake lookup was asked for
+
+std::string fakeLookup(const std::string &address) {
+  lookups.push_back(address);
+  if (address == "192.0.2.1" || address == "2001:db8::1")
+    return "node0";
+  throw UsageError("no interface holds address " + address);
+}
+
+boost::program_options::variables_map flags(const std::vector<std::string> &args) {
+  return parseFlags(args, runFlags(), "run").vm;
+}
+
+RunOptions build(const std::vector<std::string> &args) { return buildRunOptions(flags(args), fakeLookup); }
+
+// The UsageError message of building from `args` ("" if it built).
+std::string errorOf(const std::vector<std::string> &args) {
+  try {
+    build(args);
+  } catch (const UsageError &e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool startsWith(const std::string &text, const std::string &prefix) { return text.rfind(prefix, 0) == 0; }
+
+} // namespace
+
+TEST(RunFlags, WithoutAFileTheFlagsAreEverything) {
+  auto o = build({"--iface", "eth1", "--port", "80,443", "--percent", "12.5", "--shadow", "10.0.0.9:80"});
+  EXPECT_EQ(o.iface, "eth1");
+  ASSERT_EQ(o.services.size(), 2u);
+  EXPECT_EQ(o.services[0].port, 80);
+  EXPECT_EQ(o.services[1].port, 443);
+  for (const auto &s : o.services) {
+    EXPECT_EQ(s.ratePpm, 125000u);
+    EXPECT_EQ(s.shadows, std::vector<std::string>{"10.0.0.9:80"});
+  }
+  EXPECT_FALSE(o.configPath);
+}
+
+TEST(RunFlags, DefaultsAreUntouchedWhenNotGiven) {
+  auto o = build({"--iface", "eth1", "--port", "80"});
+  RunOptions defaults;
+  EXPECT_EQ(o.mode, defaults.mode);
+  EXPECT_EQ(o.logLevel, defaults.logLevel);
+  EXPECT_EQ(o.skipMark, defaults.skipMark);
+  EXPECT_EQ(o.snaplen, defaults.snaplen);
+  EXPECT_EQ(o.metricsAddr, defaults.metricsAddr);
+  EXPECT_EQ(o.replaceStale, defaults.replaceStale);
+  EXPECT_EQ(o.replayBacklogBytes, defaults.replayBacklogBytes);
+  EXPECT_EQ(o.flowLimits.maxFlows, defaults.flowLimits.maxFlows);
+  EXPECT_EQ(o.flowLimits.gapTimeoutNs, defaults.flowLimits.gapTimeoutNs);
+  EXPECT_EQ(o.flowLimits.maxBufferedTotal, defaults.flowLimits.maxBufferedTotal);
+  EXPECT_FALSE(o.mirrorIface);
+  EXPECT_FALSE(o.pcapPath);
+  EXPECT_TRUE(o.excludes.empty());
+  ASSERT_EQ(o.services.size(), 1u);
+  EXPECT_EQ(o.services[0].ratePpm, ServiceRule{}.ratePpm);
+  EXPECT_EQ(o.services[0].copies, 1u);
+  EXPECT_EQ(o.services[0].protocol, Protocol::Tcp);
+  EXPECT_TRUE(o.services[0].shadows.empty());
+}
+
+// --log-level and --bpffs have defaults: a default must never override what the file says.
+TEST(RunFlags, FlagsNotGivenLeaveTheFileAlone) {
+  TempConfig file(kTwoServices);
+  auto o = build({"--config", file.path()});
+  EXPECT_EQ(o.configPath, file.path());
+  EXPECT_EQ(o.iface, "eth0");
+  EXPECT_EQ(o.mode, Mode::Xdp);
+  EXPECT_EQ(o.logLevel, "debug");
+  EXPECT_EQ(o.skipMark, 0x99u);
+  EXPECT_EQ(o.snaplen, 2048u);
+  EXPECT_EQ(o.metricsAddr, "127.0.0.1:9999");
+  EXPECT_TRUE(o.replaceStale);
+  ASSERT_EQ(o.excludes.size(), 1u);
+  EXPECT_EQ(o.excludes[0].text, "10.0.0.0/8");
+  EXPECT_EQ(o.flowLimits.maxFlows, 10u);
+  EXPECT_EQ(o.flowLimits.gapTimeoutNs, 50'000'000ull);
+  EXPECT_EQ(o.flowLimits.maxBufferedTotal, size_t{2} << 20);
+  EXPECT_EQ(o.replayBacklogBytes, size_t{3} << 20);
+  ASSERT_EQ(o.services.size(), 2u);
+  EXPECT_EQ(o.services[0].ratePpm, 100000u);
+  EXPECT_EQ(o.services[1].http.requestRatePpm, 250000u);
+}
+
+TEST(RunFlags, FlagsOverrideTheFile) {
+  TempConfig file(kTwoServices);
+  auto o = build({"--config", file.path(), "--iface", "eth1", "--mode", "tc", "--log-level", "warn", "--mark",
+                  "0x5354", "--snaplen", "128", "--metrics-addr", "off", "--exclude-cidr", "192.0.2.0/24",
+                  "--exclude-cidr", "2001:db8::/32", "--max-flows", "7", "--gap-timeout-ms", "9", "--flow-buffer-mb",
+                  "4", "--replay-buffer-mb", "5", "--mirror-iface", "mirror0"});
+  EXPECT_EQ(o.iface, "eth1");
+  EXPECT_EQ(o.mode, Mode::Tc);
+  EXPECT_EQ(o.logLevel, "warn");
+  EXPECT_EQ(o.skipMark, 0x5354u);
+  EXPECT_EQ(o.snaplen, 128u);
+  EXPECT_EQ(o.metricsAddr, "off");
+  ASSERT_EQ(o.excludes.size(), 2u); // the file's exclusions are replaced, not added to
+  EXPECT_EQ(o.excludes[0].text, "192.0.2.0/24");
+  EXPECT_EQ(o.excludes[1].text, "2001:db8::/32");
+  EXPECT_EQ(o.flowLimits.maxFlows, 7u);
+  EXPECT_EQ(o.flowLimits.gapTimeoutNs, 9'000'000ull);
+  EXPECT_EQ(o.flowLimits.maxBufferedTotal, size_t{4} << 20);
+  EXPECT_EQ(o.replayBacklogBytes, size_t{5} << 20);
+  EXPECT_EQ(o.mirrorIface, "mirror0");
+  EXPECT_TRUE(o.replaceStale); // a switch can only turn it on: the file's true stays
+  EXPECT_EQ(o.services.size(), 2u);
+}
+
+TEST(RunFlags, PortReplacesTheFilesServices) {
+  TempConfig file(kTwoServices);
+  auto o = build({"--config", file.path(), "--port", "7000,7001"});
+  ASSERT_EQ(o.services.size(), 2u);
+  for (const auto &s : o.services) {
+    EXPECT_EQ(s.name, "");
+    EXPECT_EQ(s.ratePpm, ServiceRule{}.ratePpm);
+    EXPECT_TRUE(s.shadows.empty());
+    EXPECT_EQ(s.copies, 1u);
+    EXPECT_EQ(s.protocol, Protocol::Tcp);
+    EXPECT_TRUE(s.http.exclude.empty());
+  }
+  EXPECT_EQ(o.services[0].port, 7000);
+  EXPECT_EQ(o.services[1].port, 7001);
+}
+
+TEST(RunFlags, PercentShadowAndCopiesAloneAdjustEveryService) {
+  TempConfig file(kTwoServices);
+  auto o = build({"--config", file.path(), "--percent", "5", "--shadow", "10.0.0.9:80", "--shadow", "[fd00::9]:80",
+                  "--copies", "3"});
+  ASSERT_EQ(o.services.size(), 2u);
+  for (const auto &s : o.services) {
+    EXPECT_EQ(s.ratePpm, 50000u);
+    EXPECT_EQ(s.shadows, (std::vector<std::string>{"10.0.0.9:80", "[fd00::9]:80"}));
+    EXPECT_EQ(s.copies, 3u);
+  }
+  // Everything else of each service is the file's.
+  EXPECT_EQ(o.services[0].name, "reviews");
+  EXPECT_EQ(o.services[0].port, 9080);
+  EXPECT_EQ(o.services[1].name, "books");
+  EXPECT_EQ(o.services[1].protocol, Protocol::Http);
+  EXPECT_EQ(o.services[1].http.exclude.size(), 1u);
+
+  // One of them alone touches only its own setting.
+  auto only = build({"--config", file.path(), "--percent", "1"});
+  EXPECT_EQ(only.services[0].shadows, std::vector<std::string>{"reviews-v2:9080"});
+  EXPECT_EQ(only.services[0].copies, 2u);
+  EXPECT_EQ(only.services[1].shadows.size(), 2u);
+  EXPECT_EQ(only.services[1].ratePpm, 10000u);
+}
+
+TEST(RunFlags, HttpFlagsReplaceTheirKindOfRuleOnly) {
+  TempConfig file(kOneHttpService);
+  auto o = build({"--config", file.path(), "--exclude-header", "x-test: 1", "--exclude-header", "x-bot: yes"});
+  ASSERT_EQ(o.services.size(), 1u);
+  const auto &rules = o.services[0].http;
+  ASSERT_EQ(rules.exclude.size(), 2u); // the file's end-user exclusion is replaced
+  ASSERT_EQ(rules.exclude[0].headers.size(), 1u);
+  EXPECT_EQ(rules.exclude[0].headers[0].name, "x-test");
+  EXPECT_EQ(rules.exclude[1].headers[0].name, "x-bot");
+  ASSERT_EQ(rules.setHeaders.size(), 1u); // the other kinds stay the file's
+  EXPECT_EQ(rules.setHeaders[0].name, "x-shadowed");
+  EXPECT_EQ(rules.removeHeaders, std::vector<std::string>{"authorization"});
+  EXPECT_TRUE(rules.hostSuffix);
+
+  auto rewritten = build({"--config", file.path(), "--set-header", "x-env: staging", "--remove-header", "Cookie",
+                          "--request-percent", "10", "--no-host-suffix"});
+  const auto &r = rewritten.services[0].http;
+  EXPECT_EQ(r.exclude.size(), 1u);
+  ASSERT_EQ(r.setHeaders.size(), 1u);
+  EXPECT_EQ(r.setHeaders[0].name, "x-env");
+  EXPECT_EQ(r.setHeaders[0].value, "staging");
+  EXPECT_EQ(r.removeHeaders, std::vector<std::string>{"Cookie"});
+  EXPECT_EQ(r.requestRatePpm, 100000u);
+  EXPECT_FALSE(r.hostSuffix);
+}
+
+TEST(RunFlags, HttpFlagsNeedProtocolHttp) {
+  for (const std::vector<std::string> &rule :
+       {std::vector<std::string>{"--exclude-header", "end-user: bbo"}, {"--set-header", "x-a: 1"},
+        {"--remove-header", "Cookie"}, {"--request-percent", "50"}, {"--no-host-suffix"}}) {
+    std::vector<std::string> args{"--iface", "eth0", "--port", "80"};
+    args.insert(args.end(), rule.begin(), rule.end());
+    EXPECT_NE(errorOf(args).find("need --protocol http"), std::string::npos) << rule[0];
+    args.insert(args.end(), {"--protocol", "http"});
+    EXPECT_EQ(errorOf(args), "") << rule[0];
+  }
+  // --protocol given applies to every service of the file: a tcp service's rules become valid.
+  TempConfig file(kTwoServices);
+  auto o = build({"--config", file.path(), "--protocol", "http", "--remove-header", "Cookie"});
+  for (const auto &s : o.services) {
+    EXPECT_EQ(s.protocol, Protocol::Http);
+    EXPECT_EQ(s.http.removeHeaders, std::vector<std::string>{"Cookie"});
+  }
+}
+
+TEST(RunFlags, RequestPercentErrorsNameRequestPercent) {
+  auto message = errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--request-percent", "150"});
+  EXPECT_TRUE(startsWith(message, "invalid --request-percent '150'")) << message;
+  EXPECT_EQ(message.find("--percent"), std::string::npos) << message; // not the flag the user did not give
+}
+
+TEST(RunFlags, BadValuesFailNamingTheFlag) {
+  std::vector<std::string> base{"--iface", "eth0", "--port", "80"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return errorOf(args);
+  };
+  EXPECT_TRUE(startsWith(with({"--percent", "101"}), "invalid --percent '101'"));
+  EXPECT_TRUE(startsWith(with({"--mode", "foo"}), "invalid --mode 'foo'"));
+  EXPECT_TRUE(startsWith(with({"--mark", "0"}), "invalid --mark '0'"));
+  EXPECT_TRUE(startsWith(with({"--protocol", "ftp"}), "invalid --protocol 'ftp'"));
+  EXPECT_TRUE(startsWith(with({"--exclude-cidr", "10.0.0.0/33"}), "invalid CIDR '10.0.0.0/33'"));
+  EXPECT_TRUE(startsWith(with({"--metrics-addr", "localhost:9477"}), "invalid --metrics-addr 'localhost:9477'"));
+  EXPECT_TRUE(startsWith(with({"--gap-timeout-ms", "0"}), "invalid --gap-timeout-ms"));
+  EXPECT_TRUE(startsWith(with({"--flow-buffer-mb", "70000"}), "invalid --flow-buffer-mb"));
+  EXPECT_TRUE(startsWith(with({"--replay-buffer-mb", "0"}), "invalid --replay-buffer-mb"));
+  EXPECT_TRUE(startsWith(with({"--copies", "0", "--shadow", "10.0.0.9:80"}), "invalid --copies"));
+  EXPECT_TRUE(startsWith(with({"--exclude-header", "no colon", "--protocol", "http"}), "--exclude-header"));
+  EXPECT_TRUE(startsWith(errorOf({"--iface", "eth0", "--port", "0"}), "invalid port '0'"));
+  EXPECT_TRUE(startsWith(errorOf({"--iface", "eth0"}), "missing --port"));
+  // Boost's own errors (an unknown flag, a number that is not one) point at `run --help`.
+  EXPECT_THROW(flags({"--bogus"}), UsageError);
+  try {
+    flags({"--snaplen", "big"});
+    ADD_FAILURE() << "--snaplen big accepted";
+  } catch (const UsageError &e) {
+    EXPECT_NE(std::string(e.what()).find("see `shadowtap run --help`"), std::string::npos) << e.what();
+  }
+}
+
+TEST(RunFlags, FileErrorsKeepTheirFileLineAndKey) {
+  TempConfig file("interface: eth0\nservices:\n  - port: 80\n    mirrorPercentage: 101\n");
+  auto message = errorOf({"--config", file.path()});
+  EXPECT_TRUE(startsWith(message, file.path() + ":4: services[0].mirrorPercentage: invalid --percent '101'"))
+      << message;
+}
+
+TEST(RunFlags, IfaceFromAddressIsLookedUpAfterTheMerge) {
+  lookups.clear();
+  ::setenv("SHADOWTAP_TEST_NODE_IP", "192.0.2.1", 1);
+  auto o = build({"--iface-from-address", "${SHADOWTAP_TEST_NODE_IP}", "--port", "80"});
+  EXPECT_EQ(o.iface, "node0");
+  EXPECT_EQ(o.ifaceFromAddress, "192.0.2.1");
+  EXPECT_EQ(lookups, std::vector<std::string>{"192.0.2.1"});
+
+  // The file's interfaceFromAddress gives way to --iface: no lookup at all.
+  TempConfig file("interfaceFromAddress: \"${SHADOWTAP_TEST_NODE_IP}\"\nservices:\n  - port: 80\n");
+  lookups.clear();
+  auto flagWins = build({"--config", file.path(), "--iface", "eth3"});
+  EXPECT_EQ(flagWins.iface, "eth3");
+  EXPECT_FALSE(flagWins.ifaceFromAddress);
+  EXPECT_TRUE(lookups.empty());
+
+  auto fromFile = build({"--config", file.path()});
+  EXPECT_EQ(fromFile.iface, "node0");
+  EXPECT_EQ(lookups, std::vector<std::string>{"192.0.2.1"});
+
+  // ...and the file's interface gives way to --iface-from-address.
+  TempConfig named("interface: eth0\nservices:\n  - port: 80\n");
+  auto addressWins = build({"--config", named.path(), "--iface-from-address", "2001:db8::1"});
+  EXPECT_EQ(addressWins.iface, "node0");
+
+  EXPECT_EQ(errorOf({"--iface-from-address", "198.51.100.7", "--port", "80"}),
+            "no interface holds address 198.51.100.7");
+  ::unsetenv("SHADOWTAP_TEST_NODE_IP");
+  EXPECT_EQ(errorOf({"--iface-from-address", "${SHADOWTAP_TEST_NODE_IP}", "--port", "80"}),
+            "environment variable SHADOWTAP_TEST_NODE_IP is not set");
+}
+
+// A reload builds again from the same flags: the new file is read, and the flags still win.
+TEST(RunFlags, ReloadReappliesTheFlagsOverTheNewFile) {
+  TempConfig file(kTwoServices);
+  auto vm = flags({"--config", file.path(), "--percent", "5", "--log-level", "warn"});
+  auto first = buildRunOptions(vm, fakeLookup);
+  ASSERT_EQ(first.services.size(), 2u);
+
+  file.write(R"(interface: eth0
+logLevel: debug
+services:
+  - name: ratings
+    port: 9090
+    mirrorPercentage: {value: 80}
+    mirror: {host: ratings-v2, port: 9090}
+)");
+  auto reloaded = buildRunOptions(vm, fakeLookup);
+  ASSERT_EQ(reloaded.services.size(), 1u);
+  EXPECT_EQ(reloaded.services[0].name, "ratings");
+  EXPECT_EQ(reloaded.services[0].port, 9090);
+  EXPECT_EQ(reloaded.services[0].shadows, std::vector<std::string>{"ratings-v2:9090"});
+  EXPECT_EQ(reloaded.services[0].ratePpm, 50000u); // --percent 5, not the file's 80
+  EXPECT_EQ(reloaded.logLevel, "warn");
+  EXPECT_EQ(reloaded.mode, Mode::Tc); // the new file no longer says xdp
+
+  file.write("interface: eth0\nservices: []\n"); // an invalid new file is refused whole
+  EXPECT_THROW(buildRunOptions(vm, fakeLookup), UsageError);
+}
