@@ -15,24 +15,48 @@
 const volatile __u32 st_snaplen = ST_DEFAULT_SNAPLEN;
 
 /*
- * Ring records are reserved by size class: bpf_ringbuf_reserve() needs a constant size, and a
- * reserved record is filled in place (one copy, straight from the packet and its fragments). A
- * frame takes the smallest class that holds it, so a 66-byte ACK costs a 128-byte slot, not a
- * 64 KiB one, and a 64 KiB GSO frame is still copied whole. See docs/architecture.md for the
- * measured footprint.
+ * Ring records, two ways (measured: docs/architecture.md). A frame of up to ST_RING_STAGED bytes (ACKs,
+ * SYNs, small requests: most frames) is staged in a per-CPU buffer and written with
+ * bpf_ringbuf_output() at its exact size: the ring's cost is the bytes written into it, so a slot
+ * of the right size beats saving a 500-byte copy. A larger one is reserved by size class
+ * (bpf_ringbuf_reserve() needs a constant size) and loaded in place, one copy straight from the
+ * packet and its fragments: a 1514-byte frame takes a 1536-byte slot, a 64 KiB GSO frame is copied
+ * whole, and nothing takes a 64 KiB slot it does not fill.
  */
-#define ST_RING_CLASS_0 128
-#define ST_RING_CLASS_1 512
-#define ST_RING_CLASS_2 1536 /* a 1500-MTU frame with two VLAN tags */
-#define ST_RING_CLASS_3 4096
-#define ST_RING_CLASS_4 9216 /* a 9000-MTU jumbo frame */
-#define ST_RING_CLASS_5 16384
-#define ST_RING_CLASS_6 32768
-#define ST_RING_CLASS_7 ST_MAX_SNAPLEN
+#define ST_RING_STAGED 512
 #define ST_MAX_LOAD 0xffff /* bpf_xdp_load_bytes refuses longer copies (and offsets) */
 
-static __always_inline __u32 st_ring_put(void *ctx, enum st_hook hook, const struct st_pkt_meta *meta,
-					 __u32 cap_len, const __u32 class_len)
+/* Clamps *len to [1, max] in asm, on the very register later passed to a helper: the caller's
+ * tests already bound it, but clang may hand the helper another copy of the value. */
+#define ST_CLAMP(len, max)                                                                 \
+	asm volatile("if %[l] <= %[m] goto +1\n\t"                                        \
+		     "%[l] = %[m]\n\t"                                                      \
+		     "if %[l] > 0 goto +1\n\t"                                              \
+		     "%[l] = 1"                                                               \
+		     : [l] "+r"(len)                                                          \
+		     : [m] "i"(max))
+
+static __always_inline __u32 st_ring_staged(void *ctx, enum st_hook hook, const struct st_pkt_meta *meta,
+					    __u32 cap_len)
+{
+	__u32 zero = 0;
+	struct st_ring_stage *stage = bpf_map_lookup_elem(&st_stage, &zero);
+	__u64 len = cap_len;
+
+	if (!stage || cap_len < ETH_HLEN)
+		return ST_C_RING_FAILED;
+	ST_CLAMP(len, ST_RING_STAGED);
+	if (st_ctx_load_bytes(ctx, hook, 0, stage->data, len) < 0)
+		return ST_C_RING_FAILED;
+	stage->meta = *meta;
+	stage->meta.cap_len = len;
+	if (bpf_ringbuf_output(&st_ring, stage, sizeof(stage->meta) + len, 0) < 0)
+		return ST_C_RING_FULL;
+	return ST_C_RING_SENT;
+}
+
+static __always_inline __u32 st_ring_reserved(void *ctx, enum st_hook hook, const struct st_pkt_meta *meta,
+					      __u32 cap_len, const __u32 class_len)
 {
 	struct st_pkt_meta *rec;
 	__u64 len = cap_len;
@@ -42,25 +66,12 @@ static __always_inline __u32 st_ring_put(void *ctx, enum st_hook hook, const str
 	rec = bpf_ringbuf_reserve(&st_ring, sizeof(*meta) + class_len, 0);
 	if (!rec)
 		return ST_C_RING_FULL;
-	/* The caller's class test already bounds len, but clang may hand the helper another copy of
-	 * it; clamping to [1, class_len] in asm, on the very register passed, gives the verifier its
-	 * bound whatever the compiler does. */
-	asm volatile("if %[len] <= %[max] goto +1\n\t"
-		     "%[len] = %[max]\n\t"
-		     "if %[len] > 0 goto +1\n\t"
-		     "%[len] = 1"
-		     : [len] "+r"(len)
-		     : [max] "i"(class_len));
+	ST_CLAMP(len, class_len);
 	if (class_len > ST_MAX_LOAD && len > ST_MAX_LOAD) {
 		/* bpf_xdp_load_bytes copies at most 0xffff bytes a call: the rest in a second one. */
 		__u64 rest = len - ST_MAX_LOAD;
 
-		asm volatile("if %[rest] <= %[max] goto +1\n\t"
-			     "%[rest] = %[max]\n\t"
-			     "if %[rest] > 0 goto +1\n\t"
-			     "%[rest] = 1"
-			     : [rest] "+r"(rest)
-			     : [max] "i"(class_len > ST_MAX_LOAD ? class_len - ST_MAX_LOAD : 1));
+		ST_CLAMP(rest, class_len > ST_MAX_LOAD ? class_len - ST_MAX_LOAD : 1);
 		if (st_ctx_load_bytes(ctx, hook, 0, rec + 1, ST_MAX_LOAD) < 0 ||
 		    st_ctx_load_bytes(ctx, hook, ST_MAX_LOAD, (__u8 *)(rec + 1) + ST_MAX_LOAD, rest) < 0) {
 			bpf_ringbuf_discard(rec, 0);
@@ -94,22 +105,30 @@ static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 fl
 	if (st_ctx_csum_trusted(ctx, hook))
 		meta.flags |= ST_PKT_CSUM_TRUSTED;
 
-	if (cap_len <= ST_RING_CLASS_0)
-		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_0);
-	else if (cap_len <= ST_RING_CLASS_1)
-		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_1);
-	else if (cap_len <= ST_RING_CLASS_2)
-		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_2);
-	else if (cap_len <= ST_RING_CLASS_3)
-		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_3);
-	else if (cap_len <= ST_RING_CLASS_4)
-		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_4);
-	else if (cap_len <= ST_RING_CLASS_5)
-		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_5);
-	else if (cap_len <= ST_RING_CLASS_6)
-		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_6);
+	/* Size classes above the staged size: a 1500-MTU frame (two VLAN tags included), a 9000-MTU
+	 * jumbo frame, powers of two in between and above, and the largest copy. */
+	if (cap_len <= ST_RING_STAGED)
+		reason = st_ring_staged(ctx, hook, &meta, cap_len);
+	else if (cap_len <= 1024)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 1024);
+	else if (cap_len <= 1536)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 1536);
+	else if (cap_len <= 2048)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 2048);
+	else if (cap_len <= 4096)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 4096);
+	else if (cap_len <= 8192)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 8192);
+	else if (cap_len <= 9216)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 9216);
+	else if (cap_len <= 16384)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 16384);
+	else if (cap_len <= 32768)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 32768);
+	else if (cap_len <= 49152)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 49152);
 	else
-		reason = st_ring_put(ctx, hook, &meta, cap_len, ST_RING_CLASS_7);
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, ST_MAX_SNAPLEN);
 	if (reason == ST_C_RING_SENT && (meta.flags & ST_PKT_TRUNCATED))
 		st_count(ST_C_RING_TRUNCATED);
 	return reason;

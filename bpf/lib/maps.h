@@ -57,6 +57,19 @@ struct {
 	__uint(max_entries, ST_RING_BYTES);
 } st_ring SEC(".maps");
 
+/* Per-CPU staging buffer for small ring records (capture.h: st_ring_staged). */
+struct st_ring_stage {
+	struct st_pkt_meta meta;
+	__u8 data[512]; /* ST_RING_STAGED */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_ring_stage);
+} st_stage SEC(".maps");
+
 static __always_inline void st_count(__u32 reason)
 {
 	__u64 *value = bpf_map_lookup_elem(&st_counters, &reason);

@@ -116,7 +116,7 @@ TEST(Ring, SmallSnaplenCutsTheCopyNotThePacketAndSaysSo) {
 // (IPv4 total length 65535; IPv6 payload length 65535) come out whole.
 TEST(Ring, XdpFragsFramesAreCopiedWhole) {
   for (bool v6 : {false, true}) {
-    for (size_t len : {3520, 3521, 4096, 5000, 9014, 16384, 16385, 40000, 60000}) {
+    for (size_t len : {511, 512, 513, 3520, 3521, 4096, 5000, 9014, 16384, 16385, 40000, 49152, 49153, 60000}) {
       TcpShape shape;
       Bytes packet = framePacket(Hook::XdpIngress, v6, len, &shape);
       expectRecord(xdpTap(), Hook::XdpIngress, packet, shape);
@@ -137,23 +137,32 @@ TEST(Ring, XdpFramesBeyondTheLargestCopyAreCutAndFlagged) {
   expectRecord(xdpTap(), Hook::XdpIngress, packet, shape);
 }
 
-// The ring is reserved by size class: a small frame costs a small slot. Footprint per record =
-// 8 (ring header) + 32 (st_pkt_meta) + the class, 8-aligned.
-TEST(Ring, RecordsTakeTheirSizeClassNotTheLargest) {
+// What a record costs the ring (8-byte ring header + 32-byte st_pkt_meta + data, 8-aligned): a
+// frame of up to 512 bytes is written at its exact size; a larger one takes its size class
+// (1024, 1536, 2048, 4096, 8192, 9216, 16384, 32768, 49152, ST_MAX_SNAPLEN), never the largest.
+TEST(Ring, RecordsTakeTheirSizeNotTheLargestSlot) {
+  auto exact = [](uint64_t frame) { return (8 + 32 + frame + 7) / 8 * 8; };
   struct Case {
     size_t frame;
     uint64_t ringBytes;
   };
-  const Case cases[] = {{54, 8 + 32 + 128},      {66, 8 + 32 + 128},
-                        {129, 8 + 32 + 512},     {1514, 8 + 32 + 1536},
-                        {1536, 8 + 32 + 1536},   {3000, 8 + 32 + 4096},
-                        {9014, 8 + 32 + 9216},   {16384, 8 + 32 + 16384},
-                        {30000, 8 + 32 + 32768}, {60000, 8 + 32 + ST_MAX_SNAPLEN}};
+  const Case cases[] = {{54, exact(54)},           {66, exact(66)},          {129, exact(129)},
+                        {512, exact(512)},         {513, 8 + 32 + 1024},     {1514, 8 + 32 + 1536},
+                        {1536, 8 + 32 + 1536},     {3000, 8 + 32 + 4096},    {9014, 8 + 32 + 9216},
+                        {16384, 8 + 32 + 16384},   {30000, 8 + 32 + 32768},  {40000, 8 + 32 + 49152},
+                        {60000, 8 + 32 + ST_MAX_SNAPLEN}};
   for (const Case &c : cases) {
     TcpShape shape;
     Bytes packet = framePacket(Hook::XdpIngress, false, c.frame, &shape);
     ASSERT_EQ(packet.size(), c.frame);
     EXPECT_EQ(expectRecord(xdpTap(), Hook::XdpIngress, packet, shape), c.ringBytes) << "frame " << c.frame;
+  }
+  // The copy programs' ring path in tc egress: same sizes (test_run limits skbs to a page).
+  for (size_t frame : {66, 512, 513, 1514, 3000}) {
+    TcpShape shape;
+    Bytes packet = framePacket(Hook::TcEgress, false, frame, &shape);
+    uint64_t want = frame <= 512 ? exact(frame) : 8 + 32 + (frame <= 1024 ? 1024 : frame <= 1536 ? 1536 : 4096);
+    EXPECT_EQ(expectRecord(xdpTap(), Hook::TcEgress, packet, shape), want) << "tc egress frame " << frame;
   }
 }
 
