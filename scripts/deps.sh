@@ -17,6 +17,8 @@ PACKAGES=(
   python3-yaml systemd ruby
   # replay e2e tests: crafted captures replayed onto the mirror interface
   tcpreplay
+  # crafted TCP (tests/tools/tcp_craft.py): spoofed halves, bad checksums, stray RSTs
+  python3-scapy
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -38,6 +38,7 @@ ParseError parseTcpFrame(std::span<const uint8_t> frame, TcpPacket &out) {
   }
 
   size_t l4, l4End; // TCP header offset, end of the IP payload within the capture
+  size_t ipEnd = 0;  // end of the IP payload as its header says (0: unknown), captured or not
   uint8_t next;
   if (proto == kEthIp) {
     if (len < off + 20)
@@ -57,7 +58,7 @@ ParseError parseTcpFrame(std::span<const uint8_t> frame, TcpPacket &out) {
     // tot_len trims Ethernet padding; GSO/GRO super-packets may carry 0 (BIG TCP): then the
     // captured length rules.
     l4End = total ? std::min(len, off + total) : len;
-    out.truncated = total && off + total > len;
+    ipEnd = total ? off + total : 0;
     out.segmentLen = total ? static_cast<uint32_t>(total - ihl) : 0;
     out.src[0] = out.src[1] = out.dst[0] = out.dst[1] = 0;
     out.src[2] = out.dst[2] = htonl(0xffff);
@@ -73,7 +74,7 @@ ParseError parseTcpFrame(std::span<const uint8_t> frame, TcpPacket &out) {
       return ParseError::BadHeader;
     size_t payloadLen = be16(ip6 + 4);
     l4End = payloadLen ? std::min(len, off + 40 + payloadLen) : len; // 0: jumbogram / BIG TCP
-    out.truncated = payloadLen && off + 40 + payloadLen > len;
+    ipEnd = payloadLen ? off + 40 + payloadLen : 0;
     std::memcpy(out.src, ip6 + 8, 16);
     std::memcpy(out.dst, ip6 + 24, 16);
     out.ipv6 = true;
@@ -125,6 +126,7 @@ ParseError parseTcpFrame(std::span<const uint8_t> frame, TcpPacket &out) {
   out.ack_flag = flags & 0x10;
   out.payload = frame.subspan(l4 + doff, l4End - (l4 + doff));
   out.segment = frame.subspan(l4, l4End - l4);
+  out.truncated = ipEnd > l4End; // the IP header says there is more than was captured
   return ParseError::None;
 }
 

@@ -29,8 +29,8 @@ struct TcpPacket {
   uint32_t ack = 0;
   bool syn = false, ack_flag = false, fin = false, rst = false;
   bool ipv6 = false;
-  // The copy ends before the IP length says the packet does (a snaplen- or size-cut copy):
-  // `payload` then holds only the bytes that were captured.
+  // The capture cut this packet short (snaplen, or a copy smaller than the frame): its payload
+  // is only a prefix of what was sent. The headers are whole.
   bool truncated = false;
   std::span<const uint8_t> payload; // TCP payload, limited by the IP length and the capture
   std::span<const uint8_t> segment; // TCP header + payload (what the TCP checksum covers, if whole)

@@ -22,7 +22,8 @@ struct FlowInfo {
 
 enum class FlowEnd {
   Completed,   // both directions reached their FIN with no hole
-  Reset,       // RST from either side: the replay aborts too
+  Reset,       // the client reset its connection: the replay aborts too
+  ServerReset, // the server reset it: what the server had accepted is replayed whole, then closed
   Broken,      // a hole never filled (gap timeout, FIN with a hole, buffer overflow): nothing after it is sent
   Evicted,     // the flow table was full (LRU eviction)
   IdleTimeout, // no packet for the idle timeout
@@ -34,10 +35,12 @@ const char *flowEndName(FlowEnd end);
 class FlowSink {
 public:
   virtual ~FlowSink() = default;
+  // The handshake was seen (SYN, then the server's SYN-ACK acknowledging it): a connection the
+  // server accepted. Half-open connections never reach the sink.
   virtual void onFlowStart(FlowId id, const FlowInfo &info) = 0;
-  // Client-to-server bytes, in order, each exactly once.
+  // Client-to-server bytes, in order, each exactly once, as the server acknowledges them.
   virtual void onClientData(FlowId id, std::span<const uint8_t> bytes) = 0;
-  // The client's FIN, reached in sequence: every client byte has been delivered.
+  // The client's FIN, reached in sequence and acknowledged: every client byte has been delivered.
   virtual void onClientFin(FlowId id) = 0;
   // Server-to-client bytes, in order (used for comparison; replay ignores them).
   virtual void onServerData(FlowId, std::span<const uint8_t>) {}

@@ -3,10 +3,17 @@
 
 namespace shadowtap::flow {
 
+namespace {
+// A SYN carries at most this much Fast Open data: a SYN-ACK acknowledging more is not an
+// answer to our SYN.
+constexpr uint32_t kMaxSynData = 65535;
+} // namespace
+
 const char *flowEndName(FlowEnd end) {
   switch (end) {
   case FlowEnd::Completed: return "completed";
   case FlowEnd::Reset: return "reset";
+  case FlowEnd::ServerReset: return "server_reset";
   case FlowEnd::Broken: return "broken";
   case FlowEnd::Evicted: return "evicted";
   case FlowEnd::IdleTimeout: return "idle_timeout";
@@ -21,24 +28,36 @@ FlowTable::FlowTable(const FlowLimits &limits, FlowSink &sink) : limits_(limits)
 
 FlowTable::~FlowTable() = default;
 
-void FlowTable::touch(Flow &flow, uint64_t nowNs) {
-  flow.lastSeenNs = nowNs;
-  lru_.splice(lru_.begin(), lru_, flow.lru);
+void FlowTable::setState(Flow &flow, State state) {
+  lists_[state].splice(lists_[state].begin(), lists_[flow.state], flow.lru);
+  flow.state = state;
 }
 
+void FlowTable::touch(Flow &flow, uint64_t nowNs) {
+  flow.lastSeenNs = nowNs;
+  lists_[flow.state].splice(lists_[flow.state].begin(), lists_[flow.state], flow.lru);
+}
+
+// The least valuable flow goes first: tombstones, skipped mid-stream flows, half-open ones (a SYN
+// flood), and established connections only when nothing else is left.
 void FlowTable::makeRoom() {
-  while (flows_.size() >= limits_.maxFlows && !lru_.empty()) {
-    auto it = flows_.find(lru_.back());
-    end(it, FlowEnd::Evicted, true);
+  while (flows_.size() >= limits_.maxFlows) {
+    for (State state : {Ended, Skipped, HalfOpen, Established}) {
+      if (!lists_[state].empty()) {
+        end(flows_.find(lists_[state].back()), FlowEnd::Evicted, true);
+        break;
+      }
+    }
   }
 }
 
-FlowTable::Flow *FlowTable::startFlow(const st_flow_key &key, const TcpPacket &syn, uint64_t nowNs) {
+void FlowTable::startFlow(const st_flow_key &key, const TcpPacket &syn, uint64_t nowNs) {
   makeRoom();
-  lru_.push_front(key);
+  lists_[HalfOpen].push_front(key);
   Flow &flow = flows_[key];
   flow.id = nextId_++;
-  flow.lru = lru_.begin();
+  flow.state = HalfOpen;
+  flow.lru = lists_[HalfOpen].begin();
   flow.lastSeenNs = nowNs;
   flow.info.key = key;
   std::memcpy(flow.info.client, syn.src, sizeof(flow.info.client));
@@ -46,19 +65,19 @@ FlowTable::Flow *FlowTable::startFlow(const st_flow_key &key, const TcpPacket &s
   flow.info.clientPort = syn.sport;
   flow.info.serverPort = syn.dport;
   flow.info.ipv6 = syn.ipv6;
-  flow.client.emplace(syn.seq, limits_.maxBufferedPerDirection);
-  stats_.active++;
+  flow.clientIsn = syn.seq;
+  flow.client.emplace(syn.seq, limits_.maxBufferedPerDirection, /*gated=*/true);
   stats_.flowsStarted++;
-  sink_.onFlowStart(flow.id, flow.info);
-  return &flow;
+  stats_.active++;
+  feedClient(flow, syn); // Fast Open: the SYN's data is the stream's first bytes
 }
 
-void FlowTable::ignoreFlow(const st_flow_key &key, uint64_t nowNs) {
+void FlowTable::skipFlow(const st_flow_key &key, uint64_t nowNs) {
   makeRoom();
-  lru_.push_front(key);
+  lists_[Skipped].push_front(key);
   Flow &flow = flows_[key];
-  flow.ignored = true;
-  flow.lru = lru_.begin();
+  flow.state = Skipped;
+  flow.lru = lists_[Skipped].begin();
   flow.lastSeenNs = nowNs;
   stats_.midstreamSkipped++;
 }
@@ -70,7 +89,7 @@ void FlowTable::onPacket(const TcpPacket &packet, uint64_t nowNs) {
   bool opening = packet.syn && !packet.ack_flag && !packet.rst;
 
   auto it = flows_.find(key);
-  if (it != flows_.end() && it->second.ignored && opening) {
+  if (it != flows_.end() && (it->second.state == Skipped || it->second.state == Ended) && opening) {
     erase(it); // the tuple is reused by a new connection: forget the old one
     it = flows_.end();
   }
@@ -78,142 +97,243 @@ void FlowTable::onPacket(const TcpPacket &packet, uint64_t nowNs) {
     if (opening)
       startFlow(key, packet, nowNs);
     else
-      ignoreFlow(key, nowNs);
+      skipFlow(key, nowNs);
     return;
   }
 
   Flow &flow = it->second;
   touch(flow, nowNs);
-  if (flow.ignored)
+  if (flow.state == Skipped || flow.state == Ended)
     return;
 
   bool fromClient = packet.sport == flow.info.clientPort &&
                     std::memcmp(packet.src, flow.info.client, sizeof(flow.info.client)) == 0;
   if (packet.rst) {
-    end(it, FlowEnd::Reset);
-    return;
-  }
-  if (!fromClient && packet.fin)
-    flow.serverFin = true;
-  if (packet.syn) {
-    // SYN retransmission (client) or SYN-ACK (server): the server's stream starts here.
-    if (!fromClient && packet.ack_flag && !flow.server)
-      flow.server.emplace(packet.seq, limits_.maxBufferedPerDirection);
-    if (packet.payload.empty() && !packet.fin)
+    if (!acceptsReset(flow, fromClient, packet)) {
+      stats_.rstIgnored++;
       return;
-  }
-  std::optional<StreamReassembler> &stream = fromClient ? flow.client : flow.server;
-  if (stream) {
-    feed(flow, *stream, fromClient, packet, nowNs);
+    }
+    // A server's RST carries its receive position: what it acknowledges there was accepted.
+    if (!fromClient && flow.state == Established && packet.ack_flag)
+      ackClient(flow, packet.ack);
+    if (flow.state == Established || flow.state == HalfOpen)
+      end(it, fromClient ? FlowEnd::Reset : FlowEnd::ServerReset);
     return;
   }
-  // Server bytes with no usable server stream (no SYN-ACK captured, or dropped): replay does not
-  // need them; the flow may still be complete.
-  if (flow.client->finished() && flow.serverFin)
-    end(it, FlowEnd::Completed);
-}
-
-void FlowTable::dropServerStream(Flow &flow) {
-  stats_.bufferedBytes -= flow.server->bufferedBytes();
-  flow.server.reset();
-  flow.serverHoleSinceNs = 0;
-  stats_.serverStreamsLost++;
-}
-
-void FlowTable::feed(Flow &flow, StreamReassembler &stream, bool fromClient, const TcpPacket &packet,
-                     uint64_t nowNs) {
-  scratch_.clear();
-  size_t before = stream.bufferedBytes();
-  auto status = stream.onSegment(packet.seq, packet.payload, packet.fin, scratch_);
-  stats_.bufferedBytes = stats_.bufferedBytes - before + stream.bufferedBytes();
-
-  if (!scratch_.empty()) {
-    if (fromClient) {
-      stats_.clientBytes += scratch_.size();
-      sink_.onClientData(flow.id, scratch_);
-    } else {
-      stats_.serverBytes += scratch_.size();
-      sink_.onServerData(flow.id, scratch_);
+  if (fromClient) {
+    feedClient(flow, packet);
+  } else if (flow.state == Established || (packet.syn && packet.ack_flag)) {
+    if (flow.state == HalfOpen) {
+      establish(flow, packet);
+      if (flow.state != Established) {
+        stats_.outOfWindow++; // a SYN-ACK that does not answer our SYN
+        return;
+      }
     }
+    if (packet.fin)
+      flow.serverFin = true;
+    if (packet.ack_flag)
+      ackClient(flow, packet.ack);
+    if (flow.state == Established)
+      feedServer(flow, packet);
+  } // else: the server says nothing that counts before its SYN-ACK
+  if (flow.state != Established && flow.state != HalfOpen)
+    return; // it ended while being fed (overflow, cut copy)
+
+  trackHoles(flow, nowNs);
+  bool serverDone = flow.server ? flow.server->finished() : flow.serverFin;
+  if (flow.state == Established && flow.client->finished() && serverDone)
+    end(flows_.find(key), FlowEnd::Completed);
+}
+
+bool FlowTable::acceptsReset(const Flow &flow, bool fromClient, const TcpPacket &packet) const {
+  if (fromClient)
+    return flow.client->acceptsReset(packet.seq);
+  if (flow.state == HalfOpen) // a refused connection: the RST acknowledges our SYN
+    return packet.ack_flag && packet.ack - (flow.clientIsn + 1) <= kMaxSynData;
+  return !flow.server || flow.server->acceptsReset(packet.seq); // lost response stream: cannot tell
+}
+
+void FlowTable::establish(Flow &flow, const TcpPacket &synAck) {
+  if (synAck.ack - (flow.clientIsn + 1) > kMaxSynData)
+    return;
+  flow.server.emplace(synAck.seq, limits_.maxBufferedPerDirection, /*gated=*/false);
+  setState(flow, Established);
+  stats_.established++;
+  sink_.onFlowStart(flow.id, flow.info);
+}
+
+void FlowTable::charge(const std::optional<StreamReassembler> &stream, size_t before) {
+  stats_.bufferedBytes = stats_.bufferedBytes - before + stream->memoryBytes();
+}
+
+void FlowTable::feedClient(Flow &flow, const TcpPacket &packet) {
+  if (packet.payload.empty() && !packet.fin)
+    return; // a pure ACK: it acknowledges the server's bytes, which replay does not need
+  if (packet.truncated) { // part of the client's bytes never reached us: nothing after them can go
+    stats_.brokenTruncated++;
+    end(flows_.find(flow.info.key), FlowEnd::Broken);
+    return;
   }
+  uint32_t seq = packet.syn ? packet.seq + 1 : packet.seq; // a SYN's data starts after the SYN
+  scratch_.clear();
+  size_t before = flow.client->memoryBytes();
+  auto status = flow.client->onSegment(seq, packet.payload, packet.fin, scratch_);
+  charge(flow.client, before);
   if (status == StreamReassembler::Status::OutOfWindow)
     stats_.outOfWindow++;
   if (status == StreamReassembler::Status::Overflow || stats_.bufferedBytes > limits_.maxBufferedTotal) {
-    if (!fromClient) {
-      dropServerStream(flow);
-    } else {
-      stats_.flowsBrokenOverflow++;
-      end(flows_.find(flow.info.key), FlowEnd::Broken);
-      return;
-    }
+    stats_.flowsBrokenOverflow++;
+    end(flows_.find(flow.info.key), FlowEnd::Broken);
+    return;
   }
-  if (fromClient && stream.finished() && !flow.clientFinSent) {
+  deliverClient(flow);
+}
+
+void FlowTable::ackClient(Flow &flow, uint32_t ack) {
+  scratch_.clear();
+  size_t before = flow.client->memoryBytes();
+  if (flow.client->onAck(ack, scratch_) == StreamReassembler::Status::OutOfWindow)
+    stats_.outOfWindow++;
+  charge(flow.client, before);
+  deliverClient(flow);
+}
+
+void FlowTable::deliverClient(Flow &flow) {
+  if (!scratch_.empty()) { // only ever acknowledged bytes, so only of established flows
+    stats_.clientBytes += scratch_.size();
+    sink_.onClientData(flow.id, scratch_);
+  }
+  if (flow.state == Established && flow.client->finished() && !flow.clientFinSent) {
     flow.clientFinSent = true;
     sink_.onClientFin(flow.id);
   }
+}
 
-  auto trackHole = [nowNs](bool hole, uint64_t &since) {
-    if (!hole)
-      since = 0;
-    else if (since == 0)
-      since = nowNs;
-  };
-  trackHole(flow.client->hasHole(), flow.holeSinceNs);
+void FlowTable::feedServer(Flow &flow, const TcpPacket &packet) {
+  if (!flow.server || (packet.payload.empty() && !packet.fin))
+    return;
+  if (packet.truncated) {
+    dropServerStream(flow);
+    return;
+  }
+  uint32_t seq = packet.syn ? packet.seq + 1 : packet.seq;
+  scratch_.clear();
+  size_t before = flow.server->memoryBytes();
+  auto status = flow.server->onSegment(seq, packet.payload, packet.fin, scratch_);
+  charge(flow.server, before);
+  if (!scratch_.empty()) {
+    stats_.serverBytes += scratch_.size();
+    sink_.onServerData(flow.id, scratch_);
+  }
+  if (status == StreamReassembler::Status::OutOfWindow)
+    stats_.outOfWindow++;
+  if (status == StreamReassembler::Status::Overflow || stats_.bufferedBytes > limits_.maxBufferedTotal)
+    dropServerStream(flow);
+}
+
+void FlowTable::dropServerStream(Flow &flow) {
+  stats_.bufferedBytes -= flow.server->memoryBytes();
+  setHole(flow, false, false, 0);
+  flow.server.reset();
+  stats_.serverStreamsLost++;
+}
+
+void FlowTable::trackHoles(Flow &flow, uint64_t nowNs) {
+  setHole(flow, true, flow.client->hasHole(), nowNs);
   if (flow.server)
-    trackHole(flow.server->hasHole(), flow.serverHoleSinceNs);
+    setHole(flow, false, flow.server->hasHole(), nowNs);
+}
 
-  bool serverDone = flow.server ? flow.server->finished() : flow.serverFin;
-  if (flow.client->finished() && serverDone)
-    end(flows_.find(flow.info.key), FlowEnd::Completed);
+// A flow with a hole waits in its direction's FIFO (holes open in time order), so the gap
+// timeout only ever looks at the oldest.
+void FlowTable::setHole(Flow &flow, bool client, bool hole, uint64_t nowNs) {
+  auto &slot = client ? flow.clientHole : flow.serverHole;
+  auto &list = client ? clientHoles_ : serverHoles_;
+  if (hole && !slot) {
+    list.push_back(flow.info.key);
+    slot = std::prev(list.end());
+    (client ? flow.clientHoleSinceNs : flow.serverHoleSinceNs) = nowNs;
+  } else if (!hole && slot) {
+    list.erase(*slot);
+    slot.reset();
+  }
 }
 
 void FlowTable::erase(Map::iterator it) {
-  lru_.erase(it->second.lru);
+  Flow &flow = it->second;
+  setHole(flow, true, false, 0);
+  setHole(flow, false, false, 0);
+  lists_[flow.state].erase(flow.lru);
   flows_.erase(it);
 }
 
 void FlowTable::end(Map::iterator it, FlowEnd reason, bool eraseNow) {
   Flow &flow = it->second;
-  if (!flow.ignored) {
-    if (flow.client)
-      stats_.bufferedBytes -= flow.client->bufferedBytes();
-    if (flow.server)
-      stats_.bufferedBytes -= flow.server->bufferedBytes();
+  if (flow.state == HalfOpen || flow.state == Established) {
+    for (auto *stream : {&flow.client, &flow.server})
+      if (*stream)
+        stats_.bufferedBytes -= (*stream)->memoryBytes();
+    setHole(flow, true, false, 0);
+    setHole(flow, false, false, 0);
     stats_.active--;
-    switch (reason) {
-    case FlowEnd::Completed: stats_.flowsCompleted++; break;
-    case FlowEnd::Reset: stats_.flowsReset++; break;
-    case FlowEnd::Broken: stats_.flowsBroken++; break;
-    case FlowEnd::Evicted: stats_.flowsEvicted++; break;
-    case FlowEnd::IdleTimeout: stats_.flowsIdle++; break;
-    case FlowEnd::Shutdown: stats_.flowsShutdown++; break;
+    if (flow.client->unackedBytes() > 0)
+      stats_.unacked++;
+    if (flow.state == HalfOpen) {
+      stats_.neverEstablished++; // the sink never heard of it
+    } else {
+      switch (reason) {
+      case FlowEnd::Completed: stats_.flowsCompleted++; break;
+      case FlowEnd::Reset: stats_.flowsReset++; break;
+      case FlowEnd::ServerReset: stats_.serverReset++; break;
+      case FlowEnd::Broken:
+        stats_.flowsBroken++;
+        if (flow.client->ackedUnseen())
+          stats_.brokenCaptureLoss++;
+        break;
+      case FlowEnd::Evicted: stats_.flowsEvicted++; break;
+      case FlowEnd::IdleTimeout: stats_.flowsIdle++; break;
+      case FlowEnd::Shutdown: stats_.flowsShutdown++; break;
+      }
+      sink_.onFlowEnd(flow.id, reason);
     }
-    sink_.onFlowEnd(flow.id, reason);
   }
   if (eraseNow || reason == FlowEnd::Shutdown) {
     erase(it);
     return;
   }
-  flow.ignored = flow.tombstone = true;
+  setState(flow, Ended);
   flow.client.reset();
   flow.server.reset();
-  flow.holeSinceNs = 0;
 }
 
 void FlowTable::tick(uint64_t nowNs) {
-  for (auto it = flows_.begin(); it != flows_.end();) {
-    auto next = std::next(it);
-    const Flow &flow = it->second;
-    uint64_t idle = nowNs - flow.lastSeenNs;
-    if (flow.tombstone ? idle >= limits_.lingerNs : (flow.ignored && idle >= limits_.idleTimeoutNs))
-      erase(it);
-    else if (!flow.ignored && flow.holeSinceNs && nowNs - flow.holeSinceNs >= limits_.gapTimeoutNs)
-      end(it, FlowEnd::Broken);
-    else if (!flow.ignored && flow.serverHoleSinceNs && nowNs - flow.serverHoleSinceNs >= limits_.gapTimeoutNs)
-      dropServerStream(it->second);
-    else if (!flow.ignored && idle >= limits_.idleTimeoutNs)
-      end(it, flow.holeSinceNs ? FlowEnd::Broken : FlowEnd::IdleTimeout);
-    it = next;
+  // Each list is in last-seen order: only its expired tail is looked at.
+  auto expire = [&](State state, uint64_t after, auto onExpired) {
+    while (!lists_[state].empty()) {
+      auto it = flows_.find(lists_[state].back());
+      if (it->second.lastSeenNs + after > nowNs)
+        break;
+      onExpired(it);
+    }
+  };
+  expire(Ended, limits_.lingerNs, [&](Map::iterator it) { erase(it); });
+  expire(Skipped, limits_.idleTimeoutNs, [&](Map::iterator it) { erase(it); });
+  expire(HalfOpen, limits_.handshakeTimeoutNs, [&](Map::iterator it) { end(it, FlowEnd::IdleTimeout); });
+  expire(Established, limits_.idleTimeoutNs, [&](Map::iterator it) {
+    end(it, it->second.client->hasHole() ? FlowEnd::Broken : FlowEnd::IdleTimeout);
+  });
+  while (!clientHoles_.empty()) {
+    auto it = flows_.find(clientHoles_.front());
+    if (it->second.clientHoleSinceNs + limits_.gapTimeoutNs > nowNs)
+      break;
+    end(it, FlowEnd::Broken);
+  }
+  while (!serverHoles_.empty()) {
+    auto it = flows_.find(serverHoles_.front());
+    if (it->second.serverHoleSinceNs + limits_.gapTimeoutNs > nowNs)
+      break;
+    dropServerStream(it->second);
   }
 }
 

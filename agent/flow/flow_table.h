@@ -1,13 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 // The flow table: TCP packets in (both directions, any order), whole connections out.
 //
-// Replay needs only the client's bytes, so only a client-direction hole breaks a flow; a hole or
-// overflow in the response direction (e.g. an XDP-mode copy cut at the snaplen) drops just that
-// direction's stream, counted, and the replay goes on.
-// A connection is followed from its SYN (the SYN's sender is the client). Connections already
-// open when the tap started (first packet is not a SYN) are skipped and counted once. Every
-// bound is explicit — flows, bytes buffered per direction and in total, idle and gap timeouts —
-// and every flow that ends early ends with a reason the sink hears and the stats count.
+// Replay what the server accepted. A connection is followed from its SYN (the SYN's sender is
+// the client) but reaches the sink only once its handshake is seen — the server's SYN-ACK
+// acknowledging that SYN — and its client bytes are released only as the server's ACKs cover
+// them. So a spoofed client half (SYN, data, FIN, never answered), segments the server dropped
+// (firewall, bad checksum) and bytes it never acknowledged are never replayed; TCP Fast Open
+// data rides in the SYN and is released by the SYN-ACK that accepts it. A RST counts only at
+// the receiver's next sequence number (what the server itself would honour). A client reset
+// aborts the replay; a server reset ends it after everything the server had accepted.
+//
+// Replay needs only the client's bytes, so only a client-direction hole breaks a flow; a hole,
+// overflow or cut copy in the response direction drops just that direction's stream, counted.
+// Connections already open when the tap started (first packet is not a SYN) are skipped and
+// counted once: their beginning is gone, and a replay that starts mid-stream is not the
+// connection the user made.
+//
+// Every bound is explicit — flows, memory per direction and in total, handshake, idle and gap
+// timeouts — and the timeouts cost O(expired), never a walk over every flow. When the table is
+// full the least recently seen flow of the least valuable kind goes first: ended and skipped
+// flows, then half-open ones, and only then established connections.
 #pragma once
 
 #include "capture/packet_parser.h"
@@ -15,6 +27,7 @@
 #include "flow/flow_stats.h"
 #include "flow/stream_reassembler.h"
 
+#include <array>
 #include <cstring>
 #include <list>
 #include <optional>
@@ -25,10 +38,11 @@ namespace shadowtap::flow {
 
 struct FlowLimits {
   size_t maxFlows = 65536;
-  size_t maxBufferedPerDirection = 4u << 20; // out-of-order bytes waiting for a hole to fill
+  size_t maxBufferedPerDirection = 4u << 20; // memory: bytes waiting for a hole or an ACK
   size_t maxBufferedTotal = 256u << 20;
-  uint64_t gapTimeoutNs = 2'000'000'000ull;   // a hole must fill within this
+  uint64_t gapTimeoutNs = 2'000'000'000ull;       // a hole must fill within this
   uint64_t idleTimeoutNs = 300'000'000'000ull;
+  uint64_t handshakeTimeoutNs = 10'000'000'000ull; // a SYN with no SYN-ACK is forgotten after this
   uint64_t lingerNs = 10'000'000'000ull; // an ended flow absorbs its late packets this long
 };
 
@@ -38,8 +52,8 @@ public:
   ~FlowTable();
 
   void onPacket(const TcpPacket &packet, uint64_t nowNs);
-  void tick(uint64_t nowNs);       // gap and idle timeouts
-  void closeAll(FlowEnd reason);   // every open flow ends with `reason`
+  void tick(uint64_t nowNs);     // handshake, gap and idle timeouts
+  void closeAll(FlowEnd reason); // every open flow ends with `reason`
   // New bounds apply from the next packet; streams keep the per-direction bound they began with.
   void setLimits(const FlowLimits &limits) { limits_ = limits; }
 
@@ -48,42 +62,57 @@ public:
   size_t bufferedBytes() const { return stats_.bufferedBytes; }
 
 private:
+  // Each state has its own LRU list (front: most recently seen), which is also its expiry order.
+  enum State : uint8_t { Ended, Skipped, HalfOpen, Established, kStates };
   struct KeyHash {
     size_t operator()(const st_flow_key &k) const { return st_flow_key_hash(&k, 0x5eed); }
   };
   struct KeyEq {
     bool operator()(const st_flow_key &a, const st_flow_key &b) const { return std::memcmp(&a, &b, sizeof(a)) == 0; }
   };
+  using KeyList = std::list<st_flow_key>;
   struct Flow {
     FlowId id = 0;
     FlowInfo info;
-    bool ignored = false;   // mid-stream: tracked only so it is counted once
-    bool tombstone = false; // ended: late packets (last ACKs, retransmissions) are absorbed
+    State state = HalfOpen;
     std::optional<StreamReassembler> client;
     std::optional<StreamReassembler> server;
+    uint32_t clientIsn = 0;
     bool clientFinSent = false;
+    bool serverFin = false; // a FIN from the server was seen, usable stream or not
     uint64_t lastSeenNs = 0;
-    uint64_t holeSinceNs = 0;       // client direction; 0: no hole
-    uint64_t serverHoleSinceNs = 0; // server direction
-    bool serverFin = false;         // a FIN from the server was seen, usable stream or not
-    std::list<st_flow_key>::iterator lru;
+    KeyList::iterator lru;
+    // Holes waiting for the gap timeout, oldest first (client and server direction).
+    std::optional<KeyList::iterator> clientHole, serverHole;
+    uint64_t clientHoleSinceNs = 0, serverHoleSinceNs = 0;
   };
   using Map = std::unordered_map<st_flow_key, Flow, KeyHash, KeyEq>;
 
-  Flow *startFlow(const st_flow_key &key, const TcpPacket &syn, uint64_t nowNs);
-  void ignoreFlow(const st_flow_key &key, uint64_t nowNs);
+  void startFlow(const st_flow_key &key, const TcpPacket &syn, uint64_t nowNs);
+  void skipFlow(const st_flow_key &key, uint64_t nowNs);
   void makeRoom();
-  void feed(Flow &flow, StreamReassembler &stream, bool fromClient, const TcpPacket &packet, uint64_t nowNs);
-  // Ends a flow: tells the sink, counts, then keeps a tombstone (or erases it when evicting).
-  void end(Map::iterator it, FlowEnd reason, bool erase = false);
-  void erase(Map::iterator it);
+  void setState(Flow &flow, State state);
   void touch(Flow &flow, uint64_t nowNs);
+  bool acceptsReset(const Flow &flow, bool fromClient, const TcpPacket &packet) const;
+  void establish(Flow &flow, const TcpPacket &synAck);
+  void feedClient(Flow &flow, const TcpPacket &packet);
+  void feedServer(Flow &flow, const TcpPacket &packet);
+  void ackClient(Flow &flow, uint32_t ack);
+  void deliverClient(Flow &flow); // scratch_ -> sink, FIN when reached
+  void trackHoles(Flow &flow, uint64_t nowNs);
+  void setHole(Flow &flow, bool client, bool hole, uint64_t nowNs);
   void dropServerStream(Flow &flow);
+  void charge(const std::optional<StreamReassembler> &stream, size_t before);
+  // Ends a flow: tells the sink (if it knew the flow), counts, then keeps it as an Ended
+  // tombstone to absorb its late packets (or erases it when evicting or shutting down).
+  void end(Map::iterator it, FlowEnd reason, bool eraseNow = false);
+  void erase(Map::iterator it);
 
   FlowLimits limits_;
   FlowSink &sink_;
   Map flows_;
-  std::list<st_flow_key> lru_; // front: most recently seen
+  std::array<KeyList, kStates> lists_;
+  KeyList clientHoles_, serverHoles_;
   FlowStats stats_;
   FlowId nextId_ = 1;
   std::vector<uint8_t> scratch_;

@@ -5,46 +5,99 @@
 
 namespace shadowtap::flow {
 
-StreamReassembler::StreamReassembler(uint32_t isn, size_t maxBuffered)
-    : base_(isn + 1), maxBuffered_(maxBuffered) {}
+namespace {
+
+// The capacity std::vector grows to when `n` bytes are appended (libstdc++: size + max(size, n)),
+// so the bound is checked against what the allocation will really be.
+size_t grownCapacity(const std::vector<uint8_t> &v, size_t n) {
+  if (v.size() + n <= v.capacity())
+    return v.capacity();
+  return v.size() + std::max(v.size(), n);
+}
+
+// An idle stream keeps at most this much of its in-order buffer's capacity.
+constexpr size_t kKeptCapacity = 64u << 10;
+
+} // namespace
+
+StreamReassembler::StreamReassembler(uint32_t isn, size_t maxMemory, bool gated)
+    : base_(isn + 1), gated_(gated), maxMemory_(maxMemory) {}
 
 int64_t StreamReassembler::offsetOf(uint32_t seq) const {
-  // Distance from the next expected sequence number, as a signed 32-bit value: correct across
-  // the 2^32 wrap as long as the segment lies within 2 GiB of it.
-  uint32_t expected = base_ + static_cast<uint32_t>(next_);
+  uint32_t expected = base_ + static_cast<uint32_t>(contiguous_);
   int64_t delta = static_cast<int32_t>(seq - expected);
-  int64_t offset = static_cast<int64_t>(next_) + delta;
-  return offset;
+  return static_cast<int64_t>(contiguous_) + delta;
+}
+
+uint64_t StreamReassembler::contiguousEnd() const {
+  return contiguous_ + (finOffset_ >= 0 && contiguous_ == static_cast<uint64_t>(finOffset_) ? 1 : 0);
+}
+
+bool StreamReassembler::hasHole() const {
+  return !pending_.empty() || (finSeen() && contiguous_ < static_cast<uint64_t>(finOffset_)) || ackedUnseen();
+}
+
+bool StreamReassembler::acceptsReset(uint32_t seq) const {
+  int64_t offset = offsetOf(seq);
+  if (offset < 0)
+    return false;
+  auto at = static_cast<uint64_t>(offset);
+  // The receiver's next expected sequence number: what we received in order (after its FIN, one
+  // more), or what it acknowledged when that is further than what we saw.
+  return at == contiguous_ || at == contiguousEnd() || (gated_ && at == acked_ && acked_ > 0);
 }
 
 StreamReassembler::Status StreamReassembler::onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin,
                                                        std::vector<uint8_t> &out) {
   int64_t start = offsetOf(seq);
   int64_t end = start + static_cast<int64_t>(payload.size());
-  if (end < 0 || start > static_cast<int64_t>(next_ + kMaxAhead))
+  if (end < 0 || start > static_cast<int64_t>(contiguous_ + kMaxAhead))
     return Status::OutOfWindow;
 
-  if (fin && finOffset_ < 0 && end >= static_cast<int64_t>(next_))
-    finOffset_ = end; // first FIN wins too; a later, different FIN is ignored
+  if (fin && finOffset_ < 0 && end >= static_cast<int64_t>(contiguous_))
+    finOffset_ = end; // first FIN wins too; a later, different FIN is ignored (see onAck)
 
-  // Trim what was already delivered, and anything past the FIN (never deliver beyond it).
-  uint64_t from = static_cast<uint64_t>(std::max<int64_t>(start, static_cast<int64_t>(next_)));
+  // Trim what is already held or delivered, and anything past the FIN (never beyond it).
+  uint64_t from = static_cast<uint64_t>(std::max<int64_t>(start, static_cast<int64_t>(contiguous_)));
   uint64_t to = static_cast<uint64_t>(end);
   if (finOffset_ >= 0)
     to = std::min<uint64_t>(to, static_cast<uint64_t>(finOffset_));
-  if (from >= to) {
-    drain(out);
-    return Status::Ok;
+  Status status = Status::Ok;
+  if (from < to) {
+    auto bytes = payload.subspan(from - static_cast<uint64_t>(start), to - from);
+    // The common case: in order, nothing waiting, and deliverable at once: no copy kept.
+    bool deliverable = !gated_ || acked_ >= to;
+    if (from == contiguous_ && pending_.empty() && delivered_ == contiguous_ && deliverable) {
+      out.insert(out.end(), bytes.begin(), bytes.end());
+      contiguous_ = delivered_ = to;
+      return Status::Ok;
+    }
+    status = store(from, bytes);
   }
-  auto bytes = payload.subspan(from - static_cast<uint64_t>(start), to - from);
+  absorbPending();
+  release(out);
+  return status;
+}
 
-  if (from == next_ && pending_.empty()) {
-    out.insert(out.end(), bytes.begin(), bytes.end()); // the common, in-order case: no copy kept
-    next_ = to;
+StreamReassembler::Status StreamReassembler::onAck(uint32_t ack, std::vector<uint8_t> &out) {
+  if (!gated_)
     return Status::Ok;
-  }
+  int64_t offset = offsetOf(ack);
+  if (offset < 0 || offset > static_cast<int64_t>(contiguous_ + kMaxAhead))
+    return Status::OutOfWindow;
+  acked_ = std::max(acked_, static_cast<uint64_t>(offset));
+  // Acknowledged past a FIN we recorded: that FIN was not where the sender's stream ends (a
+  // forged one). Forget it; bytes it made us drop now show as acknowledged but unseen (a hole).
+  if (finOffset_ >= 0 && acked_ > static_cast<uint64_t>(finOffset_) + 1)
+    finOffset_ = -1;
+  release(out);
+  return Status::Ok;
+}
 
-  // Store only the parts not already covered by pending segments (first copy wins).
+// Stores the parts of [from, from + size) that nobody holds yet (first copy wins): the part that
+// continues the in-order run goes to ready_, the rest into pending_, merged with its neighbours.
+StreamReassembler::Status StreamReassembler::store(uint64_t from, std::span<const uint8_t> bytes) {
+  uint64_t to = from + bytes.size();
   uint64_t cursor = from;
   auto it = pending_.upper_bound(cursor);
   if (it != pending_.begin()) {
@@ -52,36 +105,97 @@ StreamReassembler::Status StreamReassembler::onSegment(uint32_t seq, std::span<c
     cursor = std::max(cursor, prev->first + prev->second.size());
   }
   while (cursor < to) {
-    uint64_t gapEnd = (it != pending_.end()) ? std::min<uint64_t>(to, it->first) : to;
+    uint64_t gapEnd = it != pending_.end() ? std::min<uint64_t>(to, it->first) : to;
     if (gapEnd > cursor) {
-      if (buffered_ + (gapEnd - cursor) > maxBuffered_)
-        return Status::Overflow;
       auto piece = bytes.subspan(cursor - from, gapEnd - cursor);
-      pending_.emplace(cursor, std::vector<uint8_t>(piece.begin(), piece.end()));
-      buffered_ += piece.size();
+      if (cursor == contiguous_) {
+        size_t grown = grownCapacity(ready_, piece.size());
+        if (memory_ - ready_.capacity() + grown > maxMemory_)
+          return Status::Overflow;
+        memory_ -= ready_.capacity();
+        ready_.insert(ready_.end(), piece.begin(), piece.end());
+        memory_ += ready_.capacity();
+        contiguous_ = gapEnd;
+      } else {
+        auto prev = it == pending_.begin() ? pending_.end() : std::prev(it);
+        bool extendsPrev = prev != pending_.end() && prev->first + prev->second.size() == cursor;
+        if (extendsPrev) {
+          size_t grown = grownCapacity(prev->second, piece.size());
+          if (memory_ - prev->second.capacity() + grown > maxMemory_)
+            return Status::Overflow;
+          memory_ -= prev->second.capacity();
+          prev->second.insert(prev->second.end(), piece.begin(), piece.end());
+          memory_ += prev->second.capacity();
+        } else {
+          if (memory_ + piece.size() + kSegmentOverhead > maxMemory_)
+            return Status::Overflow;
+          prev = pending_.emplace_hint(it, cursor, std::vector<uint8_t>(piece.begin(), piece.end()));
+          memory_ += prev->second.capacity() + kSegmentOverhead;
+        }
+        pendingBytes_ += piece.size();
+        // Now touching the next segment? Merge it in: one node instead of two.
+        if (it != pending_.end() && prev->first + prev->second.size() == it->first) {
+          memory_ -= prev->second.capacity() + it->second.capacity() + kSegmentOverhead;
+          prev->second.insert(prev->second.end(), it->second.begin(), it->second.end());
+          memory_ += prev->second.capacity();
+          cursor = it->first + it->second.size();
+          it = pending_.erase(it);
+          continue;
+        }
+      }
     }
     if (it == pending_.end())
       break;
     cursor = std::max(cursor, it->first + it->second.size());
     ++it;
   }
-  drain(out);
   return Status::Ok;
 }
 
-void StreamReassembler::drain(std::vector<uint8_t> &out) {
-  while (!pending_.empty()) {
-    auto it = pending_.begin();
-    if (it->first > next_)
-      break;
-    uint64_t end = it->first + it->second.size();
-    if (end > next_) {
-      size_t skip = static_cast<size_t>(next_ - it->first);
-      out.insert(out.end(), it->second.begin() + static_cast<std::ptrdiff_t>(skip), it->second.end());
-      next_ = end;
+void StreamReassembler::absorbPending() {
+  while (!pending_.empty() && pending_.begin()->first <= contiguous_) {
+    auto node = pending_.begin();
+    uint64_t end = node->first + node->second.size();
+    memory_ -= node->second.capacity() + kSegmentOverhead;
+    pendingBytes_ -= node->second.size();
+    if (end > contiguous_) {
+      auto skip = static_cast<std::ptrdiff_t>(contiguous_ - node->first);
+      memory_ -= ready_.capacity();
+      if (readyHead_ == ready_.size() && skip == 0) {
+        ready_.swap(node->second); // nothing waiting in ready_: take the segment's buffer as it is
+        readyHead_ = 0;
+      } else {
+        ready_.insert(ready_.end(), node->second.begin() + skip, node->second.end());
+      }
+      memory_ += ready_.capacity();
+      contiguous_ = end;
     }
-    buffered_ -= it->second.size();
-    pending_.erase(it);
+    pending_.erase(node);
+  }
+}
+
+void StreamReassembler::release(std::vector<uint8_t> &out) {
+  uint64_t limit = gated_ ? std::min(contiguous_, acked_) : contiguous_;
+  if (limit > delivered_) {
+    auto n = static_cast<size_t>(limit - delivered_);
+    auto from = ready_.begin() + static_cast<std::ptrdiff_t>(readyHead_);
+    out.insert(out.end(), from, from + static_cast<std::ptrdiff_t>(n));
+    readyHead_ += n;
+    delivered_ = limit;
+  }
+  // Keep ready_ compact: drop what was delivered once it is half the buffer, and give back a
+  // large buffer once it is empty.
+  if (readyHead_ == ready_.size()) {
+    ready_.clear();
+    readyHead_ = 0;
+    if (ready_.capacity() > kKeptCapacity) {
+      memory_ -= ready_.capacity();
+      ready_.shrink_to_fit();
+      memory_ += ready_.capacity();
+    }
+  } else if (readyHead_ > ready_.size() / 2) {
+    ready_.erase(ready_.begin(), ready_.begin() + static_cast<std::ptrdiff_t>(readyHead_));
+    readyHead_ = 0;
   }
 }
 

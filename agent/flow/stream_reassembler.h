@@ -4,9 +4,16 @@
 // Contract: bytes are delivered strictly in sequence order, each byte exactly once, and never a
 // byte that was not sent. Out-of-order segments wait (bounded); retransmissions and overlaps are
 // trimmed. Overlap policy: FIRST COPY WINS — a byte already delivered or already buffered is never
-// replaced by a later copy (the policy of most IDS reassemblers; a conforming sender retransmits
-// the same bytes anyway, and a buggy or hostile one cannot rewrite what the shadow already got).
+// replaced by a later copy (the receiver's own policy: Linux keeps the first copy it queued). The
+// caller hands in only segments the kernel would accept too (checksums are verified before).
 // Sequence numbers are tracked as 64-bit offsets from the ISN, so wrapping at 2^32 is invisible.
+//
+// Gated streams deliver only what the receiver acknowledged (onAck): bytes the server never
+// accepted — spoofed, dropped by its firewall, never delivered — are never replayed. Until the
+// acknowledgement they are held, and their FIN is reached only once acknowledged too.
+//
+// Memory is counted as memory: buffered payload plus a per-segment overhead; adjacent segments
+// are coalesced, so a flood of tiny segments costs what it really costs and hits the bound.
 #pragma once
 
 #include <cstdint>
@@ -20,36 +27,65 @@ class StreamReassembler {
 public:
   enum class Status {
     Ok,
-    Overflow,     // more out-of-order bytes than allowed: the stream is broken
+    Overflow,     // the memory bound would be exceeded: the stream is broken
     OutOfWindow,  // segment too far ahead or behind to be this stream's: ignored, counted
   };
 
-  // `isn`: the sequence number of the SYN (data starts at isn + 1).
-  StreamReassembler(uint32_t isn, size_t maxBuffered);
-
-  // Feeds one segment; appends the bytes that became contiguous to `out`.
-  Status onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin, std::vector<uint8_t> &out);
-
-  bool finished() const { return finOffset_ >= 0 && next_ == static_cast<uint64_t>(finOffset_); }
-  bool finSeen() const { return finOffset_ >= 0; }
-  bool hasHole() const { return !pending_.empty() || (finSeen() && !finished()); }
-  size_t bufferedBytes() const { return buffered_; }
-  uint64_t deliveredBytes() const { return next_; }
-
-  // Largest distance ahead of the next expected byte that a segment may start at.
+  // What one buffered segment costs beyond its bytes: a map node (80 bytes with malloc's header)
+  // and its vector's own allocation header and rounding (tests/unit/reassembly_memory_test.cpp).
+  static constexpr size_t kSegmentOverhead = 128;
+  // Largest distance ahead of the next expected byte that a segment (or an ACK) may point to.
   static constexpr uint64_t kMaxAhead = 1ull << 30;
 
-private:
-  // Absolute offset (bytes after the SYN) of `seq`, or -1 if not within +-2^31 of next_.
-  int64_t offsetOf(uint32_t seq) const;
-  void drain(std::vector<uint8_t> &out);
+  // `isn`: the sequence number of the SYN (data starts at isn + 1). `maxMemory` bounds
+  // memoryBytes(). `gated`: deliver only what onAck() covers.
+  StreamReassembler(uint32_t isn, size_t maxMemory, bool gated = false);
 
-  uint32_t base_;    // sequence number of offset 0 (isn + 1)
-  uint64_t next_ = 0; // next offset to deliver
+  // Feeds one segment; appends the bytes that became deliverable to `out`.
+  Status onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin, std::vector<uint8_t> &out);
+  // Gated streams: the receiver has everything before `ack`; appends what became deliverable.
+  Status onAck(uint32_t ack, std::vector<uint8_t> &out);
+  // A RST from this stream's sender is honoured only at the exact next sequence number as the
+  // receiver knows it (RFC 5961; Linux answers any other in-window RST with a challenge ACK).
+  bool acceptsReset(uint32_t seq) const;
+
+  bool finSeen() const { return finOffset_ >= 0; }
+  // The FIN was reached in sequence (and, gated, acknowledged): every byte has been delivered.
+  bool finished() const {
+    return finOffset_ >= 0 && delivered_ == static_cast<uint64_t>(finOffset_) &&
+           (!gated_ || acked_ > static_cast<uint64_t>(finOffset_));
+  }
+  // Bytes are missing: later segments wait for earlier ones, the FIN is not reached, or the
+  // receiver acknowledged bytes we never saw (they may still be on their way to us).
+  bool hasHole() const;
+  // The receiver acknowledged bytes this reassembler never saw.
+  bool ackedUnseen() const { return gated_ && acked_ > contiguousEnd(); }
+  size_t unackedBytes() const { return static_cast<size_t>(contiguous_ - delivered_); }
+  size_t bufferedBytes() const { return pendingBytes_ + unackedBytes(); } // payload held
+  size_t memoryBytes() const { return memory_; }                         // what the bound counts
+  uint64_t deliveredBytes() const { return delivered_; }
+
+private:
+  // Absolute offset (bytes after the SYN) of `seq`: its signed 32-bit distance from the next
+  // expected byte, so correct across the 2^32 wrap within 2 GiB of it.
+  int64_t offsetOf(uint32_t seq) const;
+  uint64_t contiguousEnd() const; // contiguous_, plus one for a FIN right there (it takes a seq)
+  Status store(uint64_t from, std::span<const uint8_t> bytes);
+  void absorbPending(); // pending segments that became contiguous move to ready_
+  void release(std::vector<uint8_t> &out);
+
+  uint32_t base_;           // sequence number of offset 0 (isn + 1)
+  bool gated_;
+  uint64_t delivered_ = 0;  // bytes handed out
+  uint64_t contiguous_ = 0; // bytes received in order; [delivered_, contiguous_) wait in ready_
+  uint64_t acked_ = 0;      // gated: the receiver has everything before this offset
   int64_t finOffset_ = -1;
-  size_t maxBuffered_;
-  size_t buffered_ = 0;
-  std::map<uint64_t, std::vector<uint8_t>> pending_; // offset -> bytes; never overlapping
+  size_t maxMemory_;
+  size_t memory_ = 0;
+  size_t pendingBytes_ = 0;
+  std::vector<uint8_t> ready_; // in order, not yet deliverable; starts at readyHead_
+  size_t readyHead_ = 0;
+  std::map<uint64_t, std::vector<uint8_t>> pending_; // offset -> bytes; disjoint, not adjacent
 };
 
 } // namespace shadowtap::flow

@@ -23,7 +23,8 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
     packet_.truncated = packet_.truncated || frame.cut();
     if (packet_.truncated) {
       capture_.truncated++; // marked on the packet: the flow table decides what a cut copy is worth
-    } else if (frame.checksum == FrameChecksum::Unverified && checkTcpChecksum(packet_) == TcpChecksumResult::Invalid) {
+    } else if (frame.checksum == FrameChecksum::Unverified &&
+               checkTcpChecksum(packet_) == TcpChecksumResult::Invalid) {
       capture_.badChecksum++; // the primary's kernel drops it too; its retransmission will come
       break;
     }

@@ -10,10 +10,11 @@ namespace shadowtap::replay {
 // Per shadow target. Every replay connection ends in exactly one of completed, aborted,
 // shed_backlog, shed_stalled, connect_failed or write_failed; until then it is active:
 //   opened == completed + aborted + shed_backlog + shed_stalled + connect_failed + write_failed + active
-// shed_backoff counts connections never opened because the target was backing off, and
+// shed_backoff counts connections never opened because the target was backing off,
 // skipped_empty those never opened because the client sent nothing, not even a FIN, before its
-// connection ended (half-open SYN-flood entries, resets right after the handshake):
-//   flows routed to the target x copies == opened + shed_backoff + skipped_empty
+// connection ended (resets right after the handshake, idle connections evicted), and pending
+// those still waiting for their connection's first byte:
+//   established flows routed to the target x copies == opened + shed_backoff + skipped_empty + pending
 struct TargetStats {
   uint64_t opened = 0;
   uint64_t active = 0;        // gauge
@@ -23,6 +24,7 @@ struct TargetStats {
   uint64_t shedStalled = 0;   // the shadow stopped reading: no write progress for the stall timeout
   uint64_t shedBackoff = 0;   // the shadow was unreachable: not attempted during back-off
   uint64_t skippedEmpty = 0;  // the client's connection ended before it sent a byte or a FIN
+  uint64_t pending = 0;       // gauge: waiting for the connection's first byte to open
   uint64_t connectFailed = 0;
   uint64_t writeFailed = 0;   // the shadow reset or closed before taking everything
   uint64_t writeStalls = 0;   // data arrived while the previous write was still pending
@@ -44,6 +46,8 @@ inline constexpr stats::Field<TargetStats> kTargetStatsFields[] = {
      "Replays not attempted while the shadow was backing off."},
     {"skipped_empty", &TargetStats::skippedEmpty, stats::Kind::Counter,
      "Connections that ended before the client sent a byte or a FIN: nothing to replay."},
+    {"pending", &TargetStats::pending, stats::Kind::Gauge,
+     "Replays waiting for their connection's first client byte before they open."},
     {"connect_failed", &TargetStats::connectFailed, stats::Kind::Counter, "Replays whose connect failed."},
     {"write_failed", &TargetStats::writeFailed, stats::Kind::Counter,
      "Replays the shadow reset or closed before taking everything."},

@@ -28,42 +28,53 @@ void Replayer::setPlan(const ReplayPlan &plan) {
   for (const auto &target : plan.targets)
     index[target.name] = indexOf(target);
   routes_.clear();
-  httpPorts_.clear();
+  std::set<uint16_t> httpPorts;
   for (const auto &[port, rules] : plan.http)
-    httpPorts_.insert(port);
-  for (const auto &[port, routes] : plan.routes)
-    for (const auto &route : routes)
-      routes_[port].push_back({index.at(route.target), route.copies});
+    httpPorts.insert(port);
+  for (const auto &[port, routes] : plan.routes) {
+    auto route = std::make_shared<PortRoute>();
+    route->http = httpPorts.count(port) != 0;
+    for (const auto &r : routes)
+      route->targets.push_back({index.at(r.target), r.copies});
+    routes_[port] = std::move(route);
+  }
 }
 
 Replayer::~Replayer() { abortAll(); }
 
 // The replay opens with the client's first byte (or FIN), not with its SYN: a half-open
 // connection (a SYN flood) costs a map entry, not a socket here and a connection at the shadow.
+// A pending flow keeps the route it started with: a reload meanwhile does not change where it goes
+// (nor what `pending` counted for it).
 void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
-  if (routes_.count(info.serverPort)) // else a mirrored port with no shadow: nothing to replay
-    notYetOpened_[id] = info.serverPort;
+  auto route = routes_.find(info.serverPort);
+  if (route == routes_.end())
+    return; // a mirrored port with no shadow: nothing to replay
+  countPending(*route->second, +1);
+  notYetOpened_.emplace(id, route->second);
+}
+
+void Replayer::countPending(const PortRoute &route, int sign) {
+  for (const auto &[target, copies] : route.targets)
+    targets_[target].stats.pending += sign > 0 ? copies : -static_cast<uint64_t>(copies);
 }
 
 void Replayer::open(flow::FlowId id) {
   auto pending = notYetOpened_.find(id);
   if (pending == notYetOpened_.end())
     return;
-  uint16_t port = pending->second;
+  auto route = std::move(pending->second);
   notYetOpened_.erase(pending);
-  auto route = routes_.find(port);
-  if (route == routes_.end())
-    return; // its port lost its shadows in a reload meanwhile
+  countPending(*route, -1);
   auto now = std::chrono::steady_clock::now();
-  bool http = httpPorts_.count(port) != 0;
   auto &connections = flows_[id];
-  for (const auto &[target, copies] : route->second) {
+  for (const auto &[target, copies] : route->targets) {
     for (unsigned copy = 0; copy < copies; copy++) {
       if (targets_[target].backingOff(now)) {
         targets_[target].stats.shedBackoff++;
         continue;
       }
-      auto connection = std::make_shared<ShadowConnection>(context_, targets_[target], http);
+      auto connection = std::make_shared<ShadowConnection>(context_, targets_[target], route->http);
       connection->start();
       connections.push_back(std::move(connection));
     }
@@ -106,9 +117,9 @@ void Replayer::onClientFin(flow::FlowId id) {
 
 void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
   if (auto pending = notYetOpened_.find(id); pending != notYetOpened_.end()) {
-    if (auto route = routes_.find(pending->second); route != routes_.end())
-      for (const auto &[target, copies] : route->second)
-        targets_[target].stats.skippedEmpty += copies;
+    countPending(*pending->second, -1);
+    for (const auto &[target, copies] : pending->second->targets)
+      targets_[target].stats.skippedEmpty += copies;
     notYetOpened_.erase(pending);
     return;
   }
@@ -116,10 +127,14 @@ void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
   if (it == flows_.end())
     return;
   for (auto &connection : it->second) {
-    // A reset aborts everything, like the client did. Otherwise a replay that already has every
-    // client byte and its FIN finishes on its own; any other is cut short with a RST so the shadow
-    // never takes a truncated stream for a complete one.
-    if (end == flow::FlowEnd::Reset || !connection->finRequested())
+    // A client reset aborts the replay, like the client did. A server reset ends it after
+    // everything the server had accepted (all of it was delivered already): the shadow gets that
+    // whole, then a FIN. Otherwise a replay that already has every client byte and its FIN
+    // finishes on its own; any other is cut short with a RST so the shadow never takes a
+    // truncated stream for a complete one.
+    if (end == flow::FlowEnd::ServerReset)
+      connection->finish();
+    else if (end == flow::FlowEnd::Reset || !connection->finRequested())
       connection->abort();
   }
   flows_.erase(it);

@@ -57,7 +57,12 @@ private:
     size_t target;
     unsigned copies;
   };
+  struct PortRoute { // where one service port's connections go
+    std::vector<IndexedRoute> targets;
+    bool http = false;
+  };
   void open(flow::FlowId id);
+  void countPending(const PortRoute &route, int sign);
   std::vector<std::shared_ptr<ShadowConnection>> *opened(flow::FlowId id); // opens if due; null if none
 
   ReplayOptions options_;
@@ -65,12 +70,11 @@ private:
   std::array<uint8_t, 65536> readBuffer_{};
   ReplayContext context_;
   std::deque<TargetState> targets_; // a deque: connections hold references across appends
-  std::map<uint16_t, std::vector<IndexedRoute>> routes_;
-  std::set<uint16_t> httpPorts_;
+  std::map<uint16_t, std::shared_ptr<const PortRoute>> routes_;
   std::unordered_map<flow::FlowId, std::vector<std::shared_ptr<ShadowConnection>>> flows_;
   // Flows that have not sent a byte or a FIN yet: their replays open only then (open()), so a
   // flood of half-open connections never reaches a shadow. Bounded by the flow table.
-  std::unordered_map<flow::FlowId, uint16_t> notYetOpened_;
+  std::unordered_map<flow::FlowId, std::shared_ptr<const PortRoute>> notYetOpened_;
 };
 
 } // namespace shadowtap::replay

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// libFuzzer target: arbitrary segmentations, orders, duplicates, wraps and out-of-window junk fed
-// to one StreamReassembler. Oracle: whatever comes out is always a prefix of the true stream, the
-// buffer bound holds, and once every byte was offered the whole stream has come out.
+// libFuzzer target: arbitrary segmentations, orders, duplicates, wraps, out-of-window junk and
+// (gated streams) acknowledgements fed to one StreamReassembler. Oracle: whatever comes out is
+// always a prefix of the true stream and, gated, never beyond what was acknowledged; the memory
+// bound holds; once every byte was offered (and acknowledged) the whole stream has come out.
 #include "flow/stream_reassembler.h"
 
 #include <cstdint>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -32,14 +34,16 @@ const std::vector<uint8_t> &stream() {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 4)
+  if (size < 5)
     return 0;
   uint32_t isn;
   std::memcpy(&isn, data, 4);
-  data += 4;
-  size -= 4;
+  bool gated = data[4] & 1;
+  data += 5;
+  size -= 5;
   const auto &truth = stream();
-  StreamReassembler reassembler(isn, kMaxBuffered);
+  StreamReassembler reassembler(isn, kMaxBuffered, gated);
+  size_t acked = 0;
   std::vector<uint8_t> out;
   std::vector<bool> offered(kStreamLen, false);
   bool overflowed = false;
@@ -50,7 +54,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t len = (data[2] | data[3] << 8) % 1600;
     uint8_t flags = data[4];
     len = std::min(len, kStreamLen - offset);
-    if (flags & 0x80) {
+    if (gated && (flags & 0x40)) {
+      // An acknowledgement of everything before offset + len.
+      reassembler.onAck(isn + 1 + static_cast<uint32_t>(offset + len), out);
+      acked = std::max(acked, offset + len);
+    } else if (flags & 0x80) {
       // Junk far outside the window (2^31 away): must be ignored whatever it holds.
       std::vector<uint8_t> junk(len, 0xee);
       uint32_t seq = isn + 1 + static_cast<uint32_t>(offset) + 0x80000000u;
@@ -65,12 +73,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (out.size() > kStreamLen || (!out.empty() && std::memcmp(out.data(), truth.data(), out.size()) != 0))
       fail("delivered a byte that is not the stream's");
-    if (reassembler.bufferedBytes() > kMaxBuffered)
-      fail("buffer bound exceeded");
+    if (reassembler.memoryBytes() > kMaxBuffered)
+      fail("memory bound exceeded");
+    if (gated && out.size() > acked)
+      fail("delivered a byte that was never acknowledged");
   }
   bool all = true;
   for (bool o : offered)
     all = all && o;
+  if (gated) { // everything offered so far, acknowledged now
+    reassembler.onAck(isn + 1 + static_cast<uint32_t>(kStreamLen), out);
+    if (out.size() > kStreamLen || (!out.empty() && std::memcmp(out.data(), truth.data(), out.size()) != 0))
+      fail("delivered a byte that is not the stream's");
+  }
   if (all && !overflowed && out.size() != kStreamLen)
     fail("every byte was offered but the stream is incomplete");
   return 0;

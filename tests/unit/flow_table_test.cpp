@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <map>
+#include <optional>
 #include <string>
 
 using namespace shadowtap;
@@ -25,11 +26,14 @@ struct RecordingSink : FlowSink {
 
 constexpr uint32_t kClientIsn = 1000, kServerIsn = 90000;
 
-// Builds packets of one connection 10.0.0.2:port -> 10.0.0.1:80.
+// Builds packets of one connection 10.0.0.2:port -> 10.0.0.1:80. Server packets acknowledge
+// everything the client has sent so far (unless `ack` is given), like a real server's would.
 struct Conn {
   uint16_t port;
   std::string storage[64];
   int used = 0;
+  uint32_t clientNext = kClientIsn;
+  uint32_t serverNext = kServerIsn;
 
   TcpPacket pkt(bool fromClient, uint32_t seq, const std::string &data = "", bool syn = false, bool ack = true,
                 bool fin = false, bool rst = false) {
@@ -48,7 +52,19 @@ struct Conn {
     auto &keep = storage[used++ % 64];
     keep = data;
     p.payload = {reinterpret_cast<const uint8_t *>(keep.data()), keep.size()};
+    uint32_t &next = fromClient ? clientNext : serverNext;
+    uint32_t end = seq + static_cast<uint32_t>(data.size()) + (syn ? 1 : 0) + (fin ? 1 : 0);
+    if (static_cast<int32_t>(end - next) > 0)
+      next = end;
+    p.ack = fromClient ? serverNext : clientNext;
     return p;
+  }
+  // A pure ACK from the server: it has everything the client sent (or up to `upTo`).
+  void ack(FlowTable &t, uint64_t now, std::optional<uint32_t> upTo = std::nullopt) {
+    TcpPacket p = pkt(false, serverNext);
+    if (upTo)
+      p.ack = *upTo;
+    t.onPacket(p, now);
   }
   void handshake(FlowTable &t, uint64_t now = 1) {
     t.onPacket(pkt(true, kClientIsn, "", true, false), now);
@@ -67,8 +83,9 @@ TEST(FlowTable, CompleteConnectionIsDeliveredBothWaysAndCompletes) {
   table.onPacket(c.pkt(true, kClientIsn + 1, "GET / HTTP/1.1\r\n\r\n"), 2);
   table.onPacket(c.pkt(false, kServerIsn + 1, "HTTP/1.1 200 OK\r\n\r\n"), 3);
   table.onPacket(c.pkt(true, kClientIsn + 19, "", false, true, true), 4);
-  EXPECT_TRUE(sink.fin[1]);
+  EXPECT_FALSE(sink.fin[1]); // not before the server acknowledged it
   table.onPacket(c.pkt(false, kServerIsn + 20, "", false, true, true), 5);
+  EXPECT_TRUE(sink.fin[1]);
   ASSERT_EQ(sink.started.size(), 1u);
   EXPECT_EQ(sink.started[1].clientPort, 40000);
   EXPECT_EQ(sink.client[1], "GET / HTTP/1.1\r\n\r\n");
@@ -94,15 +111,52 @@ TEST(FlowTable, ConnectionsWithoutSynAreSkippedAndCountedOnce) {
   EXPECT_EQ(sink.started.size(), 1u);
 }
 
-TEST(FlowTable, ResetEndsTheFlow) {
+TEST(FlowTable, ClientResetEndsTheFlow) {
   RecordingSink sink;
   FlowTable table({}, sink);
   Conn c{40002};
   c.handshake(table);
   table.onPacket(c.pkt(true, kClientIsn + 1, "abc"), 2);
-  table.onPacket(c.pkt(false, kServerIsn + 1, "", false, true, false, true), 3);
+  c.ack(table, 2);
+  table.onPacket(c.pkt(true, kClientIsn + 4, "", false, true, false, true), 3);
   EXPECT_EQ(sink.ended[1], FlowEnd::Reset);
   EXPECT_EQ(table.stats().flowsReset, 1u);
+}
+
+// The server reset right after a complete request: what it had acknowledged is the request, and
+// the replay gets it whole (the flow ends as server_reset, not as a client abort).
+TEST(FlowTable, ServerResetAfterACompleteRequestStillDeliversIt) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  Conn c{40012};
+  c.handshake(table);
+  table.onPacket(c.pkt(true, kClientIsn + 1, "GET / HTTP/1.1\r\n\r\n"), 2);
+  table.onPacket(c.pkt(false, kServerIsn + 1, "", false, true, false, true), 3); // RST, ACK
+  EXPECT_EQ(sink.client[1], "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(sink.ended[1], FlowEnd::ServerReset);
+  EXPECT_EQ(table.stats().serverReset, 1u);
+  EXPECT_EQ(table.stats().flowsReset, 0u);
+}
+
+// RFC 5961: only a RST at the receiver's next sequence number counts; any other (in window or
+// not, forged or stale) is ignored, as Linux ignores it (it answers with a challenge ACK).
+TEST(FlowTable, ResetsOutsideTheExactNextSequenceAreIgnored) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  Conn c{40013};
+  c.handshake(table);
+  table.onPacket(c.pkt(true, kClientIsn + 1, "abcdef"), 2);
+  c.ack(table, 2);
+  table.onPacket(c.pkt(true, kClientIsn + 1000, "", false, false, false, true), 3);       // in window
+  table.onPacket(c.pkt(true, kClientIsn + 0x40000000u, "", false, false, false, true), 3); // far away
+  table.onPacket(c.pkt(false, kServerIsn + 77, "", false, true, false, true), 3);         // server, wrong seq
+  EXPECT_EQ(sink.ended.count(1), 0u);
+  EXPECT_EQ(table.stats().rstIgnored, 3u);
+  table.onPacket(c.pkt(true, kClientIsn + 7, "ghi"), 4);
+  c.ack(table, 4);
+  EXPECT_EQ(sink.client[1], "abcdefghi");
+  table.onPacket(c.pkt(true, kClientIsn + 10, "", false, false, false, true), 5); // exact
+  EXPECT_EQ(sink.ended[1], FlowEnd::Reset);
 }
 
 TEST(FlowTable, UnfilledHoleBreaksTheFlowAfterTheGapTimeout) {
@@ -113,6 +167,7 @@ TEST(FlowTable, UnfilledHoleBreaksTheFlowAfterTheGapTimeout) {
   Conn c{40003};
   c.handshake(table);
   table.onPacket(c.pkt(true, kClientIsn + 1, "aaaa"), 10);
+  c.ack(table, 10);
   table.onPacket(c.pkt(true, kClientIsn + 9, "cccc"), 20); // bytes 5..8 missing
   table.tick(500);
   EXPECT_TRUE(sink.ended.empty());
@@ -131,6 +186,7 @@ TEST(FlowTable, HoleFilledInTimeIsNotBroken) {
   c.handshake(table);
   table.onPacket(c.pkt(true, kClientIsn + 5, "bbbb"), 10);
   table.onPacket(c.pkt(true, kClientIsn + 1, "aaaa"), 900);
+  c.ack(table, 950);
   table.tick(5000);
   EXPECT_EQ(sink.client[1], "aaaabbbb");
   EXPECT_EQ(sink.ended.count(1), 0u);
@@ -150,8 +206,33 @@ TEST(FlowTable, SynFloodStaysWithinMaxFlowsAndCountsEvictions) {
   }
   const auto &s = table.stats();
   EXPECT_EQ(s.flowsStarted, 50000u);
-  EXPECT_EQ(s.flowsEvicted, 50000u - 1000u);
-  EXPECT_EQ(s.flowsStarted, s.flowsEvicted + table.activeFlows()); // every flow accounted for
+  // Half-open flows pushed out are never-established ones, not evicted connections.
+  EXPECT_EQ(s.neverEstablished, 50000u - 1000u);
+  EXPECT_EQ(s.flowsEvicted, 0u);
+  EXPECT_EQ(s.flowsStarted, s.neverEstablished + table.activeFlows()); // every flow accounted for
+  EXPECT_TRUE(sink.started.empty()); // no SYN-ACK: nothing reached the replay
+}
+
+// A SYN flood fills the table with half-open flows: they, not the established connection, are
+// what gets pushed out, and the connection still replays whole.
+TEST(FlowTable, SynFloodNeverPushesOutAnEstablishedConnection) {
+  RecordingSink sink;
+  FlowLimits limits;
+  limits.maxFlows = 100;
+  FlowTable table(limits, sink);
+  Conn real{40014};
+  real.handshake(table, 1);
+  table.onPacket(real.pkt(true, kClientIsn + 1, "hello "), 2);
+  for (uint32_t i = 0; i < 5000; i++) {
+    Conn c{static_cast<uint16_t>(1024 + i)};
+    table.onPacket(c.pkt(true, i, "", true, false), 3 + i);
+  }
+  table.onPacket(real.pkt(true, kClientIsn + 7, "world"), 6000);
+  real.ack(table, 6000);
+  EXPECT_EQ(sink.client[1], "hello world");
+  EXPECT_EQ(sink.ended.count(1), 0u);
+  EXPECT_EQ(table.stats().flowsEvicted, 0u);
+  EXPECT_EQ(table.stats().neverEstablished, 5000u - 99u);
 }
 
 TEST(FlowTable, IdleFlowsTimeOut) {
@@ -206,9 +287,162 @@ TEST(FlowTable, ResponseDirectionHoleDropsOnlyThatStream) {
   EXPECT_EQ(sink.ended.count(1), 0u); // the replay is not affected
   EXPECT_EQ(table.stats().serverStreamsLost, 1u);
   table.onPacket(c.pkt(true, kClientIsn + 8, "", false, true, true), 30);
+  c.ack(table, 30);
   EXPECT_TRUE(sink.fin[1]);
   table.onPacket(c.pkt(false, kServerIsn + 500, "", false, true, true), 40);
   EXPECT_EQ(sink.ended[1], FlowEnd::Completed);
   EXPECT_EQ(sink.client[1], "request");
   EXPECT_EQ(table.bufferedBytes(), 0u);
+}
+
+// Replay what the server accepted (issue: a spoofed client half reached the shadow as a request).
+TEST(FlowTable, SpoofedClientHalfWithoutSynAckIsNeverReplayed) {
+  RecordingSink sink;
+  FlowLimits limits;
+  limits.handshakeTimeoutNs = 1000;
+  FlowTable table(limits, sink);
+  Conn c{40020};
+  table.onPacket(c.pkt(true, kClientIsn, "", true, false), 1);
+  table.onPacket(c.pkt(true, kClientIsn + 1, "GET /admin HTTP/1.1\r\n\r\n", false, true), 2);
+  table.onPacket(c.pkt(true, kClientIsn + 24, "", false, true, true), 3);
+  table.tick(500);
+  EXPECT_EQ(table.activeFlows(), 1u);
+  table.tick(3 + 1000);
+  EXPECT_TRUE(sink.started.empty());
+  EXPECT_TRUE(sink.client.empty());
+  EXPECT_EQ(table.stats().neverEstablished, 1u);
+  EXPECT_EQ(table.stats().unacked, 1u);
+  EXPECT_EQ(table.activeFlows(), 0u);
+}
+
+TEST(FlowTable, BytesTheServerNeverAcknowledgedAreNeverReplayed) {
+  RecordingSink sink;
+  FlowLimits limits;
+  limits.idleTimeoutNs = 1000;
+  FlowTable table(limits, sink);
+  Conn c{40021};
+  c.handshake(table);
+  table.onPacket(c.pkt(true, kClientIsn + 1, "accepted"), 2);
+  table.onPacket(c.pkt(true, kClientIsn + 9, "dropped by the server"), 3);
+  c.ack(table, 4, kClientIsn + 9); // the server took only the first segment
+  EXPECT_EQ(sink.client[1], "accepted");
+  table.tick(4 + 1000);
+  EXPECT_EQ(sink.client[1], "accepted");
+  EXPECT_EQ(sink.ended[1], FlowEnd::IdleTimeout);
+  EXPECT_EQ(table.stats().unacked, 1u);
+}
+
+// The capture may deliver the server's ACK before the client's data (clones of different CPUs):
+// bytes that arrive already acknowledged go out at once.
+TEST(FlowTable, AcknowledgementSeenBeforeItsDataReleasesTheDataOnArrival) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  Conn c{40022};
+  c.handshake(table);
+  c.ack(table, 2, kClientIsn + 1 + 5);
+  EXPECT_TRUE(sink.client[1].empty());
+  table.onPacket(c.pkt(true, kClientIsn + 1, "early"), 3);
+  EXPECT_EQ(sink.client[1], "early");
+}
+
+TEST(FlowTable, FastOpenDataInTheSynIsPartOfTheStream) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  Conn c{40023};
+  table.onPacket(c.pkt(true, kClientIsn, "GET /tfo HTTP/1.1\r\n\r\n", true, false), 1);
+  table.onPacket(c.pkt(false, kServerIsn, "", true, true), 2); // the SYN-ACK acknowledges the data
+  table.onPacket(c.pkt(true, kClientIsn + 22, "more"), 3);
+  c.ack(table, 4);
+  EXPECT_EQ(sink.client[1], "GET /tfo HTTP/1.1\r\n\r\nmore");
+}
+
+TEST(FlowTable, RefusedFastOpenDataIsReplayedOnceFromItsRetransmission) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  Conn c{40024};
+  table.onPacket(c.pkt(true, kClientIsn, "hello", true, false), 1);
+  TcpPacket synAck = c.pkt(false, kServerIsn, "", true, true);
+  synAck.ack = kClientIsn + 1; // no valid cookie: the server took the SYN, not its data
+  table.onPacket(synAck, 2);
+  EXPECT_TRUE(sink.client[1].empty());
+  table.onPacket(c.pkt(true, kClientIsn + 1, "hello"), 3); // the client sends it again
+  c.ack(table, 4);
+  EXPECT_EQ(sink.client[1], "hello");
+}
+
+TEST(FlowTable, AcknowledgedBytesTheCaptureNeverDeliveredBreakTheFlow) {
+  RecordingSink sink;
+  FlowLimits limits;
+  limits.gapTimeoutNs = 1000;
+  FlowTable table(limits, sink);
+  Conn c{40025};
+  c.handshake(table);
+  table.onPacket(c.pkt(true, kClientIsn + 1, "seen"), 2);
+  c.ack(table, 3, kClientIsn + 1 + 4 + 100); // the server got 100 bytes we never saw
+  EXPECT_EQ(sink.client[1], "seen");
+  table.tick(3 + 1000);
+  EXPECT_EQ(sink.ended[1], FlowEnd::Broken);
+  EXPECT_EQ(table.stats().brokenCaptureLoss, 1u);
+}
+
+TEST(FlowTable, ClientSegmentCutShortBreaksOnlyItsFlow) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  Conn a{40026}, b{40027};
+  a.handshake(table);
+  b.handshake(table);
+  TcpPacket cut = a.pkt(true, kClientIsn + 1, "only a prefix of a large segment");
+  cut.truncated = true;
+  table.onPacket(cut, 2);
+  table.onPacket(b.pkt(true, kClientIsn + 1, "fine"), 2);
+  b.ack(table, 3);
+  EXPECT_EQ(sink.ended[1], FlowEnd::Broken);
+  EXPECT_EQ(table.stats().brokenTruncated, 1u);
+  EXPECT_EQ(sink.client[2], "fine");
+  EXPECT_EQ(sink.ended.count(2), 0u);
+}
+
+TEST(FlowTable, RefusedConnectionIsNeverEstablished) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  Conn c{40028};
+  table.onPacket(c.pkt(true, kClientIsn, "", true, false), 1);
+  table.onPacket(c.pkt(false, 0, "", false, true, false, true), 2); // RST, ACK isn+1: port closed
+  EXPECT_EQ(table.stats().neverEstablished, 1u);
+  EXPECT_EQ(table.activeFlows(), 0u);
+  EXPECT_TRUE(sink.started.empty());
+}
+
+// Every way a flow can end is counted once: the identity `status` documents.
+TEST(FlowTable, EndingsAddUpToStarted) {
+  RecordingSink sink;
+  FlowLimits limits;
+  limits.maxFlows = 50;
+  limits.gapTimeoutNs = 100;
+  limits.idleTimeoutNs = 10000;
+  limits.handshakeTimeoutNs = 1000;
+  FlowTable table(limits, sink);
+  for (uint16_t i = 0; i < 400; i++) {
+    Conn c{static_cast<uint16_t>(2000 + i)};
+    uint64_t t = 10ull * i;
+    table.onPacket(c.pkt(true, kClientIsn, "", true, false), t);
+    if (i % 5 == 0)
+      continue; // half-open
+    table.onPacket(c.pkt(false, kServerIsn, "", true, true), t);
+    table.onPacket(c.pkt(true, kClientIsn + 1, "data"), t);
+    if (i % 5 == 1)
+      c.ack(table, t);
+    if (i % 5 == 2)
+      table.onPacket(c.pkt(true, kClientIsn + 5, "", false, true, false, true), t);
+    if (i % 5 == 3)
+      table.onPacket(c.pkt(true, kClientIsn + 50, "gap"), t);
+    table.tick(t);
+  }
+  table.tick(100000);
+  const auto &s = table.stats();
+  EXPECT_EQ(s.flowsStarted, 400u);
+  EXPECT_EQ(s.flowsStarted, s.neverEstablished + s.flowsCompleted + s.flowsReset + s.serverReset + s.flowsBroken +
+                                s.flowsEvicted + s.flowsIdle + s.flowsShutdown + s.active);
+  EXPECT_EQ(s.active, 0u);
+  EXPECT_EQ(s.established, s.flowsStarted - s.neverEstablished);
 }

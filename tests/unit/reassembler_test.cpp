@@ -199,3 +199,86 @@ TEST(Reassembler, NothingIsDeliveredPastTheFin) {
   EXPECT_EQ(out.size(), 50u);
   EXPECT_TRUE(r.finished());
 }
+
+// ---- gated streams: only what the receiver acknowledged is delivered ----------------------------
+
+TEST(GatedReassembler, DeliversOnlyWhatWasAcknowledged) {
+  std::vector<uint8_t> data(300, 'x'), out;
+  StreamReassembler r(0, 1 << 20, /*gated=*/true);
+  r.onSegment(1, {data.data(), 100}, false, out);
+  r.onSegment(101, {data.data(), 200}, false, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(r.unackedBytes(), 300u);
+  r.onAck(1 + 150, out);
+  EXPECT_EQ(out.size(), 150u);
+  r.onAck(1 + 120, out); // an older ACK changes nothing
+  EXPECT_EQ(out.size(), 150u);
+  r.onAck(1 + 300, out);
+  EXPECT_EQ(out.size(), 300u);
+  EXPECT_EQ(r.unackedBytes(), 0u);
+}
+
+TEST(GatedReassembler, TheFinCountsOnlyOnceAcknowledged) {
+  std::vector<uint8_t> data(10, 'x'), out;
+  StreamReassembler r(0, 1 << 20, true);
+  r.onSegment(1, data, true, out);
+  r.onAck(1 + 10, out);
+  EXPECT_EQ(out.size(), 10u);
+  EXPECT_FALSE(r.finished());
+  r.onAck(1 + 11, out); // the FIN takes one sequence number
+  EXPECT_TRUE(r.finished());
+}
+
+TEST(GatedReassembler, AFinTheReceiverAcknowledgesPastWasForgedAndIsForgotten) {
+  std::vector<uint8_t> data(20, 'x'), out;
+  StreamReassembler r(0, 1 << 20, true);
+  r.onSegment(1, {data.data(), 10}, true, out); // a forged FIN at 10
+  r.onAck(1 + 20, out);                        // the receiver has 20 bytes: the FIN was not real
+  EXPECT_FALSE(r.finSeen());
+  EXPECT_TRUE(r.hasHole()); // bytes 10..20 were never seen: the flow table breaks it, never corrupts
+  r.onSegment(11, {data.data(), 10}, false, out);
+  EXPECT_EQ(out.size(), 20u);
+  EXPECT_FALSE(r.hasHole());
+}
+
+TEST(GatedReassembler, ResetsCountOnlyAtTheNextSequenceNumber) {
+  std::vector<uint8_t> data(50, 'x'), out;
+  StreamReassembler r(100, 1 << 20, true);
+  r.onSegment(101, data, false, out);
+  EXPECT_TRUE(r.acceptsReset(151));
+  EXPECT_FALSE(r.acceptsReset(150));
+  EXPECT_FALSE(r.acceptsReset(152));
+  EXPECT_FALSE(r.acceptsReset(151 + 65535));
+  r.onAck(151 + 10, out); // the receiver is ahead of our capture: its next is 161
+  EXPECT_TRUE(r.acceptsReset(161));
+}
+
+// ---- memory is counted as memory -----------------------------------------------------------------
+
+TEST(Reassembler, AdjacentOutOfOrderSegmentsAreCoalesced) {
+  std::vector<uint8_t> out;
+  StreamReassembler r(0, 1 << 20);
+  uint8_t b = 'x';
+  for (uint32_t i = 0; i < 1000; i++) // bytes 1..1000 one at a time, byte 0 missing
+    r.onSegment(2 + i, {&b, 1}, false, out);
+  EXPECT_EQ(r.bufferedBytes(), 1000u);
+  // One segment's overhead, not a thousand.
+  EXPECT_LT(r.memoryBytes(), 1000u * 2 + StreamReassembler::kSegmentOverhead);
+  r.onSegment(1, {&b, 1}, false, out);
+  EXPECT_EQ(out.size(), 1001u);
+}
+
+TEST(Reassembler, OneByteSegmentsPayTheirOverhead) {
+  std::vector<uint8_t> out;
+  StreamReassembler r(0, 100000);
+  uint8_t b = 'x';
+  StreamReassembler::Status status = StreamReassembler::Status::Ok;
+  uint32_t stored = 0;
+  for (uint32_t i = 0; i < 100000 && status == StreamReassembler::Status::Ok; i++) {
+    status = r.onSegment(3 + 2 * i, {&b, 1}, false, out); // every other byte: nothing to coalesce
+    stored += status == StreamReassembler::Status::Ok;
+  }
+  EXPECT_EQ(status, StreamReassembler::Status::Overflow);
+  EXPECT_LE(r.memoryBytes(), 100000u);
+  EXPECT_LT(stored, 100000u / StreamReassembler::kSegmentOverhead + 1); // ~1000 segments, not 100000
+}

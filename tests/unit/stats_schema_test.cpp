@@ -40,13 +40,14 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
   EXPECT_EQ(keys(json["capture"]),
             (V{"frames", "bytes", "kernel_drops", "not_tcp", "malformed", "bad_checksum", "truncated"}));
   EXPECT_EQ(keys(json["flows"]),
-            (V{"packets", "started", "active", "completed", "reset", "broken", "broken_overflow", "evicted",
-               "idle_timeout", "shutdown", "midstream_skipped", "out_of_window_segments", "server_streams_lost",
-               "client_bytes", "server_bytes", "buffered_bytes"}));
+            (V{"packets", "started", "established", "never_established", "active", "completed", "reset",
+               "server_reset", "broken", "broken_overflow", "broken_truncated", "broken_capture_loss", "evicted",
+               "idle_timeout", "shutdown", "midstream_skipped", "unacked", "rst_ignored", "out_of_window_segments",
+               "server_streams_lost", "client_bytes", "server_bytes", "buffered_bytes"}));
   EXPECT_EQ(keys(json["replay"]), (V{"backlog_bytes", "targets"}));
   EXPECT_EQ(keys(json["replay"]["targets"][0]),
             (V{"target", "opened", "active", "completed", "aborted", "shed_backlog", "shed_stalled", "shed_backoff",
-               "skipped_empty", "connect_failed", "write_failed", "write_stalls", "bytes_out", "bytes_in"}));
+               "skipped_empty", "pending", "connect_failed", "write_failed", "write_stalls", "bytes_out", "bytes_in"}));
   EXPECT_EQ(json["replay"]["targets"][0]["target"], "10.0.0.7:80");
   EXPECT_EQ(keys(json["http"]),
             (V{"flows", "active", "not_http", "parse_errors", "upgrades", "requests", "mirrored", "excluded",
