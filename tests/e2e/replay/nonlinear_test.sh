@@ -7,7 +7,9 @@
 # data frame (6000 bytes of payload, above a page, on a 9000-MTU veth) becomes an skb whose linear
 # part is the Ethernet header alone, its IP and TCP headers in page fragments. They cross the veth
 # into the tapped namespace as they are. The frames carry a foreign destination MAC, so the
-# server's stack drops them after tc (nothing answers, nothing resets).
+# server's stack drops them after tc (nothing answers, nothing resets). The injector also plays the
+# server's half on the server's interface (SYN-ACK, ACKs, FIN-ACK through its egress hooks, dropped
+# by the client's stack the same way): the agent replays only what a server acknowledged.
 #   - Every frame is mirrored: `cloned` grows by exactly the frames sent, no malformed_* counter
 #     moves (before the fix, the data frames counted as malformed_ipv4 and the flow broke).
 #   - Each connection carries one bad-checksum duplicate of a segment, sent FIRST with different
@@ -30,7 +32,8 @@ agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHAD
 agent_status "$H_TMP/before.json"
 
 in_cli "$PYTHON" "$H_TOOLS/vnet_inject.py" --iface "$CLI_IF" --src "$CLI4" --dst "$SRV4" --dport "$PORT" \
-  --conns "$CONNS" --segment 6000 --segments 5 --bad-duplicate --out-conns "$H_TMP/conns.jsonl" \
+  --conns "$CONNS" --segment 6000 --segments 5 --bad-duplicate --server-netns "$NS_SRV" --server-iface "$SRV_IF" \
+  --out-conns "$H_TMP/conns.jsonl" \
   >"$H_TMP/inject.json" || fail "vnet_inject.py failed: $(cat "$H_TMP/inject.json")"
 log "injected: $(cat "$H_TMP/inject.json")"
 FRAMES=$(jget "$H_TMP/inject.json" 'j["frames"]')
