@@ -53,8 +53,12 @@ Agent::Agent(asio::io_context &io, const RunOptions &options, const std::string 
              std::unique_ptr<PcapWriter> pcap, const replay::ReplayPlan &plan)
     : io_(io), options_(options), tap_(options, bpffs), pcap_(std::move(pcap)),
       statsPath_(statsFilePath(options.iface)) {
-  spdlog::info("tapping {} in {} mode ({}); maps pinned at {}", options.iface,
-               options.mode == Mode::Xdp ? "xdp" : "tc", describe(options), tap_.pinDir());
+  spdlog::info("tapping {} in {} mode ({}); tc attach {}; mirror {}; maps pinned at {}", options.iface,
+               options.mode == Mode::Xdp ? "xdp" : "tc", describe(options), attachModeName(tap_.attachMode()),
+               tap_.mirror().txName() == tap_.mirror().rxName()
+                   ? tap_.mirror().txName()
+                   : tap_.mirror().txName() + " -> " + tap_.mirror().rxName(),
+               tap_.pinDir());
   frameHandler_ = [this](const Frame &frame) { onFrame(frame); };
   if (options.mode == Mode::Xdp) // XDP mode always drains the BPF ring (it would fill up otherwise)
     openSource(std::make_unique<BpfRingSource>(tap_.datapath().ringFd(),
@@ -140,7 +144,8 @@ void Agent::startEndpoint() {
                                  return pipeline_ ? pipeline_->comparison().json().dump()
                                                   : compare::Comparison().json().dump();
                                }};
-  metrics_ = std::make_unique<MetricsServer>(io_, options_.metricsAddr, std::move(documents), [this] { return ready_; });
+  metrics_ =
+      std::make_unique<MetricsServer>(io_, options_.metricsAddr, std::move(documents), [this] { return ready_; });
   auto bound = parseListenAddress(options_.metricsAddr);
   writeEndpointFile(options_.iface, bound.address().to_string(), metrics_->port());
   spdlog::info("serving /metrics, /healthz, /status.json and /report.json on {}", options_.metricsAddr);
@@ -153,7 +158,7 @@ void Agent::startPipeline(const replay::ReplayPlan &plan, const RunOptions &o) {
   replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
   pipeline_ = std::make_unique<MirrorPipeline>(io_, o.flowLimits, std::move(replay), plan);
   if (!source_) // TC mode reads the mirror interface; XDP mode already reads the ring
-    openSource(std::make_unique<PacketRing>(o.mirrorIface ? *o.mirrorIface : kMirrorRx, PacketRing::Options{}));
+    openSource(std::make_unique<PacketRing>(tap_.mirror().rxName(), PacketRing::Options{}));
 }
 
 void Agent::openSource(std::unique_ptr<FrameSource> source) {
@@ -207,6 +212,8 @@ std::string Agent::metricsText() {
   return text;
 }
 
-void Agent::publish() { writeStatsFile(statsPath_, statusDocument()); }
+void Agent::publish() {
+  writeStatsFile(statsPath_, statusDocument());
+}
 
 } // namespace shadowtap
