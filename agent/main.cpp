@@ -22,7 +22,8 @@ commands:
   run           attach to an interface and mirror until SIGINT/SIGTERM
   set           change a running tap's rates, exclusions or on/off, live
   status        show a tap's rules and counters
-  report        show the primary-vs-shadow comparison (HTTP services): per route, target and status
+  report        show the primary-vs-shadow comparison (HTTP services): per route, target and status,
+                of one agent or (--prometheus URL) of every agent
   reload        re-read a running agent's --config file (same as SIGHUP)
   detach        remove a tap left behind by a killed agent
   check-config  check a config file (as `run --config` reads it) without attaching anything
@@ -37,6 +38,7 @@ examples:
   shadowtap run --iface eth0 --port 8080 --protocol http --shadow 10.0.5.7:8080 \
                 --exclude-header 'end-user: bbo' --remove-header Authorization --remove-header Cookie
   shadowtap report --iface eth0
+  shadowtap report --prometheus http://prometheus.monitoring:9090 --window 1h   # every node's agent
   shadowtap set --iface eth0 --port 8080 --percent 100
   shadowtap set --iface eth0 --exclude-cidr 192.0.2.7
   shadowtap check-config /etc/shadowtap/shadowtap.yaml

@@ -9,6 +9,7 @@
 #include "common/logging.h"
 #include "config/validation.h"
 #include "config/value_parsers.h"
+#include "metrics/prometheus_query.h"
 #include "net/link.h"
 
 #include <iostream>
@@ -105,18 +106,41 @@ int reportCommandLine(const std::vector<std::string> &args) {
   auto desc = tapFlags();
   desc.add_options()("json", po::bool_switch(&o.json),
                      "print {\"rows\": [{\"target\", \"route\", \"code\", \"count\", \"avg_ms\", "
-                     "\"p50_ms\", \"p90_ms\", \"p99_ms\"}...], \"disagreements\": [...]}");
+                     "\"p50_ms\", \"p90_ms\", \"p99_ms\"}...], \"disagreements\": [...]}")
+      ("prometheus", po::value(&o.prometheus),
+       "instead of one agent's: the report over every agent, from the Prometheus that scrapes them "
+       "(http://HOST:PORT[/PREFIX])")
+      ("window", po::value(&o.window),
+       "with --prometheus: only the last DURATION (e.g. 1h) instead of the totals since each agent started");
   auto parsed = parseFlags(args, desc, "report");
   if (parsed.help) {
-    std::cout << "usage: shadowtap report --iface IF [--json]\n\n"
+    std::cout << "usage: shadowtap report --iface IF [--json]\n"
+                 "       shadowtap report --prometheus URL [--window DURATION] [--json]\n\n"
                  "Requests by route, target (primary or shadow) and status code, with their count and\n"
                  "duration (average, p50, p90, p99 in ms), and how often each shadow's status class\n"
-                 "differed from the primary's. Reads the running agent's local endpoint.\n"
+                 "differed from the primary's. Reads the running agent's local endpoint, or with\n"
+                 "--prometheus the series of every agent, summed by Prometheus (PromQL over its HTTP API;\n"
+                 "percentiles from the exported histogram buckets, so coarser than one agent's).\n\n"
+                 "examples:\n"
+                 "  shadowtap report --iface eth0\n"
+                 "  shadowtap report --prometheus http://prometheus.monitoring:9090 --window 1h\n"
+                 "  kubectl -n monitoring port-forward svc/prometheus 9090 &\n"
+                 "  shadowtap report --prometheus http://127.0.0.1:9090 --json\n"
               << desc << "\n";
     return 0;
   }
   auto tap = tapFlagValues(parsed.vm);
   setLogLevel(tap.logLevel);
+  if (!o.prometheus.empty()) {
+    if (!tap.iface.empty())
+      throw UsageError("--iface and --prometheus exclude each other (one agent's report, or every agent's)");
+    parseHttpUrl(o.prometheus); // a bad URL is a usage error, before any query
+    if (parsed.vm.count("window"))
+      validatePrometheusDuration(o.window, "--window");
+    return reportCommand(o);
+  }
+  if (parsed.vm.count("window"))
+    throw UsageError("--window needs --prometheus (an agent's own report counts since it started)");
   o.iface = tap.iface;
   validateIfaceName(o.iface, "--iface");
   return reportCommand(o);

@@ -27,7 +27,9 @@ struct StatusOptions {
 };
 
 struct ReportOptions {
-  std::string iface;
+  std::string iface;      // the local agent's report (empty with --prometheus)
+  std::string prometheus; // or: aggregated over every agent by the Prometheus at this URL
+  std::string window;     // with prometheus: "" (totals) or a Prometheus duration
   bool json = false;
 };
 
