@@ -47,6 +47,11 @@ PacketRing::PacketRing(const std::string &iface, const Options &options) : optio
   addr.sll_ifindex = static_cast<int>(ifindex);
   if (bind(fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0)
     throwErrno("failed to bind capture to " + iface, errno);
+  if (options_.fanoutGroup) {
+    int fanout = options_.fanoutGroup | (PACKET_FANOUT_HASH << 16);
+    if (setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &fanout, sizeof(fanout)) != 0)
+      throwErrno("failed to join the capture fan-out group on " + iface, errno);
+  }
 }
 
 PacketRing::~PacketRing() {

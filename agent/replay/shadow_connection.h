@@ -37,7 +37,8 @@ public:
   void endRequest(const ExchangePtr &exchange);
 
 private:
-  enum class Outcome { Completed, Aborted, ShedBacklog, ShedStalled, ConnectFailed, WriteFailed };
+  enum class Outcome { Completed, Unconfirmed, Aborted, ShedBacklog, ShedStalled, ShedNoSocket, ConnectFailed, WriteFailed };
+  bool openSocket(const boost::asio::ip::tcp::endpoint &endpoint); // false: closed as shed or failed
   void connectNext(size_t endpoint);
   void writeMore();
   void readResponses();
