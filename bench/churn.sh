@@ -78,8 +78,13 @@ for w in $WORKERS; do
   c0=$(agent_cpu_ticks)
   healthz_watch "$H_TMP/healthz.$w" &
   hz_pid=$!
+  # PERF_OUT=DIR: a CPU profile of the agent during the load (perf record -g), DIR/perf.w<N>.data.
+  [ -n "${PERF_OUT:-}" ] && { perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.w$w.data" -- sleep "$DURATION" >/dev/null 2>&1 & }
   load "w$w"
   kill "$hz_pid" 2>/dev/null; wait "$hz_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  agent_status "$H_TMP/status.$w.loaded.json"
+  [ -n "${BENCH_DEBUG:-}" ] && jget "$H_TMP/status.$w.loaded.json" 'j["pipeline"]' >&2
   agent_wait_idle 20 || true
   c1=$(agent_cpu_ticks)
   agent_status "$H_TMP/status.$w.json"

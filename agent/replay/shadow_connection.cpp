@@ -185,6 +185,10 @@ void ShadowConnection::maybeHalfClose() {
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   finSent_ = true;
+  if (shadowClosed_) { // it closed first and took everything: both FINs are out, nothing to wait for
+    close(Outcome::Completed, false);
+    return;
+  }
   // The shadow's answer is read and thrown away; don't wait for it forever.
   auto self = shared_from_this();
   timer_.expires_after(context_.options.drainTimeout);
@@ -222,7 +226,8 @@ void ShadowConnection::readResponses() {
         self->close(ec == asio::error::eof ? Outcome::Completed : Outcome::WriteFailed, false);
       else if (ec != asio::error::eof)
         self->close(Outcome::WriteFailed, false);
-      return; // EOF before our FIN: the shadow half-closed; keep writing until it resets
+      self->shadowClosed_ = true; // EOF before our FIN: the shadow half-closed; keep writing until
+      return;                     // it resets, and complete at our FIN if it never does
     }
     self->target_.stats.bytesIn += n;
     if (self->responses_)

@@ -78,6 +78,7 @@ private:
   bool writingActive_ = false;
   bool finRequested_ = false;
   bool finSent_ = false;
+  bool shadowClosed_ = false; // the shadow's FIN came (before ours: it closes first, e.g. Connection: close)
   bool closed_ = false;
 };
 
