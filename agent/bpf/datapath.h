@@ -34,8 +34,8 @@ public:
   void markLoaded() { loaded_ = true; }
 
   bpf_object *object() const;
-  int tcIngressFd() const;
-  int tcEgressFd() const;
+  int tcIngressFd() const; // TC mode only
+  int tcEgressFd() const;  // tc_egress (TC mode) or tc_egress_ring (XDP mode)
   int xdpIngressFd() const;
   MapFds mapFds() const;
   int ringFd() const;
@@ -46,6 +46,7 @@ private:
   };
   std::unique_ptr<shadowtap_bpf, SkeletonDeleter> skel_;
   std::string pinDir_;
+  bool xdp_ = false;
   bool loaded_ = false;
 };
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "capture/packet_parser.h"
 
-#include <arpa/inet.h>
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cstring>
 
 namespace shadowtap {
@@ -11,10 +11,16 @@ namespace {
 constexpr uint16_t kEthIp = 0x0800, kEthIpv6 = 0x86dd, kEthVlan = 0x8100, kEthQinQ = 0x88a8;
 constexpr uint8_t kTcp = 6;
 
-uint16_t be16(const uint8_t *p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t be32(const uint8_t *p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+uint16_t be16(const uint8_t *p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+uint32_t be32(const uint8_t *p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
 
-bool isIpv6Ext(uint8_t next) { return next == 0 || next == 43 || next == 44 || next == 51 || next == 60; }
+bool isIpv6Ext(uint8_t next) {
+  return next == 0 || next == 43 || next == 44 || next == 51 || next == 60;
+}
 
 } // namespace
 
@@ -53,6 +59,7 @@ ParseError parseTcpFrame(std::span<const uint8_t> frame, TcpPacket &out) {
     // captured length rules.
     l4End = total ? std::min(len, off + total) : len;
     ipEnd = total ? off + total : 0;
+    out.segmentLen = total ? static_cast<uint32_t>(total - ihl) : 0;
     out.src[0] = out.src[1] = out.dst[0] = out.dst[1] = 0;
     out.src[2] = out.dst[2] = htonl(0xffff);
     std::memcpy(&out.src[3], ip + 12, 4);
@@ -93,6 +100,7 @@ ParseError parseTcpFrame(std::span<const uint8_t> frame, TcpPacket &out) {
     }
     if (isIpv6Ext(next))
       return ParseError::BadHeader;
+    out.segmentLen = payloadLen && off + 40 + payloadLen >= l4 ? static_cast<uint32_t>(off + 40 + payloadLen - l4) : 0;
   } else {
     return ParseError::NotIp;
   }
@@ -117,6 +125,7 @@ ParseError parseTcpFrame(std::span<const uint8_t> frame, TcpPacket &out) {
   out.rst = flags & 0x04;
   out.ack_flag = flags & 0x10;
   out.payload = frame.subspan(l4 + doff, l4End - (l4 + doff));
+  out.segment = frame.subspan(l4, l4End - l4);
   out.truncated = ipEnd > l4End; // the IP header says there is more than was captured
   return ParseError::None;
 }

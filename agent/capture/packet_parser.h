@@ -13,11 +13,11 @@ namespace shadowtap {
 
 enum class ParseError {
   None,
-  Truncated,   // a header does not fit in the captured bytes
+  Truncated, // a header does not fit in the captured bytes
   NotIp,
   NotTcp,
-  Fragment,    // non-first fragment: no TCP header
-  BadHeader,   // impossible field values (version, IHL, doff, ext chain too long)
+  Fragment,  // non-first fragment: no TCP header
+  BadHeader, // impossible field values (version, IHL, doff, ext chain too long)
 };
 
 struct TcpPacket {
@@ -33,6 +33,8 @@ struct TcpPacket {
   // is only a prefix of what was sent. The headers are whole.
   bool truncated = false;
   std::span<const uint8_t> payload; // TCP payload, limited by the IP length and the capture
+  std::span<const uint8_t> segment; // TCP header + payload (what the TCP checksum covers, if whole)
+  uint32_t segmentLen = 0;          // the segment's length by the IP header (0: unknown, e.g. BIG TCP)
 };
 
 // Parses one frame starting at the Ethernet header. On success `out` is filled and None returned.

@@ -18,7 +18,10 @@ PacketRing::PacketRing(const std::string &iface, const Options &options) : optio
   unsigned ifindex = if_nametoindex(iface.c_str());
   if (!ifindex)
     throw Error("failed to open capture on " + iface + ": no such interface");
-  fd_.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL)));
+  // Protocol 0: the socket receives nothing until it is bound below, to this interface only.
+  // Opened with ETH_P_ALL it would take every interface's frames from the first moment, and the
+  // ring would start out full of other traffic.
+  fd_.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
   if (!fd_.valid())
     throwErrno("failed to open packet socket for " + iface, errno);
 
@@ -70,10 +73,17 @@ bool PacketRing::poll(const FrameHandler &onFrame, uint32_t budget) {
       break;
     auto *block = reinterpret_cast<tpacket_block_desc *>(map_ + static_cast<size_t>(nextBlock_) * options_.blockSize);
     uint32_t count = block->hdr.bh1.num_pkts;
-    auto *hdr = reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(block) + block->hdr.bh1.offset_to_first_pkt);
+    auto *hdr =
+        reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(block) + block->hdr.bh1.offset_to_first_pkt);
     for (uint32_t i = 0; i < count; i++) {
       const uint8_t *data = reinterpret_cast<const uint8_t *>(hdr) + hdr->tp_mac;
-      onFrame({{data, hdr->tp_snaplen}, hdr->tp_len, static_cast<uint64_t>(hdr->tp_sec) * 1000000000ull + hdr->tp_nsec});
+      // CSUM_VALID: verified (CHECKSUM_UNNECESSARY); CSUMNOTREADY: CHECKSUM_PARTIAL, built on this
+      // host and completed on transmit. Anything else was never checked.
+      bool trusted = hdr->tp_status & (TP_STATUS_CSUM_VALID | TP_STATUS_CSUMNOTREADY);
+      onFrame({{data, hdr->tp_snaplen},
+               hdr->tp_len,
+               static_cast<uint64_t>(hdr->tp_sec) * 1000000000ull + hdr->tp_nsec,
+               trusted ? FrameChecksum::Trusted : FrameChecksum::Unverified});
       hdr = reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(hdr) + hdr->tp_next_offset);
     }
     __atomic_store_n(&block->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);

@@ -136,6 +136,9 @@ StreamReassembler::Status StreamReassembler::store(uint64_t from, std::span<cons
         // Now touching the next segment? Merge it in: one node instead of two.
         if (it != pending_.end() && prev->first + prev->second.size() == it->first) {
           memory_ -= prev->second.capacity() + it->second.capacity() + kSegmentOverhead;
+          // Exact reservation: a merge never holds more than the two nodes it replaces (vector's
+          // doubling would, and could cross the memory bound without a check).
+          prev->second.reserve(prev->second.size() + it->second.size());
           prev->second.insert(prev->second.end(), it->second.begin(), it->second.end());
           memory_ += prev->second.capacity();
           cursor = it->first + it->second.size();
@@ -165,6 +168,11 @@ void StreamReassembler::absorbPending() {
         ready_.swap(node->second); // nothing waiting in ready_: take the segment's buffer as it is
         readyHead_ = 0;
       } else {
+        // Moving bytes from pending_ to ready_ must not raise the count: when vector's doubling
+        // would cross the bound, grow to the exact size (never more than the two buffers held).
+        auto n = node->second.size() - static_cast<size_t>(skip);
+        if (memory_ + grownCapacity(ready_, n) > maxMemory_)
+          ready_.reserve(ready_.size() + n);
         ready_.insert(ready_.end(), node->second.begin() + skip, node->second.end());
       }
       memory_ += ready_.capacity();

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "pipeline/mirror_pipeline.h"
 
+#include "capture/tcp_checksum.h"
+
 namespace shadowtap {
 
 MirrorPipeline::MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits,
@@ -19,7 +21,14 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
   capture_.bytes += frame.data.size();
   switch (parseTcpFrame(frame.data, packet_)) {
   case ParseError::None:
-    packet_.truncated = packet_.truncated || frame.data.size() < frame.wireLen;
+    packet_.truncated = packet_.truncated || frame.cut();
+    if (packet_.truncated) {
+      capture_.truncated++; // marked on the packet: the flow table decides what a cut copy is worth
+    } else if (frame.checksum == FrameChecksum::Unverified &&
+               checkTcpChecksum(packet_) == TcpChecksumResult::Invalid) {
+      capture_.badChecksum++; // the primary's kernel drops it too; its retransmission will come
+      break;
+    }
     http_.setPacketTime(frame.tsNs);
     flows_.onPacket(packet_, nowNs);
     break;

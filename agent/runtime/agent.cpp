@@ -62,8 +62,12 @@ std::set<uint16_t> mirroredPorts(const RunOptions &options) {
 Agent::Agent(asio::io_context &control, const RunOptions &options, const std::string &bpffs,
              std::unique_ptr<PcapWriter> pcap, const replay::ReplayPlan &plan)
     : control_(control), options_(options), tap_(options, bpffs), statsPath_(statsFilePath(options.iface)) {
-  spdlog::info("tapping {} in {} mode ({}); maps pinned at {}", options.iface,
-               options.mode == Mode::Xdp ? "xdp" : "tc", describe(options), tap_.pinDir());
+  spdlog::info("tapping {} in {} mode ({}); tc attach {}; mirror {}; maps pinned at {}", options.iface,
+               options.mode == Mode::Xdp ? "xdp" : "tc", describe(options), attachModeName(tap_.attachMode()),
+               tap_.mirror().txName() == tap_.mirror().rxName()
+                   ? tap_.mirror().txName()
+                   : tap_.mirror().txName() + " -> " + tap_.mirror().rxName(),
+               tap_.pinDir());
   startWorkers(plan.targets.empty() ? nullptr : &plan, std::move(pcap));
   if (options.metricsAddr != "off")
     startEndpoint();
@@ -96,7 +100,7 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
   std::shared_ptr<const replay::ReplayPlan> shared;
   if (plan)
     shared = std::make_shared<const replay::ReplayPlan>(*plan);
-  std::string rx = options_.mirrorIface ? *options_.mirrorIface : kMirrorRx;
+  std::string rx = tap_.mirror().rxName();
   PacketRing::Options ringOptions;
   for (unsigned i = 0; i < count; i++) {
     std::unique_ptr<FrameSource> source;

@@ -11,6 +11,8 @@
 #include <linux/bpf.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace shadowtap::test {
 
@@ -123,6 +125,17 @@ std::vector<RingRecord> TestTap::drainRing() {
   std::vector<RingRecord> out;
   out.swap(pending_);
   return out;
+}
+
+uint64_t TestTap::ringProducerPos() const {
+  // The ring's second page holds the producer position (read-only for user space).
+  long page = sysconf(_SC_PAGESIZE);
+  void *map = mmap(nullptr, static_cast<size_t>(page), PROT_READ, MAP_SHARED, datapath_.ringFd(), page);
+  if (map == MAP_FAILED)
+    throw std::runtime_error(std::string("mmap of the ring's producer page: ") + std::strerror(errno));
+  uint64_t pos = __atomic_load_n(static_cast<const uint64_t *>(map), __ATOMIC_ACQUIRE);
+  munmap(map, static_cast<size_t>(page));
+  return pos;
 }
 
 TestTap &tcTap() {

@@ -26,6 +26,7 @@ TEST(CounterNames, NamesMatchTheirEnumValues) {
   EXPECT_EQ(counterName(ST_C_CLONED), "cloned");
   EXPECT_EQ(counterName(ST_C_RING_FULL), "ring_full");
   EXPECT_EQ(counterName(ST_C_FLOW_RECORD_FAILED), "flow_record_failed");
+  EXPECT_EQ(counterName(ST_C_RING_TRUNCATED), "ring_truncated");
 }
 
 TEST(CounterNames, TerminalReasonsExcludeSeenAndEvents) {
@@ -35,4 +36,5 @@ TEST(CounterNames, TerminalReasonsExcludeSeenAndEvents) {
   EXPECT_TRUE(isTerminalCounter(ST_C_RING_FAILED));
   EXPECT_FALSE(isTerminalCounter(ST_C_FLOW_DECIDED));
   EXPECT_FALSE(isTerminalCounter(ST_C_FLOW_STATELESS));
+  EXPECT_FALSE(isTerminalCounter(ST_C_RING_TRUNCATED));
 }

@@ -37,7 +37,8 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
   auto json = toJson(s);
   using V = std::vector<std::string>;
   EXPECT_EQ(keys(json), (V{"capture", "flows", "replay", "http"}));
-  EXPECT_EQ(keys(json["capture"]), (V{"frames", "bytes", "kernel_drops", "not_tcp", "malformed"}));
+  EXPECT_EQ(keys(json["capture"]),
+            (V{"frames", "bytes", "kernel_drops", "not_tcp", "malformed", "bad_checksum", "truncated"}));
   EXPECT_EQ(keys(json["flows"]),
             (V{"packets", "started", "established", "never_established", "active", "completed", "reset",
                "server_reset", "broken", "broken_overflow", "broken_truncated", "broken_capture_loss", "evicted",
