@@ -100,4 +100,16 @@ uint64_t PacketRing::takeKernelDrops() {
   return stats.tp_drops; // reading resets the kernel's counters
 }
 
+double PacketRing::occupancy() const {
+  // Filled blocks are consecutive from the next one to read: count until the first the kernel owns.
+  uint32_t filled = 0;
+  for (; filled < options_.blockCount; filled++) {
+    auto *block = reinterpret_cast<const tpacket_block_desc *>(
+        map_ + static_cast<size_t>((nextBlock_ + filled) % options_.blockCount) * options_.blockSize);
+    if (!(__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+      break;
+  }
+  return static_cast<double>(filled) / options_.blockCount;
+}
+
 } // namespace shadowtap

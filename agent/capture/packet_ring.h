@@ -39,6 +39,7 @@ public:
   // Walks the blocks the kernel has filled, at most `budget` of them.
   bool poll(const FrameHandler &onFrame, uint32_t budget) override;
   uint64_t takeKernelDrops() override; // the socket's PACKET_STATISTICS drops
+  double occupancy() const override;    // filled blocks not read yet, of all blocks
 
 private:
   bool ready() const; // the next block is filled

@@ -102,6 +102,7 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
     shared = std::make_shared<const replay::ReplayPlan>(*plan);
   std::string rx = tap_.mirror().rxName();
   PacketRing::Options ringOptions;
+  admission_ = std::make_unique<AdmissionControl>(tap_.maps(), count);
   for (unsigned i = 0; i < count; i++) {
     std::unique_ptr<FrameSource> source;
     if (xdp) {
@@ -116,7 +117,8 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
     } else {
       source = std::make_unique<PacketRing>(rx, ringOptions);
     }
-    Worker::Settings settings{i, workerLimits(options_), replayOptions(options_), shared};
+    Worker::Settings settings{i, workerLimits(options_), replayOptions(options_), shared,
+                              [this](size_t index, double load) { admission_->report(index, load); }};
     workers_.push_back(std::make_unique<Worker>(std::move(settings), std::move(source),
                                                 i == 0 ? std::move(pcap) : nullptr, comparison_));
   }
@@ -251,8 +253,18 @@ nlohmann::ordered_json Agent::statusDocument() const {
   nlohmann::ordered_json doc = {{"ready", ready_}};
   if (auto stats = pipelineStats()) {
     doc["workers"] = workers_.size();
+    // How the shards are loaded: a fan-out that put every connection on one worker shows here.
+    auto perWorker = nlohmann::ordered_json::array();
+    for (const auto &worker : workers_)
+      if (auto own = worker->stats())
+        perWorker.push_back({{"frames", own->capture.frames},
+                             {"kernel_drops", own->capture.kernelDrops},
+                             {"flows_started", own->flows.flowsStarted}});
+    doc["per_worker"] = std::move(perWorker);
     doc.update(toJson(*stats));
     doc["config"] = stats::toJson<ConfigStats>(config_, kConfigStatsFields);
+    auto admission = admission_->stats();
+    doc["admission"] = stats::toJson<AdmissionStats>(admission, kAdmissionStatsFields);
   }
   return doc;
 }
@@ -263,6 +275,8 @@ std::string Agent::metricsText() {
   if (auto stats = pipelineStats()) {
     appendPrometheus(text, labels, *stats);
     stats::appendPrometheus<ConfigStats>(text, "config", kConfigStatsFields, {{labels, &config_}});
+    auto admission = admission_->stats();
+    stats::appendPrometheus<AdmissionStats>(text, "admission", kAdmissionStatsFields, {{labels, &admission}});
     comparison_.appendPrometheus(text);
   }
   return text;

@@ -17,6 +17,7 @@
 #include "metrics/metrics_server.h"
 #include "replay/replay_plan.h"
 #include "runtime/agent_stats.h"
+#include "runtime/admission_control.h"
 #include "runtime/worker.h"
 #include "tap/tap.h"
 
@@ -67,6 +68,7 @@ private:
   Tap tap_;
   std::string statsPath_;
   compare::Comparison comparison_;
+  std::unique_ptr<AdmissionControl> admission_; // before workers_: they report to it until joined
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<MetricsServer> metrics_;
   ConfigStats config_;

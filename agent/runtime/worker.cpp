@@ -89,8 +89,19 @@ void Worker::tick() {
     if (pipeline_)
       pipeline_->tick(monotonicNs());
     publish();
+    if (pipelineSettings_.onLoad)
+      pipelineSettings_.onLoad(pipelineSettings_.index, load());
     tick();
   });
+}
+
+// The fuller of the two buffers a slow worker fills: its capture ring and its replay backlog.
+double Worker::load() const {
+  double ring = source_->occupancy();
+  double backlog = 0;
+  if (pipeline_ && pipelineSettings_.replay.maxBacklogTotal)
+    backlog = static_cast<double>(pipeline_->backlogBytes()) / static_cast<double>(pipelineSettings_.replay.maxBacklogTotal);
+  return std::max(ring, backlog);
 }
 
 void Worker::drainSource() {

@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,8 @@ public:
     flow::FlowLimits limits;
     replay::ReplayOptions replay;
     std::shared_ptr<const replay::ReplayPlan> plan; // null: capture only (XDP mode without shadows)
+    // Called on the worker's thread every tick with its load, 0..1 (AdmissionControl::report).
+    std::function<void(size_t index, double load)> onLoad;
   };
   Worker(Settings settings, std::unique_ptr<FrameSource> source, std::unique_ptr<PcapWriter> pcap,
          compare::Comparison &comparison);
@@ -59,6 +62,7 @@ private:
   void drainSource();
   void onFrame(const Frame &frame);
   void publish();
+  double load() const;
 
   Settings pipelineSettings_;
   compare::Comparison &comparison_;
