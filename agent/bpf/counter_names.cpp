@@ -29,9 +29,10 @@ constexpr std::array<std::string_view, ST_C_MAX> kNames = {
     "flow_stateless",
     "flow_record_failed",
     "ring_truncated",
+    "shed_overload",
 };
 static_assert(kNames.size() == ST_C_MAX, "one name per st_counter");
-static_assert(ST_C_RING_TRUNCATED + 1 == ST_C_MAX, "update kNames when adding a counter");
+static_assert(ST_C_SHED_OVERLOAD + 1 == ST_C_MAX, "update kNames when adding a counter");
 
 } // namespace
 

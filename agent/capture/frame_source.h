@@ -38,6 +38,9 @@ public:
   virtual bool poll(const FrameHandler &onFrame, uint32_t budget) = 0;
   // Frames lost before they could be read (the ring was full), since the last call.
   virtual uint64_t takeKernelDrops() = 0;
+  // How full the source's buffer is, 0..1: the overload signal (admission pauses well before
+  // the kernel has to drop). A source that cannot tell says 0.
+  virtual double occupancy() const { return 0; }
 };
 
 } // namespace shadowtap

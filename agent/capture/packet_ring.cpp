@@ -50,6 +50,11 @@ PacketRing::PacketRing(const std::string &iface, const Options &options) : optio
   addr.sll_ifindex = static_cast<int>(ifindex);
   if (bind(fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0)
     throwErrno("failed to bind capture to " + iface, errno);
+  if (options_.fanoutGroup) {
+    int fanout = options_.fanoutGroup | (PACKET_FANOUT_HASH << 16);
+    if (setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &fanout, sizeof(fanout)) != 0)
+      throwErrno("failed to join the capture fan-out group on " + iface, errno);
+  }
 }
 
 PacketRing::~PacketRing() {
@@ -93,6 +98,18 @@ uint64_t PacketRing::takeKernelDrops() {
   if (getsockopt(fd_.get(), SOL_PACKET, PACKET_STATISTICS, &stats, &len) != 0)
     return 0;
   return stats.tp_drops; // reading resets the kernel's counters
+}
+
+double PacketRing::occupancy() const {
+  // Filled blocks are consecutive from the next one to read: count until the first the kernel owns.
+  uint32_t filled = 0;
+  for (; filled < options_.blockCount; filled++) {
+    auto *block = reinterpret_cast<const tpacket_block_desc *>(
+        map_ + static_cast<size_t>((nextBlock_ + filled) % options_.blockCount) * options_.blockSize);
+    if (!(__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+      break;
+  }
+  return static_cast<double>(filled) / options_.blockCount;
 }
 
 } // namespace shadowtap

@@ -91,6 +91,12 @@ po::options_description runFlags() {
       ("no-host-suffix", po::bool_switch(), "http: keep Host as it is (default: Host gets a -shadow suffix, "
                                             "like mesh mirroring)")
       ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
+      ("max-replay-conns", po::value<size_t>(), "replay connections open at once per shadow target; past it new "
+                                                "replays are shed whole, counted (default: no limit but the open file limit)")
+      ("replay-source", po::value<std::vector<std::string>>(), "leave from this local address (repeatable: taken in "
+                                                               "turn, each adds a port range towards a shadow)")
+      ("workers", po::value<unsigned>(), "packet-path threads, each owning a shard of the connections (default: one "
+                                         "per two CPUs)")
       ("gap-timeout-ms", po::value<uint64_t>(), "a sequence hole not filled within this breaks the flow (default 2000)")
       ("flow-buffer-mb", po::value<uint64_t>(), "out-of-order bytes buffered in total, MiB (default 256)")
       ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256)")
@@ -157,6 +163,18 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
   }
   if (given(vm, "max-flows"))
     o.flowLimits.maxFlows = vm["max-flows"].as<size_t>();
+  if (given(vm, "max-replay-conns"))
+    o.maxReplayConns = vm["max-replay-conns"].as<size_t>();
+  if (given(vm, "replay-source")) {
+    o.replaySources.clear();
+    for (const auto &text : vm["replay-source"].as<std::vector<std::string>>())
+      o.replaySources.push_back(parseIpAddress(text, "--replay-source"));
+  }
+  if (given(vm, "workers")) {
+    o.workers = vm["workers"].as<unsigned>();
+    if (o.workers < 1 || o.workers > 64)
+      throw UsageError("invalid --workers: expected 1 to 64");
+  }
   auto inRange = [&](const char *name, uint64_t lo, uint64_t hi) {
     uint64_t v = vm[name].as<uint64_t>();
     if (v < lo || v > hi)

@@ -7,6 +7,7 @@
 #include "capture/pcap_writer.h"
 #include "commands/commands.h"
 #include "common/capabilities.h"
+#include "common/resource_limits.h"
 #include "replay/loop_guard.h"
 #include "replay/replay_plan.h"
 #include "runtime/agent.h"
@@ -38,6 +39,7 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   if (options.pcapPath)
     pcap = std::make_unique<PcapWriter>(*options.pcapPath, options.snaplen);
   ensureBpffs(bpffs);
+  raiseOpenFileLimit(); // every replay is a socket: 1024 would cap replays far below --max-flows
 
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
@@ -71,6 +73,9 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
         return;
       }
       spdlog::info("received {}, detaching from {}", strsignal(signo), options.iface);
+      // Workers first (their replays are aborted, their flows end), within a bound: the agent
+      // exits within 2 s of SIGTERM whatever the load.
+      agent.stopWorkers(std::chrono::milliseconds(1500));
       io.stop();
     });
   };

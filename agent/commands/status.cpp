@@ -140,7 +140,10 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
               mode.c_str(), tcAttach.c_str(), mirror.c_str(), mirrorPeer.empty() ? "" : " -> ", mirrorPeer.c_str(),
               state.agent_pid, alive ? (ready ? "running, ready" : "running, starting") : "not running",
               runtime.enabled ? "enabled" : "DISABLED");
-  std::printf("seed 0x%08x, skip mark 0x%x\n\nrules:\n", runtime.seed, runtime.skip_mark);
+  std::printf("seed 0x%08x, skip mark 0x%x\n", runtime.seed, runtime.skip_mark);
+  if (runtime.admit_paused)
+    std::printf("admission PAUSED: the agent is behind; new connections are shed whole (shed_overload)\n");
+  std::printf("\nrules:\n");
   for (const auto &[port, rule] : rules)
     std::printf("  port %-5u  %s%% of connections -> %s\n", port, formatPercent(rule.rate_ppm).c_str(),
                 ifnameOf(static_cast<int>(rule.mirror_ifindex)).c_str());

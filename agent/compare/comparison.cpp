@@ -149,6 +149,7 @@ std::string Comparison::boundedRoute(const std::string &route) {
 }
 
 void Comparison::record(const ResponseSample &sample) {
+  std::lock_guard lock(mutex_);
   std::string routeScratch, targetScratch;
   std::string route = boundedRoute(safe(sample.route, routeScratch));
   Cell &cell = cells_[{route, safe(sample.target, targetScratch), sample.code}];
@@ -159,6 +160,7 @@ void Comparison::record(const ResponseSample &sample) {
 
 void Comparison::recordPair(const std::string &shadow, const std::string &route, unsigned primaryCode,
                             unsigned shadowCode) {
+  std::lock_guard lock(mutex_);
   std::string routeScratch, targetScratch;
   const std::string &r = safe(route, routeScratch);
   // Same filing as record(), without counting the overflow a second time.
@@ -206,6 +208,7 @@ template <typename Map> std::vector<typename Map::const_pointer> sortedAgreement
 } // namespace
 
 nlohmann::ordered_json Comparison::json() const {
+  std::lock_guard lock(mutex_);
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (const auto *entry : sortedCells(cells_)) {
     const auto &[route, target, code] = entry->first;
@@ -239,6 +242,7 @@ nlohmann::ordered_json Comparison::json() const {
 }
 
 void Comparison::appendPrometheus(std::string &out) const {
+  std::lock_guard lock(mutex_);
   auto cells = sortedCells(cells_);
   std::vector<std::string> labels;
   for (const auto *entry : cells) {

@@ -6,12 +6,15 @@
 // ones are counted under the route "OTHER" (and the overflow is counted).
 //
 // Rendered three ways: `shadowtap report` text, its --json form, and Prometheus series.
+// Thread-safe: every worker's HTTP stage records into the one comparison (a mutex per call; a
+// recorded response is far rarer than a packet), the control thread renders it.
 #pragma once
 
 #include "compare/latency_histogram.h"
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -52,6 +55,7 @@ public:
 
 private:
   std::string boundedRoute(const std::string &route);
+  mutable std::mutex mutex_;
   struct Cell {
     LatencyHistogram duration;
     LatencyHistogram firstByte;

@@ -48,10 +48,13 @@ struct RunOptions {
   uint32_t snaplen = ST_DEFAULT_SNAPLEN;
   std::optional<std::string> pcapPath; // XDP mode: write the ring's frames to this pcap file
   size_t replayBacklogBytes = 256u << 20; // --replay-buffer-mb: bytes waiting for shadows, in total
+  size_t maxReplayConns = 0;              // --max-replay-conns: per target at once; 0: the fd limit
+  std::vector<std::string> replaySources; // --replay-source: addresses replays leave from, in turn
   flow::FlowLimits flowLimits;
   std::optional<std::string> configPath; // --config: reloaded on SIGHUP
   std::string metricsAddr = "127.0.0.1:9477"; // /metrics and /healthz; "off" disables
   bool replaceStale = false; // a tap left by an agent that no longer runs is removed, not refused
+  unsigned workers = 0;      // --workers: packet-path threads, each owning a shard of the flows; 0: auto
 
   bool replays() const { // some service has a shadow target
     for (const auto &service : services)

@@ -110,6 +110,14 @@ Cidr parseCidr(const std::string &raw) {
   return cidr;
 }
 
+std::string parseIpAddress(const std::string &text, const char *what) {
+  in6_addr v6;
+  in_addr v4;
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1 || inet_pton(AF_INET6, text.c_str(), &v6) == 1)
+    return text;
+  throw UsageError(std::string("invalid ") + what + " '" + text + "': expected an IPv4 or IPv6 address");
+}
+
 Mode parseMode(const std::string &text) {
   if (text == "tc")
     return Mode::Tc;

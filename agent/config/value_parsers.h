@@ -19,6 +19,8 @@ uint16_t parsePort(const std::string &text);
 uint32_t parsePercent(const std::string &text); // -> parts per million, accepts decimals
 Cidr parseCidr(const std::string &text);
 Mode parseMode(const std::string &text);
+// An IPv4 or IPv6 address, as given; `what` names the flag or key in the error.
+std::string parseIpAddress(const std::string &text, const char *what);
 Protocol parseProtocol(const std::string &text); // "tcp" | "http"
 const char *protocolName(Protocol protocol);
 uint32_t parseMark(const std::string &text); // decimal or 0x hex, non-zero

@@ -6,8 +6,9 @@
 namespace shadowtap {
 
 MirrorPipeline::MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits,
-                               replay::ReplayOptions replay, const replay::ReplayPlan &plan)
-    : replayer_(io, std::move(replay), plan), http_(replayer_, comparison_, plan), flows_(limits, http_) {}
+                               replay::ReplayOptions replay, const replay::ReplayPlan &plan,
+                               compare::Comparison &comparison)
+    : replayer_(io, std::move(replay), plan), http_(replayer_, comparison, plan), flows_(limits, http_) {}
 
 void MirrorPipeline::reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan) {
   flows_.setLimits(limits);

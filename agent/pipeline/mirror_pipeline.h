@@ -17,8 +17,9 @@ namespace shadowtap {
 
 class MirrorPipeline {
 public:
+  // `comparison` is shared by every worker's pipeline (it locks per recorded response).
   MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits, replay::ReplayOptions replay,
-                 const replay::ReplayPlan &plan);
+                 const replay::ReplayPlan &plan, compare::Comparison &comparison);
 
   // nowNs: the agent's monotonic clock (timeouts); the frame's own timestamp times HTTP responses.
   void onFrame(const Frame &frame, uint64_t nowNs);
@@ -29,11 +30,10 @@ public:
   void reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan);
 
   PipelineStats stats() const;
-  const compare::Comparison &comparison() const { return comparison_; }
+  size_t backlogBytes() const { return replayer_.backlogBytes(); } // for the overload signal
 
 private:
   replay::Replayer replayer_;
-  compare::Comparison comparison_;
   HttpStage http_;
   flow::FlowTable flows_;
   CaptureStats capture_;

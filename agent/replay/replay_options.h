@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <boost/asio/ip/address.hpp>
 #include <cstdint>
+#include <vector>
 
 namespace shadowtap::replay {
 
@@ -17,6 +19,13 @@ struct ReplayOptions {
   std::chrono::milliseconds drainTimeout{10000}; // after our FIN: wait this long for the shadow's
   std::chrono::milliseconds stallTimeout{10000}; // a write that makes no progress this long is shed
   std::chrono::milliseconds maxBackoff{10000};
+  // Replay connections open at once per target; past it new replays are shed whole (counted
+  // shed_limit). 0: no limit but the open file limit (running out is counted shed_no_socket).
+  size_t maxConnectionsPerTarget = 0;
+  // Source addresses replays leave from, taken in turn (IP_BIND_ADDRESS_NO_PORT: the port is
+  // chosen at connect, per destination). Empty: the kernel's choice. More than one multiplies the
+  // ports available towards one shadow.
+  std::vector<boost::asio::ip::address> sources;
 };
 
 } // namespace shadowtap::replay

@@ -141,12 +141,18 @@ static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 fl
  * by hash, which agrees with the SYN's decision unless the rate changed since.
  */
 static __always_inline int st_flow_mirrored(struct st_flow_key *key, __u32 hash, __u32 rate_ppm,
-					    int syn)
+					    int syn, __u32 admit_paused)
 {
 	struct st_flow_decision decision = {.hash = hash}, *recorded;
 
 	if (syn) {
 		decision.mirrored = st_sampled(hash, rate_ppm);
+		/* Overload sheds at connection granularity: the whole connection is skipped, recorded
+		 * so its later packets (and retransmitted SYNs) follow the same decision. */
+		if (decision.mirrored && admit_paused) {
+			decision.mirrored = 0;
+			st_count(ST_C_SHED_OVERLOAD);
+		}
 		if (bpf_map_update_elem(&st_flows, key, &decision, BPF_ANY) == 0)
 			st_count(ST_C_FLOW_DECIDED);
 		else
@@ -212,7 +218,7 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook, enum st_outp
 
 	st_flow_key_make(&key, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport);
 	hash = st_flow_key_hash(&key, rt->seed);
-	if (!st_flow_mirrored(&key, hash, rule->rate_ppm, pkt.syn)) {
+	if (!st_flow_mirrored(&key, hash, rule->rate_ppm, pkt.syn, rt->admit_paused)) {
 		reason = ST_C_NOT_SAMPLED;
 		goto out;
 	}

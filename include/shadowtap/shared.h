@@ -78,7 +78,8 @@ struct st_runtime {
 	__u32 seed;      /* flow-hash seed: sampling decisions are stable for one seed */
 	__u32 skip_mark; /* packets with this skb->mark are the agent's own: never mirrored */
 	__u32 enabled;   /* 0: every packet passes uncounted except ST_C_SEEN/ST_C_DISABLED */
-	__u32 _pad;
+	__u32 admit_paused; /* nonzero: the agent is behind; a new connection's SYN is recorded as not
+			     * mirrored (ST_C_SHED_OVERLOAD): whole connections shed, never holes */
 };
 
 /* ---- agent state: array map with one entry; lets `detach` undo what a killed agent did ------- */
@@ -142,6 +143,7 @@ enum st_counter {
 	ST_C_FLOW_STATELESS,  /* a matched packet with no recorded decision: decided by hash */
 	ST_C_FLOW_RECORD_FAILED, /* st_flows update failed: the packet still gets the hash decision */
 	ST_C_RING_TRUNCATED,  /* a ring copy shorter than its frame (snaplen, or beyond ST_MAX_SNAPLEN) */
+	ST_C_SHED_OVERLOAD,   /* a sampled SYN not admitted: the agent had paused admission (overload) */
 	ST_C_MAX,
 };
 

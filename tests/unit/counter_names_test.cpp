@@ -37,4 +37,6 @@ TEST(CounterNames, TerminalReasonsExcludeSeenAndEvents) {
   EXPECT_FALSE(isTerminalCounter(ST_C_FLOW_DECIDED));
   EXPECT_FALSE(isTerminalCounter(ST_C_FLOW_STATELESS));
   EXPECT_FALSE(isTerminalCounter(ST_C_RING_TRUNCATED));
+  EXPECT_EQ(counterName(ST_C_SHED_OVERLOAD), "shed_overload");
+  EXPECT_FALSE(isTerminalCounter(ST_C_SHED_OVERLOAD));
 }
