@@ -39,11 +39,12 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   if (options.pcapPath)
     pcap = std::make_unique<PcapWriter>(*options.pcapPath, options.snaplen);
   ensureBpffs(bpffs);
-  raiseOpenFileLimit(); // every replay is a socket: 1024 would cap replays far below --max-flows
+  auto openFiles = raiseOpenFileLimit(); // every replay is a socket: 1024 would cap replays far below --max-flows
 
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   Agent agent(io, options, bpffs, std::move(pcap), plan);
+  warnIfFewFiles(openFiles); // only once the tap is up: a refused start prints its one error line alone
   dropUnneededCapabilities(options.mode == Mode::Xdp);
   // Ready once the loop runs: this handler is the first thing io.run() executes.
   asio::post(io, [&agent] { agent.markReady(); });

@@ -21,11 +21,14 @@ unsigned long raiseOpenFileLimit() {
       spdlog::warn("could not raise the open file limit from {}: {}", was, strerror(errno));
     getrlimit(RLIMIT_NOFILE, &limit);
   }
-  if (limit.rlim_cur < 65536)
+  return limit.rlim_cur;
+}
+
+void warnIfFewFiles(unsigned long openFileLimit) {
+  if (openFileLimit && openFileLimit < 65536)
     spdlog::warn("open file limit {}: at most that many replay connections at once (raise LimitNOFILE / "
                  "ulimit -n; running out is counted as shed_no_socket)",
-                 limit.rlim_cur);
-  return limit.rlim_cur;
+                 openFileLimit);
 }
 
 } // namespace shadowtap
