@@ -30,7 +30,6 @@ public:
   void reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan);
 
   PipelineStats stats() const;
-  size_t backlogBytes() const { return replayer_.backlogBytes(); } // for the overload signal
 
 private:
   replay::Replayer replayer_;

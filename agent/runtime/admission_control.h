@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Overload: whole connections or nothing. Every tick each worker reports how loaded it is (its
-// capture buffer's fill, or its replay backlog's, whichever is higher). While any worker is
+// capture ring's fill: the agent's own lag; a slow shadow is handled per replay, shed_backlog). While any worker is
 // behind, the BPF programs admit no new connection (st_runtime.admit_paused): the kernel records
 // those SYNs as not mirrored and counts them (shed_overload), so a connection is either mirrored
 // from its SYN or not at all, instead of every stream getting a hole when the ring overflows.

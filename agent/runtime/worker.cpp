@@ -95,13 +95,11 @@ void Worker::tick() {
   });
 }
 
-// The fuller of the two buffers a slow worker fills: its capture ring and its replay backlog.
+// How far behind the worker is: its capture ring's fill. Not the replay backlog: that fills when a
+// shadow is slow, which sheds that shadow's replays (shed_backlog) and must not stop mirroring to
+// every other shadow (tests/e2e/replay/shadow_faults_test.sh, noreadcap).
 double Worker::load() const {
-  double ring = source_->occupancy();
-  double backlog = 0;
-  if (pipeline_ && pipelineSettings_.replay.maxBacklogTotal)
-    backlog = static_cast<double>(pipeline_->backlogBytes()) / static_cast<double>(pipelineSettings_.replay.maxBacklogTotal);
-  return std::max(ring, backlog);
+  return source_->occupancy();
 }
 
 void Worker::drainSource() {
