@@ -26,6 +26,13 @@ struct st_packet {
 	__u8 syn;  /* SYN without ACK: a connection's first packet */
 };
 
+/* An event of the parse itself (an opened tunnel); the fan-out's socket filter counts nothing. */
+static __always_inline void st_parse_event(enum st_hook hook, __u32 event)
+{
+	if (hook != ST_HOOK_SOCKET)
+		st_count(event);
+}
+
 /* Whether `len` more bytes from the cursor are in the frame. */
 #define ST_FITS(cur, n) ((__u64)(cur)->off + (n) <= (cur)->len)
 
@@ -205,7 +212,7 @@ static __always_inline int st_parse_udp_tunnel(struct st_cursor *cur, enum st_ho
 			return -ST_C_NOT_TCP;
 		off += (tun.b0 & 0x3f) * 4; /* at most 252 bytes of options */
 		cur->off = off;
-		st_count(ST_C_DECAP_GENEVE);
+		st_parse_event(hook, ST_C_DECAP_GENEVE);
 		if (proto != ST_ETH_P_TEB)
 			return proto; /* IP straight after the Geneve header, no inner Ethernet */
 		return st_parse_eth(cur, hook);
@@ -213,7 +220,7 @@ static __always_inline int st_parse_udp_tunnel(struct st_cursor *cur, enum st_ho
 	if (!(tun.b0 & ST_VXLAN_FLAG_I))
 		return -ST_C_NOT_TCP;
 	cur->off = off;
-	st_count(ST_C_DECAP_VXLAN);
+	st_parse_event(hook, ST_C_DECAP_VXLAN);
 	return st_parse_eth(cur, hook);
 }
 
@@ -225,12 +232,12 @@ static __always_inline int st_parse_udp_tunnel(struct st_cursor *cur, enum st_ho
 static __always_inline int st_parse_encap(struct st_cursor *cur, enum st_hook hook, int l4, int *inner)
 {
 	if (l4 == IPPROTO_IPIP_) {
-		st_count(ST_C_DECAP_IPIP);
+		st_parse_event(hook, ST_C_DECAP_IPIP);
 		*inner = ETH_P_IP;
 		return 1;
 	}
 	if (l4 == IPPROTO_IPV6_) {
-		st_count(ST_C_DECAP_IP6IP6);
+		st_parse_event(hook, ST_C_DECAP_IP6IP6);
 		*inner = ETH_P_IPV6;
 		return 1;
 	}

@@ -320,6 +320,10 @@ struct st_flow_decision {
 	__u32 hash;
 };
 
+/* The capture fan-out (TC mode, several workers) hashes the same key with the seed ^ this salt: the
+ * worker a connection is read by is independent of its sampling decision. */
+#define ST_FANOUT_SALT 0x9e3779b9u
+
 /* The sampling decision: 1 if a connection with this hash is mirrored at rate_ppm. */
 static __always_inline int st_sampled(__u32 flow_hash, __u32 rate_ppm)
 {

@@ -9,12 +9,13 @@
 #                 vxlan 8472 (VNI 43) 10.76.0.2 ... 10.76.0.1 vxlan 8472 (VNI 43)
 #                 $CLI_IF $CLI4 ==========veth underlay========== $SRV_IF $SRV4  <- the agent
 #
-# For each mode (tc: clones read from the mirror veth; xdp: ring copies) keep-alive GETs, POSTs
+# For each mode (tc: clones read from the mirror veth by one worker; tc2: by two workers, which the
+# capture fan-out must give whole connections; xdp: ring copies) keep-alive GETs, POSTs
 # with bodies and one 1 MiB POST cross both overlays at --percent 100: the shadow must receive
 # every client stream byte-identical (compare.py on SHA-256 of each stream), the kernel counts
 # decap_vxlan, and nothing is malformed or lost. Without decapsulation nothing matches port 18080
 # on the underlay (it is UDP there) and the comparison fails.
-# Usage: overlay_test.sh PATH_TO_SHADOWTAP   (OVERLAY_MODES="tc" runs only the listed modes)
+# Usage: overlay_test.sh PATH_TO_SHADOWTAP   (OVERLAY_MODES="tc2" runs only the listed modes)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 replay_init "${1:-}"
@@ -54,10 +55,14 @@ workload() {
   log "$name: $NCONN client connections over the overlays, $NBYTES request bytes"
 }
 
-for mode in ${OVERLAY_MODES:-tc xdp}; do
+for mode in ${OVERLAY_MODES:-tc tc2 xdp}; do
   : >"$H_TMP/shadow.jsonl"
-  # One worker: with several, the kernel's fan-out hashes the outer headers (see README).
-  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --mode "$mode" --workers 1 --shadow "$SHD4:$SHADOW"
+  # tc2: two workers reading the mirror, each connection (both directions, different outer UDP
+  # ports) must reach one of them: the fan-out hashes the inner connection.
+  workers=1
+  [ "$mode" = tc2 ] && workers=2
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --mode "${mode%2}" --workers "$workers" \
+    --shadow "$SHD4:$SHADOW"
   agent_status "$H_TMP/$mode.before.json"
   workload "$mode"
   wait_records "$H_TMP/shadow.jsonl" '"event": "close"' "$NCONN" 30 || true
@@ -72,6 +77,12 @@ for mode in ${OVERLAY_MODES:-tc xdp}; do
   assert_eq "$mode: flows started" "$NCONN" "$(jget "$S" 'j["pipeline"]["flows"]["started"]')"
   assert_eq "$mode: flows completed" "$NCONN" "$(jget "$S" 'j["pipeline"]["flows"]["completed"]')"
   assert_eq "$mode: flows client_bytes" "$NBYTES" "$(jget "$S" 'j["pipeline"]["flows"]["client_bytes"]')"
+  if [ "$workers" = 2 ]; then
+    per_worker="$(jget "$S" '[w["flows_started"] for w in j["pipeline"]["per_worker"]]')"
+    log "$mode: connections per worker $per_worker"
+    assert_eq "$mode: workers that started flows (both must share the load)" 2 \
+      "$(jget "$S" 'sum(1 for w in j["pipeline"]["per_worker"] if w["flows_started"] > 0)')"
+  fi
   log "$mode: $decap VXLAN packets decapsulated; kernel: $(jget "$S" '{k: v for k, v in j["counters"].items() if v}')"
   agent_stop_checked
 done
