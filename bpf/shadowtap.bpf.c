@@ -14,6 +14,7 @@
  * Verdict: always "next" (TC_ACT_UNSPEC / TCX_NEXT, XDP_PASS). Nothing is dropped, delayed or
  * modified, and no later filter or program is skipped. Headers are read, never pulled.
  * Overload: a full ring or a failed clone costs only the mirror copy, counted by reason.
+ * fanout_flow (a socket filter, TC mode) only picks the agent worker that reads a clone.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -51,6 +52,13 @@ SEC("tc")
 int tc_egress_ring(struct __sk_buff *skb)
 {
 	return st_capture(skb, ST_HOOK_TC_EGRESS, ST_OUTPUT_RING);
+}
+
+/* TC mode with several workers: which worker's socket on the mirror reads a clone (capture.h). */
+SEC("socket")
+int fanout_flow(struct __sk_buff *skb)
+{
+	return st_fanout(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -41,6 +41,7 @@ Datapath::Datapath(const Settings &settings) : pinDir_(settings.pinDir), xdp_(se
   bpf_program__set_autoload(skel_->progs.tc_egress, !xdp_);
   bpf_program__set_autoload(skel_->progs.xdp_ingress, xdp_);
   bpf_program__set_autoload(skel_->progs.tc_egress_ring, xdp_);
+  bpf_program__set_autoload(skel_->progs.fanout_flow, !xdp_);
   if (xdp_ && !kernelHasKfunc("bpf_cast_to_kern_ctx"))
     throw Error("--mode xdp needs Linux 6.3 or later (the kfunc bpf_cast_to_kern_ctx, which gives the egress copies "
                 "the kernel's checksum state); use --mode tc on this kernel");
@@ -86,6 +87,10 @@ int Datapath::tcEgressFd() const {
 int Datapath::xdpIngressFd() const {
   return bpf_program__fd(skel_->progs.xdp_ingress);
 }
+int Datapath::fanoutFd() const {
+  return bpf_program__fd(skel_->progs.fanout_flow);
+}
+
 int Datapath::ringFd() const {
   return bpf_map__fd(skel_->maps.st_ring);
 }

@@ -37,6 +37,7 @@ public:
   int tcIngressFd() const; // TC mode only
   int tcEgressFd() const;  // tc_egress (TC mode) or tc_egress_ring (XDP mode)
   int xdpIngressFd() const;
+  int fanoutFd() const; // TC mode only: the capture fan-out's socket filter (PACKET_FANOUT_EBPF)
   MapFds mapFds() const;
   int ringFd() const;
 

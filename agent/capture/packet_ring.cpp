@@ -51,9 +51,14 @@ PacketRing::PacketRing(const std::string &iface, const Options &options) : optio
   if (bind(fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0)
     throwErrno("failed to bind capture to " + iface, errno);
   if (options_.fanoutGroup) {
-    int fanout = options_.fanoutGroup | (PACKET_FANOUT_HASH << 16);
+    int mode = options_.fanoutProg >= 0 ? PACKET_FANOUT_EBPF : PACKET_FANOUT_HASH;
+    int fanout = options_.fanoutGroup | (mode << 16);
     if (setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &fanout, sizeof(fanout)) != 0)
       throwErrno("failed to join the capture fan-out group on " + iface, errno);
+    // The group's program (every member sets the same one: the group keeps the last).
+    if (options_.fanoutProg >= 0 &&
+        setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT_DATA, &options_.fanoutProg, sizeof(options_.fanoutProg)) != 0)
+      throwErrno("failed to set the capture fan-out program on " + iface, errno);
   }
 }
 

@@ -102,6 +102,8 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
     shared = std::make_shared<const replay::ReplayPlan>(*plan);
   std::string rx = tap_.mirror().rxName();
   PacketRing::Options ringOptions;
+  if (!xdp && count > 1)
+    ringOptions.fanoutProg = tap_.datapath().fanoutFd(); // by inner connection: tunnels too
   admission_ = std::make_unique<AdmissionControl>(tap_.maps(), count);
   for (unsigned i = 0; i < count; i++) {
     std::unique_ptr<FrameSource> source;

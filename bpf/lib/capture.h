@@ -237,4 +237,32 @@ out:
 	return st_ctx_pass(hook);
 }
 
+/*
+ * The capture fan-out (TC mode, several workers): the agent's packet sockets on the mirror join one
+ * PACKET_FANOUT_EBPF group that runs this on every clone. It returns the connection's hash of the
+ * inner, direction-normalised tuple (the kernel takes it modulo the number of sockets), so both
+ * directions of a connection reach the same worker, tunnelled or not: the kernel's own fan-out
+ * hash does not open VXLAN or Geneve, whose two directions differ in their outer UDP ports.
+ * Salted (ST_FANOUT_SALT), so the worker a connection goes to says nothing about its sampling
+ * decision. A frame that does not parse goes to the first worker (it is nobody's connection).
+ */
+static __always_inline __u32 st_fanout(struct __sk_buff *skb)
+{
+	struct st_cursor cur = {
+		.ctx = skb,
+		.off = 0,
+		.len = st_ctx_len(skb, ST_HOOK_SOCKET),
+	};
+	struct st_packet pkt = {};
+	struct st_flow_key key;
+	struct st_runtime *rt;
+	__u32 zero = 0;
+
+	if (st_parse_packet(&cur, ST_HOOK_SOCKET, &pkt) < 0)
+		return 0;
+	rt = bpf_map_lookup_elem(&st_runtime, &zero);
+	st_flow_key_make(&key, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport);
+	return st_flow_key_hash(&key, (rt ? rt->seed : 0) ^ ST_FANOUT_SALT);
+}
+
 #endif

@@ -23,7 +23,10 @@
 #define ETH_P_8021AD 0x88A8
 
 #define IPPROTO_HOPOPTS_ 0
+#define IPPROTO_IPIP_ 4
 #define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define IPPROTO_IPV6_ 41
 #define IPPROTO_ROUTING_ 43
 #define IPPROTO_FRAGMENT_ 44
 #define IPPROTO_AH_ 51

@@ -11,6 +11,9 @@ enum st_hook {
 	ST_HOOK_TC_INGRESS,
 	ST_HOOK_TC_EGRESS,
 	ST_HOOK_XDP_INGRESS,
+	/* The capture fan-out's socket filter: no direct packet access (headers through
+	 * bpf_skb_load_bytes only), counts nothing. */
+	ST_HOOK_SOCKET,
 };
 
 /* Headers further than this into the linear part are read through the load helper only (a bound
@@ -61,6 +64,8 @@ static __always_inline __u32 st_ctx_len(void *ctx, enum st_hook hook)
 {
 	if (st_hook_is_xdp(hook))
 		return bpf_xdp_get_buff_len((struct xdp_md *)ctx);
+	if (hook == ST_HOOK_SOCKET) /* skb->len counts from the network header: see st_ctx_load_bytes */
+		return ((struct __sk_buff *)ctx)->len + ETH_HLEN;
 	return ((struct __sk_buff *)ctx)->len;
 }
 
@@ -70,6 +75,16 @@ static __always_inline long st_ctx_load_bytes(void *ctx, enum st_hook hook, __u3
 {
 	if (st_hook_is_xdp(hook))
 		return bpf_xdp_load_bytes((struct xdp_md *)ctx, off, to, len);
+	if (hook == ST_HOOK_SOCKET) {
+		/* Frames the mirror's read end received: skb->data is at the network header, ETH_HLEN
+		 * past the MAC header (packet sockets see a frame after eth_type_trans, and after an
+		 * in-band VLAN tag was moved out to vlan_tci). Offsets here count from the MAC header:
+		 * the Ethernet header is read relative to it, the rest through the usual helper, which
+		 * also reads skb pages. */
+		if (off < ETH_HLEN)
+			return bpf_skb_load_bytes_relative(ctx, off, to, len, BPF_HDR_START_MAC);
+		return bpf_skb_load_bytes(ctx, off - ETH_HLEN, to, len);
+	}
 	return bpf_skb_load_bytes(ctx, off, to, len);
 }
 
@@ -81,12 +96,14 @@ static __always_inline long st_ctx_load_bytes(void *ctx, enum st_hook hook, __u3
  */
 static __always_inline int st_ctx_header(void *ctx, enum st_hook hook, __u32 off, void *to, __u32 len)
 {
-	void *data = st_ctx_data(ctx, hook);
-	void *end = st_ctx_data_end(ctx, hook);
+	if (hook != ST_HOOK_SOCKET) {
+		void *data = st_ctx_data(ctx, hook);
+		void *end = st_ctx_data_end(ctx, hook);
 
-	if (off <= ST_MAX_DIRECT_OFF && data + off + len <= end) {
-		__builtin_memcpy(to, data + off, len);
-		return 0;
+		if (off <= ST_MAX_DIRECT_OFF && data + off + len <= end) {
+			__builtin_memcpy(to, data + off, len);
+			return 0;
+		}
 	}
 	return st_ctx_load_bytes(ctx, hook, off, to, len) < 0 ? -1 : 0;
 }

@@ -5,6 +5,8 @@
  * fragment) is read like any other. Each helper copies its header out (st_ctx_header), checks it,
  * advances the cursor and returns the next protocol, or a negative st_counter reason saying why
  * the packet cannot be parsed further. Nothing here writes to the packet or changes its layout.
+ * One level of VXLAN, Geneve, IPIP or IPv6-in-IP is opened (st_parse_encap): the inner headers
+ * are what is matched, and each opened tunnel counts an ST_C_DECAP_* event.
  */
 #ifndef SHADOWTAP_BPF_PARSE_H
 #define SHADOWTAP_BPF_PARSE_H
@@ -23,6 +25,13 @@ struct st_packet {
 	__u16 dport;
 	__u8 syn;  /* SYN without ACK: a connection's first packet */
 };
+
+/* An event of the parse itself (an opened tunnel); the fan-out's socket filter counts nothing. */
+static __always_inline void st_parse_event(enum st_hook hook, __u32 event)
+{
+	if (hook != ST_HOOK_SOCKET)
+		st_count(event);
+}
 
 /* Whether `len` more bytes from the cursor are in the frame. */
 #define ST_FITS(cur, n) ((__u64)(cur)->off + (n) <= (cur)->len)
@@ -154,21 +163,112 @@ static __always_inline int st_parse_tcp(struct st_cursor *cur, enum st_hook hook
 	return 0;
 }
 
-/* Parse L2..L4. Returns 0 for a well-formed TCP packet, else a negative st_counter reason. */
+static __always_inline int st_parse_l3(struct st_cursor *cur, enum st_hook hook, int ethertype,
+				       struct st_packet *pkt)
+{
+	if (ethertype == ETH_P_IP)
+		return st_parse_ipv4(cur, hook, pkt);
+	if (ethertype == ETH_P_IPV6)
+		return st_parse_ipv6(cur, hook, pkt);
+	return -ST_C_NOT_IP;
+}
+
+/* The 8 bytes VXLAN and Geneve headers start with (RFC 7348, RFC 8926); Geneve options follow. */
+struct st_tunnel_hdr {
+	__u8 b0;      /* VXLAN: flags (I = ST_VXLAN_FLAG_I). Geneve: version (2 bits), opt_len (6 bits, 4-byte words) */
+	__u8 b1;
+	__be16 proto; /* Geneve: protocol type of the payload */
+	__u32 vni;
+};
+
+/*
+ * A UDP datagram (the cursor at its header) to a VXLAN or Geneve port: skips the UDP and tunnel
+ * headers (Geneve options included) and the inner Ethernet header, and returns the inner ethertype.
+ * Anything else, or a tunnel header absent or invalid, is plain UDP: -ST_C_NOT_TCP.
+ */
+static __always_inline int st_parse_udp_tunnel(struct st_cursor *cur, enum st_hook hook)
+{
+	struct udphdr udp;
+	struct st_tunnel_hdr tun;
+	__u32 off = cur->off;
+	__u16 dport;
+	int proto;
+
+	if (st_ctx_header(cur->ctx, hook, off, &udp, sizeof(udp)))
+		return -ST_C_NOT_TCP;
+	dport = bpf_ntohs(udp.dest);
+	if (dport != ST_PORT_VXLAN && dport != ST_PORT_VXLAN_LINUX && dport != ST_PORT_GENEVE)
+		return -ST_C_NOT_TCP;
+	off += sizeof(udp);
+	if (st_ctx_header(cur->ctx, hook, off, &tun, sizeof(tun)))
+		return -ST_C_NOT_TCP;
+	off += sizeof(tun);
+
+	if (dport == ST_PORT_GENEVE) {
+		if (tun.b0 >> 6) /* only version 0 is defined */
+			return -ST_C_NOT_TCP;
+		proto = bpf_ntohs(tun.proto);
+		if (proto != ST_ETH_P_TEB && proto != ETH_P_IP && proto != ETH_P_IPV6)
+			return -ST_C_NOT_TCP;
+		off += (tun.b0 & 0x3f) * 4; /* at most 252 bytes of options */
+		cur->off = off;
+		st_parse_event(hook, ST_C_DECAP_GENEVE);
+		if (proto != ST_ETH_P_TEB)
+			return proto; /* IP straight after the Geneve header, no inner Ethernet */
+		return st_parse_eth(cur, hook);
+	}
+	if (!(tun.b0 & ST_VXLAN_FLAG_I))
+		return -ST_C_NOT_TCP;
+	cur->off = off;
+	st_parse_event(hook, ST_C_DECAP_VXLAN);
+	return st_parse_eth(cur, hook);
+}
+
+/*
+ * Opens one level of encapsulation after an outer IP header whose protocol is `l4`. Returns 0 when
+ * `l4` is not a tunnel; 1 when it was one, with the inner ethertype in *inner and the cursor at
+ * the inner IP header; or a negative reason.
+ */
+static __always_inline int st_parse_encap(struct st_cursor *cur, enum st_hook hook, int l4, int *inner)
+{
+	if (l4 == IPPROTO_IPIP_) {
+		st_parse_event(hook, ST_C_DECAP_IPIP);
+		*inner = ETH_P_IP;
+		return 1;
+	}
+	if (l4 == IPPROTO_IPV6_) {
+		st_parse_event(hook, ST_C_DECAP_IP6IP6);
+		*inner = ETH_P_IPV6;
+		return 1;
+	}
+	if (l4 == IPPROTO_UDP_) {
+		*inner = st_parse_udp_tunnel(cur, hook);
+		return *inner < 0 ? *inner : 1;
+	}
+	return 0;
+}
+
+/*
+ * Parse L2..L4, through at most one tunnel: the st_packet then holds the inner addresses and
+ * ports. Returns 0 for a well-formed TCP packet, else a negative st_counter reason.
+ */
 static __always_inline int st_parse_packet(struct st_cursor *cur, enum st_hook hook, struct st_packet *pkt)
 {
-	int proto = st_parse_eth(cur, hook);
+	int proto = st_parse_eth(cur, hook), inner = 0, ret;
 
 	if (proto < 0)
 		return proto;
-	if (proto == ETH_P_IP)
-		proto = st_parse_ipv4(cur, hook, pkt);
-	else if (proto == ETH_P_IPV6)
-		proto = st_parse_ipv6(cur, hook, pkt);
-	else
-		return -ST_C_NOT_IP;
+	proto = st_parse_l3(cur, hook, proto, pkt);
 	if (proto < 0)
 		return proto;
+	ret = st_parse_encap(cur, hook, proto, &inner);
+	if (ret < 0)
+		return ret;
+	if (ret > 0) {
+		proto = st_parse_l3(cur, hook, inner, pkt);
+		if (proto < 0)
+			return proto;
+	}
 	if (proto != IPPROTO_TCP_)
 		return -ST_C_NOT_TCP;
 	return st_parse_tcp(cur, hook, pkt);

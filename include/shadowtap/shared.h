@@ -35,6 +35,19 @@
 #define ST_MAX_IPV6_EXT_HDRS 6     /* bounded IPv6 extension-header walk */
 #define ST_DEFAULT_MARK 0x5354u    /* "ST": SO_MARK of the agent's own sockets, never mirrored */
 
+/*
+ * Overlays: one level of encapsulation is removed and the inner headers are matched, sampled,
+ * excluded and hashed, so a connection keeps one decision whichever tunnel carries it. UDP
+ * tunnels are recognised by destination port (the source port is the sender's flow entropy);
+ * a UDP packet to such a port whose tunnel header is absent or invalid is just UDP (not_tcp).
+ * A tunnel inside the tunnel is not opened (the inner packet is then not TCP).
+ */
+#define ST_PORT_VXLAN 4789        /* IANA VXLAN */
+#define ST_PORT_VXLAN_LINUX 8472  /* Linux's pre-IANA default, Flannel's VXLAN backend */
+#define ST_PORT_GENEVE 6081
+#define ST_VXLAN_FLAG_I 0x08      /* first byte of the VXLAN header: the VNI is valid */
+#define ST_ETH_P_TEB 0x6558       /* Geneve protocol type: an Ethernet frame follows */
+
 /* TC filter identity (clsact mode): fixed so a later `shadowtap detach` finds exactly what `run`
  * attached. In tcx mode the programs are found by name (ST_PROG_*) among the interface's tcx programs. */
 #define ST_TC_HANDLE 0x5354u
@@ -144,6 +157,12 @@ enum st_counter {
 	ST_C_FLOW_RECORD_FAILED, /* st_flows update failed: the packet still gets the hash decision */
 	ST_C_RING_TRUNCATED,  /* a ring copy shorter than its frame (snaplen, or beyond ST_MAX_SNAPLEN) */
 	ST_C_SHED_OVERLOAD,   /* a sampled SYN not admitted: the agent had paused admission (overload) */
+	/* One level of encapsulation was removed and the inner headers matched (counted whatever the
+	 * terminal reason of the inner packet). Outer IPv4 or IPv6 in every case. */
+	ST_C_DECAP_VXLAN,     /* VXLAN: UDP to ST_PORT_VXLAN or ST_PORT_VXLAN_LINUX, I flag set */
+	ST_C_DECAP_GENEVE,    /* Geneve: UDP to ST_PORT_GENEVE, version 0, options skipped */
+	ST_C_DECAP_IPIP,      /* IP protocol 4: IPv4 inside (IPIP, 4in6) */
+	ST_C_DECAP_IP6IP6,    /* IP protocol 41: IPv6 inside (ip6ip6, 6in4/SIT) */
 	ST_C_MAX,
 };
 
@@ -300,6 +319,10 @@ struct st_flow_decision {
 	__u32 mirrored; /* 1: mirror every packet of this connection */
 	__u32 hash;
 };
+
+/* The capture fan-out (TC mode, several workers) hashes the same key with the seed ^ this salt: the
+ * worker a connection is read by is independent of its sampling decision. */
+#define ST_FANOUT_SALT 0x9e3779b9u
 
 /* The sampling decision: 1 if a connection with this hash is mirrored at rate_ppm. */
 static __always_inline int st_sampled(__u32 flow_hash, __u32 rate_ppm)

@@ -51,6 +51,23 @@ bool TestTap::hasHook(Hook hook) const {
   return false;
 }
 
+RunResult TestTap::runFanout(const Bytes &packet) const {
+  RunResult result;
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = packet.data();
+  opts.data_size_in = static_cast<uint32_t>(packet.size());
+  result.out.resize(packet.size() + 512);
+  opts.data_out = result.out.data();
+  opts.data_size_out = static_cast<uint32_t>(result.out.size());
+  opts.repeat = 1;
+  if (bpf_prog_test_run_opts(datapath_.fanoutFd(), &opts) != 0)
+    result.err = -errno;
+  result.retval = opts.retval;
+  result.out.resize(result.err ? 0 : opts.data_size_out);
+  return result;
+}
+
 RunResult TestTap::run(Hook hook, const Bytes &packet, uint32_t mark) const {
   if (!hasHook(hook))
     throw std::logic_error(hookName(hook) + " is not loaded in this mode");

@@ -65,6 +65,8 @@ public:
 
   // BPF_PROG_TEST_RUN of `hook` on `packet`; `mark` goes into __sk_buff.mark (TC hooks only).
   RunResult run(Hook hook, const Bytes &packet, uint32_t mark = 0) const;
+  // BPF_PROG_TEST_RUN of the capture fan-out's socket filter (TC mode): retval is its choice.
+  RunResult runFanout(const Bytes &packet) const;
 
   TapMaps &maps() { return maps_; }
   CounterValues counters() const { return maps_.counters(); }

@@ -40,3 +40,12 @@ TEST(CounterNames, TerminalReasonsExcludeSeenAndEvents) {
   EXPECT_EQ(counterName(ST_C_SHED_OVERLOAD), "shed_overload");
   EXPECT_FALSE(isTerminalCounter(ST_C_SHED_OVERLOAD));
 }
+
+TEST(CounterNames, DecapsulationEventsAreNamedAndNotTerminal) {
+  EXPECT_EQ(counterName(ST_C_DECAP_VXLAN), "decap_vxlan");
+  EXPECT_EQ(counterName(ST_C_DECAP_GENEVE), "decap_geneve");
+  EXPECT_EQ(counterName(ST_C_DECAP_IPIP), "decap_ipip");
+  EXPECT_EQ(counterName(ST_C_DECAP_IP6IP6), "decap_ip6ip6");
+  for (uint32_t c : {ST_C_DECAP_VXLAN, ST_C_DECAP_GENEVE, ST_C_DECAP_IPIP, ST_C_DECAP_IP6IP6})
+    EXPECT_FALSE(isTerminalCounter(c)) << counterName(c);
+}
