@@ -49,6 +49,13 @@ void MirrorPipeline::shutdown() {
   replayer_.abortAll();
 }
 
+bool MirrorPipeline::replaysIdle() const {
+  for (const auto &target : replayer_.targets())
+    if (target.stats.active || target.stats.pending)
+      return false;
+  return true;
+}
+
 PipelineStats MirrorPipeline::stats() const {
   PipelineStats out;
   out.capture = capture_;

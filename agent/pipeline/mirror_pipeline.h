@@ -26,6 +26,15 @@ public:
   void tick(uint64_t nowNs) { flows_.tick(nowNs); }
   void addKernelDrops(uint64_t drops) { capture_.kernelDrops += drops; }
   void shutdown(); // ends every flow and aborts every replay
+  // Offline input (`shadowtap replay`): the input ended. Flows still open end (counted shutdown):
+  // a replay that already has its client's FIN finishes on its own, any other is reset.
+  void endOfInput() { flows_.closeAll(flow::FlowEnd::Shutdown); }
+  // No replay connection open or waiting to open: everything handed to the replayer is done.
+  bool replaysIdle() const;
+  // Where reassembled connections go after the flow table (a recording is replayed into it), and
+  // the time its HTTP stage stamps the primary's events with.
+  flow::FlowSink &sink() { return http_; }
+  void setPacketTime(uint64_t ns) { http_.setPacketTime(ns); }
   // Reload: new replay plan and flow limits for connections from now on.
   void reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan);
 
