@@ -93,6 +93,10 @@ po::options_description runFlags() {
       ("copies", po::value<unsigned>(), "each shadow gets each connection N times (load testing at Nx volume)");
   addHttpFlags(desc);
   desc.add_options()
+      ("record", po::value<std::string>(), "write every mirrored connection's client stream (kernel timestamps, "
+                                          "HTTP responses too) into files in DIR, for `shadowtap replay --from DIR`")
+      ("record-max-bytes", po::value<std::string>(), "disk used by --record at most, e.g. 500M, 10G (default 1G); "
+                                                     "recording stops there")
       ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
       ("max-replay-conns", po::value<size_t>(), "replay connections open at once per shadow target; past it new "
                                                 "replays are shed whole, counted (default: no limit but the open file limit)")
@@ -147,6 +151,10 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
     o.mirrorIface = str("mirror-iface");
   if (given(vm, "pcap"))
     o.pcapPath = str("pcap");
+  if (given(vm, "record"))
+    o.recordDir = str("record");
+  if (given(vm, "record-max-bytes"))
+    o.recordMaxBytes = parseByteSize(str("record-max-bytes"), "--record-max-bytes");
   if (given(vm, "mark"))
     o.skipMark = parseMark(str("mark"));
   if (given(vm, "snaplen"))

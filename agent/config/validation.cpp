@@ -51,6 +51,10 @@ void validateAllButIface(const RunOptions &options) {
     throw UsageError("invalid --snaplen: expected 64 to " + std::to_string(ST_MAX_SNAPLEN));
   if (options.pcapPath && options.mode != Mode::Xdp)
     throw UsageError("--pcap works in --mode xdp (in tc mode, capture the mirror interface instead)");
+  if (options.recordDir && options.recordDir->empty())
+    throw UsageError("invalid --record: empty directory");
+  if (options.recordMaxBytes < (1u << 20))
+    throw UsageError("invalid --record-max-bytes: at least 1M");
   if (options.flowLimits.maxFlows < 1)
     throw UsageError("invalid --max-flows: at least 1");
   if (options.excludes.size() > ST_MAX_EXCLUDES)

@@ -3,6 +3,7 @@
 
 #include "capture/pcap_file_source.h"
 #include "common/error.h"
+#include "record/record_reader.h"
 
 #include <sys/stat.h>
 
@@ -44,8 +45,8 @@ std::unique_ptr<OfflineInput> openOfflineInput(const std::string &path, double s
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
     throwErrno("failed to open " + path, errno);
-  if (S_ISDIR(st.st_mode))
-    throw Error(path + ": is a directory, not a capture file");
+  if (S_ISDIR(st.st_mode) || record::isRecordingFile(path))
+    return record::openRecordingInput(path, speed);
   return std::make_unique<CaptureInput>(path, speed); // anything else: the reader says what is wrong
 }
 
