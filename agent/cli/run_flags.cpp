@@ -9,13 +9,12 @@
 #include "metrics/metrics_server.h"
 
 namespace shadowtap {
-namespace {
 
 namespace po = boost::program_options;
 
 // --protocol and the per-request rule flags apply to every service; each one given replaces that
 // kind of rule from the file.
-void applyHttpFlags(const po::variables_map &vm, RunOptions &o) {
+void applyHttpFlags(const po::variables_map &vm, std::vector<ServiceRule> &services) {
   auto list = [&](const char *name) {
     return vm.count(name) ? vm[name].as<std::vector<std::string>>() : std::vector<std::string>{};
   };
@@ -32,7 +31,7 @@ void applyHttpFlags(const po::variables_map &vm, RunOptions &o) {
   for (const char *flag : {"exclude-header", "set-header", "remove-header", "request-percent"})
     anyRule = anyRule || given(vm, flag);
   anyRule = anyRule || vm["no-host-suffix"].as<bool>();
-  for (auto &service : o.services) {
+  for (auto &service : services) {
     if (given(vm, "protocol"))
       service.protocol = parseProtocol(vm["protocol"].as<std::string>());
     auto &rules = service.http;
@@ -62,7 +61,20 @@ void applyHttpFlags(const po::variables_map &vm, RunOptions &o) {
   }
 }
 
-} // namespace
+void addHttpFlags(po::options_description &desc) {
+  desc.add_options()
+      ("protocol", po::value<std::string>(), "tcp (replay bytes exactly, default) or http (frame HTTP/1.1: per-request "
+                                             "rules, Host -shadow suffix, primary-vs-shadow comparison)")
+      ("exclude-header", po::value<std::vector<std::string>>(), "http: never mirror requests with this header, "
+                                                                "'NAME: VALUE' exact (repeatable)")
+      ("set-header", po::value<std::vector<std::string>>(), "http: set 'NAME: VALUE' on the mirrored copy (repeatable)")
+      ("remove-header", po::value<std::vector<std::string>>(), "http: remove NAME from the mirrored copy, e.g. "
+                                                               "Authorization, Cookie (repeatable)")
+      ("request-percent", po::value<std::string>(), "http: share of requests mirrored within a mirrored connection "
+                                                    "(default 100)")
+      ("no-host-suffix", po::bool_switch(), "http: keep Host as it is (default: Host gets a -shadow suffix, "
+                                            "like mesh mirroring)");
+}
 
 po::options_description runFlags() {
   auto desc = tapFlags();
@@ -78,18 +90,13 @@ po::options_description runFlags() {
       ("snaplen", po::value<uint32_t>(), "xdp mode: bytes copied per frame (default and most 65664: a 64 KiB GSO frame whole)")
       ("pcap", po::value<std::string>(), "xdp mode: write mirrored frames to this pcap file")
       ("shadow", po::value<std::vector<std::string>>(), "replay every mirrored connection to HOST:PORT (repeatable; [IPv6]:PORT)")
-      ("copies", po::value<unsigned>(), "each shadow gets each connection N times (load testing at Nx volume)")
-      ("protocol", po::value<std::string>(), "tcp (replay bytes exactly, default) or http (frame HTTP/1.1: per-request "
-                                             "rules, Host -shadow suffix, primary-vs-shadow comparison)")
-      ("exclude-header", po::value<std::vector<std::string>>(), "http: never mirror requests with this header, "
-                                                                "'NAME: VALUE' exact (repeatable)")
-      ("set-header", po::value<std::vector<std::string>>(), "http: set 'NAME: VALUE' on the mirrored copy (repeatable)")
-      ("remove-header", po::value<std::vector<std::string>>(), "http: remove NAME from the mirrored copy, e.g. "
-                                                               "Authorization, Cookie (repeatable)")
-      ("request-percent", po::value<std::string>(), "http: share of requests mirrored within a mirrored connection "
-                                                    "(default 100)")
-      ("no-host-suffix", po::bool_switch(), "http: keep Host as it is (default: Host gets a -shadow suffix, "
-                                            "like mesh mirroring)")
+      ("copies", po::value<unsigned>(), "each shadow gets each connection N times (load testing at Nx volume)");
+  addHttpFlags(desc);
+  desc.add_options()
+      ("record", po::value<std::string>(), "write every mirrored connection's client stream (kernel timestamps, "
+                                          "HTTP responses too) into files in DIR, for `shadowtap replay --from DIR`")
+      ("record-max-bytes", po::value<std::string>(), "disk used by --record at most, e.g. 500M, 10G (default 1G); "
+                                                     "recording stops there")
       ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
       ("max-replay-conns", po::value<size_t>(), "replay connections open at once per shadow target; past it new "
                                                 "replays are shed whole, counted (default: no limit but the open file limit)")
@@ -137,13 +144,17 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
     if (given(vm, "copies"))
       service.copies = vm["copies"].as<unsigned>();
   }
-  applyHttpFlags(vm, o);
+  applyHttpFlags(vm, o.services);
   if (given(vm, "mode"))
     o.mode = parseMode(str("mode"));
   if (given(vm, "mirror-iface"))
     o.mirrorIface = str("mirror-iface");
   if (given(vm, "pcap"))
     o.pcapPath = str("pcap");
+  if (given(vm, "record"))
+    o.recordDir = str("record");
+  if (given(vm, "record-max-bytes"))
+    o.recordMaxBytes = parseByteSize(str("record-max-bytes"), "--record-max-bytes");
   if (given(vm, "mark"))
     o.skipMark = parseMark(str("mark"));
   if (given(vm, "snaplen"))

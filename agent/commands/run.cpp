@@ -8,6 +8,7 @@
 #include "commands/commands.h"
 #include "common/capabilities.h"
 #include "common/resource_limits.h"
+#include "record/record_writer.h"
 #include "replay/loop_guard.h"
 #include "replay/replay_plan.h"
 #include "runtime/agent.h"
@@ -38,6 +39,8 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   std::unique_ptr<PcapWriter> pcap;
   if (options.pcapPath)
     pcap = std::make_unique<PcapWriter>(*options.pcapPath, options.snaplen);
+  if (options.recordDir)
+    record::prepareRecordDir(*options.recordDir);
   ensureBpffs(bpffs);
   auto openFiles = raiseOpenFileLimit(); // every replay is a socket: 1024 would cap replays far below --max-flows
 

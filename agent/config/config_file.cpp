@@ -328,7 +328,7 @@ RunOptions loadConfigFile(const std::string &path) {
     throw UsageError(path + ": expected a mapping at the top (interface:, services:, ...)");
   r.onlyKeys(root, "",
              {"interface", "interfaceFromAddress", "mode", "logLevel", "mark", "mirrorInterface", "snaplen",
-              "metricsAddress", "replaceStaleTap", "excludeClients", "limits", "workers", "replaySources", "services"});
+              "metricsAddress", "replaceStaleTap", "excludeClients", "limits", "workers", "replaySources", "services", "record"});
 
   RunOptions o;
   o.configPath = path;
@@ -384,6 +384,16 @@ RunOptions loadConfigFile(const std::string &path) {
       o.flowLimits.maxBufferedTotal = r.number(limits["flowBufferMb"], "limits.flowBufferMb", 1, 65536) << 20;
     if (limits["replayBufferMb"])
       o.replayBacklogBytes = r.number(limits["replayBufferMb"], "limits.replayBufferMb", 1, 65536) << 20;
+  }
+  if (auto record = root["record"]) {
+    // record: {directory: DIR, maxBytes: SIZE}
+    r.onlyKeys(record, "record", {"directory", "maxBytes"});
+    if (!record["directory"])
+      r.fail(record, "record", "expected directory: (and optionally maxBytes:)");
+    o.recordDir = r.text(record["directory"], "record.directory");
+    if (record["maxBytes"])
+      o.recordMaxBytes = r.parsed(record["maxBytes"], "record.maxBytes",
+                                  [](const std::string &t) { return parseByteSize(t, "record.maxBytes"); });
   }
   auto services = root["services"];
   if (!services || !services.IsSequence() || services.size() == 0)

@@ -8,6 +8,7 @@
 #include "http/request_rules.h"
 #include "shadowtap/shared.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -55,6 +56,14 @@ struct RunOptions {
   std::string metricsAddr = "127.0.0.1:9477"; // /metrics and /healthz; "off" disables
   bool replaceStale = false; // a tap left by an agent that no longer runs is removed, not refused
   unsigned workers = 0;      // --workers: packet-path threads, each owning a shard of the flows; 0: auto
+  // --record DIR: every mirrored connection's reassembled client stream written down
+  // (record/record_format.h), with or without shadows; at most recordMaxBytes on disk in total.
+  std::optional<std::string> recordDir;
+  uint64_t recordMaxBytes = 1ull << 30;
+
+  static constexpr uint64_t kRecordFileBytes = 64ull << 20; // files rotate at this size (or less, see recordFileBytes)
+  // Each file holds at most this: 64 MiB, or an eighth of the budget if that is smaller.
+  uint64_t recordFileBytes() const { return std::max<uint64_t>(4096, std::min(kRecordFileBytes, recordMaxBytes / 8)); }
 
   bool replays() const { // some service has a shadow target
     for (const auto &service : services)

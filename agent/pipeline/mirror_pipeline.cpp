@@ -7,8 +7,16 @@ namespace shadowtap {
 
 MirrorPipeline::MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits,
                                replay::ReplayOptions replay, const replay::ReplayPlan &plan,
-                               compare::Comparison &comparison)
-    : replayer_(io, std::move(replay), plan), http_(replayer_, comparison, plan), flows_(limits, http_) {}
+                               compare::Comparison &comparison, std::unique_ptr<record::RecordWriter> recorder)
+    : replayer_(io, std::move(replay), plan), http_(replayer_, comparison, plan),
+      recording_(http_, std::move(recorder),
+                 [&plan] {
+                   std::set<uint16_t> ports;
+                   for (const auto &[port, rules] : plan.http)
+                     ports.insert(port);
+                   return ports;
+                 }()),
+      flows_(limits, recording_) {}
 
 void MirrorPipeline::reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan) {
   flows_.setLimits(limits);
@@ -30,6 +38,7 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
       break;
     }
     http_.setPacketTime(frame.tsNs);
+    recording_.setPacketTime(frame.tsNs);
     flows_.onPacket(packet_, nowNs);
     break;
   case ParseError::NotIp:
@@ -46,7 +55,15 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
 
 void MirrorPipeline::shutdown() {
   flows_.closeAll(flow::FlowEnd::Shutdown);
+  recording_.flush();
   replayer_.abortAll();
+}
+
+bool MirrorPipeline::replaysIdle() const {
+  for (const auto &target : replayer_.targets())
+    if (target.stats.active || target.stats.pending)
+      return false;
+  return true;
 }
 
 PipelineStats MirrorPipeline::stats() const {

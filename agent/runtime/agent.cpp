@@ -68,7 +68,8 @@ Agent::Agent(asio::io_context &control, const RunOptions &options, const std::st
                    ? tap_.mirror().txName()
                    : tap_.mirror().txName() + " -> " + tap_.mirror().rxName(),
                tap_.pinDir());
-  startWorkers(plan.targets.empty() ? nullptr : &plan, std::move(pcap));
+  // Workers run the pipeline when something consumes it: shadows to replay to, or a recording.
+  startWorkers(plan.targets.empty() && !options.recordDir ? nullptr : &plan, std::move(pcap));
   if (options.metricsAddr != "off")
     startEndpoint();
 }
@@ -121,6 +122,11 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
     }
     Worker::Settings settings{i, workerLimits(options_), replayOptions(options_), shared,
                               [this](size_t index, double load) { admission_->report(index, load); }};
+    if (options_.recordDir) {
+      settings.recordDir = options_.recordDir;
+      settings.recordMaxBytes = std::max<uint64_t>(1, options_.recordMaxBytes / count);
+      settings.recordFileBytes = std::min(options_.recordFileBytes(), settings.recordMaxBytes);
+    }
     workers_.push_back(std::make_unique<Worker>(std::move(settings), std::move(source),
                                                 i == 0 ? std::move(pcap) : nullptr, comparison_));
   }
@@ -183,9 +189,10 @@ void Agent::reload(const std::function<RunOptions()> &load) {
     RunOptions next = load();
     if (next.iface != options_.iface || next.mode != options_.mode || next.mirrorIface != options_.mirrorIface ||
         next.snaplen != options_.snaplen || next.metricsAddr != options_.metricsAddr ||
-        next.workers != options_.workers)
-      throw Error("interface, mode, mirror interface, snaplen, metrics address and workers cannot change on "
-                  "reload: restart the agent");
+        next.workers != options_.workers || next.recordDir != options_.recordDir ||
+        next.recordMaxBytes != options_.recordMaxBytes)
+      throw Error("interface, mode, mirror interface, snaplen, metrics address, workers and the recording cannot "
+                  "change on reload: restart the agent");
     auto plan = replay::buildReplayPlan(next.services);
     replay::refuseLoops(plan, mirroredPorts(next), replay::localAddresses());
     setLogLevel(next.logLevel);

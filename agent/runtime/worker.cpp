@@ -28,9 +28,16 @@ Worker::Worker(Settings settings, std::unique_ptr<FrameSource> source, std::uniq
                compare::Comparison &comparison)
     : pipelineSettings_(std::move(settings)), comparison_(comparison), source_(std::move(source)),
       pcap_(std::move(pcap)), ticker_(io_) {
-  if (pipelineSettings_.plan)
+  if (pipelineSettings_.plan) {
+    std::unique_ptr<record::RecordWriter> recorder;
+    if (pipelineSettings_.recordDir)
+      recorder = std::make_unique<record::RecordWriter>(*pipelineSettings_.recordDir,
+                                                        static_cast<uint32_t>(pipelineSettings_.index),
+                                                        pipelineSettings_.recordFileBytes,
+                                                        pipelineSettings_.recordMaxBytes);
     pipeline_ = std::make_unique<MirrorPipeline>(io_, pipelineSettings_.limits, pipelineSettings_.replay,
-                                                 *pipelineSettings_.plan, comparison);
+                                                 *pipelineSettings_.plan, comparison, std::move(recorder));
+  }
   frameHandler_ = [this](const Frame &frame) { onFrame(frame); };
   watch_ = std::make_unique<ReadableWatch>(io_, source_->readableFd(), [this] { drainSource(); });
   publish(); // a snapshot exists from the start
@@ -55,6 +62,12 @@ void Worker::run() {
   drainSource();
   if (pipeline_)
     pipeline_->shutdown();
+  if (pipeline_ && pipeline_->recorder()) {
+    const auto &r = pipeline_->recorder()->stats();
+    spdlog::info("worker {} recorded {} records, {} bytes in {} files into {}{}", pipelineSettings_.index, r.records,
+                 r.bytes, r.files, *pipelineSettings_.recordDir,
+                 r.dropped ? "; " + std::to_string(r.dropped) + " records dropped past --record-max-bytes" : "");
+  }
   publish();
   stopped_.set_value();
 }

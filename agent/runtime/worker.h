@@ -37,6 +37,9 @@ public:
     std::shared_ptr<const replay::ReplayPlan> plan; // null: capture only (XDP mode without shadows)
     // Called on the worker's thread every tick with its load, 0..1 (AdmissionControl::report).
     std::function<void(size_t index, double load)> onLoad;
+    // --record: this worker's files in DIR, and its share of --record-max-bytes.
+    std::optional<std::string> recordDir;
+    uint64_t recordFileBytes = 0, recordMaxBytes = 0;
   };
   Worker(Settings settings, std::unique_ptr<FrameSource> source, std::unique_ptr<PcapWriter> pcap,
          compare::Comparison &comparison);
