@@ -46,6 +46,7 @@ public:
   void reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan);
 
   PipelineStats stats() const;
+  size_t backlogBytes() const { return replayer_.backlogBytes(); } // offline replay paces itself by it
 
 private:
   replay::Replayer replayer_;
