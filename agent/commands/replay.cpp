@@ -62,7 +62,7 @@ void printSummary(const ReplayCommandOptions &options, const OfflineInput &input
 int replayCommand(const ReplayCommandOptions &options) {
   auto plan = replay::buildReplayPlan(options.services);
   auto input = openOfflineInput(options.from, options.speed);
-  raiseOpenFileLimit();
+  warnIfFewFiles(raiseOpenFileLimit()); // one socket per replay connection
   replay::ReplayOptions replay;
   replay.mark = 0;
   replay.maxBacklogTotal = options.replayBacklogBytes;
