@@ -41,20 +41,13 @@ import random
 import socket
 import struct
 import sys
+from toollib import csum
 
 SOL_PACKET = 263
 PACKET_VNET_HDR = 15
 SIOCGIFHWADDR = 0x8927
 SYN, FIN, PSH, ACK = 0x02, 0x01, 0x08, 0x10
 
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def frame(dst_mac, src_mac, src, dst, sport, dport, seq, flags, payload, bad_csum=False, ack=1):
