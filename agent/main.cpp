@@ -20,9 +20,11 @@ Mirror whole TCP connections of a service from a NIC, in the kernel, without tou
 
 commands:
   run           attach to an interface and mirror until SIGINT/SIGTERM
+  replay        replay a capture (pcap/pcapng) or a recording to shadow targets, at any speed
   set           change a running tap's rates, exclusions or on/off, live
   status        show a tap's rules and counters
-  report        show the primary-vs-shadow comparison (HTTP services): per route, target and status
+  report        show the primary-vs-shadow comparison (HTTP services): per route, target and status,
+                of one agent or (--prometheus URL) of every agent
   reload        re-read a running agent's --config file (same as SIGHUP)
   detach        remove a tap left behind by a killed agent
   check-config  check a config file (as `run --config` reads it) without attaching anything
@@ -36,7 +38,9 @@ examples:
   shadowtap run --iface eth0 --port 8080 --shadow 10.0.5.7:8080 --shadow [fd00::7]:8080
   shadowtap run --iface eth0 --port 8080 --protocol http --shadow 10.0.5.7:8080 \
                 --exclude-header 'end-user: bbo' --remove-header Authorization --remove-header Cookie
+  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080 --speed 2
   shadowtap report --iface eth0
+  shadowtap report --prometheus http://prometheus.monitoring:9090 --window 1h   # every node's agent
   shadowtap set --iface eth0 --port 8080 --percent 100
   shadowtap set --iface eth0 --exclude-cidr 192.0.2.7
   shadowtap check-config /etc/shadowtap/shadowtap.yaml
@@ -53,6 +57,7 @@ struct Subcommand {
 
 constexpr Subcommand kSubcommands[] = {
     {"run", runCommandLine},
+    {"replay", replayCommandLine},
     {"set", setCommandLine},
     {"status", statusCommandLine},
     {"report", reportCommandLine},

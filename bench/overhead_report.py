@@ -165,10 +165,10 @@ def markdown(s, rows, args, tg):
         "ingress and egress; every packet is parsed, matched to its port rule and its connection's sampling "
         "decision (taken on the SYN, kept in the flow map), and nothing is cloned.",
         "- **shadowtap 100%**: same with `--percent 100`: every packet of both services cloned into "
-        "st-mirror0; nothing reads st-mirror1, so the kernel drops the clones there.",
+        "its mirror veth st-<iface>.0; nothing reads the peer .1, so the kernel drops the clones there.",
         "- **tc mirred mirror**: `tc qdisc add dev IF clsact` + `tc filter add dev IF {ingress,egress} "
         "protocol all prio 1 u32 match u32 0 0 action mirred egress mirror dev M`, M a veth set up like "
-        "st-mirror0 (up, no address, NOARP) whose peer drops the copies: the classic kernel mirror.",
+        "shadowtap's mirror veth (up, no address, NOARP) whose peer drops the copies: the classic kernel mirror.",
         "",
         "Each tap variant is checked after it ran: shadowtap 0% saw packets and cloned none, shadowtap 100% "
         "and mirred delivered copies to their mirror (the *mirrored pkt* column, packets that arrived on "

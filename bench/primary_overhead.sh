@@ -6,8 +6,8 @@
 # (the machine is noisy), medians reported as ratios to "no tap":
 #   notap   nothing attached
 #   tap0    shadowtap run --percent 0    (programs attached, nothing cloned)
-#   tap100  shadowtap run --percent 100  (every connection cloned into st-mirror0 -> st-mirror1,
-#                                         nobody reads st-mirror1: the kernel drops the clones)
+#   tap100  shadowtap run --percent 100  (every connection cloned into st-<iface>.0 -> .1,
+#                                         nobody reads .1: the kernel drops the clones)
 #   mirred  clsact + `u32 match u32 0 0 action mirred egress mirror dev <veth>` on ingress and
 #           egress of the same NIC (the baseline a user would otherwise reach for)
 # Loads per variant: iperf3 TCP throughput (client -> server) and wrk against nginx (requests/s,
@@ -93,7 +93,7 @@ h_init --tool --need iperf3 --need wrk --need nginx --need tc --need curl
 h_agent "$BIN"
 H_NET=10.201
 h_topology pb --no-ipv6  # client $NS_CLI <-> server $NS_SRV, veth $CLI_IF <-> $SRV_IF (the NIC under test)
-IF_M="pbm$H_ID"          # mirred's target (a veth, like shadowtap's st-mirror0)
+IF_M="pbm$H_ID"          # mirred's target (a veth, like shadowtap's mirror pair)
 IF_MP="pbn$H_ID"         # its peer, where mirred's copies land and are dropped
 IPERF_PORT=5201
 HTTP_PORT=8080
@@ -136,7 +136,7 @@ setup_variant() {
       ;;
   esac
   case $1 in
-    tap100|tap0) MIRROR_RX0=$(rx_packets st-mirror1) ;;
+    tap100|tap0) MIRROR_RX0=$(rx_packets "$AGENT_MIRROR_RX") ;;
     mirred) MIRROR_RX0=$(rx_packets "$IF_MP") ;;
     *) MIRROR_RX0=0 ;;
   esac
@@ -148,7 +148,7 @@ teardown_variant() {
   local mirrored=0 seen=0 cloned=0
   case $1 in
     tap0|tap100)
-      mirrored=$(($(rx_packets st-mirror1) - MIRROR_RX0))
+      mirrored=$(($(rx_packets "$AGENT_MIRROR_RX") - MIRROR_RX0))
       agent_status "$H_TMP/status.json"
       seen=$(agent_counter seen)
       cloned=$(agent_counter cloned)
@@ -161,8 +161,8 @@ teardown_variant() {
   esac
   if in_srv tc filter show dev "$SRV_IF" ingress 2>/dev/null | grep -q . ||
      in_srv tc filter show dev "$SRV_IF" egress 2>/dev/null | grep -q . ||
-     in_srv ip link show st-mirror0 >/dev/null 2>&1; then
-    fail "variant $1 left filters or st-mirror0 behind on $SRV_IF"
+     [ -n "$(mirror_ifaces "$NS_SRV")" ]; then
+    fail "variant $1 left filters or its mirror pair behind on $SRV_IF"
   fi
   case $1 in
     tap0) [ "$seen" -gt 0 ] && [ "$cloned" -eq 0 ] || fail "tap0 sanity: seen=$seen cloned=$cloned" ;;

@@ -209,9 +209,9 @@ check_gone() { # description, command that prints something when something is le
 check_gone "tc filter on $IF_V1 ingress" in_ns "$NS_V1" tc filter show dev "$IF_V1" ingress
 check_gone "tc filter on $IF_V1 egress" in_ns "$NS_V1" tc filter show dev "$IF_V1" egress
 check_gone "clsact qdisc on $IF_V1" bash -c "nsenter --net=/run/netns/$NS_V1 tc qdisc show dev $IF_V1 | grep clsact"
-check_gone "st-mirror0/st-mirror1" bash -c "ip -n $NS_V1 -br link show | grep st-mirror"
+check_gone "mirror pair st-*" bash -c "ip -n $NS_V1 -br link show | grep '^st-'"
 check_gone "pinned maps" bash -c "ls -d /sys/fs/bpf/shadowtap/$IF_V1 2>/dev/null"
-if [ "$left" = 0 ]; then say "nothing left on $IF_V1 (no tc filter, no clsact, no st-mirror pair, no pins)"; fi
+if [ "$left" = 0 ]; then say "nothing left on $IF_V1 (no tc filter, no clsact, no mirror pair, no pins)"; fi
 
 # --------------------------------------------------------------------------------------------
 section "The lab's checks, from the book services' own logs"

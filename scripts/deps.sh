@@ -14,8 +14,14 @@ PACKAGES=(
   googletest libgtest-dev
   # netns tests, demo and benchmarks
   iproute2 nftables tcpdump iperf3 wrk curl python3 procps ethtool xdp-tools nginx-light
-  # deploy checks (tests/deploy): YAML, systemd-analyze verify, ruby -c Vagrantfile
-  python3-yaml systemd ruby
+  # deploy checks (tests/deploy): YAML, systemd-analyze verify, ruby -c Vagrantfile; promtool
+  # (deploy/prometheus rules, unit tests, config) and the prometheus server (e2e_prometheus).
+  # On a host running systemd, installing prometheus also enables its service (port 9090); the
+  # tests start their own server in a network namespace and do not use it.
+  python3-yaml systemd ruby prometheus
+  # the image, built and run (scripts/image.sh, ctest image_build_run): a Debian base from the
+  # archive (mmdebstrap), podman's build (buildah inside) and runc
+  podman runc mmdebstrap
   # replay e2e tests: crafted captures replayed onto the mirror interface
   tcpreplay
   # crafted TCP (tests/tools/tcp_craft.py): spoofed halves, bad checksums, stray RSTs

@@ -9,7 +9,7 @@ SECONDS_PER_TARGET=${FUZZ_SECONDS:-30}
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 bash scripts/deps.sh >/dev/null
 CC=clang CXX=clang++ cmake -S . -B "$BUILD" -DSHADOWTAP_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-targets=(reassembler packet_parser http_framer http_stage)
+targets=(reassembler packet_parser http_framer http_stage pcap_reader record_reader)
 cmake --build "$BUILD" -j"$(nproc)" --target "${targets[@]/%/_fuzz}"
 mkdir -p "$BUILD/crashes"
 for t in "${targets[@]}"; do

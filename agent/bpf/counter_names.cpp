@@ -28,9 +28,15 @@ constexpr std::array<std::string_view, ST_C_MAX> kNames = {
     "flow_decided",
     "flow_stateless",
     "flow_record_failed",
+    "ring_truncated",
+    "shed_overload",
+    "decap_vxlan",
+    "decap_geneve",
+    "decap_ipip",
+    "decap_ip6ip6",
 };
 static_assert(kNames.size() == ST_C_MAX, "one name per st_counter");
-static_assert(ST_C_FLOW_RECORD_FAILED + 1 == ST_C_MAX, "update kNames when adding a counter");
+static_assert(ST_C_DECAP_IP6IP6 + 1 == ST_C_MAX, "update kNames when adding a counter");
 
 } // namespace
 

@@ -4,33 +4,53 @@
 #include "common/error.h"
 #include "shadowtap.skel.h"
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <cerrno>
 #include <spdlog/spdlog.h>
 
 namespace shadowtap {
 
-void Datapath::SkeletonDeleter::operator()(shadowtap_bpf *skel) const { shadowtap_bpf__destroy(skel); }
+namespace {
 
-Datapath::Datapath(const Settings &settings) : pinDir_(settings.pinDir) {
+// tc_egress_ring reads the skb's checksum state through this kfunc (Linux 6.3+).
+bool kernelHasKfunc(const char *name) {
+  btf *vmlinux = btf__load_vmlinux_btf();
+  if (libbpf_get_error(vmlinux))
+    return false;
+  bool found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC) > 0;
+  btf__free(vmlinux);
+  return found;
+}
+
+} // namespace
+
+void Datapath::SkeletonDeleter::operator()(shadowtap_bpf *skel) const {
+  shadowtap_bpf__destroy(skel);
+}
+
+Datapath::Datapath(const Settings &settings) : pinDir_(settings.pinDir), xdp_(settings.mode == Mode::Xdp) {
   skel_.reset(shadowtap_bpf__open());
   if (!skel_)
     throwErrno("failed to open the shadowtap BPF object", errno);
 
-  bool xdp = settings.mode == Mode::Xdp;
-  skel_->rodata->st_output = xdp ? ST_OUTPUT_RING : ST_OUTPUT_CLONE;
   skel_->rodata->st_snaplen = settings.snaplen;
-  // TC mode: tc_ingress + tc_egress clone. XDP mode: xdp_ingress + tc_egress (XDP has no
+  // TC mode: tc_ingress + tc_egress clone. XDP mode: xdp_ingress + tc_egress_ring (XDP has no
   // egress hook) both copy into the ring.
-  bpf_program__set_autoload(skel_->progs.tc_ingress, !xdp);
-  bpf_program__set_autoload(skel_->progs.xdp_ingress, xdp);
-  if (!xdp) // only XDP mode reads the ring: a 1-page ring keeps the map valid and small
+  bpf_program__set_autoload(skel_->progs.tc_ingress, !xdp_);
+  bpf_program__set_autoload(skel_->progs.tc_egress, !xdp_);
+  bpf_program__set_autoload(skel_->progs.xdp_ingress, xdp_);
+  bpf_program__set_autoload(skel_->progs.tc_egress_ring, xdp_);
+  bpf_program__set_autoload(skel_->progs.fanout_flow, !xdp_);
+  if (xdp_ && !kernelHasKfunc("bpf_cast_to_kern_ctx"))
+    throw Error("--mode xdp needs Linux 6.3 or later (the kfunc bpf_cast_to_kern_ctx, which gives the egress copies "
+                "the kernel's checksum state); use --mode tc on this kernel");
+  if (!xdp_) // only XDP mode reads the ring: a 1-page ring keeps the map valid and small
     bpf_map__set_max_entries(skel_->maps.st_ring, 4096);
 
   if (!pinDir_.empty()) {
-    bpf_map *maps[] = {skel_->maps.st_rules,    skel_->maps.st_excludes, skel_->maps.st_runtime,
-                       skel_->maps.st_counters, skel_->maps.st_state,    skel_->maps.st_flows,
-                       skel_->maps.st_ring};
+    bpf_map *maps[] = {skel_->maps.st_rules, skel_->maps.st_excludes, skel_->maps.st_runtime, skel_->maps.st_counters,
+                       skel_->maps.st_state, skel_->maps.st_flows,    skel_->maps.st_ring};
     for (bpf_map *map : maps) {
       std::string path = pinDir_ + "/" + bpf_map__name(map);
       if (int err = bpf_map__set_pin_path(map, path.c_str()))
@@ -47,17 +67,33 @@ Datapath::~Datapath() {
 void Datapath::load() {
   if (int err = shadowtap_bpf__load(skel_.get())) {
     if (err == -EPERM || err == -EACCES)
-      throwErrno("failed to load the BPF programs (needs root or CAP_BPF + CAP_NET_ADMIN; run with -v for the verifier log)", err);
+      throwErrno(
+          "failed to load the BPF programs (needs root or CAP_BPF + CAP_NET_ADMIN; run with -v for the verifier log)",
+          err);
     throwErrno("failed to load the BPF programs (run with --log-level debug for the verifier log)", err);
   }
   loaded_ = true;
 }
 
-bpf_object *Datapath::object() const { return skel_->obj; }
-int Datapath::tcIngressFd() const { return bpf_program__fd(skel_->progs.tc_ingress); }
-int Datapath::tcEgressFd() const { return bpf_program__fd(skel_->progs.tc_egress); }
-int Datapath::xdpIngressFd() const { return bpf_program__fd(skel_->progs.xdp_ingress); }
-int Datapath::ringFd() const { return bpf_map__fd(skel_->maps.st_ring); }
+bpf_object *Datapath::object() const {
+  return skel_->obj;
+}
+int Datapath::tcIngressFd() const {
+  return bpf_program__fd(skel_->progs.tc_ingress);
+}
+int Datapath::tcEgressFd() const {
+  return bpf_program__fd(xdp_ ? skel_->progs.tc_egress_ring : skel_->progs.tc_egress);
+}
+int Datapath::xdpIngressFd() const {
+  return bpf_program__fd(skel_->progs.xdp_ingress);
+}
+int Datapath::fanoutFd() const {
+  return bpf_program__fd(skel_->progs.fanout_flow);
+}
+
+int Datapath::ringFd() const {
+  return bpf_map__fd(skel_->maps.st_ring);
+}
 
 MapFds Datapath::mapFds() const {
   MapFds fds;

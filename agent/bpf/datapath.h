@@ -34,9 +34,10 @@ public:
   void markLoaded() { loaded_ = true; }
 
   bpf_object *object() const;
-  int tcIngressFd() const;
-  int tcEgressFd() const;
+  int tcIngressFd() const; // TC mode only
+  int tcEgressFd() const;  // tc_egress (TC mode) or tc_egress_ring (XDP mode)
   int xdpIngressFd() const;
+  int fanoutFd() const; // TC mode only: the capture fan-out's socket filter (PACKET_FANOUT_EBPF)
   MapFds mapFds() const;
   int ringFd() const;
 
@@ -46,6 +47,7 @@ private:
   };
   std::unique_ptr<shadowtap_bpf, SkeletonDeleter> skel_;
   std::string pinDir_;
+  bool xdp_ = false;
   bool loaded_ = false;
 };
 

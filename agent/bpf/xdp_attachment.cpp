@@ -14,10 +14,18 @@ extern "C" {
 namespace shadowtap {
 
 XdpAttachment::XdpAttachment(bpf_object *object, int ifindex, const std::string &iface) : ifindex_(ifindex) {
-  program_ = xdp_program__from_bpf_obj(object, "xdp");
+  program_ = xdp_program__from_bpf_obj(object, "xdp.frags");
   if (long err = libxdp_get_error(program_)) {
     program_ = nullptr;
     throwErrno("failed to prepare the XDP program for " + iface, static_cast<int>(err));
+  }
+  // Frags-aware (multi-buffer): the program reads the whole frame with bpf_xdp_load_bytes, so it
+  // may attach to an interface whose MTU exceeds a page (jumbo frames, HW-GRO/LRO). libxdp then
+  // builds a frags-aware dispatcher; the kernel refuses a non-frags program on such an interface.
+  if (int err = xdp_program__set_xdp_frags_support(program_, true)) {
+    xdp_program__close(program_);
+    program_ = nullptr;
+    throwErrno("failed to mark the XDP program frags-aware for " + iface, err);
   }
   int err = xdp_program__attach(program_, ifindex, XDP_MODE_NATIVE, 0);
   mode_ = XDP_MODE_NATIVE;
@@ -54,7 +62,9 @@ XdpAttachment::~XdpAttachment() {
   xdp_program__close(program_);
 }
 
-const char *XdpAttachment::modeName() const { return mode_ == XDP_MODE_NATIVE ? "native" : "generic"; }
+const char *XdpAttachment::modeName() const {
+  return mode_ == XDP_MODE_NATIVE ? "native" : "generic";
+}
 
 namespace {
 

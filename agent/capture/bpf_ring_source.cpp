@@ -7,10 +7,10 @@ namespace shadowtap {
 
 BpfRingSource::BpfRingSource(int ringFd, std::function<uint64_t()> ringFullCount)
     : clockOffsetNs_(realtimeMinusMonotonicNs()), ringFullCount_(std::move(ringFullCount)),
-      lastRingFull_(ringFullCount_()),
-      reader_(ringFd, [this](const st_pkt_meta &meta, std::span<const uint8_t> frame) {
+      lastRingFull_(ringFullCount_()), reader_(ringFd, [this](const st_pkt_meta &meta, std::span<const uint8_t> frame) {
         if (current_)
-          (*current_)({frame, meta.pkt_len, meta.ts_ns + clockOffsetNs_});
+          (*current_)({frame, meta.pkt_len, meta.ts_ns + clockOffsetNs_,
+                       (meta.flags & ST_PKT_CSUM_TRUSTED) ? FrameChecksum::Trusted : FrameChecksum::Unverified});
       }) {}
 
 bool BpfRingSource::poll(const FrameHandler &onFrame, uint32_t) {

@@ -13,6 +13,8 @@ struct CaptureStats {
   uint64_t kernelDrops = 0; // lost before we could read them (packet ring or BPF ring full)
   uint64_t notTcp = 0;      // frames on the mirror that are not TCP (should be none)
   uint64_t malformed = 0;   // truncated or invalid headers (user-side drop, counted)
+  uint64_t badChecksum = 0; // TCP checksum wrong and not vouched for by the kernel (dropped, counted)
+  uint64_t truncated = 0;   // TCP frames whose copy is shorter than the frame (marked, passed on)
 };
 
 inline constexpr stats::Field<CaptureStats> kCaptureStatsFields[] = {
@@ -22,6 +24,10 @@ inline constexpr stats::Field<CaptureStats> kCaptureStatsFields[] = {
      "Mirrored frames lost before the agent could read them (capture ring or BPF ring full)."},
     {"not_tcp", &CaptureStats::notTcp, stats::Kind::Counter, "Frames that were not TCP."},
     {"malformed", &CaptureStats::malformed, stats::Kind::Counter, "Frames with truncated or invalid headers."},
+    {"bad_checksum", &CaptureStats::badChecksum, stats::Kind::Counter,
+     "TCP frames dropped for a wrong checksum the kernel had not verified (the primary drops them too)."},
+    {"truncated", &CaptureStats::truncated, stats::Kind::Counter,
+     "TCP frames whose copy is shorter than the frame (snaplen, or a frame beyond the largest copy)."},
 };
 
 } // namespace shadowtap

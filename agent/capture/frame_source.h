@@ -11,10 +11,19 @@
 
 namespace shadowtap {
 
+// What the kernel knows about a frame's TCP checksum.
+enum class FrameChecksum : uint8_t {
+  Trusted,   // the kernel verified it (CHECKSUM_UNNECESSARY) or built the frame (CHECKSUM_PARTIAL)
+  Unverified // nobody checked it (XDP, a frame straight from the wire): verify before use
+};
+
 struct Frame {
   std::span<const uint8_t> data; // from the Ethernet header; shorter than wireLen if cut
   uint32_t wireLen = 0;          // the frame's length on the wire
   uint64_t tsNs = 0;             // kernel timestamp, CLOCK_REALTIME (as pcap wants it)
+  FrameChecksum checksum = FrameChecksum::Unverified;
+
+  bool cut() const { return data.size() < wireLen; } // a copy shorter than the frame
 };
 
 using FrameHandler = std::function<void(const Frame &)>;
@@ -29,6 +38,9 @@ public:
   virtual bool poll(const FrameHandler &onFrame, uint32_t budget) = 0;
   // Frames lost before they could be read (the ring was full), since the last call.
   virtual uint64_t takeKernelDrops() = 0;
+  // How full the source's buffer is, 0..1: the overload signal (admission pauses well before
+  // the kernel has to drop). A source that cannot tell says 0.
+  virtual double occupancy() const { return 0; }
 };
 
 } // namespace shadowtap

@@ -18,7 +18,10 @@ PacketRing::PacketRing(const std::string &iface, const Options &options) : optio
   unsigned ifindex = if_nametoindex(iface.c_str());
   if (!ifindex)
     throw Error("failed to open capture on " + iface + ": no such interface");
-  fd_.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL)));
+  // Protocol 0: the socket receives nothing until it is bound below, to this interface only.
+  // Opened with ETH_P_ALL it would take every interface's frames from the first moment, and the
+  // ring would start out full of other traffic.
+  fd_.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
   if (!fd_.valid())
     throwErrno("failed to open packet socket for " + iface, errno);
 
@@ -47,6 +50,16 @@ PacketRing::PacketRing(const std::string &iface, const Options &options) : optio
   addr.sll_ifindex = static_cast<int>(ifindex);
   if (bind(fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0)
     throwErrno("failed to bind capture to " + iface, errno);
+  if (options_.fanoutGroup) {
+    int mode = options_.fanoutProg >= 0 ? PACKET_FANOUT_EBPF : PACKET_FANOUT_HASH;
+    int fanout = options_.fanoutGroup | (mode << 16);
+    if (setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &fanout, sizeof(fanout)) != 0)
+      throwErrno("failed to join the capture fan-out group on " + iface, errno);
+    // The group's program (every member sets the same one: the group keeps the last).
+    if (options_.fanoutProg >= 0 &&
+        setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT_DATA, &options_.fanoutProg, sizeof(options_.fanoutProg)) != 0)
+      throwErrno("failed to set the capture fan-out program on " + iface, errno);
+  }
 }
 
 PacketRing::~PacketRing() {
@@ -65,10 +78,17 @@ bool PacketRing::poll(const FrameHandler &onFrame, uint32_t budget) {
       break;
     auto *block = reinterpret_cast<tpacket_block_desc *>(map_ + static_cast<size_t>(nextBlock_) * options_.blockSize);
     uint32_t count = block->hdr.bh1.num_pkts;
-    auto *hdr = reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(block) + block->hdr.bh1.offset_to_first_pkt);
+    auto *hdr =
+        reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(block) + block->hdr.bh1.offset_to_first_pkt);
     for (uint32_t i = 0; i < count; i++) {
       const uint8_t *data = reinterpret_cast<const uint8_t *>(hdr) + hdr->tp_mac;
-      onFrame({{data, hdr->tp_snaplen}, hdr->tp_len, static_cast<uint64_t>(hdr->tp_sec) * 1000000000ull + hdr->tp_nsec});
+      // CSUM_VALID: verified (CHECKSUM_UNNECESSARY); CSUMNOTREADY: CHECKSUM_PARTIAL, built on this
+      // host and completed on transmit. Anything else was never checked.
+      bool trusted = hdr->tp_status & (TP_STATUS_CSUM_VALID | TP_STATUS_CSUMNOTREADY);
+      onFrame({{data, hdr->tp_snaplen},
+               hdr->tp_len,
+               static_cast<uint64_t>(hdr->tp_sec) * 1000000000ull + hdr->tp_nsec,
+               trusted ? FrameChecksum::Trusted : FrameChecksum::Unverified});
       hdr = reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(hdr) + hdr->tp_next_offset);
     }
     __atomic_store_n(&block->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
@@ -83,6 +103,18 @@ uint64_t PacketRing::takeKernelDrops() {
   if (getsockopt(fd_.get(), SOL_PACKET, PACKET_STATISTICS, &stats, &len) != 0)
     return 0;
   return stats.tp_drops; // reading resets the kernel's counters
+}
+
+double PacketRing::occupancy() const {
+  // Filled blocks are consecutive from the next one to read: count until the first the kernel owns.
+  uint32_t filled = 0;
+  for (; filled < options_.blockCount; filled++) {
+    auto *block = reinterpret_cast<const tpacket_block_desc *>(
+        map_ + static_cast<size_t>((nextBlock_ + filled) % options_.blockCount) * options_.blockSize);
+    if (!(__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+      break;
+  }
+  return static_cast<double>(filled) / options_.blockCount;
 }
 
 } // namespace shadowtap

@@ -24,6 +24,13 @@ public:
     uint32_t blockSize = 256u << 10;
     uint32_t blockCount = 256;
     uint32_t retireTimeoutMs = 20;
+    // Non-zero: join this PACKET_FANOUT group, so several rings (one per worker) share the
+    // interface's frames by connection, both directions to the same ring. With fanoutProg (the
+    // datapath's fanout_flow socket filter) the group is PACKET_FANOUT_EBPF: the ring is the
+    // connection's inner-tuple hash, tunnels included. Without it, PACKET_FANOUT_HASH: the kernel's
+    // symmetric flow hash, which does not open VXLAN or Geneve.
+    uint16_t fanoutGroup = 0;
+    int fanoutProg = -1; // not owned
   };
   PacketRing(const std::string &iface, const Options &options); // throws Error
   ~PacketRing() override;
@@ -31,9 +38,11 @@ public:
   PacketRing &operator=(const PacketRing &) = delete;
 
   int readableFd() const override { return fd_.get(); }
+  const Options &options() const { return options_; }
   // Walks the blocks the kernel has filled, at most `budget` of them.
   bool poll(const FrameHandler &onFrame, uint32_t budget) override;
   uint64_t takeKernelDrops() override; // the socket's PACKET_STATISTICS drops
+  double occupancy() const override;    // filled blocks not read yet, of all blocks
 
 private:
   bool ready() const; // the next block is filled

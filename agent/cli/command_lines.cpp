@@ -9,6 +9,7 @@
 #include "common/logging.h"
 #include "config/validation.h"
 #include "config/value_parsers.h"
+#include "metrics/prometheus_query.h"
 #include "net/link.h"
 
 #include <iostream>
@@ -30,6 +31,72 @@ int runCommandLine(const std::vector<std::string> &args) {
   if (o.configPath)
     reload = [vm = parsed.vm] { return buildRunOptions(vm, ifaceHoldingAddress); };
   return runCommand(o, tapFlagValues(parsed.vm).bpffs, reload);
+}
+
+int replayCommandLine(const std::vector<std::string> &args) {
+  ReplayCommandOptions o;
+  po::options_description desc;
+  desc.add_options()("help,h", "show this help")
+      ("log-level", po::value(&o.logLevel)->default_value("info"), "trace|debug|info|warn|error|off")
+      ("from", po::value(&o.from), "a pcap or pcapng capture file, or a recording (`run --record DIR`: the "
+                                   "directory or one of its files)")
+      ("port,p", po::value<std::string>(), "the server port(s) whose connections are replayed, comma separated "
+                                           "(which side of a captured connection is the server)")
+      ("shadow", po::value<std::vector<std::string>>(), "replay every connection to HOST:PORT (repeatable; [IPv6]:PORT)")
+      ("copies", po::value<unsigned>(), "each shadow gets each connection N times")
+      ("speed", po::value<std::string>()->default_value("1"), "the input's timing scaled: 2 replays twice as fast, "
+                                                               "0.5 at half speed, 0 or max as fast as possible");
+  addHttpFlags(desc);
+  desc.add_options()
+      ("json", po::bool_switch(&o.json), "print the summary as JSON (counters, and the comparison in http mode)")
+      ("max-replay-conns", po::value(&o.maxReplayConns), "replay connections open at once per shadow target")
+      ("replay-source", po::value(&o.replaySources), "leave from this local address (repeatable)")
+      ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256); "
+                                                  "reading pauses while over half of it");
+  auto parsed = parseFlags(args, desc, "replay");
+  if (parsed.help) {
+    std::cout << "usage: shadowtap replay --from FILE|DIR --port P --shadow HOST:PORT [--speed X] [--copies N] "
+                 "[--protocol http ...]\n\n"
+                 "Replays the connections of a capture (pcap, pcapng: `tcpdump -w`, or `run --pcap`) or of a\n"
+                 "recording (`run --record DIR`) to shadow targets, through the same reassembly, HTTP rules and\n"
+                 "replay as `run`, with the input's own timing scaled by --speed. Ends once the input is done and\n"
+                 "every replay finished, and prints a summary (and the comparison report with --protocol http).\n"
+                 "Needs no privileges.\n\n"
+                 "examples:\n"
+                 "  tcpdump -i eth0 -w web.pcap 'tcp port 8080'\n"
+                 "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080\n"
+                 "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080 --speed max --copies 5\n"
+                 "  shadowtap replay --from /var/lib/shadowtap/rec --shadow 10.0.5.7:8080 --speed 2 --protocol http\n\n"
+              << desc << "\n";
+    return 0;
+  }
+  setLogLevel(o.logLevel);
+  o.speed = parseSpeed(parsed.vm["speed"].as<std::string>());
+  std::vector<uint16_t> ports;
+  if (parsed.vm.count("port"))
+    ports = parsePortList(parsed.vm["port"].as<std::string>());
+  for (uint16_t port : ports) {
+    ServiceRule rule;
+    rule.port = port;
+    o.services.push_back(std::move(rule));
+  }
+  for (auto &service : o.services) {
+    if (parsed.vm.count("shadow"))
+      service.shadows = parsed.vm["shadow"].as<std::vector<std::string>>();
+    if (parsed.vm.count("copies"))
+      service.copies = parsed.vm["copies"].as<unsigned>();
+  }
+  applyHttpFlags(parsed.vm, o.services);
+  if (parsed.vm.count("replay-buffer-mb")) {
+    uint64_t mb = parsed.vm["replay-buffer-mb"].as<uint64_t>();
+    if (mb < 1 || mb > 65536)
+      throw UsageError("invalid --replay-buffer-mb: expected 1 to 65536");
+    o.replayBacklogBytes = static_cast<size_t>(mb) << 20;
+  }
+  for (const auto &text : o.replaySources)
+    parseIpAddress(text, "--replay-source");
+  validate(o);
+  return replayCommand(o);
 }
 
 int reloadCommandLine(const std::vector<std::string> &args) {
@@ -105,18 +172,41 @@ int reportCommandLine(const std::vector<std::string> &args) {
   auto desc = tapFlags();
   desc.add_options()("json", po::bool_switch(&o.json),
                      "print {\"rows\": [{\"target\", \"route\", \"code\", \"count\", \"avg_ms\", "
-                     "\"p50_ms\", \"p90_ms\", \"p99_ms\"}...], \"disagreements\": [...]}");
+                     "\"p50_ms\", \"p90_ms\", \"p99_ms\"}...], \"disagreements\": [...]}")
+      ("prometheus", po::value(&o.prometheus),
+       "instead of one agent's: the report over every agent, from the Prometheus that scrapes them "
+       "(http://HOST:PORT[/PREFIX])")
+      ("window", po::value(&o.window),
+       "with --prometheus: only the last DURATION (e.g. 1h) instead of the totals since each agent started");
   auto parsed = parseFlags(args, desc, "report");
   if (parsed.help) {
-    std::cout << "usage: shadowtap report --iface IF [--json]\n\n"
+    std::cout << "usage: shadowtap report --iface IF [--json]\n"
+                 "       shadowtap report --prometheus URL [--window DURATION] [--json]\n\n"
                  "Requests by route, target (primary or shadow) and status code, with their count and\n"
                  "duration (average, p50, p90, p99 in ms), and how often each shadow's status class\n"
-                 "differed from the primary's. Reads the running agent's local endpoint.\n"
+                 "differed from the primary's. Reads the running agent's local endpoint, or with\n"
+                 "--prometheus the series of every agent, summed by Prometheus (PromQL over its HTTP API;\n"
+                 "percentiles from the exported histogram buckets, so coarser than one agent's).\n\n"
+                 "examples:\n"
+                 "  shadowtap report --iface eth0\n"
+                 "  shadowtap report --prometheus http://prometheus.monitoring:9090 --window 1h\n"
+                 "  kubectl -n monitoring port-forward svc/prometheus 9090 &\n"
+                 "  shadowtap report --prometheus http://127.0.0.1:9090 --json\n"
               << desc << "\n";
     return 0;
   }
   auto tap = tapFlagValues(parsed.vm);
   setLogLevel(tap.logLevel);
+  if (!o.prometheus.empty()) {
+    if (!tap.iface.empty())
+      throw UsageError("--iface and --prometheus exclude each other (one agent's report, or every agent's)");
+    parseHttpUrl(o.prometheus); // a bad URL is a usage error, before any query
+    if (parsed.vm.count("window"))
+      validatePrometheusDuration(o.window, "--window");
+    return reportCommand(o);
+  }
+  if (parsed.vm.count("window"))
+    throw UsageError("--window needs --prometheus (an agent's own report counts since it started)");
   o.iface = tap.iface;
   validateIfaceName(o.iface, "--iface");
   return reportCommand(o);

@@ -13,6 +13,7 @@ int runCommandLine(const std::vector<std::string> &args);
 int setCommandLine(const std::vector<std::string> &args);
 int statusCommandLine(const std::vector<std::string> &args);
 int reportCommandLine(const std::vector<std::string> &args);
+int replayCommandLine(const std::vector<std::string> &args);
 int reloadCommandLine(const std::vector<std::string> &args);
 int detachCommandLine(const std::vector<std::string> &args);
 int checkConfigCommandLine(const std::vector<std::string> &args);

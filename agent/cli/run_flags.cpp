@@ -10,13 +10,12 @@
 #include "metrics/metrics_server.h"
 
 namespace shadowtap {
-namespace {
 
 namespace po = boost::program_options;
 
 // --protocol and the per-request rule flags apply to every service; each one given replaces that
 // kind of rule from the file.
-void applyHttpFlags(const po::variables_map &vm, RunOptions &o) {
+void applyHttpFlags(const po::variables_map &vm, std::vector<ServiceRule> &services) {
   auto list = [&](const char *name) {
     return vm.count(name) ? vm[name].as<std::vector<std::string>>() : std::vector<std::string>{};
   };
@@ -37,7 +36,7 @@ void applyHttpFlags(const po::variables_map &vm, RunOptions &o) {
   anyRule = anyRule || vm["no-host-suffix"].as<bool>() || compareBody;
   if ((given(vm, "baseline") || given(vm, "ignore-json-path")) && !compareBody)
     throw UsageError("--baseline and --ignore-json-path need --compare-body");
-  for (auto &service : o.services) {
+  for (auto &service : services) {
     if (given(vm, "protocol"))
       service.protocol = parseProtocol(vm["protocol"].as<std::string>());
     auto &rules = service.http;
@@ -78,23 +77,8 @@ void applyHttpFlags(const po::variables_map &vm, RunOptions &o) {
   }
 }
 
-} // namespace
-
-po::options_description runFlags() {
-  auto desc = tapFlags();
+void addHttpFlags(po::options_description &desc) {
   desc.add_options()
-      ("config,c", po::value<std::string>(), "YAML config file (flags given here override it); reloaded on SIGHUP")
-      ("iface-from-address", po::value<std::string>(), "tap the interface holding this address (e.g. ${NODE_IP})")
-      ("port,p", po::value<std::string>(), "service port(s) to mirror, comma separated")
-      ("percent", po::value<std::string>(), "share of connections mirrored, 0-100, decimals allowed (default 100)")
-      ("mirror-iface", po::value<std::string>(), "clone into this interface instead of creating st-mirror0/st-mirror1")
-      ("mode", po::value<std::string>(), "tc (clone to the mirror interface, default) or xdp (copy into a ring buffer)")
-      ("exclude-cidr", po::value<std::vector<std::string>>(), "never mirror clients in this CIDR (repeatable)")
-      ("mark", po::value<std::string>(), "socket mark of the agent's own traffic, never mirrored (default 0x5354)")
-      ("snaplen", po::value<uint32_t>(), "xdp mode: bytes copied per frame (default 9216)")
-      ("pcap", po::value<std::string>(), "xdp mode: write mirrored frames to this pcap file")
-      ("shadow", po::value<std::vector<std::string>>(), "replay every mirrored connection to HOST:PORT (repeatable; [IPv6]:PORT)")
-      ("copies", po::value<unsigned>(), "each shadow gets each connection N times (load testing at Nx volume)")
       ("protocol", po::value<std::string>(), "tcp (replay bytes exactly, default) or http (frame HTTP/1.1: per-request "
                                              "rules, Host -shadow suffix, primary-vs-shadow comparison)")
       ("exclude-header", po::value<std::vector<std::string>>(), "http: never mirror requests with this header, "
@@ -111,8 +95,37 @@ po::options_description runFlags() {
       ("baseline", po::value<std::string>(), "http, with --compare-body: HOST:PORT of a second copy of the primary's "
                                              "version; fields where it differs from the primary are noise")
       ("ignore-json-path", po::value<std::vector<std::string>>(), "http, with --compare-body: a JSON path that is "
-                                                                  "noise, e.g. '$.items[*].updatedAt' (repeatable)")
+                                                                  "noise, e.g. '$.items[*].updatedAt' (repeatable)");
+}
+
+po::options_description runFlags() {
+  auto desc = tapFlags();
+  desc.add_options()
+      ("config,c", po::value<std::string>(), "YAML config file (flags given here override it); reloaded on SIGHUP")
+      ("iface-from-address", po::value<std::string>(), "tap the interface holding this address (e.g. ${NODE_IP})")
+      ("port,p", po::value<std::string>(), "service port(s) to mirror, comma separated")
+      ("percent", po::value<std::string>(), "share of connections mirrored, 0-100, decimals allowed (default 100)")
+      ("mirror-iface", po::value<std::string>(), "clone into this interface instead of creating the pair st-<iface>.0/.1")
+      ("mode", po::value<std::string>(), "tc (clone to the mirror interface, default) or xdp (copy into a ring buffer)")
+      ("exclude-cidr", po::value<std::vector<std::string>>(), "never mirror clients in this CIDR (repeatable)")
+      ("mark", po::value<std::string>(), "socket mark of the agent's own traffic, never mirrored (default 0x5354)")
+      ("snaplen", po::value<uint32_t>(), "xdp mode: bytes copied per frame (default and most 65664: a 64 KiB GSO frame whole)")
+      ("pcap", po::value<std::string>(), "xdp mode: write mirrored frames to this pcap file")
+      ("shadow", po::value<std::vector<std::string>>(), "replay every mirrored connection to HOST:PORT (repeatable; [IPv6]:PORT)")
+      ("copies", po::value<unsigned>(), "each shadow gets each connection N times (load testing at Nx volume)");
+  addHttpFlags(desc);
+  desc.add_options()
+      ("record", po::value<std::string>(), "write every mirrored connection's client stream (kernel timestamps, "
+                                          "HTTP responses too) into files in DIR, for `shadowtap replay --from DIR`")
+      ("record-max-bytes", po::value<std::string>(), "disk used by --record at most, e.g. 500M, 10G (default 1G); "
+                                                     "recording stops there")
       ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
+      ("max-replay-conns", po::value<size_t>(), "replay connections open at once per shadow target; past it new "
+                                                "replays are shed whole, counted (default: no limit but the open file limit)")
+      ("replay-source", po::value<std::vector<std::string>>(), "leave from this local address (repeatable: taken in "
+                                                               "turn, each adds a port range towards a shadow)")
+      ("workers", po::value<unsigned>(), "packet-path threads, each owning a shard of the connections (default: one "
+                                         "per two CPUs)")
       ("gap-timeout-ms", po::value<uint64_t>(), "a sequence hole not filled within this breaks the flow (default 2000)")
       ("flow-buffer-mb", po::value<uint64_t>(), "out-of-order bytes buffered in total, MiB (default 256)")
       ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256)")
@@ -153,13 +166,17 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
     if (given(vm, "copies"))
       service.copies = vm["copies"].as<unsigned>();
   }
-  applyHttpFlags(vm, o);
+  applyHttpFlags(vm, o.services);
   if (given(vm, "mode"))
     o.mode = parseMode(str("mode"));
   if (given(vm, "mirror-iface"))
     o.mirrorIface = str("mirror-iface");
   if (given(vm, "pcap"))
     o.pcapPath = str("pcap");
+  if (given(vm, "record"))
+    o.recordDir = str("record");
+  if (given(vm, "record-max-bytes"))
+    o.recordMaxBytes = parseByteSize(str("record-max-bytes"), "--record-max-bytes");
   if (given(vm, "mark"))
     o.skipMark = parseMark(str("mark"));
   if (given(vm, "snaplen"))
@@ -179,6 +196,18 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
   }
   if (given(vm, "max-flows"))
     o.flowLimits.maxFlows = vm["max-flows"].as<size_t>();
+  if (given(vm, "max-replay-conns"))
+    o.maxReplayConns = vm["max-replay-conns"].as<size_t>();
+  if (given(vm, "replay-source")) {
+    o.replaySources.clear();
+    for (const auto &text : vm["replay-source"].as<std::vector<std::string>>())
+      o.replaySources.push_back(parseIpAddress(text, "--replay-source"));
+  }
+  if (given(vm, "workers")) {
+    o.workers = vm["workers"].as<unsigned>();
+    if (o.workers < 1 || o.workers > 64)
+      throw UsageError("invalid --workers: expected 1 to 64");
+  }
   auto inRange = [&](const char *name, uint64_t lo, uint64_t hi) {
     uint64_t v = vm[name].as<uint64_t>();
     if (v < lo || v > hi)

@@ -20,6 +20,11 @@ inline constexpr const char *kRunUsage = "usage: shadowtap run (--iface IF --por
 // run's flags, the ones every tap command takes (cli/flags.h) included.
 boost::program_options::options_description runFlags();
 
+// --protocol and the HTTP rule flags (run and replay take them alike), and applying the given ones
+// to every service (each flag given replaces that kind of rule). Throws UsageError.
+void addHttpFlags(boost::program_options::options_description &desc);
+void applyHttpFlags(const boost::program_options::variables_map &flags, std::vector<ServiceRule> &services);
+
 // The interface holding an address (net/link.h's ifaceHoldingAddress in the agent). Throws UsageError.
 using InterfaceLookup = std::function<std::string(const std::string &address)>;
 

@@ -7,6 +7,8 @@
 #include "capture/pcap_writer.h"
 #include "commands/commands.h"
 #include "common/capabilities.h"
+#include "common/resource_limits.h"
+#include "record/record_writer.h"
 #include "replay/loop_guard.h"
 #include "replay/replay_plan.h"
 #include "runtime/agent.h"
@@ -37,11 +39,15 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   std::unique_ptr<PcapWriter> pcap;
   if (options.pcapPath)
     pcap = std::make_unique<PcapWriter>(*options.pcapPath, options.snaplen);
+  if (options.recordDir)
+    record::prepareRecordDir(*options.recordDir);
   ensureBpffs(bpffs);
+  auto openFiles = raiseOpenFileLimit(); // every replay is a socket: 1024 would cap replays far below --max-flows
 
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   Agent agent(io, options, bpffs, std::move(pcap), plan);
+  warnIfFewFiles(openFiles); // only once the tap is up: a refused start prints its one error line alone
   dropUnneededCapabilities(options.mode == Mode::Xdp);
   // Ready once the loop runs: this handler is the first thing io.run() executes.
   asio::post(io, [&agent] { agent.markReady(); });
@@ -71,6 +77,9 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
         return;
       }
       spdlog::info("received {}, detaching from {}", strsignal(signo), options.iface);
+      // Workers first (their replays are aborted, their flows end), within a bound: the agent
+      // exits within 2 s of SIGTERM whatever the load.
+      agent.stopWorkers(std::chrono::milliseconds(1500));
       io.stop();
     });
   };

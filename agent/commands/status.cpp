@@ -3,11 +3,13 @@
 #include "commands/commands.h"
 #include "common/error.h"
 #include "config/value_parsers.h"
-#include "net/link.h"
 #include "metrics/local_endpoint.h"
+#include "net/link.h"
 #include "pipeline/stats_file.h"
 #include "tap/preflight.h"
 #include "tap/tap.h"
+
+#include <cstring>
 
 #include <csignal>
 #include <cstdio>
@@ -54,6 +56,20 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
   bool alive = state.agent_pid && ::kill(static_cast<pid_t>(state.agent_pid), 0) == 0;
   std::string mode = state.mode == ST_MODE_XDP ? "xdp" : "tc";
   std::string mirror(state.mirror_iface, strnlen(state.mirror_iface, sizeof(state.mirror_iface)));
+  std::string mirrorPeer(state.mirror_peer, strnlen(state.mirror_peer, sizeof(state.mirror_peer)));
+  // Where the clones can be read: the pair's other end, or the --mirror-iface itself.
+  std::string mirrorRead = mirrorPeer.empty() ? mirror : mirrorPeer;
+  std::string tcAttach = (state.flags & ST_STATE_TCX) ? "tcx" : "clsact";
+  // What is attached right now, from the kernel (tcx links end with their agent).
+  int ifindex = ifindexOf(options.iface);
+  int ingress = 0, egress = 0;
+  if (ifindex && (state.flags & ST_STATE_TCX)) {
+    ingress = tcxProgramsPresent(ifindex, TcDirection::Ingress);
+    egress = tcxProgramsPresent(ifindex, TcDirection::Egress);
+  } else if (ifindex) {
+    ingress = tcFilterPresent(ifindex, TcDirection::Ingress);
+    egress = tcFilterPresent(ifindex, TcDirection::Egress);
+  }
   // The pipeline's counters, live from the agent's local endpoint; an agent started with
   // --metrics-addr off still publishes them once a second to a root-only file.
   std::optional<nlohmann::ordered_json> pipeline;
@@ -89,6 +105,11 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     out["iface"] = options.iface;
     out["mode"] = mode;
     out["mirror_iface"] = mirror;
+    out["mirror_pair"] =
+        mirrorPeer.empty() ? nlohmann::json::array({mirror}) : nlohmann::json::array({mirror, mirrorPeer});
+    out["mirror_read_iface"] = mirrorRead;
+    out["tc_attach"] = tcAttach;
+    out["tc_programs"] = {{"ingress", ingress}, {"egress", egress}};
     out["agent_pid"] = state.agent_pid;
     out["agent_running"] = alive;
     out["ready"] = ready;
@@ -115,10 +136,14 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     return 0;
   }
 
-  std::printf("shadowtap on %s: %s mode, mirror %s, agent pid %u (%s), %s\n", options.iface.c_str(), mode.c_str(),
-              mirror.c_str(), state.agent_pid, alive ? (ready ? "running, ready" : "running, starting") : "not running",
+  std::printf("shadowtap on %s: %s mode, tc attach %s, mirror %s%s%s, agent pid %u (%s), %s\n", options.iface.c_str(),
+              mode.c_str(), tcAttach.c_str(), mirror.c_str(), mirrorPeer.empty() ? "" : " -> ", mirrorPeer.c_str(),
+              state.agent_pid, alive ? (ready ? "running, ready" : "running, starting") : "not running",
               runtime.enabled ? "enabled" : "DISABLED");
-  std::printf("seed 0x%08x, skip mark 0x%x\n\nrules:\n", runtime.seed, runtime.skip_mark);
+  std::printf("seed 0x%08x, skip mark 0x%x\n", runtime.seed, runtime.skip_mark);
+  if (runtime.admit_paused)
+    std::printf("admission PAUSED: the agent is behind; new connections are shed whole (shed_overload)\n");
+  std::printf("\nrules:\n");
   for (const auto &[port, rule] : rules)
     std::printf("  port %-5u  %s%% of connections -> %s\n", port, formatPercent(rule.rate_ppm).c_str(),
                 ifnameOf(static_cast<int>(rule.mirror_ifindex)).c_str());

@@ -185,6 +185,7 @@ void Comparison::evict(const std::string &victim) {
 }
 
 void Comparison::record(const ResponseSample &sample) {
+  std::lock_guard lock(mutex_);
   std::string routeScratch, targetScratch;
   std::string route = boundedRoute(safe(sample.route, routeScratch), true);
   Cell &cell = cells_[{route, safe(sample.target, targetScratch), sample.code}];
@@ -195,6 +196,7 @@ void Comparison::record(const ResponseSample &sample) {
 
 void Comparison::recordPair(const std::string &shadow, const std::string &route, unsigned primaryCode,
                             unsigned shadowCode) {
+  std::lock_guard lock(mutex_);
   std::string routeScratch, targetScratch;
   // Same filing as record(), without counting the overflow a second time.
   std::string filed = boundedRoute(safe(route, routeScratch), false);
@@ -240,6 +242,7 @@ std::set<std::string> Comparison::recordBaselineBody(const std::string &baseline
                                                      const BodyDigest &primary, const BodyDigest &body,
                                                      const JsonPathFilter &ignore) {
   auto paths = templatedDiffs(primary, body, ignore);
+  std::lock_guard lock(mutex_); // workers share the comparison
   recordBodyCell(baseline, route, true, paths);
   std::string routeScratch;
   std::string filed = boundedRoute(safe(route, routeScratch), false);
@@ -253,6 +256,7 @@ std::set<std::string> Comparison::recordBaselineBody(const std::string &baseline
 void Comparison::recordBody(const std::string &shadow, const std::string &route, const BodyDigest &primary,
                             const BodyDigest &body, const std::set<std::string> &requestNoise,
                             const JsonPathFilter &ignore) {
+  std::lock_guard lock(mutex_); // workers share the comparison
   std::string routeScratch;
   std::string filed = boundedRoute(safe(route, routeScratch), false);
   const std::set<std::string> *learned = nullptr;
@@ -298,6 +302,7 @@ template <typename Map> std::vector<typename Map::const_pointer> sortedAgreement
 } // namespace
 
 nlohmann::ordered_json Comparison::json() const {
+  std::lock_guard lock(mutex_);
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (const auto *entry : sortedCells(cells_)) {
     const auto &[route, target, code] = entry->first;
@@ -350,6 +355,7 @@ nlohmann::ordered_json Comparison::json() const {
 }
 
 void Comparison::appendPrometheus(std::string &out) const {
+  std::lock_guard lock(mutex_);
   auto cells = sortedCells(cells_);
   std::vector<std::string> labels;
   for (const auto *entry : cells) {

@@ -21,6 +21,8 @@
 // "different" when some other path differs.
 //
 // Rendered three ways: `shadowtap report` text, its --json form, and Prometheus series.
+// Thread-safe: every worker's HTTP stage records into the one comparison (a mutex per call; a
+// recorded response is far rarer than a packet), the control thread renders it.
 #pragma once
 
 #include "compare/body_diff.h"
@@ -30,6 +32,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -90,7 +93,10 @@ public:
   // shadowtap_http_routes_overflowed_total, shadowtap_http_routes_evicted_total.
   void appendPrometheus(std::string &out) const;
 
-  size_t routes() const { return routes_.size(); }
+  size_t routes() const {
+    std::lock_guard lock(mutex_);
+    return routes_.size();
+  }
 
 private:
   // The route a record is filed under: its own (admitted, maybe evicting an idle one) or OTHER.
@@ -99,6 +105,7 @@ private:
   void evict(const std::string &route);
   void recordBodyCell(const std::string &target, const std::string &route, bool baseline,
                       const std::vector<std::string> &paths);
+  mutable std::mutex mutex_;
   struct Cell {
     LatencyHistogram duration;
     LatencyHistogram firstByte;

@@ -27,8 +27,22 @@ struct StatusOptions {
 };
 
 struct ReportOptions {
-  std::string iface;
+  std::string iface;      // the local agent's report (empty with --prometheus)
+  std::string prometheus; // or: aggregated over every agent by the Prometheus at this URL
+  std::string window;     // with prometheus: "" (totals) or a Prometheus duration
   bool json = false;
+};
+
+// `shadowtap replay`: an offline input (a capture or a recording) replayed to shadow targets.
+struct ReplayCommandOptions {
+  std::string from;                   // a pcap/pcapng file, or a recording (directory or file)
+  std::vector<ServiceRule> services;  // --port (the server side), --shadow, --copies, --protocol...
+  double speed = 1;                   // the input's timing scaled by this; 0: as fast as possible
+  std::string logLevel = "info";
+  bool json = false;                  // the summary as JSON on stdout
+  size_t maxReplayConns = 0;
+  std::vector<std::string> replaySources;
+  size_t replayBacklogBytes = 256u << 20;
 };
 
 struct DetachOptions {

@@ -362,7 +362,7 @@ RunOptions loadConfigFile(const std::string &path) {
     throw UsageError(path + ": expected a mapping at the top (interface:, services:, ...)");
   r.onlyKeys(root, "",
              {"interface", "interfaceFromAddress", "mode", "logLevel", "mark", "mirrorInterface", "snaplen",
-              "metricsAddress", "replaceStaleTap", "excludeClients", "limits", "services"});
+              "metricsAddress", "replaceStaleTap", "excludeClients", "limits", "workers", "replaySources", "services", "record"});
 
   RunOptions o;
   o.configPath = path;
@@ -388,6 +388,16 @@ RunOptions loadConfigFile(const std::string &path) {
     o.metricsAddr = r.text(root["metricsAddress"], "metricsAddress");
   if (root["replaceStaleTap"])
     o.replaceStale = r.boolean(root["replaceStaleTap"], "replaceStaleTap");
+  if (auto sources = root["replaySources"]) {
+    if (!sources.IsSequence())
+      r.fail(sources, "replaySources", "expected a list of addresses");
+    for (size_t i = 0; i < sources.size(); i++) {
+      std::string key = "replaySources[" + std::to_string(i) + "]";
+      o.replaySources.push_back(r.parsed(sources[i], key, [&](const std::string &t) { return parseIpAddress(t, key.c_str()); }));
+    }
+  }
+  if (root["workers"])
+    o.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 1, 64));
   if (root["snaplen"])
     o.snaplen = static_cast<uint32_t>(r.number(root["snaplen"], "snaplen", 64, ST_MAX_SNAPLEN));
   if (auto ex = root["excludeClients"]) {
@@ -397,7 +407,9 @@ RunOptions loadConfigFile(const std::string &path) {
       o.excludes.push_back(r.parsed(ex[i], "excludeClients[" + std::to_string(i) + "]", parseCidr));
   }
   if (auto limits = root["limits"]) {
-    r.onlyKeys(limits, "limits", {"maxFlows", "gapTimeoutMs", "flowBufferMb", "replayBufferMb"});
+    r.onlyKeys(limits, "limits", {"maxFlows", "gapTimeoutMs", "flowBufferMb", "replayBufferMb", "maxReplayConns"});
+    if (limits["maxReplayConns"])
+      o.maxReplayConns = r.number(limits["maxReplayConns"], "limits.maxReplayConns", 1, 10'000'000);
     if (limits["maxFlows"])
       o.flowLimits.maxFlows = r.number(limits["maxFlows"], "limits.maxFlows", 1, 10'000'000);
     if (limits["gapTimeoutMs"])
@@ -406,6 +418,16 @@ RunOptions loadConfigFile(const std::string &path) {
       o.flowLimits.maxBufferedTotal = r.number(limits["flowBufferMb"], "limits.flowBufferMb", 1, 65536) << 20;
     if (limits["replayBufferMb"])
       o.replayBacklogBytes = r.number(limits["replayBufferMb"], "limits.replayBufferMb", 1, 65536) << 20;
+  }
+  if (auto record = root["record"]) {
+    // record: {directory: DIR, maxBytes: SIZE}
+    r.onlyKeys(record, "record", {"directory", "maxBytes"});
+    if (!record["directory"])
+      r.fail(record, "record", "expected directory: (and optionally maxBytes:)");
+    o.recordDir = r.text(record["directory"], "record.directory");
+    if (record["maxBytes"])
+      o.recordMaxBytes = r.parsed(record["maxBytes"], "record.maxBytes",
+                                  [](const std::string &t) { return parseByteSize(t, "record.maxBytes"); });
   }
   auto services = root["services"];
   if (!services || !services.IsSequence() || services.size() == 0)

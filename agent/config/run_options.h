@@ -8,6 +8,7 @@
 #include "http/request_rules.h"
 #include "shadowtap/shared.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -57,10 +58,21 @@ struct RunOptions {
   uint32_t snaplen = ST_DEFAULT_SNAPLEN;
   std::optional<std::string> pcapPath; // XDP mode: write the ring's frames to this pcap file
   size_t replayBacklogBytes = 256u << 20; // --replay-buffer-mb: bytes waiting for shadows, in total
+  size_t maxReplayConns = 0;              // --max-replay-conns: per target at once; 0: the fd limit
+  std::vector<std::string> replaySources; // --replay-source: addresses replays leave from, in turn
   flow::FlowLimits flowLimits;
   std::optional<std::string> configPath; // --config: reloaded on SIGHUP
   std::string metricsAddr = "127.0.0.1:9477"; // /metrics and /healthz; "off" disables
   bool replaceStale = false; // a tap left by an agent that no longer runs is removed, not refused
+  unsigned workers = 0;      // --workers: packet-path threads, each owning a shard of the flows; 0: auto
+  // --record DIR: every mirrored connection's reassembled client stream written down
+  // (record/record_format.h), with or without shadows; at most recordMaxBytes on disk in total.
+  std::optional<std::string> recordDir;
+  uint64_t recordMaxBytes = 1ull << 30;
+
+  static constexpr uint64_t kRecordFileBytes = 64ull << 20; // files rotate at this size (or less, see recordFileBytes)
+  // Each file holds at most this: 64 MiB, or an eighth of the budget if that is smaller.
+  uint64_t recordFileBytes() const { return std::max<uint64_t>(4096, std::min(kRecordFileBytes, recordMaxBytes / 8)); }
 
   bool replays() const { // some service has a shadow target
     for (const auto &service : services)

@@ -19,17 +19,17 @@ void validate(const RunOptions &options) {
   validateAllButIface(options);
 }
 
-void validateAllButIface(const RunOptions &options) {
-  if (options.services.empty())
+void validateServices(const std::vector<ServiceRule> &services) {
+  if (services.empty())
     throw UsageError("missing --port: name at least one service port");
-  if (options.services.size() > ST_MAX_RULES)
+  if (services.size() > ST_MAX_RULES)
     throw UsageError("too many services: at most " + std::to_string(ST_MAX_RULES));
-  for (size_t i = 0; i < options.services.size(); i++) {
-    const auto &service = options.services[i];
+  for (size_t i = 0; i < services.size(); i++) {
+    const auto &service = services[i];
     if (service.port == 0)
       throw UsageError("invalid port 0: expected 1 to 65535");
     for (size_t j = 0; j < i; j++)
-      if (options.services[j].port == service.port)
+      if (services[j].port == service.port)
         throw UsageError("port " + std::to_string(service.port) + " is configured twice");
     if (service.ratePpm > ST_RATE_SCALE)
       throw UsageError("invalid --percent: above 100");
@@ -47,6 +47,10 @@ void validateAllButIface(const RunOptions &options) {
                            "primary's version, not a candidate");
     }
   }
+}
+
+void validateAllButIface(const RunOptions &options) {
+  validateServices(options.services);
   if (options.mirrorIface) {
     validateIfaceName(*options.mirrorIface, "--mirror-iface");
     if (*options.mirrorIface == options.iface)
@@ -56,10 +60,25 @@ void validateAllButIface(const RunOptions &options) {
     throw UsageError("invalid --snaplen: expected 64 to " + std::to_string(ST_MAX_SNAPLEN));
   if (options.pcapPath && options.mode != Mode::Xdp)
     throw UsageError("--pcap works in --mode xdp (in tc mode, capture the mirror interface instead)");
+  if (options.recordDir && options.recordDir->empty())
+    throw UsageError("invalid --record: empty directory");
+  if (options.recordMaxBytes < (1u << 20))
+    throw UsageError("invalid --record-max-bytes: at least 1M");
   if (options.flowLimits.maxFlows < 1)
     throw UsageError("invalid --max-flows: at least 1");
   if (options.excludes.size() > ST_MAX_EXCLUDES)
     throw UsageError("too many --exclude-cidr: at most " + std::to_string(ST_MAX_EXCLUDES));
+}
+
+void validate(const ReplayCommandOptions &options) {
+  if (options.from.empty())
+    throw UsageError("missing --from: a pcap/pcapng capture or a recording (--record DIR of `run`)");
+  validateServices(options.services);
+  for (const auto &service : options.services)
+    if (service.shadows.empty())
+      throw UsageError("missing --shadow: replay sends every connection to at least one HOST:PORT");
+  if (!(options.speed >= 0) || options.speed > 1e6)
+    throw UsageError("invalid --speed: expected a factor above 0 and at most 1000000, or max");
 }
 
 void validate(const SetOptions &options) {

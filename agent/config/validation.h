@@ -14,5 +14,8 @@ void validate(const RunOptions &options);
 // (resolved on the node): what `shadowtap check-config` can check on any machine.
 void validateAllButIface(const RunOptions &options);
 void validate(const SetOptions &options);
+void validate(const ReplayCommandOptions &options);
+// The services' ports, rates, copies (run and replay alike).
+void validateServices(const std::vector<ServiceRule> &services);
 
 } // namespace shadowtap

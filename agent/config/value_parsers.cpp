@@ -70,6 +70,39 @@ uint32_t parsePercent(const std::string &raw) {
   return ppm;
 }
 
+double parseSpeed(const std::string &raw) {
+  std::string text = trim(raw);
+  if (text == "max")
+    return 0;
+  if (!text.empty() && (text.back() == 'x' || text.back() == 'X'))
+    text.pop_back();
+  double value = 0;
+  if (!parseNumber(text, value) || !std::isfinite(value) || value < 0 || value > 1e6 || (value > 0 && value < 1e-3))
+    throw UsageError("invalid --speed '" + raw + "': expected a factor from 0.001 to 1000000 (2: twice as fast), or "
+                     "0 or max: as fast as possible");
+  return value;
+}
+
+uint64_t parseByteSize(const std::string &raw, const char *what) {
+  std::string text = trim(raw);
+  uint64_t scale = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+    case 'k': case 'K': scale = 1ull << 10; break;
+    case 'm': case 'M': scale = 1ull << 20; break;
+    case 'g': case 'G': scale = 1ull << 30; break;
+    case 't': case 'T': scale = 1ull << 40; break;
+    default: break;
+    }
+    if (scale != 1)
+      text.pop_back();
+  }
+  uint64_t value = 0;
+  if (!parseNumber(text, value) || value == 0 || value > (1ull << 50) / scale)
+    throw UsageError(std::string("invalid ") + what + " '" + raw + "': expected a size in bytes, e.g. 500M, 10G");
+  return value * scale;
+}
+
 Cidr parseCidr(const std::string &raw) {
   std::string text = trim(raw);
   std::string addr = text;
@@ -108,6 +141,14 @@ Cidr parseCidr(const std::string &raw) {
   std::memcpy(cidr.key.addr, bytes, 16);
   cidr.text = formatLpmKey(cidr.key);
   return cidr;
+}
+
+std::string parseIpAddress(const std::string &text, const char *what) {
+  in6_addr v6;
+  in_addr v4;
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1 || inet_pton(AF_INET6, text.c_str(), &v6) == 1)
+    return text;
+  throw UsageError(std::string("invalid ") + what + " '" + text + "': expected an IPv4 or IPv6 address");
 }
 
 Mode parseMode(const std::string &text) {

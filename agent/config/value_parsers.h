@@ -18,7 +18,12 @@ std::vector<uint16_t> parsePortList(const std::string &text);
 uint16_t parsePort(const std::string &text);
 uint32_t parsePercent(const std::string &text); // -> parts per million, accepts decimals
 Cidr parseCidr(const std::string &text);
+double parseSpeed(const std::string &text); // "2", "0.5", "10x"; "0" or "max": as fast as possible -> 0
+// "1048576", "64K", "500M", "10G" (binary units); `what` names the flag or key in the error.
+uint64_t parseByteSize(const std::string &text, const char *what);
 Mode parseMode(const std::string &text);
+// An IPv4 or IPv6 address, as given; `what` names the flag or key in the error.
+std::string parseIpAddress(const std::string &text, const char *what);
 Protocol parseProtocol(const std::string &text); // "tcp" | "http"
 const char *protocolName(Protocol protocol);
 uint32_t parseMark(const std::string &text); // decimal or 0x hex, non-zero

@@ -15,14 +15,6 @@ size_t grownCapacity(const std::vector<uint8_t> &v, size_t n) {
   return v.size() + std::max(v.size(), n);
 }
 
-// Before appending `n` bytes whose own buffer (counted in `memory`) is being freed: if growing
-// the usual way would take `memory` past `max`, grow to the exact size instead. Exact growth never
-// adds more than the n bytes freed, so merging and absorbing never break the bound.
-void reserveWithin(std::vector<uint8_t> &v, size_t n, size_t memory, size_t max) {
-  if (v.size() + n > v.capacity() && memory - v.capacity() + grownCapacity(v, n) > max)
-    v.reserve(v.size() + n);
-}
-
 // An idle stream keeps at most this much of its in-order buffer's capacity.
 constexpr size_t kKeptCapacity = 64u << 10;
 
@@ -143,9 +135,10 @@ StreamReassembler::Status StreamReassembler::store(uint64_t from, std::span<cons
         pendingBytes_ += piece.size();
         // Now touching the next segment? Merge it in: one node instead of two.
         if (it != pending_.end() && prev->first + prev->second.size() == it->first) {
-          memory_ -= it->second.capacity() + kSegmentOverhead;
-          reserveWithin(prev->second, it->second.size(), memory_, maxMemory_);
-          memory_ -= prev->second.capacity();
+          memory_ -= prev->second.capacity() + it->second.capacity() + kSegmentOverhead;
+          // Exact reservation: a merge never holds more than the two nodes it replaces (vector's
+          // doubling would, and could cross the memory bound without a check).
+          prev->second.reserve(prev->second.size() + it->second.size());
           prev->second.insert(prev->second.end(), it->second.begin(), it->second.end());
           memory_ += prev->second.capacity();
           cursor = it->first + it->second.size();
@@ -175,9 +168,11 @@ void StreamReassembler::absorbPending() {
         ready_.swap(node->second); // nothing waiting in ready_: take the segment's buffer as it is
         readyHead_ = 0;
       } else {
-        memory_ += ready_.capacity();
-        reserveWithin(ready_, node->second.size() - static_cast<size_t>(skip), memory_, maxMemory_);
-        memory_ -= ready_.capacity();
+        // Moving bytes from pending_ to ready_ must not raise the count: when vector's doubling
+        // would cross the bound, grow to the exact size (never more than the two buffers held).
+        auto n = node->second.size() - static_cast<size_t>(skip);
+        if (memory_ + grownCapacity(ready_, n) > maxMemory_)
+          ready_.reserve(ready_.size() + n);
         ready_.insert(ready_.end(), node->second.begin() + skip, node->second.end());
       }
       memory_ += ready_.capacity();

@@ -2,23 +2,16 @@
 #include "metrics/local_endpoint.h"
 
 #include "common/error.h"
+#include "metrics/http_get.h"
 #include "metrics/metrics_server.h"
 #include "pipeline/stats_file.h"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <fcntl.h>
 #include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace shadowtap {
-
-namespace asio = boost::asio;
-using asio::ip::tcp;
 
 std::string endpointFilePath(const std::string &iface) { return std::string(kRunDir) + "/" + iface + ".endpoint"; }
 
@@ -53,33 +46,16 @@ std::optional<std::string> readEndpointFile(const std::string &iface) {
 
 std::string fetchDocument(const std::string &address, const std::string &path, int timeoutMs) {
   auto endpoint = parseListenAddress(address);
-  asio::io_context io;
-  tcp::socket socket(io);
-  std::string request = "GET " + path + " HTTP/1.0\r\nHost: shadowtap\r\n\r\n", response;
-  boost::system::error_code result = asio::error::timed_out;
-  socket.async_connect(endpoint, [&](const boost::system::error_code &ec) {
-    if (ec) {
-      result = ec;
-      return;
-    }
-    asio::async_write(socket, asio::buffer(request), [&](const boost::system::error_code &wec, size_t) {
-      if (wec) {
-        result = wec;
-        return;
-      }
-      asio::async_read(socket, asio::dynamic_buffer(response, 64u << 20),
-                       [&](const boost::system::error_code &rec, size_t) { result = rec; });
-    });
-  });
-  io.run_for(std::chrono::milliseconds(timeoutMs));
-  if (result != asio::error::eof)
-    throw Error("cannot read " + path + " from the agent's endpoint " + address + ": " + result.message() +
+  HttpResponse response;
+  try {
+    response = httpGet(endpoint.address().to_string(), std::to_string(endpoint.port()), path, timeoutMs);
+  } catch (const HttpGetError &e) {
+    throw Error("cannot read " + path + " from the agent's endpoint " + address + ": " + e.what() +
                 " (is the agent running, with --metrics-addr on?)");
-  auto headerEnd = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.1 200", 0) != 0 || headerEnd == std::string::npos)
-    throw Error("the agent's endpoint " + address + " answered " + path + " with: " +
-                response.substr(0, response.find("\r\n")));
-  return response.substr(headerEnd + 4);
+  }
+  if (response.status != 200)
+    throw Error("the agent's endpoint " + address + " answered " + path + " with: " + response.statusLine);
+  return response.body;
 }
 
 } // namespace shadowtap

@@ -4,40 +4,57 @@
 #include "common/error.h"
 #include "net/link.h"
 
+#include <cstdint>
+#include <cstdio>
 #include <spdlog/spdlog.h>
 
 namespace shadowtap {
 
-MirrorPair::MirrorPair(const std::optional<std::string> &userIface) {
+MirrorPairNames mirrorPairNames(const std::string &iface) {
+  constexpr size_t kMaxName = 15; // IFNAMSIZ - 1
+  std::string base = "st-" + iface;
+  if (base.size() + 2 > kMaxName) {
+    uint32_t hash = 2166136261u; // FNV-1a: stable across builds and machines
+    for (unsigned char c : iface)
+      hash = (hash ^ c) * 16777619u;
+    char suffix[8];
+    std::snprintf(suffix, sizeof(suffix), "-%04x", (hash ^ (hash >> 16)) & 0xffffu);
+    base = "st-" + iface.substr(0, 5) + suffix;
+  }
+  return {base + ".0", base + ".1"};
+}
+
+MirrorPair::MirrorPair(const std::string &tappedIface, const std::optional<std::string> &userIface) {
   if (userIface) {
-    txName_ = *userIface;
+    txName_ = rxName_ = *userIface;
     txIfindex_ = ifindexOf(txName_);
     if (!txIfindex_)
       throw UsageError("unknown --mirror-iface '" + txName_ + "': no such interface");
     return;
   }
-  txName_ = kMirrorTx;
-  if (!ifindexOf(kMirrorTx)) {
-    createVethPair(kMirrorTx, kMirrorRx);
-    created_ = true;
-    spdlog::info("created mirror veth pair {} -> {}", kMirrorTx, kMirrorRx);
-  } else {
-    spdlog::info("reusing existing mirror interface {}", kMirrorTx);
-  }
+  auto names = mirrorPairNames(tappedIface);
+  txName_ = names.tx;
+  rxName_ = names.rx;
+  if (ifindexOf(txName_) || ifindexOf(rxName_))
+    throw Error("mirror interface " + txName_ + " already exists: a tap of " + tappedIface +
+                " was left behind (run `shadowtap detach --iface " + tappedIface + "`, or `ip link del " + txName_ +
+                "` if no pins are left)");
+  createVethPair(txName_, rxName_);
+  created_ = true;
+  spdlog::info("created mirror veth pair {} -> {}", txName_, rxName_);
   try {
     // As large as a veth allows: a clone bigger than the mirror port's MTU is refused by the
     // kernel, so a 1500-byte mirror port would lose every jumbo frame of a 9000-MTU NIC (GSO
     // super-packets pass either way; single big frames do not).
-    setMtu(kMirrorTx, kMirrorMtu);
-    setMtu(kMirrorRx, kMirrorMtu);
-    makeSilentAndUp(kMirrorTx);
-    makeSilentAndUp(kMirrorRx);
+    setMtu(txName_, kMirrorMtu);
+    setMtu(rxName_, kMirrorMtu);
+    makeSilentAndUp(txName_);
+    makeSilentAndUp(rxName_);
   } catch (...) {
-    if (created_)
-      deleteLink(kMirrorTx);
+    deleteLink(txName_);
     throw;
   }
-  txIfindex_ = ifindexOf(kMirrorTx);
+  txIfindex_ = ifindexOf(txName_);
 }
 
 MirrorPair::~MirrorPair() {

@@ -43,9 +43,10 @@
 
 namespace shadowtap {
 
+// Per stage, i.e. per worker: with N workers the agent holds at most N times these.
 struct HttpStageLimits {
-  size_t headBudgetBytes = 64u << 20; // request and response heads being framed, all flows
-  size_t bodyBudgetBytes = 64u << 20; // bodies held for comparison, all flows
+  size_t headBudgetBytes = 64u << 20; // request and response heads being framed, all flows of the stage
+  size_t bodyBudgetBytes = 64u << 20; // bodies held for comparison, all flows of the stage
 };
 
 class HttpStage : public flow::FlowSink, public replay::ExchangeObserver {

@@ -1,11 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "pipeline/mirror_pipeline.h"
 
+#include "capture/tcp_checksum.h"
+
 namespace shadowtap {
 
 MirrorPipeline::MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits,
-                               replay::ReplayOptions replay, const replay::ReplayPlan &plan)
-    : replayer_(io, std::move(replay), plan), http_(replayer_, comparison_, plan), flows_(limits, http_) {}
+                               replay::ReplayOptions replay, const replay::ReplayPlan &plan,
+                               compare::Comparison &comparison, std::unique_ptr<record::RecordWriter> recorder)
+    : replayer_(io, std::move(replay), plan), http_(replayer_, comparison, plan),
+      recording_(http_, std::move(recorder),
+                 [&plan] {
+                   std::set<uint16_t> ports;
+                   for (const auto &[port, rules] : plan.http)
+                     ports.insert(port);
+                   return ports;
+                 }()),
+      flows_(limits, recording_) {}
 
 void MirrorPipeline::reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan) {
   flows_.setLimits(limits);
@@ -18,8 +29,16 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
   capture_.bytes += frame.data.size();
   switch (parseTcpFrame(frame.data, packet_)) {
   case ParseError::None:
-    packet_.truncated = packet_.truncated || frame.data.size() < frame.wireLen;
+    packet_.truncated = packet_.truncated || frame.cut();
+    if (packet_.truncated) {
+      capture_.truncated++; // marked on the packet: the flow table decides what a cut copy is worth
+    } else if (frame.checksum == FrameChecksum::Unverified &&
+               checkTcpChecksum(packet_) == TcpChecksumResult::Invalid) {
+      capture_.badChecksum++; // the primary's kernel drops it too; its retransmission will come
+      break;
+    }
     http_.onPacket(packet_, frame.tsNs); // times what the flow table delivers for it
+    recording_.setPacketTime(frame.tsNs);
     flows_.onPacket(packet_, nowNs);
     break;
   case ParseError::NotIp:
@@ -36,7 +55,15 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
 
 void MirrorPipeline::shutdown() {
   flows_.closeAll(flow::FlowEnd::Shutdown);
+  recording_.flush();
   replayer_.abortAll();
+}
+
+bool MirrorPipeline::replaysIdle() const {
+  for (const auto &target : replayer_.targets())
+    if (target.stats.active || target.stats.pending)
+      return false;
+  return true;
 }
 
 PipelineStats MirrorPipeline::stats() const {

@@ -11,30 +11,47 @@
 #include "flow/flow_table.h"
 #include "pipeline/http_stage.h"
 #include "pipeline/pipeline_stats.h"
+#include "record/recording_sink.h"
 #include "replay/replayer.h"
 
 namespace shadowtap {
 
 class MirrorPipeline {
 public:
+  // `comparison` is shared by every worker's pipeline (it locks per recorded response).
+  // `recorder`: `run --record`: every connection the flow table hands on is also written down.
   MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits, replay::ReplayOptions replay,
-                 const replay::ReplayPlan &plan);
+                 const replay::ReplayPlan &plan, compare::Comparison &comparison,
+                 std::unique_ptr<record::RecordWriter> recorder = nullptr);
 
   // nowNs: the agent's monotonic clock (timeouts); the frame's own timestamp times HTTP responses.
   void onFrame(const Frame &frame, uint64_t nowNs);
-  void tick(uint64_t nowNs) { flows_.tick(nowNs); }
+  void tick(uint64_t nowNs) {
+    flows_.tick(nowNs);
+    recording_.flush();
+  }
   void addKernelDrops(uint64_t drops) { capture_.kernelDrops += drops; }
   void shutdown(); // ends every flow and aborts every replay
+  // Offline input (`shadowtap replay`): the input ended. Flows still open end (counted shutdown):
+  // a replay that already has its client's FIN finishes on its own, any other is reset.
+  void endOfInput() { flows_.closeAll(flow::FlowEnd::Shutdown); }
+  // No replay connection open or waiting to open: everything handed to the replayer is done.
+  bool replaysIdle() const;
+  // Where reassembled connections go after the flow table (a recording is replayed into it), and
+  // the time its HTTP stage stamps the primary's events with.
+  flow::FlowSink &sink() { return http_; }
+  void setPacketTime(uint64_t ns) { http_.setPacketTime(ns); }
+  const record::RecordWriter *recorder() const { return recording_.writer(); }
   // Reload: new replay plan and flow limits for connections from now on.
   void reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan);
 
   PipelineStats stats() const;
-  const compare::Comparison &comparison() const { return comparison_; }
+  size_t backlogBytes() const { return replayer_.backlogBytes(); } // offline replay paces itself by it
 
 private:
   replay::Replayer replayer_;
-  compare::Comparison comparison_;
   HttpStage http_;
+  record::RecordingSink recording_; // flows_ -> recording_ -> http_
   flow::FlowTable flows_;
   CaptureStats capture_;
   TcpPacket packet_;

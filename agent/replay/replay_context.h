@@ -22,6 +22,7 @@ struct ReplayContext {
   std::array<uint8_t, 65536> &readBuffer;
   ReplayStats &stats; // backlogBytes: the budget all connections share
   ExchangeObserver *observer = nullptr;
+  size_t nextSource = 0; // options.sources are taken in turn
 };
 
 } // namespace shadowtap::replay

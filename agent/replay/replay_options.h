@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <boost/asio/ip/address.hpp>
 #include <cstdint>
+#include <vector>
 
 namespace shadowtap::replay {
 
@@ -21,6 +23,13 @@ struct ReplayOptions {
   // plus this (shadow_connection.h, "Pacing"). Covers the capture's block retire timeout (20 ms)
   // and the time the server takes to ACK the request, with room to spare; 0: no pacing.
   std::chrono::milliseconds paceDelay{50};
+  // Replay connections open at once per target; past it new replays are shed whole (counted
+  // shed_limit). 0: no limit but the open file limit (running out is counted shed_no_socket).
+  size_t maxConnectionsPerTarget = 0;
+  // Source addresses replays leave from, taken in turn (IP_BIND_ADDRESS_NO_PORT: the port is
+  // chosen at connect, per destination). Empty: the kernel's choice. More than one multiplies the
+  // ports available towards one shadow.
+  std::vector<boost::asio::ip::address> sources;
 };
 
 } // namespace shadowtap::replay

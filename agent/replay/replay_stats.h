@@ -7,22 +7,29 @@
 
 namespace shadowtap::replay {
 
-// Per shadow target. Every replay connection ends in exactly one of completed, aborted,
-// shed_backlog, shed_stalled, connect_failed or write_failed; until then it is active:
-//   opened == completed + aborted + shed_backlog + shed_stalled + connect_failed + write_failed + active
-// shed_backoff counts connections never opened because the target was backing off,
+// Per shadow target. Every replay connection ends in exactly one of completed, unconfirmed,
+// aborted, shed_backlog, shed_stalled, shed_no_socket, connect_failed or write_failed; until then
+// it is active:
+//   opened == completed + unconfirmed + aborted + shed_backlog + shed_stalled + shed_no_socket
+//             + connect_failed + write_failed + active
+// shed_backoff counts connections never opened because the target was backing off, shed_limit
+// those never opened because the target had --max-replay-conns open already,
 // skipped_empty those never opened because the client sent nothing, not even a FIN, before its
 // connection ended (resets right after the handshake, idle connections evicted), and pending
 // those still waiting for their connection's first byte:
-//   established flows routed to the target x copies == opened + shed_backoff + skipped_empty + pending
+//   established flows routed to the target x copies
+//     == opened + shed_backoff + shed_limit + skipped_empty + pending
 struct TargetStats {
   uint64_t opened = 0;
   uint64_t active = 0;        // gauge
-  uint64_t completed = 0;     // every client byte written, half-closed like the client
+  uint64_t completed = 0;     // every client byte written, half-closed like the client, the shadow closed
+  uint64_t unconfirmed = 0;   // everything written and half-closed, but the shadow never closed
   uint64_t aborted = 0;       // the mirrored connection was reset, broken or evicted: RST sent
   uint64_t shedBacklog = 0;   // the shadow was too slow: backlog limit hit, connection dropped
   uint64_t shedStalled = 0;   // the shadow stopped reading: no write progress for the stall timeout
+  uint64_t shedNoSocket = 0;  // no socket could be made (open file limit, memory): not the shadow's fault
   uint64_t shedBackoff = 0;   // the shadow was unreachable: not attempted during back-off
+  uint64_t shedLimit = 0;     // the target had --max-replay-conns open: not attempted
   uint64_t skippedEmpty = 0;  // the client's connection ended before it sent a byte or a FIN
   uint64_t pending = 0;       // gauge: waiting for the connection's first byte to open
   uint64_t connectFailed = 0;
@@ -36,14 +43,20 @@ inline constexpr stats::Field<TargetStats> kTargetStatsFields[] = {
     {"opened", &TargetStats::opened, stats::Kind::Counter, "Replay connections opened to the shadow."},
     {"active", &TargetStats::active, stats::Kind::Gauge, "Replay connections open now."},
     {"completed", &TargetStats::completed, stats::Kind::Counter,
-     "Replays that wrote every client byte, half-closed and saw the shadow close."},
+     "Replays that wrote every client byte, half-closed and saw the shadow close: it read the whole stream."},
+    {"unconfirmed", &TargetStats::unconfirmed, stats::Kind::Counter,
+     "Replays that wrote everything and half-closed, but the shadow never closed within the drain timeout."},
     {"aborted", &TargetStats::aborted, stats::Kind::Counter,
      "Replays reset because the mirrored connection was reset, broken or evicted."},
     {"shed_backlog", &TargetStats::shedBacklog, stats::Kind::Counter, "Replays dropped past the backlog limit."},
     {"shed_stalled", &TargetStats::shedStalled, stats::Kind::Counter,
      "Replays dropped because the shadow stopped reading (stall timeout)."},
+    {"shed_no_socket", &TargetStats::shedNoSocket, stats::Kind::Counter,
+     "Replays dropped because no socket could be made (open file limit, memory)."},
     {"shed_backoff", &TargetStats::shedBackoff, stats::Kind::Counter,
      "Replays not attempted while the shadow was backing off."},
+    {"shed_limit", &TargetStats::shedLimit, stats::Kind::Counter,
+     "Replays not attempted because the target had --max-replay-conns open."},
     {"skipped_empty", &TargetStats::skippedEmpty, stats::Kind::Counter,
      "Connections that ended before the client sent a byte or a FIN: nothing to replay."},
     {"pending", &TargetStats::pending, stats::Kind::Gauge,

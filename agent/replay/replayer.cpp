@@ -75,6 +75,10 @@ void Replayer::open(flow::FlowId id) {
         targets_[target].stats.shedBackoff++;
         continue;
       }
+      if (options_.maxConnectionsPerTarget && targets_[target].stats.active >= options_.maxConnectionsPerTarget) {
+        targets_[target].stats.shedLimit++;
+        continue;
+      }
       auto connection = std::make_shared<ShadowConnection>(context_, targets_[target], route->http);
       connection->start(connectNs);
       connections.push_back(std::move(connection));

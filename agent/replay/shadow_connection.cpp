@@ -7,11 +7,17 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <poll.h>
 #include <sys/socket.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24 // linux/in.h; glibc's netinet/in.h may lack it
+#endif
 
 namespace shadowtap::replay {
 
@@ -64,6 +70,44 @@ void ShadowConnection::start(uint64_t connectAtNs) {
   });
 }
 
+// A new socket for one attempt. Running out of sockets (the open file limit, kernel memory) is
+// not the shadow's fault: the replay is shed and counted, and the target is not backed off.
+bool ShadowConnection::openSocket(const asio::ip::tcp::endpoint &endpoint) {
+  error_code ec;
+  socket_.close(ec);
+  socket_.open(endpoint.protocol(), ec);
+  if (ec) {
+    int err = ec.value();
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      static uint64_t lastWarnNs = 0;
+      if (uint64_t now = monotonicNs(); now - lastWarnNs > 10'000'000'000ull) {
+        lastWarnNs = now;
+        spdlog::warn("replays shed: no socket ({}); raise the open file limit or set --max-replay-conns",
+                     ec.message());
+      }
+      close(Outcome::ShedNoSocket, false);
+    } else {
+      close(Outcome::ConnectFailed, false);
+    }
+    return false;
+  }
+  if (uint32_t mark = context_.options.mark) // before connect: the SYN already carries it
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  const auto &sources = context_.options.sources;
+  if (!sources.empty()) {
+    // Bind the address only: the port is picked at connect(), per destination, so several
+    // shadows (and several source addresses) each get the whole ephemeral port range.
+    const auto &source = sources[context_.nextSource++ % sources.size()];
+    if (source.is_v6() == endpoint.address().is_v6()) {
+      int one = 1;
+      ::setsockopt(socket_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+      socket_.bind({source, 0}, ec);
+    }
+  }
+  return true;
+}
+
 void ShadowConnection::connectNext(size_t index) {
   const auto endpoints = target_.target.endpoints; // a copy: a reload may re-resolve
   if (index >= endpoints.size()) {
@@ -71,16 +115,8 @@ void ShadowConnection::connectNext(size_t index) {
     close(Outcome::ConnectFailed, false);
     return;
   }
-  error_code ec;
-  socket_.close(ec);
-  socket_.open(endpoints[index].protocol(), ec);
-  if (ec) {
-    connectNext(index + 1);
+  if (!openSocket(endpoints[index]))
     return;
-  }
-  if (uint32_t mark = context_.options.mark) // before connect: the SYN already carries it
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 
   auto self = shared_from_this();
   timer_.expires_after(context_.options.connectTimeout);
@@ -221,12 +257,16 @@ void ShadowConnection::maybeHalfClose() {
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   finSent_ = true;
+  if (shadowClosed_) { // it closed first and took everything: both FINs are out, nothing to wait for
+    close(Outcome::Completed, false);
+    return;
+  }
   // The shadow's answer is read and thrown away; don't wait for it forever.
   auto self = shared_from_this();
   timer_.expires_after(context_.options.drainTimeout);
   timer_.async_wait([self](const error_code &timerEc) {
-    if (!timerEc)
-      self->close(Outcome::Completed, false);
+    if (!timerEc) // everything was written, but the shadow never said it read it all
+      self->close(Outcome::Unconfirmed, false);
   });
 }
 
@@ -326,7 +366,8 @@ void ShadowConnection::readResponses() {
         self->close(ec == asio::error::eof ? Outcome::Completed : Outcome::WriteFailed, false);
       else if (ec != asio::error::eof)
         self->close(Outcome::WriteFailed, false);
-      return; // EOF before our FIN: the shadow half-closed; keep writing until it resets
+      self->shadowClosed_ = true; // EOF before our FIN: the shadow half-closed; keep writing until
+      return;                     // it resets, and complete at our FIN if it never does
     }
     self->target_.stats.bytesIn += n;
     if (self->responses_)
@@ -442,15 +483,21 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   stats.active--;
   switch (outcome) {
   case Outcome::Completed: stats.completed++; break;
+  case Outcome::Unconfirmed: stats.unconfirmed++; break;
   case Outcome::Aborted: stats.aborted++; break;
   case Outcome::ShedBacklog: stats.shedBacklog++; break;
   case Outcome::ShedStalled: stats.shedStalled++; break;
+  case Outcome::ShedNoSocket: stats.shedNoSocket++; break;
   case Outcome::ConnectFailed: stats.connectFailed++; break;
   case Outcome::WriteFailed: stats.writeFailed++; break;
   }
   error_code ec;
   timer_.cancel();
-  if (reset && socket_.is_open())
+  // A reset (abort, shed) tells the shadow the stream is not whole. A completed replay has
+  // exchanged everything already: closing it without lingering keeps the agent's side out of
+  // TIME_WAIT (and FIN_WAIT2), whose entries every later connect() to the same shadow would
+  // have to walk past — under connection churn that search was most of the agent's CPU.
+  if ((reset || outcome == Outcome::Completed) && socket_.is_open())
     socket_.set_option(asio::socket_base::linger(true, 0), ec); // close() then sends RST
   socket_.close(ec);
 }

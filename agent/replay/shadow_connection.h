@@ -63,7 +63,8 @@ public:
   void holdUntil(uint64_t realtimeNs);
 
 private:
-  enum class Outcome { Completed, Aborted, ShedBacklog, ShedStalled, ConnectFailed, WriteFailed };
+  enum class Outcome { Completed, Unconfirmed, Aborted, ShedBacklog, ShedStalled, ShedNoSocket, ConnectFailed, WriteFailed };
+  bool openSocket(const boost::asio::ip::tcp::endpoint &endpoint); // false: closed as shed or failed
   void connectNext(size_t endpoint);
   void writeMore();
   void readResponses();
@@ -119,6 +120,7 @@ private:
   bool writingActive_ = false;
   bool finRequested_ = false;
   bool finSent_ = false;
+  bool shadowClosed_ = false; // the shadow's FIN came (before ours: it closes first, e.g. Connection: close)
   bool closed_ = false;
 };
 

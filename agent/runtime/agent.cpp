@@ -14,7 +14,6 @@
 #include "replay/loop_guard.h"
 #include "stats/prometheus_writer.h"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -35,10 +34,21 @@ std::string describe(const RunOptions &options) {
   return out;
 }
 
-// Two ring blocks per turn (512 KiB, a few thousand small frames): a flood filling the ring must
-// not keep the loop from replaying, answering /healthz or publishing stats. What is left is read
-// on the next turn, posted behind whatever else is ready.
-constexpr uint32_t kBatchesPerTurn = 2;
+// The first worker's capture ring finds a fan-out group id no other socket of this network
+// namespace uses (ids are per namespace, and another group's id cannot be joined from another
+// interface); the other workers join the same one.
+std::unique_ptr<PacketRing> openFirstRing(const std::string &iface, PacketRing::Options options) {
+  uint16_t base = static_cast<uint16_t>(::getpid());
+  for (uint16_t attempt = 0;; attempt++) {
+    options.fanoutGroup = static_cast<uint16_t>(base + attempt) ? static_cast<uint16_t>(base + attempt) : 1;
+    try {
+      return std::make_unique<PacketRing>(iface, options);
+    } catch (const Error &) {
+      if (attempt == 31)
+        throw;
+    }
+  }
+}
 
 } // namespace
 
@@ -49,31 +59,28 @@ std::set<uint16_t> mirroredPorts(const RunOptions &options) {
   return ports;
 }
 
-Agent::Agent(asio::io_context &io, const RunOptions &options, const std::string &bpffs,
+Agent::Agent(asio::io_context &control, const RunOptions &options, const std::string &bpffs,
              std::unique_ptr<PcapWriter> pcap, const replay::ReplayPlan &plan)
-    : io_(io), options_(options), tap_(options, bpffs), pcap_(std::move(pcap)),
-      statsPath_(statsFilePath(options.iface)), resolver_(io) {
-  spdlog::info("tapping {} in {} mode ({}); maps pinned at {}", options.iface,
-               options.mode == Mode::Xdp ? "xdp" : "tc", describe(options), tap_.pinDir());
-  frameHandler_ = [this](const Frame &frame) { onFrame(frame); };
-  if (options.mode == Mode::Xdp) // XDP mode always drains the BPF ring (it would fill up otherwise)
-    openSource(std::make_unique<BpfRingSource>(tap_.datapath().ringFd(),
-                                               [this] { return tap_.maps().counters()[ST_C_RING_FULL]; }));
-  if (!plan.targets.empty())
-    startPipeline(plan, options);
+    : control_(control), options_(options), tap_(options, bpffs), statsPath_(statsFilePath(options.iface)),
+      resolver_(control) {
+  spdlog::info("tapping {} in {} mode ({}); tc attach {}; mirror {}; maps pinned at {}", options.iface,
+               options.mode == Mode::Xdp ? "xdp" : "tc", describe(options), attachModeName(tap_.attachMode()),
+               tap_.mirror().txName() == tap_.mirror().rxName()
+                   ? tap_.mirror().txName()
+                   : tap_.mirror().txName() + " -> " + tap_.mirror().rxName(),
+               tap_.pinDir());
+  // Workers run the pipeline when something consumes it: shadows to replay to, or a recording.
+  startWorkers(plan.targets.empty() && !options.recordDir ? nullptr : &plan, std::move(pcap));
   if (options.metricsAddr != "off")
     startEndpoint();
 }
 
 Agent::~Agent() {
+  stopWorkers(std::chrono::seconds(2));
   if (metrics_)
     removeEndpointFile(options_.iface);
-  if (source_) // what is already captured still reaches the pipeline (and the pcap file)
-    drainSource();
-  if (pipeline_) {
-    pipeline_->shutdown();
-    spdlog::info("pipeline: {}", statusDocument().dump());
-  }
+  if (auto stats = pipelineStats())
+    spdlog::info("pipeline: {}", toJson(*stats).dump());
   ::unlink(statsPath_.c_str());
   auto counters = tap_.maps().counters();
   std::string kernel;
@@ -83,6 +90,85 @@ Agent::~Agent() {
   spdlog::info("kernel counters: {}", kernel.empty() ? "none" : kernel);
 }
 
+void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWriter> pcap) {
+  bool xdp = options_.mode == Mode::Xdp;
+  if (!xdp && !plan)
+    return; // TC mode without shadows: the kernel mirrors to the interface, nobody here reads it
+  unsigned count = options_.workers ? options_.workers : defaultWorkerCount();
+  if (xdp && count > 1) {
+    spdlog::info("xdp mode reads one BPF ring: 1 worker");
+    count = 1;
+  }
+  std::shared_ptr<const replay::ReplayPlan> shared;
+  if (plan)
+    shared = std::make_shared<const replay::ReplayPlan>(*plan);
+  std::string rx = tap_.mirror().rxName();
+  PacketRing::Options ringOptions;
+  if (!xdp && count > 1)
+    ringOptions.fanoutProg = tap_.datapath().fanoutFd(); // by inner connection: tunnels too
+  admission_ = std::make_unique<AdmissionControl>(tap_.maps(), count);
+  for (unsigned i = 0; i < count; i++) {
+    std::unique_ptr<FrameSource> source;
+    if (xdp) {
+      source = std::make_unique<BpfRingSource>(tap_.datapath().ringFd(),
+                                               [this] { return tap_.maps().counters()[ST_C_RING_FULL]; });
+    } else if (count == 1) {
+      source = std::make_unique<PacketRing>(rx, ringOptions);
+    } else if (i == 0) {
+      auto first = openFirstRing(rx, ringOptions);
+      ringOptions.fanoutGroup = first->options().fanoutGroup;
+      source = std::move(first);
+    } else {
+      source = std::make_unique<PacketRing>(rx, ringOptions);
+    }
+    Worker::Settings settings{i, workerLimits(options_), replayOptions(options_), shared,
+                              [this](size_t index, double load) { admission_->report(index, load); }};
+    if (options_.recordDir) {
+      settings.recordDir = options_.recordDir;
+      settings.recordMaxBytes = std::max<uint64_t>(1, options_.recordMaxBytes / count);
+      settings.recordFileBytes = std::min(options_.recordFileBytes(), settings.recordMaxBytes);
+    }
+    workers_.push_back(std::make_unique<Worker>(std::move(settings), std::move(source),
+                                                i == 0 ? std::move(pcap) : nullptr, comparison_));
+  }
+  for (auto &worker : workers_)
+    worker->start();
+  spdlog::info("{} worker{} reading {}", count, count == 1 ? "" : "s", xdp ? "the BPF ring" : rx);
+}
+
+bool Agent::stopWorkers(std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  bool all = true;
+  for (auto &worker : workers_) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    all = worker->stop(std::max(left, std::chrono::milliseconds(1))) && all;
+  }
+  return all;
+}
+
+// The limits are the agent's: each of N workers gets 1/N of the flow table and its memory.
+flow::FlowLimits Agent::workerLimits(const RunOptions &o) const {
+  size_t workers = std::max<size_t>(1, o.workers ? o.workers : defaultWorkerCount());
+  flow::FlowLimits limits = o.flowLimits;
+  limits.maxFlows = std::max<size_t>(1, limits.maxFlows / workers);
+  limits.maxBufferedTotal = std::max<size_t>(1, limits.maxBufferedTotal / workers);
+  return limits;
+}
+
+replay::ReplayOptions Agent::replayOptions(const RunOptions &o) const {
+  replay::ReplayOptions replay;
+  replay.mark = o.skipMark;
+  // The budgets are the agent's: each of N workers gets 1/N of them.
+  size_t workers = std::max<size_t>(1, o.workers ? o.workers : defaultWorkerCount());
+  replay.maxBacklogTotal = std::max<size_t>(1, o.replayBacklogBytes / workers);
+  replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
+  if (o.maxReplayConns)
+    replay.maxConnectionsPerTarget = std::max<size_t>(1, (o.maxReplayConns + workers - 1) / workers);
+  for (const auto &source : o.replaySources)
+    replay.sources.push_back(boost::asio::ip::make_address(source));
+  return replay;
+}
+
 void Agent::markReady() {
   ready_ = true;
   publish();
@@ -90,13 +176,9 @@ void Agent::markReady() {
 }
 
 void Agent::tick() {
-  if (source_) // a ring block may have been retired without a wake-up
-    drainSource();
+  // By the clock, not by counting ticks: under load a tick comes late, and ten late ticks would
+  // leave the published stats ten times staler than a second.
   uint64_t now = monotonicNs();
-  if (pipeline_)
-    pipeline_->tick(now);
-  // By the clock, not by counting ticks: under load a tick comes late, and ten late ticks
-  // would leave the published stats ten times staler than a second.
   if (now - lastPublishNs_ >= 1'000'000'000ull) {
     lastPublishNs_ = now;
     publish();
@@ -123,18 +205,24 @@ void Agent::applyReload(PlanResolver::Result result) {
     RunOptions next = std::move(*result.options);
     auto &plan = result.plan;
     if (next.iface != options_.iface || next.mode != options_.mode || next.mirrorIface != options_.mirrorIface ||
-        next.snaplen != options_.snaplen || next.metricsAddr != options_.metricsAddr)
-      throw Error("interface, mode, mirror interface, snaplen and metrics address cannot change on reload: "
-                  "restart the agent");
+        next.snaplen != options_.snaplen || next.metricsAddr != options_.metricsAddr ||
+        next.workers != options_.workers || next.recordDir != options_.recordDir ||
+        next.recordMaxBytes != options_.recordMaxBytes)
+      throw Error("interface, mode, mirror interface, snaplen, metrics address, workers and the recording cannot "
+                  "change on reload: restart the agent");
     setLogLevel(next.logLevel);
     tap_.applyRules(next);
     auto runtime = tap_.maps().runtime();
     runtime.skip_mark = next.skipMark;
     tap_.maps().setRuntime(runtime);
-    if (pipeline_)
-      pipeline_->reconfigure(next.flowLimits, plan);
-    else if (!plan.targets.empty())
-      startPipeline(plan, next);
+    if (workers_.empty() && !plan.targets.empty()) {
+      options_ = next;
+      startWorkers(&plan, nullptr);
+    } else {
+      auto shared = std::make_shared<const replay::ReplayPlan>(plan);
+      for (auto &worker : workers_)
+        worker->reconfigure(workerLimits(next), shared);
+    }
     options_ = next;
     config_.reloads++;
     spdlog::info("reloaded {}: {}", options_.configPath.value_or("config"), describe(options_));
@@ -150,60 +238,57 @@ void Agent::startEndpoint() {
   MetricsServer::Documents documents;
   documents["/metrics"] = {kPrometheusContentType, [this] { return metricsText(); }};
   documents["/status.json"] = {"application/json", [this] { return statusDocument().dump(); }};
-  documents["/report.json"] = {"application/json", [this] {
-                                 return pipeline_ ? pipeline_->comparison().json().dump()
-                                                  : compare::Comparison().json().dump();
-                               }};
-  metrics_ = std::make_unique<MetricsServer>(io_, options_.metricsAddr, std::move(documents), [this] { return ready_; });
+  documents["/report.json"] = {"application/json", [this] { return comparison_.json().dump(); }};
+  metrics_ = std::make_unique<MetricsServer>(control_, options_.metricsAddr, std::move(documents),
+                                             [this] { return ready_; });
   auto bound = parseListenAddress(options_.metricsAddr);
   writeEndpointFile(options_.iface, bound.address().to_string(), metrics_->port());
   spdlog::info("serving /metrics, /healthz, /status.json and /report.json on {}", options_.metricsAddr);
 }
 
-void Agent::startPipeline(const replay::ReplayPlan &plan, const RunOptions &o) {
-  replay::ReplayOptions replay;
-  replay.mark = o.skipMark;
-  replay.maxBacklogTotal = o.replayBacklogBytes;
-  replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
-  pipeline_ = std::make_unique<MirrorPipeline>(io_, o.flowLimits, std::move(replay), plan);
-  if (!source_) // TC mode reads the mirror interface; XDP mode already reads the ring
-    openSource(std::make_unique<PacketRing>(o.mirrorIface ? *o.mirrorIface : kMirrorRx, PacketRing::Options{}));
-}
-
-void Agent::openSource(std::unique_ptr<FrameSource> source) {
-  source_ = std::move(source);
-  sourceWatch_ = std::make_unique<ReadableWatch>(io_, source_->readableFd(), [this] { drainSource(); });
-}
-
-void Agent::drainSource() {
-  nowNs_ = monotonicNs();
-  bool more = source_->poll(frameHandler_, kBatchesPerTurn);
-  if (pcap_)
-    pcap_->flush();
-  if (more && !drainPosted_) {
-    drainPosted_ = true;
-    asio::post(io_, [this] {
-      drainPosted_ = false;
-      drainSource();
-    });
+std::optional<PipelineStats> Agent::pipelineStats() const {
+  std::optional<PipelineStats> total;
+  for (const auto &worker : workers_) {
+    auto stats = worker->stats();
+    if (!stats)
+      continue;
+    if (!total) {
+      total = std::move(stats);
+      continue;
+    }
+    stats::accumulate<CaptureStats>(total->capture, stats->capture, kCaptureStatsFields);
+    stats::accumulate<flow::FlowStats>(total->flows, stats->flows, flow::kFlowStatsFields);
+    stats::accumulate<replay::ReplayStats>(total->replay, stats->replay, replay::kReplayStatsFields);
+    stats::accumulate<HttpStats>(total->http, stats->http, kHttpStatsFields);
+    // Every worker holds the same targets in the same order (they get the same plans).
+    for (size_t i = 0; i < stats->targets.size(); i++) {
+      if (i == total->targets.size())
+        total->targets.push_back(stats->targets[i]);
+      else
+        stats::accumulate<replay::TargetStats>(total->targets[i].second, stats->targets[i].second,
+                                               replay::kTargetStatsFields);
+    }
   }
-}
-
-void Agent::onFrame(const Frame &frame) {
-  if (pcap_)
-    pcap_->write(frame.tsNs, frame.data.data(), static_cast<uint32_t>(frame.data.size()), frame.wireLen);
-  if (pipeline_)
-    pipeline_->onFrame(frame, nowNs_);
+  return total;
 }
 
 // What `status` reads: readiness, then the pipeline's counters when it runs.
-nlohmann::ordered_json Agent::statusDocument() {
+nlohmann::ordered_json Agent::statusDocument() const {
   nlohmann::ordered_json doc = {{"ready", ready_}};
-  if (pipeline_) {
-    if (source_)
-      pipeline_->addKernelDrops(source_->takeKernelDrops());
-    doc.update(toJson(pipeline_->stats()));
+  if (auto stats = pipelineStats()) {
+    doc["workers"] = workers_.size();
+    // How the shards are loaded: a fan-out that put every connection on one worker shows here.
+    auto perWorker = nlohmann::ordered_json::array();
+    for (const auto &worker : workers_)
+      if (auto own = worker->stats())
+        perWorker.push_back({{"frames", own->capture.frames},
+                             {"kernel_drops", own->capture.kernelDrops},
+                             {"flows_started", own->flows.flowsStarted}});
+    doc["per_worker"] = std::move(perWorker);
+    doc.update(toJson(*stats));
     doc["config"] = stats::toJson<ConfigStats>(config_, kConfigStatsFields);
+    auto admission = admission_->stats();
+    doc["admission"] = stats::toJson<AdmissionStats>(admission, kAdmissionStatsFields);
   }
   return doc;
 }
@@ -211,16 +296,16 @@ nlohmann::ordered_json Agent::statusDocument() {
 std::string Agent::metricsText() {
   std::string labels = "iface=\"" + stats::escapeLabelValue(options_.iface) + "\"";
   std::string text = renderKernelCounters(labels, tap_.maps().counters());
-  if (pipeline_) {
-    if (source_)
-      pipeline_->addKernelDrops(source_->takeKernelDrops());
-    appendPrometheus(text, labels, pipeline_->stats());
+  if (auto stats = pipelineStats()) {
+    appendPrometheus(text, labels, *stats);
     stats::appendPrometheus<ConfigStats>(text, "config", kConfigStatsFields, {{labels, &config_}});
-    pipeline_->comparison().appendPrometheus(text);
+    auto admission = admission_->stats();
+    stats::appendPrometheus<AdmissionStats>(text, "admission", kAdmissionStatsFields, {{labels, &admission}});
+    comparison_.appendPrometheus(text);
   }
   return text;
 }
 
-void Agent::publish() { writeStatsFile(statsPath_, statusDocument()); }
+void Agent::publish() const { writeStatsFile(statsPath_, statusDocument()); }
 
 } // namespace shadowtap

@@ -2,23 +2,24 @@
 // The running agent: everything `shadowtap run` keeps alive, in construction order.
 //
 //   Tap (attached programs, maps, mirror pair)
-//   FrameSource (mirror ring in TC mode, BPF ring in XDP mode) -> [pcap] -> MirrorPipeline
-//   local endpoint (/metrics, /healthz, /status.json, /report.json) and the stats file
+//   Workers: each a thread with its own loop, frame source shard and pipeline (runtime/worker.h)
+//   the control side, on the caller's loop: local endpoint (/metrics, /healthz, /status.json,
+//   /report.json), the stats file, reload, signals (run.cpp)
 //
-// Driven by one io_context: the frame source's readiness, a 100 ms tick (timeouts, stats file),
-// and the signals run.cpp routes here (reload). Ready (status "ready", /healthz 200) only once
-// run.cpp says so: after capabilities are dropped, from inside the running loop.
+// The control loop never waits for a worker: it renders the snapshots the workers publish, so
+// `status` and /healthz answer while the packet path is saturated. Ready (status "ready",
+// /healthz 200) only once run.cpp says so: after capabilities are dropped, from inside the loop.
 #pragma once
 
-#include "capture/frame_source.h"
 #include "capture/pcap_writer.h"
+#include "compare/comparison.h"
 #include "config/run_options.h"
 #include "metrics/metrics_server.h"
-#include "pipeline/mirror_pipeline.h"
 #include "replay/replay_plan.h"
 #include "runtime/agent_stats.h"
+#include "runtime/admission_control.h"
 #include "runtime/plan_resolver.h"
-#include "runtime/readable_watch.h"
+#include "runtime/worker.h"
 #include "tap/tap.h"
 
 #include <boost/asio/io_context.hpp>
@@ -27,6 +28,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace shadowtap {
 
@@ -35,46 +37,47 @@ std::set<uint16_t> mirroredPorts(const RunOptions &options);
 
 class Agent {
 public:
-  Agent(boost::asio::io_context &io, const RunOptions &options, const std::string &bpffs,
+  // `control`: the loop of the calling thread (endpoint, stats file, reload).
+  Agent(boost::asio::io_context &control, const RunOptions &options, const std::string &bpffs,
         std::unique_ptr<PcapWriter> pcap, const replay::ReplayPlan &plan);
   ~Agent();
   Agent(const Agent &) = delete;
   Agent &operator=(const Agent &) = delete;
 
   void markReady();
-  void tick();
+  void tick(); // control side: publishes the stats file once a second
   // Everything is checked (file, flags, DNS) before anything changes; a bad file changes
   // nothing. The file is read and its targets resolved off the loop (PlanResolver); the finished
   // plan is applied on the loop. Rules and exclusions are updated in place, so connections being
   // replayed go on.
   void reload(const std::function<RunOptions()> &load);
+  // Stops every worker (their flows end, their replays are aborted) within `deadline`; false if
+  // one did not stop in time.
+  bool stopWorkers(std::chrono::milliseconds deadline);
+  size_t workerCount() const { return workers_.size(); }
 
 private:
   void applyReload(PlanResolver::Result result);
   void startEndpoint();
-  void startPipeline(const replay::ReplayPlan &plan, const RunOptions &options);
-  void openSource(std::unique_ptr<FrameSource> source);
-  void drainSource();
-  void onFrame(const Frame &frame);
-  nlohmann::ordered_json statusDocument();
+  void startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWriter> pcap);
+  replay::ReplayOptions replayOptions(const RunOptions &options) const;
+  flow::FlowLimits workerLimits(const RunOptions &options) const;
+  std::optional<PipelineStats> pipelineStats() const; // the workers' snapshots, added up
+  nlohmann::ordered_json statusDocument() const;
   std::string metricsText();
-  void publish();
+  void publish() const;
 
-  boost::asio::io_context &io_;
+  boost::asio::io_context &control_;
   RunOptions options_;
   Tap tap_;
-  std::unique_ptr<PcapWriter> pcap_;
   std::string statsPath_;
-  std::unique_ptr<MirrorPipeline> pipeline_;
-  std::unique_ptr<FrameSource> source_;
-  std::unique_ptr<ReadableWatch> sourceWatch_;
-  FrameHandler frameHandler_;
+  compare::Comparison comparison_;
+  std::unique_ptr<AdmissionControl> admission_; // before workers_: they report to it until joined
+  std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<MetricsServer> metrics_;
   ConfigStats config_;
-  PlanResolver resolver_;
-  uint64_t nowNs_ = 0; // the monotonic time of the turn that is reading frames
+  PlanResolver resolver_; // reload: the configuration read and resolved off the control loop
   uint64_t lastPublishNs_ = 0;
-  bool drainPosted_ = false;
   bool ready_ = false;
 };
 

@@ -14,8 +14,12 @@
 
 namespace shadowtap {
 
-PinDirGuard::PinDirGuard(std::string dir) : dir_(std::move(dir)) { createPinDir(dir_); }
-PinDirGuard::~PinDirGuard() { removePinDir(dir_); }
+PinDirGuard::PinDirGuard(std::string dir) : dir_(std::move(dir)) {
+  createPinDir(dir_);
+}
+PinDirGuard::~PinDirGuard() {
+  removePinDir(dir_);
+}
 
 Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFor(bpffs, options.iface)) {
   int ifindex = requireIfindex(options.iface, "--iface");
@@ -29,7 +33,8 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFo
       spdlog::info("{}", line);
   }
 
-  mirror_ = std::make_unique<MirrorPair>(options.mirrorIface);
+  attachMode_ = chooseTcAttachMode(ifindex, options.iface);
+  mirror_ = std::make_unique<MirrorPair>(options.iface, options.mirrorIface);
   pins_ = std::make_unique<PinDirGuard>(pinDir_);
   datapath_ = std::make_unique<Datapath>(Datapath::Settings{options.mode, options.snaplen, pinDir_});
 
@@ -55,8 +60,12 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFo
   state.mirror_ifindex = static_cast<uint32_t>(mirror_->txIfindex());
   state.agent_pid = static_cast<uint32_t>(::getpid());
   std::strncpy(state.mirror_iface, mirror_->txName().c_str(), sizeof(state.mirror_iface) - 1);
-  if (mirror_->created())
+  if (mirror_->created()) {
     state.flags |= ST_STATE_CREATED_VETH;
+    std::strncpy(state.mirror_peer, mirror_->rxName().c_str(), sizeof(state.mirror_peer) - 1);
+  }
+  if (attachMode_ == TcAttachMode::Tcx)
+    state.flags |= ST_STATE_TCX;
 
   if (xdp) {
     // The XDP program is disabled (runtime.enabled == 0, the zeroed map) until configure() runs.
@@ -66,17 +75,24 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFo
   }
   configure();
 
-  clsact_ = std::make_unique<ClsactQdisc>(ifindex, options.iface);
-  if (clsact_->created())
-    state.flags |= ST_STATE_CREATED_CLSACT;
+  if (attachMode_ == TcAttachMode::Clsact) { // tcx needs no qdisc
+    clsact_ = std::make_unique<ClsactQdisc>(ifindex, options.iface);
+    if (clsact_->created())
+      state.flags |= ST_STATE_CREATED_CLSACT;
+  }
   maps_->setState(state); // recorded before each attach, so a crash in between is still undoable
   if (!xdp) {
-    ingress_ = std::make_unique<TcFilter>(ifindex, options.iface, TcDirection::Ingress, datapath_->tcIngressFd());
+    ingress_ = std::make_unique<TcProgram>(attachMode_, ifindex, options.iface, TcDirection::Ingress,
+                                           datapath_->tcIngressFd());
     state.flags |= ST_STATE_TC_INGRESS;
   }
-  egress_ = std::make_unique<TcFilter>(ifindex, options.iface, TcDirection::Egress, datapath_->tcEgressFd());
+  egress_ =
+      std::make_unique<TcProgram>(attachMode_, ifindex, options.iface, TcDirection::Egress, datapath_->tcEgressFd());
   state.flags |= ST_STATE_TC_EGRESS;
   maps_->setState(state);
+  spdlog::info("tc programs attached on {} through {}{}", options.iface, attachModeName(attachMode_),
+               attachMode_ == TcAttachMode::Tcx ? " (links at the head of the chain, not pinned)"
+                                                : " (cls_bpf filters, handle/priority 0x5354)");
 }
 
 void Tap::applyRules(const RunOptions &options) {
@@ -121,8 +137,10 @@ ExistingTap findExistingTap(const std::string &iface, const std::string &bpffs) 
   std::string pinDir = pinDirFor(bpffs, iface);
   int ifindex = ifindexOf(iface);
   bool pinned = pathExists(pinDir);
-  bool attached = ifindex && (tcFilterPresent(ifindex, TcDirection::Ingress) ||
-                              tcFilterPresent(ifindex, TcDirection::Egress) || xdpProgramPresent(ifindex));
+  bool attached =
+      ifindex && (tcFilterPresent(ifindex, TcDirection::Ingress) || tcFilterPresent(ifindex, TcDirection::Egress) ||
+                  tcxProgramsPresent(ifindex, TcDirection::Ingress) > 0 ||
+                  tcxProgramsPresent(ifindex, TcDirection::Egress) > 0 || xdpProgramPresent(ifindex));
   if (!pinned && !attached)
     return found;
   found.present = true;
@@ -138,8 +156,9 @@ ExistingTap findExistingTap(const std::string &iface, const std::string &bpffs) 
     } catch (const Error &) {
     }
   }
-  found.description = iface + " is already tapped by shadowtap" + owner + ": stop that agent, or run `shadowtap detach --iface " +
-                      iface + "` to remove the tap it left" + (found.agentAlive ? "" : " (or start with --replace-stale)");
+  found.description = iface + " is already tapped by shadowtap" + owner +
+                      ": stop that agent, or run `shadowtap detach --iface " + iface + "` to remove the tap it left" +
+                      (found.agentAlive ? "" : " (or start with --replace-stale)");
   return found;
 }
 
@@ -165,6 +184,11 @@ std::vector<std::string> detachLeftovers(const std::string &iface, const std::st
       done.push_back("removed tc ingress filter from " + iface);
     if (removeTcFilter(ifindex, TcDirection::Egress))
       done.push_back("removed tc egress filter from " + iface);
+    // tcx links end with their agent; only a live agent's are still there.
+    if (int n = removeTcxPrograms(ifindex, TcDirection::Ingress))
+      done.push_back("detached " + std::to_string(n) + " tcx ingress link(s) from " + iface);
+    if (int n = removeTcxPrograms(ifindex, TcDirection::Egress))
+      done.push_back("detached " + std::to_string(n) + " tcx egress link(s) from " + iface);
     if (removeXdpProgram(ifindex))
       done.push_back("removed XDP program from " + iface);
     if (state && (state->flags & ST_STATE_CREATED_CLSACT)) {

@@ -38,18 +38,21 @@ public:
   void applyRules(const RunOptions &options);
   Datapath &datapath() { return *datapath_; }
   const std::string &pinDir() const { return pinDir_; }
+  const MirrorPair &mirror() const { return *mirror_; }
+  TcAttachMode attachMode() const { return attachMode_; }
 
 private:
   std::string pinDir_;
+  TcAttachMode attachMode_ = TcAttachMode::Tcx;
   // Declaration order is construction order; destruction runs the other way round.
   std::unique_ptr<MirrorPair> mirror_;
   std::unique_ptr<PinDirGuard> pins_;
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<TapMaps> maps_;
-  std::unique_ptr<ClsactQdisc> clsact_;
+  std::unique_ptr<ClsactQdisc> clsact_; // clsact mode only
   std::unique_ptr<XdpAttachment> xdp_;
-  std::unique_ptr<TcFilter> ingress_;
-  std::unique_ptr<TcFilter> egress_;
+  std::unique_ptr<TcProgram> ingress_;
+  std::unique_ptr<TcProgram> egress_;
 };
 
 // What holds an interface already: nothing, a tap whose agent still runs, or one left behind.

@@ -1,48 +1,137 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Kernel-only: the one capture routine behind tc_ingress, tc_egress and xdp_ingress.
+ * Kernel-only: the one capture routine behind tc_ingress, tc_egress, tc_egress_ring and xdp_ingress.
  *
- * Verdict policy: always pass (TC_ACT_OK / XDP_PASS). The original packet is never dropped,
- * delayed or modified; only a clone (TC) or a copy (ring) leaves this routine.
+ * Verdict policy: always "next" (TC_ACT_UNSPEC = TCX_NEXT / XDP_PASS). The original packet is never
+ * dropped, delayed or modified, and never ends another program's chain: every later tc filter and
+ * tcx program still runs. Only a clone (TC) or a copy (ring) leaves this routine.
  * Single exit: every path sets `reason` and jumps to `out`, which counts ST_C_SEEN plus exactly
  * one terminal reason, so the counters always add up.
  */
 #ifndef SHADOWTAP_BPF_CAPTURE_H
 #define SHADOWTAP_BPF_CAPTURE_H
 
-/* Load-time settings, fixed before load (the verifier prunes what they disable). */
-const volatile __u32 st_output = ST_OUTPUT_CLONE; /* enum st_output */
+/* Load-time setting, fixed before load: bytes copied per frame in ring mode. */
 const volatile __u32 st_snaplen = ST_DEFAULT_SNAPLEN;
+
+/*
+ * Ring records, two ways (measured: docs/architecture.md). A frame of up to ST_RING_STAGED bytes (ACKs,
+ * SYNs, small requests: most frames) is staged in a per-CPU buffer and written with
+ * bpf_ringbuf_output() at its exact size: the ring's cost is the bytes written into it, so a slot
+ * of the right size beats saving a 500-byte copy. A larger one is reserved by size class
+ * (bpf_ringbuf_reserve() needs a constant size) and loaded in place, one copy straight from the
+ * packet and its fragments: a 1514-byte frame takes a 1536-byte slot, a 64 KiB GSO frame is copied
+ * whole, and nothing takes a 64 KiB slot it does not fill.
+ */
+#define ST_RING_STAGED 512
+#define ST_MAX_LOAD 0xffff /* bpf_xdp_load_bytes refuses longer copies (and offsets) */
+
+/* Clamps *len to [1, max] in asm, on the very register later passed to a helper: the caller's
+ * tests already bound it, but clang may hand the helper another copy of the value. */
+#define ST_CLAMP(len, max)                                                                 \
+	asm volatile("if %[l] <= %[m] goto +1\n\t"                                        \
+		     "%[l] = %[m]\n\t"                                                      \
+		     "if %[l] > 0 goto +1\n\t"                                              \
+		     "%[l] = 1"                                                               \
+		     : [l] "+r"(len)                                                          \
+		     : [m] "i"(max))
+
+static __always_inline __u32 st_ring_staged(void *ctx, enum st_hook hook, const struct st_pkt_meta *meta,
+					    __u32 cap_len)
+{
+	__u32 zero = 0;
+	struct st_ring_stage *stage = bpf_map_lookup_elem(&st_stage, &zero);
+	__u64 len = cap_len;
+
+	if (!stage || cap_len < ETH_HLEN)
+		return ST_C_RING_FAILED;
+	ST_CLAMP(len, ST_RING_STAGED);
+	if (st_ctx_load_bytes(ctx, hook, 0, stage->data, len) < 0)
+		return ST_C_RING_FAILED;
+	stage->meta = *meta;
+	stage->meta.cap_len = len;
+	if (bpf_ringbuf_output(&st_ring, stage, sizeof(stage->meta) + len, 0) < 0)
+		return ST_C_RING_FULL;
+	return ST_C_RING_SENT;
+}
+
+static __always_inline __u32 st_ring_reserved(void *ctx, enum st_hook hook, const struct st_pkt_meta *meta,
+					      __u32 cap_len, const __u32 class_len)
+{
+	struct st_pkt_meta *rec;
+	__u64 len = cap_len;
+
+	if (cap_len < ETH_HLEN)
+		return ST_C_RING_FAILED;
+	rec = bpf_ringbuf_reserve(&st_ring, sizeof(*meta) + class_len, 0);
+	if (!rec)
+		return ST_C_RING_FULL;
+	ST_CLAMP(len, class_len);
+	if (class_len > ST_MAX_LOAD && len > ST_MAX_LOAD) {
+		/* bpf_xdp_load_bytes copies at most 0xffff bytes a call: the rest in a second one. */
+		__u64 rest = len - ST_MAX_LOAD;
+
+		ST_CLAMP(rest, class_len > ST_MAX_LOAD ? class_len - ST_MAX_LOAD : 1);
+		if (st_ctx_load_bytes(ctx, hook, 0, rec + 1, ST_MAX_LOAD) < 0 ||
+		    st_ctx_load_bytes(ctx, hook, ST_MAX_LOAD, (__u8 *)(rec + 1) + ST_MAX_LOAD, rest) < 0) {
+			bpf_ringbuf_discard(rec, 0);
+			return ST_C_RING_FAILED;
+		}
+	} else if (st_ctx_load_bytes(ctx, hook, 0, rec + 1, len > ST_MAX_LOAD ? ST_MAX_LOAD : len) < 0) {
+		bpf_ringbuf_discard(rec, 0);
+		return ST_C_RING_FAILED;
+	}
+	*rec = *meta; /* every byte, padding included: the record memory is not zeroed */
+	rec->cap_len = len;
+	bpf_ringbuf_submit(rec, 0);
+	return ST_C_RING_SENT;
+}
 
 static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 flow_hash)
 {
-	__u32 zero = 0, len, pkt_len = st_ctx_len(ctx, hook);
-	struct st_ring_record *rec = bpf_map_lookup_elem(&st_scratch, &zero);
+	__u32 pkt_len = st_ctx_len(ctx, hook), cap_len, reason;
+	struct st_pkt_meta meta = {};
 
-	if (!rec)
-		return ST_C_RING_FAILED;
-	len = pkt_len < st_snaplen ? pkt_len : st_snaplen;
-	if (len > ST_MAX_SNAPLEN)
-		len = ST_MAX_SNAPLEN;
-	/* clang tends to pass the unclamped copy of len to the helper; an opaque barrier plus a
-	 * mask gives the verifier a bound on the very register used (the scratch buffer is sized
-	 * to the mask, the clamp above is the real limit). */
-	asm volatile("" : "+r"(len));
-	len &= ST_SCRATCH_MASK;
-	if (len < ETH_HLEN)
-		return ST_C_RING_FAILED;
-	if (st_ctx_load_bytes(ctx, hook, rec->data, len) < 0)
-		return ST_C_RING_FAILED;
+	cap_len = pkt_len < st_snaplen ? pkt_len : st_snaplen;
+	if (cap_len > ST_MAX_SNAPLEN)
+		cap_len = ST_MAX_SNAPLEN;
+	meta.ts_ns = bpf_ktime_get_ns();
+	meta.flow_hash = flow_hash;
+	meta.pkt_len = pkt_len;
+	meta.ifindex = st_ctx_ifindex(ctx, hook);
+	meta.direction = st_hook_direction(hook);
+	if (cap_len < pkt_len)
+		meta.flags |= ST_PKT_TRUNCATED;
+	if (st_ctx_csum_trusted(ctx, hook))
+		meta.flags |= ST_PKT_CSUM_TRUSTED;
 
-	rec->meta.ts_ns = bpf_ktime_get_ns();
-	rec->meta.flow_hash = flow_hash;
-	rec->meta.pkt_len = pkt_len;
-	rec->meta.cap_len = len;
-	rec->meta.ifindex = st_ctx_ifindex(ctx, hook);
-	rec->meta.direction = st_hook_direction(hook);
-	if (bpf_ringbuf_output(&st_ring, rec, sizeof(rec->meta) + len, 0) < 0)
-		return ST_C_RING_FULL;
-	return ST_C_RING_SENT;
+	/* Size classes above the staged size: a 1500-MTU frame (two VLAN tags included), a 9000-MTU
+	 * jumbo frame, powers of two in between and above, and the largest copy. */
+	if (cap_len <= ST_RING_STAGED)
+		reason = st_ring_staged(ctx, hook, &meta, cap_len);
+	else if (cap_len <= 1024)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 1024);
+	else if (cap_len <= 1536)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 1536);
+	else if (cap_len <= 2048)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 2048);
+	else if (cap_len <= 4096)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 4096);
+	else if (cap_len <= 8192)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 8192);
+	else if (cap_len <= 9216)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 9216);
+	else if (cap_len <= 16384)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 16384);
+	else if (cap_len <= 32768)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 32768);
+	else if (cap_len <= 49152)
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, 49152);
+	else
+		reason = st_ring_reserved(ctx, hook, &meta, cap_len, ST_MAX_SNAPLEN);
+	if (reason == ST_C_RING_SENT && (meta.flags & ST_PKT_TRUNCATED))
+		st_count(ST_C_RING_TRUNCATED);
+	return reason;
 }
 
 /*
@@ -52,12 +141,18 @@ static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 fl
  * by hash, which agrees with the SYN's decision unless the rate changed since.
  */
 static __always_inline int st_flow_mirrored(struct st_flow_key *key, __u32 hash, __u32 rate_ppm,
-					    int syn)
+					    int syn, __u32 admit_paused)
 {
 	struct st_flow_decision decision = {.hash = hash}, *recorded;
 
 	if (syn) {
 		decision.mirrored = st_sampled(hash, rate_ppm);
+		/* Overload sheds at connection granularity: the whole connection is skipped, recorded
+		 * so its later packets (and retransmitted SYNs) follow the same decision. */
+		if (decision.mirrored && admit_paused) {
+			decision.mirrored = 0;
+			st_count(ST_C_SHED_OVERLOAD);
+		}
 		if (bpf_map_update_elem(&st_flows, key, &decision, BPF_ANY) == 0)
 			st_count(ST_C_FLOW_DECIDED);
 		else
@@ -71,12 +166,14 @@ static __always_inline int st_flow_mirrored(struct st_flow_key *key, __u32 hash,
 	return st_sampled(hash, rate_ppm);
 }
 
-static __always_inline int st_capture(void *ctx, enum st_hook hook)
+/* `hook` and `output` are compile-time constants of each entry point. */
+static __always_inline int st_capture(void *ctx, enum st_hook hook, enum st_output output)
 {
 	enum st_direction dir = st_hook_direction(hook);
 	struct st_cursor cur = {
-		.pos = st_ctx_data(ctx, hook),
-		.end = st_ctx_data_end(ctx, hook),
+		.ctx = ctx,
+		.off = 0,
+		.len = st_ctx_len(ctx, hook),
 	};
 	struct st_packet pkt = {};
 	struct st_runtime *rt;
@@ -98,7 +195,7 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook)
 		goto out;
 	}
 
-	ret = st_parse_packet(&cur, &pkt);
+	ret = st_parse_packet(&cur, hook, &pkt);
 	if (ret < 0) {
 		reason = -ret;
 		goto out;
@@ -121,25 +218,51 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook)
 
 	st_flow_key_make(&key, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport);
 	hash = st_flow_key_hash(&key, rt->seed);
-	if (!st_flow_mirrored(&key, hash, rule->rate_ppm, pkt.syn)) {
+	if (!st_flow_mirrored(&key, hash, rule->rate_ppm, pkt.syn, rt->admit_paused)) {
 		reason = ST_C_NOT_SAMPLED;
 		goto out;
 	}
 
-	if (st_output == ST_OUTPUT_RING) {
+	if (output == ST_OUTPUT_RING) {
 		reason = st_ring_copy(ctx, hook, hash);
-	} else if (!st_hook_is_xdp(hook)) {
+	} else {
 		/* The clone leaves by the mirror interface's egress; the original goes on untouched. */
 		ret = bpf_clone_redirect(ctx, rule->mirror_ifindex, 0);
 		reason = ret == 0 ? ST_C_CLONED : ST_C_CLONE_FAILED;
-	} else {
-		reason = ST_C_RING_FAILED; /* XDP cannot clone: the agent always loads it in ring mode */
 	}
 
 out:
 	st_count(ST_C_SEEN);
 	st_count(reason);
 	return st_ctx_pass(hook);
+}
+
+/*
+ * The capture fan-out (TC mode, several workers): the agent's packet sockets on the mirror join one
+ * PACKET_FANOUT_EBPF group that runs this on every clone. It returns the connection's hash of the
+ * inner, direction-normalised tuple (the kernel takes it modulo the number of sockets), so both
+ * directions of a connection reach the same worker, tunnelled or not: the kernel's own fan-out
+ * hash does not open VXLAN or Geneve, whose two directions differ in their outer UDP ports.
+ * Salted (ST_FANOUT_SALT), so the worker a connection goes to says nothing about its sampling
+ * decision. A frame that does not parse goes to the first worker (it is nobody's connection).
+ */
+static __always_inline __u32 st_fanout(struct __sk_buff *skb)
+{
+	struct st_cursor cur = {
+		.ctx = skb,
+		.off = 0,
+		.len = st_ctx_len(skb, ST_HOOK_SOCKET),
+	};
+	struct st_packet pkt = {};
+	struct st_flow_key key;
+	struct st_runtime *rt;
+	__u32 zero = 0;
+
+	if (st_parse_packet(&cur, ST_HOOK_SOCKET, &pkt) < 0)
+		return 0;
+	rt = bpf_map_lookup_elem(&st_runtime, &zero);
+	st_flow_key_make(&key, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport);
+	return st_flow_key_hash(&key, (rt ? rt->seed : 0) ^ ST_FANOUT_SALT);
 }
 
 #endif

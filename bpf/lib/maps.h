@@ -57,20 +57,18 @@ struct {
 	__uint(max_entries, ST_RING_BYTES);
 } st_ring SEC(".maps");
 
-/* Per-CPU staging area: a record is assembled here, then bpf_ringbuf_output() copies exactly
- * sizeof(meta) + cap_len bytes, so small frames do not use a jumbo-sized ring slot. */
-#define ST_SCRATCH_MASK 0x3fff /* >= ST_MAX_SNAPLEN - 1, a power of two minus one */
-struct st_ring_record {
+/* Per-CPU staging buffer for small ring records (capture.h: st_ring_staged). */
+struct st_ring_stage {
 	struct st_pkt_meta meta;
-	__u8 data[ST_SCRATCH_MASK + 1];
+	__u8 data[512]; /* ST_RING_STAGED */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct st_ring_record);
-} st_scratch SEC(".maps");
+	__type(value, struct st_ring_stage);
+} st_stage SEC(".maps");
 
 static __always_inline void st_count(__u32 reason)
 {

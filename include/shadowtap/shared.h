@@ -23,16 +23,39 @@
 #define ST_MAX_RULES 64            /* service ports watched at once */
 #define ST_MAX_EXCLUDES 4096       /* client CIDRs that are never mirrored */
 #define ST_RATE_SCALE 1000000u     /* sampling rates are in parts per million */
-#define ST_MAX_SNAPLEN 9216u       /* XDP ring copies at most this many bytes of a frame (jumbo) */
-#define ST_DEFAULT_SNAPLEN 9216u
+/*
+ * Ring copies (XDP mode): a whole frame up to ST_MAX_SNAPLEN, enough for a 64 KiB GSO/GRO
+ * super-packet (an IP length of 65535) behind Ethernet, two VLAN tags and an IPv6 header. Larger
+ * frames (BIG TCP) and copies cut by a smaller --snaplen are flagged ST_PKT_TRUNCATED.
+ */
+#define ST_MAX_SNAPLEN ((64u << 10) + 128u)
+#define ST_DEFAULT_SNAPLEN ST_MAX_SNAPLEN
 #define ST_RING_BYTES (8u << 20)   /* ring buffer size, a power of two and a page multiple */
 #define ST_MAX_VLAN_DEPTH 2        /* 802.1Q / 802.1ad tags parsed */
 #define ST_MAX_IPV6_EXT_HDRS 6     /* bounded IPv6 extension-header walk */
 #define ST_DEFAULT_MARK 0x5354u    /* "ST": SO_MARK of the agent's own sockets, never mirrored */
 
-/* TC filter identity: fixed so a later `shadowtap detach` finds exactly what `run` attached. */
+/*
+ * Overlays: one level of encapsulation is removed and the inner headers are matched, sampled,
+ * excluded and hashed, so a connection keeps one decision whichever tunnel carries it. UDP
+ * tunnels are recognised by destination port (the source port is the sender's flow entropy);
+ * a UDP packet to such a port whose tunnel header is absent or invalid is just UDP (not_tcp).
+ * A tunnel inside the tunnel is not opened (the inner packet is then not TCP).
+ */
+#define ST_PORT_VXLAN 4789        /* IANA VXLAN */
+#define ST_PORT_VXLAN_LINUX 8472  /* Linux's pre-IANA default, Flannel's VXLAN backend */
+#define ST_PORT_GENEVE 6081
+#define ST_VXLAN_FLAG_I 0x08      /* first byte of the VXLAN header: the VNI is valid */
+#define ST_ETH_P_TEB 0x6558       /* Geneve protocol type: an Ethernet frame follows */
+
+/* TC filter identity (clsact mode): fixed so a later `shadowtap detach` finds exactly what `run`
+ * attached. In tcx mode the programs are found by name (ST_PROG_*) among the interface's tcx programs. */
 #define ST_TC_HANDLE 0x5354u
 #define ST_TC_PRIORITY 0x5354u
+#define ST_PROG_TC_INGRESS "tc_ingress"
+#define ST_PROG_TC_EGRESS "tc_egress"
+#define ST_PROG_TC_EGRESS_RING "tc_egress_ring"
+#define ST_PROG_XDP_INGRESS "xdp_ingress"
 
 /* ---- map names (pinned under /sys/fs/bpf/shadowtap/<iface>/<name>) ----------------------------- */
 #define ST_MAP_RULES "st_rules"
@@ -68,7 +91,8 @@ struct st_runtime {
 	__u32 seed;      /* flow-hash seed: sampling decisions are stable for one seed */
 	__u32 skip_mark; /* packets with this skb->mark are the agent's own: never mirrored */
 	__u32 enabled;   /* 0: every packet passes uncounted except ST_C_SEEN/ST_C_DISABLED */
-	__u32 _pad;
+	__u32 admit_paused; /* nonzero: the agent is behind; a new connection's SYN is recorded as not
+			     * mirrored (ST_C_SHED_OVERLOAD): whole connections shed, never holes */
 };
 
 /* ---- agent state: array map with one entry; lets `detach` undo what a killed agent did ------- */
@@ -83,6 +107,9 @@ enum st_state_flags {
 	ST_STATE_XDP_ATTACHED = 1u << 2,
 	ST_STATE_TC_INGRESS = 1u << 3,
 	ST_STATE_TC_EGRESS = 1u << 4,
+	/* The tc programs are tcx links (Linux 6.6+), not cls_bpf filters. The links are not pinned:
+	 * they end with the agent's process, so a dead agent leaves no program running. */
+	ST_STATE_TCX = 1u << 5,
 };
 
 struct st_state {
@@ -92,7 +119,8 @@ struct st_state {
 	__u32 mirror_ifindex;
 	__u32 agent_pid;
 	__u32 _pad;
-	char mirror_iface[16]; /* IFNAMSIZ */
+	char mirror_iface[16]; /* IFNAMSIZ: where clones go (the tx end of the pair, or --mirror-iface) */
+	char mirror_peer[16];  /* the pair's other end, read by the agent; "" with --mirror-iface */
 };
 
 /* ---- per-CPU counters, indexed by reason ------------------------------------------------------ */
@@ -127,10 +155,18 @@ enum st_counter {
 	ST_C_FLOW_DECIDED,    /* a SYN recorded its connection's decision in st_flows */
 	ST_C_FLOW_STATELESS,  /* a matched packet with no recorded decision: decided by hash */
 	ST_C_FLOW_RECORD_FAILED, /* st_flows update failed: the packet still gets the hash decision */
+	ST_C_RING_TRUNCATED,  /* a ring copy shorter than its frame (snaplen, or beyond ST_MAX_SNAPLEN) */
+	ST_C_SHED_OVERLOAD,   /* a sampled SYN not admitted: the agent had paused admission (overload) */
+	/* One level of encapsulation was removed and the inner headers matched (counted whatever the
+	 * terminal reason of the inner packet). Outer IPv4 or IPv6 in every case. */
+	ST_C_DECAP_VXLAN,     /* VXLAN: UDP to ST_PORT_VXLAN or ST_PORT_VXLAN_LINUX, I flag set */
+	ST_C_DECAP_GENEVE,    /* Geneve: UDP to ST_PORT_GENEVE, version 0, options skipped */
+	ST_C_DECAP_IPIP,      /* IP protocol 4: IPv4 inside (IPIP, 4in6) */
+	ST_C_DECAP_IP6IP6,    /* IP protocol 41: IPv6 inside (ip6ip6, 6in4/SIT) */
 	ST_C_MAX,
 };
 
-/* ---- load-time settings (BPF rodata, set by the agent before load) ---------------------------- */
+/* ---- output: fixed per program (tc_ingress/tc_egress clone; xdp_ingress/tc_egress_ring copy) --- */
 enum st_output {
 	ST_OUTPUT_CLONE = 0, /* TC mode: bpf_clone_redirect to the rule's mirror ifindex */
 	ST_OUTPUT_RING = 1,  /* XDP mode: copy into the ring buffer (XDP cannot clone) */
@@ -142,15 +178,26 @@ enum st_direction {
 	ST_DIR_EGRESS = 1,  /* service -> client (responses) */
 };
 
+enum st_pkt_flags {
+	/* cap_len < pkt_len: the copy was cut (--snaplen, or a frame beyond ST_MAX_SNAPLEN). */
+	ST_PKT_TRUNCATED = 1u << 0,
+	/* The kernel vouches for the TCP checksum: the skb is CHECKSUM_UNNECESSARY (verified) or
+	 * CHECKSUM_PARTIAL (built here, the checksum is filled in on transmit). Unset: unknown (XDP
+	 * sees no checksum state), the reader must verify it. */
+	ST_PKT_CSUM_TRUSTED = 1u << 1,
+};
+
 struct st_pkt_meta {
 	__u64 ts_ns;      /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 flow_hash;  /* st_flow_hash() of the connection */
 	__u32 pkt_len;    /* length of the frame on the wire (from L2) */
-	__u32 cap_len;    /* bytes that follow this header: min(pkt_len, snaplen) */
+	__u32 cap_len;    /* bytes of the frame that follow this header: min(pkt_len, snaplen) */
 	__u32 ifindex;
 	__u8 direction;   /* enum st_direction */
-	__u8 _pad[7];
-	/* followed by cap_len bytes of the frame, starting at the Ethernet header */
+	__u8 flags;       /* enum st_pkt_flags */
+	__u8 _pad[6];
+	/* followed by cap_len bytes of the frame, starting at the Ethernet header (and, since records
+	 * are reserved by size class, up to the class's size of unused bytes) */
 };
 
 /* ---- the connection key and hash ------------------------------------------------------------ */
@@ -273,6 +320,10 @@ struct st_flow_decision {
 	__u32 hash;
 };
 
+/* The capture fan-out (TC mode, several workers) hashes the same key with the seed ^ this salt: the
+ * worker a connection is read by is independent of its sampling decision. */
+#define ST_FANOUT_SALT 0x9e3779b9u
+
 /* The sampling decision: 1 if a connection with this hash is mirrored at rate_ppm. */
 static __always_inline int st_sampled(__u32 flow_hash, __u32 rate_ppm)
 {
@@ -288,8 +339,10 @@ static __always_inline int st_sampled(__u32 flow_hash, __u32 rate_ppm)
 ST_STATIC_ASSERT(sizeof(struct st_rule) == 16, "st_rule ABI");
 ST_STATIC_ASSERT(sizeof(struct st_lpm_key) == 20, "st_lpm_key ABI");
 ST_STATIC_ASSERT(sizeof(struct st_runtime) == 16, "st_runtime ABI");
-ST_STATIC_ASSERT(sizeof(struct st_state) == 40, "st_state ABI");
+ST_STATIC_ASSERT(sizeof(struct st_state) == 56, "st_state ABI");
 ST_STATIC_ASSERT(sizeof(struct st_pkt_meta) == 32, "st_pkt_meta ABI");
+ST_STATIC_ASSERT(__builtin_offsetof(struct st_pkt_meta, direction) == 24, "st_pkt_meta ABI");
+ST_STATIC_ASSERT(__builtin_offsetof(struct st_pkt_meta, flags) == 25, "st_pkt_meta ABI");
 ST_STATIC_ASSERT(sizeof(struct st_flow_key) == 36, "st_flow_key ABI");
 ST_STATIC_ASSERT(sizeof(struct st_flow_decision) == 8, "st_flow_decision ABI");
 ST_STATIC_ASSERT((ST_RING_BYTES & (ST_RING_BYTES - 1)) == 0, "ring size must be a power of two");

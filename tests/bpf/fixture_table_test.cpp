@@ -96,6 +96,25 @@ Ipv6ExtLayer frag6(uint16_t offset, bool more) {
   return Ipv6ExtLayer{kIpProtoFragment, 0, offset, more, {}};
 }
 
+TcpShape tunnel(Tunnel kind, bool innerV6 = false, bool outerV6 = false) {
+  TcpShape s;
+  s.tunnel = kind;
+  s.v6 = innerV6;
+  s.outerV6 = outerV6;
+  return s;
+}
+std::vector<uint32_t> decapThen(uint32_t decap, std::vector<uint32_t> events) {
+  events.insert(events.begin(), decap);
+  return events;
+}
+
+// A UDP datagram from node B to node A's tunnel port carrying `inner` (layers after the UDP header).
+PacketBuilder udpTo(uint16_t port) {
+  PacketBuilder b;
+  b.eth().ipv4(Ipv4Layer{.src = ipv4("192.0.2.11"), .dst = ipv4("192.0.2.10")}).udp(UdpLayer{52000, port});
+  return b;
+}
+
 PacketBuilder ipv4With(Ipv4Layer ip, bool withTcp = true) {
   PacketBuilder b;
   b.eth().ipv4(ip);
@@ -409,6 +428,122 @@ std::vector<Row> rows() {
       {"ipv4_exclude_all_does_not_touch_ipv6", kAll, conn(v6()), {.excludes = {"0.0.0.0/0"}}, kMirrored, kDecided});
   r.push_back({"ipv4_exclude_all", kAll, conn(), {.excludes = {"0.0.0.0/0"}}, ST_C_EXCLUDED, {}});
 
+  // ---- overlays: one level of encapsulation, the inner headers decide -------------------------
+  const auto vxlanDecided = decapThen(ST_C_DECAP_VXLAN, kDecided);
+  const auto geneveDecided = decapThen(ST_C_DECAP_GENEVE, kDecided);
+  r.push_back({"vxlan_ipv4", kAll, conn(tunnel(Tunnel::Vxlan)), {}, kMirrored, vxlanDecided});
+  r.push_back({"vxlan_8472_ipv4", kAll, conn(tunnel(Tunnel::VxlanLinux)), {}, kMirrored, vxlanDecided});
+  r.push_back({"vxlan_ipv6_inner_ipv6_outer", kAll, conn(tunnel(Tunnel::Vxlan, true, true)), {}, kMirrored,
+               vxlanDecided});
+  r.push_back({"vxlan_ipv4_inner_ipv6_outer", kAll, conn(tunnel(Tunnel::Vxlan, false, true)), {}, kMirrored,
+               vxlanDecided});
+  r.push_back({"vxlan_outer_vlan",
+               kAll,
+               [](Hook h) {
+                 TcpShape s = tunnel(Tunnel::Vxlan);
+                 s.vlans.push_back(VlanLayer{kEthP8021Q, 7, {}});
+                 return tcpPacket(s, isEgress(h)).build();
+               },
+               {},
+               kMirrored,
+               vxlanDecided});
+  r.push_back({"vxlan_data_without_record_is_stateless",
+               kAll,
+               [](Hook h) {
+                 TcpShape s = tunnel(Tunnel::Vxlan);
+                 s.flags = kTcpAck | kTcpPsh;
+                 s.payload = 700;
+                 return tcpPacket(s, isEgress(h)).build();
+               },
+               {},
+               kMirrored,
+               decapThen(ST_C_DECAP_VXLAN, kStateless)});
+  r.push_back({"geneve_no_options", kAll, conn(tunnel(Tunnel::Geneve)), {}, kMirrored, geneveDecided});
+  r.push_back({"geneve_with_options",
+               kAll,
+               [](Hook h) {
+                 TcpShape s = tunnel(Tunnel::Geneve);
+                 s.geneveOptions = {0x01, 0x02, 0x80, 0x01, 0xde, 0xad, 0xbe, 0xef, // class 0x0102 type 0x80 len 1
+                                    0xff, 0xff, 0x01, 0x02, 1, 2, 3, 4, 5, 6, 7, 8}; // class 0xffff len 2
+                 return tcpPacket(s, isEgress(h)).build();
+               },
+               {},
+               kMirrored,
+               geneveDecided});
+  r.push_back({"geneve_252_bytes_of_options_ipv6",
+               kAll,
+               [](Hook h) {
+                 TcpShape s = tunnel(Tunnel::Geneve, true);
+                 s.geneveOptions = Bytes(252, 0);
+                 return tcpPacket(s, isEgress(h)).build();
+               },
+               {},
+               kMirrored,
+               geneveDecided});
+  r.push_back({"geneve_ip_payload_without_ethernet", kAll, conn(tunnel(Tunnel::GeneveIp)), {}, kMirrored,
+               geneveDecided});
+  r.push_back({"ipip", kAll, conn(tunnel(Tunnel::IpInIp)), {}, kMirrored, decapThen(ST_C_DECAP_IPIP, kDecided)});
+  r.push_back({"ip6ip6", kAll, conn(tunnel(Tunnel::IpInIp, true, true)), {}, kMirrored,
+               decapThen(ST_C_DECAP_IP6IP6, kDecided)});
+  r.push_back({"ipv6_in_ipv4_sit", kAll, conn(tunnel(Tunnel::IpInIp, true, false)), {}, kMirrored,
+               decapThen(ST_C_DECAP_IP6IP6, kDecided)});
+  r.push_back({"ipv4_in_ipv6", kAll, conn(tunnel(Tunnel::IpInIp, false, true)), {}, kMirrored,
+               decapThen(ST_C_DECAP_IPIP, kDecided)});
+  r.push_back({"vxlan_inner_port_miss",
+               kAll,
+               [](Hook h) {
+                 TcpShape s = tunnel(Tunnel::Vxlan);
+                 s.servicePort = 81;
+                 return tcpPacket(s, isEgress(h)).build();
+               },
+               {},
+               ST_C_PORT_MISS,
+               {ST_C_DECAP_VXLAN}});
+  r.push_back({"vxlan_rate_zero_not_sampled", kAll, conn(tunnel(Tunnel::Vxlan)), {.ratePpm = 0}, ST_C_NOT_SAMPLED,
+               vxlanDecided});
+  r.push_back({"vxlan_inner_client_excluded", kAll, conn(tunnel(Tunnel::Vxlan)), {.excludes = {"10.0.0.2/32"}},
+               ST_C_EXCLUDED, {ST_C_DECAP_VXLAN}});
+  r.push_back({"ipip_inner_client_excluded", kAll, conn(tunnel(Tunnel::IpInIp)), {.excludes = {"10.0.0.0/24"}},
+               ST_C_EXCLUDED, {ST_C_DECAP_IPIP}});
+  r.push_back({"excluding_the_outer_node_does_not_exclude", kAll, conn(tunnel(Tunnel::Geneve)),
+               {.excludes = {"192.0.2.0/24"}}, kMirrored, geneveDecided});
+  r.push_back({"vxlan_without_i_flag_is_udp", kAll, raw(udpTo(kPortVxlan).vxlan(VxlanLayer{.flags = 0}).eth().ipv4().tcp()),
+               {}, ST_C_NOT_TCP, {}});
+  r.push_back({"udp_to_vxlan_port_tunnel_header_truncated", kAll, raw(udpTo(kPortVxlan).payload(7)), {}, ST_C_NOT_TCP,
+               {}});
+  r.push_back({"udp_to_other_port_is_not_a_tunnel", kAll, raw(udpTo(4790).vxlan().eth().ipv4().tcp()), {},
+               ST_C_NOT_TCP, {}});
+  r.push_back({"geneve_version_1_is_udp", kAll,
+               raw(udpTo(kPortGeneve).geneve(GeneveLayer{.version = 1}).eth().ipv4().tcp()), {}, ST_C_NOT_TCP, {}});
+  r.push_back({"geneve_unknown_protocol_is_udp", kAll,
+               raw(udpTo(kPortGeneve).geneve(GeneveLayer{.protocol = 0x8847}).payload(40)), {}, ST_C_NOT_TCP, {}});
+  r.push_back({"geneve_options_beyond_the_packet", kAll,
+               raw(udpTo(kPortGeneve).geneve(GeneveLayer{.optLen = 63}).eth().ipv4().tcp()), {}, ST_C_MALFORMED_L2,
+               {ST_C_DECAP_GENEVE}});
+  r.push_back({"vxlan_inner_arp", kAll, raw(udpTo(kPortVxlan).vxlan().eth().arp()), {}, ST_C_NOT_IP,
+               {ST_C_DECAP_VXLAN}});
+  r.push_back({"vxlan_inner_ethernet_truncated", kAll, raw(udpTo(kPortVxlan).vxlan().payload(10)), {},
+               ST_C_MALFORMED_L2, {ST_C_DECAP_VXLAN}});
+  r.push_back({"vxlan_inner_ipv4_truncated", kAll, truncated(tunnel(Tunnel::Vxlan), 14 + 20 + 8 + 8 + 14 + 12), {},
+               ST_C_MALFORMED_IPV4, {ST_C_DECAP_VXLAN}});
+  r.push_back({"ipip_inner_tcp_truncated", kAll, truncated(tunnel(Tunnel::IpInIp), 14 + 20 + 20 + 10), {},
+               ST_C_MALFORMED_TCP, {ST_C_DECAP_IPIP}});
+  r.push_back({"vxlan_inner_fragment",
+               kAll,
+               [](Hook h) {
+                 TcpShape s = tunnel(Tunnel::Vxlan);
+                 s.fragOffset = 100;
+                 return tcpPacket(s, isEgress(h)).build();
+               },
+               {},
+               ST_C_FRAGMENT,
+               {ST_C_DECAP_VXLAN}});
+  r.push_back({"vxlan_in_vxlan_opens_one_level", kAll,
+               raw(udpTo(kPortVxlan).vxlan().eth().ipv4().udp(UdpLayer{53000, kPortVxlan}).vxlan().eth().ipv4().tcp()),
+               {}, ST_C_NOT_TCP, {ST_C_DECAP_VXLAN}});
+  r.push_back({"ipip_in_ipip_opens_one_level", kAll, raw(PacketBuilder().eth().ipv4().ipv4().ipv4().tcp()), {},
+               ST_C_NOT_TCP, {ST_C_DECAP_IPIP}});
+
   // ---- marks and the runtime switch -------------------------------------------------------
   r.push_back({"agent_marked_packet", kTc, conn(), {.mark = ST_DEFAULT_MARK}, ST_C_MARKED, {}});
   r.push_back(
@@ -471,7 +606,8 @@ TEST_P(FixtureTable, VerdictPacketCountersAndMirror) {
   auto delta = counterDelta(before, tap.counters());
 
   ASSERT_EQ(result.err, 0) << "test_run failed: " << std::strerror(-result.err);
-  EXPECT_EQ(result.retval, isXdp(hook) ? 2u /* XDP_PASS */ : 0u /* TC_ACT_OK */);
+  // "next", never "ok": TC_ACT_OK would end the filter chain and skip every later filter.
+  EXPECT_EQ(result.retval, isXdp(hook) ? kXdpPass : kTcActUnspec);
   EXPECT_EQ(result.out, packet) << "the program modified the packet\nin:\n"
                                 << hexDump(packet) << "\nout:\n"
                                 << hexDump(result.out);

@@ -103,7 +103,7 @@ TEST_P(Fuzz, EveryPacketMatchesTheReference) {
 
     reasons[want.reason]++;
     ASSERT_EQ(result.err, 0) << where;
-    ASSERT_EQ(result.retval, isXdp(param.hook) ? 2u : 0u) << where;
+    ASSERT_EQ(result.retval, passVerdict(param.hook)) << where;
     ASSERT_EQ(result.out, packet) << "packet modified; " << where;
     ASSERT_EQ(checkOnePacket(delta, want.reason, want.events), "") << where;
 

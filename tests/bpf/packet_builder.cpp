@@ -225,6 +225,22 @@ Bytes serialize(const std::vector<Layer> &layers, size_t i, const Bytes &inner) 
                    append(out, l.targetIp);
                  },
                  [&](const PayloadLayer &l) { append(out, l.bytes); },
+                 [&](const VxlanLayer &l) {
+                   put32(out, static_cast<uint32_t>(l.flags) << 24);
+                   put32(out, l.vni << 8);
+                 },
+                 [&](const GeneveLayer &l) {
+                   Bytes options = l.options;
+                   while (options.size() % 4)
+                     options.push_back(0);
+                   uint8_t optLen = l.optLen.value_or(static_cast<uint8_t>(options.size() / 4));
+                   out.push_back(static_cast<uint8_t>(l.version << 6 | (optLen & 0x3f)));
+                   out.push_back(0); // flags
+                   uint16_t next_ = next && std::holds_alternative<EthLayer>(*next) ? 0x6558 : etherTypeOf(next);
+                   put16(out, l.protocol.value_or(next_));
+                   put32(out, l.vni << 8);
+                   append(out, options);
+                 },
              },
              layers[i]);
   append(out, inner);

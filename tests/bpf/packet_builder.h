@@ -124,8 +124,27 @@ struct PayloadLayer {
   Bytes bytes;
 };
 
+// Tunnel headers after a UdpLayer to their port (4789/8472, 6081): an EthLayer follows for
+// VXLAN and for Geneve's Ethernet payload (protocol 0x6558), an IP layer for Geneve's IP payload.
+struct VxlanLayer {
+  uint8_t flags = 0x08; // I: the VNI is valid
+  uint32_t vni = 42;
+};
+
+struct GeneveLayer {
+  Bytes options;           // padded to a multiple of 4 with zeros; opt_len is its length / 4
+  uint8_t version = 0;
+  uint32_t vni = 42;
+  std::optional<uint16_t> protocol; // 0x6558 before Ethernet, else the next layer's ethertype
+  std::optional<uint8_t> optLen;    // the header's 6-bit option length, in 4-byte words
+};
+
+inline constexpr uint16_t kPortVxlan = 4789;
+inline constexpr uint16_t kPortVxlanLinux = 8472;
+inline constexpr uint16_t kPortGeneve = 6081;
+
 using Layer = std::variant<EthLayer, VlanLayer, Ipv4Layer, Ipv6Layer, Ipv6ExtLayer, TcpLayer, UdpLayer, IcmpLayer,
-                           ArpLayer, PayloadLayer>;
+                           ArpLayer, PayloadLayer, VxlanLayer, GeneveLayer>;
 
 class PacketBuilder {
 public:
@@ -139,6 +158,8 @@ public:
   PacketBuilder &udp(UdpLayer layer = {}) { return push(layer); }
   PacketBuilder &icmp(IcmpLayer layer = {}) { return push(layer); }
   PacketBuilder &arp(ArpLayer layer = {}) { return push(layer); }
+  PacketBuilder &vxlan(VxlanLayer layer = {}) { return push(layer); }
+  PacketBuilder &geneve(GeneveLayer layer = {}) { return push(layer); }
   PacketBuilder &payload(Bytes bytes) { return push(PayloadLayer{std::move(bytes)}); }
   PacketBuilder &payload(size_t len, uint8_t fill = 0xab) { return push(PayloadLayer{Bytes(len, fill)}); }
   PacketBuilder &truncate(size_t len) { // applied after checksums: the header still claims the full length

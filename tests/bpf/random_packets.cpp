@@ -77,35 +77,61 @@ Bytes RandomPackets::valid(std::vector<Layer> *layersOut, LayerOffsets *offsets)
   }
   bool v6 = l3 >= 46;
   bool response = chance(50);
-  if (v6) {
-    Ipv6Layer ip;
-    ip.src = addr6();
-    ip.dst = addr6();
-    layers.push_back(ip);
-    if (chance(35)) {
-      static const std::vector<uint8_t> kExt = {kIpProtoHopOpts, kIpProtoRouting, kIpProtoFragment, kIpProtoAh,
-                                                kIpProtoDstOpts};
-      uint32_t n = 1 + below(8);
-      for (uint32_t i = 0; i < n; i++) {
-        Ipv6ExtLayer ext{pick(kExt), static_cast<uint8_t>(below(4)), 0, chance(50), {}};
-        if (ext.type == kIpProtoFragment && chance(30))
-          ext.fragOffset = static_cast<uint16_t>(1 + below(8000));
-        if (ext.type == kIpProtoAh && ext.hdrLen == 0)
-          ext.hdrLen = 1;
-        layers.push_back(ext);
+  auto pushIp = [&](bool ip6) {
+    if (ip6) {
+      Ipv6Layer ip;
+      ip.src = addr6();
+      ip.dst = addr6();
+      layers.push_back(ip);
+      if (chance(35)) {
+        static const std::vector<uint8_t> kExt = {kIpProtoHopOpts, kIpProtoRouting, kIpProtoFragment, kIpProtoAh,
+                                                  kIpProtoDstOpts};
+        uint32_t n = 1 + below(8);
+        for (uint32_t i = 0; i < n; i++) {
+          Ipv6ExtLayer ext{pick(kExt), static_cast<uint8_t>(below(4)), 0, chance(50), {}};
+          if (ext.type == kIpProtoFragment && chance(30))
+            ext.fragOffset = static_cast<uint16_t>(1 + below(8000));
+          if (ext.type == kIpProtoAh && ext.hdrLen == 0)
+            ext.hdrLen = 1;
+          layers.push_back(ext);
+        }
       }
+    } else {
+      Ipv4Layer ip;
+      ip.src = addr4();
+      ip.dst = addr4();
+      if (chance(20))
+        ip.options = Bytes(4 * below(11), 1);
+      if (chance(15)) {
+        ip.moreFragments = chance(50);
+        ip.fragOffset = chance(50) ? 0 : static_cast<uint16_t>(1 + below(8000));
+      }
+      layers.push_back(ip);
     }
-  } else {
-    Ipv4Layer ip;
-    ip.src = addr4();
-    ip.dst = addr4();
-    if (chance(20))
-      ip.options = Bytes(4 * below(11), 1);
-    if (chance(15)) {
-      ip.moreFragments = chance(50);
-      ip.fragOffset = chance(50) ? 0 : static_cast<uint16_t>(1 + below(8000));
+  };
+  pushIp(v6);
+  if (chance(25)) { // one level of encapsulation: the inner headers are matched
+    switch (below(4)) {
+    case 0:
+      layers.push_back(UdpLayer{static_cast<uint16_t>(byte() << 8 | byte()), chance(50) ? kPortVxlan : kPortVxlanLinux});
+      layers.push_back(VxlanLayer{static_cast<uint8_t>(chance(90) ? 0x08 : byte()), below(1u << 24)});
+      layers.push_back(EthLayer{});
+      break;
+    case 1: {
+      layers.push_back(UdpLayer{static_cast<uint16_t>(byte() << 8 | byte()), kPortGeneve});
+      GeneveLayer geneve;
+      geneve.options = Bytes(4 * below(chance(80) ? 6 : 64), 0x11);
+      if (chance(10))
+        geneve.version = static_cast<uint8_t>(below(4));
+      layers.push_back(geneve);
+      if (chance(70))
+        layers.push_back(EthLayer{});
+      break;
     }
-    layers.push_back(ip);
+    default: // IPIP / IPv6-in-IP: the next IP layer's family picks protocol 4 or 41
+      break;
+    }
+    pushIp(chance(50));
   }
 
   uint32_t l4 = below(100);
@@ -191,6 +217,10 @@ Bytes RandomPackets::mutated() {
               set(chance(50) ? 0 : 1, chance(50) ? static_cast<uint8_t>(below(8)) : byte());
             } else if constexpr (std::is_same_v<T, TcpLayer>) {
               set(12, static_cast<uint8_t>(below(16) << 4));
+            } else if constexpr (std::is_same_v<T, UdpLayer>) {
+              set(3, chance(50) ? 0xb5 : byte()); // destination port: 4789 <-> 4533, or anything
+            } else if constexpr (std::is_same_v<T, GeneveLayer>) {
+              set(0, byte()); // version and option length
             } else {
               set(0, byte());
             }

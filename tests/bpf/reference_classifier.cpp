@@ -32,75 +32,148 @@ void mapIpv4(uint32_t out[4], const uint8_t *addr) {
   std::memcpy(out, mapped, 16);
 }
 
-// Either the parsed TCP packet or the terminal reason that stops parsing.
+// Either the parsed TCP packet or the terminal reason that stops parsing; `events` are the
+// tunnels opened on the way (ST_C_DECAP_*), whatever the outcome.
 struct Parsed {
   uint32_t reason = 0;
   Tcp tcp{};
+  std::vector<uint32_t> events;
 };
 
-Parsed parse(const Bytes &p) {
-  Parsed r;
-  size_t len = p.size(), pos = 14;
-  if (len < 14)
-    return {ST_C_MALFORMED_L2};
-  uint16_t proto = be16(p, 12);
+// Ethernet and up to ST_MAX_VLAN_DEPTH tags at `pos`: the ethertype, or a reason (0 on success).
+uint32_t parseL2(const Bytes &p, size_t &pos, uint16_t &proto) {
+  size_t len = p.size();
+  if (pos + 14 > len)
+    return ST_C_MALFORMED_L2;
+  proto = be16(p, pos + 12);
+  pos += 14;
   for (int depth = 0; depth < ST_MAX_VLAN_DEPTH && isVlan(proto); depth++) {
     if (pos + 4 > len)
-      return {ST_C_MALFORMED_L2};
+      return ST_C_MALFORMED_L2;
     proto = be16(p, pos + 2);
     pos += 4;
   }
   if (isVlan(proto))
-    return {ST_C_VLAN_TOO_DEEP};
+    return ST_C_VLAN_TOO_DEEP;
+  return 0;
+}
 
-  uint8_t l4;
+// The IP header of ethertype `proto` at `pos`: its addresses into `r.tcp`, `pos` moved to the
+// upper layer, `l4` its protocol. Returns a reason, 0 on success.
+uint32_t parseL3(const Bytes &p, size_t &pos, uint16_t proto, Parsed &r, uint8_t &l4) {
+  size_t len = p.size();
   if (proto == 0x0800) {
     if (pos + 20 > len)
-      return {ST_C_MALFORMED_IPV4};
+      return ST_C_MALFORMED_IPV4;
     unsigned version = p[pos] >> 4, ihl = p[pos] & 0xf;
     if (version != 4 || ihl < 5 || pos + ihl * 4 > len)
-      return {ST_C_MALFORMED_IPV4};
+      return ST_C_MALFORMED_IPV4;
     if (be16(p, pos + 6) & 0x1fff) // a fragment offset: no TCP header here
-      return {ST_C_FRAGMENT};
+      return ST_C_FRAGMENT;
     mapIpv4(r.tcp.saddr, &p[pos + 12]);
     mapIpv4(r.tcp.daddr, &p[pos + 16]);
     l4 = p[pos + 9];
     pos += ihl * 4;
-  } else if (proto == 0x86dd) {
-    if (pos + 40 > len || (p[pos] >> 4) != 6)
-      return {ST_C_MALFORMED_IPV6};
-    std::memcpy(r.tcp.saddr, &p[pos + 8], 16);
-    std::memcpy(r.tcp.daddr, &p[pos + 24], 16);
-    l4 = p[pos + 6];
-    pos += 40;
-    for (int walked = 0; isIpv6Ext(l4); walked++) {
-      if (walked == ST_MAX_IPV6_EXT_HDRS)
-        return {ST_C_MALFORMED_IPV6}; // chain longer than the walk limit
-      if (pos + 8 > len)
-        return {ST_C_MALFORMED_IPV6};
-      size_t extLen;
-      if (l4 == 44) {
-        if (be16(p, pos + 2) & 0xfff8)
-          return {ST_C_FRAGMENT};
-        extLen = 8;
-      } else if (l4 == 51) {
-        extLen = (p[pos + 1] + 2u) * 4;
-      } else {
-        extLen = (p[pos + 1] + 1u) * 8;
-      }
-      if (pos + extLen > len)
-        return {ST_C_MALFORMED_IPV6};
-      l4 = p[pos];
-      pos += extLen;
+    return 0;
+  }
+  if (proto != 0x86dd)
+    return ST_C_NOT_IP;
+  if (pos + 40 > len || (p[pos] >> 4) != 6)
+    return ST_C_MALFORMED_IPV6;
+  std::memcpy(r.tcp.saddr, &p[pos + 8], 16);
+  std::memcpy(r.tcp.daddr, &p[pos + 24], 16);
+  l4 = p[pos + 6];
+  pos += 40;
+  for (int walked = 0; isIpv6Ext(l4); walked++) {
+    if (walked == ST_MAX_IPV6_EXT_HDRS)
+      return ST_C_MALFORMED_IPV6; // chain longer than the walk limit
+    if (pos + 8 > len)
+      return ST_C_MALFORMED_IPV6;
+    size_t extLen;
+    if (l4 == 44) {
+      if (be16(p, pos + 2) & 0xfff8)
+        return ST_C_FRAGMENT;
+      extLen = 8;
+    } else if (l4 == 51) {
+      extLen = (p[pos + 1] + 2u) * 4;
+    } else {
+      extLen = (p[pos + 1] + 1u) * 8;
     }
+    if (pos + extLen > len)
+      return ST_C_MALFORMED_IPV6;
+    l4 = p[pos];
+    pos += extLen;
+  }
+  return 0;
+}
+
+// After an outer IP header whose protocol is `l4`: 0 if it is no tunnel; else the tunnel is
+// opened (its event recorded), `innerProto` is the inner ethertype, and the result is a reason
+// when the tunnel cannot be opened or its inner Ethernet is bad (kTunnelOpened otherwise).
+constexpr uint32_t kTunnelOpened = ST_C_MAX + 1;
+uint32_t openTunnel(const Bytes &p, size_t &pos, uint8_t l4, uint16_t &innerProto, Parsed &r) {
+  if (l4 == 4 || l4 == 41) {
+    r.events.push_back(l4 == 4 ? ST_C_DECAP_IPIP : ST_C_DECAP_IP6IP6);
+    innerProto = l4 == 4 ? 0x0800 : 0x86dd;
+    return kTunnelOpened;
+  }
+  if (l4 != 17)
+    return 0;
+  // UDP: a tunnel only with a whole, valid VXLAN or Geneve header; otherwise just UDP.
+  if (pos + 16 > p.size())
+    return ST_C_NOT_TCP;
+  uint16_t dport = be16(p, pos + 2);
+  size_t tunnel = pos + 8;
+  if (dport == 6081) {
+    uint16_t type = be16(p, tunnel + 2);
+    if ((p[tunnel] >> 6) != 0 || (type != 0x6558 && type != 0x0800 && type != 0x86dd))
+      return ST_C_NOT_TCP;
+    r.events.push_back(ST_C_DECAP_GENEVE);
+    pos = tunnel + 8 + (p[tunnel] & 0x3f) * 4u;
+    if (type != 0x6558) {
+      innerProto = type;
+      return kTunnelOpened;
+    }
+  } else if (dport == 4789 || dport == 8472) {
+    if (!(p[tunnel] & 0x08))
+      return ST_C_NOT_TCP;
+    r.events.push_back(ST_C_DECAP_VXLAN);
+    pos = tunnel + 8;
   } else {
-    return {ST_C_NOT_IP};
+    return ST_C_NOT_TCP;
+  }
+  if (uint32_t reason = parseL2(p, pos, innerProto))
+    return reason;
+  return kTunnelOpened;
+}
+
+Parsed parse(const Bytes &p) {
+  Parsed r;
+  size_t len = p.size(), pos = 0;
+  uint16_t proto;
+  if ((r.reason = parseL2(p, pos, proto)))
+    return r;
+  uint8_t l4;
+  if ((r.reason = parseL3(p, pos, proto, r, l4)))
+    return r;
+  uint16_t inner;
+  uint32_t tunnel = openTunnel(p, pos, l4, inner, r);
+  if (tunnel == kTunnelOpened) {
+    if ((r.reason = parseL3(p, pos, inner, r, l4)))
+      return r;
+  } else if (tunnel) {
+    r.reason = tunnel;
+    return r;
   }
 
-  if (l4 != 6)
-    return {ST_C_NOT_TCP};
-  if (pos + 20 > len || (p[pos + 12] >> 4) < 5 || pos + (p[pos + 12] >> 4) * 4u > len)
-    return {ST_C_MALFORMED_TCP};
+  if (l4 != 6) {
+    r.reason = ST_C_NOT_TCP;
+    return r;
+  }
+  if (pos + 20 > len || (p[pos + 12] >> 4) < 5 || pos + (p[pos + 12] >> 4) * 4u > len) {
+    r.reason = ST_C_MALFORMED_TCP;
+    return r;
+  }
   r.tcp.sport = be16(p, pos);
   r.tcp.dport = be16(p, pos + 2);
   uint8_t flags = p[pos + 13];
@@ -135,6 +208,7 @@ ReferenceVerdict ReferenceClassifier::classify(const Bytes &packet, bool egress,
     return v;
   }
   Parsed parsed = parse(packet);
+  v.events = parsed.events; // tunnels opened, counted before anything else is decided
   if (parsed.reason) {
     v.reason = parsed.reason;
     return v;

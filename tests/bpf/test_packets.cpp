@@ -10,6 +10,29 @@ PacketBuilder tcpPacket(const TcpShape &shape, bool response) {
   b.eth();
   for (const auto &tag : shape.vlans)
     b.vlan(tag);
+  if (shape.tunnel != Tunnel::None) {
+    // Node addresses outside; requests go node B -> node A, responses back.
+    if (shape.outerV6)
+      b.ipv6(Ipv6Layer{.src = ipv6(response ? "fd99::a" : "fd99::b"), .dst = ipv6(response ? "fd99::b" : "fd99::a")});
+    else
+      b.ipv4(Ipv4Layer{.src = ipv4(response ? "192.0.2.10" : "192.0.2.11"),
+                       .dst = ipv4(response ? "192.0.2.11" : "192.0.2.10")});
+    uint16_t entropy = response ? 51000 : 52000; // the UDP source port: the sender's flow hash
+    switch (shape.tunnel) {
+    case Tunnel::Vxlan:
+    case Tunnel::VxlanLinux:
+      b.udp(UdpLayer{entropy, shape.tunnel == Tunnel::Vxlan ? kPortVxlan : kPortVxlanLinux}).vxlan().eth();
+      break;
+    case Tunnel::Geneve:
+    case Tunnel::GeneveIp:
+      b.udp(UdpLayer{entropy, kPortGeneve}).geneve(GeneveLayer{.options = shape.geneveOptions});
+      if (shape.tunnel == Tunnel::Geneve)
+        b.eth();
+      break;
+    default: // IPIP / ip6ip6: the inner IP header follows straight away
+      break;
+    }
+  }
   if (shape.v6) {
     Ipv6Layer ip;
     ip.src = response ? shape.server6 : shape.client6;

@@ -9,7 +9,14 @@
 
 namespace shadowtap::test {
 
+// One level of encapsulation around the connection's packets (outer addresses: the two nodes).
+// IpInIp: IP protocol 4 or 41, as the inner family (`v6`) says; GeneveIp: IP straight after Geneve.
+enum class Tunnel { None, Vxlan, VxlanLinux, Geneve, GeneveIp, IpInIp };
+
 struct TcpShape {
+  Tunnel tunnel = Tunnel::None;
+  bool outerV6 = false;  // the tunnel's own IP header
+  Bytes geneveOptions;   // Geneve only
   bool v6 = false;
   std::vector<VlanLayer> vlans;
   Bytes ipv4Options;

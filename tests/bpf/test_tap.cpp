@@ -11,6 +11,8 @@
 #include <linux/bpf.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace shadowtap::test {
 
@@ -47,6 +49,23 @@ bool TestTap::hasHook(Hook hook) const {
     return mode_ == Mode::Xdp;
   }
   return false;
+}
+
+RunResult TestTap::runFanout(const Bytes &packet) const {
+  RunResult result;
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = packet.data();
+  opts.data_size_in = static_cast<uint32_t>(packet.size());
+  result.out.resize(packet.size() + 512);
+  opts.data_out = result.out.data();
+  opts.data_size_out = static_cast<uint32_t>(result.out.size());
+  opts.repeat = 1;
+  if (bpf_prog_test_run_opts(datapath_.fanoutFd(), &opts) != 0)
+    result.err = -errno;
+  result.retval = opts.retval;
+  result.out.resize(result.err ? 0 : opts.data_size_out);
+  return result;
 }
 
 RunResult TestTap::run(Hook hook, const Bytes &packet, uint32_t mark) const {
@@ -123,6 +142,17 @@ std::vector<RingRecord> TestTap::drainRing() {
   std::vector<RingRecord> out;
   out.swap(pending_);
   return out;
+}
+
+uint64_t TestTap::ringProducerPos() const {
+  // The ring's second page holds the producer position (read-only for user space).
+  long page = sysconf(_SC_PAGESIZE);
+  void *map = mmap(nullptr, static_cast<size_t>(page), PROT_READ, MAP_SHARED, datapath_.ringFd(), page);
+  if (map == MAP_FAILED)
+    throw std::runtime_error(std::string("mmap of the ring's producer page: ") + std::strerror(errno));
+  uint64_t pos = __atomic_load_n(static_cast<const uint64_t *>(map), __ATOMIC_ACQUIRE);
+  munmap(map, static_cast<size_t>(page));
+  return pos;
 }
 
 TestTap &tcTap() {

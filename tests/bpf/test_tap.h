@@ -29,6 +29,15 @@ inline bool isEgress(Hook hook) {
   return hook == Hook::TcEgress;
 }
 
+// The only verdicts the programs may give: "next", never an end of the chain. TC_ACT_UNSPEC (-1)
+// continues a cls_bpf filter chain and is TCX_NEXT for tcx; TC_ACT_OK (0) would skip every later
+// filter. XDP_PASS is 2.
+inline constexpr uint32_t kTcActUnspec = static_cast<uint32_t>(-1);
+inline constexpr uint32_t kXdpPass = 2;
+inline uint32_t passVerdict(Hook hook) {
+  return isXdp(hook) ? kXdpPass : kTcActUnspec;
+}
+
 struct RunResult {
   int err = 0;         // 0, or -errno of bpf_prog_test_run_opts
   uint32_t retval = 0; // the program's verdict
@@ -56,6 +65,8 @@ public:
 
   // BPF_PROG_TEST_RUN of `hook` on `packet`; `mark` goes into __sk_buff.mark (TC hooks only).
   RunResult run(Hook hook, const Bytes &packet, uint32_t mark = 0) const;
+  // BPF_PROG_TEST_RUN of the capture fan-out's socket filter (TC mode): retval is its choice.
+  RunResult runFanout(const Bytes &packet) const;
 
   TapMaps &maps() { return maps_; }
   CounterValues counters() const { return maps_.counters(); }
@@ -70,6 +81,9 @@ public:
   void removeRule(uint16_t port);
   void clearFlows();
   std::vector<RingRecord> drainRing(); // every record waiting in st_ring (XDP mode only)
+  // Bytes the kernel has written into st_ring so far (its producer position, record headers and
+  // padding included): the difference across a run is what one record costs the ring.
+  uint64_t ringProducerPos() const;
 
 private:
   Mode mode_;

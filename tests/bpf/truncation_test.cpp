@@ -96,7 +96,7 @@ TEST_P(Truncation, EveryCutNamesTheLayerItLandsIn) {
     RunResult result = tap.run(hook, packet);
     auto delta = counterDelta(before, tap.counters());
     ASSERT_EQ(result.err, 0) << "len " << len;
-    EXPECT_EQ(result.retval, isXdp(hook) ? 2u : 0u) << "len " << len;
+    EXPECT_EQ(result.retval, passVerdict(hook)) << "len " << len;
     EXPECT_EQ(result.out, packet) << "len " << len;
     EXPECT_EQ(checkOnePacket(delta, reason, events), "")
         << "cut at " << len << " of " << full.size() << ", expected " << counterName(reason);

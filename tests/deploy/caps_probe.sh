@@ -83,13 +83,15 @@ probe() {
   [ -d "/sys/fs/bpf/shadowtap/$SRV_IF" ] && residue+="pins "
   in_srv ip -d link show dev "$SRV_IF" | grep -q 'prog/xdp' && residue+="xdp-prog "
   in_srv tc filter show dev "$SRV_IF" ingress 2>/dev/null | grep -q . && residue+="tc-filter "
-  in_srv ip link show st-mirror0 >/dev/null 2>&1 && residue+="veth "
+  [ -n "$(mirror_ifaces "$NS_SRV")" ] && residue+="veth "
+  [ -n "$(tcx_programs "$NS_SRV" "$SRV_IF" ingress; tcx_programs "$NS_SRV" "$SRV_IF" egress)" ] && residue+="tcx-prog "
   [ "$result" = FAIL ] && [ -n "$residue" ] && reason+=" LEFT BEHIND: $residue"
   AGENT_PID="" AGENT_ST_MNT="" AGENT_BPFFS=""
   h_agent_cleanup # detach, pins, /run/shadowtap files
   in_srv ip link set dev "$SRV_IF" xdp off 2>/dev/null || true
   in_srv tc qdisc del dev "$SRV_IF" clsact 2>/dev/null || true
-  in_srv ip link del st-mirror0 2>/dev/null || true
+  local m
+  for m in $(mirror_ifaces "$NS_SRV"); do in_srv ip link del "$m" 2>/dev/null || true; done
   printf '%-4s %-5s %-40s %s\n' "$result" "$mode" "$label" "$reason"
 }
 

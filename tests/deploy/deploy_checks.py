@@ -378,7 +378,7 @@ def cmd_systemd(unit, binary, kdir):
         "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
         "ProtectKernelModules": "yes", "ProtectControlGroups": "yes", "LockPersonality": "yes",
         "MemoryDenyWriteExecute": "yes", "SystemCallArchitectures": "native", "Restart": "on-failure",
-        "RuntimeDirectory": "shadowtap",
+        "RuntimeDirectory": "shadowtap", "LimitNOFILE": "1048576",
     }
     for k, v in expect.items():
         if one(k) != v:

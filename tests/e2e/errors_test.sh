@@ -3,7 +3,7 @@
 #
 # Bad input: every case must exit non-zero (2 for usage errors, 1 for the rest) with exactly one
 # line on stderr, prefixed "shadowtap: " and naming the problem, nothing on stdout, and nothing
-# left attached afterwards (no clsact, tc filter, XDP program, st-mirror interface or pins).
+# left attached afterwards (no clsact, tc filter, XDP program, mirror interface or pins).
 # Usage: errors_test.sh PATH_TO_SHADOWTAP
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh

@@ -35,7 +35,7 @@ assert_eq "complete mirrored IPv6 connections (incomplete: $(jget "$A" 'j["incom
 assert_eq "mirrored IPv6 connections" "$N" "$(jget "$A" 'j["connections"]')"
 assert_eq "mirrored clients" "['$CLI6']" "$(jget "$A" 'list(j["by_client"])')"
 cloned=$(($(counter "$S" cloned) - $(counter "$H_TMP/s0.json" cloned)))
-assert_eq "cloned counter vs packets captured on st-mirror1" "$(jget "$A" 'j["tcp_packets"]')" "$cloned"
+assert_eq "cloned counter vs packets captured on $AGENT_MIRROR_RX" "$(jget "$A" 'j["tcp_packets"]')" "$cloned"
 assert_eq "not_sampled counter at 100%" 0 "$(counter "$S" not_sampled)"
 
 # --- 2. excluded IPv6 client ----------------------------------------------------------------------

@@ -8,8 +8,8 @@
 # folder runs on:
 #
 #   [ns $NS_CLI]  $CLI_IF ==== veth ==== $SRV_IF  [ns $NS_SRV]   <- the agent taps $SRV_IF
-#    $CLI4 $CLI4_EXCL                         $SRV4                  st-mirror0 -> st-mirror1
-#    $CLI6 $CLI6_EXCL                         $SRV6                  (created by `run`, tc mode)
+#    $CLI4 $CLI4_EXCL                         $SRV4                  st-<SRV_IF...>.0 -> .1
+#    $CLI6 $CLI6_EXCL                         $SRV6                  (created by `run`: $AGENT_MIRROR_TX/RX)
 #
 # with a second client address per family (the one the tests exclude). Only 10.77.x and ULA
 # fd00:5354:e2e::/64 addresses, only inside these namespaces.
@@ -56,7 +56,7 @@ e2e_client() {
   fi
 }
 
-# mirrored_run NAME PORT CLIENT_ARGS...: the client's connections with a capture on st-mirror1
+# mirrored_run NAME PORT CLIENT_ARGS...: the client's connections with a capture on the mirror port
 # around them, then the agent's status and the capture's summary: $H_TMP/NAME.client.json,
 # NAME.status.json, NAME.pcap, NAME.json.
 mirrored_run() {

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # TC mode, IPv4: connection sampling end to end.
-#   1. --percent 30, 1000 short connections: the complete mirrored connections on st-mirror1 are
+#   1. --percent 30, 1000 short connections: the complete mirrored connections on the mirror port are
 #      within 5 sigma of 300, every mirrored connection is whole (SYN..FIN, both directions), and
 #      the agent's counters agree (cloned > 0, not_sampled > 0, flows decided).
 #   2. a second, untapped port on the same server: nothing mirrored, port_miss counts it.
@@ -43,8 +43,8 @@ assert_eq "mirrored connections not to port $PORT from $CLI4" "$(jget "$A" 'j["c
 delta() { echo $(($(counter "$3" "$1") - $(counter "$2" "$1"))); }
 assert_gt "cloned counter" 0 "$(delta cloned "$H_TMP/s0.json" "$S")"
 assert_gt "not_sampled counter" 0 "$(delta not_sampled "$H_TMP/s0.json" "$S")"
-# Every clone of the phase reached st-mirror1 and the capture: the counter is the same number.
-assert_eq "cloned counter vs packets captured on st-mirror1" "$(jget "$A" 'j["tcp_packets"]')" "$(delta cloned "$H_TMP/s0.json" "$S")"
+# Every clone of the phase reached the mirror port and the capture: the counter is the same number.
+assert_eq "cloned counter vs packets captured on $AGENT_MIRROR_RX" "$(jget "$A" 'j["tcp_packets"]')" "$(delta cloned "$H_TMP/s0.json" "$S")"
 assert_eq "clone_failed counter" 0 "$(counter "$S" clone_failed)"
 # One decision per connection SYN, and the rest of each connection follows it.
 assert_eq "flow_decided counter (one per SYN)" "$N" "$(delta flow_decided "$H_TMP/s0.json" "$S")"

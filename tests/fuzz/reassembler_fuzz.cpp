@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -28,8 +29,8 @@ const std::vector<uint8_t> &stream() {
 }
 
 [[noreturn]] void fail(const char *what) {
+  std::fprintf(stderr, "reassembler_fuzz: %s\n", what); // names the broken property in the log
   __builtin_trap();
-  (void)what;
 }
 } // namespace
 

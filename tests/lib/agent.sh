@@ -13,6 +13,10 @@
 #                           `pipeline: {json}` log line in $H_TMP/final.json
 #   agent_stop_checked      agent_stop TERM, which must exit 0 (and log its final pipeline)
 #   st ARGS...              the agent's other commands (status, set, detach...), bounded in time
+#   AGENT_MIRROR_TX/RX      the started agent's mirror pair (clones go in TX and come out of RX),
+#                           read from its `status --json` (mirror_pair, mirror_read_iface)
+#   tc_probe ARGS...        tests/tools/tc_probe (TC_PROBE, default: next to the agent binary):
+#                           someone else's tc program, and the list of an interface's tcx chain
 # The agent and its commands run through `nsenter --net` (not `ip netns exec`, which remounts
 # /sys and so gives each process its own bpffs: status would not see run's pins).
 # Every interface an agent is started on is remembered: on exit, a tap left behind is detached and
@@ -27,6 +31,8 @@ AGENT_PID=""
 AGENT_LOG=""
 AGENT_RC=""
 AGENT_SHADOW=0
+AGENT_MIRROR_TX=""
+AGENT_MIRROR_RX=""
 AGENT_WRAP=()
 AGENT_ST_MNT=""
 AGENT_BPFFS=""
@@ -38,6 +44,15 @@ h_agent() {
   [ -n "${1:-}" ] || fail "usage: $0 PATH_TO_SHADOWTAP"
   [ -x "$1" ] || fail "agent binary '$1' is not executable"
   AGENT="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+  TC_PROBE="${TC_PROBE:-$(dirname "$AGENT")/tc_probe}"
+}
+
+# tc_probe NS ARGS...: tests/tools/tc_probe in a namespace (see its header).
+tc_probe() {
+  local ns="$1"
+  shift
+  [ -x "$TC_PROBE" ] || fail "tc_probe not found at '$TC_PROBE' (build the tc_probe target, or set TC_PROBE)"
+  ip netns exec "$ns" "$TC_PROBE" "$@"
 }
 
 # st ARGS...: a short agent command in $AGENT_NS (default $NS_SRV), bounded (20 s).
@@ -107,6 +122,8 @@ agent_wait_ready() {
       return 1
     fi
     if st status --iface "$AGENT_IFACE" --json >"$f" 2>/dev/null && [ "$(jtry "$f" "$want")" = true ]; then
+      AGENT_MIRROR_TX="$(jget "$f" 'j["mirror_pair"][0]')"
+      AGENT_MIRROR_RX="$(jget "$f" 'j["mirror_read_iface"]')"
       return 0
     fi
     sleep 0.1
@@ -221,16 +238,24 @@ agent_rss_watch_start() {
 }
 agent_rss_max_kb() { sort -n "$RSS_FILE" | tail -n1; }
 
+# tcx_programs NS IFACE DIR: the names on the interface's tcx chain, one per line, in run order.
+tcx_programs() { tc_probe "$1" list "$2" "$3" | awk '{print $2}'; }
+
+# mirror_ifaces NS: the interfaces in NS named like shadowtap's mirror pairs (st-...).
+mirror_ifaces() { ip -n "$1" -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^st-' || true; }
+
 # check_untapped NS IFACE CLSACT_EXPECTED(0|1) WHAT: nothing of shadowtap is left on IFACE: no tc
-# filter, clsact only if it pre-existed, no XDP program, no st-mirror interface in the namespace,
-# no pinned maps.
+# filter, no shadowtap program on its tcx chain, clsact only if it pre-existed, no XDP program, no
+# st-* mirror interface in the namespace, no pinned maps.
 check_untapped() {
   local ns="$1" ifc="$2" clsact="$3" what="${4:-}"
-  local out
-  out="$(ip netns exec "$ns" tc filter show dev "$ifc" ingress 2>&1)"
-  [ -z "$out" ] || fail "$what: tc ingress filter left on $ifc: $out"
-  out="$(ip netns exec "$ns" tc filter show dev "$ifc" egress 2>&1)"
-  [ -z "$out" ] || fail "$what: tc egress filter left on $ifc: $out"
+  local out dir
+  for dir in ingress egress; do
+    out="$(ip netns exec "$ns" tc filter show dev "$ifc" "$dir" 2>&1)"
+    [ -z "$out" ] || fail "$what: tc $dir filter left on $ifc: $out"
+    out="$(tcx_programs "$ns" "$ifc" "$dir")"
+    grep -q '^tc_' <<<"$out" && fail "$what: tcx $dir program left on $ifc: $out"
+  done
   out="$(ip netns exec "$ns" tc qdisc show dev "$ifc")"
   if [ "$clsact" = 1 ]; then
     grep -q clsact <<<"$out" || fail "$what: the pre-existing clsact qdisc on $ifc was removed: $out"
@@ -239,8 +264,8 @@ check_untapped() {
   fi
   out="$(ip -n "$ns" link show dev "$ifc")"
   grep -q xdp <<<"$out" && fail "$what: XDP program left on $ifc: $out"
-  out="$(ip -n "$ns" -o link show)"
-  grep -q st-mirror <<<"$out" && fail "$what: mirror interface left in $ns: $(grep st-mirror <<<"$out")"
+  out="$(mirror_ifaces "$ns")"
+  [ -z "$out" ] || fail "$what: mirror interface left in $ns: $out"
   if command -v xdp-loader >/dev/null; then
     out="$(timeout 10 nsenter --net="/run/netns/$ns" xdp-loader status "$ifc" 2>&1 || true)"
     grep -Eq 'xdp_ingress|xdp_dispatcher' <<<"$out" && fail "$what: xdp-loader still shows a program on $ifc: $out"
@@ -249,25 +274,38 @@ check_untapped() {
   log "ok: $what: nothing of shadowtap left on $ifc"
 }
 
-# check_tapped NS IFACE MODE(tc|xdp) WHAT: the positive control of check_untapped, so that its
-# "nothing left" is known to look at the right places: the tap's filters, XDP program, mirror pair
-# and pins are all there while an agent runs (or after it was killed).
+# check_tapped NS IFACE MODE(tc|xdp) ATTACH(tcx|clsact) WHAT [--killed]: the positive control of
+# check_untapped, so that its "nothing left" is known to look at the right places: the tap's tc
+# programs (tcx chain, or cls_bpf filters on clsact), XDP program, mirror pair and pins are all
+# there while an agent runs. --killed: after a SIGKILL, where tcx links have ended with the agent
+# by design (nothing runs without it) and everything else stays for `detach`.
 check_tapped() {
-  local ns="$1" ifc="$2" mode="$3" what="$4"
-  ip netns exec "$ns" tc filter show dev "$ifc" egress | grep -q tc_egress ||
-    fail "$what: no tc egress filter on $ifc"
-  if [ "$mode" = tc ]; then
-    ip netns exec "$ns" tc filter show dev "$ifc" ingress | grep -q tc_ingress ||
-      fail "$what: no tc ingress filter on $ifc"
-  else
+  local ns="$1" ifc="$2" mode="$3" attach="$4" what="$5" killed="${6:-}"
+  local dirs=(egress) dir
+  [ "$mode" = tc ] && dirs=(ingress egress)
+  for dir in "${dirs[@]}"; do
+    if [ "$attach" = clsact ]; then
+      ip netns exec "$ns" tc filter show dev "$ifc" "$dir" | grep -q "tc_$dir" || fail "$what: no tc $dir filter on $ifc"
+    elif [ -n "$killed" ]; then
+      [ -z "$(tcx_programs "$ns" "$ifc" "$dir" | grep '^tc_')" ] ||
+        fail "$what: a tcx $dir program outlived its agent on $ifc: $(tcx_programs "$ns" "$ifc" "$dir")"
+    else
+      # At the head of the chain: nothing attached before it can hide a packet from it.
+      tcx_programs "$ns" "$ifc" "$dir" | head -n1 | grep -q "^tc_$dir" ||
+        fail "$what: tc_$dir is not first on the tcx $dir chain of $ifc: $(tcx_programs "$ns" "$ifc" "$dir" | tr '\n' ' ')"
+    fi
+  done
+  if [ "$mode" = xdp ]; then
     ip -n "$ns" link show dev "$ifc" | grep -q xdp || fail "$what: no XDP program on $ifc"
     if command -v xdp-loader >/dev/null; then
       timeout 10 nsenter --net="/run/netns/$ns" xdp-loader status "$ifc" 2>&1 | grep -q xdp_ingress ||
         fail "$what: xdp-loader does not show xdp_ingress on $ifc"
     fi
   fi
-  ip netns exec "$ns" tc qdisc show dev "$ifc" | grep -q clsact || fail "$what: no clsact qdisc on $ifc"
-  [ "$(ip -n "$ns" -o link show | grep -c 'st-mirror[01]')" -eq 2 ] || fail "$what: no st-mirror0/st-mirror1 pair in $ns"
+  if [ "$attach" = clsact ]; then
+    ip netns exec "$ns" tc qdisc show dev "$ifc" | grep -q clsact || fail "$what: no clsact qdisc on $ifc"
+  fi
+  [ "$(mirror_ifaces "$ns" | wc -l)" -eq 2 ] || fail "$what: no mirror pair in $ns: $(mirror_ifaces "$ns" | tr '\n' ' ')"
   [ -e "/sys/fs/bpf/shadowtap/$ifc/st_state" ] || fail "$what: no pinned maps at /sys/fs/bpf/shadowtap/$ifc"
-  log "ok: $what: tap present on $ifc ($mode mode)"
+  log "ok: $what: tap present on $ifc ($mode mode, $attach${killed:+, agent killed})"
 }

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 #
-# capture.sh: tcpdump on the mirror interface (st-mirror1 in $NS_SRV; CAPTURE_NS and CAPTURE_IF
-# change that), and the connection summary of a capture (tests/tools/pcap_conns.py).
+# capture.sh: tcpdump on the mirror interface (the started agent's, $AGENT_MIRROR_RX, in $NS_SRV;
+# CAPTURE_NS and CAPTURE_IF change that), and the connection summary of a capture
+# (tests/tools/pcap_conns.py).
 
 CAP_PID=""
 CAP_FILE=""
@@ -21,14 +22,15 @@ capture_start() {
     shift 2
   fi
   CAP_FILE="$H_TMP/$name.pcap"
-  local err="$H_TMP/$name.tcpdump.log" i
-  ip netns exec "${CAPTURE_NS:-$NS_SRV}" tcpdump -i "${CAPTURE_IF:-st-mirror1}" -n -U --immediate-mode -s "$snap" \
+  local err="$H_TMP/$name.tcpdump.log" i ifc="${CAPTURE_IF:-$AGENT_MIRROR_RX}"
+  [ -n "$ifc" ] || fail "capture_start: no CAPTURE_IF and no agent mirror interface (start the agent first)"
+  ip netns exec "${CAPTURE_NS:-$NS_SRV}" tcpdump -i "$ifc" -n -U --immediate-mode -s "$snap" \
     -B 16384 -Z root -w "$CAP_FILE" "$@" >"$err" 2>&1 &
   CAP_PID=$!
   H_BG_PIDS+=("$CAP_PID")
   for ((i = 0; i < 100; i++)); do
     grep -q "listening on" "$err" 2>/dev/null && return 0
-    kill -0 "$CAP_PID" 2>/dev/null || fail "tcpdump on ${CAPTURE_IF:-st-mirror1} died: $(cat "$err")"
+    kill -0 "$CAP_PID" 2>/dev/null || fail "tcpdump on $ifc died: $(cat "$err")"
     sleep 0.05
   done
   fail "tcpdump did not start within 5 s: $(cat "$err")"

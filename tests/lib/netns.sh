@@ -7,7 +7,7 @@
 #
 #   [ns $NS_CLI] $CLI_IF ==veth== $SRV_IF [ns $NS_SRV] $SRV_SH_IF ==veth== $SHD_IF [ns $NS_SHD]
 #     $CLI4                          $SRV4   the service   $SRV_SH4           $SHD4   the shadow(s)
-#                                    ^ the agent taps $SRV_IF (st-mirror0/1 are made in $NS_SRV)
+#                                    ^ the agent taps $SRV_IF (its mirror pair is made in $NS_SRV)
 #                                      and replays from $SRV_SH4 to the shadow namespace (--shadow)
 #
 #   --router: the client sits one hop further, behind a router namespace $NS_RTR whose forward

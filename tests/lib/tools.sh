@@ -94,6 +94,7 @@ http {
   server {
     listen $listen;
     root $dir/www;
+    location = /nginx_status { stub_status; } # requests served, for the benchmarks' counts
   }
 }
 NGINX

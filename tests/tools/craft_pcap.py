@@ -26,6 +26,7 @@ import json
 import random
 import struct
 import sys
+from toollib import csum
 
 CLIENT_MAC = bytes.fromhex("020000000001")
 SERVER_MAC = bytes.fromhex("020000000002")
@@ -34,14 +35,6 @@ SERVER_IP = bytes([10, 88, 9, 1])
 SERVER_PORT = 18080
 SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
 
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 def frame(src_mac, dst_mac, sip, dip, sport, dport, seq, ack, flags, payload=b""):

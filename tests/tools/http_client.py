@@ -69,6 +69,8 @@ def run_conn(args, index, latencies, lock):
         buf = bytearray()
         r = 0
         while r < args.reqs:
+            if r and args.req_pace:
+                time.sleep(args.req_pace)  # keep-alive connections of paced requests (recording timing)
             batch = min(args.pipeline, args.reqs - r)
             parts = []
             for k in range(batch):
@@ -117,6 +119,7 @@ def main():
     p.add_argument("--id", default="c", help="connection id prefix")
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--pace", type=float, default=0.0, help="seconds each worker waits before each connection")
+    p.add_argument("--req-pace", type=float, default=0.0, help="seconds between the requests (batches) of a connection")
     p.add_argument("--out-conns", required=True, help="append one JSON line per connection here")
     args = p.parse_args()
 

@@ -8,11 +8,12 @@ JSON lines), stdlib only.
   st_json.py lines FILE EXPR   EXPR on `s`, the list of FILE's JSON lines
   st_json.py identities STATUS [--copies K] [--flows]
                                the replay counters of a `status --json` add up, per target:
-                               opened + shed_backoff + skipped_empty + pending = flows
+                               opened + shed_backoff + shed_limit + skipped_empty + pending = flows
                                established x K (only connections whose handshake was seen are
                                replayed; pending ones wait for their first byte), and
-                               opened = completed + aborted + shed_backlog + shed_stalled +
-                               connect_failed + write_failed + active; --flows: also flows
+                               opened = completed + unconfirmed + aborted + shed_backlog +
+                               shed_stalled + shed_no_socket + connect_failed + write_failed +
+                               active; --flows: also flows
                                started = never_established + completed + reset + server_reset +
                                broken + evicted + idle_timeout + shutdown + active. Exit 1 with
                                the broken identities on stderr.
@@ -22,7 +23,8 @@ import sys
 
 from toollib import load_json, load_jsonl
 
-REPLAY_OUTCOMES = ("completed", "aborted", "shed_backlog", "shed_stalled", "connect_failed", "write_failed")
+REPLAY_OUTCOMES = ("completed", "unconfirmed", "aborted", "shed_backlog", "shed_stalled", "shed_no_socket",
+                   "connect_failed", "write_failed")
 FLOW_ENDS = ("never_established", "completed", "reset", "server_reset", "broken", "evicted", "idle_timeout",
              "shutdown")
 
@@ -40,9 +42,10 @@ def identities(status, copies, flows):
         if f["started"] != ends + f["active"]:
             bad.append("flows started %d != %s %d + active %d" % (f["started"], "+".join(FLOW_ENDS), ends, f["active"]))
     for t in p["replay"]["targets"]:
-        if t["opened"] + t["shed_backoff"] + t["skipped_empty"] + t["pending"] != f["established"] * copies:
-            bad.append("%s: opened %d + shed_backoff %d + skipped_empty %d + pending %d != flows established %d x %d" % (
-                t["target"], t["opened"], t["shed_backoff"], t["skipped_empty"], t["pending"], f["established"], copies))
+        if t["opened"] + t["shed_backoff"] + t["shed_limit"] + t["skipped_empty"] + t["pending"] != f["established"] * copies:
+            bad.append("%s: opened %d + shed_backoff %d + shed_limit %d + skipped_empty %d + pending %d != flows established %d x %d" % (
+                t["target"], t["opened"], t["shed_backoff"], t["shed_limit"], t["skipped_empty"], t["pending"],
+                f["established"], copies))
         outs = sum(t[k] for k in REPLAY_OUTCOMES)
         if t["opened"] != outs + t["active"]:
             bad.append("%s: opened %d != %s %d + active %d" % (

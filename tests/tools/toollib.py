@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+import struct
 import threading
 import time
 
@@ -161,3 +162,13 @@ def load_json(path):
 def load_jsonl(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def csum(data):
+    """The Internet checksum (RFC 1071) of data, for crafted IP and TCP headers."""
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF

@@ -26,6 +26,7 @@ TEST(CounterNames, NamesMatchTheirEnumValues) {
   EXPECT_EQ(counterName(ST_C_CLONED), "cloned");
   EXPECT_EQ(counterName(ST_C_RING_FULL), "ring_full");
   EXPECT_EQ(counterName(ST_C_FLOW_RECORD_FAILED), "flow_record_failed");
+  EXPECT_EQ(counterName(ST_C_RING_TRUNCATED), "ring_truncated");
 }
 
 TEST(CounterNames, TerminalReasonsExcludeSeenAndEvents) {
@@ -35,4 +36,16 @@ TEST(CounterNames, TerminalReasonsExcludeSeenAndEvents) {
   EXPECT_TRUE(isTerminalCounter(ST_C_RING_FAILED));
   EXPECT_FALSE(isTerminalCounter(ST_C_FLOW_DECIDED));
   EXPECT_FALSE(isTerminalCounter(ST_C_FLOW_STATELESS));
+  EXPECT_FALSE(isTerminalCounter(ST_C_RING_TRUNCATED));
+  EXPECT_EQ(counterName(ST_C_SHED_OVERLOAD), "shed_overload");
+  EXPECT_FALSE(isTerminalCounter(ST_C_SHED_OVERLOAD));
+}
+
+TEST(CounterNames, DecapsulationEventsAreNamedAndNotTerminal) {
+  EXPECT_EQ(counterName(ST_C_DECAP_VXLAN), "decap_vxlan");
+  EXPECT_EQ(counterName(ST_C_DECAP_GENEVE), "decap_geneve");
+  EXPECT_EQ(counterName(ST_C_DECAP_IPIP), "decap_ipip");
+  EXPECT_EQ(counterName(ST_C_DECAP_IP6IP6), "decap_ip6ip6");
+  for (uint32_t c : {ST_C_DECAP_VXLAN, ST_C_DECAP_GENEVE, ST_C_DECAP_IPIP, ST_C_DECAP_IP6IP6})
+    EXPECT_FALSE(isTerminalCounter(c)) << counterName(c);
 }

@@ -96,3 +96,131 @@ TEST(PacketParser, RandomBytesNeverCrash) {
       ASSERT_LE(p.payload.data() + p.payload.size(), f.data() + f.size());
   }
 }
+
+namespace {
+
+using Frame = std::vector<uint8_t>;
+
+Frame ipv6Tcp(const std::string &payload) {
+  Frame f(12, 0xaa);
+  f.insert(f.end(), {0x86, 0xdd, 0x60, 0, 0, 0, 0, static_cast<uint8_t>(20 + payload.size()), 6, 64});
+  for (int i = 0; i < 2; i++) { // fd00::2 -> fd00::1
+    f.insert(f.end(), {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(2 - i)});
+  }
+  f.insert(f.end(), {0x9c, 0x40, 0x1f, 0x90, 0, 0, 0x10, 0, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0});
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+
+// `inner` (from its Ethernet header) behind an outer IPv4 header of protocol `proto` between two
+// nodes, with `tunnelHeader` first; `keepInnerEthernet` false drops the inner Ethernet header.
+Frame encapsulate(const Frame &inner, uint8_t proto, const Frame &tunnelHeader, bool keepInnerEthernet) {
+  Frame payload = tunnelHeader;
+  payload.insert(payload.end(), inner.begin() + (keepInnerEthernet ? 0 : 14), inner.end());
+  Frame f(12, 0xbb);
+  f.insert(f.end(), {0x08, 0x00});
+  size_t total = 20 + payload.size();
+  f.insert(f.end(), {0x45, 0, static_cast<uint8_t>(total >> 8), static_cast<uint8_t>(total), 0, 0, 0x40, 0, 64, proto,
+                     0, 0, 192, 0, 2, 11, 192, 0, 2, 10});
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+
+Frame udpTunnel(uint16_t dport, size_t innerLen, const Frame &header) {
+  size_t udpLen = 8 + header.size() + innerLen;
+  Frame h = {0xcb, 0x20, static_cast<uint8_t>(dport >> 8), static_cast<uint8_t>(dport), static_cast<uint8_t>(udpLen >> 8),
+             static_cast<uint8_t>(udpLen), 0, 0};
+  h.insert(h.end(), header.begin(), header.end());
+  return h;
+}
+
+Frame vxlan(const Frame &inner, uint16_t port = ST_PORT_VXLAN) {
+  return encapsulate(inner, 17, udpTunnel(port, inner.size(), {0x08, 0, 0, 0, 0, 0, 42, 0}), true);
+}
+
+Frame geneve(const Frame &inner, size_t optionWords, bool ethernet = true) {
+  uint16_t type = ethernet ? ST_ETH_P_TEB : (inner[12] << 8 | inner[13]);
+  Frame header = {static_cast<uint8_t>(optionWords), 0, static_cast<uint8_t>(type >> 8), static_cast<uint8_t>(type),
+                  0, 0, 42, 0};
+  header.resize(8 + optionWords * 4, 0x5a);
+  return encapsulate(inner, 17, udpTunnel(ST_PORT_GENEVE, inner.size() - (ethernet ? 0 : 14), header), ethernet);
+}
+
+void expectInner(const Frame &frame, Encap encap, bool v6, const std::string &payload) {
+  TcpPacket p;
+  ASSERT_EQ(parseTcpFrame(frame, p), ParseError::None);
+  EXPECT_EQ(p.encap, encap);
+  EXPECT_EQ(p.ipv6, v6);
+  EXPECT_EQ(p.sport, 40000);
+  EXPECT_EQ(p.dport, 8080);
+  EXPECT_FALSE(p.truncated);
+  EXPECT_EQ(std::string(p.payload.begin(), p.payload.end()), payload);
+  EXPECT_EQ(p.segmentLen, 20 + payload.size());
+  if (v6) {
+    EXPECT_EQ(p.src[0], htonl(0xfd000000));
+    EXPECT_EQ(p.src[3], htonl(2));
+  } else {
+    EXPECT_EQ(p.src[3], htonl(0x0a000002)); // the inner client, not the node 192.0.2.11
+    EXPECT_EQ(p.dst[3], htonl(0x0a000001));
+  }
+}
+
+} // namespace
+
+TEST(PacketParser, OverlaysYieldTheInnerPacket) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "inner ipv6" : "inner ipv4");
+    Frame inner = v6 ? ipv6Tcp("over the overlay") : ipv4Tcp("over the overlay", 1);
+    expectInner(vxlan(inner), Encap::Vxlan, v6, "over the overlay");
+    expectInner(vxlan(inner, ST_PORT_VXLAN_LINUX), Encap::Vxlan, v6, "over the overlay");
+    expectInner(geneve(inner, 0), Encap::Geneve, v6, "over the overlay");
+    expectInner(geneve(inner, 5), Encap::Geneve, v6, "over the overlay");
+    expectInner(geneve(inner, 63), Encap::Geneve, v6, "over the overlay");
+    Frame bare = v6 ? inner : ipv4Tcp("over the overlay"); // no VLAN tag: IP straight after the tunnel
+    expectInner(encapsulate(bare, v6 ? 41 : 4, {}, false), v6 ? Encap::Ip6ip6 : Encap::Ipip, v6, "over the overlay");
+    expectInner(geneve(bare, 1, false), Encap::Geneve, v6, "over the overlay");
+  }
+  Frame plain = ipv4Tcp("x");
+  expectInner(geneve(plain, 2, false), Encap::Geneve, false, "x");
+}
+
+TEST(PacketParser, OverlayPaddingAndCutsAreNotPayload) {
+  Frame frame = vxlan(ipv4Tcp("abc"));
+  frame.resize(frame.size() + 20, 0); // Ethernet padding after the outer IP payload
+  expectInner(frame, Encap::Vxlan, false, "abc");
+  Frame cut = vxlan(ipv4Tcp("abcdef"));
+  cut.resize(cut.size() - 2); // a capture cut: the inner header says 6 bytes, 4 were captured
+  TcpPacket p;
+  ASSERT_EQ(parseTcpFrame(cut, p), ParseError::None);
+  EXPECT_TRUE(p.truncated);
+  EXPECT_EQ(std::string(p.payload.begin(), p.payload.end()), "abcd");
+}
+
+TEST(PacketParser, NotATunnelIsUdpAndOneLevelOnly) {
+  TcpPacket p;
+  Frame noIFlag = vxlan(ipv4Tcp("x"));
+  noIFlag[14 + 20 + 8] = 0;
+  EXPECT_EQ(parseTcpFrame(noIFlag, p), ParseError::NotTcp);
+  Frame otherPort = vxlan(ipv4Tcp("x"), 4790);
+  EXPECT_EQ(parseTcpFrame(otherPort, p), ParseError::NotTcp);
+  Frame genevev1 = geneve(ipv4Tcp("x"), 0);
+  genevev1[14 + 20 + 8] = 0x40;
+  EXPECT_EQ(parseTcpFrame(genevev1, p), ParseError::NotTcp);
+  Frame twice = vxlan(vxlan(ipv4Tcp("x")));
+  EXPECT_EQ(parseTcpFrame(twice, p), ParseError::NotTcp);
+  Frame optionsPastTheEnd = geneve(ipv4Tcp("x"), 0);
+  optionsPastTheEnd[14 + 20 + 8] = 63;
+  EXPECT_EQ(parseTcpFrame(optionsPastTheEnd, p), ParseError::Truncated);
+}
+
+TEST(PacketParser, OverlayTruncatedAtEveryByteNeverReadsPastTheEnd) {
+  for (const Frame &frame : {vxlan(ipv4Tcp("payload", 2, 6)), geneve(ipv6Tcp("payload"), 3),
+                             encapsulate(ipv6Tcp("payload"), 41, {}, false)}) {
+    for (size_t len = 0; len < frame.size(); len++) {
+      Frame cut(frame.begin(), frame.begin() + static_cast<long>(len));
+      TcpPacket p;
+      if (parseTcpFrame(cut, p) == ParseError::None)
+        EXPECT_LE(p.payload.data() + p.payload.size(), cut.data() + cut.size());
+    }
+  }
+}

@@ -5,6 +5,7 @@
 #include "cli/flags.h"
 #include "cli/run_flags.h"
 #include "common/error.h"
+#include "config/value_parsers.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -405,4 +406,35 @@ services:
 
   file.write("interface: eth0\nservices: []\n"); // an invalid new file is refused whole
   EXPECT_THROW(buildRunOptions(vm, fakeLookup), UsageError);
+}
+
+TEST(RunFlags, RecordFromFlagsAndFile) {
+  auto o = build({"--iface", "eth0", "--port", "80", "--record", "/var/lib/rec", "--record-max-bytes", "500M"});
+  ASSERT_TRUE(o.recordDir);
+  EXPECT_EQ(*o.recordDir, "/var/lib/rec");
+  EXPECT_EQ(o.recordMaxBytes, 500ull << 20);
+  EXPECT_EQ(o.recordFileBytes(), 500ull << 20 >> 3); // an eighth of a budget below 512 MiB
+  EXPECT_FALSE(build({"--iface", "eth0", "--port", "80"}).recordDir);
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80", "--record", "d"}).recordFileBytes(), 64ull << 20);
+  EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--record-max-bytes", "12Q"}).find("--record-max-bytes"),
+            std::string::npos);
+  EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--record-max-bytes", "1000"}).find("at least 1M"),
+            std::string::npos);
+  TempConfig file("interface: eth0\nrecord:\n  directory: /rec\n  maxBytes: 2G\nservices:\n  - port: 80\n");
+  o = build({"--config", file.path()});
+  ASSERT_TRUE(o.recordDir);
+  EXPECT_EQ(*o.recordDir, "/rec");
+  EXPECT_EQ(o.recordMaxBytes, 2ull << 30);
+  TempConfig typo("interface: eth0\nrecord:\n  dir: /rec\nservices:\n  - port: 80\n");
+  EXPECT_NE(errorOf({"--config", typo.path()}).find("record"), std::string::npos);
+}
+
+TEST(ReplayFlags, Speed) {
+  EXPECT_EQ(parseSpeed("2"), 2.0);
+  EXPECT_EQ(parseSpeed("0.5"), 0.5);
+  EXPECT_EQ(parseSpeed("10x"), 10.0);
+  EXPECT_EQ(parseSpeed("max"), 0.0);
+  EXPECT_EQ(parseSpeed("0"), 0.0);
+  for (const char *bad : {"-1", "fast", "", "1e9", "0.0001"})
+    EXPECT_THROW(parseSpeed(bad), UsageError) << bad;
 }

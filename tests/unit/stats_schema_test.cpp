@@ -37,7 +37,8 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
   auto json = toJson(s);
   using V = std::vector<std::string>;
   EXPECT_EQ(keys(json), (V{"capture", "flows", "replay", "http"}));
-  EXPECT_EQ(keys(json["capture"]), (V{"frames", "bytes", "kernel_drops", "not_tcp", "malformed"}));
+  EXPECT_EQ(keys(json["capture"]),
+            (V{"frames", "bytes", "kernel_drops", "not_tcp", "malformed", "bad_checksum", "truncated"}));
   EXPECT_EQ(keys(json["flows"]),
             (V{"packets", "started", "established", "never_established", "active", "completed", "reset",
                "server_reset", "broken", "broken_overflow", "broken_truncated", "broken_capture_loss", "evicted",
@@ -45,8 +46,9 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
                "server_streams_lost", "client_bytes", "server_bytes", "buffered_bytes"}));
   EXPECT_EQ(keys(json["replay"]), (V{"backlog_bytes", "targets"}));
   EXPECT_EQ(keys(json["replay"]["targets"][0]),
-            (V{"target", "opened", "active", "completed", "aborted", "shed_backlog", "shed_stalled", "shed_backoff",
-               "skipped_empty", "pending", "connect_failed", "write_failed", "write_stalls", "bytes_out", "bytes_in"}));
+            (V{"target", "opened", "active", "completed", "unconfirmed", "aborted", "shed_backlog", "shed_stalled",
+               "shed_no_socket", "shed_backoff", "shed_limit", "skipped_empty", "pending", "connect_failed",
+               "write_failed", "write_stalls", "bytes_out", "bytes_in"}));
   EXPECT_EQ(json["replay"]["targets"][0]["target"], "10.0.0.7:80");
   EXPECT_EQ(keys(json["http"]), (V{"flows",
                                    "active",

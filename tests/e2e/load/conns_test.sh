@@ -7,8 +7,10 @@
 #   A. 100,000 concurrent connections (tests/tools/st_load.c: 8 epoll processes, 4 client addresses,
 #      1000 connecting at once, 64 bytes sent on each, all held open; the server accepts and
 #      holds them, 8 processes on one SO_REUSEPORT port):
-#      every connection established and still open on both ends; the agent saw every SYN
-#      (flows started = 100,000, no capture loss), holds at most M flows, evicted the rest
+#      every connection established and still open on both ends; the agent accounted for every SYN
+#      (flows started + shed_overload = 100,000: a connection arriving while the single worker is
+#      behind is refused whole by the kernel and counted, never half-mirrored; no frame lost; the
+#      table must still fill twice over, or eviction was not exercised), holds at most M flows, evicted the rest
 #      (evicted = started - active, started = completed + reset + broken + evicted + idle_timeout +
 #      shutdown + active), aborted the replay of each evicted flow (aborted = evicted), and its
 #      replay counters add up; its RSS stays under the bound derived below, and stays flat
@@ -208,9 +210,12 @@ assert_eq "A: client connections established" "$CONNS" "$(sget clientA 'j["estab
 assert_eq "A: client connections failed" 0 "$(sget clientA 'j["failed"]')"
 # The agent may lag behind the client: wait (bounded) until it has accounted for every SYN
 # (a flow, or a frame it counted as lost) and no replay is still connecting.
+accounted() { # STATUS_FILE: flows started + frames lost + connections shed whole (all counted)
+  jget "$1" 'j["pipeline"]["flows"]["started"] + j["pipeline"]["capture"]["kernel_drops"] + j["counters"]["clone_failed"] + j["counters"]["shed_overload"]'
+}
 a_settled() {
   agent_status "$H_TMP/a.status.json"
-  [ $(($(f "$H_TMP/a.status.json" started) + $(jget "$H_TMP/a.status.json" 'j["pipeline"]["capture"]["kernel_drops"]'))) -ge "$CONNS" ] &&
+  [ "$(accounted "$H_TMP/a.status.json")" -ge "$CONNS" ] &&
     [ "$(r "$H_TMP/a.status.json" active)" -le "$(f "$H_TMP/a.status.json" active)" ]
 }
 h_wait_until "A: agent caught up" 30 a_settled || true
@@ -222,12 +227,17 @@ log "A: primary $(cat "$H_TMP/primary.stats.json"); shadow $(cat "$H_TMP/shadowA
 # The user's side: every connection established and still held on both ends.
 assert_eq "A: primary server connections open" "$CONNS" "$(sget primary 'j["open"]')"
 assert_eq "A: client connections that died after being established" 0 "$(sget clientA 'j["died_later"]')"
-# Every connection was mirrored: a flow per SYN. Under overload frames may be lost before the
-# agent reads them; then they must be counted, and every connection is a flow or a lost frame.
+# Every connection is accounted for: a flow per SYN, or a connection the kernel refused whole
+# while the worker was behind (shed_overload: admission control). Frames lost before the agent
+# reads them would be counted too (kernel_drops, clone_failed), but admission exists so that
+# none is: any loss fails below. How much is shed at this rate on this machine is a capacity
+# question for bench/churn.sh, not a pass/fail here; the table must still have filled twice.
 log "A: kernel counters $(jget "$H_TMP/a.status.json" 'j["counters"]')"
 DROPS_A=$(jget "$H_TMP/a.status.json" 'j["pipeline"]["capture"]["kernel_drops"] + j["counters"]["clone_failed"]')
+log "A: connections shed whole while the agent was behind: $(jget "$H_TMP/a.status.json" 'j["counters"]["shed_overload"]') (admission pauses $(jget "$H_TMP/a.status.json" 'j["pipeline"]["admission"]["pauses"]'))"
 assert_le "A: flows started (one per connection at most)" "$CONNS" "$(f "$H_TMP/a.status.json" started)"
-assert_ge "A: flows started + frames lost (kernel_drops + clone_failed, counted)" "$CONNS" $(($(f "$H_TMP/a.status.json" started) + DROPS_A))
+assert_ge "A: flows started + frames lost + shed_overload (every SYN counted)" "$CONNS" "$(accounted "$H_TMP/a.status.json")"
+assert_ge "A: flows started (the table of $MAX_FLOWS filled at least twice)" $((2 * MAX_FLOWS)) "$(f "$H_TMP/a.status.json" started)"
 assert_eq "A: frames lost at $CONN_RATE connections/s (kernel_drops + clone_failed)" 0 "$DROPS_A"
 # A full table pushes out half-open flows (never_established: not mirrored at all, whole-or-nothing
 # holds) before established ones (evicted: their replay is reset).
@@ -328,8 +338,8 @@ assert_ge "B: kernel flow_decided (SYNs recorded)" "$FLOOD_SYNS" "$(jget "$S" 'j
 # ...and started a flow, or is a counted loss: a clone the mirror veth refused (clone_failed) or a
 # frame the capture ring dropped (kernel_drops). A few random tuples may repeat one still in the
 # table (expected < 1 here): 10 allowed.
-LOST_B=$(jget "$S" 'j["pipeline"]["capture"]["kernel_drops"] + j["counters"]["clone_failed"]')
-assert_ge "B: flows started + frames lost (kernel_drops + clone_failed, counted)" $((FLOOD_SYNS - 10)) $(($(f "$S" started) + LOST_B))
+# While the agent is behind, new SYNs are refused whole and counted (shed_overload).
+assert_ge "B: flows started + frames lost + shed_overload (counted)" $((FLOOD_SYNS - 10)) "$(accounted "$S")"
 assert_ge "B: flows evicted + never_established (at least started - max-flows - completed)" $(($(f "$S" started) - MAX_FLOWS - 1)) \
   $(($(f "$S" evicted) + $(f "$S" never_established)))
 common_checks B "$S" "$IDLE_RSS"

@@ -12,8 +12,8 @@
 #      --gap-timeout-ms 5000: with 5 % loss a retransmission can itself be lost; 5 s covers four
 #      consecutive losses of the same segment (RTO 200+400+800+1600 ms), so a healthy agent never
 #      breaks a flow here by bad luck.
-#   B. Crafted captures (tests/tools/craft_pcap.py) sent with tcpreplay into st-mirror0, so the agent
-#      reads them on st-mirror1 exactly as if mirrored: client segments reordered, overlapping
+#   B. Crafted captures (tests/tools/craft_pcap.py) sent with tcpreplay into the agent's mirror pair
+#      (its tx end), so the agent reads them on the rx end exactly as if mirrored: client segments reordered, overlapping
 #      (same bytes), duplicated, crossing the 2^32 sequence wrap, tiny, FIN before the last data,
 #      later copies with different bytes (first copy wins, as documented in stream_reassembler.h):
 #      the shadow receives each original stream exactly (ended by FIN). And a capture whose hole
@@ -64,12 +64,12 @@ NCRAFT=$(wc -l <"$H_TMP/crafted.conns")
 : >"$H_TMP/shadow.jsonl"
 agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW" --gap-timeout-ms 1000
 agent_status "$H_TMP/b0.json"
-timeout 30 ip netns exec "$NS_SRV" tcpreplay -q -i st-mirror0 --topspeed "$H_TMP/crafted.pcap" >"$H_TMP/tcpreplay.log" 2>&1 ||
+timeout 30 ip netns exec "$NS_SRV" tcpreplay -q -i "$AGENT_MIRROR_TX" --topspeed "$H_TMP/crafted.pcap" >"$H_TMP/tcpreplay.log" 2>&1 ||
   fail "tcpreplay failed: $(cat "$H_TMP/tcpreplay.log")"
 log "tcpreplay: $(grep -E 'Actual|Failed' "$H_TMP/tcpreplay.log" | tr -s ' \n' ' ')"
 wait_records "$H_TMP/shadow.jsonl" '"event": "close"' $((NCRAFT + 1)) 15 || true
 agent_settle b 5 "crafted capture"
-assert_eq "frames read from st-mirror1 (all of the capture)" "$(jget "$H_TMP/craft.json" 'j["frames"]')" \
+assert_eq "frames read from $AGENT_MIRROR_RX (all of the capture)" "$(jget "$H_TMP/craft.json" 'j["frames"]')" \
   "$(($(jget "$H_TMP/b.status.json" 'j["pipeline"]["capture"]["frames"]') - $(jget "$H_TMP/b0.json" 'j["pipeline"]["capture"]["frames"]')))"
 # Every complete crafted connection: exactly the original stream, ended by FIN.
 grep -v '"CID hole' "$H_TMP/shadow.jsonl" >"$H_TMP/shadow.complete.jsonl" || true

@@ -8,7 +8,7 @@
 #      64 KiB, the way GRO hands them to tc on a real NIC.
 # Each phase: 40 connections of 2 POSTs with 128 KiB bodies, 20 of 5 keep-alive GETs. The shadow must get
 # every stream byte-identical (compare.py), with no capture loss, no clone failure, no flow broken;
-# a tcpdump on the mirror port (st-mirror1) proves the big frames really were there: frames
+# a tcpdump on the mirror port (the pair's rx end) proves the big frames really were there: frames
 # > 1514 bytes in A (and none > 9014+), frames > 9014 bytes in B.
 # Usage: jumbo_test.sh PATH_TO_SHADOWTAP
 set -euo pipefail
@@ -52,10 +52,10 @@ phase() {
     "$(jget "$s" 'sum(j["pipeline"]["flows"][k] for k in ("broken","reset","evicted"))')"
   assert_eq "$name: replays completed" "$n" "$(jget "$s" 'j["pipeline"]["replay"]["targets"][0]["completed"]')"
   compare_streams "$H_TMP/$name.compare.json" --client "$conns" --shadow "$rec"
-  # Frame lengths on st-mirror1 (wire length, not the 128-byte capture).
+  # Frame lengths on the mirror port (wire length, not the 128-byte capture).
   analyse "$CAP_FILE" "$H_TMP/$name.frames.json" "$PORT" --count-over=1514 --count-over=9014
   read -r big jumbo max <<<"$(jget "$H_TMP/$name.frames.json" '"%d %d %d" % (j["frames_over"]["1514"], j["frames_over"]["9014"], j["max_frame_len"])')"
-  log "$name: frames on st-mirror1 > 1514 bytes: $big, > 9014 bytes: $jumbo, largest $max"
+  log "$name: frames on $AGENT_MIRROR_RX > 1514 bytes: $big, > 9014 bytes: $jumbo, largest $max"
   if [ "$tso" = off ]; then
     assert_ge "$name: jumbo frames (> 1514 bytes) mirrored" 1 "$big"
     assert_eq "$name: frames > 9014 bytes with TSO/GSO off (harness: really one segment per frame)" 0 "$jumbo"

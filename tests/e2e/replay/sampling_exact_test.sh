@@ -64,7 +64,7 @@ assert_eq "flow_decided counter (one per SYN)" "$N" "$(d 'j["counters"]["flow_de
 assert_eq "flow_stateless counter" 0 "$(d 'j["counters"]["flow_stateless"]')"
 assert_gt "not_sampled counter" 0 "$(d 'j["counters"]["not_sampled"]')"
 assert_eq "clone_failed counter" 0 "$(jget "$H_TMP/s1.json" 'j["counters"]["clone_failed"]')"
-assert_eq "frames read from st-mirror1 = cloned packets" "$(jget "$H_TMP/s1.json" 'j["counters"]["cloned"]')" \
+assert_eq "frames read from $AGENT_MIRROR_RX = cloned packets" "$(jget "$H_TMP/s1.json" 'j["counters"]["cloned"]')" \
   "$(jget "$H_TMP/s1.json" 'j["pipeline"]["capture"]["frames"]')"
 assert_eq "flows started = predicted" "$NPRED" "$(jget "$H_TMP/s1.json" 'j["pipeline"]["flows"]["started"]')"
 assert_eq "flows completed = predicted" "$NPRED" "$(jget "$H_TMP/s1.json" 'j["pipeline"]["flows"]["completed"]')"

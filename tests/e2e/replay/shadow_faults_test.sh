@@ -29,7 +29,7 @@
 #              shadow reset or closed before taking everything") each must be write_failed, never
 #              completed. Run last: it fails on an agent that counts a RST after its FIN as completed.
 # In every tap run the accounting holds per target (opened + shed_backoff + skipped_empty = flows x copies,
-# opened = completed + aborted + shed_backlog + shed_stalled + connect_failed + write_failed + active), and the
+# opened = completed + unconfirmed + aborted + shed_* + connect_failed + write_failed + active), and the
 # agent's RSS (VmRSS, sampled every 0.2 s) stays below 300 MB.
 # Usage: shadow_faults_test.sh PATH_TO_SHADOWTAP   (FAULT_CASES="reset garbage" runs only the listed
 # cases, for debugging; the default and the ctest entry run all of them)

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+// `shadowtap replay`: an offline input (capture or recording) through the live pipeline to the
+// shadow targets, paced by its own timestamps (offline/offline_replay.h). Prints a progress line
+// on a terminal, then a summary (and in HTTP mode the comparison report); --json prints the
+// summary as one document. No privileges: no SO_MARK (nothing is tapped here to exclude it from).
+#include "commands/commands.h"
+#include "common/resource_limits.h"
+#include "compare/comparison.h"
+#include "offline/offline_replay.h"
+#include "pipeline/pipeline_stats.h"
+#include "replay/replay_plan.h"
+
+#include <cstdio>
+#include <iostream>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+namespace shadowtap {
+namespace {
+
+double seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+std::string fixed(double value, int digits) {
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.*f", digits, value);
+  return text;
+}
+
+nlohmann::ordered_json summaryJson(const ReplayCommandOptions &options, const OfflineInput &input,
+                                   const OfflineReplayResult &result) {
+  nlohmann::ordered_json doc;
+  doc["input"] = input.describe();
+  doc["speed"] = options.speed;
+  doc["items"] = result.items;
+  doc["span_s"] = seconds(result.spanNs);
+  doc["input_done_s"] = seconds(result.inputDoneNs);
+  doc["elapsed_s"] = seconds(result.elapsedNs);
+  doc["pipeline"] = toJson(result.stats);
+  return doc;
+}
+
+void printSummary(const ReplayCommandOptions &options, const OfflineInput &input, const OfflineReplayResult &r) {
+  const auto &f = r.stats.flows;
+  std::cout << "replayed " << input.describe() << "\n"
+            << "  span " << fixed(seconds(r.spanNs), 3) << " s at speed "
+            << (options.speed == 0 ? std::string("max") : fixed(options.speed, 3)) << ": input done after "
+            << fixed(seconds(r.inputDoneNs), 3) << " s, last replay finished after " << fixed(seconds(r.elapsedNs), 3)
+            << " s\n"
+            << "  connections: " << f.flowsStarted << " started, " << f.flowsCompleted << " completed, "
+            << f.flowsReset << " reset, " << f.serverReset << " reset by the server, " << f.flowsBroken << " broken, " << f.midstreamSkipped << " without their SYN (skipped), "
+            << f.flowsShutdown << " still open at the end; " << f.clientBytes << " client bytes\n";
+  for (const auto &[name, t] : r.stats.targets)
+    std::cout << "  " << name << ": " << t.opened << " opened, " << t.completed << " completed, " << t.unconfirmed
+              << " unconfirmed, " << t.aborted << " aborted, " << t.connectFailed << " connect failed, "
+              << t.writeFailed << " write failed, " << (t.shedBacklog + t.shedStalled + t.shedNoSocket + t.shedBackoff +
+                                                          t.shedLimit)
+              << " shed; " << t.bytesOut << " bytes out\n";
+}
+
+} // namespace
+
+int replayCommand(const ReplayCommandOptions &options) {
+  auto plan = replay::buildReplayPlan(options.services);
+  auto input = openOfflineInput(options.from, options.speed);
+  warnIfFewFiles(raiseOpenFileLimit()); // one socket per replay connection
+  replay::ReplayOptions replay;
+  replay.mark = 0;
+  replay.maxBacklogTotal = options.replayBacklogBytes;
+  replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
+  replay.maxConnectionsPerTarget = options.maxReplayConns;
+  for (const auto &source : options.replaySources)
+    replay.sources.push_back(boost::asio::ip::make_address(source));
+  flow::FlowLimits limits;
+  compare::Comparison comparison;
+  bool terminal = ::isatty(STDERR_FILENO) && !options.json;
+  std::function<void(const OfflineReplayResult &)> progress;
+  if (terminal)
+    progress = [](const OfflineReplayResult &r) {
+      uint64_t open = 0, errors = 0;
+      for (const auto &[name, t] : r.stats.targets) {
+        open += t.active;
+        errors += t.connectFailed + t.writeFailed + t.aborted;
+      }
+      std::fprintf(stderr, "\r%.1f s: %llu read, input time %.1f s (%.2fx), %llu replays open, %llu errors   ",
+                   seconds(r.elapsedNs), static_cast<unsigned long long>(r.items), seconds(r.spanNs),
+                   r.elapsedNs ? seconds(r.spanNs) / seconds(r.elapsedNs) : 0.0, static_cast<unsigned long long>(open),
+                   static_cast<unsigned long long>(errors));
+    };
+  OfflineReplay offline(limits, replay, plan, comparison, std::move(input), progress);
+  auto result = offline.run();
+  if (terminal)
+    std::fprintf(stderr, "\n");
+  bool http = !plan.http.empty();
+  if (options.json) {
+    auto doc = summaryJson(options, offline.input(), result);
+    if (http)
+      doc["report"] = comparison.json();
+    std::cout << doc.dump(2) << "\n";
+  } else {
+    printSummary(options, offline.input(), result);
+    if (http)
+      std::cout << "\n" << compare::formatReportTable(comparison.json());
+  }
+  return 0;
+}
+
+} // namespace shadowtap

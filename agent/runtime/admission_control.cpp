@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "runtime/admission_control.h"
+
+#include <algorithm>
+#include <spdlog/spdlog.h>
+
+namespace shadowtap {
+
+void AdmissionControl::report(size_t worker, double load) {
+  std::lock_guard lock(mutex_);
+  if (worker >= behind_.size())
+    return;
+  if (load >= kHigh)
+    behind_[worker] = true;
+  else if (load < kLow)
+    behind_[worker] = false;
+  apply(std::any_of(behind_.begin(), behind_.end(), [](bool b) { return b; }));
+}
+
+void AdmissionControl::apply(bool paused) {
+  if (paused && !stats_.paused) {
+    stats_.pauses++;
+    spdlog::warn("overload: a worker is behind; new connections are not mirrored until it catches up");
+  } else if (!paused && stats_.paused) {
+    spdlog::info("overload over: admitting new connections again");
+  }
+  stats_.paused = paused;
+  // The map is checked every time, not only on a change: `shadowtap set` rewrites st_runtime
+  // with whatever it read, and must not leave admission paused (or resumed) behind our back.
+  try {
+    st_runtime runtime = maps_.runtime();
+    if (runtime.admit_paused != static_cast<uint32_t>(paused)) {
+      runtime.admit_paused = paused;
+      maps_.setRuntime(runtime);
+    }
+  } catch (const std::exception &e) {
+    spdlog::warn("overload: cannot update admission: {}", e.what()); // fail open: keep mirroring
+  }
+}
+
+AdmissionStats AdmissionControl::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+} // namespace shadowtap

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// Overload: whole connections or nothing. Every tick each worker reports how loaded it is (its
+// capture ring's fill: the agent's own lag; a slow shadow is handled per replay, shed_backlog). While any worker is
+// behind, the BPF programs admit no new connection (st_runtime.admit_paused): the kernel records
+// those SYNs as not mirrored and counts them (shed_overload), so a connection is either mirrored
+// from its SYN or not at all, instead of every stream getting a hole when the ring overflows.
+// Hysteresis (behind from kHigh until back under kLow) keeps admission from flapping.
+#pragma once
+
+#include "bpf/pinned_maps.h"
+#include "stats/stat_fields.h"
+
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace shadowtap {
+
+struct AdmissionStats {
+  uint64_t paused = 0; // gauge: 1 while new connections are not admitted
+  uint64_t pauses = 0; // times admission was paused
+};
+
+inline constexpr stats::Field<AdmissionStats> kAdmissionStatsFields[] = {
+    {"paused", &AdmissionStats::paused, stats::Kind::Gauge,
+     "1 while the agent is behind and the kernel admits no new connection."},
+    {"pauses", &AdmissionStats::pauses, stats::Kind::Counter,
+     "Times the agent paused admission of new connections (overload)."},
+};
+
+class AdmissionControl {
+public:
+  static constexpr double kHigh = 0.5; // a worker at half its buffer is behind...
+  static constexpr double kLow = 0.2;  // ...until it is back under a fifth of it
+
+  AdmissionControl(TapMaps &maps, size_t workers) : maps_(maps), behind_(workers, false) {}
+  // From worker `worker`'s thread, every tick. `load`: 0..1.
+  void report(size_t worker, double load);
+  AdmissionStats stats() const;
+
+private:
+  void apply(bool paused); // with mutex_ held
+
+  TapMaps &maps_;
+  mutable std::mutex mutex_;
+  std::vector<bool> behind_;
+  AdmissionStats stats_;
+};
+
+} // namespace shadowtap

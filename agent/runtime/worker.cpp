@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "runtime/worker.h"
+
+#include "common/clock.h"
+
+#include <boost/asio/post.hpp>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+namespace shadowtap {
+
+namespace asio = boost::asio;
+
+namespace {
+// Two ring blocks per turn (512 KiB, a few thousand small frames): a flood filling the ring must
+// not keep the loop from replaying or publishing stats. What is left is read on the next turn,
+// posted behind whatever else is ready.
+constexpr uint32_t kBatchesPerTurn = 2;
+constexpr auto kTick = std::chrono::milliseconds(100);
+} // namespace
+
+unsigned defaultWorkerCount() {
+  unsigned cpus = std::thread::hardware_concurrency();
+  return cpus > 1 ? cpus / 2 : 1;
+}
+
+Worker::Worker(Settings settings, std::unique_ptr<FrameSource> source, std::unique_ptr<PcapWriter> pcap,
+               compare::Comparison &comparison)
+    : pipelineSettings_(std::move(settings)), comparison_(comparison), source_(std::move(source)),
+      pcap_(std::move(pcap)), ticker_(io_) {
+  if (pipelineSettings_.plan) {
+    std::unique_ptr<record::RecordWriter> recorder;
+    if (pipelineSettings_.recordDir)
+      recorder = std::make_unique<record::RecordWriter>(*pipelineSettings_.recordDir,
+                                                        static_cast<uint32_t>(pipelineSettings_.index),
+                                                        pipelineSettings_.recordFileBytes,
+                                                        pipelineSettings_.recordMaxBytes);
+    pipeline_ = std::make_unique<MirrorPipeline>(io_, pipelineSettings_.limits, pipelineSettings_.replay,
+                                                 *pipelineSettings_.plan, comparison, std::move(recorder));
+  }
+  frameHandler_ = [this](const Frame &frame) { onFrame(frame); };
+  watch_ = std::make_unique<ReadableWatch>(io_, source_->readableFd(), [this] { drainSource(); });
+  publish(); // a snapshot exists from the start
+}
+
+Worker::~Worker() {
+  if (thread_.joinable() && !stop(std::chrono::seconds(2)))
+    thread_.detach(); // stop() logged it; the process is exiting
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::run() {
+  std::string name = "shadowtap-w" + std::to_string(pipelineSettings_.index);
+  pthread_setname_np(pthread_self(), name.c_str());
+  tick();
+  io_.run();
+  // Stopping: what is already captured still reaches the pipeline (and the pcap file), then every
+  // flow ends and every replay is aborted.
+  drainSource();
+  if (pipeline_)
+    pipeline_->shutdown();
+  if (pipeline_ && pipeline_->recorder()) {
+    const auto &r = pipeline_->recorder()->stats();
+    spdlog::info("worker {} recorded {} records, {} bytes in {} files into {}{}", pipelineSettings_.index, r.records,
+                 r.bytes, r.files, *pipelineSettings_.recordDir,
+                 r.dropped ? "; " + std::to_string(r.dropped) + " records dropped past --record-max-bytes" : "");
+  }
+  publish();
+  stopped_.set_value();
+}
+
+bool Worker::stop(std::chrono::milliseconds deadline) {
+  if (!thread_.joinable())
+    return true;
+  asio::post(io_, [this] { io_.stop(); });
+  if (stoppedFuture_.wait_for(deadline) != std::future_status::ready) {
+    spdlog::error("worker {} did not stop within {} ms", pipelineSettings_.index, deadline.count());
+    return false;
+  }
+  thread_.join();
+  return true;
+}
+
+void Worker::reconfigure(const flow::FlowLimits &limits, std::shared_ptr<const replay::ReplayPlan> plan) {
+  asio::post(io_, [this, limits, plan = std::move(plan)] {
+    if (pipeline_)
+      pipeline_->reconfigure(limits, *plan);
+    else
+      pipeline_ = std::make_unique<MirrorPipeline>(io_, limits, pipelineSettings_.replay, *plan, comparison_);
+  });
+}
+
+void Worker::tick() {
+  ticker_.expires_after(kTick);
+  ticker_.async_wait([this](const boost::system::error_code &ec) {
+    if (ec)
+      return;
+    drainSource(); // a ring block may have been retired without a wake-up
+    if (pipeline_)
+      pipeline_->tick(monotonicNs());
+    publish();
+    if (pipelineSettings_.onLoad)
+      pipelineSettings_.onLoad(pipelineSettings_.index, load());
+    tick();
+  });
+}
+
+// How far behind the worker is: its capture ring's fill. Not the replay backlog: that fills when a
+// shadow is slow, which sheds that shadow's replays (shed_backlog) and must not stop mirroring to
+// every other shadow (tests/e2e/replay/shadow_faults_test.sh, noreadcap).
+double Worker::load() const {
+  return source_->occupancy();
+}
+
+void Worker::drainSource() {
+  nowNs_ = monotonicNs();
+  bool more = source_->poll(frameHandler_, kBatchesPerTurn);
+  if (pcap_)
+    pcap_->flush();
+  if (more && !drainPosted_) {
+    drainPosted_ = true;
+    asio::post(io_, [this] {
+      drainPosted_ = false;
+      drainSource();
+    });
+  }
+}
+
+void Worker::onFrame(const Frame &frame) {
+  if (pcap_)
+    pcap_->write(frame.tsNs, frame.data.data(), static_cast<uint32_t>(frame.data.size()), frame.wireLen);
+  if (pipeline_)
+    pipeline_->onFrame(frame, nowNs_);
+}
+
+void Worker::publish() {
+  uint64_t drops = source_->takeKernelDrops();
+  if (!pipeline_)
+    return;
+  pipeline_->addKernelDrops(drops);
+  auto snapshot = pipeline_->stats();
+  std::lock_guard lock(snapshotMutex_);
+  snapshot_ = std::move(snapshot);
+}
+
+std::optional<PipelineStats> Worker::stats() const {
+  std::lock_guard lock(snapshotMutex_);
+  return snapshot_;
+}
+
+} // namespace shadowtap

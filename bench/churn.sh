@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Connection churn (not a timed test): one request per connection at the primary's saturation,
+# every connection mirrored (100 %) and replayed to a shadow nginx. The shape production is full
+# of (clients without keep-alive, health checkers, short RPCs) and the one that costs a mirror the
+# most per byte: a flow, a replay connection and its teardown per request.
+#
+#   client ns (wrk -H 'Connection: close') ==veth== server ns (nginx primary, shadowtap on its NIC)
+#                                                    ==veth== shadow ns (nginx shadow)
+#
+# In one invocation: a no-tap run (the primary's own rate), then one run per --workers value.
+# Per run: requests the primary served (wrk) and the shadow received (its stub_status), the
+# share, shed/lost replays by reason, the agent's CPU seconds per 10,000 connections, and the
+# worst /healthz answer time while loaded (probed every 0.5 s). Ratios are against the no-tap
+# run of the same invocation.
+# Targets (issue #12): share >= 0.99 (or the rest counted as shed), agent <= 0.15 CPU-s per 10k
+# connections, /healthz < 1 s throughout.
+# Usage: sudo bench/churn.sh [--duration S] [--workers "1 2"] [--doc FILE|--no-doc]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DURATION=10
+WORKERS="1 2"
+DOC="$ROOT/docs/benchmarks.md"
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --duration) DURATION="$2"; shift ;;
+  --workers) WORKERS="$2"; shift ;;
+  --doc) DOC="$2"; shift ;;
+  --no-doc) DOC="" ;;
+  *) echo "usage: $0 [--duration S] [--workers \"1 2\"] [--doc FILE|--no-doc]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+BIN=${SHADOWTAP:-$ROOT/${BUILD_DIR:-build}/agent/shadowtap}
+[ -x "$BIN" ] || bash "$ROOT/scripts/build.sh"
+
+# shellcheck source=tests/lib/harness.sh
+source "$ROOT/tests/lib/harness.sh"
+h_init --tool --need wrk --need nginx --need curl
+h_agent "$BIN"
+H_NET=10.92
+h_topology ch --shadow
+PORT=8080 SHADOW_PORT=9080
+serve_nginx primary "$NS_SRV" "$SRV4:$PORT" 128
+serve_nginx shadow "$NS_SHD" "$SHD4:$SHADOW_PORT" 128
+
+shadow_requests() { # requests the shadow nginx has served (minus our own status probes)
+  in_ns "$NS_SHD" curl -fsS "http://$SHD4:$SHADOW_PORT/nginx_status" | awk 'NR == 3 {print $3}'
+}
+agent_cpu_ticks() { awk '{print $14 + $15}' "/proc/$AGENT_PID/stat"; }
+
+# load NAME: wrk for DURATION s, one request per connection; served requests in $H_TMP/NAME.served
+load() {
+  in_cli wrk -t 2 -c 16 -d "${DURATION}s" -H 'Connection: close' "http://$SRV4:$PORT/" >"$H_TMP/$1.wrk" 2>&1
+  awk '/requests in/ {print $1}' "$H_TMP/$1.wrk" >"$H_TMP/$1.served"
+}
+
+# /healthz every 0.5 s while the load runs: the worst answer time (ms, 9999 = no answer in 3 s).
+healthz_watch() {
+  local out="$1"
+  : >"$out"
+  while :; do
+    in_srv curl -s -o /dev/null -m 3 -w '%{time_total}\n' "http://127.0.0.1:9477/healthz" >>"$out" 2>/dev/null || echo 9.999 >>"$out"
+    sleep 0.5
+  done
+}
+
+load notap
+BASE=$(cat "$H_TMP/notap.served")
+echo "no tap: $BASE requests in ${DURATION} s ($((BASE / DURATION))/s)"
+
+printf '%-8s %10s %10s %8s %10s %12s %10s %s\n' workers served shadow share vs_notap "cpu_s/10k" healthz_ms "lost/shed"
+ROWS=""
+for w in $WORKERS; do
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_PORT" --workers "$w" --log-level warn
+  before=$(shadow_requests)
+  c0=$(agent_cpu_ticks)
+  healthz_watch "$H_TMP/healthz.$w" &
+  hz_pid=$!
+  # PERF_OUT=DIR: a CPU profile of the agent during the load (perf record -g), DIR/perf.w<N>.data.
+  [ -n "${PERF_OUT:-}" ] && { perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.w$w.data" -- sleep "$DURATION" >/dev/null 2>&1 & }
+  load "w$w"
+  kill "$hz_pid" 2>/dev/null; wait "$hz_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  agent_status "$H_TMP/status.$w.loaded.json"
+  [ -n "${BENCH_DEBUG:-}" ] && jget "$H_TMP/status.$w.loaded.json" 'j["pipeline"]' >&2
+  agent_wait_idle 20 || true
+  c1=$(agent_cpu_ticks)
+  agent_status "$H_TMP/status.$w.json"
+  after=$(shadow_requests)
+  agent_stop TERM
+  served=$(cat "$H_TMP/w$w.served")
+  shadow=$((after - before))
+  cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", d / hz}')
+  share=$(awk -v r="$shadow" -v s="$served" 'BEGIN { printf "%.4f", s ? r / s : 0 }')
+  ratio=$(awk -v s="$served" -v b="$BASE" 'BEGIN { printf "%.3f", b ? s / b : 0 }')
+  per10k=$(awk -v c="$cpu" -v s="$served" 'BEGIN { printf "%.3f", s ? c * 10000 / s : 0 }')
+  hzmax=$(sort -n "$H_TMP/healthz.$w" | tail -1 | awk '{printf "%d", $1 * 1000}')
+  lost=$(jget "$H_TMP/status.$w.json" '" ".join("%s=%d" % (k, v) for k, v in j["pipeline"]["replay"]["targets"][0].items() if k.startswith(("shed", "connect_failed", "write_failed", "aborted")) and v) or "none"')
+  printf '%-8s %10s %10s %8s %10s %12s %10s %s\n' "$w" "$served" "$shadow" "$share" "$ratio" "$per10k" "$hzmax" "$lost"
+  ROWS+="| $w | $served | $shadow | $share | $ratio | $per10k | $hzmax | $lost |"$'\n'
+done
+
+if [ -n "$DOC" ]; then
+  section="<!-- churn:begin -->
+## Connection churn (\`bench/churn.sh\`)
+
+$(date -u +%Y-%m-%d), kernel $(uname -r), $(nproc) CPUs. nginx primary (1 worker, 128-byte page) in a
+server namespace, \`shadowtap run --percent 100 --shadow …\` on its NIC, nginx as the shadow in a third
+namespace; \`wrk -t2 -c16 -H 'Connection: close'\` for ${DURATION} s: one request per connection. No tap:
+**${BASE}** requests. *shadow* = requests the shadow nginx served (stub_status); *share* = shadow ÷
+served; *vs no tap* = served ÷ the no-tap run; CPU = the agent's user+system seconds over the run per
+10,000 connections; healthz = the worst /healthz answer while loaded (probed every 0.5 s).
+
+| workers | served (primary) | shadow | share | vs no tap | agent CPU s / 10k conns | worst /healthz ms | not replayed (counted) |
+|---|---:|---:|---:|---:|---:|---:|---|
+${ROWS}
+Targets: share ≥ 0.99 (or counted as shed), ≤ 0.15 CPU-s per 10k connections, /healthz < 1 s.
+<!-- churn:end -->"
+  if grep -q '<!-- churn:begin -->' "$DOC" 2>/dev/null; then
+    "$PYTHON" - "$DOC" "$section" <<'PY'
+import re, sys
+doc, new = sys.argv[1], sys.argv[2]
+text = open(doc).read()
+text = re.sub(r"<!-- churn:begin -->.*?<!-- churn:end -->", lambda m: new, text, flags=re.S)
+open(doc, "w").write(text)
+PY
+  else
+    printf '\n%s\n' "$section" >>"$DOC"
+  fi
+  echo "results written to $DOC"
+fi
