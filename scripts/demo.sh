@@ -10,7 +10,7 @@
 #   v2 identical to v1 · v3 adds 1.2 s to GET /books/{id}/reviews · v4 answers 500 for even ids
 #
 # 1. builds shadowtap (scripts/build.sh: Debian packages through scripts/deps.sh, cmake),
-# 2. phase 1: a client polls v1 at a steady rate (about 15% of the requests carry
+# 2. phase 1: a client polls v1 at a steady rate, Poisson arrivals (about 15% of the requests carry
 #    `end-user: demo-user`) -> the primary's baseline, as the client sees it,
 # 3. phase 2: `shadowtap run --protocol http` on v1's NIC mirrors every request to v2, v3 and v4,
 #    except the demo user's; the client polls again, the same requests in the same order,
@@ -97,7 +97,10 @@ for v in "${SHADOWS[@]}"; do
 done
 
 HTTP=1
-if ! "$BIN" run --help 2>&1 | grep -q -- '--protocol' || ! "$BIN" run --help 2>&1 | grep -q -- '--exclude-header' ||
+# The help is read whole first: `grep -q` stops reading at the first match, and under pipefail the
+# writer's SIGPIPE would read as "no such flag".
+RUN_HELP=$("$BIN" run --help 2>&1 || true)
+if ! grep -q -- '--protocol' <<<"$RUN_HELP" || ! grep -q -- '--exclude-header' <<<"$RUN_HELP" ||
   ! "$BIN" report --help >/dev/null 2>&1; then
   HTTP=0
   say "${BOLD}note: this shadowtap has no --protocol http / --exclude-header / report: the lab replays${RESET}"

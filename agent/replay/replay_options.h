@@ -23,6 +23,12 @@ struct ReplayOptions {
   // plus this (shadow_connection.h, "Pacing"). Covers the capture's block retire timeout (20 ms)
   // and the time the server takes to ACK the request, with room to spare; 0: no pacing.
   std::chrono::milliseconds paceDelay{50};
+  // HTTP mode: the copies of one connection (every target, every --copies) are paced this far
+  // apart, in target order (the first at paceDelay; at most kMaxPaceSlots slots apart). Each shadow
+  // still gets the primary's timeline; shadows that share a host (a lab, a staging box) no longer
+  // all take the same request at the same instant, a contention the primary never had.
+  std::chrono::milliseconds paceSpread{10};
+  static constexpr uint64_t kMaxPaceSlots = 10;
   // Replay connections open at once per target; past it new replays are shed whole (counted
   // shed_limit). 0: no limit but the open file limit (running out is counted shed_no_socket).
   size_t maxConnectionsPerTarget = 0;

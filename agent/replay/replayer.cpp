@@ -80,7 +80,7 @@ void Replayer::open(flow::FlowId id) {
         continue;
       }
       auto connection = std::make_shared<ShadowConnection>(context_, targets_[target], route->http);
-      connection->start(connectNs);
+      connection->start(connectNs ? connectNs + paceOffsetNs(connections.size()) : 0);
       connections.push_back(std::move(connection));
     }
   }
@@ -119,8 +119,14 @@ void Replayer::paceRequest(flow::FlowId id, uint64_t ingressNs) {
   auto *connections = opened(id);
   if (!connections)
     return;
-  for (auto &connection : *connections)
-    connection->holdUntil(ingressNs + delay);
+  for (size_t slot = 0; slot < connections->size(); slot++)
+    (*connections)[slot]->holdUntil(ingressNs + delay + paceOffsetNs(slot));
+}
+
+// Copy `slot` of a connection (target order, then copies) is paced this much after the first.
+uint64_t Replayer::paceOffsetNs(size_t slot) const {
+  auto spread = static_cast<uint64_t>(std::chrono::nanoseconds(context_.options.paceSpread).count());
+  return std::min<uint64_t>(slot, ReplayOptions::kMaxPaceSlots) * spread;
 }
 
 void Replayer::paceConnect(flow::FlowId id, uint64_t handshakeNs) {

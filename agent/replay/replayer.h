@@ -71,6 +71,7 @@ private:
   void open(flow::FlowId id);
   void countPending(const PortRoute &route, int sign);
   std::vector<std::shared_ptr<ShadowConnection>> *opened(flow::FlowId id); // opens if due; null if none
+  uint64_t paceOffsetNs(size_t slot) const;
 
   ReplayOptions options_;
   ReplayStats stats_;

@@ -2,8 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """The release-safety lab's client: polls the book service at a steady rate and measures it.
 
-Open loop: request i is sent at start + i / rate whatever the previous ones are doing (a small
-thread pool sends them), so a slow answer shows up as latency and never lowers the rate. Every
+Open loop with Poisson arrivals at --rate: request i is sent at its own instant of the plan
+(exponential gaps, drawn from the seed) whatever the previous ones are doing (a small thread pool
+sends them), so a slow answer shows up as latency and never lowers the rate. Not a fixed tick: a
+tick of 1/rate phase-locks with anything periodic on the same CPUs (at 20/s, the replay's 50 ms
+pace delay would land every shadow's copy of a request on the primary's next request), so one side
+would always run contended and the other never. Every
 request uses its own TCP connection (connect, one GET, read the whole response, close): each
 mirrored connection is one request, short-lived, and a slow shadow cannot build a queue behind a
 long keep-alive connection.
@@ -88,6 +92,12 @@ def main():
     address, port = url.hostname, url.port or 80
     count = max(1, int(round(args.rate * args.duration)))
     requests = plan(args.seed, count, args.excluded_share)
+    arrivals = random.Random(args.seed + 1)  # its own stream: the request plan stays what it was
+    send_at = []
+    t = 0.0
+    for _ in requests:
+        send_at.append(t)
+        t += arrivals.expovariate(args.rate)
 
     lock = threading.Lock()
     codes = {}
@@ -123,7 +133,7 @@ def main():
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i, request in enumerate(requests):
-            delay = start + i / args.rate - time.monotonic()
+            delay = start + send_at[i] - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             pool.submit(one, *request)

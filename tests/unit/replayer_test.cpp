@@ -310,3 +310,32 @@ TEST(Replayer, HttpRequestsArePacedFromTheirIngressTime) {
   ASSERT_EQ(a.streams.size(), 2u);
   EXPECT_EQ(a.streams[1], second);
 }
+
+// The copies of one connection are paced paceSpread apart in target order: the first target's at
+// ingress + paceDelay, the second's paceSpread later (shadows sharing a host never take the same
+// request at the same instant).
+TEST(Replayer, HttpCopiesArePacedApartInTargetOrder) {
+  asio::io_context io;
+  Recorder a(io), b(io);
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(200);
+  options.paceDelay = std::chrono::milliseconds(100);
+  options.paceSpread = std::chrono::milliseconds(300);
+  ReplayPlan plan = planFor({target(a.port()), target(b.port())});
+  plan.http[0] = std::make_shared<const http::HttpRules>();
+  Replayer replayer(io, options, plan);
+
+  std::string request = "GET /paced HTTP/1.1\r\n\r\n";
+  uint64_t now = realtimeNs();
+  replayer.onFlowStart(1, {});
+  replayer.paceRequest(1, now);
+  replayer.onClientData(1, bytes(request));
+  runFor(io, 250); // past the first copy's 100 ms, before the second's 400 ms
+  ASSERT_EQ(a.streams.size(), 1u);
+  EXPECT_EQ(a.streams[0], request);
+  EXPECT_TRUE(b.streams.empty() || b.streams[0].empty());
+  runFor(io, 300);
+  ASSERT_EQ(b.streams.size(), 1u);
+  EXPECT_EQ(b.streams[0], request);
+  EXPECT_GE(realtimeNs() - now, 400'000'000ull);
+}
