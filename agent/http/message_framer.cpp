@@ -7,8 +7,10 @@
 //    LF — or any byte after its CR: Debian builds http-parser with HTTP_PARSER_STRICT=0.
 //  - on_message_complete pauses too; execute then returns the offset just past the message.
 //  - on_chunk_header pauses on the last chunk (size 0), so we know where the trailers start.
-//  Everything between the head and the message end is handed out raw as body (chunk framing and
-//  trailers included); on_body is not used.
+//  Everything between the head and the last chunk is handed out raw as body (chunk framing
+//  included); on_body is not used. A trailer section is held until it ends and handed out whole
+//  (onTrailers), so header rules can apply to its fields; on a parse error it leaves as
+//  passthrough like a held head.
 // Limits: http-parser counts header bytes with bulk steps in its fast paths, so the byte where it
 // reports an overflow depends on how the input was split. We enforce our own limit, one byte under
 // its 80 KiB (the resumed byte is counted twice), by never feeding a head or trailer section more
@@ -221,13 +223,26 @@ struct MessageFramer::Impl {
     size_t ret = execute(p, take);
     auto err = HTTP_PARSER_ERRNO(&parser);
     if (err == HPE_OK && ret == take) {
-      body(p + out, take - out);
-      if (inTrailers)
+      if (inTrailers) {
+        if (!holdTrailers(p + out, take - out))
+          return fail(p, n, NotHttp::HeadBudget);
         trailerBytes += take;
+      } else {
+        body(p + out, take - out);
+      }
       return take;
     }
     if (err == HPE_PAUSED && ret >= out && (pause == Pause::LastChunk || pause == Pause::MessageComplete)) {
-      body(p + out, ret - out);
+      if (inTrailers) { // the trailer section ended: handed out whole, so rules can see its fields
+        if (!holdTrailers(p + out, ret - out))
+          return fail(p, n, NotHttp::HeadBudget);
+        handedOut += head.size();
+        listener.onTrailers(head);
+        head.clear();
+        releaseHead();
+      } else {
+        body(p + out, ret - out);
+      }
       http_parser_pause(&parser, 0);
       if (std::exchange(pause, Pause::None) == Pause::LastChunk) {
         inTrailers = true;
@@ -243,6 +258,14 @@ struct MessageFramer::Impl {
       good = out; // not expected from http-parser; keep every byte anyway
     body(p + out, good - out);
     return good + fail(p + good, n - good);
+  }
+
+  // A trailer section is held (in `head`, charged to the head budget like a head) until it ends.
+  bool holdTrailers(const uint8_t *p, size_t n) {
+    if (!chargeHead(n))
+      return false;
+    head.insert(head.end(), p, p + n);
+    return true;
   }
 
   void endMessage() {
@@ -283,8 +306,15 @@ struct MessageFramer::Impl {
       releaseHead();
     } else if (mode == Mode::Body) {
       execute(nullptr, 0); // ends a close-delimited body (on_message_complete), else a no-op
-      if (std::exchange(pause, Pause::None) == Pause::MessageComplete)
+      if (std::exchange(pause, Pause::None) == Pause::MessageComplete) {
         endMessage();
+      } else if (inTrailers && !head.empty()) {
+        // The stream ended inside a trailer section: its bytes still come out, as for a head.
+        listener.onNotHttp(NotHttp::Truncated);
+        pass(head.data(), head.size());
+        head.clear();
+        releaseHead();
+      }
     }
     finished = true;
   }

@@ -65,6 +65,9 @@ public:
   virtual void onHead(const MessageHead &head, std::span<const uint8_t> raw) = 0;
   // Raw body bytes of the current message, as they arrive (possibly many calls, possibly none).
   virtual void onBody(std::span<const uint8_t> raw) = 0;
+  // The trailer section of a chunked message (its fields and the final blank line), whole, once
+  // it ended (before onMessageEnd). Default: more body bytes.
+  virtual void onTrailers(std::span<const uint8_t> raw) { onBody(raw); }
   // The current message's last byte was in the last span handed out.
   virtual void onMessageEnd() = 0;
   // Bytes that are not HTTP: everything after an upgrade or a parse error (announced first by

@@ -359,4 +359,35 @@ void validate(const HttpRules &rules) {
     throw UsageError("invalid request percentage: above 100");
 }
 
+std::string filterTrailers(const HttpRules &rules, std::string_view section) {
+  auto dropped = [&](std::string_view name) {
+    for (const auto &removed : rules.removeHeaders)
+      if (equalsIgnoreCase(removed, name))
+        return true;
+    for (const auto &set : rules.setHeaders)
+      if (equalsIgnoreCase(set.name, name))
+        return true;
+    return false;
+  };
+  std::string out;
+  out.reserve(section.size());
+  bool dropping = false; // the field being dropped goes on (an obs-fold continuation line)
+  while (!section.empty()) {
+    size_t end = section.find('\n');
+    std::string_view line = section.substr(0, end == std::string_view::npos ? section.size() : end + 1);
+    section.remove_prefix(line.size());
+    bool continuation = !line.empty() && (line[0] == ' ' || line[0] == '\t');
+    if (!continuation) {
+      size_t colon = line.find(':');
+      std::string_view name = colon == std::string_view::npos ? std::string_view{} : line.substr(0, colon);
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t'))
+        name.remove_suffix(1);
+      dropping = !name.empty() && dropped(name);
+    }
+    if (!dropping)
+      out.append(line);
+  }
+  return out;
+}
+
 } // namespace shadowtap::http

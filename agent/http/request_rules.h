@@ -71,6 +71,10 @@ Verdict decide(const HttpRules &rules, const MessageHead &request, uint32_t draw
 bool rewrites(const HttpRules &rules, const MessageHead &request);
 // The head sent to the shadow: request line + headers after the rules, CRLF-terminated.
 std::string rewriteHead(const HttpRules &rules, const MessageHead &request);
+// A chunked request's trailer section (fields, then the blank line) as the shadow gets it: fields
+// named by removeHeaders or setHeaders dropped (a set header's value is the head's; a credential
+// must not come back in a trailer), everything else byte for byte.
+std::string filterTrailers(const HttpRules &rules, std::string_view section);
 // "books.example:8080" -> "books.example-shadow:8080"; "[::1]:80" -> "[::1]-shadow:80" is not
 // useful, so IP literals are left alone.
 std::string shadowHost(std::string_view host);

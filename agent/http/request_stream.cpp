@@ -95,6 +95,17 @@ void RequestStream::onBody(std::span<const uint8_t> raw) {
     forward(raw);
 }
 
+// Header rules reach into the trailers: a removed header must not come back there.
+void RequestStream::onTrailers(std::span<const uint8_t> raw) {
+  if (!mirroring_)
+    return;
+  if (rules_->removeHeaders.empty() && rules_->setHeaders.empty()) {
+    forward(raw);
+    return;
+  }
+  forward(bytesOf(filterTrailers(*rules_, {reinterpret_cast<const char *>(raw.data()), raw.size()})));
+}
+
 void RequestStream::onMessageEnd() {
   if (stopped_)
     return;

@@ -88,6 +88,7 @@ public:
 private:
   void onHead(const MessageHead &head, std::span<const uint8_t> raw) override;
   void onBody(std::span<const uint8_t> raw) override;
+  void onTrailers(std::span<const uint8_t> raw) override;
   void onMessageEnd() override;
   void onPassthrough(std::span<const uint8_t> raw) override;
   void onNotHttp(NotHttp reason) override;

@@ -233,3 +233,39 @@ TEST(RequestStream, PerRequestPercentageUsesTheDraw) {
   stream.feed(span(kOrdinary + kOrdinary));
   EXPECT_EQ(sink.begun, (std::vector<std::string>{"GET /ok mirror", "GET /ok sampled_out"}));
 }
+
+// Header rules reach into a chunked request's trailers: a removed (or set) header does not come
+// back there; other trailer fields, the chunks and the next request go on byte for byte. Without
+// header rules the trailer section goes out as it came.
+TEST(RequestStream, RemovedHeadersAreRemovedFromTrailersToo) {
+  std::string chunked = "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "3\r\nabc\r\n0\r\n";
+  std::string trailers = "Authorization: Bearer SECRET-T\r\nX-Checksum: 42\r\n"
+                         "authorization :Bearer SECRET-U\r\n\tfolded SECRET-V\r\nX-Set: from-client\r\n\r\n";
+  HttpRules rules = privacyRules();
+  rules.setHeaders.push_back({"X-Set", "by-rule"});
+  auto s = runBoth(rules, chunked + trailers + kOrdinary);
+  EXPECT_EQ(s.out, "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nX-Set: by-rule\r\n\r\n"
+                   "3\r\nabc\r\n0\r\nX-Checksum: 42\r\n\r\n"
+                   "GET /ok HTTP/1.1\r\nHost: h\r\nX-Set: by-rule\r\n\r\n");
+  EXPECT_EQ(s.out.find("SECRET"), std::string::npos);
+  EXPECT_TRUE(s.stops.empty());
+  ASSERT_EQ(s.ends.size(), 2u);
+  EXPECT_EQ(s.ends[0], chunked.size() + trailers.size()); // positions count the input, not the output
+
+  HttpRules none;
+  none.hostSuffix = false;
+  auto raw = runBoth(none, chunked + trailers);
+  EXPECT_EQ(raw.out, chunked + trailers);
+}
+
+// A stream that ends inside a trailer section: with rules nothing of the section goes out (the
+// connection cannot be framed any more); without rules it goes out raw.
+TEST(RequestStream, StreamEndingInsideTrailersFailsClosedWithRules) {
+  std::string cut = "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nAuthorization: Bearer SECRET-T\r\n";
+  auto s = runBoth(privacyRules(), cut);
+  EXPECT_EQ(s.out.find("SECRET"), std::string::npos);
+  HttpRules none;
+  none.hostSuffix = false;
+  EXPECT_EQ(runBoth(none, cut).out, cut);
+}
