@@ -58,10 +58,15 @@ for w in $WORKERS; do
   healthz_watch "$H_TMP/healthz.$w" &
   hz_pid=$!
   # PERF_OUT=DIR: a CPU profile of the agent during the load (perf record -g), DIR/perf.w<N>.data.
-  [ -n "${PERF_OUT:-}" ] && { perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.w$w.data" -- sleep "$DURATION" >/dev/null 2>&1 & }
+  perf_pid=""
+  if [ -n "${PERF_OUT:-}" ]; then
+    perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.w$w.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   load "w$w"
   kill "$hz_pid" 2>/dev/null; wait "$hz_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
+  # Only our own children: a bare `wait` would also wait for the servers the harness started.
+  [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true
   agent_status "$H_TMP/status.$w.loaded.json"
   [ -n "${BENCH_DEBUG:-}" ] && jget "$H_TMP/status.$w.loaded.json" 'j["pipeline"]' >&2
   agent_wait_idle 20 || true
