@@ -18,31 +18,10 @@
 # Usage: sudo bench/churn.sh [--duration S] [--workers "1 2"] [--doc FILE|--no-doc]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-DURATION=10
-WORKERS="1 2"
-DOC="$ROOT/docs/benchmarks.md"
-while [ $# -gt 0 ]; do
-  case "$1" in
-  --duration) DURATION="$2"; shift ;;
-  --workers) WORKERS="$2"; shift ;;
-  --doc) DOC="$2"; shift ;;
-  --no-doc) DOC="" ;;
-  *) echo "usage: $0 [--duration S] [--workers \"1 2\"] [--doc FILE|--no-doc]" >&2; exit 2 ;;
-  esac
-  shift
-done
-[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
-BIN=${SHADOWTAP:-$ROOT/${BUILD_DIR:-build}/agent/shadowtap}
-[ -x "$BIN" ] || bash "$ROOT/scripts/build.sh"
-
-# shellcheck source=tests/lib/harness.sh
-source "$ROOT/tests/lib/harness.sh"
-h_init --tool --need wrk --need nginx --need curl
-h_agent "$BIN"
-H_NET=10.92
-h_topology ch --shadow
-PORT=8080 SHADOW_PORT=9080
-serve_nginx primary "$NS_SRV" "$SRV4:$PORT" 128
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_args 10 --workers WORKERS "1 2" "$@"
+bench_init ch 10.92 128 9080
 serve_nginx shadow "$NS_SHD" "$SHD4:$SHADOW_PORT" 128
 
 shadow_requests() { # requests the shadow nginx has served (minus our own status probes)
@@ -79,10 +58,15 @@ for w in $WORKERS; do
   healthz_watch "$H_TMP/healthz.$w" &
   hz_pid=$!
   # PERF_OUT=DIR: a CPU profile of the agent during the load (perf record -g), DIR/perf.w<N>.data.
-  [ -n "${PERF_OUT:-}" ] && { perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.w$w.data" -- sleep "$DURATION" >/dev/null 2>&1 & }
+  perf_pid=""
+  if [ -n "${PERF_OUT:-}" ]; then
+    perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.w$w.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   load "w$w"
   kill "$hz_pid" 2>/dev/null; wait "$hz_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
+  # Only our own children: a bare `wait` would also wait for the servers the harness started.
+  [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true
   agent_status "$H_TMP/status.$w.loaded.json"
   [ -n "${BENCH_DEBUG:-}" ] && jget "$H_TMP/status.$w.loaded.json" 'j["pipeline"]' >&2
   agent_wait_idle 20 || true
@@ -118,16 +102,5 @@ served; *vs no tap* = served ÷ the no-tap run; CPU = the agent's user+system se
 ${ROWS}
 Targets: share ≥ 0.99 (or counted as shed), ≤ 0.15 CPU-s per 10k connections, /healthz < 1 s.
 <!-- churn:end -->"
-  if grep -q '<!-- churn:begin -->' "$DOC" 2>/dev/null; then
-    "$PYTHON" - "$DOC" "$section" <<'PY'
-import re, sys
-doc, new = sys.argv[1], sys.argv[2]
-text = open(doc).read()
-text = re.sub(r"<!-- churn:begin -->.*?<!-- churn:end -->", lambda m: new, text, flags=re.S)
-open(doc, "w").write(text)
-PY
-  else
-    printf '\n%s\n' "$section" >>"$DOC"
-  fi
-  echo "results written to $DOC"
+  bench_doc_section churn "$section"
 fi

@@ -13,32 +13,10 @@
 # table says so. Usage: sudo bench/replay_fidelity.sh [--duration S] [--levels "1 4 16 64"] [--doc FILE|--no-doc]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-DURATION=8
-LEVELS="1 4 16 64"
-DOC="$ROOT/docs/benchmarks.md"
-while [ $# -gt 0 ]; do
-  case "$1" in
-  --duration) DURATION="$2"; shift ;;
-  --levels) LEVELS="$2"; shift ;;
-  --doc) DOC="$2"; shift ;;
-  --no-doc) DOC="" ;;
-  *) echo "usage: $0 [--duration S] [--levels \"1 4 16 64\"] [--doc FILE|--no-doc]" >&2; exit 2 ;;
-  esac
-  shift
-done
-[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
-BIN=${SHADOWTAP:-$ROOT/${BUILD_DIR:-build}/agent/shadowtap}
-[ -x "$BIN" ] || bash "$ROOT/scripts/build.sh"
-
-# The harness (tests/lib/): unique names, and one trap that removes everything on any exit.
-# shellcheck source=tests/lib/harness.sh
-source "$ROOT/tests/lib/harness.sh"
-h_init --tool --need wrk --need nginx --need curl
-h_agent "$BIN"
-H_NET=10.91
-h_topology rf --shadow
-PORT=8080 SHADOW_PORT=9000
-serve_nginx web "$NS_SRV" "$SRV4:$PORT" 512
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_args 8 --levels LEVELS "1 4 16 64" "$@"
+bench_init rf 10.91 512 9000
 
 # Each level gets its own agent and recorder, so the counts of one level never mix with another's.
 run_level() { # connections -> writes "served received cpu_s hwm_kib" to $H_TMP/result.<connections>
@@ -107,16 +85,5 @@ ${ROWS}
 Target: share ≥ 0.999 at every level — **${verdict}**. Peer tools: GoReplay and tcpcopy are not
 packaged in Debian 12 (no network access beyond its archive here), so no side-by-side numbers.
 <!-- replay_fidelity:end -->"
-  if grep -q '<!-- replay_fidelity:begin -->' "$DOC" 2>/dev/null; then
-    "$PYTHON" - "$DOC" "$section" <<'PY'
-import re, sys
-doc, new = sys.argv[1], sys.argv[2]
-text = open(doc).read()
-text = re.sub(r"<!-- replay_fidelity:begin -->.*?<!-- replay_fidelity:end -->", lambda m: new, text, flags=re.S)
-open(doc, "w").write(text)
-PY
-  else
-    printf '\n%s\n' "$section" >>"$DOC"
-  fi
-  echo "results written to $DOC"
+  bench_doc_section replay_fidelity "$section"
 fi

@@ -29,6 +29,20 @@ void update(int fd, const void *key, const void *value, const char *what) {
     throwErrno(std::string("failed to update ") + what, errno);
 }
 
+// The one element of a single-element array map (runtime config, agent state).
+template <class T> T readSingle(int fd, const char *what) {
+  uint32_t zero = 0;
+  T value{};
+  if (bpf_map_lookup_elem(fd, &zero, &value) != 0)
+    throwErrno(std::string("failed to read ") + what, errno);
+  return value;
+}
+
+template <class T> void writeSingle(int fd, const T &value, const char *what) {
+  uint32_t zero = 0;
+  update(fd, &zero, &value, what);
+}
+
 } // namespace
 
 TapMaps TapMaps::openPinned(const std::string &pinDir) {
@@ -98,29 +112,19 @@ std::vector<st_lpm_key> TapMaps::excludes() const {
 }
 
 st_runtime TapMaps::runtime() const {
-  uint32_t zero = 0;
-  st_runtime value{};
-  if (bpf_map_lookup_elem(fds_.runtime, &zero, &value) != 0)
-    throwErrno("failed to read runtime config", errno);
-  return value;
+  return readSingle<st_runtime>(fds_.runtime, "runtime config");
 }
 
 void TapMaps::setRuntime(const st_runtime &runtime) {
-  uint32_t zero = 0;
-  update(fds_.runtime, &zero, &runtime, "runtime config");
+  writeSingle(fds_.runtime, runtime, "runtime config");
 }
 
 st_state TapMaps::state() const {
-  uint32_t zero = 0;
-  st_state value{};
-  if (bpf_map_lookup_elem(fds_.state, &zero, &value) != 0)
-    throwErrno("failed to read agent state", errno);
-  return value;
+  return readSingle<st_state>(fds_.state, "agent state");
 }
 
 void TapMaps::setState(const st_state &state) {
-  uint32_t zero = 0;
-  update(fds_.state, &zero, &state, "agent state");
+  writeSingle(fds_.state, state, "agent state");
 }
 
 CounterValues TapMaps::counters() const {

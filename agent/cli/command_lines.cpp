@@ -13,10 +13,35 @@
 #include "net/link.h"
 
 #include <iostream>
+#include <optional>
+#include <string_view>
 
 namespace shadowtap {
 
 namespace po = boost::program_options;
+
+namespace {
+
+// A command that works on a tap, its command line parsed: the tap flags and the log level applied.
+struct TapCommand {
+  po::variables_map vm;
+  TapFlags tap;
+};
+
+// `desc` is tapFlags() and the command's own. nullopt: --help printed `usage` and the flags.
+std::optional<TapCommand> parseTapCommand(const std::vector<std::string> &args, const po::options_description &desc,
+                                          const char *command, std::string_view usage) {
+  auto parsed = parseFlags(args, desc, command);
+  if (parsed.help) {
+    std::cout << usage << desc << "\n";
+    return std::nullopt;
+  }
+  auto tap = tapFlagValues(parsed.vm);
+  setLogLevel(tap.logLevel);
+  return TapCommand{std::move(parsed.vm), std::move(tap)};
+}
+
+} // namespace
 
 int runCommandLine(const std::vector<std::string> &args) {
   auto desc = runFlags();
@@ -100,16 +125,12 @@ int replayCommandLine(const std::vector<std::string> &args) {
 }
 
 int reloadCommandLine(const std::vector<std::string> &args) {
-  auto desc = tapFlags();
-  auto parsed = parseFlags(args, desc, "reload");
-  if (parsed.help) {
-    std::cout << "usage: shadowtap reload --iface IF   (same as kill -HUP <agent pid>)\n" << desc << "\n";
+  auto cmd = parseTapCommand(args, tapFlags(), "reload",
+                             "usage: shadowtap reload --iface IF   (same as kill -HUP <agent pid>)\n");
+  if (!cmd)
     return 0;
-  }
-  auto tap = tapFlagValues(parsed.vm);
-  setLogLevel(tap.logLevel);
-  validateIfaceName(tap.iface, "--iface");
-  return reloadCommand(tap.iface, tap.bpffs);
+  validateIfaceName(cmd->tap.iface, "--iface");
+  return reloadCommand(cmd->tap.iface, cmd->tap.bpffs);
 }
 
 int setCommandLine(const std::vector<std::string> &args) {
@@ -124,15 +145,12 @@ int setCommandLine(const std::vector<std::string> &args) {
       ("include-cidr", po::value(&includes), "lift an earlier exclusion (repeatable)")
       ("enable", "resume mirroring")
       ("disable", "pause mirroring (programs stay attached, every packet passes)");
-  auto parsed = parseFlags(args, desc, "set");
-  if (parsed.help) {
-    std::cout << "usage: shadowtap set --iface IF [--port P --percent X] [--exclude-cidr C] [--include-cidr C]\n"
-              << desc << "\n";
+  auto cmd =
+      parseTapCommand(args, desc, "set",
+                      "usage: shadowtap set --iface IF [--port P --percent X] [--exclude-cidr C] [--include-cidr C]\n");
+  if (!cmd)
     return 0;
-  }
-  auto tap = tapFlagValues(parsed.vm);
-  setLogLevel(tap.logLevel);
-  o.iface = tap.iface;
+  o.iface = cmd->tap.iface;
   if (!port.empty())
     o.port = parsePort(port);
   if (!percent.empty())
@@ -141,30 +159,26 @@ int setCommandLine(const std::vector<std::string> &args) {
     o.excludes.push_back(parseCidr(c));
   for (const auto &c : includes)
     o.includes.push_back(parseCidr(c));
-  if (parsed.vm.count("enable") && parsed.vm.count("disable"))
+  if (cmd->vm.count("enable") && cmd->vm.count("disable"))
     throw UsageError("--enable and --disable contradict each other");
-  if (parsed.vm.count("enable"))
+  if (cmd->vm.count("enable"))
     o.enabled = true;
-  if (parsed.vm.count("disable"))
+  if (cmd->vm.count("disable"))
     o.enabled = false;
   validate(o);
-  return setCommand(o, tap.bpffs);
+  return setCommand(o, cmd->tap.bpffs);
 }
 
 int statusCommandLine(const std::vector<std::string> &args) {
   StatusOptions o;
   auto desc = tapFlags();
   desc.add_options()("json", po::bool_switch(&o.json), "machine-readable output");
-  auto parsed = parseFlags(args, desc, "status");
-  if (parsed.help) {
-    std::cout << "usage: shadowtap status --iface IF [--json]\n" << desc << "\n";
+  auto cmd = parseTapCommand(args, desc, "status", "usage: shadowtap status --iface IF [--json]\n");
+  if (!cmd)
     return 0;
-  }
-  auto tap = tapFlagValues(parsed.vm);
-  setLogLevel(tap.logLevel);
-  o.iface = tap.iface;
+  o.iface = cmd->tap.iface;
   validateIfaceName(o.iface, "--iface");
-  return statusCommand(o, tap.bpffs);
+  return statusCommand(o, cmd->tap.bpffs);
 }
 
 int reportCommandLine(const std::vector<std::string> &args) {
@@ -178,53 +192,44 @@ int reportCommandLine(const std::vector<std::string> &args) {
        "(http://HOST:PORT[/PREFIX])")
       ("window", po::value(&o.window),
        "with --prometheus: only the last DURATION (e.g. 1h) instead of the totals since each agent started");
-  auto parsed = parseFlags(args, desc, "report");
-  if (parsed.help) {
-    std::cout << "usage: shadowtap report --iface IF [--json]\n"
-                 "       shadowtap report --prometheus URL [--window DURATION] [--json]\n\n"
-                 "Requests by route, target (primary or shadow) and status code, with their count and\n"
-                 "duration (average, p50, p90, p99 in ms), and how often each shadow's status class\n"
-                 "differed from the primary's. Reads the running agent's local endpoint, or with\n"
-                 "--prometheus the series of every agent, summed by Prometheus (PromQL over its HTTP API;\n"
-                 "percentiles from the exported histogram buckets, so coarser than one agent's).\n\n"
-                 "examples:\n"
-                 "  shadowtap report --iface eth0\n"
-                 "  shadowtap report --prometheus http://prometheus.monitoring:9090 --window 1h\n"
-                 "  kubectl -n monitoring port-forward svc/prometheus 9090 &\n"
-                 "  shadowtap report --prometheus http://127.0.0.1:9090 --json\n"
-              << desc << "\n";
+  auto cmd = parseTapCommand(args, desc, "report",
+                             "usage: shadowtap report --iface IF [--json]\n"
+                             "       shadowtap report --prometheus URL [--window DURATION] [--json]\n\n"
+                             "Requests by route, target (primary or shadow) and status code, with their count and\n"
+                             "duration (average, p50, p90, p99 in ms), and how often each shadow's status class\n"
+                             "differed from the primary's. Reads the running agent's local endpoint, or with\n"
+                             "--prometheus the series of every agent, summed by Prometheus (PromQL over its HTTP API;\n"
+                             "percentiles from the exported histogram buckets, so coarser than one agent's).\n\n"
+                             "examples:\n"
+                             "  shadowtap report --iface eth0\n"
+                             "  shadowtap report --prometheus http://prometheus.monitoring:9090 --window 1h\n"
+                             "  kubectl -n monitoring port-forward svc/prometheus 9090 &\n"
+                             "  shadowtap report --prometheus http://127.0.0.1:9090 --json\n");
+  if (!cmd)
     return 0;
-  }
-  auto tap = tapFlagValues(parsed.vm);
-  setLogLevel(tap.logLevel);
   if (!o.prometheus.empty()) {
-    if (!tap.iface.empty())
+    if (!cmd->tap.iface.empty())
       throw UsageError("--iface and --prometheus exclude each other (one agent's report, or every agent's)");
     parseHttpUrl(o.prometheus); // a bad URL is a usage error, before any query
-    if (parsed.vm.count("window"))
+    if (cmd->vm.count("window"))
       validatePrometheusDuration(o.window, "--window");
     return reportCommand(o);
   }
-  if (parsed.vm.count("window"))
+  if (cmd->vm.count("window"))
     throw UsageError("--window needs --prometheus (an agent's own report counts since it started)");
-  o.iface = tap.iface;
+  o.iface = cmd->tap.iface;
   validateIfaceName(o.iface, "--iface");
   return reportCommand(o);
 }
 
 int detachCommandLine(const std::vector<std::string> &args) {
-  DetachOptions o;
-  auto desc = tapFlags();
-  auto parsed = parseFlags(args, desc, "detach");
-  if (parsed.help) {
-    std::cout << "usage: shadowtap detach --iface IF\n" << desc << "\n";
+  auto cmd = parseTapCommand(args, tapFlags(), "detach", "usage: shadowtap detach --iface IF\n");
+  if (!cmd)
     return 0;
-  }
-  auto tap = tapFlagValues(parsed.vm);
-  setLogLevel(tap.logLevel);
-  o.iface = tap.iface;
+  DetachOptions o;
+  o.iface = cmd->tap.iface;
   validateIfaceName(o.iface, "--iface");
-  return detachCommand(o, tap.bpffs);
+  return detachCommand(o, cmd->tap.bpffs);
 }
 
 int checkConfigCommandLine(const std::vector<std::string> &args) {

@@ -184,6 +184,16 @@ bool cellLess(const CellKey &a, const CellKey &b) {
   return ca < cb;
 }
 
+// The cells of `counts` that count at least one, in the report's order.
+std::vector<CellKey> countedCells(const std::map<CellKey, double> &counts) {
+  std::vector<CellKey> cells;
+  for (const auto &[key, count] : counts)
+    if (wholeCount(count) > 0)
+      cells.push_back(key);
+  std::sort(cells.begin(), cells.end(), cellLess);
+  return cells;
+}
+
 } // namespace
 
 nlohmann::ordered_json clusterReport(const PromQuery &query, const std::string &window) {
@@ -208,13 +218,8 @@ nlohmann::ordered_json clusterReport(const PromQuery &query, const std::string &
     auto it = m.find(k);
     return it == m.end() ? 0.0 : it->second;
   };
-  std::vector<CellKey> keys;
-  for (const auto &[key, count] : counts)
-    if (wholeCount(count) > 0)
-      keys.push_back(key);
-  std::sort(keys.begin(), keys.end(), cellLess);
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  for (const auto &key : keys) {
+  for (const auto &key : countedCells(counts)) {
     const auto &[route, target, code] = key;
     nlohmann::ordered_json row;
     row["target"] = target;
@@ -230,13 +235,8 @@ nlohmann::ordered_json clusterReport(const PromQuery &query, const std::string &
     rows.push_back(std::move(row));
   }
 
-  std::vector<CellKey> pairs;
-  for (const auto &[key, n] : compared)
-    if (wholeCount(n) > 0)
-      pairs.push_back(key);
-  std::sort(pairs.begin(), pairs.end(), cellLess);
   nlohmann::ordered_json disagreements = nlohmann::ordered_json::array();
-  for (const auto &key : pairs) {
+  for (const auto &key : countedCells(compared)) {
     nlohmann::ordered_json d;
     d["target"] = std::get<1>(key);
     d["route"] = std::get<0>(key);

@@ -2,6 +2,7 @@
 #include "offline/offline_replay.h"
 
 #include "common/clock.h"
+#include "runtime/drain_turn.h"
 #include "runtime/readable_watch.h"
 
 #include <boost/asio/post.hpp>
@@ -12,11 +13,6 @@
 namespace shadowtap {
 
 namespace asio = boost::asio;
-
-namespace {
-constexpr uint32_t kBatchesPerTurn = 4;
-constexpr auto kTick = std::chrono::milliseconds(20);
-} // namespace
 
 OfflineReplay::OfflineReplay(const flow::FlowLimits &limits, replay::ReplayOptions options,
                              const replay::ReplayPlan &plan, compare::Comparison &comparison,
@@ -36,7 +32,7 @@ void OfflineReplay::drain() {
   }
   bool more;
   try {
-    more = input_->pump(pipeline_, kBatchesPerTurn);
+    more = input_->pump(pipeline_, kOfflineDrainTurn.batchesPerTurn);
   } catch (...) {
     error_ = std::current_exception();
     pipeline_.shutdown();
@@ -49,17 +45,11 @@ void OfflineReplay::drain() {
     pipeline_.endOfInput();
     return;
   }
-  if (more && !drainPosted_) {
-    drainPosted_ = true;
-    asio::post(io_, [this] {
-      drainPosted_ = false;
-      drain();
-    });
-  }
+  postNextTurn(io_, drainPosted_, more, [this] { drain(); });
 }
 
 void OfflineReplay::tick() {
-  ticker_.expires_after(kTick);
+  ticker_.expires_after(kOfflineDrainTurn.tick);
   ticker_.async_wait([this](const boost::system::error_code &ec) {
     if (ec)
       return;

@@ -2,6 +2,7 @@
 #include "runtime/worker.h"
 
 #include "common/clock.h"
+#include "runtime/drain_turn.h"
 
 #include <boost/asio/post.hpp>
 #include <pthread.h>
@@ -10,14 +11,6 @@
 namespace shadowtap {
 
 namespace asio = boost::asio;
-
-namespace {
-// Two ring blocks per turn (512 KiB, a few thousand small frames): a flood filling the ring must
-// not keep the loop from replaying or publishing stats. What is left is read on the next turn,
-// posted behind whatever else is ready.
-constexpr uint32_t kBatchesPerTurn = 2;
-constexpr auto kTick = std::chrono::milliseconds(100);
-} // namespace
 
 unsigned defaultWorkerCount() {
   unsigned cpus = std::thread::hardware_concurrency();
@@ -94,7 +87,7 @@ void Worker::reconfigure(const flow::FlowLimits &limits, std::shared_ptr<const r
 }
 
 void Worker::tick() {
-  ticker_.expires_after(kTick);
+  ticker_.expires_after(kLiveDrainTurn.tick);
   ticker_.async_wait([this](const boost::system::error_code &ec) {
     if (ec)
       return;
@@ -117,16 +110,10 @@ double Worker::load() const {
 
 void Worker::drainSource() {
   nowNs_ = monotonicNs();
-  bool more = source_->poll(frameHandler_, kBatchesPerTurn);
+  bool more = source_->poll(frameHandler_, kLiveDrainTurn.batchesPerTurn);
   if (pcap_)
     pcap_->flush();
-  if (more && !drainPosted_) {
-    drainPosted_ = true;
-    asio::post(io_, [this] {
-      drainPosted_ = false;
-      drainSource();
-    });
-  }
+  postNextTurn(io_, drainPosted_, more, [this] { drainSource(); });
 }
 
 void Worker::onFrame(const Frame &frame) {

@@ -7,15 +7,16 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <linux/capability.h>
 #include <string>
+
+#ifndef CAP_PERFMON // kernel headers before 5.8
+#define CAP_PERFMON 38
+#define CAP_BPF 39
+#endif
 
 namespace shadowtap {
 namespace {
-
-constexpr int kCapNetAdmin = 12;
-constexpr int kCapSysAdmin = 21;
-constexpr int kCapPerfmon = 38;
-constexpr int kCapBpf = 39;
 
 uint64_t effectiveCapabilities() {
   std::ifstream status("/proc/self/status");
@@ -34,7 +35,7 @@ void requirePrivileges(const char *command) {
   // CAP_BPF alone loads only "unprivileged-safe" programs: the verifier refuses the capture
   // program's pointer arithmetic without CAP_PERFMON too (measured on 6.18). Before 5.8 there is
   // no CAP_BPF and CAP_SYS_ADMIN covers both.
-  if (has(kCapNetAdmin) && (has(kCapSysAdmin) || (has(kCapBpf) && has(kCapPerfmon))))
+  if (has(CAP_NET_ADMIN) && (has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))))
     return;
   throw Error(std::string("shadowtap ") + command +
               " needs root (or CAP_NET_ADMIN with CAP_BPF and CAP_PERFMON, or with CAP_SYS_ADMIN): permission denied");

@@ -127,13 +127,21 @@ def rst_window(a):
     return 0 if first and second and closed else 1
 
 
-def tfo_serve(a):
+def serve(a, fastopen=0):
+    """The listener of a *-serve command on 0.0.0.0:--port (with a TCP Fast Open queue of
+    `fastopen`), announced in --ready-file."""
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+    if fastopen:
+        srv.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, fastopen)
     srv.bind(("0.0.0.0", a.port))
     srv.listen(64)
     write_ready(a.ready_file)
+    return srv
+
+
+def tfo_serve(a):
+    srv = serve(a, fastopen=16)
     while True:
         conn, _ = srv.accept()
         with conn:
@@ -163,11 +171,7 @@ def tfo_client(a):
 
 
 def reset_serve(a):
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", a.port))
-    srv.listen(64)
-    write_ready(a.ready_file)
+    srv = serve(a)
     while True:
         conn, _ = srv.accept()
         got = b""

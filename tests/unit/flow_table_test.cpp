@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "flow/flow_table.h"
+#include "flow_test_support.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -37,27 +38,14 @@ struct Conn {
 
   TcpPacket pkt(bool fromClient, uint32_t seq, const std::string &data = "", bool syn = false, bool ack = true,
                 bool fin = false, bool rst = false) {
-    TcpPacket p{};
-    __u32 c[4] = {0, 0, htonl(0xffff), htonl(0x0a000002)};
-    __u32 s[4] = {0, 0, htonl(0xffff), htonl(0x0a000001)};
-    std::memcpy(p.src, fromClient ? c : s, 16);
-    std::memcpy(p.dst, fromClient ? s : c, 16);
-    p.sport = fromClient ? port : 80;
-    p.dport = fromClient ? 80 : port;
-    p.seq = seq;
-    p.syn = syn;
-    p.ack_flag = ack;
-    p.fin = fin;
-    p.rst = rst;
     auto &keep = storage[used++ % 64];
     keep = data;
-    p.payload = {reinterpret_cast<const uint8_t *>(keep.data()), keep.size()};
     uint32_t &next = fromClient ? clientNext : serverNext;
     uint32_t end = seq + static_cast<uint32_t>(data.size()) + (syn ? 1 : 0) + (fin ? 1 : 0);
     if (static_cast<int32_t>(end - next) > 0)
       next = end;
-    p.ack = fromClient ? serverNext : clientNext;
-    return p;
+    return test::connSegment(port, fromClient, seq, fromClient ? serverNext : clientNext,
+                             {reinterpret_cast<const uint8_t *>(keep.data()), keep.size()}, syn, ack, fin, rst);
   }
   // A pure ACK from the server: it has everything the client sent (or up to `upTo`).
   void ack(FlowTable &t, uint64_t now, std::optional<uint32_t> upTo = std::nullopt) {
@@ -161,9 +149,7 @@ TEST(FlowTable, ResetsOutsideTheExactNextSequenceAreIgnored) {
 
 TEST(FlowTable, UnfilledHoleBreaksTheFlowAfterTheGapTimeout) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.gapTimeoutNs = 1000;
-  FlowTable table(limits, sink);
+  FlowTable table({.gapTimeoutNs = 1000}, sink);
   Conn c{40003};
   c.handshake(table);
   table.onPacket(c.pkt(true, kClientIsn + 1, "aaaa"), 10);
@@ -179,9 +165,7 @@ TEST(FlowTable, UnfilledHoleBreaksTheFlowAfterTheGapTimeout) {
 
 TEST(FlowTable, HoleFilledInTimeIsNotBroken) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.gapTimeoutNs = 1000;
-  FlowTable table(limits, sink);
+  FlowTable table({.gapTimeoutNs = 1000}, sink);
   Conn c{40004};
   c.handshake(table);
   table.onPacket(c.pkt(true, kClientIsn + 5, "bbbb"), 10);
@@ -194,9 +178,7 @@ TEST(FlowTable, HoleFilledInTimeIsNotBroken) {
 
 TEST(FlowTable, SynFloodStaysWithinMaxFlowsAndCountsEvictions) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.maxFlows = 1000;
-  FlowTable table(limits, sink);
+  FlowTable table({.maxFlows = 1000}, sink);
   for (uint32_t i = 0; i < 50000; i++) {
     Conn c{static_cast<uint16_t>(1024 + i % 60000)};
     TcpPacket syn = c.pkt(true, i, "", true, false);
@@ -217,9 +199,7 @@ TEST(FlowTable, SynFloodStaysWithinMaxFlowsAndCountsEvictions) {
 // what gets pushed out, and the connection still replays whole.
 TEST(FlowTable, SynFloodNeverPushesOutAnEstablishedConnection) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.maxFlows = 100;
-  FlowTable table(limits, sink);
+  FlowTable table({.maxFlows = 100}, sink);
   Conn real{40014};
   real.handshake(table, 1);
   table.onPacket(real.pkt(true, kClientIsn + 1, "hello "), 2);
@@ -237,9 +217,7 @@ TEST(FlowTable, SynFloodNeverPushesOutAnEstablishedConnection) {
 
 TEST(FlowTable, IdleFlowsTimeOut) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.idleTimeoutNs = 100;
-  FlowTable table(limits, sink);
+  FlowTable table({.idleTimeoutNs = 100}, sink);
   Conn c{40005};
   c.handshake(table, 1);
   table.tick(50);
@@ -250,9 +228,7 @@ TEST(FlowTable, IdleFlowsTimeOut) {
 
 TEST(FlowTable, BufferLimitBreaksTheFlow) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.maxBufferedPerDirection = 100;
-  FlowTable table(limits, sink);
+  FlowTable table({.maxBufferedPerDirection = 100}, sink);
   Conn c{40006};
   c.handshake(table);
   table.onPacket(c.pkt(true, kClientIsn + 50, std::string(200, 'x')), 2);
@@ -276,9 +252,7 @@ TEST(FlowTable, ShutdownEndsEveryFlow) {
 
 TEST(FlowTable, ResponseDirectionHoleDropsOnlyThatStream) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.gapTimeoutNs = 1000;
-  FlowTable table(limits, sink);
+  FlowTable table({.gapTimeoutNs = 1000}, sink);
   Conn c{40007};
   c.handshake(table);
   table.onPacket(c.pkt(true, kClientIsn + 1, "request"), 10);
@@ -298,9 +272,7 @@ TEST(FlowTable, ResponseDirectionHoleDropsOnlyThatStream) {
 // Replay what the server accepted (issue: a spoofed client half reached the shadow as a request).
 TEST(FlowTable, SpoofedClientHalfWithoutSynAckIsNeverReplayed) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.handshakeTimeoutNs = 1000;
-  FlowTable table(limits, sink);
+  FlowTable table({.handshakeTimeoutNs = 1000}, sink);
   Conn c{40020};
   table.onPacket(c.pkt(true, kClientIsn, "", true, false), 1);
   table.onPacket(c.pkt(true, kClientIsn + 1, "GET /admin HTTP/1.1\r\n\r\n", false, true), 2);
@@ -317,9 +289,7 @@ TEST(FlowTable, SpoofedClientHalfWithoutSynAckIsNeverReplayed) {
 
 TEST(FlowTable, BytesTheServerNeverAcknowledgedAreNeverReplayed) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.idleTimeoutNs = 1000;
-  FlowTable table(limits, sink);
+  FlowTable table({.idleTimeoutNs = 1000}, sink);
   Conn c{40021};
   c.handshake(table);
   table.onPacket(c.pkt(true, kClientIsn + 1, "accepted"), 2);
@@ -372,9 +342,7 @@ TEST(FlowTable, RefusedFastOpenDataIsReplayedOnceFromItsRetransmission) {
 
 TEST(FlowTable, AcknowledgedBytesTheCaptureNeverDeliveredBreakTheFlow) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.gapTimeoutNs = 1000;
-  FlowTable table(limits, sink);
+  FlowTable table({.gapTimeoutNs = 1000}, sink);
   Conn c{40025};
   c.handshake(table);
   table.onPacket(c.pkt(true, kClientIsn + 1, "seen"), 2);
@@ -416,12 +384,7 @@ TEST(FlowTable, RefusedConnectionIsNeverEstablished) {
 // Every way a flow can end is counted once: the identity `status` documents.
 TEST(FlowTable, EndingsAddUpToStarted) {
   RecordingSink sink;
-  FlowLimits limits;
-  limits.maxFlows = 50;
-  limits.gapTimeoutNs = 100;
-  limits.idleTimeoutNs = 10000;
-  limits.handshakeTimeoutNs = 1000;
-  FlowTable table(limits, sink);
+  FlowTable table({.maxFlows = 50, .gapTimeoutNs = 100, .idleTimeoutNs = 10000, .handshakeTimeoutNs = 1000}, sink);
   for (uint16_t i = 0; i < 400; i++) {
     Conn c{static_cast<uint16_t>(2000 + i)};
     uint64_t t = 10ull * i;

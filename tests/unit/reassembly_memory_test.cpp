@@ -3,8 +3,8 @@
 // within the configured reassembly bound (issue: 1-byte segments used to cost hundreds of MiB
 // against a 4 MiB per-direction cap, because only payload bytes were counted).
 #include "flow/flow_table.h"
+#include "flow_test_support.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <malloc.h>
 
@@ -24,19 +24,7 @@ size_t heapInUse() { return mallinfo2().uordblks; }
 
 TcpPacket packet(uint16_t port, bool fromClient, uint32_t seq, std::span<const uint8_t> payload, bool syn,
                  bool ack) {
-  TcpPacket p{};
-  __u32 c[4] = {0, 0, htonl(0xffff), htonl(0x0a000002)};
-  __u32 s[4] = {0, 0, htonl(0xffff), htonl(0x0a000001)};
-  std::memcpy(p.src, fromClient ? c : s, 16);
-  std::memcpy(p.dst, fromClient ? s : c, 16);
-  p.sport = fromClient ? port : 80;
-  p.dport = fromClient ? 80 : port;
-  p.seq = seq;
-  p.ack = fromClient ? 0 : 1001;
-  p.syn = syn;
-  p.ack_flag = ack;
-  p.payload = payload;
-  return p;
+  return test::connSegment(port, fromClient, seq, fromClient ? 0 : 1001, payload, syn, ack);
 }
 
 } // namespace

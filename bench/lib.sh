@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# What the load benchmarks (bench/churn.sh, bench/replay_fidelity.sh) share: their command line,
+# their setup (root, the agent binary, the harness, a client/server/shadow topology) and the
+# section they write into docs/benchmarks.md. Sourced, not run; the caller sets ROOT first.
+
+# bench_args DURATION OPT VAR DEFAULT ARGS...: the command line
+#   [--duration S] [OPT "DEFAULT"] [--doc FILE|--no-doc]
+# into DURATION (default DURATION), VAR (default DEFAULT) and DOC (default docs/benchmarks.md, "" for
+# --no-doc). Anything else prints the usage and exits 2.
+# shellcheck disable=SC2034 # DURATION and DOC are the caller's (and PORT, SHADOW_PORT below)
+bench_args() {
+  local opt="$2" var="$3" usage="[--duration S] [$2 \"$4\"] [--doc FILE|--no-doc]"
+  DURATION="$1"
+  printf -v "$var" '%s' "$4"
+  DOC="$ROOT/docs/benchmarks.md"
+  shift 4
+  while [ $# -gt 0 ]; do
+    case "$1" in
+    --duration) DURATION="$2"; shift ;;
+    "$opt") printf -v "$var" '%s' "$2"; shift ;;
+    --doc) DOC="$2"; shift ;;
+    --no-doc) DOC="" ;;
+    *) echo "usage: $0 $usage" >&2; exit 2 ;;
+    esac
+    shift
+  done
+}
+
+# bench_init NAME NET PAGE SHADOW_PORT: must run as root; BIN = the agent ($SHADOWTAP, or the build
+# tree's, built if missing); the harness (tests/lib/: unique names, and one trap that removes
+# everything on any exit) with wrk, nginx and curl; the client, server and shadow namespaces NAME-*
+# on H_NET=NET; the primary, nginx serving a PAGE-byte page on $SRV4:$PORT (8080) in the server
+# namespace; and the port the caller's shadow will listen on, $SHD4:$SHADOW_PORT.
+bench_init() {
+  [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+  BIN=${SHADOWTAP:-$ROOT/${BUILD_DIR:-build}/agent/shadowtap}
+  [ -x "$BIN" ] || bash "$ROOT/scripts/build.sh"
+  # shellcheck source=tests/lib/harness.sh
+  source "$ROOT/tests/lib/harness.sh"
+  h_init --tool --need wrk --need nginx --need curl
+  h_agent "$BIN"
+  H_NET=$2
+  h_topology "$1" --shadow
+  PORT=8080 SHADOW_PORT=$4
+  serve_nginx primary "$NS_SRV" "$SRV4:$PORT" "$3"
+}
+
+# bench_doc_section NAME SECTION: SECTION (which starts with <!-- NAME:begin --> and ends with
+# <!-- NAME:end -->) replaces that section of $DOC, or is appended when $DOC has none yet.
+bench_doc_section() {
+  local name="$1" section="$2"
+  if grep -q "<!-- $name:begin -->" "$DOC" 2>/dev/null; then
+    "$PYTHON" - "$DOC" "$section" "$name" <<'PY'
+import re, sys
+doc, new, name = sys.argv[1], sys.argv[2], re.escape(sys.argv[3])
+text = open(doc).read()
+text = re.sub(r"<!-- %s:begin -->.*?<!-- %s:end -->" % (name, name), lambda m: new, text, flags=re.S)
+open(doc, "w").write(text)
+PY
+  else
+    printf '\n%s\n' "$section" >>"$DOC"
+  fi
+  echo "results written to $DOC"
+}
