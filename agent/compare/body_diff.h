@@ -16,6 +16,8 @@
 //    same budget for as long as they live (until every side of the exchange has answered).
 #pragma once
 
+#include "common/memory_budget.h"
+
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -26,24 +28,7 @@
 
 namespace shadowtap::compare {
 
-// Bytes held by everything that shares it, bounded. Single-threaded.
-class MemoryBudget {
-public:
-  explicit MemoryBudget(size_t limit) : limit_(limit) {}
-  bool take(size_t bytes) {
-    if (bytes > limit_ - used_)
-      return false;
-    used_ += bytes;
-    return true;
-  }
-  void give(size_t bytes) { used_ -= bytes; }
-  size_t used() const { return used_; }
-  size_t limit() const { return limit_; }
-
-private:
-  size_t limit_;
-  size_t used_ = 0;
-};
+using shadowtap::MemoryBudget; // bodies held for comparison (common/memory_budget.h)
 
 struct BodyDigest {
   uint64_t hash = 0; // FNV-1a 64 of the content

@@ -2,8 +2,8 @@
 // Frames one direction of a reassembled TCP stream into HTTP/1.x messages, with the packaged
 // http-parser (libhttp-parser-dev) doing the parsing. It never copies or alters a body: every
 // input byte comes out exactly once, in order, through exactly one of onHead (the raw head),
-// onBody (raw body bytes, chunk framing and trailers included) or onPassthrough (bytes that are
-// not — or are no longer — HTTP). Concatenating those spans gives back the input; the tests and
+// onBody (raw body bytes, chunk framing included), onTrailers (a chunked message's trailer
+// section, whole) or onPassthrough (bytes that are not — or are no longer — HTTP). Concatenating those spans gives back the input; the tests and
 // the fuzz target check exactly that.
 //
 // Handled: Content-Length, chunked (+ trailers), pipelining, keep-alive and close, close-delimited
@@ -13,6 +13,7 @@
 // Memory is bounded by the head size limit (http-parser's 80 KiB) — bodies are never buffered.
 #pragma once
 
+#include "common/memory_budget.h"
 #include "http/http_message.h"
 
 #include <algorithm>
@@ -36,25 +37,8 @@ enum class NotHttp {
 const char *notHttpName(NotHttp reason);
 
 // Head bytes buffered by every framer that shares it, bounded: a framer that would go past the
-// limit stops framing (NotHttp::HeadBudget) instead of holding more. Single-threaded.
-class HeadBudget {
-public:
-  explicit HeadBudget(size_t limit) : limit_(limit) {}
-  bool take(size_t bytes) {
-    if (bytes > limit_ - used_)
-      return false;
-    used_ += bytes;
-    return true;
-  }
-  void give(size_t bytes) { used_ -= bytes; }
-  void setLimit(size_t limit) { limit_ = std::max(limit, used_); } // never below what is held
-  size_t used() const { return used_; }
-  size_t limit() const { return limit_; }
-
-private:
-  size_t limit_;
-  size_t used_ = 0;
-};
+// limit stops framing (NotHttp::HeadBudget) instead of holding more.
+using HeadBudget = MemoryBudget;
 
 class FramerListener {
 public:

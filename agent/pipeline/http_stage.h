@@ -43,10 +43,10 @@
 
 namespace shadowtap {
 
-// Per stage, i.e. per worker: with N workers the agent holds at most N times these.
+// The agent's budgets (these defaults); each of N workers' stages gets 1/N (Agent::httpLimits).
 struct HttpStageLimits {
-  size_t headBudgetBytes = 64u << 20; // request and response heads being framed, all flows of the stage
-  size_t bodyBudgetBytes = 64u << 20; // bodies held for comparison, all flows of the stage
+  size_t headBudgetBytes = 64u << 20; // request and response heads being framed, all flows
+  size_t bodyBudgetBytes = 64u << 20; // bodies held for comparison, all flows
 };
 
 class HttpStage : public flow::FlowSink, public replay::ExchangeObserver {

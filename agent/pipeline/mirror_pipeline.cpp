@@ -7,8 +7,9 @@ namespace shadowtap {
 
 MirrorPipeline::MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits,
                                replay::ReplayOptions replay, const replay::ReplayPlan &plan,
-                               compare::Comparison &comparison, std::unique_ptr<record::RecordWriter> recorder)
-    : replayer_(io, std::move(replay), plan), http_(replayer_, comparison, plan),
+                               compare::Comparison &comparison, std::unique_ptr<record::RecordWriter> recorder,
+                               HttpStageLimits httpLimits)
+    : replayer_(io, std::move(replay), plan), http_(replayer_, comparison, plan, httpLimits),
       recording_(http_, std::move(recorder),
                  [&plan] {
                    std::set<uint16_t> ports;

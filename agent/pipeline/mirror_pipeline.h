@@ -22,7 +22,7 @@ public:
   // `recorder`: `run --record`: every connection the flow table hands on is also written down.
   MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimits &limits, replay::ReplayOptions replay,
                  const replay::ReplayPlan &plan, compare::Comparison &comparison,
-                 std::unique_ptr<record::RecordWriter> recorder = nullptr);
+                 std::unique_ptr<record::RecordWriter> recorder = nullptr, HttpStageLimits httpLimits = {});
 
   // nowNs: the agent's monotonic clock (timeouts); the frame's own timestamp times HTTP responses.
   void onFrame(const Frame &frame, uint64_t nowNs);

@@ -121,8 +121,13 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
     } else {
       source = std::make_unique<PacketRing>(rx, ringOptions);
     }
-    Worker::Settings settings{i, workerLimits(options_), replayOptions(options_), shared,
-                              [this](size_t index, double load) { admission_->report(index, load); }};
+    Worker::Settings settings;
+    settings.index = i;
+    settings.limits = workerLimits(options_);
+    settings.http = httpLimits(options_);
+    settings.replay = replayOptions(options_);
+    settings.plan = shared;
+    settings.onLoad = [this](size_t index, double load) { admission_->report(index, load); };
     if (options_.recordDir) {
       settings.recordDir = options_.recordDir;
       settings.recordMaxBytes = std::max<uint64_t>(1, options_.recordMaxBytes / count);
@@ -152,6 +157,15 @@ flow::FlowLimits Agent::workerLimits(const RunOptions &o) const {
   flow::FlowLimits limits = o.flowLimits;
   limits.maxFlows = std::max<size_t>(1, limits.maxFlows / workers);
   limits.maxBufferedTotal = std::max<size_t>(1, limits.maxBufferedTotal / workers);
+  return limits;
+}
+
+// The HTTP budgets are the agent's too (heads being framed, bodies held for comparison).
+HttpStageLimits Agent::httpLimits(const RunOptions &o) const {
+  size_t workers = std::max<size_t>(1, o.workers ? o.workers : defaultWorkerCount());
+  HttpStageLimits limits;
+  limits.headBudgetBytes = std::max<size_t>(1, limits.headBudgetBytes / workers);
+  limits.bodyBudgetBytes = std::max<size_t>(1, limits.bodyBudgetBytes / workers);
   return limits;
 }
 

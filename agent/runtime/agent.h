@@ -62,6 +62,7 @@ private:
   void startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWriter> pcap);
   replay::ReplayOptions replayOptions(const RunOptions &options) const;
   flow::FlowLimits workerLimits(const RunOptions &options) const;
+  HttpStageLimits httpLimits(const RunOptions &options) const;
   std::optional<PipelineStats> pipelineStats() const; // the workers' snapshots, added up
   nlohmann::ordered_json statusDocument() const;
   std::string metricsText();

@@ -29,7 +29,8 @@ Worker::Worker(Settings settings, std::unique_ptr<FrameSource> source, std::uniq
                                                         pipelineSettings_.recordFileBytes,
                                                         pipelineSettings_.recordMaxBytes);
     pipeline_ = std::make_unique<MirrorPipeline>(io_, pipelineSettings_.limits, pipelineSettings_.replay,
-                                                 *pipelineSettings_.plan, comparison, std::move(recorder));
+                                                 *pipelineSettings_.plan, comparison, std::move(recorder),
+                                                 pipelineSettings_.http);
   }
   frameHandler_ = [this](const Frame &frame) { onFrame(frame); };
   watch_ = std::make_unique<ReadableWatch>(io_, source_->readableFd(), [this] { drainSource(); });
@@ -82,7 +83,8 @@ void Worker::reconfigure(const flow::FlowLimits &limits, std::shared_ptr<const r
     if (pipeline_)
       pipeline_->reconfigure(limits, *plan);
     else
-      pipeline_ = std::make_unique<MirrorPipeline>(io_, limits, pipelineSettings_.replay, *plan, comparison_);
+      pipeline_ = std::make_unique<MirrorPipeline>(io_, limits, pipelineSettings_.replay, *plan, comparison_, nullptr,
+                                                   pipelineSettings_.http);
   });
 }
 

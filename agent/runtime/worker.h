@@ -33,6 +33,7 @@ public:
   struct Settings {
     size_t index = 0;
     flow::FlowLimits limits;
+    HttpStageLimits http; // this worker's share of the HTTP head and body budgets
     replay::ReplayOptions replay;
     std::shared_ptr<const replay::ReplayPlan> plan; // null: capture only (XDP mode without shadows)
     // Called on the worker's thread every tick with its load, 0..1 (AdmissionControl::report).
