@@ -3,8 +3,8 @@
 // http-parser (libhttp-parser-dev) doing the parsing. It never copies or alters a body: every
 // input byte comes out exactly once, in order, through exactly one of onHead (the raw head),
 // onBody (raw body bytes, chunk framing included), onTrailers (a chunked message's trailer
-// section, whole) or onPassthrough (bytes that are not — or are no longer — HTTP). Concatenating those spans gives back the input; the tests and
-// the fuzz target check exactly that.
+// section, whole) or onPassthrough (bytes that are not — or are no longer — HTTP). Concatenating
+// those spans gives back the input; the tests and the fuzz target check exactly that.
 //
 // Handled: Content-Length, chunked (+ trailers), pipelining, keep-alive and close, close-delimited
 // response bodies (ended by finish()), 1xx interim responses (100-continue), HEAD/204/304 without
