@@ -81,9 +81,13 @@ for w in $WORKERS; do
   ratio=$(awk -v s="$served" -v b="$BASE" 'BEGIN { printf "%.3f", b ? s / b : 0 }')
   per10k=$(awk -v c="$cpu" -v s="$served" 'BEGIN { printf "%.3f", s ? c * 10000 / s : 0 }')
   hzmax=$(sort -n "$H_TMP/healthz.$w" | tail -1 | awk '{printf "%d", $1 * 1000}')
-  lost=$(jget "$H_TMP/status.$w.json" '" ".join("%s=%d" % (k, v) for k, v in j["pipeline"]["replay"]["targets"][0].items() if k.startswith(("shed", "connect_failed", "write_failed", "aborted")) and v) or "none"')
-  printf '%-8s %10s %10s %8s %10s %12s %10s %s\n' "$w" "$served" "$shadow" "$share" "$ratio" "$per10k" "$hzmax" "$lost"
-  ROWS+="| $w | $served | $shadow | $share | $ratio | $per10k | $hzmax | $lost |"$'\n'
+  lost=$(jget "$H_TMP/status.$w.json" '" ".join(["%s=%d" % (k, v) for k, v in j["pipeline"]["replay"]["targets"][0].items() if k.startswith(("shed", "connect_failed", "write_failed", "aborted")) and v] + ["shed_overload=%d" % j["counters"]["shed_overload"]] * (j["counters"]["shed_overload"] > 0)) or "none"')
+  # Judged against the targets below: replayed, or counted as not replayed, for 99 % of the served.
+  counted=$(jget "$H_TMP/status.$w.json" 'sum(v for k, v in j["pipeline"]["replay"]["targets"][0].items() if k.startswith(("shed", "connect_failed", "write_failed", "aborted"))) + j["counters"]["shed_overload"]')
+  verdict=$(awk -v sh="$shadow" -v c="$counted" -v s="$served" -v cpu="$per10k" -v hz="$hzmax" 'BEGIN {
+    v = ((s && (sh + c) / s >= 0.99) ? "accounted" : "NOT accounted") ", " (cpu <= 0.15 ? "CPU met" : "CPU not met") ", " (hz < 1000 ? "healthz met" : "healthz not met"); print v }')
+  printf '%-8s %10s %10s %8s %10s %12s %10s %s (%s)\n' "$w" "$served" "$shadow" "$share" "$ratio" "$per10k" "$hzmax" "$lost" "$verdict"
+  ROWS+="| $w | $served | $shadow | $share | $ratio | $per10k | $hzmax | $lost | $verdict |"$'\n'
 done
 
 if [ -n "$DOC" ]; then
@@ -97,10 +101,13 @@ namespace; \`wrk -t2 -c16 -H 'Connection: close'\` for ${DURATION} s: one reques
 served; *vs no tap* = served ÷ the no-tap run; CPU = the agent's user+system seconds over the run per
 10,000 connections; healthz = the worst /healthz answer while loaded (probed every 0.5 s).
 
-| workers | served (primary) | shadow | share | vs no tap | agent CPU s / 10k conns | worst /healthz ms | not replayed (counted) |
-|---|---:|---:|---:|---:|---:|---:|---|
+| workers | served (primary) | shadow | share | vs no tap | agent CPU s / 10k conns | worst /healthz ms | not replayed (counted) | against the targets |
+|---|---:|---:|---:|---:|---:|---:|---|---|
 ${ROWS}
-Targets: share ≥ 0.99 (or counted as shed), ≤ 0.15 CPU-s per 10k connections, /healthz < 1 s.
+Targets: share ≥ 0.99 (or the rest counted: shed_*, aborted, failed, kernel shed_overload), ≤ 0.15 CPU-s
+per 10k connections, /healthz < 1 s. \"NOT accounted\": connections the primary served that the agent neither
+replayed nor counted in these columns (e.g. replays still open at the end, or counters not read) — a gap
+to close (issue #12), not a pass.
 <!-- churn:end -->"
   bench_doc_section churn "$section"
 fi

@@ -32,6 +32,12 @@ struct ReplayOptions {
   // Replay connections open at once per target; past it new replays are shed whole (counted
   // shed_limit). 0: no limit but the open file limit (running out is counted shed_no_socket).
   size_t maxConnectionsPerTarget = 0;
+  // Replay connections open at once across every target (this worker's share of the open file
+  // limit minus kReservedFiles): past it new replays are shed whole (shed_limit) instead of
+  // taking the descriptors the agent itself needs (the endpoint's /healthz, capture, recording).
+  // 0: none.
+  size_t maxConnectionsTotal = 0;
+  static constexpr size_t kReservedFiles = 1024;
   // Source addresses replays leave from, taken in turn (IP_BIND_ADDRESS_NO_PORT: the port is
   // chosen at connect, per destination). Empty: the kernel's choice. More than one multiplies the
   // ports available towards one shadow.

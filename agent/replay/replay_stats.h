@@ -56,7 +56,8 @@ inline constexpr stats::Field<TargetStats> kTargetStatsFields[] = {
     {"shed_backoff", &TargetStats::shedBackoff, stats::Kind::Counter,
      "Replays not attempted while the shadow was backing off."},
     {"shed_limit", &TargetStats::shedLimit, stats::Kind::Counter,
-     "Replays not attempted because the target had --max-replay-conns open."},
+     "Replays not attempted because the target had --max-replay-conns open, or the agent its share of the "
+     "open file limit (all but 1024 descriptors)."},
     {"skipped_empty", &TargetStats::skippedEmpty, stats::Kind::Counter,
      "Connections that ended before the client sent a byte or a FIN: nothing to replay."},
     {"pending", &TargetStats::pending, stats::Kind::Gauge,

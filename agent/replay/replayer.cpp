@@ -75,7 +75,8 @@ void Replayer::open(flow::FlowId id) {
         targets_[target].stats.shedBackoff++;
         continue;
       }
-      if (options_.maxConnectionsPerTarget && targets_[target].stats.active >= options_.maxConnectionsPerTarget) {
+      if ((options_.maxConnectionsPerTarget && targets_[target].stats.active >= options_.maxConnectionsPerTarget) ||
+          (options_.maxConnectionsTotal && activeTotal() >= options_.maxConnectionsTotal)) {
         targets_[target].stats.shedLimit++;
         continue;
       }
@@ -84,6 +85,13 @@ void Replayer::open(flow::FlowId id) {
       connections.push_back(std::move(connection));
     }
   }
+}
+
+size_t Replayer::activeTotal() const {
+  size_t active = 0;
+  for (const auto &target : targets_)
+    active += target.stats.active;
+  return active;
 }
 
 // Opened flows are the common case: open() (a second lookup) runs only for a flow's first bytes.

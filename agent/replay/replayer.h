@@ -72,6 +72,7 @@ private:
   void countPending(const PortRoute &route, int sign);
   std::vector<std::shared_ptr<ShadowConnection>> *opened(flow::FlowId id); // opens if due; null if none
   uint64_t paceOffsetNs(size_t slot) const;
+  size_t activeTotal() const; // replay connections open, every target
 
   ReplayOptions options_;
   ReplayStats stats_;

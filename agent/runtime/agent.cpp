@@ -15,6 +15,7 @@
 #include "stats/prometheus_writer.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace shadowtap {
@@ -178,6 +179,13 @@ replay::ReplayOptions Agent::replayOptions(const RunOptions &o) const {
   replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
   if (o.maxReplayConns)
     replay.maxConnectionsPerTarget = std::max<size_t>(1, (o.maxReplayConns + workers - 1) / workers);
+  // Replays never take the last descriptors: past the open file limit the agent could not accept
+  // a /healthz probe any more (measured under churn: /healthz unanswered for 3 s).
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY)
+    replay.maxConnectionsTotal = std::max<size_t>(
+        1, (files.rlim_cur > replay::ReplayOptions::kReservedFiles ? files.rlim_cur - replay::ReplayOptions::kReservedFiles
+                                                                    : files.rlim_cur / 2) /
+               workers);
   for (const auto &source : o.replaySources)
     replay.sources.push_back(boost::asio::ip::make_address(source));
   return replay;

@@ -339,3 +339,36 @@ TEST(Replayer, HttpCopiesArePacedApartInTargetOrder) {
   EXPECT_EQ(b.streams[0], request);
   EXPECT_GE(realtimeNs() - now, 400'000'000ull);
 }
+
+// Replays never take the agent's last file descriptors: past maxConnectionsTotal open (every
+// target together) a new replay is shed whole, counted shed_limit, and a later one opens again once
+// replays have ended.
+TEST(Replayer, ReplaysAcrossTargetsStopAtTheDescriptorBudget) {
+  asio::io_context io;
+  Recorder a(io), b(io);
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(200);
+  options.maxConnectionsTotal = 3;
+  Replayer replayer(io, options, planFor({target(a.port()), target(b.port())}));
+
+  std::string request = "GET / HTTP/1.1\r\n\r\n";
+  for (flow::FlowId id = 1; id <= 2; id++) { // 2 flows x 2 targets: the 4th copy is over the budget
+    replayer.onFlowStart(id, {});
+    replayer.onClientData(id, bytes(request));
+  }
+  const auto &sa = replayer.targets()[0].stats, &sb = replayer.targets()[1].stats;
+  EXPECT_EQ(sa.active + sb.active, 3u);
+  EXPECT_EQ(sa.shedLimit + sb.shedLimit, 1u);
+  for (flow::FlowId id = 1; id <= 2; id++) {
+    replayer.onClientFin(id);
+    replayer.onFlowEnd(id, flow::FlowEnd::Completed);
+  }
+  runFor(io, 500);
+  EXPECT_EQ(sa.active + sb.active, 0u);
+  replayer.onFlowStart(3, {}); // room again: both copies open
+  replayer.onClientData(3, bytes(request));
+  EXPECT_EQ(sa.active + sb.active, 2u);
+  EXPECT_EQ(sa.shedLimit + sb.shedLimit, 1u);
+  expectAccounted(sa);
+  expectAccounted(sb);
+}
