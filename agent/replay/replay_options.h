@@ -30,7 +30,7 @@ struct ReplayOptions {
   std::chrono::milliseconds paceSpread{10};
   static constexpr uint64_t kMaxPaceSlots = 10;
   // Replay connections open at once per target; past it new replays are shed whole (counted
-  // shed_limit). 0: no limit but the open file limit (running out is counted shed_no_socket).
+  // shed_limit). 0: no limit but maxConnectionsTotal.
   size_t maxConnectionsPerTarget = 0;
   // Replay connections open at once across every target (this worker's share of the open file
   // limit minus kReservedFiles): past it new replays are shed whole (shed_limit) instead of

@@ -181,11 +181,10 @@ replay::ReplayOptions Agent::replayOptions(const RunOptions &o) const {
     replay.maxConnectionsPerTarget = std::max<size_t>(1, (o.maxReplayConns + workers - 1) / workers);
   // Replays never take the last descriptors: past the open file limit the agent could not accept
   // a /healthz probe any more (measured under churn: /healthz unanswered for 3 s).
-  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY)
-    replay.maxConnectionsTotal = std::max<size_t>(
-        1, (files.rlim_cur > replay::ReplayOptions::kReservedFiles ? files.rlim_cur - replay::ReplayOptions::kReservedFiles
-                                                                    : files.rlim_cur / 2) /
-               workers);
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    size_t reserved = std::min<size_t>(replay::ReplayOptions::kReservedFiles, files.rlim_cur / 2);
+    replay.maxConnectionsTotal = std::max<size_t>(1, (files.rlim_cur - reserved) / workers);
+  }
   for (const auto &source : o.replaySources)
     replay.sources.push_back(boost::asio::ip::make_address(source));
   return replay;
