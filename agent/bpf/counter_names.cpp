@@ -34,9 +34,10 @@ constexpr std::array<std::string_view, ST_C_MAX> kNames = {
     "decap_geneve",
     "decap_ipip",
     "decap_ip6ip6",
+    "flow_admitted",
 };
 static_assert(kNames.size() == ST_C_MAX, "one name per st_counter");
-static_assert(ST_C_DECAP_IP6IP6 + 1 == ST_C_MAX, "update kNames when adding a counter");
+static_assert(ST_C_FLOW_ADMITTED + 1 == ST_C_MAX, "update kNames when adding a counter");
 
 } // namespace
 

@@ -5,6 +5,7 @@
 #include "config/value_parsers.h"
 #include "metrics/local_endpoint.h"
 #include "net/link.h"
+#include "pipeline/connection_ledger.h"
 #include "pipeline/stats_file.h"
 #include "tap/preflight.h"
 #include "tap/tap.h"
@@ -40,6 +41,29 @@ void printPipeline(const nlohmann::ordered_json &pipeline, const std::string &if
         printSection("replay to " + target.value("target", std::string("?")), target);
     if (section == "http")
       std::printf("  (per-route comparison: shadowtap report --iface %s)\n", iface.c_str());
+  }
+}
+
+// One line per stage: how many went on of how many arrived, and every reason for the rest.
+void printLedger(const nlohmann::ordered_json &ledger) {
+  if (ledger.empty())
+    return;
+  std::printf("\nconnections, wire to shadow (each stage: went on / arrived, then why not):\n");
+  for (const auto &row : ledger) {
+    std::string why;
+    for (const auto &[reason, n] : row["short"].items())
+      if (n.get<uint64_t>())
+        why += " " + reason + " " + n.dump();
+    if (auto unexplained = row["unexplained"].get<int64_t>())
+      why += " unexplained " + std::to_string(unexplained);
+    if (row.contains("frames_lost")) {
+      std::string frames;
+      for (const auto &[reason, n] : row["frames_lost"].items())
+        frames += (frames.empty() ? "" : ", ") + reason + " " + n.dump();
+      why += " (frames lost: " + frames + ")";
+    }
+    std::printf("  %-36s %10s / %-10s%s\n", row["stage"].get<std::string>().c_str(), row["out"].dump().c_str(),
+                row["in"].dump().c_str(), why.c_str());
   }
 }
 
@@ -130,8 +154,10 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     for (uint32_t i = 0; i < ST_C_MAX; i++)
       c[std::string(counterName(i))] = counters[i];
     out["counters"] = c;
-    if (pipeline)
+    if (pipeline) {
       out["pipeline"] = *pipeline;
+      out["ledger"] = pipeline::connectionLedger(counters, *pipeline);
+    }
     std::cout << out.dump(2) << "\n";
     return 0;
   }
@@ -153,8 +179,10 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
   std::printf("\ncounters (packets):\n");
   for (uint32_t i = 0; i < ST_C_MAX; i++)
     std::printf("  %-20s %llu\n", std::string(counterName(i)).c_str(), static_cast<unsigned long long>(counters[i]));
-  if (pipeline)
+  if (pipeline) {
     printPipeline(*pipeline, options.iface);
+    printLedger(pipeline::connectionLedger(counters, *pipeline));
+  }
   return 0;
 }
 

@@ -17,13 +17,16 @@ namespace shadowtap::replay {
 // skipped_empty those never opened because the client sent nothing, not even a FIN, before its
 // connection ended (resets right after the handshake, idle connections evicted), and pending
 // those still waiting for their connection's first byte:
-//   established flows routed to the target x copies
+//   routed (established flows routed to the target x copies)
 //     == opened + shed_backoff + shed_limit + skipped_empty + pending
 struct TargetStats {
+  uint64_t routed = 0;        // established flows routed here x copies: opened or counted not opened
   uint64_t opened = 0;
   uint64_t active = 0;        // gauge
-  uint64_t completed = 0;     // every client byte written, half-closed like the client, the shadow closed
-  uint64_t unconfirmed = 0;   // everything written and half-closed, but the shadow never closed
+  uint64_t completed = 0;     // every client byte written and half-closed; the shadow acknowledged all of
+                              // it and closed (or, HTTP, answered every request): it read the whole stream
+  uint64_t unconfirmed = 0;   // everything written and half-closed, but the shadow neither closed nor
+                              // acknowledged it all within the drain timeout
   uint64_t aborted = 0;       // the mirrored connection was reset, broken or evicted: RST sent
   uint64_t shedBacklog = 0;   // the shadow was too slow: backlog limit hit, connection dropped
   uint64_t shedStalled = 0;   // the shadow stopped reading: no write progress for the stall timeout
@@ -40,10 +43,13 @@ struct TargetStats {
 };
 
 inline constexpr stats::Field<TargetStats> kTargetStatsFields[] = {
+    {"routed", &TargetStats::routed, stats::Kind::Counter,
+     "Established connections routed to the shadow, times copies: each is opened or counted as not opened."},
     {"opened", &TargetStats::opened, stats::Kind::Counter, "Replay connections opened to the shadow."},
     {"active", &TargetStats::active, stats::Kind::Gauge, "Replay connections open now."},
     {"completed", &TargetStats::completed, stats::Kind::Counter,
-     "Replays that wrote every client byte, half-closed and saw the shadow close: it read the whole stream."},
+     "Replays that wrote every client byte and half-closed, and the shadow acknowledged it all and closed (or "
+     "answered every request): it read the whole stream."},
     {"unconfirmed", &TargetStats::unconfirmed, stats::Kind::Counter,
      "Replays that wrote everything and half-closed, but the shadow never closed within the drain timeout."},
     {"aborted", &TargetStats::aborted, stats::Kind::Counter,

@@ -13,6 +13,8 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -257,8 +259,8 @@ void ShadowConnection::maybeHalfClose() {
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   finSent_ = true;
-  if (shadowClosed_) { // it closed first and took everything: both FINs are out, nothing to wait for
-    close(Outcome::Completed, false);
+  if (shadowClosed_) { // it closed first: took everything only if it acknowledges all of it
+    confirmTaken(std::chrono::milliseconds(1));
     return;
   }
   // The shadow's answer is read and thrown away; don't wait for it forever.
@@ -267,6 +269,42 @@ void ShadowConnection::maybeHalfClose() {
   timer_.async_wait([self](const error_code &timerEc) {
     if (!timerEc) // everything was written, but the shadow never said it read it all
       self->close(Outcome::Unconfirmed, false);
+  });
+}
+
+// Linux closes a socket that still has unread bytes with a RST, never a FIN. So a FIN from the
+// shadow whose sender had also acknowledged every byte we wrote (and our FIN) proves its
+// application read them all; a shadow that closed before our bytes arrived (a server shedding
+// idle connections, measured under churn: nginx past worker_connections) answers them with a
+// RST instead. Without this check such replays counted `completed` though the shadow never saw
+// the request.
+bool ShadowConnection::everythingAcknowledged() {
+  int unacknowledged = 0; // SIOCOUTQ: bytes (and FIN) sent but not acknowledged
+  return ::ioctl(socket_.native_handle(), SIOCOUTQ, &unacknowledged) == 0 && unacknowledged == 0;
+}
+
+void ShadowConnection::confirmTaken(std::chrono::milliseconds wait) {
+  if (closed_)
+    return;
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error != 0) {
+    close(Outcome::WriteFailed, false); // reset: it closed before taking everything
+    return;
+  }
+  if (everythingAcknowledged()) {
+    close(Outcome::Completed, false);
+    return;
+  }
+  if (wait > context_.options.drainTimeout) {
+    close(Outcome::Unconfirmed, false);
+    return;
+  }
+  auto self = shared_from_this();
+  timer_.expires_after(wait);
+  timer_.async_wait([self, wait](const error_code &timerEc) {
+    if (!timerEc)
+      self->confirmTaken(wait * 2);
   });
 }
 
@@ -362,12 +400,16 @@ void ShadowConnection::readResponses() {
       // The shadow closed or reset. Everything written, our FIN sent and the shadow's FIN back:
       // a success. A reset, even after our FIN, means bytes were still unread in the shadow's
       // receive queue (Linux resets on close only then): it did not take the whole stream.
-      if (self->finSent_)
-        self->close(ec == asio::error::eof ? Outcome::Completed : Outcome::WriteFailed, false);
-      else if (ec != asio::error::eof)
+      if (ec != asio::error::eof) {
         self->close(Outcome::WriteFailed, false);
-      self->shadowClosed_ = true; // EOF before our FIN: the shadow half-closed; keep writing until
-      return;                     // it resets, and complete at our FIN if it never does
+        return;
+      }
+      self->shadowClosed_ = true;
+      if (self->finSent_)
+        self->confirmTaken(std::chrono::milliseconds(1));
+      // EOF before our FIN: the shadow half-closed (or closed); keep writing until it resets,
+      // and confirm at our FIN what it took
+      return;
     }
     self->target_.stats.bytesIn += n;
     if (self->responses_)

@@ -84,6 +84,11 @@ private:
   void onPassthrough(std::span<const uint8_t>) override {}
 
   void maybeHalfClose();
+  // The shadow closed and our FIN is out: Completed once the shadow's kernel has acknowledged every
+  // byte and our FIN (it closed with nothing unread, so its application read them all), WriteFailed
+  // if it resets (bytes reached a socket it had closed), Unconfirmed if neither comes in time.
+  void confirmTaken(std::chrono::milliseconds wait);
+  bool everythingAcknowledged();
   void close(Outcome outcome, bool reset);
 
   ReplayContext &context_;

@@ -152,6 +152,8 @@ static __always_inline int st_flow_mirrored(struct st_flow_key *key, __u32 hash,
 		if (decision.mirrored && admit_paused) {
 			decision.mirrored = 0;
 			st_count(ST_C_SHED_OVERLOAD);
+		} else if (decision.mirrored) {
+			st_count(ST_C_FLOW_ADMITTED);
 		}
 		if (bpf_map_update_elem(&st_flows, key, &decision, BPF_ANY) == 0)
 			st_count(ST_C_FLOW_DECIDED);

@@ -163,6 +163,10 @@ enum st_counter {
 	ST_C_DECAP_GENEVE,    /* Geneve: UDP to ST_PORT_GENEVE, version 0, options skipped */
 	ST_C_DECAP_IPIP,      /* IP protocol 4: IPv4 inside (IPIP, 4in6) */
 	ST_C_DECAP_IP6IP6,    /* IP protocol 41: IPv6 inside (ip6ip6, 6in4/SIT) */
+	/* A SYN sampled in and admitted: its connection is mirrored (a retransmitted SYN counts again).
+	 * The first stage of the wire-to-shadow ledger (`shadowtap status`): every admitted
+	 * connection is followed by the agent, or lost in capture (counted in frames), and so on. */
+	ST_C_FLOW_ADMITTED,
 	ST_C_MAX,
 };
 

@@ -45,6 +45,8 @@ const std::vector<Hook> kTc = {Hook::TcIngress, Hook::TcEgress};
 const std::vector<Hook> kXdp = {Hook::XdpIngress};
 const std::vector<Hook> kIngress = {Hook::TcIngress, Hook::XdpIngress};
 const std::vector<uint32_t> kDecided = {ST_C_FLOW_DECIDED};
+// A SYN sampled in: its connection is admitted (the ledger's first stage), then recorded.
+const std::vector<uint32_t> kAdmitted = {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED};
 const std::vector<uint32_t> kStateless = {ST_C_FLOW_STATELESS};
 
 // A packet of the test connection, oriented for the hook: requests on ingress, responses on egress.
@@ -126,8 +128,8 @@ PacketBuilder ipv4With(Ipv4Layer ip, bool withTcp = true) {
 std::vector<Row> rows() {
   std::vector<Row> r;
   // ---- plain, matched connections ----------------------------------------------------------
-  r.push_back({"ipv4_syn", kAll, conn(), {}, kMirrored, kDecided});
-  r.push_back({"ipv6_syn", kAll, conn(v6()), {}, kMirrored, kDecided});
+  r.push_back({"ipv4_syn", kAll, conn(), {}, kMirrored, kAdmitted});
+  r.push_back({"ipv6_syn", kAll, conn(v6()), {}, kMirrored, kAdmitted});
   r.push_back({"ipv4_ack_without_record_is_stateless", kAll, conn(flags(kTcpAck)), {}, kMirrored, kStateless});
   r.push_back({"ipv6_data_without_record_is_stateless",
                kAll,
@@ -150,17 +152,17 @@ std::vector<Row> rows() {
                },
                {},
                kMirrored,
-               kDecided});
+               kAdmitted});
   r.push_back({"rate_zero_syn_not_sampled", kAll, conn(), {.ratePpm = 0}, ST_C_NOT_SAMPLED, kDecided});
   r.push_back({"rule_disabled_flag_is_port_miss", kAll, conn(), {.ruleFlags = 0}, ST_C_PORT_MISS, {}});
-  r.push_back({"clone_to_missing_ifindex_fails", kTc, conn(), {.missingMirror = true}, ST_C_CLONE_FAILED, kDecided});
+  r.push_back({"clone_to_missing_ifindex_fails", kTc, conn(), {.missingMirror = true}, ST_C_CLONE_FAILED, kAdmitted});
 
   // ---- VLAN --------------------------------------------------------------------------------
-  r.push_back({"vlan_8021q", kAll, conn(withVlans({kEthP8021Q})), {}, kMirrored, kDecided});
-  r.push_back({"vlan_8021ad", kAll, conn(withVlans({kEthP8021AD})), {}, kMirrored, kDecided});
-  r.push_back({"vlan_8021q_ipv6", kAll, conn(withVlans({kEthP8021Q}, true)), {}, kMirrored, kDecided});
-  r.push_back({"qinq", kAll, conn(withVlans({kEthP8021AD, kEthP8021Q})), {}, kMirrored, kDecided});
-  r.push_back({"double_8021q", kAll, conn(withVlans({kEthP8021Q, kEthP8021Q}, true)), {}, kMirrored, kDecided});
+  r.push_back({"vlan_8021q", kAll, conn(withVlans({kEthP8021Q})), {}, kMirrored, kAdmitted});
+  r.push_back({"vlan_8021ad", kAll, conn(withVlans({kEthP8021AD})), {}, kMirrored, kAdmitted});
+  r.push_back({"vlan_8021q_ipv6", kAll, conn(withVlans({kEthP8021Q}, true)), {}, kMirrored, kAdmitted});
+  r.push_back({"qinq", kAll, conn(withVlans({kEthP8021AD, kEthP8021Q})), {}, kMirrored, kAdmitted});
+  r.push_back({"double_8021q", kAll, conn(withVlans({kEthP8021Q, kEthP8021Q}, true)), {}, kMirrored, kAdmitted});
   r.push_back({"three_tags_vlan_too_deep",
                kAll,
                conn(withVlans({kEthP8021AD, kEthP8021Q, kEthP8021Q})),
@@ -179,7 +181,7 @@ std::vector<Row> rows() {
                },
                {},
                kMirrored,
-               kDecided});
+               kAdmitted});
   r.push_back({"ipv4_max_options_ihl15",
                kAll,
                [](Hook h) {
@@ -189,7 +191,7 @@ std::vector<Row> rows() {
                },
                {},
                kMirrored,
-               kDecided});
+               kAdmitted});
   r.push_back({"ipv4_first_fragment_mf",
                kAll,
                [](Hook h) {
@@ -200,7 +202,7 @@ std::vector<Row> rows() {
                },
                {},
                kMirrored,
-               kDecided});
+               kAdmitted});
   r.push_back({"ipv4_nonfirst_fragment",
                kAll,
                [](Hook h) {
@@ -224,20 +226,20 @@ std::vector<Row> rows() {
                {}});
 
   // ---- IPv6 extension headers ------------------------------------------------------------
-  r.push_back({"ipv6_hop_by_hop", kAll, conn(withExts({ext(kIpProtoHopOpts)})), {}, kMirrored, kDecided});
-  r.push_back({"ipv6_hop_by_hop_16_bytes", kAll, conn(withExts({ext(kIpProtoHopOpts, 1)})), {}, kMirrored, kDecided});
-  r.push_back({"ipv6_routing", kAll, conn(withExts({ext(kIpProtoRouting, 2)})), {}, kMirrored, kDecided});
-  r.push_back({"ipv6_dest_opts", kAll, conn(withExts({ext(kIpProtoDstOpts)})), {}, kMirrored, kDecided});
-  r.push_back({"ipv6_first_fragment", kAll, conn(withExts({frag6(0, true)})), {}, kMirrored, kDecided});
-  r.push_back({"ipv6_atomic_fragment", kAll, conn(withExts({frag6(0, false)})), {}, kMirrored, kDecided});
-  r.push_back({"ipv6_ah", kAll, conn(withExts({ext(kIpProtoAh, 4)})), {}, kMirrored, kDecided});
+  r.push_back({"ipv6_hop_by_hop", kAll, conn(withExts({ext(kIpProtoHopOpts)})), {}, kMirrored, kAdmitted});
+  r.push_back({"ipv6_hop_by_hop_16_bytes", kAll, conn(withExts({ext(kIpProtoHopOpts, 1)})), {}, kMirrored, kAdmitted});
+  r.push_back({"ipv6_routing", kAll, conn(withExts({ext(kIpProtoRouting, 2)})), {}, kMirrored, kAdmitted});
+  r.push_back({"ipv6_dest_opts", kAll, conn(withExts({ext(kIpProtoDstOpts)})), {}, kMirrored, kAdmitted});
+  r.push_back({"ipv6_first_fragment", kAll, conn(withExts({frag6(0, true)})), {}, kMirrored, kAdmitted});
+  r.push_back({"ipv6_atomic_fragment", kAll, conn(withExts({frag6(0, false)})), {}, kMirrored, kAdmitted});
+  r.push_back({"ipv6_ah", kAll, conn(withExts({ext(kIpProtoAh, 4)})), {}, kMirrored, kAdmitted});
   r.push_back({"ipv6_six_ext_headers_at_walk_limit",
                kAll,
                conn(withExts({ext(kIpProtoHopOpts), ext(kIpProtoDstOpts), ext(kIpProtoRouting), frag6(0, true),
                               ext(kIpProtoAh, 1), ext(kIpProtoDstOpts)})),
                {},
                kMirrored,
-               kDecided});
+               kAdmitted});
   r.push_back({"ipv6_seven_ext_headers_malformed",
                kAll,
                conn(withExts({ext(kIpProtoHopOpts), ext(kIpProtoDstOpts), ext(kIpProtoRouting), frag6(0, true),
@@ -411,32 +413,32 @@ std::vector<Row> rows() {
                conn(excluded4),
                {.excludes = {"10.0.0.1/32"}},
                kMirrored,
-               kDecided});
+               kAdmitted});
   r.push_back({"excluding_the_server_does_not_exclude_ipv6",
                kAll,
                conn(excluded6),
                {.excludes = {"fd00::1/128"}},
                kMirrored,
-               kDecided});
+               kAdmitted});
   r.push_back({"exclude_neighbour_prefix_does_not_match",
                kAll,
                conn(excluded4),
                {.excludes = {"192.168.6.0/24"}},
                kMirrored,
-               kDecided});
+               kAdmitted});
   r.push_back(
-      {"ipv4_exclude_all_does_not_touch_ipv6", kAll, conn(v6()), {.excludes = {"0.0.0.0/0"}}, kMirrored, kDecided});
+      {"ipv4_exclude_all_does_not_touch_ipv6", kAll, conn(v6()), {.excludes = {"0.0.0.0/0"}}, kMirrored, kAdmitted});
   r.push_back({"ipv4_exclude_all", kAll, conn(), {.excludes = {"0.0.0.0/0"}}, ST_C_EXCLUDED, {}});
 
   // ---- overlays: one level of encapsulation, the inner headers decide -------------------------
-  const auto vxlanDecided = decapThen(ST_C_DECAP_VXLAN, kDecided);
-  const auto geneveDecided = decapThen(ST_C_DECAP_GENEVE, kDecided);
-  r.push_back({"vxlan_ipv4", kAll, conn(tunnel(Tunnel::Vxlan)), {}, kMirrored, vxlanDecided});
-  r.push_back({"vxlan_8472_ipv4", kAll, conn(tunnel(Tunnel::VxlanLinux)), {}, kMirrored, vxlanDecided});
+  const auto vxlanAdmitted = decapThen(ST_C_DECAP_VXLAN, kAdmitted);
+  const auto geneveAdmitted = decapThen(ST_C_DECAP_GENEVE, kAdmitted);
+  r.push_back({"vxlan_ipv4", kAll, conn(tunnel(Tunnel::Vxlan)), {}, kMirrored, vxlanAdmitted});
+  r.push_back({"vxlan_8472_ipv4", kAll, conn(tunnel(Tunnel::VxlanLinux)), {}, kMirrored, vxlanAdmitted});
   r.push_back({"vxlan_ipv6_inner_ipv6_outer", kAll, conn(tunnel(Tunnel::Vxlan, true, true)), {}, kMirrored,
-               vxlanDecided});
+               vxlanAdmitted});
   r.push_back({"vxlan_ipv4_inner_ipv6_outer", kAll, conn(tunnel(Tunnel::Vxlan, false, true)), {}, kMirrored,
-               vxlanDecided});
+               vxlanAdmitted});
   r.push_back({"vxlan_outer_vlan",
                kAll,
                [](Hook h) {
@@ -446,7 +448,7 @@ std::vector<Row> rows() {
                },
                {},
                kMirrored,
-               vxlanDecided});
+               vxlanAdmitted});
   r.push_back({"vxlan_data_without_record_is_stateless",
                kAll,
                [](Hook h) {
@@ -458,7 +460,7 @@ std::vector<Row> rows() {
                {},
                kMirrored,
                decapThen(ST_C_DECAP_VXLAN, kStateless)});
-  r.push_back({"geneve_no_options", kAll, conn(tunnel(Tunnel::Geneve)), {}, kMirrored, geneveDecided});
+  r.push_back({"geneve_no_options", kAll, conn(tunnel(Tunnel::Geneve)), {}, kMirrored, geneveAdmitted});
   r.push_back({"geneve_with_options",
                kAll,
                [](Hook h) {
@@ -469,7 +471,7 @@ std::vector<Row> rows() {
                },
                {},
                kMirrored,
-               geneveDecided});
+               geneveAdmitted});
   r.push_back({"geneve_252_bytes_of_options_ipv6",
                kAll,
                [](Hook h) {
@@ -479,16 +481,16 @@ std::vector<Row> rows() {
                },
                {},
                kMirrored,
-               geneveDecided});
+               geneveAdmitted});
   r.push_back({"geneve_ip_payload_without_ethernet", kAll, conn(tunnel(Tunnel::GeneveIp)), {}, kMirrored,
-               geneveDecided});
-  r.push_back({"ipip", kAll, conn(tunnel(Tunnel::IpInIp)), {}, kMirrored, decapThen(ST_C_DECAP_IPIP, kDecided)});
+               geneveAdmitted});
+  r.push_back({"ipip", kAll, conn(tunnel(Tunnel::IpInIp)), {}, kMirrored, decapThen(ST_C_DECAP_IPIP, kAdmitted)});
   r.push_back({"ip6ip6", kAll, conn(tunnel(Tunnel::IpInIp, true, true)), {}, kMirrored,
-               decapThen(ST_C_DECAP_IP6IP6, kDecided)});
+               decapThen(ST_C_DECAP_IP6IP6, kAdmitted)});
   r.push_back({"ipv6_in_ipv4_sit", kAll, conn(tunnel(Tunnel::IpInIp, true, false)), {}, kMirrored,
-               decapThen(ST_C_DECAP_IP6IP6, kDecided)});
+               decapThen(ST_C_DECAP_IP6IP6, kAdmitted)});
   r.push_back({"ipv4_in_ipv6", kAll, conn(tunnel(Tunnel::IpInIp, false, true)), {}, kMirrored,
-               decapThen(ST_C_DECAP_IPIP, kDecided)});
+               decapThen(ST_C_DECAP_IPIP, kAdmitted)});
   r.push_back({"vxlan_inner_port_miss",
                kAll,
                [](Hook h) {
@@ -500,13 +502,13 @@ std::vector<Row> rows() {
                ST_C_PORT_MISS,
                {ST_C_DECAP_VXLAN}});
   r.push_back({"vxlan_rate_zero_not_sampled", kAll, conn(tunnel(Tunnel::Vxlan)), {.ratePpm = 0}, ST_C_NOT_SAMPLED,
-               vxlanDecided});
+               decapThen(ST_C_DECAP_VXLAN, kDecided)});
   r.push_back({"vxlan_inner_client_excluded", kAll, conn(tunnel(Tunnel::Vxlan)), {.excludes = {"10.0.0.2/32"}},
                ST_C_EXCLUDED, {ST_C_DECAP_VXLAN}});
   r.push_back({"ipip_inner_client_excluded", kAll, conn(tunnel(Tunnel::IpInIp)), {.excludes = {"10.0.0.0/24"}},
                ST_C_EXCLUDED, {ST_C_DECAP_IPIP}});
   r.push_back({"excluding_the_outer_node_does_not_exclude", kAll, conn(tunnel(Tunnel::Geneve)),
-               {.excludes = {"192.0.2.0/24"}}, kMirrored, geneveDecided});
+               {.excludes = {"192.0.2.0/24"}}, kMirrored, geneveAdmitted});
   r.push_back({"vxlan_without_i_flag_is_udp", kAll, raw(udpTo(kPortVxlan).vxlan(VxlanLayer{.flags = 0}).eth().ipv4().tcp()),
                {}, ST_C_NOT_TCP, {}});
   r.push_back({"udp_to_vxlan_port_tunnel_header_truncated", kAll, raw(udpTo(kPortVxlan).payload(7)), {}, ST_C_NOT_TCP,
@@ -548,8 +550,8 @@ std::vector<Row> rows() {
   r.push_back({"agent_marked_packet", kTc, conn(), {.mark = ST_DEFAULT_MARK}, ST_C_MARKED, {}});
   r.push_back(
       {"marked_even_if_malformed", kTc, truncated({}, 14 + 20 + 5), {.mark = ST_DEFAULT_MARK}, ST_C_MARKED, {}});
-  r.push_back({"other_mark_is_mirrored", kTc, conn(), {.mark = kOtherMark}, kMirrored, kDecided});
-  r.push_back({"skip_mark_zero_matches_nothing", kTc, conn(), {.skipMark = 0}, kMirrored, kDecided});
+  r.push_back({"other_mark_is_mirrored", kTc, conn(), {.mark = kOtherMark}, kMirrored, kAdmitted});
+  r.push_back({"skip_mark_zero_matches_nothing", kTc, conn(), {.skipMark = 0}, kMirrored, kAdmitted});
   r.push_back({"disabled", kAll, conn(), {.enabled = false}, ST_C_DISABLED, {}});
   r.push_back({"disabled_even_if_malformed", kAll, truncated({}, 14 + 20 + 5), {.enabled = false}, ST_C_DISABLED, {}});
   r.push_back({"disabled_wins_over_mark", kTc, conn(), {.mark = ST_DEFAULT_MARK, .enabled = false}, ST_C_DISABLED, {}});

@@ -60,7 +60,10 @@ TEST(HashAgreement, RandomSynsSampleExactlyAsUserSpacePredicts) {
       auto delta = counterDelta(before, tap.counters());
       ASSERT_EQ(result.err, 0);
       uint32_t reason = expectMirrored ? tap.mirroredReason(hook) : static_cast<uint32_t>(ST_C_NOT_SAMPLED);
-      ASSERT_EQ(checkOnePacket(delta, reason, {ST_C_FLOW_DECIDED}), "")
+      std::vector<uint32_t> events = {ST_C_FLOW_DECIDED};
+      if (expectMirrored)
+        events.push_back(ST_C_FLOW_ADMITTED);
+      ASSERT_EQ(checkOnePacket(delta, reason, events), "")
           << hookName(hook) << " tuple " << i << (v6 ? " ipv6" : " ipv4") << " hash " << hash;
 
       st_flow_key key{};

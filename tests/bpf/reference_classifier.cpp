@@ -235,6 +235,8 @@ ReferenceVerdict ReferenceClassifier::classify(const Bytes &packet, bool egress,
   if (t.syn) {
     mirrored = st_sampled(v.flowHash, rule->second.rate_ppm);
     flows_[key] = mirrored;
+    if (mirrored)
+      v.events.push_back(ST_C_FLOW_ADMITTED);
     v.events.push_back(ST_C_FLOW_DECIDED);
   } else if (auto it = flows_.find(key); it != flows_.end()) {
     mirrored = it->second;

@@ -60,7 +60,7 @@ uint64_t expectRecord(TestTap &tap, Hook hook, const Bytes &packet, const TcpSha
     return 0;
   EXPECT_EQ(result.retval, passVerdict(hook));
   EXPECT_EQ(result.out, packet) << "the program changed the packet";
-  std::vector<uint32_t> events = {ST_C_FLOW_DECIDED};
+  std::vector<uint32_t> events = {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED};
   if (cut)
     events.push_back(ST_C_RING_TRUNCATED);
   EXPECT_EQ(checkOnePacket(delta, ST_C_RING_SENT, events), "");

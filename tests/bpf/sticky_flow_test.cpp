@@ -76,7 +76,7 @@ TEST_P(StickyFlows, NotMirroredAtSynStaysNotMirroredAfterRateRises) {
     EXPECT_EQ(send(packetOf(41000, kTcpAck | kTcpPsh, v6), true), ST_C_NOT_SAMPLED);
     EXPECT_EQ(send(packetOf(41000, kTcpFin | kTcpAck, v6), true), ST_C_NOT_SAMPLED);
     // A new connection at the new rate is mirrored.
-    EXPECT_EQ(send(packetOf(41001, kTcpSyn, v6), false, {ST_C_FLOW_DECIDED}), mirrored(false));
+    EXPECT_EQ(send(packetOf(41001, kTcpSyn, v6), false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED}), mirrored(false));
     EXPECT_EQ(send(packetOf(41001, kTcpSyn | kTcpAck, v6), true), mirrored(true));
   }
 }
@@ -85,7 +85,7 @@ TEST_P(StickyFlows, MirroredAtSynStaysMirroredAfterRateDrops) {
   for (bool v6 : {false, true}) {
     SCOPED_TRACE(v6 ? "ipv6" : "ipv4");
     setRate(ST_RATE_SCALE);
-    EXPECT_EQ(send(packetOf(42000, kTcpSyn, v6), false, {ST_C_FLOW_DECIDED}), mirrored(false));
+    EXPECT_EQ(send(packetOf(42000, kTcpSyn, v6), false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED}), mirrored(false));
     setRate(0);
     EXPECT_EQ(send(packetOf(42000, kTcpSyn | kTcpAck, v6), true), mirrored(true));
     EXPECT_EQ(send(packetOf(42000, kTcpAck, v6), false), mirrored(false));
@@ -111,7 +111,7 @@ TEST_P(StickyFlows, NoRecordIsStatelessAndFollowsTheCurrentRate) {
 TEST_P(StickyFlows, SynRecordsTheDecisionInStFlows) {
   setRate(ST_RATE_SCALE);
   TcpShape syn = packetOf(44000, kTcpSyn);
-  send(syn, false, {ST_C_FLOW_DECIDED});
+  send(syn, false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED});
   uint32_t client[4], server[4];
   shapeAddrs(syn, client, server);
   st_flow_key key{};

@@ -86,7 +86,7 @@ TEST_P(Truncation, EveryCutNamesTheLayerItLandsIn) {
     uint32_t reason = expectedReason(builder.layers(), offsets, len, tap.mirroredReason(hook));
     std::vector<uint32_t> events;
     if (reason == tap.mirroredReason(hook))
-      events.push_back(ST_C_FLOW_DECIDED);
+      events = {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED};
 
     if (!isXdp(hook) && tcTestRunRefuses(packet)) {
       EXPECT_EQ(tap.run(hook, packet).err, -EINVAL) << "len " << len; // covered by the VLAN shapes

@@ -19,6 +19,10 @@ Modes (--mode):
            close with SO_LINGER {on, 0}: the kernel sends a RST. One line, event "reset", with the
            bytes read and unread_at_reset (bytes still in the receive queue). If the peer ends
            first (it sent fewer bytes), the line is event "close" instead: no reset was done.
+  earlyclose  read until the end of the first request head, then close (FIN, nothing unread) without
+           answering, as a server shedding idle keep-alive connections does (nginx past
+           worker_connections): bytes that arrive later are answered with a RST by the kernel.
+           One line, event "earlyclose", with the bytes read.
   garbage  read everything; after every request line seen in the stream ("... HTTP/1.1\\r\\n"),
            answer with 1..--garbage-max random bytes that are not HTTP (the first byte is NUL), and
            keep reading; on the peer's FIN close (FIN). The "close" line adds requests,
@@ -124,6 +128,19 @@ class Recorder:
         self.out.emit(dict(base, event="reset", bytes=stream.total, unread_at_reset=unread,
                            head=stream.head.decode("latin-1"), t_reset=time.time()))
 
+    def earlyclose(self, conn, base):
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        conn.close()
+        self.out.emit(dict(base, event="earlyclose", bytes=len(data), t_close=time.time()))
+
     def garbage(self, conn, base):
         rng = random.Random(base["peer_port"])
         stream = Stream()
@@ -167,7 +184,7 @@ def main():
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, action="append", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--mode", choices=("record", "slow", "noread", "reset", "garbage"), default="record")
+    p.add_argument("--mode", choices=("record", "slow", "noread", "reset", "earlyclose", "garbage"), default="record")
     p.add_argument("--delay", type=float, default=2.0, help="slow mode: seconds before each read")
     p.add_argument("--chunk", type=int, default=1 << 20, help="bytes per read")
     p.add_argument("--rcvbuf", type=int, default=0, help="SO_RCVBUF of the listening socket (0: default)")

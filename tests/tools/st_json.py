@@ -42,6 +42,8 @@ def identities(status, copies, flows):
         if f["started"] != ends + f["active"]:
             bad.append("flows started %d != %s %d + active %d" % (f["started"], "+".join(FLOW_ENDS), ends, f["active"]))
     for t in p["replay"]["targets"]:
+        if t["routed"] != f["established"] * copies:
+            bad.append("%s: routed %d != flows established %d x %d" % (t["target"], t["routed"], f["established"], copies))
         if t["opened"] + t["shed_backoff"] + t["shed_limit"] + t["skipped_empty"] + t["pending"] != f["established"] * copies:
             bad.append("%s: opened %d + shed_backoff %d + shed_limit %d + skipped_empty %d + pending %d != flows established %d x %d" % (
                 t["target"], t["opened"], t["shed_backoff"], t["shed_limit"], t["skipped_empty"], t["pending"],
@@ -50,6 +52,17 @@ def identities(status, copies, flows):
         if t["opened"] != outs + t["active"]:
             bad.append("%s: opened %d != %s %d + active %d" % (
                 t["target"], t["opened"], "+".join(REPLAY_OUTCOMES), outs, t["active"]))
+    # The wire-to-shadow ledger (status --json): every stage after the capture adds up; the
+    # capture stage never follows more connections than the kernel admitted.
+    for row in status.get("ledger", []):
+        if row["stage"] == "followed by the agent":
+            if row["unexplained"] < 0:
+                bad.append("ledger: the agent followed %d connections, the kernel admitted only %d" % (row["out"], row["in"]))
+        elif row["unexplained"] != 0:
+            bad.append("ledger: %s: %d arrived, %d went on, short %s, unexplained %d" % (
+                row["stage"], row["in"], row["out"], row["short"], row["unexplained"]))
+    if p and "ledger" not in status:
+        bad.append("status --json has a pipeline but no ledger")
     return bad
 
 

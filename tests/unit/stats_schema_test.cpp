@@ -46,7 +46,7 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
                "server_streams_lost", "client_bytes", "server_bytes", "buffered_bytes"}));
   EXPECT_EQ(keys(json["replay"]), (V{"backlog_bytes", "targets"}));
   EXPECT_EQ(keys(json["replay"]["targets"][0]),
-            (V{"target", "opened", "active", "completed", "unconfirmed", "aborted", "shed_backlog", "shed_stalled",
+            (V{"target", "routed", "opened", "active", "completed", "unconfirmed", "aborted", "shed_backlog", "shed_stalled",
                "shed_no_socket", "shed_backoff", "shed_limit", "skipped_empty", "pending", "connect_failed",
                "write_failed", "write_stalls", "bytes_out", "bytes_in"}));
   EXPECT_EQ(json["replay"]["targets"][0]["target"], "10.0.0.7:80");

@@ -54,6 +54,8 @@ st report --iface "$SRV_IF" >"$H_TMP/report.txt" || fail "report failed"
 cat "$H_TMP/report.txt"
 st status --iface "$SRV_IF" >"$H_TMP/status.txt" || fail "status failed"
 grep -q "^http:" "$H_TMP/status.txt" || fail "status shows no http section: $(cat "$H_TMP/status.txt")"
+grep -q "^connections, wire to shadow" "$H_TMP/status.txt" || fail "status shows no ledger: $(cat "$H_TMP/status.txt")"
+grep -q "taken whole by" "$H_TMP/status.txt" || fail "the ledger has no per-target stage: $(cat "$H_TMP/status.txt")"
 
 "$PYTHON" "$H_TOOLS/check_http.py" "$H_TMP/plan.json" "$H_TMP/report.json" "$H_TMP/status.json" \
   "$H_TMP/slow.jsonl" "$H_TMP/fail.jsonl" "$BLOB_SHA" "$SLOW" "$FAILING" "$DELAY_MS" ||

@@ -28,6 +28,12 @@
 #              shadow still took only 4 KiB of each stream: per replay_stats.h ("write_failed: the
 #              shadow reset or closed before taking everything") each must be write_failed, never
 #              completed. Run last: it fails on an agent that counts a RST after its FIN as completed.
+#   earlyclose reads each connection's first request head, then closes without answering (a server
+#              shedding idle keep-alive connections, as nginx does past worker_connections); the
+#              client sends a second request 0.3 s later (30 x 2 GETs): the shadow's FIN comes
+#              first, then its kernel resets the late request. Every replay must be write_failed,
+#              none completed: a FIN alone does not say the shadow read the stream (this fails on
+#              an agent that completes on the FIN).
 # In every tap run the accounting holds per target (opened + shed_backoff + skipped_empty = flows x copies,
 # opened = completed + unconfirmed + aborted + shed_* + connect_failed + write_failed + active), and the
 # agent's RSS (VmRSS, sampled every 0.2 s) stays below 300 MB.
@@ -38,12 +44,13 @@ source "$(dirname "$0")/lib.sh"
 replay_init "${1:-}"
 
 RSS_LIMIT_KB=$((300 * 1024))
+WORKLOAD="--conns 30 --reqs 10 --body 32768 --concurrency 5"
 
 # workload NAME: the measured client run; summary in $H_TMP/NAME.json, connections in NAME.conns.
 workload() {
   : >"$H_TMP/$1.conns"
-  http_client "$H_TMP/$1.json" --host "$SRV4" --port "$PORT" --id "$1" --conns 30 --reqs 10 --body 32768 \
-    --concurrency 5 --out-conns "$H_TMP/$1.conns"
+  # shellcheck disable=SC2086 # WORKLOAD: several flags
+  http_client "$H_TMP/$1.json" --host "$SRV4" --port "$PORT" --id "$1" $WORKLOAD --out-conns "$H_TMP/$1.conns"
   log "client $1: $(cat "$H_TMP/$1.json")"
 }
 
@@ -77,7 +84,7 @@ check_rss() {
 
 t() { local f="$H_TMP/$1.status.json"; [ -e "$f" ] || f="$H_TMP/$1.json"; jget "$f" "j['pipeline']['replay']['targets'][$2]['$3']"; }
 
-CASES="${FAULT_CASES:-down blackhole slow noreadcap noread reset garbage latereset}"
+CASES="${FAULT_CASES:-down blackhole slow noreadcap noread reset garbage earlyclose latereset}"
 case_on() { [[ " $CASES " == *" $1 "* ]]; }
 
 # outcomes NAME TARGET KEY=VALUE...: each named replay counter of target TARGET in NAME's status.
@@ -241,6 +248,19 @@ tap_phase_end garbage
 fi
 
 # --- latereset: the shadow takes 4 KiB, lets the rest sit in its 4 MiB buffer, then RSTs ----------
+if case_on earlyclose; then
+serve_recorder earlyclose "$H_TMP/earlyclose.jsonl" --port 19998 --mode earlyclose
+WORKLOAD="--conns 30 --reqs 2 --req-pace 0.3 --concurrency 10"
+tap_phase_start earlyclose --shadow "$SHD4:19998"
+wait_records "$H_TMP/earlyclose.jsonl" '"event": "earlyclose"' 30 20 || true
+agent_settle earlyclose 10
+assert_eq "earlyclose: flows completed" 30 "$(jget "$H_TMP/earlyclose.status.json" 'j["pipeline"]["flows"]["completed"]')"
+assert_eq "earlyclose: connections the shadow closed unread" 30 "$(count_lines "$H_TMP/earlyclose.jsonl" '"event": "earlyclose"')"
+outcomes earlyclose 0 opened=30 active=0 completed=0 unconfirmed=0 aborted=0 write_failed=30
+tap_phase_end earlyclose
+WORKLOAD="--conns 30 --reqs 10 --body 32768 --concurrency 5"
+fi
+
 if case_on latereset; then
 serve_recorder latereset "$H_TMP/latereset.jsonl" --port 19997 --mode reset --reset-after 4096 --reset-delay 3 \
   --rcvbuf $((4 << 20))
