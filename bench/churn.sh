@@ -78,6 +78,7 @@ for w in $WORKERS; do
   agent_wait_idle 20 || true
   c1=$(agent_cpu_ticks)
   agent_status "$H_TMP/status.$w.json"
+  [ -n "${BENCH_DEBUG:-}" ] && st status --iface "$SRV_IF" | sed -n '/^connections, wire to shadow/,$p' >&2
   after=$(shadow_requests)
   agent_stop TERM
   served=$(cat "$H_TMP/w$w.served")
@@ -116,7 +117,8 @@ ${ROWS}
 Targets: share ≥ 0.99 (or the rest counted), ≤ 0.15 CPU-s per 10k connections, /healthz < 1 s. The
 not-taken column is \`status --json\`'s wire-to-shadow ledger: \`shed_overload\` (refused at the SYN),
 \`lost_in_capture\` (admitted at the SYN by the kernel, never followed by the agent: the SYN's frame was
-dropped in the capture ring), then each stage's reasons (\`shed_limit\`: the replay socket budget,
+dropped in the capture ring), then each stage's reasons (\`shed_limit\`: past the target's concurrency
+limit — half the local port range, cut while the shadow refuses replays — or the socket budget;
 \`write_failed\`: the shadow closed or reset before reading the request, ...). \"accounted\": shadow +
 that column ≥ 0.99 × served.
 <!-- churn:end -->"

@@ -121,8 +121,8 @@ po::options_description runFlags() {
                                                      "recording stops there")
       ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
       ("max-replay-conns", po::value<size_t>(), "replay connections open at once per shadow target; past it new "
-                                                "replays are shed whole, counted (default: no limit but the open "
-                                                "file limit less 1024)")
+                                                "replays are shed whole, counted (default: half the local port "
+                                                "range per --replay-source, within the open file limit less 1024)")
       ("replay-source", po::value<std::vector<std::string>>(), "leave from this local address (repeatable: taken in "
                                                                "turn, each adds a port range towards a shadow)")
       ("workers", po::value<unsigned>(), "packet-path threads, each owning a shard of the connections (default: one "

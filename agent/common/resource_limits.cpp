@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "common/resource_limits.h"
 
+#include <fstream>
+
 #include <cerrno>
 #include <cstring>
 #include <spdlog/spdlog.h>
@@ -29,6 +31,14 @@ void warnIfFewFiles(unsigned long openFileLimit) {
     spdlog::warn("open file limit {}: at most that many replay connections at once (raise LimitNOFILE / "
                  "ulimit -n; running out is counted as shed_no_socket)",
                  openFileLimit);
+}
+
+size_t connectPortsPerDestination() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned low = 0, high = 0;
+  if (!(range >> low >> high) || high < low)
+    return 0;
+  return (high - low + 1) / 2;
 }
 
 } // namespace shadowtap

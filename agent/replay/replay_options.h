@@ -30,7 +30,8 @@ struct ReplayOptions {
   std::chrono::milliseconds paceSpread{10};
   static constexpr uint64_t kMaxPaceSlots = 10;
   // Replay connections open at once per target; past it new replays are shed whole (counted
-  // shed_limit). 0: no limit but maxConnectionsTotal.
+  // shed_limit). 0: no limit but maxConnectionsTotal. The agent's default is half the local port
+  // range per source address (connect()'s first-choice ports; see connectPortsPerDestination).
   size_t maxConnectionsPerTarget = 0;
   // Replay connections open at once across every target (this worker's share of the open file
   // limit minus kReservedFiles): past it new replays are shed whole (shed_limit) instead of

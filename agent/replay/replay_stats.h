@@ -35,6 +35,7 @@ struct TargetStats {
   uint64_t shedLimit = 0;     // the target had --max-replay-conns open: not attempted
   uint64_t skippedEmpty = 0;  // the client's connection ended before it sent a byte or a FIN
   uint64_t pending = 0;       // gauge: waiting for the connection's first byte to open
+  uint64_t concurrencyLimit = 0; // gauge: replays this target may have open now (ConcurrencyWindow)
   uint64_t connectFailed = 0;
   uint64_t writeFailed = 0;   // the shadow reset or closed before taking everything
   uint64_t writeStalls = 0;   // data arrived while the previous write was still pending
@@ -62,12 +63,16 @@ inline constexpr stats::Field<TargetStats> kTargetStatsFields[] = {
     {"shed_backoff", &TargetStats::shedBackoff, stats::Kind::Counter,
      "Replays not attempted while the shadow was backing off."},
     {"shed_limit", &TargetStats::shedLimit, stats::Kind::Counter,
-     "Replays not attempted because the target had --max-replay-conns open, or the agent its share of the "
-     "open file limit (all but 1024 descriptors)."},
+     "Replays not attempted because the target had its concurrency limit open (--max-replay-conns, adapted "
+     "down while the shadow refuses replays), or the agent its share of the open file limit (all but 1024 "
+     "descriptors)."},
     {"skipped_empty", &TargetStats::skippedEmpty, stats::Kind::Counter,
      "Connections that ended before the client sent a byte or a FIN: nothing to replay."},
     {"pending", &TargetStats::pending, stats::Kind::Gauge,
      "Replays waiting for their connection's first client byte before they open."},
+    {"concurrency_limit", &TargetStats::concurrencyLimit, stats::Kind::Gauge,
+     "Replays the shadow may have open at once now (0: no limit): cut to half those open when it refuses "
+     "one, grown as it takes them."},
     {"connect_failed", &TargetStats::connectFailed, stats::Kind::Counter, "Replays whose connect failed."},
     {"write_failed", &TargetStats::writeFailed, stats::Kind::Counter,
      "Replays the shadow reset or closed before taking everything."},

@@ -21,6 +21,8 @@ void Replayer::setPlan(const ReplayPlan &plan) {
       }
     TargetState &added = targets_.emplace_back();
     added.index = targets_.size() - 1;
+    added.window.setCeiling(options_.maxConnectionsPerTarget);
+    added.stats.concurrencyLimit = added.window.limitShown();
     added.target = target;
     return added.index;
   };
@@ -77,7 +79,7 @@ void Replayer::open(flow::FlowId id) {
         targets_[target].stats.shedBackoff++;
         continue;
       }
-      if ((options_.maxConnectionsPerTarget && targets_[target].stats.active >= options_.maxConnectionsPerTarget) ||
+      if (targets_[target].stats.active >= targets_[target].window.limit() ||
           (options_.maxConnectionsTotal && activeTotal() >= options_.maxConnectionsTotal)) {
         targets_[target].stats.shedLimit++;
         continue;

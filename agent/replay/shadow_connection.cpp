@@ -523,6 +523,12 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   }
   auto &stats = target_.stats;
   stats.active--;
+  // What the shadow's own capacity says (ConcurrencyWindow): a replay taken whole, or one it
+  // refused (closed or reset unread, stopped reading, fell a backlog behind).
+  if (outcome == Outcome::Completed)
+    target_.replayTaken();
+  else if (outcome == Outcome::WriteFailed || outcome == Outcome::ShedStalled || outcome == Outcome::ShedBacklog)
+    target_.replayRefused();
   switch (outcome) {
   case Outcome::Completed: stats.completed++; break;
   case Outcome::Unconfirmed: stats.unconfirmed++; break;

@@ -2,6 +2,7 @@
 // One shadow target as the replayer keeps it: where it is, its counters, and its back-off.
 #pragma once
 
+#include "replay/concurrency_window.h"
 #include "replay/replay_stats.h"
 #include "replay/shadow_target.h"
 
@@ -14,6 +15,16 @@ struct TargetState {
   size_t index = 0; // position in the replayer's targets: stable for the agent's lifetime
   ShadowTarget target;
   TargetStats stats;
+  ConcurrencyWindow window; // replays open at once: adapts to what the shadow takes
+
+  void replayTaken() {
+    window.onTaken();
+    stats.concurrencyLimit = window.limitShown();
+  }
+  void replayRefused() {
+    window.onRefused(stats.active, std::chrono::steady_clock::now());
+    stats.concurrencyLimit = window.limitShown();
+  }
 
   // Back-off: a refused connect puts the target in back-off (100 ms doubling to maxBackoff);
   // flows starting during it are shed and counted instead of each paying a connect attempt.

@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "common/resource_limits.h"
 #include "config/value_parsers.h"
 #include "metrics/local_endpoint.h"
 #include "metrics/prometheus_text.h"
@@ -177,8 +178,16 @@ replay::ReplayOptions Agent::replayOptions(const RunOptions &o) const {
   size_t workers = std::max<size_t>(1, o.workers ? o.workers : defaultWorkerCount());
   replay.maxBacklogTotal = std::max<size_t>(1, o.replayBacklogBytes / workers);
   replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
-  if (o.maxReplayConns)
+  if (o.maxReplayConns) {
     replay.maxConnectionsPerTarget = std::max<size_t>(1, (o.maxReplayConns + workers - 1) / workers);
+  } else if (size_t ports = connectPortsPerDestination()) {
+    // Default: the ports connect() tries first towards one shadow, per source address. Past them
+    // every new replay's connect() scans that whole half of the range: under churn (20k new
+    // connections/s, replays lingering until the client's FIN is captured) the scan was 37 % of
+    // the agent's CPU; capped here it is gone from the profile (docs/architecture.md, "Replay
+    // concurrency"). The shadow's own capacity is found below it (ConcurrencyWindow).
+    replay.maxConnectionsPerTarget = std::max<size_t>(1, ports * std::max<size_t>(1, o.replaySources.size()) / workers);
+  }
   // Replays never take the last descriptors: past the open file limit the agent could not accept
   // a /healthz probe any more (measured under churn: /healthz unanswered for 3 s).
   if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {

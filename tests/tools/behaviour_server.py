@@ -10,6 +10,7 @@ Routes: GET /items/{id} and GET /items/{id}/reviews, answered 200 with a small J
                       (a candidate with a bug in one field)
 --random-field adds "nonce": a random number to every body (noise: a timestamp, a request id).
 --same-body leaves out "by" (the server's --name), so that every server's bodies agree.
+--think-ms N answers every request after N ms, as a server doing some work does.
 Every response goes out in one write (head and body together).
 Keep-alive and pipelining work (requests are answered in order). Every request is logged as a
 JSON line (method, path, headers) to --log. A connection whose first bytes are not an HTTP request
@@ -60,6 +61,8 @@ class Handler(socketserver.BaseRequestHandler):
                 code = 500
             elif args.behaviour == "slow" and m.group(2):
                 time.sleep(args.delay_ms / 1000.0)
+            if args.think_ms:
+                time.sleep(args.think_ms / 1000.0)
             doc = {"path": path} if args.same_body else {"path": path, "by": args.name}
             if m:
                 ident = int(m.group(1))
@@ -87,6 +90,7 @@ def main():
     p.add_argument("--random-field", action="store_true", help='add "nonce": a random number to every body')
     p.add_argument("--same-body", action="store_true", help='leave "by" (the --name) out of the bodies')
     p.add_argument("--delay-ms", type=int, default=300)
+    p.add_argument("--think-ms", type=float, default=0.0, help="every answer after this many ms")
     p.add_argument("--name", default="service")
     p.add_argument("--log", required=True)
     p.add_argument("--ready-file")

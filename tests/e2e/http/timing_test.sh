@@ -9,6 +9,11 @@
 # without it a capture block's requests reached the shadow in one burst, pipelined (ratios of 0.01
 # to 0.5 seen). The client thinks 2 ms (GAP_MS) before each request, as clients do, so the test's
 # own four processes on a small machine do not turn the comparison into one of CPU contention.
+# Both servers think 1 ms (THINK_MS) before each answer, the regime the event-loop timing bug was
+# measured in (shadow p50 1.96 ms against the primary's 1.02): with answers of 0.1 ms the check
+# measured a constant offset instead — the shadow's p50 was 25-35 us above the primary's on every
+# run on a 2-vCPU VM, with the agent of before this change too (its cause is not found yet; README,
+# HTTP mode) — and failed in 2 of 4 runs at +-25 % of 0.1 ms. At 1.25 ms: 0.99-1.01x.
 # Check: on every route, the shadow's p50 is within +-25 % of the primary's.
 source "$(dirname "$0")/../lib.sh"
 e2e_init "${1:-}"
@@ -19,9 +24,9 @@ h_topology tim --shadow
 h_tap_register "$NS_SRV" "$SRV_IF"
 
 h_serve primary "$NS_SRV" "$PYTHON" "$H_TOOLS/behaviour_server.py" --name primary --listen 0.0.0.0 --port 8080 \
-  --behaviour ok --same-body --log "$H_TMP/primary.jsonl"
+  --behaviour ok --same-body --think-ms "${THINK_MS:-1}" --log "$H_TMP/primary.jsonl"
 h_serve shadow "$NS_SHD" "$PYTHON" "$H_TOOLS/behaviour_server.py" --name shadow --listen "$SHD4" --port 8080 \
-  --behaviour ok --same-body --log "$H_TMP/shadow.jsonl"
+  --behaviour ok --same-body --think-ms "${THINK_MS:-1}" --log "$H_TMP/shadow.jsonl"
 
 agent_start --iface "$SRV_IF" --port 8080 --protocol http --shadow "$SHD4:8080"
 
