@@ -252,6 +252,10 @@ struct MessageFramer::Impl {
       }
       return ret;
     }
+    // An error in a trailer section: the section is not handed out as trailers, so the part held
+    // and the part in this feed leave together, in stream order, as passthrough (like a bad head).
+    if (inTrailers)
+      return out + fail(p + out, n - out);
     // An error in the body: what came before the offending byte was body, the rest is not HTTP.
     size_t good = std::clamp(ret, out, take);
     if (err == HPE_OK || err == HPE_PAUSED)

@@ -619,6 +619,18 @@ std::span<const uint8_t> span(const std::string &s) {
 }
 } // namespace
 
+TEST(HttpFramer, MalformedTrailersBecomePassthroughWhole) {
+  // Found by the fuzzer: a trailer line without a colon. The bytes before the bad one were held
+  // (whole feed: still in the parser's buffer), so they went out as body in one split and as
+  // passthrough in another, and after the held part in stream order was broken.
+  std::string head = "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n";
+  auto r = runAllSplits(MessageKind::Response, head + "1\r\nx\r\n0\r\nT 1\r\n\r\n", {"POST"}, true);
+  ASSERT_EQ(types(r), (std::vector<Ev>{E::Begin, E::Head, E::Body, E::Pass}));
+  EXPECT_EQ(r.events[2].bytes, "1\r\nx\r\n0\r\n");
+  EXPECT_EQ(r.events[3].bytes, "T 1\r\n\r\n");
+  EXPECT_EQ(r.notHttp, reasons({NotHttp::ParseError}));
+}
+
 TEST(HttpFramer, BodyContentIsDecoded) {
   auto cl =
       runAllSplits(MessageKind::Request, "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n");
