@@ -27,18 +27,21 @@ bench_args() {
   done
 }
 
-# bench_init NAME NET PAGE SHADOW_PORT: must run as root; BIN = the agent ($SHADOWTAP, or the build
+# bench_init NAME NET PAGE SHADOW_PORT [TOOL...]: must run as root; BIN = the agent ($SHADOWTAP, or the build
 # tree's, built if missing); the harness (tests/lib/: unique names, and one trap that removes
 # everything on any exit) with wrk, nginx and curl; the client, server and shadow namespaces NAME-*
 # on H_NET=NET; the primary, nginx serving a PAGE-byte page on $SRV4:$PORT (8080) in the server
-# namespace; and the port the caller's shadow will listen on, $SHD4:$SHADOW_PORT.
+# namespace; and the port the caller's shadow will listen on, $SHD4:$SHADOW_PORT. TOOLs: more
+# programs the caller needs (checked like wrk).
 bench_init() {
   [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
   BIN=${SHADOWTAP:-$ROOT/${BUILD_DIR:-build}/agent/shadowtap}
   [ -x "$BIN" ] || bash "$ROOT/scripts/build.sh"
   # shellcheck source=tests/lib/harness.sh
   source "$ROOT/tests/lib/harness.sh"
-  h_init --tool --need wrk --need nginx --need curl
+  local tool needs=(--need wrk --need nginx --need curl)
+  for tool in "${@:5}"; do needs+=(--need "$tool"); done
+  h_init --tool "${needs[@]}"
   h_agent "$BIN"
   H_NET=$2
   h_topology "$1" --shadow

@@ -35,9 +35,10 @@ constexpr std::array<std::string_view, ST_C_MAX> kNames = {
     "decap_ipip",
     "decap_ip6ip6",
     "flow_admitted",
+    "shed_inflight",
 };
 static_assert(kNames.size() == ST_C_MAX, "one name per st_counter");
-static_assert(ST_C_FLOW_ADMITTED + 1 == ST_C_MAX, "update kNames when adding a counter");
+static_assert(ST_C_SHED_INFLIGHT + 1 == ST_C_MAX, "update kNames when adding a counter");
 
 } // namespace
 

@@ -102,6 +102,7 @@ MapFds Datapath::mapFds() const {
   fds.runtime = bpf_map__fd(skel_->maps.st_runtime);
   fds.counters = bpf_map__fd(skel_->maps.st_counters);
   fds.state = bpf_map__fd(skel_->maps.st_state);
+  fds.flows = bpf_map__fd(skel_->maps.st_flows);
   return fds;
 }
 

@@ -53,6 +53,7 @@ TapMaps TapMaps::openPinned(const std::string &pinDir) {
   fds.runtime = openPin(pinDir, ST_MAP_RUNTIME, owned);
   fds.counters = openPin(pinDir, ST_MAP_COUNTERS, owned);
   fds.state = openPin(pinDir, ST_MAP_STATE, owned);
+  fds.flows = openPin(pinDir, ST_MAP_FLOWS, owned);
   TapMaps maps(fds);
   maps.owned_ = std::move(owned);
   return maps;
@@ -140,6 +141,15 @@ CounterValues TapMaps::counters() const {
       totals[i] += v;
   }
   return totals;
+}
+
+bool TapMaps::shedFlow(const st_flow_key &key) noexcept {
+  // Keep the hash the SYN recorded; a decision already gone from the LRU is written anew (the
+  // kernel would otherwise decide the connection's next packet by hash, and mirror it again).
+  st_flow_decision decision{};
+  bpf_map_lookup_elem(fds_.flows, &key, &decision);
+  decision.mirrored = ST_FLOW_SHED;
+  return bpf_map_update_elem(fds_.flows, &key, &decision, BPF_ANY) == 0;
 }
 
 } // namespace shadowtap

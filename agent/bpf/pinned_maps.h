@@ -20,6 +20,7 @@ struct MapFds {
   int runtime = -1;
   int counters = -1;
   int state = -1;
+  int flows = -1; // st_flows: the kernel's per-connection decisions
 };
 
 class TapMaps {
@@ -45,6 +46,10 @@ public:
   void setState(const st_state &state);
 
   CounterValues counters() const; // summed over every possible CPU
+
+  // Overload: the kernel stops mirroring this connection (ST_FLOW_SHED) from its next packet.
+  // Fails open: false when the map cannot be written (the connection stays mirrored).
+  bool shedFlow(const st_flow_key &key) noexcept;
 
 private:
   MapFds fds_;

@@ -28,6 +28,7 @@ enum class FlowEnd {
   Evicted,     // the flow table was full (LRU eviction)
   IdleTimeout, // no packet for the idle timeout
   Shutdown,    // the agent is stopping
+  Shed,        // overload: the agent gave it up in flight, whole (the kernel stops mirroring it)
 };
 
 const char *flowEndName(FlowEnd end);

@@ -2,7 +2,7 @@
 // The flow table's counters. Every connection followed from its SYN ends in exactly one way or
 // is still active:
 //   started == never_established + completed + reset + server_reset + broken + evicted
-//              + idle_timeout + shutdown + active
+//              + idle_timeout + shutdown + shed_inflight + active
 #pragma once
 
 #include "stats/stat_fields.h"
@@ -25,6 +25,7 @@ struct FlowStats {
   uint64_t flowsEvicted = 0;
   uint64_t flowsIdle = 0;
   uint64_t flowsShutdown = 0;
+  uint64_t flowsShed = 0;        // overload: given up in flight, whole
   uint64_t midstreamSkipped = 0; // connections first seen without a SYN
   uint64_t unacked = 0;          // ended holding client bytes the server never acknowledged
   uint64_t rstIgnored = 0;       // RSTs not at the receiver's next sequence number: no effect
@@ -58,6 +59,10 @@ inline constexpr stats::Field<FlowStats> kFlowStatsFields[] = {
     {"evicted", &FlowStats::flowsEvicted, stats::Kind::Counter, "Established connections pushed out of a full flow table."},
     {"idle_timeout", &FlowStats::flowsIdle, stats::Kind::Counter, "Connections ended by the idle timeout."},
     {"shutdown", &FlowStats::flowsShutdown, stats::Kind::Counter, "Connections open when the agent stopped."},
+    {"shed_inflight", &FlowStats::flowsShed, stats::Kind::Counter,
+     "Established connections given up in flight because the agent kept falling behind (the heaviest "
+     "first): the kernel stops mirroring them and their replay is reset (aborted), instead of a hole in "
+     "every stream."},
     {"midstream_skipped", &FlowStats::midstreamSkipped, stats::Kind::Counter,
      "Connections first seen without their SYN (open before the tap): not replayed."},
     {"unacked", &FlowStats::unacked, stats::Kind::Counter,

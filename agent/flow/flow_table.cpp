@@ -18,6 +18,7 @@ const char *flowEndName(FlowEnd end) {
   case FlowEnd::Evicted: return "evicted";
   case FlowEnd::IdleTimeout: return "idle_timeout";
   case FlowEnd::Shutdown: return "shutdown";
+  case FlowEnd::Shed: return "shed_inflight";
   }
   return "unknown";
 }
@@ -105,6 +106,7 @@ void FlowTable::onPacket(const TcpPacket &packet, uint64_t nowNs) {
   touch(flow, nowNs);
   if (flow.state == Skipped || flow.state == Ended)
     return;
+  flow.recentBytes += packet.payload.size();
 
   bool fromClient = packet.sport == flow.info.clientPort &&
                     std::memcmp(packet.src, flow.info.client, sizeof(flow.info.client)) == 0;
@@ -294,6 +296,7 @@ void FlowTable::end(Map::iterator it, FlowEnd reason, bool eraseNow) {
       case FlowEnd::Evicted: stats_.flowsEvicted++; break;
       case FlowEnd::IdleTimeout: stats_.flowsIdle++; break;
       case FlowEnd::Shutdown: stats_.flowsShutdown++; break;
+      case FlowEnd::Shed: stats_.flowsShed++; break;
       }
       sink_.onFlowEnd(flow.id, reason);
     }
@@ -305,6 +308,26 @@ void FlowTable::end(Map::iterator it, FlowEnd reason, bool eraseNow) {
   setState(flow, Ended);
   flow.client.reset();
   flow.server.reset();
+}
+
+// O(established flows), but only called while the agent is overloaded, a few times a second at
+// most (InflightShedder): the alternative, a hole in every stream, costs every connection.
+std::optional<st_flow_key> FlowTable::shedHeaviest() {
+  Map::iterator heaviest = flows_.end();
+  uint64_t most = 0;
+  for (const auto &key : lists_[Established]) {
+    auto it = flows_.find(key);
+    if (it->second.recentBytes > most) {
+      most = it->second.recentBytes;
+      heaviest = it;
+    }
+    it->second.recentBytes = 0; // the next look weighs what comes from now on
+  }
+  if (heaviest == flows_.end())
+    return std::nullopt;
+  st_flow_key key = heaviest->first;
+  end(heaviest, FlowEnd::Shed);
+  return key;
 }
 
 void FlowTable::tick(uint64_t nowNs) {

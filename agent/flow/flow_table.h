@@ -54,6 +54,9 @@ public:
   void onPacket(const TcpPacket &packet, uint64_t nowNs);
   void tick(uint64_t nowNs);     // handshake, gap and idle timeouts
   void closeAll(FlowEnd reason); // every open flow ends with `reason`
+  // Overload: ends the established flow that brought the most bytes since the last call (FlowEnd::Shed)
+  // and returns its key, for the kernel to stop mirroring it; nullopt when none brought any.
+  std::optional<st_flow_key> shedHeaviest();
   // New bounds apply from the next packet; streams keep the per-direction bound they began with.
   void setLimits(const FlowLimits &limits) { limits_ = limits; }
 
@@ -81,6 +84,7 @@ private:
     bool clientFinSent = false;
     bool serverFin = false; // a FIN from the server was seen, usable stream or not
     uint64_t lastSeenNs = 0;
+    uint64_t recentBytes = 0; // payload bytes since the last shedHeaviest() (overload)
     KeyList::iterator lru;
     // Holes waiting for the gap timeout, oldest first (client and server direction).
     std::optional<KeyList::iterator> clientHole, serverHole;

@@ -31,6 +31,8 @@ public:
     recording_.flush();
   }
   void addKernelDrops(uint64_t drops) { capture_.kernelDrops += drops; }
+  // Overload (InflightShedder): gives up the heaviest connection in flight; its key, for the kernel.
+  std::optional<st_flow_key> shedHeaviest() { return flows_.shedHeaviest(); }
   void shutdown(); // ends every flow and aborts every replay
   // Offline input (`shadowtap replay`): the input ended. Flows still open end (counted shutdown):
   // a replay that already has its client's FIN finishes on its own, any other is reset.

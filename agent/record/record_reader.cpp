@@ -135,7 +135,7 @@ private:
       break;
     case RecordType::FlowEnd: {
       uint8_t reason = r.payload.empty() ? 0 : r.payload[0];
-      if (reason > static_cast<uint8_t>(flow::FlowEnd::Shutdown))
+      if (reason > static_cast<uint8_t>(flow::FlowEnd::Shed))
         reason = static_cast<uint8_t>(flow::FlowEnd::Shutdown);
       open_.erase(id);
       sink.onFlowEnd(id, static_cast<flow::FlowEnd>(reason));

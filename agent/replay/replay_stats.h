@@ -27,7 +27,7 @@ struct TargetStats {
                               // it and closed (or, HTTP, answered every request): it read the whole stream
   uint64_t unconfirmed = 0;   // everything written and half-closed, but the shadow neither closed nor
                               // acknowledged it all within the drain timeout
-  uint64_t aborted = 0;       // the mirrored connection was reset, broken or evicted: RST sent
+  uint64_t aborted = 0;       // the mirrored connection was reset, broken, evicted or shed: RST sent
   uint64_t shedBacklog = 0;   // the shadow was too slow: backlog limit hit, connection dropped
   uint64_t shedStalled = 0;   // the shadow stopped reading: no write progress for the stall timeout
   uint64_t shedNoSocket = 0;  // no socket could be made (open file limit, memory): not the shadow's fault
@@ -54,7 +54,7 @@ inline constexpr stats::Field<TargetStats> kTargetStatsFields[] = {
     {"unconfirmed", &TargetStats::unconfirmed, stats::Kind::Counter,
      "Replays that wrote everything and half-closed, but the shadow never closed within the drain timeout."},
     {"aborted", &TargetStats::aborted, stats::Kind::Counter,
-     "Replays reset because the mirrored connection was reset, broken or evicted."},
+     "Replays reset because the mirrored connection was reset, broken, evicted or shed in flight (overload)."},
     {"shed_backlog", &TargetStats::shedBacklog, stats::Kind::Counter, "Replays dropped past the backlog limit."},
     {"shed_stalled", &TargetStats::shedStalled, stats::Kind::Counter,
      "Replays dropped because the shadow stopped reading (stall timeout)."},

@@ -157,14 +157,14 @@ void ShadowConnection::write(std::span<const uint8_t> bytes) {
   if (closed_ || finRequested_)
     return;
   const auto &options = context_.options;
-  if (queued_.size() + writing_.size() + bytes.size() > options.maxBacklogPerConnection ||
+  if (backlog_.size() + bytes.size() > options.maxBacklogPerConnection ||
       context_.stats.backlogBytes + bytes.size() > options.maxBacklogTotal) {
     close(Outcome::ShedBacklog, true);
     return;
   }
   if (writingActive_ || !connected_)
     target_.stats.writeStalls += writingActive_ ? 1 : 0;
-  queued_.insert(queued_.end(), bytes.begin(), bytes.end());
+  backlog_.append(bytes);
   queuedTotal_ += bytes.size();
   context_.stats.backlogBytes += bytes.size();
   if (connected_ && !writingActive_)
@@ -176,19 +176,13 @@ void ShadowConnection::write(std::span<const uint8_t> bytes) {
 void ShadowConnection::writeMore() {
   if (closed_ || writingActive_)
     return;
-  if (writtenOfWriting_ == writing_.size()) {
-    context_.stats.backlogBytes -= writing_.size();
-    writing_.clear();
-    writtenOfWriting_ = 0;
-    if (queued_.empty()) {
-      timer_.cancel(); // nothing pending: no stall to watch
-      maybeHalfClose();
-      return;
-    }
-    writing_.swap(queued_);
+  if (backlog_.empty()) {
+    timer_.cancel(); // nothing pending: no stall to watch
+    maybeHalfClose();
+    return;
   }
   // Pacing: only up to the first hold whose time has not come.
-  size_t length = writing_.size() - writtenOfWriting_;
+  size_t length = backlog_.size();
   uint64_t now = 0;
   while (!holds_.empty() && (now ? now : (now = realtimeNs())) >= holds_.front().ns)
     holds_.pop_front();
@@ -216,15 +210,21 @@ void ShadowConnection::writeMore() {
     if (!timerEc && self->writingActive_)
       self->close(Outcome::ShedStalled, true);
   });
-  socket_.async_write_some(asio::buffer(writing_.data() + writtenOfWriting_, length),
-                           [self](const error_code &ec, size_t written) {
+  // One gathered write of up to kMaxPieces chunks (4 MiB): the kernel takes what its send buffer
+  // has room for.
+  constexpr size_t kMaxPieces = 64;
+  std::vector<asio::const_buffer> pieces;
+  for (auto piece : backlog_.front(length, kMaxPieces))
+    pieces.emplace_back(piece.data(), piece.size());
+  socket_.async_write_some(pieces, [self](const error_code &ec, size_t written) {
                              self->writingActive_ = false;
-                             self->writtenOfWriting_ += written;
+                             self->backlog_.consume(written);
+                             self->context_.stats.backlogBytes -= written;
                              self->target_.stats.bytesOut += written;
                              self->noteWritten(written);
                              if (self->closed_) {
-                               self->context_.stats.backlogBytes -= self->writing_.size();
-                               self->writing_.clear();
+                               self->context_.stats.backlogBytes -= self->backlog_.size();
+                               self->backlog_.clear();
                                return;
                              }
                              if (ec) {
@@ -253,8 +253,7 @@ void ShadowConnection::finish() {
 }
 
 void ShadowConnection::maybeHalfClose() {
-  if (closed_ || !connected_ || !finRequested_ || finSent_ || writingActive_ || !queued_.empty() ||
-      !writing_.empty())
+  if (closed_ || !connected_ || !finRequested_ || finSent_ || writingActive_ || !backlog_.empty())
     return;
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
@@ -506,11 +505,9 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   if (closed_)
     return;
   closed_ = true;
-  context_.stats.backlogBytes -= queued_.size();
-  queued_.clear();
-  if (!writingActive_) { // otherwise the write handler releases writing_ when it is called back
-    context_.stats.backlogBytes -= writing_.size();
-    writing_.clear();
+  if (!writingActive_) { // otherwise the write in flight still reads the front: its handler releases it
+    context_.stats.backlogBytes -= backlog_.size();
+    backlog_.clear();
   }
   // Requests this replay will never get an answer to. When the user's own connection died
   // (aborted) there is nothing to compare; otherwise the shadow failed them: "no response".

@@ -34,6 +34,7 @@
 
 #include "compare/body_diff.h"
 #include "http/message_framer.h"
+#include "replay/byte_queue.h"
 #include "replay/exchange.h"
 #include "replay/replay_context.h"
 #include "replay/target_state.h"
@@ -95,9 +96,7 @@ private:
   TargetState &target_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer timer_;
-  std::vector<uint8_t> queued_;  // waiting to be written
-  std::vector<uint8_t> writing_; // handed to the kernel by the write in flight
-  size_t writtenOfWriting_ = 0;  // how much of writing_ the kernel has taken
+  ByteQueue backlog_; // taken, not yet taken by the kernel; its front is in the write in flight
   uint64_t queuedTotal_ = 0;  // bytes ever accepted for writing: request ends are offsets in this
   uint64_t writtenTotal_ = 0; // bytes the kernel has taken
   struct Hold {

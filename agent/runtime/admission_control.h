@@ -5,6 +5,8 @@
 // those SYNs as not mirrored and counts them (shed_overload), so a connection is either mirrored
 // from its SYN or not at all, instead of every stream getting a hole when the ring overflows.
 // Hysteresis (behind from kHigh until back under kLow) keeps admission from flapping.
+// When refusing new connections is not enough, a worker gives up admitted ones in flight, whole
+// (runtime/inflight_shedder.h).
 #pragma once
 
 #include "bpf/pinned_maps.h"

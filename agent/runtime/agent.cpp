@@ -130,6 +130,10 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
     settings.replay = replayOptions(options_);
     settings.plan = shared;
     settings.onLoad = [this](size_t index, double load) { admission_->report(index, load); };
+    settings.onShed = [this](const st_flow_key &key) {
+      if (!tap_.maps().shedFlow(key))
+        spdlog::debug("overload: could not mark a shed connection in st_flows; its frames are absorbed here");
+    };
     if (options_.recordDir) {
       settings.recordDir = options_.recordDir;
       settings.recordMaxBytes = std::max<uint64_t>(1, options_.recordMaxBytes / count);

@@ -115,7 +115,31 @@ void Worker::drainSource() {
   bool more = source_->poll(frameHandler_, kLiveDrainTurn.batchesPerTurn);
   if (pcap_)
     pcap_->flush();
+  shedIfLosingGround();
   postNextTurn(io_, drainPosted_, more, [this] { drainSource(); });
+}
+
+void Worker::shedIfLosingGround() {
+  if (!pipeline_ || !pipelineSettings_.onShed || !shedder_.due(nowNs_))
+    return;
+  double fill = source_->occupancy();
+  unsigned count = shedder_.shedCount(fill, nowNs_);
+  for (unsigned i = 0; i < count; i++) {
+    auto key = pipeline_->shedHeaviest();
+    if (!key)
+      break;
+    spdlog::debug("overload: worker {} capture buffer {:.0f} % full and filling: a connection shed in flight",
+                  pipelineSettings_.index, fill * 100);
+    pipelineSettings_.onShed(*key);
+    shedSinceLog_++;
+  }
+  if (shedSinceLog_ && nowNs_ - shedLogNs_ >= 1'000'000'000ull) { // one line a second at most, with the count
+    spdlog::warn("overload: worker {} still falling behind; gave up {} connection{} in flight, heaviest first "
+                 "(counted shed_inflight)",
+                 pipelineSettings_.index, shedSinceLog_, shedSinceLog_ == 1 ? "" : "s");
+    shedSinceLog_ = 0;
+    shedLogNs_ = nowNs_;
+  }
 }
 
 void Worker::onFrame(const Frame &frame) {

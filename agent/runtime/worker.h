@@ -14,6 +14,7 @@
 #include "capture/pcap_writer.h"
 #include "compare/comparison.h"
 #include "pipeline/mirror_pipeline.h"
+#include "runtime/inflight_shedder.h"
 #include "runtime/readable_watch.h"
 
 #include <boost/asio/io_context.hpp>
@@ -38,6 +39,9 @@ public:
     std::shared_ptr<const replay::ReplayPlan> plan; // null: capture only (XDP mode without shadows)
     // Called on the worker's thread every tick with its load, 0..1 (AdmissionControl::report).
     std::function<void(size_t index, double load)> onLoad;
+    // Called on the worker's thread with a connection it gave up in flight (InflightShedder): the
+    // kernel must stop mirroring it (TapMaps::shedFlow). Unset: nothing is shed.
+    std::function<void(const st_flow_key &key)> onShed;
     // --record: this worker's files in DIR, and its share of --record-max-bytes.
     std::optional<std::string> recordDir;
     uint64_t recordFileBytes = 0, recordMaxBytes = 0;
@@ -67,6 +71,7 @@ private:
   void onFrame(const Frame &frame);
   void publish();
   double load() const;
+  void shedIfLosingGround();
 
   Settings pipelineSettings_;
   compare::Comparison &comparison_;
@@ -77,6 +82,8 @@ private:
   std::unique_ptr<ReadableWatch> watch_;
   boost::asio::steady_timer ticker_;
   FrameHandler frameHandler_;
+  InflightShedder shedder_;
+  uint64_t shedSinceLog_ = 0, shedLogNs_ = 0;
   uint64_t nowNs_ = 0;
   bool drainPosted_ = false;
   std::thread thread_;

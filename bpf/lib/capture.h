@@ -162,8 +162,13 @@ static __always_inline int st_flow_mirrored(struct st_flow_key *key, __u32 hash,
 		return decision.mirrored;
 	}
 	recorded = bpf_map_lookup_elem(&st_flows, key);
-	if (recorded)
-		return recorded->mirrored;
+	if (recorded) {
+		if (recorded->mirrored == ST_FLOW_SHED) {
+			st_count(ST_C_SHED_INFLIGHT);
+			return 0;
+		}
+		return recorded->mirrored == ST_FLOW_MIRRORED;
+	}
 	st_count(ST_C_FLOW_STATELESS);
 	return st_sampled(hash, rate_ppm);
 }

@@ -167,6 +167,9 @@ enum st_counter {
 	 * The first stage of the wire-to-shadow ledger (`shadowtap status`): every admitted
 	 * connection is followed by the agent, or lost in capture (counted in frames), and so on. */
 	ST_C_FLOW_ADMITTED,
+	/* A packet of a connection the agent shed in flight (overload: st_flows says ST_FLOW_SHED):
+	 * not mirrored (terminal reason not_sampled), so the agent's backlog stops growing. */
+	ST_C_SHED_INFLIGHT,
 	ST_C_MAX,
 };
 
@@ -319,8 +322,16 @@ static __always_inline __u32 st_flow_hash(const __u32 *src, __u16 sport, const _
  * unless the rate changed in between.
  */
 #define ST_MAX_FLOWS 262144
+enum st_flow_mirrored {
+	ST_FLOW_SKIPPED = 0,  /* not sampled, or refused at its SYN (shed_overload) */
+	ST_FLOW_MIRRORED = 1, /* mirror every packet of this connection */
+	/* Written by the agent: it fell behind and gave this connection up in flight, whole (its
+	 * replay is reset). Its later packets are not mirrored, so they cannot deepen the backlog. */
+	ST_FLOW_SHED = 2,
+};
+
 struct st_flow_decision {
-	__u32 mirrored; /* 1: mirror every packet of this connection */
+	__u32 mirrored; /* enum st_flow_mirrored */
 	__u32 hash;
 };
 

@@ -122,6 +122,49 @@ TEST_P(StickyFlows, SynRecordsTheDecisionInStFlows) {
   EXPECT_EQ(decision->hash, st_flow_hash(client, syn.clientPort, server, syn.servicePort, kTestSeed));
 }
 
+// Overload: the agent gives a connection up in flight (TapMaps::shedFlow). Its later packets, both
+// directions, are not mirrored and are counted shed_inflight; a new connection on the same tuple
+// (its SYN) is decided afresh.
+TEST_P(StickyFlows, ShedInFlightStopsMirroringTheConnection) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "ipv6" : "ipv4");
+    setRate(ST_RATE_SCALE);
+    TcpShape syn = packetOf(45000, kTcpSyn, v6);
+    EXPECT_EQ(send(syn, false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED}), mirrored(false));
+    EXPECT_EQ(send(packetOf(45000, kTcpAck | kTcpPsh, v6), false), mirrored(false));
+    uint32_t client[4], server[4];
+    shapeAddrs(syn, client, server);
+    st_flow_key key{};
+    st_flow_key_make(&key, client, syn.clientPort, server, syn.servicePort);
+    uint32_t hash = tap_->flow(key)->hash;
+    ASSERT_TRUE(tap_->maps().shedFlow(key));
+    EXPECT_EQ(tap_->flow(key)->mirrored, static_cast<uint32_t>(ST_FLOW_SHED));
+    EXPECT_EQ(tap_->flow(key)->hash, hash); // the SYN's record is kept
+    EXPECT_EQ(send(packetOf(45000, kTcpAck | kTcpPsh, v6), false, {ST_C_SHED_INFLIGHT}), ST_C_NOT_SAMPLED);
+    EXPECT_EQ(send(packetOf(45000, kTcpAck, v6), true, {ST_C_SHED_INFLIGHT}), ST_C_NOT_SAMPLED);
+    EXPECT_EQ(send(packetOf(45000, kTcpFin | kTcpAck, v6), false, {ST_C_SHED_INFLIGHT}), ST_C_NOT_SAMPLED);
+    // Other connections are untouched.
+    EXPECT_EQ(send(packetOf(45001, kTcpSyn, v6), false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED}), mirrored(false));
+    EXPECT_EQ(send(packetOf(45001, kTcpAck | kTcpPsh, v6), false), mirrored(false));
+    // The tuple reused by a new connection: its SYN decides again.
+    EXPECT_EQ(send(syn, false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED}), mirrored(false));
+    EXPECT_EQ(send(packetOf(45000, kTcpAck | kTcpPsh, v6), false), mirrored(false));
+  }
+}
+
+// A decision already evicted from the LRU is written anew: the connection is not decided by hash again.
+TEST_P(StickyFlows, ShedWithoutARecordStillStopsMirroring) {
+  setRate(ST_RATE_SCALE);
+  TcpShape data = packetOf(46000, kTcpAck | kTcpPsh);
+  EXPECT_EQ(send(data, false, {ST_C_FLOW_STATELESS}), mirrored(false));
+  uint32_t client[4], server[4];
+  shapeAddrs(data, client, server);
+  st_flow_key key{};
+  st_flow_key_make(&key, client, data.clientPort, server, data.servicePort);
+  ASSERT_TRUE(tap_->maps().shedFlow(key));
+  EXPECT_EQ(send(data, false, {ST_C_SHED_INFLIGHT}), ST_C_NOT_SAMPLED);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, StickyFlows, ::testing::Values(TapKind{"tc", false}, TapKind{"xdp", true}),
                          [](const auto &info) { return info.param.name; });
 

@@ -15,7 +15,7 @@ JSON lines), stdlib only.
                                shed_stalled + shed_no_socket + connect_failed + write_failed +
                                active; --flows: also flows
                                started = never_established + completed + reset + server_reset +
-                               broken + evicted + idle_timeout + shutdown + active. Exit 1 with
+                               broken + evicted + idle_timeout + shutdown + shed_inflight + active. Exit 1 with
                                the broken identities on stderr.
 """
 import argparse
@@ -26,7 +26,7 @@ from toollib import load_json, load_jsonl
 REPLAY_OUTCOMES = ("completed", "unconfirmed", "aborted", "shed_backlog", "shed_stalled", "shed_no_socket",
                    "connect_failed", "write_failed")
 FLOW_ENDS = ("never_established", "completed", "reset", "server_reset", "broken", "evicted", "idle_timeout",
-             "shutdown")
+             "shutdown", "shed_inflight")
 
 
 def show(v):

@@ -39,6 +39,10 @@ TEST(CounterNames, TerminalReasonsExcludeSeenAndEvents) {
   EXPECT_FALSE(isTerminalCounter(ST_C_RING_TRUNCATED));
   EXPECT_EQ(counterName(ST_C_SHED_OVERLOAD), "shed_overload");
   EXPECT_FALSE(isTerminalCounter(ST_C_SHED_OVERLOAD));
+  EXPECT_EQ(counterName(ST_C_FLOW_ADMITTED), "flow_admitted");
+  EXPECT_FALSE(isTerminalCounter(ST_C_FLOW_ADMITTED));
+  EXPECT_EQ(counterName(ST_C_SHED_INFLIGHT), "shed_inflight");
+  EXPECT_FALSE(isTerminalCounter(ST_C_SHED_INFLIGHT));
 }
 
 TEST(CounterNames, DecapsulationEventsAreNamedAndNotTerminal) {

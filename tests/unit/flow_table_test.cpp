@@ -382,6 +382,40 @@ TEST(FlowTable, RefusedConnectionIsNeverEstablished) {
 }
 
 // Every way a flow can end is counted once: the identity `status` documents.
+TEST(FlowTable, OverloadShedsTheHeaviestEstablishedFlowWholeAndAbsorbsItsLatePackets) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  Conn light{40100}, heavy{40101}, halfOpen{40102};
+  light.handshake(table);
+  heavy.handshake(table);
+  table.onPacket(halfOpen.pkt(true, kClientIsn, "", true, false), 1); // never answered: not sheddable
+  EXPECT_EQ(table.shedHeaviest(), std::nullopt); // no bytes yet: nothing to shed
+  table.onPacket(light.pkt(true, kClientIsn + 1, "ab"), 2);
+  table.onPacket(heavy.pkt(true, kClientIsn + 1, std::string(100, 'x')), 2);
+  heavy.ack(table, 3);
+  auto shed = table.shedHeaviest();
+  ASSERT_TRUE(shed.has_value());
+  st_flow_key heavyKey;
+  TcpPacket probe = heavy.pkt(true, kClientIsn + 101);
+  st_flow_key_make(&heavyKey, probe.src, probe.sport, probe.dst, probe.dport);
+  EXPECT_EQ(std::memcmp(&*shed, &heavyKey, sizeof(heavyKey)), 0);
+  EXPECT_EQ(sink.ended[2], FlowEnd::Shed);
+  EXPECT_EQ(sink.client[2], std::string(100, 'x')); // what was delivered before stays delivered
+  EXPECT_EQ(table.stats().flowsShed, 1u);
+  // Its frames still in the capture ring are absorbed: no mid-stream flow, nothing delivered.
+  table.onPacket(heavy.pkt(true, kClientIsn + 101, "more"), 4);
+  heavy.ack(table, 4);
+  EXPECT_EQ(table.stats().midstreamSkipped, 0u);
+  EXPECT_EQ(sink.client[2], std::string(100, 'x'));
+  // The next look weighs only what came since the last: the light flow is next, then nothing.
+  EXPECT_EQ(table.shedHeaviest(), std::nullopt);
+  table.onPacket(light.pkt(true, kClientIsn + 3, "c"), 5);
+  ASSERT_TRUE(table.shedHeaviest().has_value());
+  EXPECT_EQ(sink.ended[1], FlowEnd::Shed);
+  EXPECT_EQ(table.stats().flowsShed, 2u);
+  EXPECT_EQ(table.activeFlows(), 1u); // the half-open one
+}
+
 TEST(FlowTable, EndingsAddUpToStarted) {
   RecordingSink sink;
   FlowTable table({.maxFlows = 50, .gapTimeoutNs = 100, .idleTimeoutNs = 10000, .handshakeTimeoutNs = 1000}, sink);
@@ -405,7 +439,7 @@ TEST(FlowTable, EndingsAddUpToStarted) {
   const auto &s = table.stats();
   EXPECT_EQ(s.flowsStarted, 400u);
   EXPECT_EQ(s.flowsStarted, s.neverEstablished + s.flowsCompleted + s.flowsReset + s.serverReset + s.flowsBroken +
-                                s.flowsEvicted + s.flowsIdle + s.flowsShutdown + s.active);
+                                s.flowsEvicted + s.flowsIdle + s.flowsShutdown + s.flowsShed + s.active);
   EXPECT_EQ(s.active, 0u);
   EXPECT_EQ(s.established, s.flowsStarted - s.neverEstablished);
 }

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+// The bytes a replay has taken and its shadow has not: appended at the back, written from the
+// front (gathered, one writev for many chunks), released as the kernel takes them.
+//
+// Fixed-size chunks, so a backlog that grows never moves what it already holds. It was two
+// vectors swapped between "queued" and "being written": when a line-rate upload met a shadow
+// connection still in slow start, the queued vector doubled its way to tens of MiB, copying
+// everything at each step into freshly faulted memory — the worker stalled for tens of ms and
+// its capture ring overflowed (bench/bulk.sh, a perf profile: 33 % memmove, 22 % page faults).
+// A few released chunks are kept for the next appends, so a steady stream reuses warm memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace shadowtap::replay {
+
+class ByteQueue {
+public:
+  static constexpr size_t kChunkBytes = 64 * 1024;
+  static constexpr size_t kSpareChunks = 4;
+
+  void append(std::span<const uint8_t> bytes);
+  // Up to `max` bytes from the front, as at most `maxPieces` contiguous pieces.
+  std::vector<std::span<const uint8_t>> front(size_t max, size_t maxPieces) const;
+  // Drops `n` bytes (at most size()) from the front.
+  void consume(size_t n);
+  void clear();
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+private:
+  struct Chunk {
+    std::unique_ptr<uint8_t[]> data;
+    size_t begin = 0, end = 0; // the live bytes are [begin, end)
+  };
+  Chunk newChunk();
+  void release(Chunk &&chunk);
+
+  std::deque<Chunk> chunks_;
+  std::vector<std::unique_ptr<uint8_t[]>> spare_;
+  size_t size_ = 0;
+};
+
+} // namespace shadowtap::replay

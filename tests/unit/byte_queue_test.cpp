@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "replay/byte_queue.h"
+
+#include <gtest/gtest.h>
+#include <string>
+
+namespace shadowtap::replay {
+namespace {
+
+std::span<const uint8_t> bytesOf(const std::string &s) {
+  return {reinterpret_cast<const uint8_t *>(s.data()), s.size()};
+}
+
+std::string joined(const std::vector<std::span<const uint8_t>> &pieces) {
+  std::string out;
+  for (auto p : pieces)
+    out.append(p.begin(), p.end());
+  return out;
+}
+
+std::string pattern(size_t n, size_t from = 0) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; i++)
+    s[i] = static_cast<char>('a' + (from + i) % 26);
+  return s;
+}
+
+TEST(ByteQueue, WhatGoesInComesOutInOrderAcrossChunks) {
+  ByteQueue q;
+  constexpr size_t kChunk = ByteQueue::kChunkBytes;
+  std::string all = pattern(3 * kChunk + 123);
+  // Appended in odd pieces that straddle chunk boundaries.
+  for (size_t at = 0; at < all.size();) {
+    size_t n = std::min<size_t>(all.size() - at, 10007);
+    q.append(bytesOf(all.substr(at, n)));
+    at += n;
+  }
+  EXPECT_EQ(q.size(), all.size());
+  auto pieces = q.front(all.size(), 64);
+  EXPECT_EQ(pieces.size(), 4u); // whole chunks, the last one partial
+  EXPECT_EQ(joined(pieces), all);
+  // Bounded by bytes and by pieces.
+  EXPECT_EQ(joined(q.front(100, 64)), all.substr(0, 100));
+  EXPECT_EQ(joined(q.front(all.size(), 2)), all.substr(0, 2 * kChunk));
+}
+
+TEST(ByteQueue, ConsumeReleasesFromTheFrontAndKeepsTheRest) {
+  ByteQueue q;
+  constexpr size_t kChunk = ByteQueue::kChunkBytes;
+  std::string all = pattern(2 * kChunk + 5);
+  q.append(bytesOf(all));
+  q.consume(kChunk - 1); // a partial write: one byte of the first chunk stays
+  EXPECT_EQ(q.size(), all.size() - (kChunk - 1));
+  EXPECT_EQ(joined(q.front(3, 64)), all.substr(kChunk - 1, 3));
+  q.consume(kChunk + 1);
+  EXPECT_EQ(joined(q.front(100, 64)), all.substr(2 * kChunk, 5));
+  // Appending after a partial consume continues the same stream.
+  q.append(bytesOf("XYZ"));
+  EXPECT_EQ(joined(q.front(100, 64)), all.substr(2 * kChunk, 5) + "XYZ");
+  q.consume(1000); // more than held: everything, no more
+  EXPECT_TRUE(q.empty());
+  EXPECT_TRUE(q.front(100, 64).empty());
+  q.append(bytesOf("again"));
+  EXPECT_EQ(joined(q.front(100, 64)), "again");
+  q.clear();
+  EXPECT_EQ(q.size(), 0u);
+}
+
+// A write in flight reads the front while more is appended at the back: the front never moves.
+TEST(ByteQueue, AppendingNeverMovesBytesAlreadyHeld) {
+  ByteQueue q;
+  q.append(bytesOf(pattern(1000)));
+  auto before = q.front(1000, 1);
+  const uint8_t *where = before[0].data();
+  for (int i = 0; i < 100; i++)
+    q.append(bytesOf(pattern(ByteQueue::kChunkBytes)));
+  EXPECT_EQ(q.front(1000, 1)[0].data(), where);
+  EXPECT_EQ(std::string(before[0].begin(), before[0].end()), pattern(1000));
+}
+
+} // namespace
+} // namespace shadowtap::replay
