@@ -21,6 +21,7 @@ Mirror whole TCP connections of a service from a NIC, in the kernel, without tou
 commands:
   run           attach to an interface and mirror until SIGINT/SIGTERM
   replay        replay a capture (pcap/pcapng) or a recording to shadow targets, at any speed
+  collect       receive VXLAN-mirrored packets (run --mirror-vxlan, AWS VPC Traffic Mirroring) and replay them
   set           change a running tap's rates, exclusions or on/off, live
   status        show a tap's rules and counters
   report        show the primary-vs-shadow comparison (HTTP services): per route, target and status,
@@ -39,6 +40,8 @@ examples:
   shadowtap run --iface eth0 --port 8080 --protocol http --shadow 10.0.5.7:8080 \
                 --exclude-header 'end-user: bbo' --remove-header Authorization --remove-header Cookie
   shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080 --speed 2
+  shadowtap run --iface eth0 --port 8080 --mirror-vxlan 10.0.9.9      # replayed by `collect` on 10.0.9.9
+  shadowtap collect --listen 10.0.9.9 --port 8080 --shadow 10.0.5.7:8080
   shadowtap report --iface eth0
   shadowtap report --prometheus http://prometheus.monitoring:9090 --window 1h   # every node's agent
   shadowtap set --iface eth0 --port 8080 --percent 100
@@ -58,6 +61,7 @@ struct Subcommand {
 constexpr Subcommand kSubcommands[] = {
     {"run", runCommandLine},
     {"replay", replayCommandLine},
+    {"collect", collectCommandLine},
     {"set", setCommandLine},
     {"status", statusCommandLine},
     {"report", reportCommandLine},

@@ -63,7 +63,7 @@ private:
 // clsact: is shadowtap's filter on this hook? Remove it.
 bool tcFilterPresent(int ifindex, TcDirection direction);
 bool removeTcFilter(int ifindex, TcDirection direction);
-void destroyClsact(int ifindex);
+bool destroyClsact(int ifindex); // true if it was there and is gone
 // tcx: how many shadowtap programs (named tc_ingress/tc_egress/tc_egress_ring and using maps named
 // st_rules and st_runtime) are on this hook's tcx chain, and detach their links (a live agent's, for `detach`).
 // Identifying a program by id needs CAP_SYS_ADMIN; without it nothing is found.

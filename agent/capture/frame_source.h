@@ -22,6 +22,7 @@ struct Frame {
   uint32_t wireLen = 0;          // the frame's length on the wire
   uint64_t tsNs = 0;             // kernel timestamp, CLOCK_REALTIME (as pcap wants it)
   FrameChecksum checksum = FrameChecksum::Unverified;
+  uint32_t zone = 0; // where it was mirrored: a collector's VXLAN VNI (flow/flow_key.h); 0 on a tap
 
   bool cut() const { return data.size() < wireLen; } // a copy shorter than the frame
 };

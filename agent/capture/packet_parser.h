@@ -41,6 +41,7 @@ struct TcpPacket {
   std::span<const uint8_t> payload; // TCP payload, limited by the IP length and the capture
   std::span<const uint8_t> segment; // TCP header + payload (what the TCP checksum covers, if whole)
   uint32_t segmentLen = 0;          // the segment's length by the IP header (0: unknown, e.g. BIG TCP)
+  uint32_t zone = 0; // the frame's zone (Frame::zone), set by the pipeline, not the parser
 };
 
 // Parses one frame starting at the Ethernet header. On success `out` is filled and None returned.

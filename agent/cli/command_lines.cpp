@@ -70,7 +70,10 @@ int replayCommandLine(const std::vector<std::string> &args) {
       ("shadow", po::value<std::vector<std::string>>(), "replay every connection to HOST:PORT (repeatable; [IPv6]:PORT)")
       ("copies", po::value<unsigned>(), "each shadow gets each connection N times")
       ("speed", po::value<std::string>()->default_value("1"), "the input's timing scaled: 2 replays twice as fast, "
-                                                               "0.5 at half speed, 0 or max as fast as possible");
+                                                               "0.5 at half speed, 0 or max as fast as possible")
+      ("loop", po::value(&o.loops), "replay the input N times, back to back (each pass once the last one's "
+                                    "replays finished); 0: until --duration or Ctrl-C")
+      ("duration", po::value(&o.durationS), "stop after this many seconds; open replays are reset");
   addHttpFlags(desc);
   desc.add_options()
       ("json", po::bool_switch(&o.json), "print the summary as JSON (counters, and the comparison in http mode)")
@@ -81,7 +84,7 @@ int replayCommandLine(const std::vector<std::string> &args) {
   auto parsed = parseFlags(args, desc, "replay");
   if (parsed.help) {
     std::cout << "usage: shadowtap replay --from FILE|DIR --port P --shadow HOST:PORT [--speed X] [--copies N] "
-                 "[--protocol http ...]\n\n"
+                 "[--loop N] [--duration S] [--protocol http ...]\n\n"
                  "Replays the connections of a capture (pcap, pcapng: `tcpdump -w`, or `run --pcap`) or of a\n"
                  "recording (`run --record DIR`) to shadow targets, through the same reassembly, HTTP rules and\n"
                  "replay as `run`, with the input's own timing scaled by --speed. Ends once the input is done and\n"
@@ -91,7 +94,8 @@ int replayCommandLine(const std::vector<std::string> &args) {
                  "  tcpdump -i eth0 -w web.pcap 'tcp port 8080'\n"
                  "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080\n"
                  "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080 --speed max --copies 5\n"
-                 "  shadowtap replay --from /var/lib/shadowtap/rec --shadow 10.0.5.7:8080 --speed 2 --protocol http\n\n"
+                 "  shadowtap replay --from /var/lib/shadowtap/rec --shadow 10.0.5.7:8080 --speed 2 --protocol http\n"
+                 "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080 --loop 0 --duration 600\n\n"
               << desc << "\n";
     return 0;
   }
@@ -122,6 +126,72 @@ int replayCommandLine(const std::vector<std::string> &args) {
     parseIpAddress(text, "--replay-source");
   validate(o);
   return replayCommand(o);
+}
+
+int collectCommandLine(const std::vector<std::string> &args) {
+  CollectCommandOptions o;
+  po::options_description desc;
+  desc.add_options()("help,h", "show this help")
+      ("log-level", po::value(&o.logLevel)->default_value("info"), "trace|debug|info|warn|error|off")
+      ("listen", po::value<std::string>(), "receive VXLAN on ADDR[:PORT] (UDP, default port 4789; 0.0.0.0 for "
+                                           "every address)")
+      ("vni", po::value<std::string>(), "accept only this VXLAN network id (others are counted other_vni)")
+      ("port,p", po::value<std::string>(), "the server port(s) whose connections are replayed, comma separated")
+      ("shadow", po::value<std::vector<std::string>>(), "replay every connection to HOST:PORT (repeatable; [IPv6]:PORT)")
+      ("copies", po::value<unsigned>(), "each shadow gets each connection N times");
+  addHttpFlags(desc);
+  desc.add_options()
+      ("record", po::value<std::string>(), "also write every connection's client stream into files in DIR")
+      ("record-max-bytes", po::value<std::string>(), "disk used by --record at most (default 1G)")
+      ("duration", po::value<double>(&o.durationS), "stop after this many seconds (default: at SIGINT/SIGTERM)")
+      ("json", po::bool_switch(&o.json), "print the summary at exit as JSON (counters, and the comparison in http mode)")
+      ("max-replay-conns", po::value(&o.maxReplayConns), "replay connections open at once per shadow target")
+      ("replay-source", po::value(&o.replaySources), "leave from this local address (repeatable)")
+      ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256)");
+  auto parsed = parseFlags(args, desc, "collect");
+  if (parsed.help) {
+    std::cout << "usage: shadowtap collect --listen ADDR[:PORT] --port P --shadow HOST:PORT [--vni N] "
+                 "[--protocol http ...]\n\n"
+                 "Receives mirrored packets as VXLAN (from `shadowtap run --mirror-vxlan` nodes, or from AWS VPC\n"
+                 "Traffic Mirroring), and reassembles and replays their connections to shadow targets through\n"
+                 "the same pipeline as `run`. Runs until SIGINT/SIGTERM (or --duration), then prints a summary.\n\n"
+                 "examples:\n"
+                 "  shadowtap run --iface eth0 --port 8080 --mirror-vxlan 10.0.9.9        # on each node\n"
+                 "  shadowtap collect --listen 10.0.9.9 --port 8080 --shadow 10.0.5.7:8080  # on 10.0.9.9\n\n"
+              << desc << "\n";
+    return 0;
+  }
+  setLogLevel(o.logLevel);
+  if (!parsed.vm.count("listen"))
+    throw UsageError("missing --listen: the address (and port, default 4789) VXLAN arrives on");
+  o.listen = parseVxlanEndpoint(parsed.vm["listen"].as<std::string>(), "--listen");
+  if (parsed.vm.count("vni"))
+    o.vni = parseVni(parsed.vm["vni"].as<std::string>());
+  if (parsed.vm.count("port"))
+    for (uint16_t port : parsePortList(parsed.vm["port"].as<std::string>())) {
+      ServiceRule rule;
+      rule.port = port;
+      if (parsed.vm.count("shadow"))
+        rule.shadows = parsed.vm["shadow"].as<std::vector<std::string>>();
+      if (parsed.vm.count("copies"))
+        rule.copies = parsed.vm["copies"].as<unsigned>();
+      o.services.push_back(std::move(rule));
+    }
+  applyHttpFlags(parsed.vm, o.services);
+  if (parsed.vm.count("record"))
+    o.recordDir = parsed.vm["record"].as<std::string>();
+  if (parsed.vm.count("record-max-bytes"))
+    o.recordMaxBytes = parseByteSize(parsed.vm["record-max-bytes"].as<std::string>(), "--record-max-bytes");
+  if (parsed.vm.count("replay-buffer-mb")) {
+    uint64_t mb = parsed.vm["replay-buffer-mb"].as<uint64_t>();
+    if (mb < 1 || mb > 65536)
+      throw UsageError("invalid --replay-buffer-mb: expected 1 to 65536");
+    o.replayBacklogBytes = static_cast<size_t>(mb) << 20;
+  }
+  for (const auto &text : o.replaySources)
+    parseIpAddress(text, "--replay-source");
+  validate(o);
+  return collectCommand(o);
 }
 
 int reloadCommandLine(const std::vector<std::string> &args) {

@@ -14,6 +14,7 @@ int setCommandLine(const std::vector<std::string> &args);
 int statusCommandLine(const std::vector<std::string> &args);
 int reportCommandLine(const std::vector<std::string> &args);
 int replayCommandLine(const std::vector<std::string> &args);
+int collectCommandLine(const std::vector<std::string> &args);
 int reloadCommandLine(const std::vector<std::string> &args);
 int detachCommandLine(const std::vector<std::string> &args);
 int checkConfigCommandLine(const std::vector<std::string> &args);

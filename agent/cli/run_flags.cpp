@@ -106,6 +106,9 @@ po::options_description runFlags() {
       ("port,p", po::value<std::string>(), "service port(s) to mirror, comma separated")
       ("percent", po::value<std::string>(), "share of connections mirrored, 0-100, decimals allowed (default 100)")
       ("mirror-iface", po::value<std::string>(), "clone into this interface instead of creating the pair st-<iface>.0/.1")
+      ("mirror-vxlan", po::value<std::string>(), "send clones VXLAN-encapsulated to ADDR[:PORT] (default port 4789) "
+                                                 "for `shadowtap collect` there, instead of replaying on this node")
+      ("vni", po::value<std::string>(), "with --mirror-vxlan: the VXLAN network id (default 1)")
       ("mode", po::value<std::string>(), "tc (clone to the mirror interface, default) or xdp (copy into a ring buffer)")
       ("exclude-cidr", po::value<std::vector<std::string>>(), "never mirror clients in this CIDR (repeatable)")
       ("mark", po::value<std::string>(), "socket mark of the agent's own traffic, never mirrored (default 0x5354)")
@@ -172,6 +175,10 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
     o.mode = parseMode(str("mode"));
   if (given(vm, "mirror-iface"))
     o.mirrorIface = str("mirror-iface");
+  if (given(vm, "mirror-vxlan"))
+    o.mirrorVxlan = parseVxlanEndpoint(str("mirror-vxlan"), "--mirror-vxlan");
+  if (given(vm, "vni"))
+    o.vni = parseVni(str("vni"));
   if (given(vm, "pcap"))
     o.pcapPath = str("pcap");
   if (given(vm, "record"))

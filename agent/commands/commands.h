@@ -13,6 +13,7 @@ namespace shadowtap {
 // `reload` (null without --config) re-reads the file and re-applies the flags, validated.
 int runCommand(const RunOptions &options, const std::string &bpffs, const std::function<RunOptions()> &reload);
 int replayCommand(const ReplayCommandOptions &options);
+int collectCommand(const CollectCommandOptions &options);
 int reloadCommand(const std::string &iface, const std::string &bpffs);
 int setCommand(const SetOptions &options, const std::string &bpffs);
 int statusCommand(const StatusOptions &options, const std::string &bpffs);

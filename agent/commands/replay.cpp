@@ -8,6 +8,7 @@
 #include "compare/comparison.h"
 #include "offline/offline_replay.h"
 #include "pipeline/pipeline_stats.h"
+#include "replay/connection_limits.h"
 #include "replay/replay_plan.h"
 
 #include <cstdio>
@@ -31,6 +32,8 @@ nlohmann::ordered_json summaryJson(const ReplayCommandOptions &options, const Of
   nlohmann::ordered_json doc;
   doc["input"] = input.describe();
   doc["speed"] = options.speed;
+  doc["passes"] = result.passes;
+  doc["stopped_early"] = result.stoppedEarly;
   doc["items"] = result.items;
   doc["span_s"] = seconds(result.spanNs);
   doc["input_done_s"] = seconds(result.inputDoneNs);
@@ -45,8 +48,11 @@ void printSummary(const ReplayCommandOptions &options, const OfflineInput &input
             << "  span " << fixed(seconds(r.spanNs), 3) << " s at speed "
             << (options.speed == 0 ? std::string("max") : fixed(options.speed, 3)) << ": input done after "
             << fixed(seconds(r.inputDoneNs), 3) << " s, last replay finished after " << fixed(seconds(r.elapsedNs), 3)
-            << " s\n"
-            << "  connections: " << f.flowsStarted << " started, " << f.flowsCompleted << " completed, "
+            << " s\n";
+  if (r.passes > 1 || r.stoppedEarly)
+    std::cout << "  " << r.passes << " pass" << (r.passes == 1 ? "" : "es") << " over the input"
+              << (r.stoppedEarly ? ", stopped early (--duration or a signal): open replays were reset" : "") << "\n";
+  std::cout << "  connections: " << f.flowsStarted << " started, " << f.flowsCompleted << " completed, "
             << f.flowsReset << " reset, " << f.serverReset << " reset by the server, " << f.flowsBroken << " broken, " << f.midstreamSkipped << " without their SYN (skipped), "
             << f.flowsShutdown << " still open at the end; " << f.clientBytes << " client bytes\n";
   for (const auto &[name, t] : r.stats.targets)
@@ -61,16 +67,18 @@ void printSummary(const ReplayCommandOptions &options, const OfflineInput &input
 
 int replayCommand(const ReplayCommandOptions &options) {
   auto plan = replay::buildReplayPlan(options.services);
-  auto input = openOfflineInput(options.from, options.speed);
   warnIfFewFiles(raiseOpenFileLimit()); // one socket per replay connection
   replay::ReplayOptions replay;
   replay.mark = 0;
   replay.maxBacklogTotal = options.replayBacklogBytes;
   replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
-  replay.maxConnectionsPerTarget = options.maxReplayConns;
+  replay::applyConnectionLimits(replay, options.maxReplayConns, options.replaySources.size(), 1);
   for (const auto &source : options.replaySources)
     replay.sources.push_back(boost::asio::ip::make_address(source));
-  flow::FlowLimits limits;
+  OfflineReplaySettings settings;
+  settings.options = replay;
+  settings.loops = options.loops;
+  settings.duration = std::chrono::milliseconds(static_cast<int64_t>(options.durationS * 1000));
   compare::Comparison comparison;
   bool terminal = ::isatty(STDERR_FILENO) && !options.json;
   std::function<void(const OfflineReplayResult &)> progress;
@@ -86,7 +94,8 @@ int replayCommand(const ReplayCommandOptions &options) {
                    r.elapsedNs ? seconds(r.spanNs) / seconds(r.elapsedNs) : 0.0, static_cast<unsigned long long>(open),
                    static_cast<unsigned long long>(errors));
     };
-  OfflineReplay offline(limits, replay, plan, comparison, std::move(input), progress);
+  OfflineReplay offline(settings, plan, comparison,
+                        [&options] { return openOfflineInput(options.from, options.speed); }, progress);
   auto result = offline.run();
   if (terminal)
     std::fprintf(stderr, "\n");

@@ -46,11 +46,22 @@ struct ServiceRule {
   BodyCompareOptions compare;       // used when protocol is Http
 };
 
+// --mirror-vxlan HOST[:PORT] --vni N: clones leave VXLAN-encapsulated toward a collector (`shadowtap
+// collect`, or anything that takes AWS VPC Traffic Mirroring's format) instead of being replayed here.
+struct VxlanEndpoint {
+  std::string address; // IPv4 or IPv6, as given
+  uint16_t port = 4789; // IANA's VXLAN port
+};
+inline constexpr uint32_t kDefaultVni = 1;
+inline constexpr uint32_t kMaxVni = (1u << 24) - 1;
+
 struct RunOptions {
   std::string iface;
   std::optional<std::string> ifaceFromAddress; // tap the interface holding this address
   std::vector<ServiceRule> services;
   std::optional<std::string> mirrorIface;
+  std::optional<VxlanEndpoint> mirrorVxlan; // clones leave as VXLAN toward a collector
+  uint32_t vni = kDefaultVni;
   Mode mode = Mode::Tc;
   std::vector<Cidr> excludes;
   std::string logLevel = "info";

@@ -56,6 +56,16 @@ void validateAllButIface(const RunOptions &options) {
     if (*options.mirrorIface == options.iface)
       throw UsageError("--mirror-iface must differ from --iface: mirroring an interface into itself loops");
   }
+  if (options.mirrorVxlan) {
+    // The collector replays: on this node the clones only leave, so nothing here may read them.
+    if (options.mirrorIface)
+      throw UsageError("--mirror-vxlan and --mirror-iface both say where clones go: give one");
+    if (options.mode == Mode::Xdp)
+      throw UsageError("--mirror-vxlan needs --mode tc: XDP cannot clone a packet to another interface");
+    if (options.replays() || options.recordDir)
+      throw UsageError("--mirror-vxlan sends the clones to a collector, which replays (`shadowtap collect "
+                       "--shadow ...`): no --shadow or --record on this node");
+  }
   if (options.snaplen < 64 || options.snaplen > ST_MAX_SNAPLEN)
     throw UsageError("invalid --snaplen: expected 64 to " + std::to_string(ST_MAX_SNAPLEN));
   if (options.pcapPath && options.mode != Mode::Xdp)
@@ -79,6 +89,21 @@ void validate(const ReplayCommandOptions &options) {
       throw UsageError("missing --shadow: replay sends every connection to at least one HOST:PORT");
   if (!(options.speed >= 0) || options.speed > 1e6)
     throw UsageError("invalid --speed: expected a factor above 0 and at most 1000000, or max");
+  if (!(options.durationS >= 0))
+    throw UsageError("invalid --duration: expected seconds, 0 or more");
+  if (options.loops == 0 && options.durationS == 0)
+    throw UsageError("--loop 0 replays until stopped: give --duration S as well");
+}
+
+void validate(const CollectCommandOptions &options) {
+  validateServices(options.services);
+  for (const auto &service : options.services)
+    if (service.shadows.empty() && !options.recordDir)
+      throw UsageError("missing --shadow: collect replays every connection to at least one HOST:PORT (or --record DIR)");
+  if (!(options.durationS >= 0))
+    throw UsageError("invalid --duration: expected seconds, 0 or more");
+  if (options.recordMaxBytes < (1u << 20))
+    throw UsageError("invalid --record-max-bytes: at least 1M");
 }
 
 void validate(const SetOptions &options) {

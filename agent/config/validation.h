@@ -10,6 +10,7 @@ namespace shadowtap {
 
 void validateIfaceName(const std::string &name, const char *flag);
 void validate(const RunOptions &options);
+void validate(const CollectCommandOptions &options);
 // validate() but for the interface name, which a config file may leave to interfaceFromAddress
 // (resolved on the node): what `shadowtap check-config` can check on any machine.
 void validateAllButIface(const RunOptions &options);

@@ -4,6 +4,7 @@
 #include "common/error.h"
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -149,6 +150,40 @@ std::string parseIpAddress(const std::string &text, const char *what) {
   if (inet_pton(AF_INET, text.c_str(), &v4) == 1 || inet_pton(AF_INET6, text.c_str(), &v6) == 1)
     return text;
   throw UsageError(std::string("invalid ") + what + " '" + text + "': expected an IPv4 or IPv6 address");
+}
+
+VxlanEndpoint parseVxlanEndpoint(const std::string &text, const char *what) {
+  VxlanEndpoint out;
+  std::string host = text, port;
+  if (!text.empty() && text.front() == '[') { // [v6]:port
+    auto close = text.find(']');
+    if (close == std::string::npos || (close + 1 < text.size() && text[close + 1] != ':'))
+      throw UsageError(std::string("invalid ") + what + " '" + text + "': expected ADDR[:PORT] or [IPv6]:PORT");
+    host = text.substr(1, close - 1);
+    if (close + 1 < text.size())
+      port = text.substr(close + 2);
+  } else if (std::count(text.begin(), text.end(), ':') == 1) { // v4:port (a bare IPv6 has several)
+    auto colon = text.find(':');
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  out.address = parseIpAddress(host, what);
+  if (!port.empty() || (!text.empty() && text.back() == ':')) {
+    try {
+      out.port = parsePort(port);
+    } catch (const UsageError &) {
+      throw UsageError(std::string("invalid ") + what + " '" + text + "': the port must be 1 to 65535");
+    }
+  }
+  return out;
+}
+
+uint32_t parseVni(const std::string &text) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > kMaxVni)
+    throw UsageError("invalid --vni '" + text + "': expected 0 to " + std::to_string(kMaxVni));
+  return static_cast<uint32_t>(value);
 }
 
 Mode parseMode(const std::string &text) {

@@ -24,6 +24,9 @@ uint64_t parseByteSize(const std::string &text, const char *what);
 Mode parseMode(const std::string &text);
 // An IPv4 or IPv6 address, as given; `what` names the flag or key in the error.
 std::string parseIpAddress(const std::string &text, const char *what);
+// "ADDR", "ADDR:PORT" or "[V6ADDR]:PORT"; the port defaults to 4789. `what` names the flag.
+VxlanEndpoint parseVxlanEndpoint(const std::string &text, const char *what);
+uint32_t parseVni(const std::string &text); // 0 to 2^24 - 1
 Protocol parseProtocol(const std::string &text); // "tcp" | "http"
 const char *protocolName(Protocol protocol);
 uint32_t parseMark(const std::string &text); // decimal or 0x hex, non-zero

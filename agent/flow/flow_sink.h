@@ -2,6 +2,7 @@
 // What the flow table tells the stages after it (replay, later HTTP/compare) about connections.
 #pragma once
 
+#include "flow/flow_key.h"
 #include "shadowtap/shared.h"
 
 #include <cstdint>
@@ -12,7 +13,7 @@ namespace shadowtap::flow {
 using FlowId = uint64_t;
 
 struct FlowInfo {
-  st_flow_key key{};
+  FlowKey key;
   __u32 client[4]{}; // IPv4 mapped
   __u32 server[4]{};
   uint16_t clientPort = 0;

@@ -52,7 +52,7 @@ void FlowTable::makeRoom() {
   }
 }
 
-void FlowTable::startFlow(const st_flow_key &key, const TcpPacket &syn, uint64_t nowNs) {
+void FlowTable::startFlow(const FlowKey &key, const TcpPacket &syn, uint64_t nowNs) {
   makeRoom();
   lists_[HalfOpen].push_front(key);
   Flow &flow = flows_[key];
@@ -73,7 +73,7 @@ void FlowTable::startFlow(const st_flow_key &key, const TcpPacket &syn, uint64_t
   feedClient(flow, syn); // Fast Open: the SYN's data is the stream's first bytes
 }
 
-void FlowTable::skipFlow(const st_flow_key &key, uint64_t nowNs) {
+void FlowTable::skipFlow(const FlowKey &key, uint64_t nowNs) {
   makeRoom();
   lists_[Skipped].push_front(key);
   Flow &flow = flows_[key];
@@ -85,8 +85,7 @@ void FlowTable::skipFlow(const st_flow_key &key, uint64_t nowNs) {
 
 void FlowTable::onPacket(const TcpPacket &packet, uint64_t nowNs) {
   stats_.packets++;
-  st_flow_key key;
-  st_flow_key_make(&key, packet.src, packet.sport, packet.dst, packet.dport);
+  FlowKey key = flowKeyOf(packet);
   bool opening = packet.syn && !packet.ack_flag && !packet.rst;
 
   auto it = flows_.find(key);
@@ -325,7 +324,7 @@ std::optional<st_flow_key> FlowTable::shedHeaviest() {
   }
   if (heaviest == flows_.end())
     return std::nullopt;
-  st_flow_key key = heaviest->first;
+  st_flow_key key = heaviest->first.tuple;
   end(heaviest, FlowEnd::Shed);
   return key;
 }

@@ -67,13 +67,7 @@ public:
 private:
   // Each state has its own LRU list (front: most recently seen), which is also its expiry order.
   enum State : uint8_t { Ended, Skipped, HalfOpen, Established, kStates };
-  struct KeyHash {
-    size_t operator()(const st_flow_key &k) const { return st_flow_key_hash(&k, 0x5eed); }
-  };
-  struct KeyEq {
-    bool operator()(const st_flow_key &a, const st_flow_key &b) const { return std::memcmp(&a, &b, sizeof(a)) == 0; }
-  };
-  using KeyList = std::list<st_flow_key>;
+  using KeyList = std::list<FlowKey>;
   struct Flow {
     FlowId id = 0;
     FlowInfo info;
@@ -90,10 +84,10 @@ private:
     std::optional<KeyList::iterator> clientHole, serverHole;
     uint64_t clientHoleSinceNs = 0, serverHoleSinceNs = 0;
   };
-  using Map = std::unordered_map<st_flow_key, Flow, KeyHash, KeyEq>;
+  using Map = std::unordered_map<FlowKey, Flow, FlowKeyHash>;
 
-  void startFlow(const st_flow_key &key, const TcpPacket &syn, uint64_t nowNs);
-  void skipFlow(const st_flow_key &key, uint64_t nowNs);
+  void startFlow(const FlowKey &key, const TcpPacket &syn, uint64_t nowNs);
+  void skipFlow(const FlowKey &key, uint64_t nowNs);
   void makeRoom();
   void setState(Flow &flow, State state);
   void touch(Flow &flow, uint64_t nowNs);

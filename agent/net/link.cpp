@@ -148,6 +148,37 @@ void createVethPair(const std::string &name, const std::string &peer) {
     throwErrno("failed to create veth pair " + name + "/" + peer, err);
 }
 
+void createVxlanLink(const std::string &name, uint32_t vni, const std::string &remote, uint16_t port) {
+  in_addr v4{};
+  in6_addr v6{};
+  bool ipv4 = inet_pton(AF_INET, remote.c_str(), &v4) == 1;
+  if (!ipv4 && inet_pton(AF_INET6, remote.c_str(), &v6) != 1)
+    throw UsageError("invalid VXLAN remote '" + remote + "': not an IPv4 or IPv6 address");
+  NetlinkRequest req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  req.append(&ifi, sizeof(ifi));
+  req.attr(IFLA_IFNAME, name);
+  size_t linkinfo = req.nest(IFLA_LINKINFO);
+  req.attr(IFLA_INFO_KIND, "vxlan");
+  size_t data = req.nest(IFLA_INFO_DATA);
+  req.attr(IFLA_VXLAN_ID, &vni, sizeof(vni));
+  if (ipv4)
+    req.attr(IFLA_VXLAN_GROUP, &v4, sizeof(v4)); // a unicast "group" is the remote
+  else
+    req.attr(IFLA_VXLAN_GROUP6, &v6, sizeof(v6));
+  uint16_t portBe = htons(port);
+  req.attr(IFLA_VXLAN_PORT, &portBe, sizeof(portBe));
+  uint8_t off = 0, on = 1;
+  req.attr(IFLA_VXLAN_LEARNING, &off, sizeof(off));
+  if (ipv4)
+    req.attr(IFLA_VXLAN_UDP_CSUM, &on, sizeof(on));
+  req.endNest(data);
+  req.endNest(linkinfo);
+  if (int err = transact(req))
+    throwErrno("failed to create VXLAN device " + name + " toward " + remote + ":" + std::to_string(port), err);
+}
+
 void deleteLink(const std::string &name) {
   int ifindex = ifindexOf(name);
   if (!ifindex)

@@ -15,6 +15,9 @@ void checkInterfaceAddress(const std::string &address);
 std::string ifnameOf(int ifindex);       // "" if there is none
 
 void createVethPair(const std::string &name, const std::string &peer); // throws Error
+// A VXLAN device sending every frame to `remote`:`port` with `vni` (no learning, outer UDP
+// checksums on, so the collector can tell a damaged datagram). Throws Error.
+void createVxlanLink(const std::string &name, uint32_t vni, const std::string &remote, uint16_t port);
 void deleteLink(const std::string &name);                               // throws Error
 // Up, IFF_NOARP, and IPv6 off: a mirror port must not talk (no ARP, no router solicitations).
 void makeSilentAndUp(const std::string &name); // throws Error

@@ -21,10 +21,11 @@ MirrorPairNames mirrorPairNames(const std::string &iface) {
     std::snprintf(suffix, sizeof(suffix), "-%04x", (hash ^ (hash >> 16)) & 0xffffu);
     base = "st-" + iface.substr(0, 5) + suffix;
   }
-  return {base + ".0", base + ".1"};
+  return {base + ".0", base + ".1", base + ".v"};
 }
 
-MirrorPair::MirrorPair(const std::string &tappedIface, const std::optional<std::string> &userIface) {
+MirrorPair::MirrorPair(const std::string &tappedIface, const std::optional<std::string> &userIface,
+                       const std::optional<VxlanEndpoint> &vxlan, uint32_t vni) {
   if (userIface) {
     txName_ = rxName_ = *userIface;
     txIfindex_ = ifindexOf(txName_);
@@ -33,6 +34,10 @@ MirrorPair::MirrorPair(const std::string &tappedIface, const std::optional<std::
     return;
   }
   auto names = mirrorPairNames(tappedIface);
+  if (vxlan) {
+    createVxlan(names.vxlan, *vxlan, vni);
+    return;
+  }
   txName_ = names.tx;
   rxName_ = names.rx;
   if (ifindexOf(txName_) || ifindexOf(rxName_))
@@ -57,11 +62,38 @@ MirrorPair::MirrorPair(const std::string &tappedIface, const std::optional<std::
   txIfindex_ = ifindexOf(txName_);
 }
 
+void MirrorPair::createVxlan(const std::string &name, const VxlanEndpoint &remote, uint32_t vni) {
+  txName_ = rxName_ = name;
+  if (ifindexOf(name))
+    throw Error("mirror interface " + name + " already exists: a tap was left behind (run `shadowtap detach`, or "
+                "`ip link del " + name + "` if no pins are left)");
+  createVxlanLink(name, vni, remote.address, remote.port);
+  created_ = vxlan_ = true;
+  spdlog::info("created VXLAN mirror {} -> {} port {} vni {}", name, remote.address, remote.port, vni);
+  try {
+    // Large, so no clone is refused for its size: one bigger than the path's MTU leaves in IP
+    // fragments, which the collector's kernel reassembles. 65485 is IP's largest less VXLAN's
+    // 50 bytes over IPv4 (70 over IPv6); the kernel's own limit wins if lower.
+    for (unsigned mtu : {65485u, 65465u, 1500u}) {
+      try {
+        setMtu(name, mtu);
+        break;
+      } catch (const Error &) {
+      }
+    }
+    makeSilentAndUp(name);
+  } catch (...) {
+    deleteLink(name);
+    throw;
+  }
+  txIfindex_ = ifindexOf(name);
+}
+
 MirrorPair::~MirrorPair() {
   if (!created_)
     return;
   try {
-    deleteLink(txName_); // deleting one end of a veth removes its peer too
+    deleteLink(txName_); // deleting one end of a veth removes its peer too; a VXLAN device is one
   } catch (const std::exception &e) {
     spdlog::warn("{}", e.what());
   }

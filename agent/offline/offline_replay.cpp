@@ -3,10 +3,10 @@
 
 #include "common/clock.h"
 #include "runtime/drain_turn.h"
-#include "runtime/readable_watch.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <algorithm>
 #include <csignal>
 #include <spdlog/spdlog.h>
 
@@ -14,35 +14,72 @@ namespace shadowtap {
 
 namespace asio = boost::asio;
 
-OfflineReplay::OfflineReplay(const flow::FlowLimits &limits, replay::ReplayOptions options,
-                             const replay::ReplayPlan &plan, compare::Comparison &comparison,
-                             std::unique_ptr<OfflineInput> input,
+OfflineReplay::OfflineReplay(OfflineReplaySettings settings, const replay::ReplayPlan &plan,
+                             compare::Comparison &comparison, Opener open,
                              std::function<void(const OfflineReplayResult &)> progress)
-    : input_(std::move(input)), maxBacklog_(options.maxBacklogTotal),
-      pipeline_(io_, limits, std::move(options), plan, comparison), ticker_(io_), progress_(std::move(progress)) {}
+    : settings_(std::move(settings)), plan_(plan), comparison_(comparison), open_(std::move(open)),
+      maxBacklog_(std::min(settings_.options.maxBacklogTotal, settings_.options.maxBacklogPerConnection)),
+      perTargetGate_(settings_.options.maxConnectionsPerTarget / 2),
+      totalGate_(settings_.options.maxConnectionsTotal / 2), ticker_(io_), deadline_(io_),
+      progress_(std::move(progress)) {
+  startPass(); // the first input is opened here: a bad file fails before anything runs
+}
+
+// A pass: the input from its start, into a pipeline of its own, so the connections it replays are
+// new ones (new flow ids, new replay sockets) even though their tuples are the last pass's.
+void OfflineReplay::startPass() {
+  watch_.reset();
+  input_ = open_();
+  pipeline_ = std::make_unique<MirrorPipeline>(io_, settings_.limits, settings_.options, plan_, comparison_);
+  inputEnded_ = false;
+  passes_++;
+  if (startNs_) // run() has started: watch the new input now (the first is watched from run())
+    watch_ = std::make_unique<ReadableWatch>(io_, input_->readableFd(), [this] { drain(); });
+}
+
+bool OfflineReplay::finishPass() {
+  accumulate(donePasses_, pipeline_->stats());
+  doneItems_ += input_->items();
+  doneSpanNs_ += input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
+  if (settings_.loops && passes_ >= settings_.loops)
+    return false;
+  startPass();
+  return true;
+}
+
+// Never outrun the shadows: while their backlog is over half its budget, or half the replay
+// connections allowed are open, reading waits (the tick retries), so a fast replay slows down
+// instead of shedding whole connections. The backlog budget is the smaller of the total and the
+// per-connection one: one large connection read at --speed max reached its own limit (64 MiB)
+// long before the total's half and was shed; churn at --speed max opened a socket per connection
+// until the open file limit refused them (bench/pipeline.sh: 74,317 of 200,000 shed_no_socket).
+bool OfflineReplay::shadowsBehind() const {
+  if (pipeline_->backlogBytes() > maxBacklog_ / 2)
+    return true;
+  auto open = pipeline_->openReplays();
+  return (perTargetGate_ && open.busiestTarget >= perTargetGate_) || (totalGate_ && open.total >= totalGate_);
+}
 
 void OfflineReplay::drain() {
   if (inputEnded_)
     return;
-  // Never outrun the shadows: while their backlog is over half its budget, reading waits (the
-  // tick retries), so a fast replay slows down instead of shedding whole connections.
-  if (pipeline_.backlogBytes() > maxBacklog_ / 2) {
-    input_->pump(pipeline_, 0); // quiets the timer only
+  if (shadowsBehind()) {
+    input_->pump(*pipeline_, 0); // quiets the timer only
     return;
   }
   bool more;
   try {
-    more = input_->pump(pipeline_, kOfflineDrainTurn.batchesPerTurn);
+    more = input_->pump(*pipeline_, kOfflineDrainTurn.batchesPerTurn);
   } catch (...) {
     error_ = std::current_exception();
-    pipeline_.shutdown();
+    pipeline_->shutdown();
     io_.stop();
     return;
   }
   if (input_->finished()) {
     inputEnded_ = true;
     inputDoneNs_ = monotonicNs();
-    pipeline_.endOfInput();
+    pipeline_->endOfInput();
     return;
   }
   postNextTurn(io_, drainPosted_, more, [this] { drain(); });
@@ -56,47 +93,76 @@ void OfflineReplay::tick() {
     drain();
     // The pipeline's clock is the input's: its timeouts (gap, idle, handshake) follow the time
     // the input was recorded in, whatever the speed.
-    pipeline_.tick(input_->clockNs());
+    pipeline_->tick(input_->clockNs());
     uint64_t now = monotonicNs();
     if (progress_ && now - lastProgressNs_ >= 1'000'000'000ull) {
       lastProgressNs_ = now;
       progress_(result());
     }
-    if (inputEnded_ && pipeline_.replaysIdle()) {
-      endNs_ = now;
-      io_.stop();
-      return;
+    if (inputEnded_ && pipeline_->replaysIdle()) {
+      if (!finishPass()) {
+        pipeline_.reset(); // its counters are in donePasses_
+        endNs_ = now;
+        io_.stop();
+        return;
+      }
+      asio::post(io_, [this] { drain(); });
     }
     tick();
   });
 }
 
+void OfflineReplay::stopNow(const char *why) {
+  if (!pipeline_)
+    return; // already over
+  spdlog::warn("{}: stopping, open replays are reset", why);
+  stoppedEarly_ = true;
+  pipeline_->shutdown();
+  accumulate(donePasses_, pipeline_->stats());
+  doneItems_ += input_->items();
+  doneSpanNs_ += input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
+  pipeline_.reset();
+  endNs_ = monotonicNs();
+  io_.stop();
+}
+
 OfflineReplayResult OfflineReplay::result() const {
   OfflineReplayResult out;
-  out.stats = pipeline_.stats();
-  out.items = input_->items();
-  out.spanNs = input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
+  out.stats = donePasses_;
+  out.items = doneItems_;
+  out.spanNs = doneSpanNs_;
+  if (pipeline_) { // the pass under way
+    accumulate(out.stats, pipeline_->stats());
+    out.items += input_->items();
+    out.spanNs += input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
+  }
   uint64_t end = endNs_ ? endNs_ : monotonicNs();
   out.elapsedNs = end - startNs_;
   out.inputDoneNs = inputDoneNs_ ? inputDoneNs_ - startNs_ : 0;
+  out.passes = passes_;
+  out.stoppedEarly = stoppedEarly_;
   return out;
 }
 
 OfflineReplayResult OfflineReplay::run() {
   startNs_ = monotonicNs();
   lastProgressNs_ = startNs_;
-  ReadableWatch watch(io_, input_->readableFd(), [this] { drain(); });
+  watch_ = std::make_unique<ReadableWatch>(io_, input_->readableFd(), [this] { drain(); });
   asio::signal_set signals(io_, SIGINT, SIGTERM);
   signals.async_wait([this](const boost::system::error_code &ec, int signo) {
-    if (ec)
-      return;
-    spdlog::warn("received {}: stopping, open replays are reset", strsignal(signo));
-    pipeline_.shutdown();
-    endNs_ = monotonicNs();
-    io_.stop();
+    if (!ec)
+      stopNow(strsignal(signo));
   });
+  if (settings_.duration.count() > 0) {
+    deadline_.expires_after(settings_.duration);
+    deadline_.async_wait([this](const boost::system::error_code &ec) {
+      if (!ec)
+        stopNow("--duration reached");
+    });
+  }
   tick();
   io_.run();
+  watch_.reset();
   if (error_)
     std::rethrow_exception(error_);
   return result();

@@ -202,7 +202,7 @@ struct HttpStage::Flow : RequestStreamSink {
 
   HttpStage &stage;
   flow::FlowId id;
-  st_flow_key key;
+  flow::FlowKey key;
   __u32 client[4]{};
   uint16_t clientPort;
   std::shared_ptr<const HttpRules> rules;
@@ -260,9 +260,7 @@ void HttpStage::onPacket(const TcpPacket &packet, uint64_t tsNs) {
   packet_ = &packet;
   if (byKey_.empty() || packet.payload.empty())
     return;
-  st_flow_key key;
-  st_flow_key_make(&key, packet.src, packet.sport, packet.dst, packet.dport);
-  auto it = byKey_.find(key);
+  auto it = byKey_.find(flow::flowKeyOf(packet));
   if (it == byKey_.end())
     return;
   Flow &flow = *it->second;

@@ -77,12 +77,6 @@ public:
 private:
   struct Flow;
   friend struct Flow;
-  struct KeyHash {
-    size_t operator()(const st_flow_key &k) const { return st_flow_key_hash(&k, 0x4854); }
-  };
-  struct KeyEq {
-    bool operator()(const st_flow_key &a, const st_flow_key &b) const { return std::memcmp(&a, &b, sizeof(a)) == 0; }
-  };
   void primaryAnswered(replay::Exchange &exchange, unsigned code, uint64_t firstNs, uint64_t lastNs,
                        compare::BodyDigestPtr body);
   void judgeBodies(replay::Exchange &exchange);
@@ -93,7 +87,7 @@ private:
   std::map<uint16_t, std::shared_ptr<const http::HttpRules>> rules_;
   std::map<uint16_t, std::shared_ptr<const compare::BodyCompareSettings>> bodies_;
   std::unordered_map<flow::FlowId, std::unique_ptr<Flow>> flows_;
-  std::unordered_map<st_flow_key, Flow *, KeyHash, KeyEq> byKey_;
+  std::unordered_map<flow::FlowKey, Flow *, flow::FlowKeyHash> byKey_;
   http::HeadBudget headBudget_;
   std::shared_ptr<compare::MemoryBudget> bodyBudget_;
   HttpStats stats_;

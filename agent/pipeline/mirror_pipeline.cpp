@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "pipeline/mirror_pipeline.h"
 
+#include <algorithm>
+
 #include "capture/tcp_checksum.h"
 
 namespace shadowtap {
@@ -30,6 +32,7 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
   capture_.bytes += frame.data.size();
   switch (parseTcpFrame(frame.data, packet_)) {
   case ParseError::None:
+    packet_.zone = frame.zone;
     packet_.truncated = packet_.truncated || frame.cut();
     if (packet_.truncated) {
       capture_.truncated++; // marked on the packet: the flow table decides what a cut copy is worth
@@ -65,6 +68,16 @@ bool MirrorPipeline::replaysIdle() const {
     if (target.stats.active || target.stats.pending)
       return false;
   return true;
+}
+
+MirrorPipeline::OpenReplays MirrorPipeline::openReplays() const {
+  OpenReplays out;
+  for (const auto &target : replayer_.targets()) {
+    size_t open = target.stats.active + target.stats.pending;
+    out.busiestTarget = std::max(out.busiestTarget, open);
+    out.total += open;
+  }
+  return out;
 }
 
 PipelineStats MirrorPipeline::stats() const {

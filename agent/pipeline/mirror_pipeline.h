@@ -39,6 +39,11 @@ public:
   void endOfInput() { flows_.closeAll(flow::FlowEnd::Shutdown); }
   // No replay connection open or waiting to open: everything handed to the replayer is done.
   bool replaysIdle() const;
+  // Replay connections open or waiting to open: the busiest target's, and all targets' together.
+  struct OpenReplays {
+    size_t busiestTarget = 0, total = 0;
+  };
+  OpenReplays openReplays() const;
   // Where reassembled connections go after the flow table (a recording is replayed into it), and
   // the time its HTTP stage stamps the primary's events with.
   flow::FlowSink &sink() { return http_; }

@@ -5,6 +5,20 @@
 
 namespace shadowtap {
 
+void accumulate(PipelineStats &total, const PipelineStats &more) {
+  stats::accumulate<CaptureStats>(total.capture, more.capture, kCaptureStatsFields);
+  stats::accumulate<flow::FlowStats>(total.flows, more.flows, flow::kFlowStatsFields);
+  stats::accumulate<replay::ReplayStats>(total.replay, more.replay, replay::kReplayStatsFields);
+  stats::accumulate<HttpStats>(total.http, more.http, kHttpStatsFields);
+  for (size_t i = 0; i < more.targets.size(); i++) {
+    if (i == total.targets.size())
+      total.targets.push_back(more.targets[i]);
+    else
+      stats::accumulate<replay::TargetStats>(total.targets[i].second, more.targets[i].second,
+                                             replay::kTargetStatsFields);
+  }
+}
+
 nlohmann::ordered_json toJson(const PipelineStats &s) {
   nlohmann::ordered_json out;
   out["capture"] = stats::toJson<CaptureStats>(s.capture, kCaptureStatsFields);

@@ -24,6 +24,10 @@ struct PipelineStats {
   HttpStats http;
 };
 
+// Adds `more` into `total` (every worker's snapshot, or every pass of a looped replay): counters
+// and gauges alike; targets by position (every worker and pass has the same plan).
+void accumulate(PipelineStats &total, const PipelineStats &more);
+
 // {"capture": {...}, "flows": {...}, "replay": {"backlog_bytes", "targets": [{"target", ...}]},
 //  "http": {...}}
 nlohmann::ordered_json toJson(const PipelineStats &stats);

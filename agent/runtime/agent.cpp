@@ -12,11 +12,11 @@
 #include "metrics/prometheus_text.h"
 #include "net/mirror_pair.h"
 #include "pipeline/stats_file.h"
+#include "replay/connection_limits.h"
 #include "replay/loop_guard.h"
 #include "stats/prometheus_writer.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 namespace shadowtap {
@@ -53,6 +53,14 @@ std::unique_ptr<PacketRing> openFirstRing(const std::string &iface, PacketRing::
 }
 
 } // namespace
+
+// Reload keeps the VXLAN mirror it was started with (the device is made once).
+bool Agent::sameVxlan(const RunOptions &next) const {
+  const auto &a = next.mirrorVxlan, &b = options_.mirrorVxlan;
+  if (a.has_value() != b.has_value())
+    return false;
+  return !a || (a->address == b->address && a->port == b->port && next.vni == options_.vni);
+}
 
 std::set<uint16_t> mirroredPorts(const RunOptions &options) {
   std::set<uint16_t> ports;
@@ -182,22 +190,7 @@ replay::ReplayOptions Agent::replayOptions(const RunOptions &o) const {
   size_t workers = std::max<size_t>(1, o.workers ? o.workers : defaultWorkerCount());
   replay.maxBacklogTotal = std::max<size_t>(1, o.replayBacklogBytes / workers);
   replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
-  if (o.maxReplayConns) {
-    replay.maxConnectionsPerTarget = std::max<size_t>(1, (o.maxReplayConns + workers - 1) / workers);
-  } else if (size_t ports = connectPortsPerDestination()) {
-    // Default: the ports connect() tries first towards one shadow, per source address. Past them
-    // every new replay's connect() scans that whole half of the range: under churn (20k new
-    // connections/s, replays lingering until the client's FIN is captured) the scan was 37 % of
-    // the agent's CPU; capped here it is gone from the profile (docs/architecture.md, "Replay
-    // concurrency"). The shadow's own capacity is found below it (ConcurrencyWindow).
-    replay.maxConnectionsPerTarget = std::max<size_t>(1, ports * std::max<size_t>(1, o.replaySources.size()) / workers);
-  }
-  // Replays never take the last descriptors: past the open file limit the agent could not accept
-  // a /healthz probe any more (measured under churn: /healthz unanswered for 3 s).
-  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
-    size_t reserved = std::min<size_t>(replay::ReplayOptions::kReservedFiles, files.rlim_cur / 2);
-    replay.maxConnectionsTotal = std::max<size_t>(1, (files.rlim_cur - reserved) / workers);
-  }
+  replay::applyConnectionLimits(replay, o.maxReplayConns, o.replaySources.size(), workers);
   for (const auto &source : o.replaySources)
     replay.sources.push_back(boost::asio::ip::make_address(source));
   return replay;
@@ -239,10 +232,10 @@ void Agent::applyReload(PlanResolver::Result result) {
     RunOptions next = std::move(*result.options);
     auto &plan = result.plan;
     if (next.iface != options_.iface || next.mode != options_.mode || next.mirrorIface != options_.mirrorIface ||
-        next.snaplen != options_.snaplen || next.metricsAddr != options_.metricsAddr ||
+        !sameVxlan(next) || next.snaplen != options_.snaplen || next.metricsAddr != options_.metricsAddr ||
         next.workers != options_.workers || next.recordDir != options_.recordDir ||
         next.recordMaxBytes != options_.recordMaxBytes)
-      throw Error("interface, mode, mirror interface, snaplen, metrics address, workers and the recording cannot "
+      throw Error("interface, mode, mirror interface or VXLAN mirror, snaplen, metrics address, workers and the recording cannot "
                   "change on reload: restart the agent");
     setLogLevel(next.logLevel);
     tap_.applyRules(next);
@@ -290,18 +283,7 @@ std::optional<PipelineStats> Agent::pipelineStats() const {
       total = std::move(stats);
       continue;
     }
-    stats::accumulate<CaptureStats>(total->capture, stats->capture, kCaptureStatsFields);
-    stats::accumulate<flow::FlowStats>(total->flows, stats->flows, flow::kFlowStatsFields);
-    stats::accumulate<replay::ReplayStats>(total->replay, stats->replay, replay::kReplayStatsFields);
-    stats::accumulate<HttpStats>(total->http, stats->http, kHttpStatsFields);
-    // Every worker holds the same targets in the same order (they get the same plans).
-    for (size_t i = 0; i < stats->targets.size(); i++) {
-      if (i == total->targets.size())
-        total->targets.push_back(stats->targets[i]);
-      else
-        stats::accumulate<replay::TargetStats>(total->targets[i].second, stats->targets[i].second,
-                                               replay::kTargetStatsFields);
-    }
+    accumulate(*total, *stats); // every worker holds the same targets in the same order
   }
   return total;
 }

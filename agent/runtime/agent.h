@@ -61,6 +61,7 @@ private:
   void startEndpoint();
   void startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWriter> pcap);
   replay::ReplayOptions replayOptions(const RunOptions &options) const;
+  bool sameVxlan(const RunOptions &next) const;
   flow::FlowLimits workerLimits(const RunOptions &options) const;
   HttpStageLimits httpLimits(const RunOptions &options) const;
   std::optional<PipelineStats> pipelineStats() const; // the workers' snapshots, added up

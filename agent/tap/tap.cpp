@@ -34,7 +34,7 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFo
   }
 
   attachMode_ = chooseTcAttachMode(ifindex, options.iface);
-  mirror_ = std::make_unique<MirrorPair>(options.iface, options.mirrorIface);
+  mirror_ = std::make_unique<MirrorPair>(options.iface, options.mirrorIface, options.mirrorVxlan, options.vni);
   pins_ = std::make_unique<PinDirGuard>(pinDir_);
   datapath_ = std::make_unique<Datapath>(Datapath::Settings{options.mode, options.snaplen, pinDir_});
 
@@ -61,8 +61,9 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFo
   state.agent_pid = static_cast<uint32_t>(::getpid());
   std::strncpy(state.mirror_iface, mirror_->txName().c_str(), sizeof(state.mirror_iface) - 1);
   if (mirror_->created()) {
-    state.flags |= ST_STATE_CREATED_VETH;
-    std::strncpy(state.mirror_peer, mirror_->rxName().c_str(), sizeof(state.mirror_peer) - 1);
+    state.flags |= ST_STATE_CREATED_VETH; // the pair, or the VXLAN device: deleted on detach
+    if (!mirror_->vxlan())
+      std::strncpy(state.mirror_peer, mirror_->rxName().c_str(), sizeof(state.mirror_peer) - 1);
   }
   if (attachMode_ == TcAttachMode::Tcx)
     state.flags |= ST_STATE_TCX;
@@ -192,8 +193,8 @@ std::vector<std::string> detachLeftovers(const std::string &iface, const std::st
     if (removeXdpProgram(ifindex))
       done.push_back("removed XDP program from " + iface);
     if (state && (state->flags & ST_STATE_CREATED_CLSACT)) {
-      destroyClsact(ifindex);
-      done.push_back("removed clsact qdisc from " + iface);
+      if (destroyClsact(ifindex))
+        done.push_back("removed clsact qdisc from " + iface);
     }
   }
   if (state && (state->flags & ST_STATE_CREATED_VETH) && state->mirror_iface[0]) {

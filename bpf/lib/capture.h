@@ -233,8 +233,20 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook, enum st_outp
 	if (output == ST_OUTPUT_RING) {
 		reason = st_ring_copy(ctx, hook, hash);
 	} else {
-		/* The clone leaves by the mirror interface's egress; the original goes on untouched. */
+		/*
+		 * The clone leaves by the mirror interface's egress; the original goes on untouched.
+		 * The clone carries the skip mark: when the mirror is a tunnel (--mirror-vxlan, or a
+		 * user's GRE/VXLAN --mirror-iface) routed out of this same NIC, its encapsulated copy
+		 * reaches this program again on egress, and without the mark the inner TCP would match
+		 * and be cloned again, forever. The mark is set for the clone alone: the original's is
+		 * put back before anything after this program sees it.
+		 */
+		struct __sk_buff *skb = ctx;
+		__u32 saved_mark = skb->mark;
+
+		skb->mark = rt->skip_mark;
 		ret = bpf_clone_redirect(ctx, rule->mirror_ifindex, 0);
+		skb->mark = saved_mark;
 		reason = ret == 0 ? ST_C_CLONED : ST_C_CLONE_FAILED;
 	}
 

@@ -95,10 +95,10 @@ def main():
         want_ms = collections.Counter({k: v for k, v in want_ms.items() if k in got_ms})
     multiset_equal = want_ms == got_ms
     if not multiset_equal:
-        missing = want_ms - got_ms
+        absent = want_ms - got_ms  # not `missing`: that one is the --allow-missing count reported below
         extra = got_ms - want_ms
         problems.append("multiset of (bytes, sha256) differs: %d expected streams missing, %d unexpected (e.g. missing %s, extra %s)" % (
-            sum(missing.values()), sum(extra.values()), list(missing)[:2], list(extra)[:2]))
+            sum(absent.values()), sum(extra.values()), list(absent)[:2], list(extra)[:2]))
     report = {
         "client_connections": len(client), "expected_connections": len(expected & set(client)),
         "copies": args.copies, "shadow_streams": len(shadow), "identical_streams": identical, "missing": missing,

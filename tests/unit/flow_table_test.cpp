@@ -86,6 +86,35 @@ TEST(FlowTable, CompleteConnectionIsDeliveredBothWaysAndCompletes) {
   EXPECT_EQ(table.stats().midstreamSkipped, 0u);
 }
 
+// A collector (`shadowtap collect`) hears many nodes: the same addresses and ports in two VXLAN
+// networks (zones) are two connections, each whole, never one stream mixing both.
+TEST(FlowTable, TheSameTupleInTwoZonesIsTwoConnections) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  Conn a{40000}, b{40000};
+  auto in = [](TcpPacket p, uint32_t zone) {
+    p.zone = zone;
+    return p;
+  };
+  for (auto [conn, zone] : {std::pair{&a, 7u}, std::pair{&b, 8u}}) {
+    table.onPacket(in(conn->pkt(true, kClientIsn, "", true, false), zone), 1);
+    table.onPacket(in(conn->pkt(false, kServerIsn, "", true, true), zone), 1);
+    table.onPacket(in(conn->pkt(true, kClientIsn + 1), zone), 1);
+  }
+  table.onPacket(in(a.pkt(true, kClientIsn + 1, "from seven"), 7), 2);
+  table.onPacket(in(b.pkt(true, kClientIsn + 1, "from eight"), 8), 2);
+  a.ack(table, 3); // zone 0: nobody's
+  table.onPacket(in(a.pkt(false, a.serverNext), 7), 3);
+  table.onPacket(in(b.pkt(false, b.serverNext), 8), 3);
+  ASSERT_EQ(sink.started.size(), 2u);
+  EXPECT_EQ(sink.started[1].key.zone, 7u);
+  EXPECT_EQ(sink.started[2].key.zone, 8u);
+  EXPECT_EQ(std::memcmp(&sink.started[1].key.tuple, &sink.started[2].key.tuple, sizeof(st_flow_key)), 0);
+  EXPECT_EQ(sink.client[1], "from seven");
+  EXPECT_EQ(sink.client[2], "from eight");
+  EXPECT_EQ(table.stats().midstreamSkipped, 1u); // the zone-0 ACK: no connection of its own there
+}
+
 TEST(FlowTable, ConnectionsWithoutSynAreSkippedAndCountedOnce) {
   RecordingSink sink;
   FlowTable table({}, sink);

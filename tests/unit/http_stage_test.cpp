@@ -321,7 +321,7 @@ TEST(HttpStage, PrimaryIsTimedFromTheIngressPacket) {
   std::memcpy(info.server, server, sizeof server);
   info.clientPort = 40000;
   info.serverPort = 0;
-  st_flow_key_make(&info.key, client, 40000, server, 0);
+  st_flow_key_make(&info.key.tuple, client, 40000, server, 0);
   auto packet = [&](bool fromClient, uint32_t seq, uint32_t ack, const std::string &payload, bool syn = false) {
     TcpPacket p{};
     std::memcpy(p.src, fromClient ? client : server, sizeof client);

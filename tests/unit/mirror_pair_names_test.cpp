@@ -9,6 +9,7 @@ using namespace shadowtap;
 TEST(MirrorPairNames, ReadableWhenTheInterfaceNameIsShort) {
   EXPECT_EQ(mirrorPairNames("eth0").tx, "st-eth0.0");
   EXPECT_EQ(mirrorPairNames("eth0").rx, "st-eth0.1");
+  EXPECT_EQ(mirrorPairNames("eth0").vxlan, "st-eth0.v"); // --mirror-vxlan
   EXPECT_EQ(mirrorPairNames("enp0s31f6").tx, "st-enp0s31f6.0");   // 14 characters
   EXPECT_EQ(mirrorPairNames("0123456789").rx, "st-0123456789.1"); // 10: the longest kept whole
 }

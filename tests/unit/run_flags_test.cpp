@@ -438,3 +438,36 @@ TEST(ReplayFlags, Speed) {
   for (const char *bad : {"-1", "fast", "", "1e9", "0.0001"})
     EXPECT_THROW(parseSpeed(bad), UsageError) << bad;
 }
+
+TEST(MirrorVxlanFlags, EndpointAndVni) {
+  auto o = build({"--iface", "eth0", "--port", "80", "--mirror-vxlan", "10.0.9.9"});
+  ASSERT_TRUE(o.mirrorVxlan);
+  EXPECT_EQ(o.mirrorVxlan->address, "10.0.9.9");
+  EXPECT_EQ(o.mirrorVxlan->port, 4789); // IANA's VXLAN port by default
+  EXPECT_EQ(o.vni, kDefaultVni);
+  o = build({"--iface", "eth0", "--port", "80", "--mirror-vxlan", "10.0.9.9:8472", "--vni", "16777215"});
+  EXPECT_EQ(o.mirrorVxlan->port, 8472);
+  EXPECT_EQ(o.vni, kMaxVni);
+  auto v6 = parseVxlanEndpoint("[fd00::9]:4790", "--mirror-vxlan");
+  EXPECT_EQ(v6.address, "fd00::9");
+  EXPECT_EQ(v6.port, 4790);
+  EXPECT_EQ(parseVxlanEndpoint("fd00::9", "--listen").port, 4789); // a bare IPv6 address has no port
+  EXPECT_EQ(parseVxlanEndpoint("0.0.0.0", "--listen").address, "0.0.0.0");
+  for (const char *bad : {"", "host", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536", "[fd00::9", "[fd00::9]x", "1.2.3"})
+    EXPECT_THROW(parseVxlanEndpoint(bad, "--mirror-vxlan"), UsageError) << bad;
+  EXPECT_EQ(parseVni("0"), 0u);
+  for (const char *bad : {"", "-1", "16777216", "0x10", "1 "})
+    EXPECT_THROW(parseVni(bad), UsageError) << bad;
+}
+
+TEST(MirrorVxlanFlags, RefusedWhereTheClonesCouldNotLeaveOrWouldBeReadHere) {
+  const std::vector<std::string> base{"--iface", "eth0", "--port", "80", "--mirror-vxlan", "10.0.9.9"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), base.begin(), base.end());
+    return errorOf(extra);
+  };
+  EXPECT_NE(with({"--shadow", "10.0.5.7:80"}).find("no --shadow or --record"), std::string::npos);
+  EXPECT_NE(with({"--record", "/tmp/rec"}).find("no --shadow or --record"), std::string::npos);
+  EXPECT_NE(with({"--mode", "xdp"}).find("needs --mode tc"), std::string::npos);
+  EXPECT_NE(with({"--mirror-iface", "m0"}).find("give one"), std::string::npos);
+}

@@ -10,6 +10,13 @@
 #   B. tests/tools/craft_pcap.py's mangled captures (reorder, overlap, duplicates, sequence wrap,
 #      tiny segments, conflicting retransmissions) replayed at --speed max: every complete one
 #      byte-identical; the one with a hole never delivers more than its prefix and ends with a RST.
+#   D. one connection of 160 MB (tests/tools/flows_pcap.py: more than a replay's own 64 MiB
+#      backlog limit) at --speed max: reading waits for the shadow instead of outrunning it, so the
+#      replay completes whole (it was shed past its backlog limit: shed_backlog, 4 MB delivered).
+#   E. --loop 2: each of A's 10 connections is replayed twice, each time whole (20 streams, every one
+#      byte-identical); --loop 0 --duration 0.3 at speed 1 stops early (exit 0, stopped_early, and
+#      every connection started is accounted for: completed or ended by the stop); --loop 0 alone
+#      is refused (exit 2).
 #   C. bad files: empty, not a capture, a pcap whose record length is absurd, a pcapng whose block
 #      length is wrong: one line naming the problem and the offset, exit 1, no crash; a capture cut
 #      in its last record: replayed, and the summary says the tail was skipped; no --shadow: exit 2.
@@ -103,6 +110,40 @@ while read -r line; do
   assert_le "hole stream bytes" "$HOLE_MAX" "$(jget "$H_TMP/hole.line" 'j["bytes"]')"
 done <"$H_TMP/hole.shadow"
 assert_eq "crafted flows completed" "$NCRAFT" "$(jget "$H_TMP/b.summary.json" 'j["pipeline"]["flows"]["completed"]')"
+
+# --- D. one connection larger than a replay's backlog limit, read as fast as possible ---------------
+"$PYTHON" "$H_TOOLS/flows_pcap.py" bulk --out "$H_TMP/big.pcap" --bytes 160000000 >"$H_TMP/big.gen.json"
+: >"$H_TMP/shadow.jsonl"
+replay_in_srv "$H_TMP/d.summary.json" --from "$H_TMP/big.pcap" --port 8080 --shadow "$SHD4:$SHADOW" --json --speed max ||
+  fail "replay of one large connection failed: $(cat "$H_TMP/d.summary.json.err")"
+log "D: replay $(jget "$H_TMP/d.summary.json" 'j["pipeline"]["replay"]["targets"][0]')"
+assert_eq "D: replays completed" 1 "$(jget "$H_TMP/d.summary.json" 'j["pipeline"]["replay"]["targets"][0]["completed"]')"
+assert_eq "D: replays shed past the backlog limit" 0 \
+  "$(jget "$H_TMP/d.summary.json" 'j["pipeline"]["replay"]["targets"][0]["shed_backlog"]')"
+wait_records "$H_TMP/shadow.jsonl" '"event": "close"' 1 30 || true
+ZEROS_SHA=$(head -c 160000000 /dev/zero | sha256sum | cut -d' ' -f1) # the generator's payload is zeros
+assert_eq "D: what the shadow read, to its FIN (bytes, end, SHA-256)" "160000000 eof $ZEROS_SHA" \
+  "$(jlines "$H_TMP/shadow.jsonl" '" ".join("%d %s %s" % (r["bytes"], r["end"], r["sha256"]) for r in s if r.get("event") == "close")')"
+
+# --- E. passes and a time limit --------------------------------------------------------------------
+: >"$H_TMP/shadow.jsonl"
+replay_in_srv "$H_TMP/e.summary.json" --from "$H_TMP/cap.pcap" --port "$PORT" --shadow "$SHD4:$SHADOW" --json \
+  --speed max --loop 2 || fail "replay --loop 2 failed: $(cat "$H_TMP/e.summary.json.err")"
+assert_eq "E: passes" 2 "$(jget "$H_TMP/e.summary.json" 'j["passes"]')"
+assert_eq "E: replays completed" 20 "$(jget "$H_TMP/e.summary.json" 'j["pipeline"]["replay"]["targets"][0]["completed"]')"
+wait_records "$H_TMP/shadow.jsonl" '"event": "close"' 20 10 || true
+compare_streams "$H_TMP/e.compare.json" --client "$H_TMP/a.conns" --shadow "$H_TMP/shadow.jsonl" --port "$SHADOW" --copies 2
+replay_in_srv "$H_TMP/e2.summary.json" --from "$H_TMP/cap.pcap" --port "$PORT" --shadow "$SHD4:$SHADOW" --json \
+  --loop 0 --duration 0.3 || fail "replay --loop 0 --duration 0.3 failed: $(cat "$H_TMP/e2.summary.json.err")"
+E2="$H_TMP/e2.summary.json"
+assert_eq "E: stopped early by --duration" true "$(jget "$E2" 'j["stopped_early"]')"
+assert_le "E: elapsed s (--duration 0.3)" 2 "$(jget "$E2" 'int(j["elapsed_s"])')"
+assert_eq "E: flows started = completed + ended by the stop + reset + broken" \
+  "$(jget "$E2" 'j["pipeline"]["flows"]["started"]')" \
+  "$(jget "$E2" 'sum(j["pipeline"]["flows"][k] for k in ("completed", "shutdown", "reset", "broken"))')"
+rc=0
+replay_in_srv "$H_TMP/e3.out" --from "$H_TMP/cap.pcap" --port "$PORT" --shadow "$SHD4:$SHADOW" --loop 0 || rc=$?
+assert_eq "E: --loop 0 without --duration: exit code" 2 "$rc"
 
 # --- C. bad files ------------------------------------------------------------------------------------
 bad() { # NAME EXPECTED_RC [PATTERN]: replays $H_TMP/NAME, expects the exit code and PATTERN in stderr

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The agent's pipeline alone (not a timed test): recorded frames in, replays out, no primary and no
+# capture competing for the CPU. `shadowtap replay --speed max` runs the same parse -> flow table ->
+# replay path as `run` (one worker's pipeline) on synthetic captures (tests/tools/flows_pcap.py):
+#   bulk:  one connection carrying BYTES in 64,000-byte segments (GSO-sized, as a tap sees them),
+#          each acknowledged by the server;
+#   churn: CONNS one-request connections (100-byte request, 200-byte answer).
+# The shadow is a byte sink (tests/tools/st_load.c serve) on loopback in a namespace of its own.
+# Baseline, same run: iperf3 over the same loopback (one stream: what the kernel's TCP path alone
+# carries between two processes). Reports Gbit/s and connections/s of the pipeline, the agent's
+# CPU seconds (user + system: the system time includes the loopback's delivery to the sink) and
+# per core (bytes or connections per CPU-second). Checks every byte and connection arrived.
+# Targets (issue #12): >= 10 Gbit/s and >= 100,000 new connections/s per core.
+# Usage: sudo bench/pipeline.sh [--size "BYTES CONNS" (default 4 GiB, 200,000)] [--doc FILE|--no-doc]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_args 0 --size SIZE "$((4 << 30)) 200000" "$@"
+read -r BYTES CONNS <<<"$SIZE"
+[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+BIN=${SHADOWTAP:-$ROOT/${BUILD_DIR:-build}/agent/shadowtap}
+[ -x "$BIN" ] || bash "$ROOT/scripts/build.sh"
+# shellcheck source=tests/lib/harness.sh
+source "$ROOT/tests/lib/harness.sh"
+h_init --tool --need iperf3 --need cc
+NS="pl-$H_ID"
+h_netns_add "$NS"
+ip -n "$NS" link set lo up
+SINK=127.0.0.1:19600
+
+cc -O2 -o "$H_TMP/st_load" "$H_TOOLS/st_load.c"
+h_bg ip netns exec "$NS" "$H_TMP/st_load" serve --listen "$SINK" --stats "$H_TMP/sink.json" >"$H_TMP/sink.log" 2>&1
+h_wait_file "$H_TMP/sink.json" "byte sink" "$H_TMP/sink.log"
+sink() { jget "$H_TMP/sink.json" "j['$1']"; }
+sink_has() { [ $(($(sink bytes) - $1)) -ge "$2" ]; } # BEFORE BYTES: the sink read BYTES more since
+
+# Baseline: one iperf3 stream over the namespace's loopback, 5 s.
+h_bg ip netns exec "$NS" iperf3 -s -B 127.0.0.1 -p 19601 >"$H_TMP/iperf3-server.log" 2>&1
+h_wait_until "iperf3 server listening" 10 ip netns exec "$NS" sh -c "ss -ltnH 'sport = :19601' | grep -q ." ||
+  fail "iperf3 -s did not start: $(cat "$H_TMP/iperf3-server.log")"
+ip netns exec "$NS" iperf3 -c 127.0.0.1 -p 19601 -t 5 -J >"$H_TMP/iperf3.json"
+LOOPBACK=$(jget "$H_TMP/iperf3.json" '"%.2f" % (j["end"]["sum_received"]["bits_per_second"] / 1e9)')
+echo "baseline: one iperf3 stream over loopback: $LOOPBACK Gbit/s"
+
+"$PYTHON" "$H_TOOLS/flows_pcap.py" bulk --out "$H_TMP/bulk.pcap" --bytes "$BYTES" >"$H_TMP/bulk.gen.json"
+"$PYTHON" "$H_TOOLS/flows_pcap.py" churn --out "$H_TMP/churn.pcap" --conns "$CONNS" >"$H_TMP/churn.gen.json"
+cat "$H_TMP/bulk.pcap" "$H_TMP/churn.pcap" >/dev/null # both in the page cache before any timing
+
+# replay NAME: the pipeline over NAME.pcap; wall, user and system seconds in $H_TMP/NAME.time, the
+# summary in $H_TMP/NAME.out. Fails unless every connection completed and the sink got every byte.
+replay() {
+  local name="$1" before conns bytes
+  before=$(sink bytes)
+  local TIMEFORMAT='%R %U %S'
+  { time ip netns exec "$NS" "$BIN" replay --from "$H_TMP/$name.pcap" --port 8080 --shadow "$SINK" --speed max \
+    --log-level warn >"$H_TMP/$name.out" 2>&1; } 2>"$H_TMP/$name.time" || fail "replay of $name failed: $(cat "$H_TMP/$name.out")"
+  conns=$(jget "$H_TMP/$name.gen.json" 'j["connections"]')
+  bytes=$(jget "$H_TMP/$name.gen.json" 'j["client_bytes"]')
+  # The sink rewrites its stats every 200 ms: wait (bounded) until they show this run's bytes.
+  h_wait_until "the sink's stats" 5 sink_has "$before" "$bytes" || true
+  grep -q "connections: $conns started, $conns completed" "$H_TMP/$name.out" ||
+    fail "$name: not every connection completed: $(cat "$H_TMP/$name.out")"
+  [ $(($(sink bytes) - before)) -eq "$bytes" ] || fail "$name: the sink got $(($(sink bytes) - before)) of $bytes bytes"
+}
+
+replay bulk
+read -r bw bu bs <"$H_TMP/bulk.time"
+GBPS=$(awk -v b="$BYTES" -v t="$bw" 'BEGIN { printf "%.2f", b * 8 / t / 1e9 }')
+GBPS_CORE=$(awk -v b="$BYTES" -v u="$bu" -v s="$bs" 'BEGIN { printf "%.2f", b * 8 / (u + s) / 1e9 }')
+RATIO=$(awk -v g="$GBPS" -v l="$LOOPBACK" 'BEGIN { printf "%.3f", l ? g / l : 0 }')
+echo "bulk: $BYTES bytes in ${bw} s: $GBPS Gbit/s ($RATIO x loopback), CPU ${bu} user + ${bs} system s: $GBPS_CORE Gbit/s per core"
+
+replay churn
+read -r cw cu cs <"$H_TMP/churn.time"
+CPS=$(awk -v n="$CONNS" -v t="$cw" 'BEGIN { printf "%d", n / t }')
+CPS_CORE=$(awk -v n="$CONNS" -v u="$cu" -v s="$cs" 'BEGIN { printf "%d", n / (u + s) }')
+echo "churn: $CONNS connections in ${cw} s: $CPS connections/s, CPU ${cu} user + ${cs} system s: $CPS_CORE per core"
+
+if [ -n "$DOC" ]; then
+  verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "met" : "not met") }'; }
+  section="<!-- pipeline:begin -->
+## The pipeline alone (\`bench/pipeline.sh\`)
+
+$(date -u +%Y-%m-%d), kernel $(uname -r), $(nproc) CPUs. \`shadowtap replay --speed max\` (one worker's
+parse → flow table → replay, no capture, no primary) on synthetic captures
+(\`tests/tools/flows_pcap.py\`) to a byte sink on loopback; every connection completed and every byte
+arrived (checked). CPU = the replay process's user + system seconds; the system time includes
+loopback's delivery into the sink's socket, so *per core* is a lower bound. Baseline in the same run:
+one iperf3 stream over the same loopback, **${LOOPBACK} Gbit/s**.
+
+| shape | size | wall s | CPU s (user + system) | rate | vs loopback iperf3 | per core | target (per core) |
+|---|---|---:|---:|---:|---:|---:|---|
+| bulk: 1 connection, 64,000-byte segments | $BYTES bytes | $bw | $bu + $bs | $GBPS Gbit/s | $RATIO | $GBPS_CORE Gbit/s | ≥ 10 Gbit/s: $(verdict "$GBPS_CORE" 10) |
+| churn: 1 request per connection | $CONNS connections | $cw | $cu + $cs | $CPS conns/s | – | $CPS_CORE conns/s | ≥ 100,000/s: $(verdict "$CPS_CORE" 100000) |
+
+Offline replay runs one pipeline; \`--workers 2\` (live capture only) is measured by bench/churn.sh.
+<!-- pipeline:end -->"
+  bench_doc_section pipeline "$section"
+fi
