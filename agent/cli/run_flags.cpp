@@ -112,6 +112,10 @@ po::options_description runFlags() {
       ("mode", po::value<std::string>(), "tc (clone to the mirror interface, default) or xdp (copy into a ring buffer)")
       ("exclude-cidr", po::value<std::vector<std::string>>(), "never mirror clients in this CIDR (repeatable)")
       ("mark", po::value<std::string>(), "socket mark of the agent's own traffic, never mirrored (default 0x5354)")
+      ("max-new-conns", po::value<uint32_t>(), "mirror at most N new connections per second (more are skipped whole, "
+                                               "counted shed_budget; 0: no limit)")
+      ("max-mirror-rate", po::value<std::string>(), "bytes mirrored per second, e.g. 200M, past which no new connection "
+                                                    "is mirrored that second (those admitted go on whole)")
       ("snaplen", po::value<uint32_t>(), "xdp mode: bytes copied per frame (default and most 65664: a 64 KiB GSO frame whole)")
       ("pcap", po::value<std::string>(), "xdp mode: write mirrored frames to this pcap file")
       ("shadow", po::value<std::vector<std::string>>(), "replay every mirrored connection to HOST:PORT (repeatable; [IPv6]:PORT)")
@@ -187,6 +191,10 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
     o.recordMaxBytes = parseByteSize(str("record-max-bytes"), "--record-max-bytes");
   if (given(vm, "mark"))
     o.skipMark = parseMark(str("mark"));
+  if (given(vm, "max-new-conns"))
+    o.maxNewConns = vm["max-new-conns"].as<uint32_t>();
+  if (given(vm, "max-mirror-rate"))
+    o.maxMirrorBytes = parseByteSize(str("max-mirror-rate"), "--max-mirror-rate");
   if (given(vm, "snaplen"))
     o.snaplen = vm["snaplen"].as<uint32_t>();
   if (given(vm, "log-level"))

@@ -140,6 +140,8 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     out["enabled"] = runtime.enabled != 0;
     out["seed"] = runtime.seed;
     out["skip_mark"] = runtime.skip_mark;
+    out["max_new_conns"] = runtime.max_new_conns;
+    out["max_mirror_bytes"] = runtime.max_mirror_bytes;
     out["rules"] = nlohmann::json::array();
     for (const auto &[port, rule] : rules)
       out["rules"].push_back({{"port", port},
@@ -167,6 +169,10 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
               state.agent_pid, alive ? (ready ? "running, ready" : "running, starting") : "not running",
               runtime.enabled ? "enabled" : "DISABLED");
   std::printf("seed 0x%08x, skip mark 0x%x\n", runtime.seed, runtime.skip_mark);
+  if (runtime.max_new_conns || runtime.max_mirror_bytes)
+    std::printf("budget per second: %s new connections, %s bytes mirrored (over it: shed_budget)\n",
+                runtime.max_new_conns ? std::to_string(runtime.max_new_conns).c_str() : "any",
+                runtime.max_mirror_bytes ? std::to_string(runtime.max_mirror_bytes).c_str() : "any");
   if (runtime.admit_paused)
     std::printf("admission PAUSED: the agent is behind; new connections are shed whole (shed_overload)\n");
   std::printf("\nrules:\n");

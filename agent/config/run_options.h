@@ -66,6 +66,10 @@ struct RunOptions {
   std::vector<Cidr> excludes;
   std::string logLevel = "info";
   uint32_t skipMark = ST_DEFAULT_MARK;
+  // Budgets enforced in the BPF programs at connection granularity (st_runtime): new connections
+  // admitted per second, and bytes mirrored per second past which no new one is. 0: none.
+  uint32_t maxNewConns = 0;
+  uint64_t maxMirrorBytes = 0;
   uint32_t snaplen = ST_DEFAULT_SNAPLEN;
   std::optional<std::string> pcapPath; // XDP mode: write the ring's frames to this pcap file
   size_t replayBacklogBytes = 256u << 20; // --replay-buffer-mb: bytes waiting for shadows, in total

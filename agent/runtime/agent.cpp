@@ -241,6 +241,9 @@ void Agent::applyReload(PlanResolver::Result result) {
     tap_.applyRules(next);
     auto runtime = tap_.maps().runtime();
     runtime.skip_mark = next.skipMark;
+    runtime.max_new_conns = next.maxNewConns;
+    runtime.max_mirror_bytes = next.maxMirrorBytes;
+    runtime.window_start_ns = runtime.window_conns = runtime.window_bytes = 0; // new budgets, new window
     tap_.maps().setRuntime(runtime);
     if (workers_.empty() && !plan.targets.empty()) {
       options_ = next;

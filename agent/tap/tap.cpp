@@ -50,6 +50,8 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFo
     st_runtime runtime{};
     runtime.seed = std::random_device{}();
     runtime.skip_mark = options.skipMark;
+    runtime.max_new_conns = options.maxNewConns;
+    runtime.max_mirror_bytes = options.maxMirrorBytes;
     runtime.enabled = 1;
     maps_->setRuntime(runtime);
   };

@@ -140,18 +140,59 @@ static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 fl
  * change never splits a connection. No record (connection older than the tap, or evicted): decide
  * by hash, which agrees with the SYN's decision unless the rate changed since.
  */
+/*
+ * The budgets (st_runtime.max_new_conns, max_mirror_bytes) for a sampled SYN: 1 if this second's
+ * budget still admits a new connection (and takes it), 0 if it is spent. Fixed one-second
+ * windows; the check and the add are not one atomic step, so CPUs racing at the limit can each
+ * admit one more (no lock on the packet path).
+ */
+static __always_inline int st_budget_admits(struct st_runtime *rt)
+{
+	__u64 now;
+
+	if (!rt->max_new_conns && !rt->max_mirror_bytes)
+		return 1;
+	now = bpf_ktime_get_ns();
+	if (now - rt->window_start_ns >= 1000000000ull) {
+		rt->window_start_ns = now;
+		rt->window_conns = 0;
+		rt->window_bytes = 0;
+	}
+	if (rt->max_new_conns && rt->window_conns >= rt->max_new_conns)
+		return 0;
+	if (rt->max_mirror_bytes && rt->window_bytes >= rt->max_mirror_bytes)
+		return 0;
+	__sync_fetch_and_add(&rt->window_conns, 1);
+	return 1;
+}
+
+/* What a mirrored packet costs the byte budget (only counted when there is one). */
+static __always_inline void st_budget_charge(struct st_runtime *rt, __u32 len)
+{
+	if (rt->max_mirror_bytes)
+		__sync_fetch_and_add(&rt->window_bytes, len);
+}
+
 static __always_inline int st_flow_mirrored(struct st_flow_key *key, __u32 hash, __u32 rate_ppm,
-					    int syn, __u32 admit_paused)
+					    int syn, struct st_runtime *rt)
 {
 	struct st_flow_decision decision = {.hash = hash}, *recorded;
 
 	if (syn) {
 		decision.mirrored = st_sampled(hash, rate_ppm);
-		/* Overload sheds at connection granularity: the whole connection is skipped, recorded
-		 * so its later packets (and retransmitted SYNs) follow the same decision. */
-		if (decision.mirrored && admit_paused) {
+		/* Overload and budgets shed at connection granularity: the whole connection is
+		 * skipped, recorded so its later packets follow the same decision. */
+		if (decision.mirrored && rt->admit_paused) {
 			decision.mirrored = 0;
 			st_count(ST_C_SHED_OVERLOAD);
+		} else if (decision.mirrored && !st_budget_admits(rt)) {
+			/* A retransmitted SYN of a connection already mirrored keeps it: refusing it
+			 * now would cut a connection in the middle. */
+			recorded = bpf_map_lookup_elem(&st_flows, key);
+			if (recorded && recorded->mirrored == ST_FLOW_MIRRORED)
+				return 1;
+			decision.mirrored = 0;
+			st_count(ST_C_SHED_BUDGET);
 		} else if (decision.mirrored) {
 			st_count(ST_C_FLOW_ADMITTED);
 		}
@@ -225,7 +266,7 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook, enum st_outp
 
 	st_flow_key_make(&key, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport);
 	hash = st_flow_key_hash(&key, rt->seed);
-	if (!st_flow_mirrored(&key, hash, rule->rate_ppm, pkt.syn, rt->admit_paused)) {
+	if (!st_flow_mirrored(&key, hash, rule->rate_ppm, pkt.syn, rt)) {
 		reason = ST_C_NOT_SAMPLED;
 		goto out;
 	}
@@ -249,6 +290,8 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook, enum st_outp
 		skb->mark = saved_mark;
 		reason = ret == 0 ? ST_C_CLONED : ST_C_CLONE_FAILED;
 	}
+	if (reason == ST_C_CLONED || reason == ST_C_RING_SENT)
+		st_budget_charge(rt, cur.len);
 
 out:
 	st_count(ST_C_SEEN);

@@ -93,6 +93,21 @@ struct st_runtime {
 	__u32 enabled;   /* 0: every packet passes uncounted except ST_C_SEEN/ST_C_DISABLED */
 	__u32 admit_paused; /* nonzero: the agent is behind; a new connection's SYN is recorded as not
 			     * mirrored (ST_C_SHED_OVERLOAD): whole connections shed, never holes */
+	/*
+	 * Budgets ("production always wins", --max-new-conns, --max-mirror-rate), at connection
+	 * granularity: within each one-second window at most max_new_conns connections are admitted,
+	 * and once max_mirror_bytes have been mirrored no new one is (connections already admitted
+	 * keep going, whole). A new connection over budget is refused at its SYN like an overload
+	 * shed, counted ST_C_SHED_BUDGET. 0: no budget.
+	 */
+	__u32 max_new_conns;
+	__u32 _pad;
+	__u64 max_mirror_bytes;
+	/* The current window, kept by the programs (racy across CPUs by design: at most one
+	 * connection per CPU over the budget). The agent zeroes it when it sets new budgets. */
+	__u64 window_start_ns;
+	__u64 window_conns;
+	__u64 window_bytes;
 };
 
 /* ---- agent state: array map with one entry; lets `detach` undo what a killed agent did ------- */
@@ -170,6 +185,9 @@ enum st_counter {
 	/* A packet of a connection the agent shed in flight (overload: st_flows says ST_FLOW_SHED):
 	 * not mirrored (terminal reason not_sampled), so the agent's backlog stops growing. */
 	ST_C_SHED_INFLIGHT,
+	/* A sampled SYN not admitted: this second's --max-new-conns or --max-mirror-rate budget is
+	 * spent (terminal reason not_sampled; the connection is skipped whole). */
+	ST_C_SHED_BUDGET,
 	ST_C_MAX,
 };
 
@@ -353,7 +371,7 @@ static __always_inline int st_sampled(__u32 flow_hash, __u32 rate_ppm)
 #endif
 ST_STATIC_ASSERT(sizeof(struct st_rule) == 16, "st_rule ABI");
 ST_STATIC_ASSERT(sizeof(struct st_lpm_key) == 20, "st_lpm_key ABI");
-ST_STATIC_ASSERT(sizeof(struct st_runtime) == 16, "st_runtime ABI");
+ST_STATIC_ASSERT(sizeof(struct st_runtime) == 56, "st_runtime ABI");
 ST_STATIC_ASSERT(sizeof(struct st_state) == 56, "st_state ABI");
 ST_STATIC_ASSERT(sizeof(struct st_pkt_meta) == 32, "st_pkt_meta ABI");
 ST_STATIC_ASSERT(__builtin_offsetof(struct st_pkt_meta, direction) == 24, "st_pkt_meta ABI");

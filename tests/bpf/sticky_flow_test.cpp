@@ -165,6 +165,47 @@ TEST_P(StickyFlows, ShedWithoutARecordStillStopsMirroring) {
   EXPECT_EQ(send(data, false, {ST_C_SHED_INFLIGHT}), ST_C_NOT_SAMPLED);
 }
 
+// Budgets (--max-new-conns): within one second at most N sampled connections are admitted; the
+// rest are skipped whole at their SYN (shed_budget) and their later packets follow that decision.
+// A retransmitted SYN of an admitted connection keeps it, even with the budget spent.
+TEST_P(StickyFlows, NewConnectionBudgetSkipsWholeConnectionsPastIt) {
+  setRate(ST_RATE_SCALE);
+  st_runtime runtime{kTestSeed, ST_DEFAULT_MARK, 1, 0};
+  runtime.max_new_conns = 3;
+  tap_->maps().setRuntime(runtime); // a new window: the test runs well within its second
+  for (uint16_t port = 47000; port < 47003; port++)
+    EXPECT_EQ(send(packetOf(port, kTcpSyn), false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED}), mirrored(false)) << port;
+  for (uint16_t port = 47003; port < 47010; port++) {
+    EXPECT_EQ(send(packetOf(port, kTcpSyn), false, {ST_C_SHED_BUDGET, ST_C_FLOW_DECIDED}), ST_C_NOT_SAMPLED) << port;
+    EXPECT_EQ(send(packetOf(port, kTcpAck | kTcpPsh), false), ST_C_NOT_SAMPLED) << port;
+    EXPECT_EQ(send(packetOf(port, kTcpAck), true), ST_C_NOT_SAMPLED) << port;
+  }
+  // The admitted ones go on, whole; a retransmitted SYN does not lose its connection.
+  EXPECT_EQ(send(packetOf(47001, kTcpAck | kTcpPsh), false), mirrored(false));
+  EXPECT_EQ(send(packetOf(47001, kTcpSyn), false), mirrored(false));
+  EXPECT_EQ(send(packetOf(47002, kTcpAck | kTcpPsh), true), mirrored(true));
+  // No budget: every sampled SYN is admitted again.
+  runtime.max_new_conns = 0;
+  tap_->maps().setRuntime(runtime);
+  EXPECT_EQ(send(packetOf(47010, kTcpSyn), false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED}), mirrored(false));
+  tap_->maps().setRuntime(st_runtime{kTestSeed, ST_DEFAULT_MARK, 1, 0});
+}
+
+// --max-mirror-rate: once this second's bytes are mirrored, no new connection is admitted; the
+// connection already mirrored keeps being mirrored past the budget (never a hole).
+TEST_P(StickyFlows, ByteBudgetRefusesNewConnectionsNotPacketsOfAdmittedOnes) {
+  setRate(ST_RATE_SCALE);
+  st_runtime runtime{kTestSeed, ST_DEFAULT_MARK, 1, 0};
+  runtime.max_mirror_bytes = 1; // the first mirrored packet spends it
+  tap_->maps().setRuntime(runtime);
+  EXPECT_EQ(send(packetOf(48000, kTcpSyn), false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED}), mirrored(false));
+  EXPECT_EQ(send(packetOf(48001, kTcpSyn), false, {ST_C_SHED_BUDGET, ST_C_FLOW_DECIDED}), ST_C_NOT_SAMPLED);
+  for (int i = 0; i < 3; i++)
+    EXPECT_EQ(send(packetOf(48000, kTcpAck | kTcpPsh), false), mirrored(false));
+  EXPECT_GT(tap_->maps().runtime().window_bytes, 0u);
+  tap_->maps().setRuntime(st_runtime{kTestSeed, ST_DEFAULT_MARK, 1, 0});
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, StickyFlows, ::testing::Values(TapKind{"tc", false}, TapKind{"xdp", true}),
                          [](const auto &info) { return info.param.name; });
 

@@ -213,7 +213,7 @@ agent_settle() {
   assert_no_kernel_drops "$H_TMP/$1.status.json" "${3:-$1}"
 }
 
-# check_identities STATUS_JSON COPIES [--flows]: the replay counters add up, per target
+# check_identities STATUS_JSON [--copies K] [--flows]: the replay counters add up, per target
 # (opened + shed_backoff + skipped_empty = flows started x COPIES; opened = the sum of the
 # outcomes + active); --flows: also flows started = the sum of their ends + active.
 check_identities() {

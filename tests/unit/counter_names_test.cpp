@@ -42,6 +42,7 @@ TEST(CounterNames, TerminalReasonsExcludeSeenAndEvents) {
   EXPECT_EQ(counterName(ST_C_FLOW_ADMITTED), "flow_admitted");
   EXPECT_FALSE(isTerminalCounter(ST_C_FLOW_ADMITTED));
   EXPECT_EQ(counterName(ST_C_SHED_INFLIGHT), "shed_inflight");
+  EXPECT_EQ(counterName(ST_C_SHED_BUDGET), "shed_budget");
   EXPECT_FALSE(isTerminalCounter(ST_C_SHED_INFLIGHT));
 }
 

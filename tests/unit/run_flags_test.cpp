@@ -471,3 +471,14 @@ TEST(MirrorVxlanFlags, RefusedWhereTheClonesCouldNotLeaveOrWouldBeReadHere) {
   EXPECT_NE(with({"--mode", "xdp"}).find("needs --mode tc"), std::string::npos);
   EXPECT_NE(with({"--mirror-iface", "m0"}).find("give one"), std::string::npos);
 }
+
+TEST(BudgetFlags, ParsedIntoTheRunOptions) {
+  auto o = build({"--iface", "eth0", "--port", "80"});
+  EXPECT_EQ(o.maxNewConns, 0u); // no budget by default
+  EXPECT_EQ(o.maxMirrorBytes, 0u);
+  o = build({"--iface", "eth0", "--port", "80", "--max-new-conns", "500", "--max-mirror-rate", "200M"});
+  EXPECT_EQ(o.maxNewConns, 500u);
+  EXPECT_EQ(o.maxMirrorBytes, 200ull << 20);
+  EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--max-mirror-rate", "fast"}).find("--max-mirror-rate"),
+            std::string::npos);
+}
