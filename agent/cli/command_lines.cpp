@@ -73,7 +73,9 @@ int replayCommandLine(const std::vector<std::string> &args) {
                                                                "0.5 at half speed, 0 or max as fast as possible")
       ("loop", po::value(&o.loops), "replay the input N times, back to back (each pass once the last one's "
                                     "replays finished); 0: until --duration or Ctrl-C")
-      ("duration", po::value(&o.durationS), "stop after this many seconds; open replays are reset");
+      ("duration", po::value(&o.durationS), "stop after this many seconds; open replays are reset")
+      ("rate", po::value(&o.rate), "replay at most N new connections per second (on top of --speed: with "
+                                   "--speed max, exactly a rate)");
   addHttpFlags(desc);
   desc.add_options()
       ("json", po::bool_switch(&o.json), "print the summary as JSON (counters, and the comparison in http mode)")
@@ -84,7 +86,7 @@ int replayCommandLine(const std::vector<std::string> &args) {
   auto parsed = parseFlags(args, desc, "replay");
   if (parsed.help) {
     std::cout << "usage: shadowtap replay --from FILE|DIR --port P --shadow HOST:PORT [--speed X] [--copies N] "
-                 "[--loop N] [--duration S] [--protocol http ...]\n\n"
+                 "[--rate N] [--loop N] [--duration S] [--protocol http ...]\n\n"
                  "Replays the connections of a capture (pcap, pcapng: `tcpdump -w`, or `run --pcap`) or of a\n"
                  "recording (`run --record DIR`) to shadow targets, through the same reassembly, HTTP rules and\n"
                  "replay as `run`, with the input's own timing scaled by --speed. Ends once the input is done and\n"

@@ -32,7 +32,9 @@ nlohmann::ordered_json summaryJson(const ReplayCommandOptions &options, const Of
   nlohmann::ordered_json doc;
   doc["input"] = input.describe();
   doc["speed"] = options.speed;
+  doc["rate"] = options.rate;
   doc["passes"] = result.passes;
+  doc["connections"] = result.connections;
   doc["stopped_early"] = result.stoppedEarly;
   doc["items"] = result.items;
   doc["span_s"] = seconds(result.spanNs);
@@ -78,20 +80,28 @@ int replayCommand(const ReplayCommandOptions &options) {
   OfflineReplaySettings settings;
   settings.options = replay;
   settings.loops = options.loops;
+  settings.maxConnsPerSecond = options.rate;
   settings.duration = std::chrono::milliseconds(static_cast<int64_t>(options.durationS * 1000));
   compare::Comparison comparison;
   bool terminal = ::isatty(STDERR_FILENO) && !options.json;
   std::function<void(const OfflineReplayResult &)> progress;
   if (terminal)
-    progress = [](const OfflineReplayResult &r) {
+    progress = [&options](const OfflineReplayResult &r) {
       uint64_t open = 0, errors = 0;
       for (const auto &[name, t] : r.stats.targets) {
         open += t.active;
         errors += t.connectFailed + t.writeFailed + t.aborted;
       }
-      std::fprintf(stderr, "\r%.1f s: %llu read, input time %.1f s (%.2fx), %llu replays open, %llu errors   ",
-                   seconds(r.elapsedNs), static_cast<unsigned long long>(r.items), seconds(r.spanNs),
-                   r.elapsedNs ? seconds(r.spanNs) / seconds(r.elapsedNs) : 0.0, static_cast<unsigned long long>(open),
+      // What was asked next to what is achieved: the input's speed, and connections per second.
+      double elapsed = seconds(r.elapsedNs);
+      std::string asked = options.speed == 0 ? "max" : fixed(options.speed, 2) + "x";
+      if (options.rate)
+        asked += ", " + std::to_string(options.rate) + " conns/s";
+      std::fprintf(stderr, "\r%.1f s: speed %.2fx, %.0f conns/s (asked %s); %llu connections, %llu replays open, "
+                   "%llu errors   ",
+                   elapsed, elapsed > 0 ? seconds(r.spanNs) / elapsed : 0.0,
+                   elapsed > 0 ? static_cast<double>(r.connections) / elapsed : 0.0, asked.c_str(),
+                   static_cast<unsigned long long>(r.connections), static_cast<unsigned long long>(open),
                    static_cast<unsigned long long>(errors));
     };
   OfflineReplay offline(settings, plan, comparison,

@@ -39,6 +39,7 @@ struct ReplayCommandOptions {
   std::vector<ServiceRule> services;  // --port (the server side), --shadow, --copies, --protocol...
   double speed = 1;                   // the input's timing scaled by this; 0: as fast as possible
   unsigned loops = 1;                 // --loop: passes over the input, back to back; 0: until --duration
+  uint32_t rate = 0;                  // --rate: new connections per second at most (on top of --speed); 0: none
   double durationS = 0;               // --duration: stop after this long (open replays are reset); 0: none
   std::string logLevel = "info";
   bool json = false;                  // the summary as JSON on stdout

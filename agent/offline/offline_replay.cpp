@@ -32,6 +32,7 @@ void OfflineReplay::startPass() {
   input_ = open_();
   pipeline_ = std::make_unique<MirrorPipeline>(io_, settings_.limits, settings_.options, plan_, comparison_);
   inputEnded_ = false;
+  rateWindowNs_ = rateWindowBase_ = 0; // a new pipeline counts from 0
   passes_++;
   if (startNs_) // run() has started: watch the new input now (the first is watched from run())
     watch_ = std::make_unique<ReadableWatch>(io_, input_->readableFd(), [this] { drain(); });
@@ -39,6 +40,7 @@ void OfflineReplay::startPass() {
 
 bool OfflineReplay::finishPass() {
   accumulate(donePasses_, pipeline_->stats());
+  doneConnections_ += pipeline_->connectionsRouted();
   doneItems_ += input_->items();
   doneSpanNs_ += input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
   if (settings_.loops && passes_ >= settings_.loops)
@@ -60,16 +62,32 @@ bool OfflineReplay::shadowsBehind() const {
   return (perTargetGate_ && open.busiestTarget >= perTargetGate_) || (totalGate_ && open.total >= totalGate_);
 }
 
+// --rate N: at most N new connections per one-second window; past it reading waits for the next
+// window (the tick retries). Reading goes by batches (256 frames or records, one a turn under
+// --rate), so a window may run over by the connections of the batch that crossed the limit.
+bool OfflineReplay::overRate() {
+  if (!settings_.maxConnsPerSecond)
+    return false;
+  uint64_t now = monotonicNs();
+  uint64_t routed = pipeline_->connectionsRouted();
+  if (!rateWindowNs_ || now - rateWindowNs_ >= 1'000'000'000ull) {
+    rateWindowNs_ = now;
+    rateWindowBase_ = routed;
+  }
+  return routed - rateWindowBase_ >= settings_.maxConnsPerSecond;
+}
+
 void OfflineReplay::drain() {
   if (inputEnded_)
     return;
-  if (shadowsBehind()) {
+  if (shadowsBehind() || overRate()) {
     input_->pump(*pipeline_, 0); // quiets the timer only
     return;
   }
   bool more;
   try {
-    more = input_->pump(*pipeline_, kOfflineDrainTurn.batchesPerTurn);
+    // Under --rate one batch a turn, so a window overshoots by one batch's connections at most.
+    more = input_->pump(*pipeline_, settings_.maxConnsPerSecond ? 1 : kOfflineDrainTurn.batchesPerTurn);
   } catch (...) {
     error_ = std::current_exception();
     pipeline_->shutdown();
@@ -119,6 +137,7 @@ void OfflineReplay::stopNow(const char *why) {
   stoppedEarly_ = true;
   pipeline_->shutdown();
   accumulate(donePasses_, pipeline_->stats());
+  doneConnections_ += pipeline_->connectionsRouted();
   doneItems_ += input_->items();
   doneSpanNs_ += input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
   pipeline_.reset();
@@ -131,8 +150,10 @@ OfflineReplayResult OfflineReplay::result() const {
   out.stats = donePasses_;
   out.items = doneItems_;
   out.spanNs = doneSpanNs_;
+  out.connections = doneConnections_;
   if (pipeline_) { // the pass under way
     accumulate(out.stats, pipeline_->stats());
+    out.connections += pipeline_->connectionsRouted();
     out.items += input_->items();
     out.spanNs += input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
   }

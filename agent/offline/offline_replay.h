@@ -27,6 +27,7 @@ struct OfflineReplayResult {
   uint64_t elapsedNs = 0;   // how long the replay took, wall clock, until the last replay finished
   uint64_t inputDoneNs = 0; // ... until the input was all handed over (the last pass's)
   unsigned passes = 0;      // passes begun
+  uint64_t connections = 0; // connections handed to the replayer, every pass
   bool stoppedEarly = false; // --duration or a signal ended it before the input did
 };
 
@@ -35,6 +36,7 @@ struct OfflineReplaySettings {
   replay::ReplayOptions options;
   unsigned loops = 1;                        // passes over the input; 0: until --duration or a signal
   std::chrono::milliseconds duration{0};     // 0: no limit
+  uint32_t maxConnsPerSecond = 0;            // --rate: new connections replayed per second at most; 0: none
 };
 
 class OfflineReplay {
@@ -51,6 +53,7 @@ private:
   bool finishPass(); // false: that was the last one
   void drain();
   bool shadowsBehind() const;
+  bool overRate();
   void tick();
   void stopNow(const char *why);
   OfflineReplayResult result() const;
@@ -73,7 +76,8 @@ private:
   bool stoppedEarly_ = false;
   unsigned passes_ = 0;
   PipelineStats donePasses_; // the counters of the passes already finished
-  uint64_t doneItems_ = 0, doneSpanNs_ = 0;
+  uint64_t doneItems_ = 0, doneSpanNs_ = 0, doneConnections_ = 0;
+  uint64_t rateWindowNs_ = 0, rateWindowBase_ = 0; // --rate: this window's start and connections before it
   uint64_t startNs_ = 0, inputDoneNs_ = 0, endNs_ = 0, lastProgressNs_ = 0;
   std::exception_ptr error_;
 };

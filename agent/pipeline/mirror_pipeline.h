@@ -54,6 +54,7 @@ public:
 
   PipelineStats stats() const;
   size_t backlogBytes() const { return replayer_.backlogBytes(); } // offline replay paces itself by it
+  uint64_t connectionsRouted() const { return replayer_.connectionsRouted(); } // ... and --rate by this
 
 private:
   replay::Replayer replayer_;

@@ -53,6 +53,7 @@ void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
   if (route == routes_.end())
     return; // a mirrored port with no shadow: nothing to replay
   countPending(*route->second, +1);
+  connectionsRouted_++;
   for (const auto &[target, copies] : route->second->targets)
     targets_[target].stats.routed += copies;
   notYetOpened_.emplace(id, NotYetOpened{route->second, 0});

@@ -57,9 +57,11 @@ public:
   const TargetState &target(size_t index) const { return targets_[index]; }
   const ReplayStats &stats() const { return stats_; }
   size_t backlogBytes() const { return stats_.backlogBytes; }
+  uint64_t connectionsRouted() const { return connectionsRouted_; } // connections given a route (not x copies)
   void abortAll(); // shutdown: RST every open replay connection
 
 private:
+  uint64_t connectionsRouted_ = 0;
   struct IndexedRoute {
     size_t target;
     unsigned copies;

@@ -16,7 +16,9 @@
 #   E. --loop 2: each of A's 10 connections is replayed twice, each time whole (20 streams, every one
 #      byte-identical); --loop 0 --duration 0.3 at speed 1 stops early (exit 0, stopped_early, and
 #      every connection started is accounted for: completed or ended by the stop); --loop 0 alone
-#      is refused (exit 2).
+#      is refused (exit 2). --rate 200 on 600 one-request connections at --speed max: they are
+#      handed over in three one-second windows (about 2 s, not the 0.1 s they take unlimited),
+#      every one replayed.
 #   C. bad files: empty, not a capture, a pcap whose record length is absurd, a pcapng whose block
 #      length is wrong: one line naming the problem and the offset, exit 1, no crash; a capture cut
 #      in its last record: replayed, and the summary says the tail was skipped; no --shadow: exit 2.
@@ -144,6 +146,16 @@ assert_eq "E: flows started = completed + ended by the stop + reset + broken" \
 rc=0
 replay_in_srv "$H_TMP/e3.out" --from "$H_TMP/cap.pcap" --port "$PORT" --shadow "$SHD4:$SHADOW" --loop 0 || rc=$?
 assert_eq "E: --loop 0 without --duration: exit code" 2 "$rc"
+"$PYTHON" "$H_TOOLS/flows_pcap.py" churn --out "$H_TMP/churn.pcap" --conns 600 >"$H_TMP/churn.gen.json"
+: >"$H_TMP/shadow.jsonl"
+replay_in_srv "$H_TMP/r.summary.json" --from "$H_TMP/churn.pcap" --port 8080 --shadow "$SHD4:$SHADOW" --json \
+  --speed max --rate 200 || fail "replay --rate 200 failed: $(cat "$H_TMP/r.summary.json.err")"
+R="$H_TMP/r.summary.json"
+log "E: --rate 200: 600 connections handed over in $(jget "$R" 'j["input_done_s"]') s"
+assert_eq "E: --rate: connections" 600 "$(jget "$R" 'j["connections"]')"
+assert_eq "E: --rate: replays completed" 600 "$(jget "$R" 'j["pipeline"]["replay"]["targets"][0]["completed"]')"
+assert_between "E: --rate 200: ms to hand 600 connections over (3 windows)" 1800 4000 \
+  "$(jget "$R" 'int(j["input_done_s"] * 1000)')"
 
 # --- C. bad files ------------------------------------------------------------------------------------
 bad() { # NAME EXPECTED_RC [PATTERN]: replays $H_TMP/NAME, expects the exit code and PATTERN in stderr
