@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
-# What the load benchmarks (bench/churn.sh, bench/replay_fidelity.sh) share: their command line,
-# their setup (root, the agent binary, the harness, a client/server/shadow topology) and the
-# section they write into docs/benchmarks.md. Sourced, not run; the caller sets ROOT first.
+# What the benchmarks share: their command line, their setup (root, the agent binary, the harness,
+# a client/server/shadow topology for the load benchmarks, a loopback byte sink for those of the
+# pipeline alone) and the section they write into docs/benchmarks.md. Sourced, not run; the caller sets ROOT first.
 
 # bench_args DURATION OPT VAR DEFAULT ARGS...: the command line
 #   [--duration S] [OPT "DEFAULT"] [--doc FILE|--no-doc]
@@ -66,3 +66,27 @@ PY
   fi
   echo "results written to $DOC"
 }
+
+# bench_sink_init TAG SINK [TOOL...]: for the benchmarks of the pipeline alone (pipeline.sh,
+# replay_rate.sh): root, BIN (built if missing), the harness with cc (and TOOLs), a namespace
+# $NS (TAG-<id>) with only loopback up, and tests/tools/st_load.c serving as a byte sink on SINK
+# in it. sink KEY reads its stats; sink_has BEFORE BYTES: it read BYTES more since BEFORE.
+bench_sink_init() {
+  local tag="$1" tool needs=(--need cc)
+  SINK="$2"
+  for tool in "${@:3}"; do needs+=(--need "$tool"); done
+  [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+  BIN=${SHADOWTAP:-$ROOT/${BUILD_DIR:-build}/agent/shadowtap}
+  [ -x "$BIN" ] || bash "$ROOT/scripts/build.sh"
+  # shellcheck source=tests/lib/harness.sh
+  source "$ROOT/tests/lib/harness.sh"
+  h_init --tool "${needs[@]}"
+  NS="$tag-$H_ID"
+  h_netns_add "$NS"
+  ip -n "$NS" link set lo up
+  cc -O2 -o "$H_TMP/st_load" "$H_TOOLS/st_load.c"
+  h_bg ip netns exec "$NS" "$H_TMP/st_load" serve --listen "$SINK" --stats "$H_TMP/sink.json" >"$H_TMP/sink.log" 2>&1
+  h_wait_file "$H_TMP/sink.json" "byte sink" "$H_TMP/sink.log"
+}
+sink() { jget "$H_TMP/sink.json" "j['$1']"; }
+sink_has() { [ $(($(sink bytes) - $1)) -ge "$2" ]; }

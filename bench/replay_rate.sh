@@ -19,22 +19,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/bench/lib.sh"
 bench_args 0 --size SIZE "20000 1000 100 200" "$@"
 read -r CONNS RATE KA_CONNS KA_REQS <<<"$SIZE"
-[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
-BIN=${SHADOWTAP:-$ROOT/${BUILD_DIR:-build}/agent/shadowtap}
-[ -x "$BIN" ] || bash "$ROOT/scripts/build.sh"
-# shellcheck source=tests/lib/harness.sh
-source "$ROOT/tests/lib/harness.sh"
-h_init --tool --need cc
-NS="rr-$H_ID"
-h_netns_add "$NS"
-ip -n "$NS" link set lo up
-SINK=127.0.0.1:19610
-
-cc -O2 -o "$H_TMP/st_load" "$H_TOOLS/st_load.c"
-h_bg ip netns exec "$NS" "$H_TMP/st_load" serve --listen "$SINK" --stats "$H_TMP/sink.json" >"$H_TMP/sink.log" 2>&1
-h_wait_file "$H_TMP/sink.json" "byte sink" "$H_TMP/sink.log"
-sink() { jget "$H_TMP/sink.json" "j['$1']"; }
-sink_has() { [ $(($(sink bytes) - $1)) -ge "$2" ]; }
+bench_sink_init rr 127.0.0.1:19610
 
 "$PYTHON" "$H_TOOLS/flows_pcap.py" paced --out "$H_TMP/churn.pcap" --conns "$CONNS" --conn-rate "$RATE" --reqs 1 \
   >"$H_TMP/churn.gen.json"

@@ -41,6 +41,36 @@ std::optional<TapCommand> parseTapCommand(const std::vector<std::string> &args, 
   return TapCommand{std::move(parsed.vm), std::move(tap)};
 }
 
+// `replay` and `collect`: one service per --port, each replayed to every --shadow, --copies times,
+// with the HTTP flags applied.
+std::vector<ServiceRule> replayServices(const po::variables_map &vm) {
+  std::vector<ServiceRule> services;
+  if (vm.count("port"))
+    for (uint16_t port : parsePortList(vm["port"].as<std::string>())) {
+      ServiceRule rule;
+      rule.port = port;
+      if (vm.count("shadow"))
+        rule.shadows = vm["shadow"].as<std::vector<std::string>>();
+      if (vm.count("copies"))
+        rule.copies = vm["copies"].as<unsigned>();
+      services.push_back(std::move(rule));
+    }
+  applyHttpFlags(vm, services);
+  return services;
+}
+
+// --replay-buffer-mb into `backlogBytes` (kept when not given); --replay-source addresses checked.
+void replayBudgets(const po::variables_map &vm, const std::vector<std::string> &sources, size_t &backlogBytes) {
+  if (vm.count("replay-buffer-mb")) {
+    uint64_t mb = vm["replay-buffer-mb"].as<uint64_t>();
+    if (mb < 1 || mb > 65536)
+      throw UsageError("invalid --replay-buffer-mb: expected 1 to 65536");
+    backlogBytes = static_cast<size_t>(mb) << 20;
+  }
+  for (const auto &text : sources)
+    parseIpAddress(text, "--replay-source");
+}
+
 } // namespace
 
 int runCommandLine(const std::vector<std::string> &args) {
@@ -103,29 +133,8 @@ int replayCommandLine(const std::vector<std::string> &args) {
   }
   setLogLevel(o.logLevel);
   o.speed = parseSpeed(parsed.vm["speed"].as<std::string>());
-  std::vector<uint16_t> ports;
-  if (parsed.vm.count("port"))
-    ports = parsePortList(parsed.vm["port"].as<std::string>());
-  for (uint16_t port : ports) {
-    ServiceRule rule;
-    rule.port = port;
-    o.services.push_back(std::move(rule));
-  }
-  for (auto &service : o.services) {
-    if (parsed.vm.count("shadow"))
-      service.shadows = parsed.vm["shadow"].as<std::vector<std::string>>();
-    if (parsed.vm.count("copies"))
-      service.copies = parsed.vm["copies"].as<unsigned>();
-  }
-  applyHttpFlags(parsed.vm, o.services);
-  if (parsed.vm.count("replay-buffer-mb")) {
-    uint64_t mb = parsed.vm["replay-buffer-mb"].as<uint64_t>();
-    if (mb < 1 || mb > 65536)
-      throw UsageError("invalid --replay-buffer-mb: expected 1 to 65536");
-    o.replayBacklogBytes = static_cast<size_t>(mb) << 20;
-  }
-  for (const auto &text : o.replaySources)
-    parseIpAddress(text, "--replay-source");
+  o.services = replayServices(parsed.vm);
+  replayBudgets(parsed.vm, o.replaySources, o.replayBacklogBytes);
   validate(o);
   return replayCommand(o);
 }
@@ -169,29 +178,12 @@ int collectCommandLine(const std::vector<std::string> &args) {
   o.listen = parseVxlanEndpoint(parsed.vm["listen"].as<std::string>(), "--listen");
   if (parsed.vm.count("vni"))
     o.vni = parseVni(parsed.vm["vni"].as<std::string>());
-  if (parsed.vm.count("port"))
-    for (uint16_t port : parsePortList(parsed.vm["port"].as<std::string>())) {
-      ServiceRule rule;
-      rule.port = port;
-      if (parsed.vm.count("shadow"))
-        rule.shadows = parsed.vm["shadow"].as<std::vector<std::string>>();
-      if (parsed.vm.count("copies"))
-        rule.copies = parsed.vm["copies"].as<unsigned>();
-      o.services.push_back(std::move(rule));
-    }
-  applyHttpFlags(parsed.vm, o.services);
+  o.services = replayServices(parsed.vm);
   if (parsed.vm.count("record"))
     o.recordDir = parsed.vm["record"].as<std::string>();
   if (parsed.vm.count("record-max-bytes"))
     o.recordMaxBytes = parseByteSize(parsed.vm["record-max-bytes"].as<std::string>(), "--record-max-bytes");
-  if (parsed.vm.count("replay-buffer-mb")) {
-    uint64_t mb = parsed.vm["replay-buffer-mb"].as<uint64_t>();
-    if (mb < 1 || mb > 65536)
-      throw UsageError("invalid --replay-buffer-mb: expected 1 to 65536");
-    o.replayBacklogBytes = static_cast<size_t>(mb) << 20;
-  }
-  for (const auto &text : o.replaySources)
-    parseIpAddress(text, "--replay-source");
+  replayBudgets(parsed.vm, o.replaySources, o.replayBacklogBytes);
   validate(o);
   return collectCommand(o);
 }

@@ -84,6 +84,27 @@ int transact(const NetlinkRequest &request) {
   return -EPROTO;
 }
 
+// RTM_NEWLINK for a new link `name` of `kind`, left inside IFLA_LINKINFO / IFLA_INFO_DATA: the
+// caller adds the kind's attributes, then closes the two nests (`linkinfo`, `data`).
+struct NewLink {
+  NetlinkRequest req{RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL};
+  size_t linkinfo = 0, data = 0;
+  NewLink(const std::string &name, const char *kind) {
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    req.append(&ifi, sizeof(ifi));
+    req.attr(IFLA_IFNAME, name);
+    linkinfo = req.nest(IFLA_LINKINFO);
+    req.attr(IFLA_INFO_KIND, kind);
+    data = req.nest(IFLA_INFO_DATA);
+  }
+  int send() {
+    req.endNest(data);
+    req.endNest(linkinfo);
+    return transact(req);
+  }
+};
+
 } // namespace
 
 int ifindexOf(const std::string &name) { return static_cast<int>(::if_nametoindex(name.c_str())); }
@@ -130,21 +151,14 @@ std::string ifnameOf(int ifindex) {
 }
 
 void createVethPair(const std::string &name, const std::string &peer) {
-  NetlinkRequest req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  NewLink link(name, "veth");
+  size_t peerInfo = link.req.nest(VETH_INFO_PEER);
   ifinfomsg ifi{};
   ifi.ifi_family = AF_UNSPEC;
-  req.append(&ifi, sizeof(ifi));
-  req.attr(IFLA_IFNAME, name);
-  size_t linkinfo = req.nest(IFLA_LINKINFO);
-  req.attr(IFLA_INFO_KIND, "veth");
-  size_t data = req.nest(IFLA_INFO_DATA);
-  size_t peerInfo = req.nest(VETH_INFO_PEER);
-  req.append(&ifi, sizeof(ifi));
-  req.attr(IFLA_IFNAME, peer);
-  req.endNest(peerInfo);
-  req.endNest(data);
-  req.endNest(linkinfo);
-  if (int err = transact(req))
+  link.req.append(&ifi, sizeof(ifi));
+  link.req.attr(IFLA_IFNAME, peer);
+  link.req.endNest(peerInfo);
+  if (int err = link.send())
     throwErrno("failed to create veth pair " + name + "/" + peer, err);
 }
 
@@ -154,14 +168,8 @@ void createVxlanLink(const std::string &name, uint32_t vni, const std::string &r
   bool ipv4 = inet_pton(AF_INET, remote.c_str(), &v4) == 1;
   if (!ipv4 && inet_pton(AF_INET6, remote.c_str(), &v6) != 1)
     throw UsageError("invalid VXLAN remote '" + remote + "': not an IPv4 or IPv6 address");
-  NetlinkRequest req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  req.append(&ifi, sizeof(ifi));
-  req.attr(IFLA_IFNAME, name);
-  size_t linkinfo = req.nest(IFLA_LINKINFO);
-  req.attr(IFLA_INFO_KIND, "vxlan");
-  size_t data = req.nest(IFLA_INFO_DATA);
+  NewLink link(name, "vxlan");
+  auto &req = link.req;
   req.attr(IFLA_VXLAN_ID, &vni, sizeof(vni));
   if (ipv4)
     req.attr(IFLA_VXLAN_GROUP, &v4, sizeof(v4)); // a unicast "group" is the remote
@@ -173,9 +181,7 @@ void createVxlanLink(const std::string &name, uint32_t vni, const std::string &r
   req.attr(IFLA_VXLAN_LEARNING, &off, sizeof(off));
   if (ipv4)
     req.attr(IFLA_VXLAN_UDP_CSUM, &on, sizeof(on));
-  req.endNest(data);
-  req.endNest(linkinfo);
-  if (int err = transact(req))
+  if (int err = link.send())
     throwErrno("failed to create VXLAN device " + name + " toward " + remote + ":" + std::to_string(port), err);
 }
 
