@@ -31,6 +31,7 @@ struct FlowStats {
   uint64_t rstIgnored = 0;       // RSTs not at the receiver's next sequence number: no effect
   uint64_t outOfWindow = 0;      // segments ignored as not belonging to the stream
   uint64_t serverStreamsLost = 0; // response direction unusable (hole, overflow, cut): replay goes on
+  uint64_t serverHeld = 0;        // server segments held until the client bytes they acknowledge came
   uint64_t clientBytes = 0;
   uint64_t serverBytes = 0;
   uint64_t bufferedBytes = 0; // gauge: memory held by reassembly (payload + per-segment overhead)
@@ -73,6 +74,9 @@ inline constexpr stats::Field<FlowStats> kFlowStatsFields[] = {
      "Segments or acknowledgements ignored as too far from the stream's position."},
     {"server_streams_lost", &FlowStats::serverStreamsLost, stats::Kind::Counter,
      "Response directions given up (hole, overflow, cut copy); the replay goes on."},
+    {"server_segments_held", &FlowStats::serverHeld, stats::Kind::Counter,
+     "Server segments captured before the client bytes they acknowledge (the two directions' copies "
+     "crossed on the way to the capture): held, and delivered after those bytes."},
     {"client_bytes", &FlowStats::clientBytes, stats::Kind::Counter,
      "Client bytes delivered in order, as the server acknowledged them."},
     {"server_bytes", &FlowStats::serverBytes, stats::Kind::Counter, "Server bytes delivered in order."},

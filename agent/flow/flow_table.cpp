@@ -205,6 +205,7 @@ void FlowTable::deliverClient(Flow &flow) {
     stats_.clientBytes += scratch_.size();
     sink_.onClientData(flow.id, scratch_);
   }
+  releaseHeldServer(flow);
   if (flow.state == Established && flow.client->finished() && !flow.clientFinSent) {
     flow.clientFinSent = true;
     sink_.onClientFin(flow.id);
@@ -224,8 +225,17 @@ void FlowTable::feedServer(Flow &flow, const TcpPacket &packet) {
   auto status = flow.server->onSegment(seq, packet.payload, packet.fin, scratch_);
   charge(flow.server, before);
   if (!scratch_.empty()) {
-    stats_.serverBytes += scratch_.size();
-    sink_.onServerData(flow.id, scratch_);
+    if (flow.client->ackedUnseen() || !flow.heldServer.empty()) {
+      // This answers client bytes still on their way to the capture: after them, not before.
+      flow.heldServer.insert(flow.heldServer.end(), scratch_.begin(), scratch_.end());
+      stats_.bufferedBytes += scratch_.size();
+      stats_.serverHeld++;
+      if (flow.heldServer.size() > limits_.maxBufferedPerDirection)
+        status = StreamReassembler::Status::Overflow;
+    } else {
+      stats_.serverBytes += scratch_.size();
+      sink_.onServerData(flow.id, scratch_);
+    }
   }
   if (status == StreamReassembler::Status::OutOfWindow)
     stats_.outOfWindow++;
@@ -233,8 +243,19 @@ void FlowTable::feedServer(Flow &flow, const TcpPacket &packet) {
     dropServerStream(flow);
 }
 
+void FlowTable::releaseHeldServer(Flow &flow) {
+  if (flow.heldServer.empty() || flow.client->ackedUnseen() || !flow.server)
+    return;
+  stats_.bufferedBytes -= flow.heldServer.size();
+  stats_.serverBytes += flow.heldServer.size();
+  sink_.onServerData(flow.id, flow.heldServer);
+  flow.heldServer.clear();
+  flow.heldServer.shrink_to_fit();
+}
+
 void FlowTable::dropServerStream(Flow &flow) {
-  stats_.bufferedBytes -= flow.server->memoryBytes();
+  stats_.bufferedBytes -= flow.server->memoryBytes() + flow.heldServer.size();
+  flow.heldServer.clear();
   setHole(flow, false, false, 0);
   flow.server.reset();
   stats_.serverStreamsLost++;
@@ -275,6 +296,8 @@ void FlowTable::end(Map::iterator it, FlowEnd reason, bool eraseNow) {
     for (auto *stream : {&flow.client, &flow.server})
       if (*stream)
         stats_.bufferedBytes -= (*stream)->memoryBytes();
+    stats_.bufferedBytes -= flow.heldServer.size();
+    flow.heldServer.clear();
     setHole(flow, true, false, 0);
     setHole(flow, false, false, 0);
     stats_.active--;

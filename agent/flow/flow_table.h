@@ -79,6 +79,10 @@ private:
     bool serverFin = false; // a FIN from the server was seen, usable stream or not
     uint64_t lastSeenNs = 0;
     uint64_t recentBytes = 0; // payload bytes since the last shedHeaviest() (overload)
+    // Server bytes that acknowledge client bytes the capture has not delivered yet (the two
+    // directions' copies can cross on the way to the capture): held until those arrive, so the
+    // sink always sees a request before the response that answers it.
+    std::vector<uint8_t> heldServer;
     KeyList::iterator lru;
     // Holes waiting for the gap timeout, oldest first (client and server direction).
     std::optional<KeyList::iterator> clientHole, serverHole;
@@ -96,7 +100,8 @@ private:
   void feedClient(Flow &flow, const TcpPacket &packet);
   void feedServer(Flow &flow, const TcpPacket &packet);
   void ackClient(Flow &flow, uint32_t ack);
-  void deliverClient(Flow &flow); // scratch_ -> sink, FIN when reached
+  void deliverClient(Flow &flow); // scratch_ -> sink, then held server bytes, FIN when reached
+  void releaseHeldServer(Flow &flow);
   void trackHoles(Flow &flow, uint64_t nowNs);
   void setHole(Flow &flow, bool client, bool hole, uint64_t nowNs);
   void dropServerStream(Flow &flow);

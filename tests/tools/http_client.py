@@ -11,12 +11,14 @@ For every connection it records the SHA-256 and length of the EXACT byte stream 
 faithful replay must deliver to the shadow) in --out-conns (one JSON line each): cid, client
 source port, bytes, sha256. Every request line starts with "/<cid>/" so a shadow recorder can tell
 which connection it got. Prints a JSON summary on stdout: ok/failed connections, elapsed time,
-request latency median / p95 / max (for pipelined writes: per batch).
+request latency median / p95 / max (for pipelined writes: per batch). With --stop-file, the load
+runs until the test creates that file (connections not started by then are counted "skipped").
 """
 import argparse
 import concurrent.futures
 import hashlib
 import json
+import os
 import random
 import socket
 import statistics
@@ -49,8 +51,13 @@ def read_response(sock, buf):
     del buf[:length]
 
 
+SKIPPED = "skipped"
+
+
 def run_conn(args, index, latencies, lock):
     cid = "%s%05d" % (args.id, index)
+    if args.stop_file and os.path.exists(args.stop_file):
+        return None, [], SKIPPED  # the test has seen what it waited for: no new connection
     if args.pace:
         time.sleep(args.pace)  # spreads a light workload over time (e.g. to overlap an agent stall)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
@@ -120,10 +127,12 @@ def main():
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--pace", type=float, default=0.0, help="seconds each worker waits before each connection")
     p.add_argument("--req-pace", type=float, default=0.0, help="seconds between the requests (batches) of a connection")
+    p.add_argument("--stop-file", default="",
+                   help="once this file exists, connections not yet started are skipped (load until an event)")
     p.add_argument("--out-conns", required=True, help="append one JSON line per connection here")
     args = p.parse_args()
 
-    latencies, errors, conns = [], [], []
+    latencies, errors, conns, skipped = [], [], [], 0
     lock = threading.Lock()
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.concurrency) as pool:
@@ -131,7 +140,9 @@ def main():
         for f in futures:
             rec, lats, err = f.result()
             latencies.extend(lats)
-            if err:
+            if err == SKIPPED:
+                skipped += 1
+            elif err:
                 errors.append(err)
             else:
                 conns.append(rec)
@@ -141,8 +152,8 @@ def main():
             out.write(json.dumps(rec, sort_keys=True) + "\n")
     lat = sorted(latencies)
     summary = {
-        "ok": len(conns), "failed": len(errors), "errors": errors[:5], "elapsed": round(elapsed, 4),
-        "requests": args.conns * args.reqs, "bytes": sum(c["bytes"] for c in conns),
+        "ok": len(conns), "failed": len(errors), "skipped": skipped, "errors": errors[:5], "elapsed": round(elapsed, 4),
+        "requests": (args.conns - skipped) * args.reqs, "bytes": sum(c["bytes"] for c in conns),
         "lat_median": round(statistics.median(lat), 6) if lat else None,
         "lat_p95": round(lat[int(0.95 * (len(lat) - 1))], 6) if lat else None,
         "lat_max": round(lat[-1], 6) if lat else None,

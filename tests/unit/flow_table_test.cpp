@@ -344,6 +344,59 @@ TEST(FlowTable, AcknowledgementSeenBeforeItsDataReleasesTheDataOnArrival) {
   EXPECT_EQ(sink.client[1], "early");
 }
 
+// The copies of the two directions reach the capture through per-CPU queues and can cross: a
+// response may be captured before the request it answers. Its acknowledgement says so; it waits
+// for the request, so the sink (HTTP pairing) always sees a request before its response.
+TEST(FlowTable, ResponseCapturedBeforeItsRequestIsDeliveredAfterIt) {
+  struct OrderSink : RecordingSink {
+    std::string order;
+    void onClientData(FlowId id, std::span<const uint8_t> b) override {
+      order += 'C';
+      RecordingSink::onClientData(id, b);
+    }
+    void onServerData(FlowId id, std::span<const uint8_t> b) override {
+      order += 'S';
+      RecordingSink::onServerData(id, b);
+    }
+  } sink;
+  FlowTable table({}, sink);
+  Conn c{40023};
+  c.handshake(table);
+  TcpPacket response = c.pkt(false, kServerIsn + 1, "HTTP/1.1 200 OK\r\n\r\n");
+  response.ack = kClientIsn + 1 + 18; // it acknowledges the request below
+  table.onPacket(response, 2);
+  EXPECT_TRUE(sink.server[1].empty());
+  EXPECT_EQ(table.stats().serverHeld, 1u);
+  EXPECT_GT(table.bufferedBytes(), 0u);
+  table.onPacket(c.pkt(true, kClientIsn + 1, "GET / HTTP/1.1\r\n\r\n"), 3);
+  EXPECT_EQ(sink.order, "CS");
+  EXPECT_EQ(sink.client[1], "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(sink.server[1], "HTTP/1.1 200 OK\r\n\r\n");
+  EXPECT_EQ(table.bufferedBytes(), 0u);
+  // In order from here on: nothing more is held.
+  table.onPacket(c.pkt(true, kClientIsn + 19, "GET /2 HTTP/1.1\r\n\r\n"), 4);
+  table.onPacket(c.pkt(false, kServerIsn + 20, "HTTP/1.1 204 No Content\r\n\r\n"), 5);
+  EXPECT_EQ(sink.order, "CSCS");
+  EXPECT_EQ(table.stats().serverHeld, 1u);
+}
+
+// A response acknowledging bytes the capture lost: held, never delivered, freed when the flow breaks.
+TEST(FlowTable, ResponseHeldForLostRequestBytesIsFreedWhenTheFlowBreaks) {
+  RecordingSink sink;
+  FlowLimits limits;
+  limits.gapTimeoutNs = 100;
+  FlowTable table(limits, sink);
+  Conn c{40024};
+  c.handshake(table);
+  TcpPacket response = c.pkt(false, kServerIsn + 1, "HTTP/1.1 200 OK\r\n\r\n");
+  response.ack = kClientIsn + 1 + 18;
+  table.onPacket(response, 2);
+  table.tick(1000);
+  EXPECT_EQ(sink.ended[1], FlowEnd::Broken);
+  EXPECT_TRUE(sink.server[1].empty());
+  EXPECT_EQ(table.bufferedBytes(), 0u);
+}
+
 TEST(FlowTable, FastOpenDataInTheSynIsPartOfTheStream) {
   RecordingSink sink;
   FlowTable table({}, sink);
