@@ -6,7 +6,8 @@
  * kernel has tcx, else cls_bpf filters on clsact) and xdp_ingress (frags-aware, through libxdp's
  * dispatcher, so it coexists with other XDP programs); XDP mode pairs it with tc_egress_ring. All
  * four run one routine, st_capture().
- * Selection: TCP to (ingress) or from (egress) a service port in st_rules, client not in the
+ * Selection: TCP to (ingress) or from (egress) a service port in st_rules - on a veth, with
+ * ST_RT_PORTS_EITHER_SIDE, on either side whatever the hook -, client not in the
  * st_excludes LPM trie, and the connection's direction-normalised hash under the rule's rate, so a
  * connection is mirrored whole - every packet, both directions - or not at all.
  * Output: TC mode clones to the mirror interface; XDP mode (no clone possible) copies the frame, up

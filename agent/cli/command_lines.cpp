@@ -60,6 +60,16 @@ std::vector<ServiceRule> replayServices(const po::variables_map &vm) {
 }
 
 // --replay-buffer-mb into `backlogBytes` (kept when not given); --replay-source addresses checked.
+// The flags replay and collect share after the HTTP ones: the summary's format and the replay budgets.
+template <typename Options>
+void addSummaryAndBudgetFlags(po::options_description &desc, Options &o, const char *bufferHelp) {
+  desc.add_options()
+      ("json", po::bool_switch(&o.json), "print the summary as JSON (counters, and the comparison in http mode)")
+      ("max-replay-conns", po::value(&o.maxReplayConns), "replay connections open at once per shadow target")
+      ("replay-source", po::value(&o.replaySources), "leave from this local address (repeatable)")
+      ("replay-buffer-mb", po::value<uint64_t>(), bufferHelp);
+}
+
 void replayBudgets(const po::variables_map &vm, const std::vector<std::string> &sources, size_t &backlogBytes) {
   if (vm.count("replay-buffer-mb")) {
     uint64_t mb = vm["replay-buffer-mb"].as<uint64_t>();
@@ -107,12 +117,8 @@ int replayCommandLine(const std::vector<std::string> &args) {
       ("rate", po::value(&o.rate), "replay at most N new connections per second (on top of --speed: with "
                                    "--speed max, exactly a rate)");
   addHttpFlags(desc);
-  desc.add_options()
-      ("json", po::bool_switch(&o.json), "print the summary as JSON (counters, and the comparison in http mode)")
-      ("max-replay-conns", po::value(&o.maxReplayConns), "replay connections open at once per shadow target")
-      ("replay-source", po::value(&o.replaySources), "leave from this local address (repeatable)")
-      ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256); "
-                                                  "reading pauses while over half of it");
+  addSummaryAndBudgetFlags(desc, o, "bytes waiting for slow shadows in total, MiB (default 256); reading pauses "
+                                    "while over half of it");
   auto parsed = parseFlags(args, desc, "replay");
   if (parsed.help) {
     std::cout << "usage: shadowtap replay --from FILE|DIR --port P --shadow HOST:PORT [--speed X] [--copies N] "
@@ -154,11 +160,8 @@ int collectCommandLine(const std::vector<std::string> &args) {
   desc.add_options()
       ("record", po::value<std::string>(), "also write every connection's client stream into files in DIR")
       ("record-max-bytes", po::value<std::string>(), "disk used by --record at most (default 1G)")
-      ("duration", po::value<double>(&o.durationS), "stop after this many seconds (default: at SIGINT/SIGTERM)")
-      ("json", po::bool_switch(&o.json), "print the summary at exit as JSON (counters, and the comparison in http mode)")
-      ("max-replay-conns", po::value(&o.maxReplayConns), "replay connections open at once per shadow target")
-      ("replay-source", po::value(&o.replaySources), "leave from this local address (repeatable)")
-      ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256)");
+      ("duration", po::value<double>(&o.durationS), "stop after this many seconds (default: at SIGINT/SIGTERM)");
+  addSummaryAndBudgetFlags(desc, o, "bytes waiting for slow shadows in total, MiB (default 256)");
   auto parsed = parseFlags(args, desc, "collect");
   if (parsed.help) {
     std::cout << "usage: shadowtap collect --listen ADDR[:PORT] --port P --shadow HOST:PORT [--vni N] "

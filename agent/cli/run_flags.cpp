@@ -110,6 +110,9 @@ po::options_description runFlags() {
                                                  "for `shadowtap collect` there, instead of replaying on this node")
       ("vni", po::value<std::string>(), "with --mirror-vxlan: the VXLAN network id (default 1)")
       ("mode", po::value<std::string>(), "tc (clone to the mirror interface, default) or xdp (copy into a ring buffer)")
+      ("direction", po::value<std::string>(), "where the service port is: hook (requests arrive, responses leave: a "
+                                              "server's NIC), ports (either side: a pod's host-side veth) or auto "
+                                              "(default: ports on a veth, hook otherwise)")
       ("exclude-cidr", po::value<std::vector<std::string>>(), "never mirror clients in this CIDR (repeatable)")
       ("mark", po::value<std::string>(), "socket mark of the agent's own traffic, never mirrored (default 0x5354)")
       ("max-new-conns", po::value<uint32_t>(), "mirror at most N new connections per second (more are skipped whole, "
@@ -177,6 +180,8 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
   applyHttpFlags(vm, o.services);
   if (given(vm, "mode"))
     o.mode = parseMode(str("mode"));
+  if (given(vm, "direction"))
+    o.direction = parseDirection(str("direction"));
   if (given(vm, "mirror-iface"))
     o.mirrorIface = str("mirror-iface");
   if (given(vm, "mirror-vxlan"))

@@ -142,6 +142,7 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     out["skip_mark"] = runtime.skip_mark;
     out["max_new_conns"] = runtime.max_new_conns;
     out["max_mirror_bytes"] = runtime.max_mirror_bytes;
+    out["service_port_side"] = (runtime.flags & ST_RT_PORTS_EITHER_SIDE) ? "either" : "hook";
     out["rules"] = nlohmann::json::array();
     for (const auto &[port, rule] : rules)
       out["rules"].push_back({{"port", port},
@@ -168,7 +169,9 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
               mode.c_str(), tcAttach.c_str(), mirror.c_str(), mirrorPeer.empty() ? "" : " -> ", mirrorPeer.c_str(),
               state.agent_pid, alive ? (ready ? "running, ready" : "running, starting") : "not running",
               runtime.enabled ? "enabled" : "DISABLED");
-  std::printf("seed 0x%08x, skip mark 0x%x\n", runtime.seed, runtime.skip_mark);
+  std::printf("seed 0x%08x, skip mark 0x%x, service port on %s\n", runtime.seed, runtime.skip_mark,
+              (runtime.flags & ST_RT_PORTS_EITHER_SIDE) ? "either side (a veth: requests may leave by egress)"
+                                                        : "the hook's side (requests arrive)");
   if (runtime.max_new_conns || runtime.max_mirror_bytes)
     std::printf("budget per second: %s new connections, %s bytes mirrored (over it: shed_budget)\n",
                 runtime.max_new_conns ? std::to_string(runtime.max_new_conns).c_str() : "any",

@@ -361,7 +361,7 @@ RunOptions loadConfigFile(const std::string &path) {
   if (!root.IsMap())
     throw UsageError(path + ": expected a mapping at the top (interface:, services:, ...)");
   r.onlyKeys(root, "",
-             {"interface", "interfaceFromAddress", "mode", "logLevel", "mark", "mirrorInterface", "snaplen",
+             {"interface", "interfaceFromAddress", "mode", "direction", "logLevel", "mark", "mirrorInterface", "snaplen",
               "metricsAddress", "replaceStaleTap", "excludeClients", "limits", "workers", "replaySources", "services", "record"});
 
   RunOptions o;
@@ -374,6 +374,8 @@ RunOptions loadConfigFile(const std::string &path) {
     r.fail(root["interfaceFromAddress"], "interfaceFromAddress", "give interface or interfaceFromAddress, not both");
   if (root["mode"])
     o.mode = r.parsed(root["mode"], "mode", parseMode);
+  if (root["direction"])
+    o.direction = r.parsed(root["direction"], "direction", parseDirection);
   if (root["logLevel"]) {
     o.logLevel = r.text(root["logLevel"], "logLevel");
     static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};

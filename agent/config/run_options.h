@@ -18,6 +18,11 @@ namespace shadowtap {
 
 enum class Mode { Tc, Xdp };
 
+// Which side of a packet the service port is on (st_runtime ST_RT_PORTS_EITHER_SIDE). hook: requests
+// arrive, responses leave (a server's NIC). ports: either side on either hook (the host side of a
+// pod's veth, where requests to the pod leave by egress). auto: ports on a veth, hook otherwise.
+enum class Direction { Auto, Hook, Ports };
+
 // tcp: replay the client's bytes exactly. http: frame HTTP/1.1, apply per-request rules, compare.
 enum class Protocol { Tcp, Http };
 
@@ -63,6 +68,7 @@ struct RunOptions {
   std::optional<VxlanEndpoint> mirrorVxlan; // clones leave as VXLAN toward a collector
   uint32_t vni = kDefaultVni;
   Mode mode = Mode::Tc;
+  Direction direction = Direction::Auto;
   std::vector<Cidr> excludes;
   std::string logLevel = "info";
   uint32_t skipMark = ST_DEFAULT_MARK;

@@ -194,6 +194,16 @@ Mode parseMode(const std::string &text) {
   throw UsageError("invalid --mode '" + text + "': use tc or xdp");
 }
 
+Direction parseDirection(const std::string &text) {
+  if (text == "auto")
+    return Direction::Auto;
+  if (text == "hook")
+    return Direction::Hook;
+  if (text == "ports")
+    return Direction::Ports;
+  throw UsageError("invalid --direction '" + text + "': use auto, hook or ports");
+}
+
 Protocol parseProtocol(const std::string &text) {
   if (text == "tcp")
     return Protocol::Tcp;

@@ -22,6 +22,7 @@ double parseSpeed(const std::string &text); // "2", "0.5", "10x"; "0" or "max": 
 // "1048576", "64K", "500M", "10G" (binary units); `what` names the flag or key in the error.
 uint64_t parseByteSize(const std::string &text, const char *what);
 Mode parseMode(const std::string &text);
+Direction parseDirection(const std::string &text);
 // An IPv4 or IPv6 address, as given; `what` names the flag or key in the error.
 std::string parseIpAddress(const std::string &text, const char *what);
 // "ADDR", "ADDR:PORT" or "[V6ADDR]:PORT"; the port defaults to 4789. `what` names the flag.

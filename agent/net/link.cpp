@@ -9,7 +9,9 @@
 #include <arpa/inet.h>
 #include <fstream>
 #include <ifaddrs.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -148,6 +150,20 @@ std::string ifaceHoldingAddress(const std::string &address) {
 std::string ifnameOf(int ifindex) {
   char name[IF_NAMESIZE] = {};
   return ::if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "";
+}
+
+std::string linkDriver(const std::string &name) {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid())
+    return "";
+  ethtool_drvinfo info{};
+  info.cmd = ETHTOOL_GDRVINFO;
+  ifreq req{};
+  std::strncpy(req.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  req.ifr_data = reinterpret_cast<char *>(&info);
+  if (::ioctl(fd.get(), SIOCETHTOOL, &req) < 0)
+    return "";
+  return std::string(info.driver, strnlen(info.driver, sizeof info.driver));
 }
 
 void createVethPair(const std::string &name, const std::string &peer) {

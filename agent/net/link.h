@@ -13,6 +13,8 @@ std::string ifaceHoldingAddress(const std::string &address);
 // Only the first check of ifaceHoldingAddress (an IPv4 or IPv6 address?), which needs no system.
 void checkInterfaceAddress(const std::string &address);
 std::string ifnameOf(int ifindex);       // "" if there is none
+// The interface's driver as ethtool names it ("veth", "virtio_net", ...); "" if it does not say.
+std::string linkDriver(const std::string &name);
 
 void createVethPair(const std::string &name, const std::string &peer); // throws Error
 // A VXLAN device sending every frame to `remote`:`port` with `vni` (no learning, outer UDP

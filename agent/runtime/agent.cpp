@@ -73,8 +73,11 @@ Agent::Agent(asio::io_context &control, const RunOptions &options, const std::st
              std::unique_ptr<PcapWriter> pcap, const replay::ReplayPlan &plan)
     : control_(control), options_(options), tap_(options, bpffs), statsPath_(statsFilePath(options.iface)),
       resolver_(control) {
-  spdlog::info("tapping {} in {} mode ({}); tc attach {}; mirror {}; maps pinned at {}", options.iface,
-               options.mode == Mode::Xdp ? "xdp" : "tc", describe(options), attachModeName(tap_.attachMode()),
+  spdlog::info("tapping {} in {} mode ({}); service port on {}; tc attach {}; mirror {}; maps pinned at {}",
+               options.iface, options.mode == Mode::Xdp ? "xdp" : "tc", describe(options),
+               tap_.portsEitherSide(options) ? "either side (requests may leave by egress: a veth)"
+                                             : "the hook's side (requests arrive)",
+               attachModeName(tap_.attachMode()),
                tap_.mirror().txName() == tap_.mirror().rxName()
                    ? tap_.mirror().txName()
                    : tap_.mirror().txName() + " -> " + tap_.mirror().rxName(),
@@ -243,6 +246,7 @@ void Agent::applyReload(PlanResolver::Result result) {
     runtime.skip_mark = next.skipMark;
     runtime.max_new_conns = next.maxNewConns;
     runtime.max_mirror_bytes = next.maxMirrorBytes;
+    runtime.flags = tap_.runtimeFlags(next);
     runtime.window_start_ns = runtime.window_conns = runtime.window_bytes = 0; // new budgets, new window
     tap_.maps().setRuntime(runtime);
     if (workers_.empty() && !plan.targets.empty()) {

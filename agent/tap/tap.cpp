@@ -21,7 +21,8 @@ PinDirGuard::~PinDirGuard() {
   removePinDir(dir_);
 }
 
-Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFor(bpffs, options.iface)) {
+Tap::Tap(const RunOptions &options, const std::string &bpffs)
+    : veth_(linkDriver(options.iface) == "veth"), pinDir_(pinDirFor(bpffs, options.iface)) {
   int ifindex = requireIfindex(options.iface, "--iface");
   if (auto existing = findExistingTap(options.iface, bpffs); existing.present) {
     // Policy (docs/architecture.md): refuse while the owner runs; a tap whose agent died is
@@ -52,6 +53,7 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFo
     runtime.skip_mark = options.skipMark;
     runtime.max_new_conns = options.maxNewConns;
     runtime.max_mirror_bytes = options.maxMirrorBytes;
+    runtime.flags = runtimeFlags(options);
     runtime.enabled = 1;
     maps_->setRuntime(runtime);
   };
@@ -96,6 +98,13 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs) : pinDir_(pinDirFo
   spdlog::info("tc programs attached on {} through {}{}", options.iface, attachModeName(attachMode_),
                attachMode_ == TcAttachMode::Tcx ? " (links at the head of the chain, not pinned)"
                                                 : " (cls_bpf filters, handle/priority 0x5354)");
+}
+
+// A pod's host-side veth carries requests to the pod on its egress: on a veth the service port
+// is looked for on either side (the hook's first), on anything else only where a server's NIC has it.
+uint32_t Tap::runtimeFlags(const RunOptions &options) const {
+  bool either = options.direction == Direction::Ports || (options.direction == Direction::Auto && veth_);
+  return either ? ST_RT_PORTS_EITHER_SIDE : 0;
 }
 
 void Tap::applyRules(const RunOptions &options) {

@@ -40,8 +40,12 @@ public:
   const std::string &pinDir() const { return pinDir_; }
   const MirrorPair &mirror() const { return *mirror_; }
   TcAttachMode attachMode() const { return attachMode_; }
+  // st_runtime.flags for `options` on this interface (--direction, auto resolved by its driver).
+  uint32_t runtimeFlags(const RunOptions &options) const;
+  bool portsEitherSide(const RunOptions &options) const { return runtimeFlags(options) & ST_RT_PORTS_EITHER_SIDE; }
 
 private:
+  bool veth_ = false;
   std::string pinDir_;
   TcAttachMode attachMode_ = TcAttachMode::Tcx;
   // Declaration order is construction order; destruction runs the other way round.

@@ -230,7 +230,7 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook, enum st_outp
 	struct st_flow_key key;
 	__u32 zero = 0, reason, hash, mark;
 	__u16 service_port;
-	int ret;
+	int ret, request;
 
 	rt = bpf_map_lookup_elem(&st_runtime, &zero);
 	if (!rt || !rt->enabled) {
@@ -249,16 +249,24 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook, enum st_outp
 		goto out;
 	}
 
-	/* Requests arrive to the service port; responses leave from it. */
-	service_port = dir == ST_DIR_INGRESS ? pkt.dport : pkt.sport;
+	/* On a server's NIC requests arrive to the service port and responses leave from it; on a
+	 * pod's host-side veth it is the other way round (ST_RT_PORTS_EITHER_SIDE: the hook's side
+	 * first, then the other). */
+	request = dir == ST_DIR_INGRESS;
+	service_port = request ? pkt.dport : pkt.sport;
 	rule = bpf_map_lookup_elem(&st_rules, &service_port);
+	if ((!rule || !(rule->flags & ST_RULE_ENABLED)) && (rt->flags & ST_RT_PORTS_EITHER_SIDE)) {
+		request = !request;
+		service_port = request ? pkt.dport : pkt.sport;
+		rule = bpf_map_lookup_elem(&st_rules, &service_port);
+	}
 	if (!rule || !(rule->flags & ST_RULE_ENABLED)) {
 		reason = ST_C_PORT_MISS;
 		goto out;
 	}
 
 	/* The client is the source of a request and the destination of a response. */
-	__builtin_memcpy(client.addr, dir == ST_DIR_INGRESS ? pkt.saddr : pkt.daddr, 16);
+	__builtin_memcpy(client.addr, request ? pkt.saddr : pkt.daddr, 16);
 	if (bpf_map_lookup_elem(&st_excludes, &client)) {
 		reason = ST_C_EXCLUDED;
 		goto out;

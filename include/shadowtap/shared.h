@@ -87,6 +87,16 @@ struct st_lpm_key {
 };
 
 /* ---- runtime config: array map with one entry, changed live by `shadowtap set` ---------------- */
+enum st_runtime_flags {
+	/*
+	 * Which side of a packet the service port is on. Without this flag the hook says it: requests
+	 * arrive (ingress: destination port), responses leave (egress: source port), as on a server's
+	 * NIC. With it, the hook's side is tried first and then the other: on the host side of a
+	 * pod's veth, requests to the pod leave by egress and its responses arrive by ingress.
+	 */
+	ST_RT_PORTS_EITHER_SIDE = 1u << 0,
+};
+
 struct st_runtime {
 	__u32 seed;      /* flow-hash seed: sampling decisions are stable for one seed */
 	__u32 skip_mark; /* packets with this skb->mark are the agent's own: never mirrored */
@@ -101,7 +111,7 @@ struct st_runtime {
 	 * shed, counted ST_C_SHED_BUDGET. 0: no budget.
 	 */
 	__u32 max_new_conns;
-	__u32 _pad;
+	__u32 flags; /* enum st_runtime_flags */
 	__u64 max_mirror_bytes;
 	/* The current window, kept by the programs (racy across CPUs by design: at most one
 	 * connection per CPU over the budget). The agent zeroes it when it sets new budgets. */

@@ -28,6 +28,7 @@ struct MapSetup {
   uint32_t mark = 0; // __sk_buff.mark (TC only)
   uint32_t skipMark = ST_DEFAULT_MARK;
   bool enabled = true;
+  uint32_t runtimeFlags = 0; // st_runtime.flags
 };
 
 struct Row {
@@ -398,6 +399,24 @@ std::vector<Row> rows() {
   r.push_back({"ingress_matches_destination_port_not_source", kIngress, response(), {}, ST_C_PORT_MISS, {}});
   r.push_back({"egress_matches_source_port_not_destination", {Hook::TcEgress}, request(), {}, ST_C_PORT_MISS, {}});
   r.push_back({"egress_response_matches", {Hook::TcEgress}, response(flags(kTcpAck)), {}, kMirrored, kStateless});
+  // The host side of a pod's veth: requests to the pod leave by egress, its responses arrive by
+  // ingress. With ST_RT_PORTS_EITHER_SIDE the port is looked for on the other side too, and the
+  // client is whoever is not on the service port.
+  const MapSetup eitherSide{.runtimeFlags = ST_RT_PORTS_EITHER_SIDE};
+  r.push_back({"either_side_request_on_egress_matches", {Hook::TcEgress}, request(), eitherSide, kMirrored, kAdmitted});
+  r.push_back({"either_side_response_on_ingress_matches", kIngress, response(flags(kTcpAck)), eitherSide, kMirrored,
+               kStateless});
+  r.push_back({"either_side_hook_side_first", kAll, conn(flags(kTcpAck)), eitherSide, kMirrored, kStateless});
+  r.push_back({"either_side_other_port_misses",
+               kAll,
+               [](Hook h) {
+                 TcpShape s;
+                 s.servicePort = 81;
+                 return tcpPacket(s, isEgress(h)).build();
+               },
+               eitherSide,
+               ST_C_PORT_MISS,
+               {}});
 
   // ---- excluded clients: the source on ingress, the destination on egress -----------------
   TcpShape excluded4;
@@ -408,6 +427,12 @@ std::vector<Row> rows() {
   r.push_back(
       {"excluded_ipv4_client_host_route", kAll, conn(excluded4), {.excludes = {"192.168.7.2/32"}}, ST_C_EXCLUDED, {}});
   r.push_back({"excluded_ipv6_client", kAll, conn(excluded6), {.excludes = {"fd00:7::/48"}}, ST_C_EXCLUDED, {}});
+  // On the other side (a pod's veth), the client is still the one that is not on the service port.
+  const MapSetup excludedEitherSide{.excludes = {"192.168.0.0/16"}, .runtimeFlags = ST_RT_PORTS_EITHER_SIDE};
+  r.push_back({"either_side_excluded_client_request_on_egress", {Hook::TcEgress}, request(excluded4),
+               excludedEitherSide, ST_C_EXCLUDED, {}});
+  r.push_back({"either_side_excluded_client_response_on_ingress", kIngress, response(excluded4), excludedEitherSide,
+               ST_C_EXCLUDED, {}});
   r.push_back({"excluding_the_server_does_not_exclude_ipv4",
                kAll,
                conn(excluded4),
@@ -581,6 +606,7 @@ ReferenceConfig referenceConfig(const MapSetup &setup, uint32_t mirror) {
   config.enabled = setup.enabled;
   config.skipMark = setup.skipMark;
   config.seed = kTestSeed;
+  config.runtimeFlags = setup.runtimeFlags;
   config.rules[kServicePort] = st_rule{setup.ratePpm, mirror, setup.ruleFlags, 0};
   for (const auto &cidr : setup.excludes)
     config.excludes.push_back(lpmKey(cidr));
@@ -599,7 +625,9 @@ TEST_P(FixtureTable, VerdictPacketCountersAndMirror) {
   tap.setRule(kServicePort, setup.ratePpm, mirror, setup.ruleFlags);
   for (const auto &cidr : setup.excludes)
     tap.maps().addExclude(lpmKey(cidr));
-  tap.maps().setRuntime(st_runtime{kTestSeed, setup.skipMark, setup.enabled ? 1u : 0u, 0});
+  st_runtime runtime{kTestSeed, setup.skipMark, setup.enabled ? 1u : 0u, 0};
+  runtime.flags = setup.runtimeFlags;
+  tap.maps().setRuntime(runtime);
 
   const Bytes packet = row.packet(hook);
   const uint32_t reason = row.reason == kMirrored ? tap.mirroredReason(hook) : row.reason;

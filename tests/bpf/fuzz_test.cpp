@@ -33,6 +33,7 @@ struct FuzzCase {
   std::string name;
   bool xdpMode;
   Hook hook;
+  uint32_t runtimeFlags = 0; // st_runtime.flags
 };
 
 void PrintTo(const FuzzCase &c, std::ostream *os) {
@@ -66,7 +67,10 @@ TEST_P(Fuzz, EveryPacketMatchesTheReference) {
     tap.maps().setRule(port, rule);
   for (const auto &key : config.excludes)
     tap.maps().addExclude(key);
-  tap.maps().setRuntime(st_runtime{config.seed, config.skipMark, 1, 0});
+  config.runtimeFlags = param.runtimeFlags;
+  st_runtime runtime{config.seed, config.skipMark, 1, 0};
+  runtime.flags = config.runtimeFlags;
+  tap.maps().setRuntime(runtime);
   ReferenceClassifier reference(config);
 
   std::unique_ptr<MirrorSink> sink;
@@ -150,7 +154,14 @@ INSTANTIATE_TEST_SUITE_P(Hooks, Fuzz,
                          ::testing::Values(FuzzCase{"tc_ingress_clone", false, Hook::TcIngress},
                                            FuzzCase{"tc_egress_clone", false, Hook::TcEgress},
                                            FuzzCase{"xdp_ingress_ring", true, Hook::XdpIngress},
-                                           FuzzCase{"tc_egress_ring", true, Hook::TcEgress}),
+                                           FuzzCase{"tc_egress_ring", true, Hook::TcEgress},
+                                           // a pod's veth: the service port on either side
+                                           FuzzCase{"tc_ingress_clone_either_side", false, Hook::TcIngress,
+                                                    ST_RT_PORTS_EITHER_SIDE},
+                                           FuzzCase{"tc_egress_clone_either_side", false, Hook::TcEgress,
+                                                    ST_RT_PORTS_EITHER_SIDE},
+                                           FuzzCase{"xdp_ingress_ring_either_side", true, Hook::XdpIngress,
+                                                    ST_RT_PORTS_EITHER_SIDE}),
                          [](const auto &info) { return info.param.name; });
 
 // Fully random frames only: nothing the generator knows about protocols, pure robustness.

@@ -214,13 +214,21 @@ ReferenceVerdict ReferenceClassifier::classify(const Bytes &packet, bool egress,
     return v;
   }
   const Tcp &t = parsed.tcp;
-  auto rule = config_.rules.find(egress ? t.sport : t.dport);
-  if (rule == config_.rules.end() || !(rule->second.flags & ST_RULE_ENABLED)) {
+  // The hook's side of the packet first (a server's NIC); then, on a veth, the other side.
+  bool request = !egress;
+  auto usable = [&](bool asRequest) {
+    auto rule = config_.rules.find(asRequest ? t.dport : t.sport);
+    return rule != config_.rules.end() && (rule->second.flags & ST_RULE_ENABLED);
+  };
+  if (!usable(request) && (config_.runtimeFlags & ST_RT_PORTS_EITHER_SIDE))
+    request = !request;
+  if (!usable(request)) {
     v.reason = ST_C_PORT_MISS;
     return v;
   }
+  auto rule = config_.rules.find(request ? t.dport : t.sport);
   uint8_t client[16];
-  std::memcpy(client, egress ? t.daddr : t.saddr, 16);
+  std::memcpy(client, request ? t.saddr : t.daddr, 16);
   for (const auto &entry : config_.excludes) {
     if (prefixMatches(entry, client)) {
       v.reason = ST_C_EXCLUDED;

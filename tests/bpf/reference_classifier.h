@@ -18,6 +18,7 @@ struct ReferenceConfig {
   bool enabled = true;
   uint32_t skipMark = ST_DEFAULT_MARK;
   uint32_t seed = 0;
+  uint32_t runtimeFlags = 0; // st_runtime.flags
   std::map<uint16_t, st_rule> rules;
   std::vector<st_lpm_key> excludes;
 };

@@ -149,20 +149,20 @@ h_sysctl_host() {
   sysctl -qw "$1=$2" || fail "cannot set sysctl $1=$2"
 }
 
-# h_cpu_limit PID PERCENT: the process (every thread) may use PERCENT % of one CPU, in 1 ms slices
-# every 10 ms (a short period: it is slowed, never stopped for long); its own cgroup, cgroup v2 or
-# the v1 cpu controller, removed on exit.
+# h_cpu_limit PID PERCENT: the process (every thread) may use PERCENT % of one CPU, in a 20 ms
+# period (short: it is slowed, never stopped for long; 5 % is a 1 ms slice, the v1 controller's
+# smallest); its own cgroup, cgroup v2 or the v1 cpu controller, removed on exit.
 h_cpu_limit() {
-  local pid="$1" quota=$(($2 * 100)) dir
+  local pid="$1" quota=$(($2 * 200)) dir
   if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
     dir="/sys/fs/cgroup/shadowtap-$H_NAME-$H_ID"
     mkdir "$dir" || fail "cannot make cgroup $dir"
-    echo "$quota 10000" >"$dir/cpu.max" || fail "cannot limit $dir/cpu.max (cpu controller not enabled?)"
+    echo "$quota 20000" >"$dir/cpu.max" || fail "cannot limit $dir/cpu.max (cpu controller not enabled?)"
     h_on_exit "echo $pid >/sys/fs/cgroup/cgroup.procs 2>/dev/null; rmdir $dir"
   else
     dir="/sys/fs/cgroup/cpu/shadowtap-$H_NAME-$H_ID"
     mkdir "$dir" || fail "cannot make cgroup $dir (no cpu controller?)"
-    echo 10000 >"$dir/cpu.cfs_period_us" && echo "$quota" >"$dir/cpu.cfs_quota_us" || fail "cannot set the quota of $dir"
+    echo 20000 >"$dir/cpu.cfs_period_us" && echo "$quota" >"$dir/cpu.cfs_quota_us" || fail "cannot set the quota of $dir"
     h_on_exit "echo $pid >/sys/fs/cgroup/cpu/cgroup.procs 2>/dev/null; rmdir $dir"
   fi
   echo "$pid" >"$dir/cgroup.procs" || fail "cannot move $pid into $dir"

@@ -61,13 +61,21 @@ struct Conn {
   }
 };
 
+// A table with one connection (flow id 1) through its handshake: what most tests start from.
+struct OneConnection {
+  RecordingSink sink;
+  FlowTable table;
+  Conn c;
+  explicit OneConnection(uint16_t port, const FlowLimits &limits = {}) : table(limits, sink), c{port} {
+    c.handshake(table);
+  }
+};
+
 } // namespace
 
 TEST(FlowTable, CompleteConnectionIsDeliveredBothWaysAndCompletes) {
-  RecordingSink sink;
-  FlowTable table({}, sink);
-  Conn c{40000};
-  c.handshake(table);
+  OneConnection one(40000);
+  auto &[sink, table, c] = one;
   table.onPacket(c.pkt(true, kClientIsn + 1, "GET / HTTP/1.1\r\n\r\n"), 2);
   table.onPacket(c.pkt(false, kServerIsn + 1, "HTTP/1.1 200 OK\r\n\r\n"), 3);
   table.onPacket(c.pkt(true, kClientIsn + 19, "", false, true, true), 4);
@@ -129,10 +137,8 @@ TEST(FlowTable, ConnectionsWithoutSynAreSkippedAndCountedOnce) {
 }
 
 TEST(FlowTable, ClientResetEndsTheFlow) {
-  RecordingSink sink;
-  FlowTable table({}, sink);
-  Conn c{40002};
-  c.handshake(table);
+  OneConnection one(40002);
+  auto &[sink, table, c] = one;
   table.onPacket(c.pkt(true, kClientIsn + 1, "abc"), 2);
   c.ack(table, 2);
   table.onPacket(c.pkt(true, kClientIsn + 4, "", false, true, false, true), 3);
@@ -143,10 +149,8 @@ TEST(FlowTable, ClientResetEndsTheFlow) {
 // The server reset right after a complete request: what it had acknowledged is the request, and
 // the replay gets it whole (the flow ends as server_reset, not as a client abort).
 TEST(FlowTable, ServerResetAfterACompleteRequestStillDeliversIt) {
-  RecordingSink sink;
-  FlowTable table({}, sink);
-  Conn c{40012};
-  c.handshake(table);
+  OneConnection one(40012);
+  auto &[sink, table, c] = one;
   table.onPacket(c.pkt(true, kClientIsn + 1, "GET / HTTP/1.1\r\n\r\n"), 2);
   table.onPacket(c.pkt(false, kServerIsn + 1, "", false, true, false, true), 3); // RST, ACK
   EXPECT_EQ(sink.client[1], "GET / HTTP/1.1\r\n\r\n");
@@ -158,10 +162,8 @@ TEST(FlowTable, ServerResetAfterACompleteRequestStillDeliversIt) {
 // RFC 5961: only a RST at the receiver's next sequence number counts; any other (in window or
 // not, forged or stale) is ignored, as Linux ignores it (it answers with a challenge ACK).
 TEST(FlowTable, ResetsOutsideTheExactNextSequenceAreIgnored) {
-  RecordingSink sink;
-  FlowTable table({}, sink);
-  Conn c{40013};
-  c.handshake(table);
+  OneConnection one(40013);
+  auto &[sink, table, c] = one;
   table.onPacket(c.pkt(true, kClientIsn + 1, "abcdef"), 2);
   c.ack(table, 2);
   table.onPacket(c.pkt(true, kClientIsn + 1000, "", false, false, false, true), 3);       // in window
@@ -177,10 +179,8 @@ TEST(FlowTable, ResetsOutsideTheExactNextSequenceAreIgnored) {
 }
 
 TEST(FlowTable, UnfilledHoleBreaksTheFlowAfterTheGapTimeout) {
-  RecordingSink sink;
-  FlowTable table({.gapTimeoutNs = 1000}, sink);
-  Conn c{40003};
-  c.handshake(table);
+  OneConnection one(40003, {.gapTimeoutNs = 1000});
+  auto &[sink, table, c] = one;
   table.onPacket(c.pkt(true, kClientIsn + 1, "aaaa"), 10);
   c.ack(table, 10);
   table.onPacket(c.pkt(true, kClientIsn + 9, "cccc"), 20); // bytes 5..8 missing
@@ -193,10 +193,8 @@ TEST(FlowTable, UnfilledHoleBreaksTheFlowAfterTheGapTimeout) {
 }
 
 TEST(FlowTable, HoleFilledInTimeIsNotBroken) {
-  RecordingSink sink;
-  FlowTable table({.gapTimeoutNs = 1000}, sink);
-  Conn c{40004};
-  c.handshake(table);
+  OneConnection one(40004, {.gapTimeoutNs = 1000});
+  auto &[sink, table, c] = one;
   table.onPacket(c.pkt(true, kClientIsn + 5, "bbbb"), 10);
   table.onPacket(c.pkt(true, kClientIsn + 1, "aaaa"), 900);
   c.ack(table, 950);
@@ -256,10 +254,8 @@ TEST(FlowTable, IdleFlowsTimeOut) {
 }
 
 TEST(FlowTable, BufferLimitBreaksTheFlow) {
-  RecordingSink sink;
-  FlowTable table({.maxBufferedPerDirection = 100}, sink);
-  Conn c{40006};
-  c.handshake(table);
+  OneConnection one(40006, {.maxBufferedPerDirection = 100});
+  auto &[sink, table, c] = one;
   table.onPacket(c.pkt(true, kClientIsn + 50, std::string(200, 'x')), 2);
   EXPECT_EQ(sink.ended[1], FlowEnd::Broken);
   EXPECT_EQ(table.stats().flowsBrokenOverflow, 1u);
@@ -280,10 +276,8 @@ TEST(FlowTable, ShutdownEndsEveryFlow) {
 }
 
 TEST(FlowTable, ResponseDirectionHoleDropsOnlyThatStream) {
-  RecordingSink sink;
-  FlowTable table({.gapTimeoutNs = 1000}, sink);
-  Conn c{40007};
-  c.handshake(table);
+  OneConnection one(40007, {.gapTimeoutNs = 1000});
+  auto &[sink, table, c] = one;
   table.onPacket(c.pkt(true, kClientIsn + 1, "request"), 10);
   table.onPacket(c.pkt(false, kServerIsn + 100, "tail of a response cut short"), 20); // hole before it
   table.tick(20 + 1000);
@@ -317,10 +311,8 @@ TEST(FlowTable, SpoofedClientHalfWithoutSynAckIsNeverReplayed) {
 }
 
 TEST(FlowTable, BytesTheServerNeverAcknowledgedAreNeverReplayed) {
-  RecordingSink sink;
-  FlowTable table({.idleTimeoutNs = 1000}, sink);
-  Conn c{40021};
-  c.handshake(table);
+  OneConnection one(40021, {.idleTimeoutNs = 1000});
+  auto &[sink, table, c] = one;
   table.onPacket(c.pkt(true, kClientIsn + 1, "accepted"), 2);
   table.onPacket(c.pkt(true, kClientIsn + 9, "dropped by the server"), 3);
   c.ack(table, 4, kClientIsn + 9); // the server took only the first segment
@@ -334,10 +326,8 @@ TEST(FlowTable, BytesTheServerNeverAcknowledgedAreNeverReplayed) {
 // The capture may deliver the server's ACK before the client's data (clones of different CPUs):
 // bytes that arrive already acknowledged go out at once.
 TEST(FlowTable, AcknowledgementSeenBeforeItsDataReleasesTheDataOnArrival) {
-  RecordingSink sink;
-  FlowTable table({}, sink);
-  Conn c{40022};
-  c.handshake(table);
+  OneConnection one(40022);
+  auto &[sink, table, c] = one;
   c.ack(table, 2, kClientIsn + 1 + 5);
   EXPECT_TRUE(sink.client[1].empty());
   table.onPacket(c.pkt(true, kClientIsn + 1, "early"), 3);
@@ -382,12 +372,8 @@ TEST(FlowTable, ResponseCapturedBeforeItsRequestIsDeliveredAfterIt) {
 
 // A response acknowledging bytes the capture lost: held, never delivered, freed when the flow breaks.
 TEST(FlowTable, ResponseHeldForLostRequestBytesIsFreedWhenTheFlowBreaks) {
-  RecordingSink sink;
-  FlowLimits limits;
-  limits.gapTimeoutNs = 100;
-  FlowTable table(limits, sink);
-  Conn c{40024};
-  c.handshake(table);
+  OneConnection one(40024, {.gapTimeoutNs = 100});
+  auto &[sink, table, c] = one;
   TcpPacket response = c.pkt(false, kServerIsn + 1, "HTTP/1.1 200 OK\r\n\r\n");
   response.ack = kClientIsn + 1 + 18;
   table.onPacket(response, 2);
@@ -423,10 +409,8 @@ TEST(FlowTable, RefusedFastOpenDataIsReplayedOnceFromItsRetransmission) {
 }
 
 TEST(FlowTable, AcknowledgedBytesTheCaptureNeverDeliveredBreakTheFlow) {
-  RecordingSink sink;
-  FlowTable table({.gapTimeoutNs = 1000}, sink);
-  Conn c{40025};
-  c.handshake(table);
+  OneConnection one(40025, {.gapTimeoutNs = 1000});
+  auto &[sink, table, c] = one;
   table.onPacket(c.pkt(true, kClientIsn + 1, "seen"), 2);
   c.ack(table, 3, kClientIsn + 1 + 4 + 100); // the server got 100 bytes we never saw
   EXPECT_EQ(sink.client[1], "seen");

@@ -5,8 +5,9 @@
 // stream that is not HTTP still goes through byte for byte.
 #include "compare/comparison.h"
 #include "pipeline/http_stage.h"
-
 #include "replay/replayer.h"
+#include "replay_test_support.h"
+
 #include <arpa/inet.h>
 #include <cstring>
 
@@ -16,8 +17,7 @@
 
 using namespace shadowtap;
 using namespace shadowtap::replay;
-namespace asio = boost::asio;
-using asio::ip::tcp;
+using namespace shadowtap::test;
 
 namespace {
 
@@ -30,21 +30,14 @@ struct ShadowServer {
   bool http = true; // false: echo nothing, just record
   std::function<std::string(const std::string &path)> bodyFor; // default "ok"
 
-  explicit ShadowServer(asio::io_context &i)
-      : io(i), acceptor(i, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    accept();
-  }
-  uint16_t port() const { return acceptor.local_endpoint().port(); }
-  void accept() {
-    acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-      if (ec)
-        return;
+  explicit ShadowServer(asio::io_context &i, bool answers = true)
+      : io(i), acceptor(loopbackAcceptor(i)), http(answers) {
+    acceptEach(acceptor, [this](tcp::socket socket) {
       streams.emplace_back();
-      auto conn = std::make_shared<Conn>(Conn{std::move(socket), asio::steady_timer(io), {}, streams.size() - 1});
-      read(conn);
-      accept();
+      read(std::make_shared<Conn>(Conn{std::move(socket), asio::steady_timer(io), {}, streams.size() - 1}));
     });
   }
+  uint16_t port() const { return acceptor.local_endpoint().port(); }
   struct Conn {
     tcp::socket socket;
     asio::steady_timer timer;
@@ -96,21 +89,12 @@ struct ShadowServer {
   }
 };
 
-std::span<const uint8_t> bytes(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
-
 ReplayPlan httpPlan(uint16_t shadowPort, http::HttpRules rules) {
-  std::vector<ShadowTarget> t{parseShadowTarget("127.0.0.1:" + std::to_string(shadowPort))};
-  resolveTargets(t);
   ReplayPlan plan;
-  plan.routes[0].push_back({t[0].name, 1});
-  plan.targets = t;
+  plan.targets = {loopbackTarget(shadowPort)};
+  plan.routes[0].push_back({plan.targets[0].name, 1});
   plan.http[0] = std::make_shared<const http::HttpRules>(std::move(rules));
   return plan;
-}
-
-void runFor(asio::io_context &io, int ms) {
-  io.restart();
-  io.run_for(std::chrono::milliseconds(ms));
 }
 
 const nlohmann::ordered_json *row(const nlohmann::ordered_json &report, const std::string &target, const std::string &route, unsigned code) {
@@ -122,20 +106,38 @@ const nlohmann::ordered_json *row(const nlohmann::ordered_json &report, const st
 
 constexpr uint64_t kMs = 1'000'000;
 
-} // namespace
-
-TEST(HttpStage, MirrorsByRuleRewritesTimesAndCompares) {
-  asio::io_context io;
-  ShadowServer shadow(io);
+http::HttpRules privacyRules() {
   http::HttpRules rules;
   rules.exclude.push_back(http::headerExclusion(http::parseHeaderMatch("end-user: bbo", "test")));
   rules.removeHeaders.push_back("Authorization");
+  return rules;
+}
+
+ReplayOptions drainingFor(int ms) {
   ReplayOptions options;
-  options.drainTimeout = std::chrono::milliseconds(2000);
-  auto plan = httpPlan(shadow.port(), rules);
-  Replayer replayer(io, options, plan);
+  options.drainTimeout = std::chrono::milliseconds(ms);
+  return options;
+}
+
+// One shadow on loopback (answering, or only recording), a replayer toward it and the HTTP stage
+// in front of that: what most tests here need.
+struct StageRig {
+  asio::io_context io;
+  ShadowServer shadow;
+  ReplayPlan plan;
+  Replayer replayer;
   compare::Comparison comparison;
-  HttpStage stage(replayer, comparison, plan);
+  HttpStage stage;
+  StageRig(int drainMs, http::HttpRules rules = {}, bool answers = true)
+      : shadow(io, answers), plan(httpPlan(shadow.port(), std::move(rules))), replayer(io, drainingFor(drainMs), plan),
+        stage(replayer, comparison, plan) {}
+};
+
+} // namespace
+
+TEST(HttpStage, MirrorsByRuleRewritesTimesAndCompares) {
+  StageRig rig(2000, privacyRules());
+  auto &[io, shadow, plan, replayer, comparison, stage] = rig;
 
   // Four pipelined requests from one client; the second is excluded.
   std::string r1 = "GET /books/1 HTTP/1.1\r\nHost: books:8080\r\nAuthorization: secret\r\n\r\n";
@@ -206,15 +208,8 @@ TEST(HttpStage, MirrorsByRuleRewritesTimesAndCompares) {
 }
 
 TEST(HttpStage, NotHttpOnAnHttpPortIsReplayedByteForByte) {
-  asio::io_context io;
-  ShadowServer shadow(io);
-  shadow.http = false;
-  ReplayOptions options;
-  options.drainTimeout = std::chrono::milliseconds(300);
-  auto plan = httpPlan(shadow.port(), {});
-  Replayer replayer(io, options, plan);
-  compare::Comparison comparison;
-  HttpStage stage(replayer, comparison, plan);
+  StageRig rig(300, {}, /*answers=*/false);
+  auto &[io, shadow, plan, replayer, comparison, stage] = rig;
 
   std::string stream = "SSH-2.0-OpenSSH_9.2\r\n";
   for (int i = 0; i < 256; i++)
@@ -232,15 +227,8 @@ TEST(HttpStage, NotHttpOnAnHttpPortIsReplayedByteForByte) {
 }
 
 TEST(HttpStage, ShadowThatNeverAnswersIsCountedAsNoResponse) {
-  asio::io_context io;
-  ShadowServer shadow(io);
-  shadow.http = false; // reads, never answers
-  ReplayOptions options;
-  options.drainTimeout = std::chrono::milliseconds(200);
-  auto plan = httpPlan(shadow.port(), {});
-  Replayer replayer(io, options, plan);
-  compare::Comparison comparison;
-  HttpStage stage(replayer, comparison, plan);
+  StageRig rig(200, {}, /*answers=*/false); // reads, never answers
+  auto &[io, shadow, plan, replayer, comparison, stage] = rig;
   stage.onFlowStart(1, {});
   stage.onClientData(1, bytes("GET /a HTTP/1.1\r\nHost: a\r\n\r\n"));
   stage.onClientFin(1);
@@ -253,29 +241,11 @@ TEST(HttpStage, ShadowThatNeverAnswersIsCountedAsNoResponse) {
   EXPECT_TRUE(row(report, "primary", "GET /a", 204)) << report.dump(2);
 }
 
-namespace {
-
-http::HttpRules privacyRules() {
-  http::HttpRules rules;
-  rules.exclude.push_back(http::headerExclusion(http::parseHeaderMatch("end-user: bbo", "test")));
-  rules.removeHeaders.push_back("Authorization");
-  return rules;
-}
-
-} // namespace
-
 // Fail closed: an excluded request whose body does not parse stops the connection's mirroring;
 // the replay ends cleanly (FIN) after what was sent, and nothing after it reaches the shadow.
 TEST(HttpStage, PrivacyStopEndsTheReplayCleanly) {
-  asio::io_context io;
-  ShadowServer shadow(io);
-  shadow.http = false;
-  ReplayOptions options;
-  options.drainTimeout = std::chrono::milliseconds(300);
-  auto plan = httpPlan(shadow.port(), privacyRules());
-  Replayer replayer(io, options, plan);
-  compare::Comparison comparison;
-  HttpStage stage(replayer, comparison, plan);
+  StageRig rig(300, privacyRules(), /*answers=*/false);
+  auto &[io, shadow, plan, replayer, comparison, stage] = rig;
 
   std::string ok = "GET /ok HTTP/1.1\r\nHost: books:8080\r\nAuthorization: Bearer SECRET-0\r\n\r\n";
   std::string bad = "POST /mine HTTP/1.1\r\nHost: books:8080\r\nend-user: bbo\r\nAuthorization: Bearer SECRET-1\r\n"
@@ -306,14 +276,8 @@ TEST(HttpStage, PrivacyStopEndsTheReplayCleanly) {
 // The primary's request end is the client packet that carried its last byte (ingress), not the
 // server ACK that released it to the replay later.
 TEST(HttpStage, PrimaryIsTimedFromTheIngressPacket) {
-  asio::io_context io;
-  ShadowServer shadow(io);
-  ReplayOptions options;
-  options.drainTimeout = std::chrono::milliseconds(300);
-  auto plan = httpPlan(shadow.port(), {});
-  Replayer replayer(io, options, plan);
-  compare::Comparison comparison;
-  HttpStage stage(replayer, comparison, plan);
+  StageRig rig(300);
+  auto &[io, shadow, plan, replayer, comparison, stage] = rig;
 
   flow::FlowInfo info;
   __u32 client[4] = {0, 0, htonl(0xffff), htonl(0x0a000002)}, server[4] = {0, 0, htonl(0xffff), htonl(0x0a000001)};
@@ -372,11 +336,7 @@ TEST(HttpStage, BodiesAreComparedAgainstTheBaseline) {
   };
   candidate.bodyFor = jsonFor(true);
   baseline.bodyFor = jsonFor(false);
-  ReplayOptions options;
-  options.drainTimeout = std::chrono::milliseconds(500);
-  std::vector<ShadowTarget> t{parseShadowTarget("127.0.0.1:" + std::to_string(candidate.port())),
-                              parseShadowTarget("127.0.0.1:" + std::to_string(baseline.port()))};
-  resolveTargets(t);
+  std::vector<ShadowTarget> t{loopbackTarget(candidate.port()), loopbackTarget(baseline.port())};
   ReplayPlan plan;
   plan.targets = t;
   plan.routes[0] = {{t[0].name, 1}, {t[1].name, 1}};
@@ -384,7 +344,7 @@ TEST(HttpStage, BodiesAreComparedAgainstTheBaseline) {
   auto settings = std::make_shared<compare::BodyCompareSettings>();
   settings->baseline = t[1].name;
   plan.bodies[0] = settings;
-  Replayer replayer(io, options, plan);
+  Replayer replayer(io, drainingFor(500), plan);
   compare::Comparison comparison;
   HttpStage stage(replayer, comparison, plan);
 

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "http/request_rules.h"
+#include "replay_test_support.h"
 
 #include <boost/asio.hpp>
 #include <gtest/gtest.h>
@@ -13,8 +14,7 @@
 
 using namespace shadowtap;
 using namespace shadowtap::replay;
-namespace asio = boost::asio;
-using asio::ip::tcp;
+using namespace shadowtap::test;
 
 namespace {
 
@@ -26,14 +26,8 @@ struct Recorder {
   std::set<uint16_t> peerPorts;
   size_t closed = 0;
 
-  explicit Recorder(asio::io_context &io) : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    accept();
-  }
-  uint16_t port() const { return acceptor.local_endpoint().port(); }
-  void accept() {
-    acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-      if (ec)
-        return;
+  explicit Recorder(asio::io_context &io) : acceptor(loopbackAcceptor(io)) {
+    acceptEach(acceptor, [this](tcp::socket socket) {
       peerPorts.insert(socket.remote_endpoint().port());
       streams.emplace_back();
       auto s = std::make_shared<tcp::socket>(std::move(socket));
@@ -41,9 +35,9 @@ struct Recorder {
         readFrom(s, streams.size() - 1);
       else
         idle_.push_back(s);
-      accept();
     });
   }
+  uint16_t port() const { return acceptor.local_endpoint().port(); }
   void readFrom(std::shared_ptr<tcp::socket> s, size_t index) {
     auto buf = std::make_shared<std::array<char, 65536>>();
     s->async_read_some(asio::buffer(*buf), [this, s, buf, index](boost::system::error_code ec, size_t n) {
@@ -58,12 +52,6 @@ struct Recorder {
   std::vector<std::shared_ptr<tcp::socket>> idle_;
 };
 
-ShadowTarget target(uint16_t port) {
-  std::vector<ShadowTarget> t{parseShadowTarget("127.0.0.1:" + std::to_string(port))};
-  resolveTargets(t);
-  return t[0];
-}
-
 // Every flow in these tests has server port 0 (a default FlowInfo): route port 0 to the targets.
 ReplayPlan planFor(std::vector<ShadowTarget> targets, unsigned copies = 1) {
   ReplayPlan plan;
@@ -72,13 +60,6 @@ ReplayPlan planFor(std::vector<ShadowTarget> targets, unsigned copies = 1) {
   plan.targets = std::move(targets);
   return plan;
 }
-
-void runFor(asio::io_context &io, int ms) {
-  io.restart();
-  io.run_for(std::chrono::milliseconds(ms));
-}
-
-std::span<const uint8_t> bytes(const std::string &s) { return {reinterpret_cast<const uint8_t *>(s.data()), s.size()}; }
 
 void expectAccounted(const TargetStats &s) {
   EXPECT_EQ(s.opened,
@@ -92,7 +73,7 @@ TEST(Replayer, ReplaysEachFlowToEveryTargetAndCopy) {
   Recorder a(io), b(io);
   ReplayOptions options;
   options.drainTimeout = std::chrono::milliseconds(200);
-  Replayer replayer(io, options, planFor({target(a.port()), target(b.port())}, 3));
+  Replayer replayer(io, options, planFor({loopbackTarget(a.port()), loopbackTarget(b.port())}, 3));
 
   std::string request = "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
   for (flow::FlowId id = 1; id <= 4; id++) {
@@ -124,7 +105,7 @@ TEST(Replayer, ResetOrBrokenFlowsAbortTheirReplays) {
   asio::io_context io;
   Recorder r(io);
   ReplayOptions options;
-  Replayer replayer(io, options, planFor({target(r.port())}));
+  Replayer replayer(io, options, planFor({loopbackTarget(r.port())}));
   replayer.onFlowStart(1, {});
   replayer.onClientData(1, bytes("partial"));
   replayer.onFlowStart(2, {});
@@ -146,7 +127,7 @@ TEST(Replayer, HalfOpenFlowsNeverReachTheShadow) {
   Recorder r(io);
   ReplayOptions options;
   options.drainTimeout = std::chrono::milliseconds(100);
-  Replayer replayer(io, options, planFor({target(r.port())}, 2));
+  Replayer replayer(io, options, planFor({loopbackTarget(r.port())}, 2));
   for (flow::FlowId id = 1; id <= 100; id++)
     replayer.onFlowStart(id, {});
   runFor(io, 100);
@@ -169,11 +150,11 @@ TEST(Replayer, DownShadowIsCountedAndBackedOff) {
   asio::io_context io;
   uint16_t closedPort;
   {
-    tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    tcp::acceptor probe = loopbackAcceptor(io);
     closedPort = probe.local_endpoint().port();
   } // closed again: connections are refused
   ReplayOptions options;
-  Replayer replayer(io, options, planFor({target(closedPort)}));
+  Replayer replayer(io, options, planFor({loopbackTarget(closedPort)}));
   replayer.onFlowStart(1, {});
   replayer.onClientData(1, bytes("x"));
   runFor(io, 200);
@@ -197,7 +178,7 @@ TEST(Replayer, StalledShadowIsShedPastTheBacklog) {
   r.read = false; // accepts, never reads: the kernel buffers fill, then our backlog
   ReplayOptions options;
   options.maxBacklogPerConnection = 1u << 20;
-  Replayer replayer(io, options, planFor({target(r.port())}));
+  Replayer replayer(io, options, planFor({loopbackTarget(r.port())}));
   replayer.onFlowStart(1, {});
   runFor(io, 200);
   std::string chunk(64 * 1024, 'x');
@@ -221,7 +202,7 @@ TEST(Replayer, RoutesByServicePortAndTakesANewPlanLive) {
   ReplayOptions options;
   options.drainTimeout = std::chrono::milliseconds(100);
   ReplayPlan plan;
-  plan.targets = {target(a.port())};
+  plan.targets = {loopbackTarget(a.port())};
   plan.routes[80] = {{plan.targets[0].name, 1}};
   Replayer replayer(io, options, plan);
   flow::FlowInfo web{}, other{};
@@ -239,7 +220,7 @@ TEST(Replayer, RoutesByServicePortAndTakesANewPlanLive) {
   EXPECT_EQ(a.streams.size(), 1u);
 
   ReplayPlan next; // reload: port 80 now also goes to b, port 443 to b twice
-  next.targets = {target(b.port()), target(a.port())};
+  next.targets = {loopbackTarget(b.port()), loopbackTarget(a.port())};
   next.routes[80] = {{next.targets[1].name, 1}, {next.targets[0].name, 1}};
   next.routes[443] = {{next.targets[0].name, 2}};
   replayer.setPlan(next);
@@ -260,7 +241,7 @@ TEST(Replayer, ShadowThatStopsReadingIsShedAfterTheStallTimeout) {
   r.read = false;
   ReplayOptions options;
   options.stallTimeout = std::chrono::milliseconds(300);
-  Replayer replayer(io, options, planFor({target(r.port())}));
+  Replayer replayer(io, options, planFor({loopbackTarget(r.port())}));
   replayer.onFlowStart(1, {});
   std::string chunk(1 << 20, 'x'); // 8 MiB: well under the backlog limit, far over socket buffers
   for (int i = 0; i < 8; i++)
@@ -283,7 +264,7 @@ TEST(Replayer, HttpRequestsArePacedFromTheirIngressTime) {
   ReplayOptions options;
   options.drainTimeout = std::chrono::milliseconds(200);
   options.paceDelay = std::chrono::milliseconds(300);
-  ReplayPlan plan = planFor({target(a.port())});
+  ReplayPlan plan = planFor({loopbackTarget(a.port())});
   plan.http[0] = std::make_shared<const http::HttpRules>();
   Replayer replayer(io, options, plan);
 
@@ -321,7 +302,7 @@ TEST(Replayer, HttpCopiesArePacedApartInTargetOrder) {
   options.drainTimeout = std::chrono::milliseconds(200);
   options.paceDelay = std::chrono::milliseconds(100);
   options.paceSpread = std::chrono::milliseconds(300);
-  ReplayPlan plan = planFor({target(a.port()), target(b.port())});
+  ReplayPlan plan = planFor({loopbackTarget(a.port()), loopbackTarget(b.port())});
   plan.http[0] = std::make_shared<const http::HttpRules>();
   Replayer replayer(io, options, plan);
 
@@ -349,7 +330,7 @@ TEST(Replayer, ReplaysAcrossTargetsStopAtTheDescriptorBudget) {
   ReplayOptions options;
   options.drainTimeout = std::chrono::milliseconds(200);
   options.maxConnectionsTotal = 3;
-  Replayer replayer(io, options, planFor({target(a.port()), target(b.port())}));
+  Replayer replayer(io, options, planFor({loopbackTarget(a.port()), loopbackTarget(b.port())}));
 
   std::string request = "GET / HTTP/1.1\r\n\r\n";
   for (flow::FlowId id = 1; id <= 2; id++) { // 2 flows x 2 targets: the 4th copy is over the budget

@@ -482,3 +482,17 @@ TEST(BudgetFlags, ParsedIntoTheRunOptions) {
   EXPECT_NE(errorOf({"--iface", "eth0", "--port", "80", "--max-mirror-rate", "fast"}).find("--max-mirror-rate"),
             std::string::npos);
 }
+
+TEST(DirectionFlags, FlagAndFile) {
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80"}).direction, Direction::Auto);
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80", "--direction", "hook"}).direction, Direction::Hook);
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80", "--direction", "ports"}).direction, Direction::Ports);
+  EXPECT_EQ(errorOf({"--iface", "eth0", "--port", "80", "--direction", "egress"}),
+            "invalid --direction 'egress': use auto, hook or ports");
+  TempConfig file("interface: cali1\ndirection: ports\nservices:\n  - port: 80\n");
+  EXPECT_EQ(build({"--config", file.path()}).direction, Direction::Ports);
+  EXPECT_EQ(build({"--config", file.path(), "--direction", "hook"}).direction, Direction::Hook); // the flag wins
+  file.write("interface: cali1\ndirection: sideways\nservices:\n  - port: 80\n");
+  EXPECT_NE(errorOf({"--config", file.path()}).find(":2: direction: invalid --direction 'sideways'"), std::string::npos)
+      << errorOf({"--config", file.path()});
+}

@@ -15,6 +15,15 @@
 # shellcheck source=tests/lib/harness.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../lib/harness.sh"
 
+# node_neighbour NS NODE_IF FAR_IF NODE4 FAR4: one more namespace NS hanging off the server (node)
+# namespace by a veth: NODE_IF in $NS_SRV with NODE4/24, FAR_IF in NS with FAR4/24, both up.
+node_neighbour() {
+  h_netns_add "$1"
+  h_veth "$NS_SRV" "$2" "$4/24" "$1" "$3" "$5/24"
+  h_wait_up "$NS_SRV" "$2"
+  h_wait_up "$1" "$3"
+}
+
 replay_init() {
   h_init --need nft --need ethtool
   h_agent "${1:-}"

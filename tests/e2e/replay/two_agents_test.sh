@@ -24,10 +24,7 @@ SHADOW_A=19401
 SHADOW_B=19402
 NS_CL2="rp-cl2-$H_ID" CL2_IF="rpy$H_ID" SRV2_IF="rpx$H_ID"
 SRV2_4="$H_NET.3.1" CL2_4="$H_NET.3.2"
-h_netns_add "$NS_CL2"
-h_veth "$NS_SRV" "$SRV2_IF" "$SRV2_4/24" "$NS_CL2" "$CL2_IF" "$CL2_4/24"
-h_wait_up "$NS_SRV" "$SRV2_IF"
-h_wait_up "$NS_CL2" "$CL2_IF"
+node_neighbour "$NS_CL2" "$SRV2_IF" "$CL2_IF" "$SRV2_4" "$CL2_4"
 
 serve_recorder a "$H_TMP/shadow_a.jsonl" --port "$SHADOW_A"
 serve_recorder b "$H_TMP/shadow_b.jsonl" --port "$SHADOW_B"
