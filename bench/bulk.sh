@@ -27,8 +27,8 @@ bench_args 10 --streams STREAMS "1 4 8" "$@"
 bench_init bk 10.93 128 9090 iperf3 cc
 IPERF_PORT=5201
 
-cc -O2 -o "$H_TMP/st_load" "$H_TOOLS/st_load.c"
-h_bg ip netns exec "$NS_SHD" "$H_TMP/st_load" serve --listen "$SHD4:$SHADOW_PORT" --stats "$H_TMP/sink.json" \
+h_st_load
+h_bg ip netns exec "$NS_SHD" "$ST_LOAD" serve --listen "$SHD4:$SHADOW_PORT" --stats "$H_TMP/sink.json" \
   >"$H_TMP/sink.log" 2>&1
 h_bg ip netns exec "$NS_SRV" iperf3 -s -B "$SRV4" -p "$IPERF_PORT" >"$H_TMP/iperf3-server.log" 2>&1
 h_wait_until "iperf3 server listening" 10 in_srv sh -c "ss -ltnH 'sport = :$IPERF_PORT' | grep -q ." || fail "iperf3 -s did not start: $(cat "$H_TMP/iperf3-server.log")"

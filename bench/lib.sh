@@ -84,8 +84,8 @@ bench_sink_init() {
   NS="$tag-$H_ID"
   h_netns_add "$NS"
   ip -n "$NS" link set lo up
-  cc -O2 -o "$H_TMP/st_load" "$H_TOOLS/st_load.c"
-  h_bg ip netns exec "$NS" "$H_TMP/st_load" serve --listen "$SINK" --stats "$H_TMP/sink.json" >"$H_TMP/sink.log" 2>&1
+  h_st_load
+  h_bg ip netns exec "$NS" "$ST_LOAD" serve --listen "$SINK" --stats "$H_TMP/sink.json" >"$H_TMP/sink.log" 2>&1
   h_wait_file "$H_TMP/sink.json" "byte sink" "$H_TMP/sink.log"
 }
 sink() { jget "$H_TMP/sink.json" "j['$1']"; }

@@ -185,7 +185,7 @@ bool destroyClsact(int ifindex) {
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (err == 0 || err == -ENOENT || err == -EINVAL)
+  if (err == 0 || err == -ENOENT || err == -EINVAL || err == -ENODEV) // ENODEV: it went with its interface
     return err == 0;
   spdlog::warn("failed to remove clsact qdisc from ifindex {}: {}", ifindex, strerror(-err));
   return false;
@@ -238,7 +238,7 @@ bool removeTcFilter(int ifindex, TcDirection direction) {
   DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = attachPoint(direction));
   DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ST_TC_HANDLE, .priority = ST_TC_PRIORITY);
   int err = bpf_tc_detach(&hook, &opts);
-  if (err && err != -ENOENT && err != -EINVAL) {
+  if (err && err != -ENOENT && err != -EINVAL && err != -ENODEV) {
     spdlog::warn("failed to detach tc {} filter from ifindex {}: {}", name(direction), ifindex, strerror(-err));
     return false;
   }

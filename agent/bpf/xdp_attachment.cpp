@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <cerrno>
 #include <cstring>
+#include <net/if.h>
 #include <spdlog/spdlog.h>
 extern "C" {
 #include <xdp/libxdp.h>
@@ -54,10 +55,18 @@ XdpAttachment::XdpAttachment(bpf_object *object, int ifindex, const std::string 
                  iface);
 }
 
+namespace {
+bool ifindexExists(int ifindex) {
+  char name[IF_NAMESIZE];
+  return ::if_indextoname(static_cast<unsigned>(ifindex), name) != nullptr;
+}
+} // namespace
+
 XdpAttachment::~XdpAttachment() {
   if (!program_)
     return;
-  if (int err = xdp_program__detach(program_, ifindex_, static_cast<xdp_attach_mode>(mode_), 0))
+  int err = xdp_program__detach(program_, ifindex_, static_cast<xdp_attach_mode>(mode_), 0);
+  if (err && ifindexExists(ifindex_)) // an interface that is gone took its program with it
     spdlog::warn("failed to detach the XDP program from ifindex {}: {}", ifindex_, strerror(-err));
   xdp_program__close(program_);
 }

@@ -32,10 +32,8 @@ struct TapCommand {
 std::optional<TapCommand> parseTapCommand(const std::vector<std::string> &args, const po::options_description &desc,
                                           const char *command, std::string_view usage) {
   auto parsed = parseFlags(args, desc, command);
-  if (parsed.help) {
-    std::cout << usage << desc << "\n";
+  if (printedHelp(parsed, usage, desc))
     return std::nullopt;
-  }
   auto tap = tapFlagValues(parsed.vm);
   setLogLevel(tap.logLevel);
   return TapCommand{std::move(parsed.vm), std::move(tap)};
@@ -59,7 +57,6 @@ std::vector<ServiceRule> replayServices(const po::variables_map &vm) {
   return services;
 }
 
-// --replay-buffer-mb into `backlogBytes` (kept when not given); --replay-source addresses checked.
 // The flags replay and collect share after the HTTP ones: the summary's format and the replay budgets.
 template <typename Options>
 void addSummaryAndBudgetFlags(po::options_description &desc, Options &o, const char *bufferHelp) {
@@ -70,6 +67,7 @@ void addSummaryAndBudgetFlags(po::options_description &desc, Options &o, const c
       ("replay-buffer-mb", po::value<uint64_t>(), bufferHelp);
 }
 
+// --replay-buffer-mb into `backlogBytes` (kept when not given); --replay-source addresses checked.
 void replayBudgets(const po::variables_map &vm, const std::vector<std::string> &sources, size_t &backlogBytes) {
   if (vm.count("replay-buffer-mb")) {
     uint64_t mb = vm["replay-buffer-mb"].as<uint64_t>();
@@ -86,10 +84,8 @@ void replayBudgets(const po::variables_map &vm, const std::vector<std::string> &
 int runCommandLine(const std::vector<std::string> &args) {
   auto desc = runFlags();
   auto parsed = parseFlags(args, desc, "run");
-  if (parsed.help) {
-    std::cout << kRunUsage << "\n" << desc << "\n";
+  if (printedHelp(parsed, std::string(kRunUsage) + "\n", desc))
     return 0;
-  }
   RunOptions o = buildRunOptions(parsed.vm, ifaceHoldingAddress);
   setLogLevel(o.logLevel);
   std::function<RunOptions()> reload;
@@ -120,23 +116,22 @@ int replayCommandLine(const std::vector<std::string> &args) {
   addSummaryAndBudgetFlags(desc, o, "bytes waiting for slow shadows in total, MiB (default 256); reading pauses "
                                     "while over half of it");
   auto parsed = parseFlags(args, desc, "replay");
-  if (parsed.help) {
-    std::cout << "usage: shadowtap replay --from FILE|DIR --port P --shadow HOST:PORT [--speed X] [--copies N] "
-                 "[--rate N] [--loop N] [--duration S] [--protocol http ...]\n\n"
-                 "Replays the connections of a capture (pcap, pcapng: `tcpdump -w`, or `run --pcap`) or of a\n"
-                 "recording (`run --record DIR`) to shadow targets, through the same reassembly, HTTP rules and\n"
-                 "replay as `run`, with the input's own timing scaled by --speed. Ends once the input is done and\n"
-                 "every replay finished, and prints a summary (and the comparison report with --protocol http).\n"
-                 "Needs no privileges.\n\n"
-                 "examples:\n"
-                 "  tcpdump -i eth0 -w web.pcap 'tcp port 8080'\n"
-                 "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080\n"
-                 "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080 --speed max --copies 5\n"
-                 "  shadowtap replay --from /var/lib/shadowtap/rec --shadow 10.0.5.7:8080 --speed 2 --protocol http\n"
-                 "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080 --loop 0 --duration 600\n\n"
-              << desc << "\n";
+  if (printedHelp(parsed,
+                  "usage: shadowtap replay --from FILE|DIR --port P --shadow HOST:PORT [--speed X] [--copies N] "
+                  "[--rate N] [--loop N] [--duration S] [--protocol http ...]\n\n"
+                  "Replays the connections of a capture (pcap, pcapng: `tcpdump -w`, or `run --pcap`) or of a\n"
+                  "recording (`run --record DIR`) to shadow targets, through the same reassembly, HTTP rules and\n"
+                  "replay as `run`, with the input's own timing scaled by --speed. Ends once the input is done and\n"
+                  "every replay finished, and prints a summary (and the comparison report with --protocol http).\n"
+                  "Needs no privileges.\n\n"
+                  "examples:\n"
+                  "  tcpdump -i eth0 -w web.pcap 'tcp port 8080'\n"
+                  "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080\n"
+                  "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080 --speed max --copies 5\n"
+                  "  shadowtap replay --from /var/lib/shadowtap/rec --shadow 10.0.5.7:8080 --speed 2 --protocol http\n"
+                  "  shadowtap replay --from web.pcap --port 8080 --shadow 10.0.5.7:8080 --loop 0 --duration 600\n\n",
+                  desc))
     return 0;
-  }
   setLogLevel(o.logLevel);
   o.speed = parseSpeed(parsed.vm["speed"].as<std::string>());
   o.services = replayServices(parsed.vm);
@@ -163,18 +158,17 @@ int collectCommandLine(const std::vector<std::string> &args) {
       ("duration", po::value<double>(&o.durationS), "stop after this many seconds (default: at SIGINT/SIGTERM)");
   addSummaryAndBudgetFlags(desc, o, "bytes waiting for slow shadows in total, MiB (default 256)");
   auto parsed = parseFlags(args, desc, "collect");
-  if (parsed.help) {
-    std::cout << "usage: shadowtap collect --listen ADDR[:PORT] --port P --shadow HOST:PORT [--vni N] "
-                 "[--protocol http ...]\n\n"
-                 "Receives mirrored packets as VXLAN (from `shadowtap run --mirror-vxlan` nodes, or from AWS VPC\n"
-                 "Traffic Mirroring), and reassembles and replays their connections to shadow targets through\n"
-                 "the same pipeline as `run`. Runs until SIGINT/SIGTERM (or --duration), then prints a summary.\n\n"
-                 "examples:\n"
-                 "  shadowtap run --iface eth0 --port 8080 --mirror-vxlan 10.0.9.9        # on each node\n"
-                 "  shadowtap collect --listen 10.0.9.9 --port 8080 --shadow 10.0.5.7:8080  # on 10.0.9.9\n\n"
-              << desc << "\n";
+  if (printedHelp(parsed,
+                  "usage: shadowtap collect --listen ADDR[:PORT] --port P --shadow HOST:PORT [--vni N] "
+                  "[--protocol http ...]\n\n"
+                  "Receives mirrored packets as VXLAN (from `shadowtap run --mirror-vxlan` nodes, or from AWS VPC\n"
+                  "Traffic Mirroring), and reassembles and replays their connections to shadow targets through\n"
+                  "the same pipeline as `run`. Runs until SIGINT/SIGTERM (or --duration), then prints a summary.\n\n"
+                  "examples:\n"
+                  "  shadowtap run --iface eth0 --port 8080 --mirror-vxlan 10.0.9.9        # on each node\n"
+                  "  shadowtap collect --listen 10.0.9.9 --port 8080 --shadow 10.0.5.7:8080  # on 10.0.9.9\n\n",
+                  desc))
     return 0;
-  }
   setLogLevel(o.logLevel);
   if (!parsed.vm.count("listen"))
     throw UsageError("missing --listen: the address (and port, default 4789) VXLAN arrives on");
@@ -307,17 +301,16 @@ int checkConfigCommandLine(const std::vector<std::string> &args) {
   po::positional_options_description positional;
   positional.add("file", 1);
   auto parsed = parseFlags(args, all, "check-config", &positional);
-  if (parsed.help) {
-    std::cout << "usage: shadowtap check-config FILE\n\n"
-                 "Checks a config file as `shadowtap run --config FILE` reads it: every key, value and\n"
-                 "rule, and the form of every mirror target, without resolving names or looking for the\n"
-                 "interface (check a cluster's config anywhere). ${VAR}s expand from the environment as\n"
-                 "in run: set them, e.g. NODE_IP=192.0.2.1 shadowtap check-config shadowtap.yaml.\n"
-                 "Prints `FILE: ok` (exit 0), or the first problem on stderr as\n"
-                 "`shadowtap: FILE:LINE: KEY: what is wrong` (exit 1).\n"
-              << desc << "\n";
+  if (printedHelp(parsed,
+                  "usage: shadowtap check-config FILE\n\n"
+                  "Checks a config file as `shadowtap run --config FILE` reads it: every key, value and\n"
+                  "rule, and the form of every mirror target, without resolving names or looking for the\n"
+                  "interface (check a cluster's config anywhere). ${VAR}s expand from the environment as\n"
+                  "in run: set them, e.g. NODE_IP=192.0.2.1 shadowtap check-config shadowtap.yaml.\n"
+                  "Prints `FILE: ok` (exit 0), or the first problem on stderr as\n"
+                  "`shadowtap: FILE:LINE: KEY: what is wrong` (exit 1).\n",
+                  desc))
     return 0;
-  }
   if (!parsed.vm.count("file"))
     throw UsageError("missing FILE (usage: shadowtap check-config FILE)");
   return checkConfigCommand(parsed.vm["file"].as<std::string>());

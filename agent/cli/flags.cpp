@@ -4,6 +4,8 @@
 #include "bpf/bpffs.h"
 #include "common/error.h"
 
+#include <iostream>
+
 namespace shadowtap {
 
 namespace po = boost::program_options;
@@ -23,6 +25,12 @@ ParsedFlags parseFlags(const std::vector<std::string> &args, const po::options_d
   }
   parsed.help = parsed.vm.count("help") > 0;
   return parsed;
+}
+
+bool printedHelp(const ParsedFlags &parsed, std::string_view usage, const po::options_description &desc) {
+  if (parsed.help)
+    std::cout << usage << desc << "\n";
+  return parsed.help;
 }
 
 po::options_description tapFlags() {

@@ -6,6 +6,7 @@
 
 #include <boost/program_options.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace shadowtap {
@@ -20,6 +21,11 @@ struct ParsedFlags {
 ParsedFlags parseFlags(const std::vector<std::string> &args, const boost::program_options::options_description &desc,
                        const char *command,
                        const boost::program_options::positional_options_description *positional = nullptr);
+
+// With --help: prints `usage`, the flags and a newline, and returns true (the command then exits 0
+// without doing anything else).
+bool printedHelp(const ParsedFlags &parsed, std::string_view usage,
+                 const boost::program_options::options_description &desc);
 
 // --help, --iface, --bpffs, --log-level: taken by every command that works on a tap.
 boost::program_options::options_description tapFlags();

@@ -7,6 +7,7 @@
 #include "capture/pcap_writer.h"
 #include "commands/commands.h"
 #include "common/capabilities.h"
+#include "common/error.h"
 #include "common/resource_limits.h"
 #include "record/record_writer.h"
 #include "replay/loop_guard.h"
@@ -52,12 +53,22 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   // Ready once the loop runs: this handler is the first thing io.run() executes.
   asio::post(io, [&agent] { agent.markReady(); });
 
+  // The tapped interface can go while the agent runs (a pod's veth when its pod is deleted): its
+  // programs went with it, so nothing would ever be mirrored again. Stop within a tick, clean up
+  // what is left (mirror pair, pins), and exit with an error a supervisor sees.
+  bool interfaceGone = false;
   asio::steady_timer ticker(io);
   std::function<void()> onTick = [&] {
     ticker.expires_after(std::chrono::milliseconds(100));
     ticker.async_wait([&](const boost::system::error_code &ec) {
       if (ec)
         return;
+      if (!agent.tapPresent()) {
+        interfaceGone = true;
+        agent.stopWorkers(std::chrono::milliseconds(1500));
+        io.stop();
+        return;
+      }
       agent.tick();
       onTick();
     });
@@ -85,6 +96,9 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   };
   waitSignal();
   io.run();
+  if (interfaceGone)
+    throw Error(options.iface + " disappeared while tapped (deleted, or its name now belongs to another "
+                                "interface): stopped, and removed the rest of the tap");
   return 0;
 }
 

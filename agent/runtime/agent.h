@@ -55,6 +55,8 @@ public:
   // one did not stop in time.
   bool stopWorkers(std::chrono::milliseconds deadline);
   size_t workerCount() const { return workers_.size(); }
+  // False once the tapped interface is gone (deleted, or its name taken by another).
+  bool tapPresent() const { return tap_.interfacePresent(); }
 
 private:
   void applyReload(PlanResolver::Result result);

@@ -22,8 +22,9 @@ PinDirGuard::~PinDirGuard() {
 }
 
 Tap::Tap(const RunOptions &options, const std::string &bpffs)
-    : veth_(linkDriver(options.iface) == "veth"), pinDir_(pinDirFor(bpffs, options.iface)) {
-  int ifindex = requireIfindex(options.iface, "--iface");
+    : iface_(options.iface), ifindex_(requireIfindex(options.iface, "--iface")),
+      veth_(linkDriver(options.iface) == "veth"), pinDir_(pinDirFor(bpffs, options.iface)) {
+  int ifindex = ifindex_;
   if (auto existing = findExistingTap(options.iface, bpffs); existing.present) {
     // Policy (docs/architecture.md): refuse while the owner runs; a tap whose agent died is
     // replaced only when asked (--replace-stale), so two agents never share an interface.

@@ -9,6 +9,7 @@
 #include "bpf/tc_attachment.h"
 #include "bpf/xdp_attachment.h"
 #include "config/run_options.h"
+#include "net/link.h"
 #include "net/mirror_pair.h"
 
 #include <memory>
@@ -40,11 +41,17 @@ public:
   const std::string &pinDir() const { return pinDir_; }
   const MirrorPair &mirror() const { return *mirror_; }
   TcAttachMode attachMode() const { return attachMode_; }
+  // False once the tapped interface is gone: deleted (a pod's veth when the pod goes), or another
+  // interface took its name. Its programs went with it; the tap then only has things to clean up.
+  bool interfacePresent() const { return ifindexOf(iface_) == ifindex_; }
+  const std::string &iface() const { return iface_; }
   // st_runtime.flags for `options` on this interface (--direction, auto resolved by its driver).
   uint32_t runtimeFlags(const RunOptions &options) const;
   bool portsEitherSide(const RunOptions &options) const { return runtimeFlags(options) & ST_RT_PORTS_EITHER_SIDE; }
 
 private:
+  std::string iface_;
+  int ifindex_ = 0;
   bool veth_ = false;
   std::string pinDir_;
   TcAttachMode attachMode_ = TcAttachMode::Tcx;

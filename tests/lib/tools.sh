@@ -16,6 +16,18 @@ h_serve() {
   h_wait_file "$ready" "$name" "$H_TMP/$name.log"
 }
 
+# h_st_load [PATH]: the load tool tests/tools/st_load.c, PATH if given, else built with cc into
+# $H_TMP; its path in ST_LOAD.
+h_st_load() {
+  ST_LOAD="${1:-}"
+  if [ -z "$ST_LOAD" ]; then
+    command -v cc >/dev/null || fail "no st_load binary given and no cc to build it"
+    cc -O2 -o "$H_TMP/st_load" "$H_TOOLS/st_load.c" || fail "cannot build tests/tools/st_load.c"
+    ST_LOAD="$H_TMP/st_load"
+  fi
+  [ -x "$ST_LOAD" ] || fail "st_load '$ST_LOAD' is not executable"
+}
+
 # serve_http PORT: tests/tools/http_server.py (a real HTTP/1.1 service) in the server namespace.
 serve_http() { h_serve "http.$1" "$NS_SRV" "$PYTHON" "$H_TOOLS/http_server.py" --port "$1"; }
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <gtest/gtest.h>
+#include <vector>
 
 using namespace shadowtap;
 using namespace shadowtap::http;
@@ -36,39 +37,30 @@ RequestMatch exclusion(const char *text) { return headerExclusion(parseHeaderMat
 
 // --- StringMatch -----------------------------------------------------------------------------------
 
-TEST(HttpRules, ExactMatchIsWholeAndCaseSensitive) {
-  auto m = makeStringMatch(MatchKind::Exact, "GET", "method");
-  EXPECT_TRUE(m.matches("GET"));
-  EXPECT_FALSE(m.matches("get"));
-  EXPECT_FALSE(m.matches("GETX"));
-  EXPECT_FALSE(m.matches("GE"));
-  EXPECT_FALSE(m.matches(""));
-  EXPECT_TRUE(makeStringMatch(MatchKind::Exact, "", "x").matches(""));
-}
-
-TEST(HttpRules, PrefixMatch) {
-  auto m = makeStringMatch(MatchKind::Prefix, "/books", "uri");
-  EXPECT_TRUE(m.matches("/books"));
-  EXPECT_TRUE(m.matches("/books/7"));
-  EXPECT_TRUE(m.matches("/booksX"));
-  EXPECT_FALSE(m.matches("/Books"));
-  EXPECT_FALSE(m.matches("/book"));
-  EXPECT_FALSE(m.matches(""));
-  EXPECT_TRUE(makeStringMatch(MatchKind::Prefix, "", "x").matches("anything"));
-}
-
-TEST(HttpRules, RegexMatchesTheWholeValue) {
-  auto m = makeStringMatch(MatchKind::Regex, "/books/[0-9]+", "uri");
-  ASSERT_TRUE(m.re);
-  EXPECT_TRUE(m.matches("/books/7"));
-  EXPECT_TRUE(m.matches("/books/123"));
-  EXPECT_FALSE(m.matches("/books/7/reviews")); // not a search: the whole value
-  EXPECT_FALSE(m.matches("x/books/7"));
-  EXPECT_FALSE(m.matches("/books/"));
-  // RE2 syntax (Perl classes, non-capturing groups).
-  auto e = makeStringMatch(MatchKind::Regex, R"(\d+(?:\.\d+)?)", "x");
-  EXPECT_TRUE(e.matches("12.5"));
-  EXPECT_FALSE(e.matches("12."));
+// Exact is whole and case-sensitive; prefix is a case-sensitive prefix; regex (RE2 syntax: Perl
+// classes, non-capturing groups) must match the whole value, never a search.
+TEST(HttpRules, StringMatchKinds) {
+  struct Case {
+    MatchKind kind;
+    const char *pattern;
+    std::vector<const char *> match, miss;
+  };
+  const Case cases[] = {
+      {MatchKind::Exact, "GET", {"GET"}, {"get", "GETX", "GE", ""}},
+      {MatchKind::Exact, "", {""}, {"x"}},
+      {MatchKind::Prefix, "/books", {"/books", "/books/7", "/booksX"}, {"/Books", "/book", ""}},
+      {MatchKind::Prefix, "", {"anything", ""}, {}},
+      {MatchKind::Regex, "/books/[0-9]+", {"/books/7", "/books/123"}, {"/books/7/reviews", "x/books/7", "/books/"}},
+      {MatchKind::Regex, R"(\d+(?:\.\d+)?)", {"12.5", "12"}, {"12."}},
+  };
+  for (const auto &c : cases) {
+    auto m = makeStringMatch(c.kind, c.pattern, "x");
+    EXPECT_EQ(static_cast<bool>(m.re), c.kind == MatchKind::Regex) << c.pattern;
+    for (const char *value : c.match)
+      EXPECT_TRUE(m.matches(value)) << c.pattern << " vs " << value;
+    for (const char *value : c.miss)
+      EXPECT_FALSE(m.matches(value)) << c.pattern << " vs " << value;
+  }
 }
 
 TEST(HttpRules, RegexIsCompiledOnceAndSharedByCopies) {

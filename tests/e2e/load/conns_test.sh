@@ -44,13 +44,7 @@ set -euo pipefail
 source "$(dirname "$0")/../../lib/harness.sh"
 h_init --need nft --need ethtool
 h_agent "${1:-}"
-ST_LOAD="${2:-}"
-if [ -z "$ST_LOAD" ]; then
-  command -v cc >/dev/null || fail "no st_load binary given and no cc to build it"
-  cc -O2 -o "$H_TMP/st_load" "$H_TOOLS/st_load.c" || fail "cannot build tests/tools/st_load.c"
-  ST_LOAD="$H_TMP/st_load"
-fi
-[ -x "$ST_LOAD" ] || fail "st_load '$ST_LOAD' is not executable"
+h_st_load "${2:-}"
 
 CONNS=100000
 MAX_FLOWS=16384

@@ -22,11 +22,7 @@ set -euo pipefail
 source "$(dirname "$0")/../../lib/harness.sh"
 h_init --need iperf3 --need cc
 h_agent "${1:-}"
-ST_LOAD="${2:-}"
-if [ -z "$ST_LOAD" ]; then
-  cc -O2 -o "$H_TMP/st_load" "$H_TOOLS/st_load.c" || fail "cannot build tests/tools/st_load.c"
-  ST_LOAD="$H_TMP/st_load"
-fi
+h_st_load "${2:-}"
 H_NET=10.94 # shellcheck disable=SC2034 # read by h_topology
 h_topology up --shadow
 IPERF_PORT=5201
