@@ -2,11 +2,11 @@
 #include "bpf/xdp_attachment.h"
 
 #include "common/error.h"
+#include "net/link.h"
 
 #include <bpf/libbpf.h>
 #include <cerrno>
 #include <cstring>
-#include <net/if.h>
 #include <spdlog/spdlog.h>
 extern "C" {
 #include <xdp/libxdp.h>
@@ -55,18 +55,11 @@ XdpAttachment::XdpAttachment(bpf_object *object, int ifindex, const std::string 
                  iface);
 }
 
-namespace {
-bool ifindexExists(int ifindex) {
-  char name[IF_NAMESIZE];
-  return ::if_indextoname(static_cast<unsigned>(ifindex), name) != nullptr;
-}
-} // namespace
-
 XdpAttachment::~XdpAttachment() {
   if (!program_)
     return;
   int err = xdp_program__detach(program_, ifindex_, static_cast<xdp_attach_mode>(mode_), 0);
-  if (err && ifindexExists(ifindex_)) // an interface that is gone took its program with it
+  if (err && !ifnameOf(ifindex_).empty()) // an interface that is gone took its program with it
     spdlog::warn("failed to detach the XDP program from ifindex {}: {}", ifindex_, strerror(-err));
   xdp_program__close(program_);
 }

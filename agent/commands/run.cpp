@@ -57,6 +57,12 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   // programs went with it, so nothing would ever be mirrored again. Stop within a tick, clean up
   // what is left (mirror pair, pins), and exit with an error a supervisor sees.
   bool interfaceGone = false;
+  // Workers first (their replays are aborted, their flows end), within a bound: the agent exits
+  // within 2 s of SIGTERM whatever the load.
+  auto stop = [&] {
+    agent.stopWorkers(std::chrono::milliseconds(1500));
+    io.stop();
+  };
   asio::steady_timer ticker(io);
   std::function<void()> onTick = [&] {
     ticker.expires_after(std::chrono::milliseconds(100));
@@ -65,8 +71,7 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
         return;
       if (!agent.tapPresent()) {
         interfaceGone = true;
-        agent.stopWorkers(std::chrono::milliseconds(1500));
-        io.stop();
+        stop();
         return;
       }
       agent.tick();
@@ -88,10 +93,7 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
         return;
       }
       spdlog::info("received {}, detaching from {}", strsignal(signo), options.iface);
-      // Workers first (their replays are aborted, their flows end), within a bound: the agent
-      // exits within 2 s of SIGTERM whatever the load.
-      agent.stopWorkers(std::chrono::milliseconds(1500));
-      io.stop();
+      stop();
     });
   };
   waitSignal();

@@ -244,8 +244,8 @@ void FlowTable::feedServer(Flow &flow, const TcpPacket &packet) {
 }
 
 void FlowTable::releaseHeldServer(Flow &flow) {
-  if (flow.heldServer.empty() || flow.client->ackedUnseen() || !flow.server)
-    return;
+  if (flow.heldServer.empty() || flow.client->ackedUnseen())
+    return; // (a dropped server stream took its held bytes with it)
   stats_.bufferedBytes -= flow.heldServer.size();
   stats_.serverBytes += flow.heldServer.size();
   sink_.onServerData(flow.id, flow.heldServer);

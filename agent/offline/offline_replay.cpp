@@ -38,11 +38,16 @@ void OfflineReplay::startPass() {
     watch_ = std::make_unique<ReadableWatch>(io_, input_->readableFd(), [this] { drain(); });
 }
 
+// The counters of the pass under way (its pipeline and input), added to `into`'s.
+void OfflineReplay::addPassUnderWay(OfflineReplayResult &into) const {
+  accumulate(into.stats, pipeline_->stats());
+  into.connections += pipeline_->connectionsRouted();
+  into.items += input_->items();
+  into.spanNs += input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
+}
+
 bool OfflineReplay::finishPass() {
-  accumulate(donePasses_, pipeline_->stats());
-  doneConnections_ += pipeline_->connectionsRouted();
-  doneItems_ += input_->items();
-  doneSpanNs_ += input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
+  addPassUnderWay(done_);
   if (settings_.loops && passes_ >= settings_.loops)
     return false;
   startPass();
@@ -119,7 +124,7 @@ void OfflineReplay::tick() {
     }
     if (inputEnded_ && pipeline_->replaysIdle()) {
       if (!finishPass()) {
-        pipeline_.reset(); // its counters are in donePasses_
+        pipeline_.reset(); // its counters are in done_
         endNs_ = now;
         io_.stop();
         return;
@@ -136,27 +141,16 @@ void OfflineReplay::stopNow(const char *why) {
   spdlog::warn("{}: stopping, open replays are reset", why);
   stoppedEarly_ = true;
   pipeline_->shutdown();
-  accumulate(donePasses_, pipeline_->stats());
-  doneConnections_ += pipeline_->connectionsRouted();
-  doneItems_ += input_->items();
-  doneSpanNs_ += input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
+  addPassUnderWay(done_);
   pipeline_.reset();
   endNs_ = monotonicNs();
   io_.stop();
 }
 
 OfflineReplayResult OfflineReplay::result() const {
-  OfflineReplayResult out;
-  out.stats = donePasses_;
-  out.items = doneItems_;
-  out.spanNs = doneSpanNs_;
-  out.connections = doneConnections_;
-  if (pipeline_) { // the pass under way
-    accumulate(out.stats, pipeline_->stats());
-    out.connections += pipeline_->connectionsRouted();
-    out.items += input_->items();
-    out.spanNs += input_->clockNs() > input_->firstTsNs() ? input_->clockNs() - input_->firstTsNs() : 0;
-  }
+  OfflineReplayResult out = done_;
+  if (pipeline_)
+    addPassUnderWay(out);
   uint64_t end = endNs_ ? endNs_ : monotonicNs();
   out.elapsedNs = end - startNs_;
   out.inputDoneNs = inputDoneNs_ ? inputDoneNs_ - startNs_ : 0;

@@ -51,6 +51,7 @@ public:
 private:
   void startPass();
   bool finishPass(); // false: that was the last one
+  void addPassUnderWay(OfflineReplayResult &into) const;
   void drain();
   bool shadowsBehind() const;
   bool overRate();
@@ -75,8 +76,7 @@ private:
   bool inputEnded_ = false;
   bool stoppedEarly_ = false;
   unsigned passes_ = 0;
-  PipelineStats donePasses_; // the counters of the passes already finished
-  uint64_t doneItems_ = 0, doneSpanNs_ = 0, doneConnections_ = 0;
+  OfflineReplayResult done_; // the counters of the passes already finished (stats, items, span, connections)
   uint64_t rateWindowNs_ = 0, rateWindowBase_ = 0; // --rate: this window's start and connections before it
   uint64_t startNs_ = 0, inputDoneNs_ = 0, endNs_ = 0, lastProgressNs_ = 0;
   std::exception_ptr error_;

@@ -24,7 +24,6 @@ PinDirGuard::~PinDirGuard() {
 Tap::Tap(const RunOptions &options, const std::string &bpffs)
     : iface_(options.iface), ifindex_(requireIfindex(options.iface, "--iface")),
       veth_(linkDriver(options.iface) == "veth"), pinDir_(pinDirFor(bpffs, options.iface)) {
-  int ifindex = ifindex_;
   if (auto existing = findExistingTap(options.iface, bpffs); existing.present) {
     // Policy (docs/architecture.md): refuse while the owner runs; a tap whose agent died is
     // replaced only when asked (--replace-stale), so two agents never share an interface.
@@ -35,7 +34,7 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs)
       spdlog::info("{}", line);
   }
 
-  attachMode_ = chooseTcAttachMode(ifindex, options.iface);
+  attachMode_ = chooseTcAttachMode(ifindex_, options.iface);
   mirror_ = std::make_unique<MirrorPair>(options.iface, options.mirrorIface, options.mirrorVxlan, options.vni);
   pins_ = std::make_unique<PinDirGuard>(pinDir_);
   datapath_ = std::make_unique<Datapath>(Datapath::Settings{options.mode, options.snaplen, pinDir_});
@@ -61,7 +60,7 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs)
 
   st_state state{};
   state.mode = xdp ? ST_MODE_XDP : ST_MODE_TC;
-  state.ifindex = static_cast<uint32_t>(ifindex);
+  state.ifindex = static_cast<uint32_t>(ifindex_);
   state.mirror_ifindex = static_cast<uint32_t>(mirror_->txIfindex());
   state.agent_pid = static_cast<uint32_t>(::getpid());
   std::strncpy(state.mirror_iface, mirror_->txName().c_str(), sizeof(state.mirror_iface) - 1);
@@ -75,25 +74,25 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs)
 
   if (xdp) {
     // The XDP program is disabled (runtime.enabled == 0, the zeroed map) until configure() runs.
-    xdp_ = std::make_unique<XdpAttachment>(datapath_->object(), ifindex, options.iface);
+    xdp_ = std::make_unique<XdpAttachment>(datapath_->object(), ifindex_, options.iface);
     datapath_->markLoaded();
     state.flags |= ST_STATE_XDP_ATTACHED;
   }
   configure();
 
   if (attachMode_ == TcAttachMode::Clsact) { // tcx needs no qdisc
-    clsact_ = std::make_unique<ClsactQdisc>(ifindex, options.iface);
+    clsact_ = std::make_unique<ClsactQdisc>(ifindex_, options.iface);
     if (clsact_->created())
       state.flags |= ST_STATE_CREATED_CLSACT;
   }
   maps_->setState(state); // recorded before each attach, so a crash in between is still undoable
   if (!xdp) {
-    ingress_ = std::make_unique<TcProgram>(attachMode_, ifindex, options.iface, TcDirection::Ingress,
+    ingress_ = std::make_unique<TcProgram>(attachMode_, ifindex_, options.iface, TcDirection::Ingress,
                                            datapath_->tcIngressFd());
     state.flags |= ST_STATE_TC_INGRESS;
   }
   egress_ =
-      std::make_unique<TcProgram>(attachMode_, ifindex, options.iface, TcDirection::Egress, datapath_->tcEgressFd());
+      std::make_unique<TcProgram>(attachMode_, ifindex_, options.iface, TcDirection::Egress, datapath_->tcEgressFd());
   state.flags |= ST_STATE_TC_EGRESS;
   maps_->setState(state);
   spdlog::info("tc programs attached on {} through {}{}", options.iface, attachModeName(attachMode_),

@@ -44,7 +44,6 @@ public:
   // False once the tapped interface is gone: deleted (a pod's veth when the pod goes), or another
   // interface took its name. Its programs went with it; the tap then only has things to clean up.
   bool interfacePresent() const { return ifindexOf(iface_) == ifindex_; }
-  const std::string &iface() const { return iface_; }
   // st_runtime.flags for `options` on this interface (--direction, auto resolved by its driver).
   uint32_t runtimeFlags(const RunOptions &options) const;
   bool portsEitherSide(const RunOptions &options) const { return runtimeFlags(options) & ST_RT_PORTS_EITHER_SIDE; }

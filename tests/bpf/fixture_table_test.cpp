@@ -67,6 +67,11 @@ std::function<Bytes(Hook)> truncated(TcpShape shape, size_t len) {
   return [shape, len](Hook hook) { return tcpPacket(shape, isEgress(hook)).truncate(len).build(); };
 }
 
+// The test connection (or `s`) on a port no rule names.
+TcpShape otherPort(TcpShape s = {}) {
+  s.servicePort = 81;
+  return s;
+}
 TcpShape v6() {
   TcpShape s;
   s.v6 = true;
@@ -386,16 +391,7 @@ std::vector<Row> rows() {
                {}});
 
   // ---- port match by direction -------------------------------------------------------------
-  r.push_back({"ingress_port_miss",
-               kAll,
-               [](Hook h) {
-                 TcpShape s;
-                 s.servicePort = 81;
-                 return tcpPacket(s, isEgress(h)).build();
-               },
-               {},
-               ST_C_PORT_MISS,
-               {}});
+  r.push_back({"ingress_port_miss", kAll, conn(otherPort()), {}, ST_C_PORT_MISS, {}});
   r.push_back({"ingress_matches_destination_port_not_source", kIngress, response(), {}, ST_C_PORT_MISS, {}});
   r.push_back({"egress_matches_source_port_not_destination", {Hook::TcEgress}, request(), {}, ST_C_PORT_MISS, {}});
   r.push_back({"egress_response_matches", {Hook::TcEgress}, response(flags(kTcpAck)), {}, kMirrored, kStateless});
@@ -407,16 +403,7 @@ std::vector<Row> rows() {
   r.push_back({"either_side_response_on_ingress_matches", kIngress, response(flags(kTcpAck)), eitherSide, kMirrored,
                kStateless});
   r.push_back({"either_side_hook_side_first", kAll, conn(flags(kTcpAck)), eitherSide, kMirrored, kStateless});
-  r.push_back({"either_side_other_port_misses",
-               kAll,
-               [](Hook h) {
-                 TcpShape s;
-                 s.servicePort = 81;
-                 return tcpPacket(s, isEgress(h)).build();
-               },
-               eitherSide,
-               ST_C_PORT_MISS,
-               {}});
+  r.push_back({"either_side_other_port_misses", kAll, conn(otherPort()), eitherSide, ST_C_PORT_MISS, {}});
 
   // ---- excluded clients: the source on ingress, the destination on egress -----------------
   TcpShape excluded4;
@@ -516,16 +503,8 @@ std::vector<Row> rows() {
                decapThen(ST_C_DECAP_IP6IP6, kAdmitted)});
   r.push_back({"ipv4_in_ipv6", kAll, conn(tunnel(Tunnel::IpInIp, false, true)), {}, kMirrored,
                decapThen(ST_C_DECAP_IPIP, kAdmitted)});
-  r.push_back({"vxlan_inner_port_miss",
-               kAll,
-               [](Hook h) {
-                 TcpShape s = tunnel(Tunnel::Vxlan);
-                 s.servicePort = 81;
-                 return tcpPacket(s, isEgress(h)).build();
-               },
-               {},
-               ST_C_PORT_MISS,
-               {ST_C_DECAP_VXLAN}});
+  r.push_back(
+      {"vxlan_inner_port_miss", kAll, conn(otherPort(tunnel(Tunnel::Vxlan))), {}, ST_C_PORT_MISS, {ST_C_DECAP_VXLAN}});
   r.push_back({"vxlan_rate_zero_not_sampled", kAll, conn(tunnel(Tunnel::Vxlan)), {.ratePpm = 0}, ST_C_NOT_SAMPLED,
                decapThen(ST_C_DECAP_VXLAN, kDecided)});
   r.push_back({"vxlan_inner_client_excluded", kAll, conn(tunnel(Tunnel::Vxlan)), {.excludes = {"10.0.0.2/32"}},
