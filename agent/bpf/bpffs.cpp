@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "bpf/bpffs.h"
 
+#include "net/netns.h"
+
 #include "common/error.h"
 
 #include <cerrno>
@@ -34,7 +36,7 @@ void ensureBpffs(const std::string &mountPoint) {
 }
 
 std::string pinDirFor(const std::string &bpffs, const std::string &iface) {
-  return bpffs + "/shadowtap/" + iface;
+  return bpffs + "/shadowtap/" + tapKey(iface); // iface@netns inside a --netns
 }
 
 void createPinDir(const std::string &dir) {

@@ -37,16 +37,27 @@ Datapath::Datapath(const Settings &settings) : pinDir_(settings.pinDir), xdp_(se
   skel_->rodata->st_snaplen = settings.snaplen;
   // TC mode: tc_ingress + tc_egress clone. XDP mode: xdp_ingress + tc_egress_ring (XDP has no
   // egress hook) both copy into the ring.
-  bpf_program__set_autoload(skel_->progs.tc_ingress, !xdp_);
-  bpf_program__set_autoload(skel_->progs.tc_egress, !xdp_);
-  bpf_program__set_autoload(skel_->progs.xdp_ingress, xdp_);
-  bpf_program__set_autoload(skel_->progs.tc_egress_ring, xdp_);
+  bool attachable = !settings.mapsOnly;
+  bpf_program__set_autoload(skel_->progs.tc_ingress, attachable && !xdp_);
+  bpf_program__set_autoload(skel_->progs.tc_egress, attachable && !xdp_);
+  bpf_program__set_autoload(skel_->progs.xdp_ingress, attachable && xdp_);
+  bpf_program__set_autoload(skel_->progs.tc_egress_ring, attachable && xdp_);
   bpf_program__set_autoload(skel_->progs.fanout_flow, !xdp_);
-  if (xdp_ && !kernelHasKfunc("bpf_cast_to_kern_ctx"))
+  if (attachable && xdp_ && !kernelHasKfunc("bpf_cast_to_kern_ctx"))
     throw Error("--mode xdp needs Linux 6.3 or later (the kfunc bpf_cast_to_kern_ctx, which gives the egress copies "
                 "the kernel's checksum state); use --mode tc on this kernel");
   if (!xdp_) // only XDP mode reads the ring: a 1-page ring keeps the map valid and small
     bpf_map__set_max_entries(skel_->maps.st_ring, 4096);
+
+  if (const Datapath *owner = settings.shareMapsWith) {
+    std::pair<bpf_map *, bpf_map *> shared[] = {{skel_->maps.st_rules, owner->skel_->maps.st_rules},
+                                                {skel_->maps.st_excludes, owner->skel_->maps.st_excludes},
+                                                {skel_->maps.st_flows, owner->skel_->maps.st_flows},
+                                                {skel_->maps.st_ring, owner->skel_->maps.st_ring}};
+    for (auto [mine, theirs] : shared)
+      if (int err = bpf_map__reuse_fd(mine, bpf_map__fd(theirs)))
+        throwErrno(std::string("failed to share map ") + bpf_map__name(mine), err);
+  }
 
   if (!pinDir_.empty()) {
     bpf_map *maps[] = {skel_->maps.st_rules, skel_->maps.st_excludes, skel_->maps.st_runtime, skel_->maps.st_counters,

@@ -21,6 +21,14 @@ public:
     Mode mode = Mode::Tc;
     uint32_t snaplen = ST_DEFAULT_SNAPLEN;
     std::string pinDir; // empty: do not pin (tests)
+    // The agent's other interfaces: the maps that hold its configuration and connections (rules,
+    // exclusions, flow decisions, the XDP ring) are the ones of this datapath, not copies, so a
+    // rule changes everywhere at once, a connection crossing two tapped interfaces gets one
+    // decision, and XDP mode reads one ring. Per-interface: runtime (direction, admission), counters, state.
+    const Datapath *shareMapsWith = nullptr;
+    // Loads no attachable program, only the maps and the capture fan-out filter: the agent's
+    // shared maps, alive while interfaces come and go (tap/tap_set.h).
+    bool mapsOnly = false;
   };
 
   explicit Datapath(const Settings &settings); // opens and configures; throws Error

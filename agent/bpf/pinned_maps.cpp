@@ -152,4 +152,21 @@ bool TapMaps::shedFlow(const st_flow_key &key) noexcept {
   return bpf_map_update_elem(fds_.flows, &key, &decision, BPF_ANY) == 0;
 }
 
+size_t TapMaps::dropFlowsDecidedOn(uint32_t ifindex) noexcept {
+  std::vector<st_flow_key> gone;
+  st_flow_key key{}, next{};
+  const st_flow_key *prev = nullptr;
+  while (bpf_map_get_next_key(fds_.flows, prev, &next) == 0) {
+    st_flow_decision decision{};
+    if (bpf_map_lookup_elem(fds_.flows, &next, &decision) == 0 && decision.ifindex == ifindex)
+      gone.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  size_t dropped = 0;
+  for (const auto &k : gone)
+    dropped += bpf_map_delete_elem(fds_.flows, &k) == 0;
+  return dropped;
+}
+
 } // namespace shadowtap

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/command_lines.h"
 
+#include "net/netns.h"
+
 #include "cli/flags.h"
 #include "cli/run_flags.h"
 #include "cli/version.h"
@@ -36,6 +38,8 @@ std::optional<TapCommand> parseTapCommand(const std::vector<std::string> &args, 
     return std::nullopt;
   auto tap = tapFlagValues(parsed.vm);
   setLogLevel(tap.logLevel);
+  if (!tap.netns.empty())
+    enterNetns(tap.netns);
   return TapCommand{std::move(parsed.vm), std::move(tap)};
 }
 
@@ -86,6 +90,9 @@ int runCommandLine(const std::vector<std::string> &args) {
   auto parsed = parseFlags(args, desc, "run");
   if (printedHelp(parsed, std::string(kRunUsage) + "\n", desc))
     return 0;
+  // Before anything looks at an interface: --iface-from-address and every name are the namespace's.
+  if (auto netns = tapFlagValues(parsed.vm).netns; !netns.empty())
+    enterNetns(netns);
   RunOptions o = buildRunOptions(parsed.vm, ifaceHoldingAddress);
   setLogLevel(o.logLevel);
   std::function<RunOptions()> reload;

@@ -33,10 +33,18 @@ bool printedHelp(const ParsedFlags &parsed, std::string_view usage, const po::op
   return parsed.help;
 }
 
-po::options_description tapFlags() {
+po::options_description tapFlags(bool manyInterfaces) {
   po::options_description desc;
-  desc.add_options()("help,h", "show this help")
-      ("iface,i", po::value<std::string>(), "network interface (required)")
+  desc.add_options()("help,h", "show this help");
+  if (manyInterfaces)
+    desc.add_options()("iface,i", po::value<std::vector<std::string>>(),
+                       "network interface to tap (required); repeatable, and a glob pattern ('veth*', quoted) "
+                       "taps every interface matching it, including those that appear later");
+  else
+    desc.add_options()("iface,i", po::value<std::string>(), "network interface (required)");
+  desc.add_options()
+      ("netns", po::value<std::string>(), "work in this network namespace: a name from `ip netns`, or a path "
+                                          "(/proc/PID/ns/net: a pod's); pins and run files are keyed IF@NETNS")
       ("bpffs", po::value<std::string>()->default_value(kDefaultBpffs), "BPF filesystem mount point")
       ("log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error|off");
   return desc;
@@ -44,9 +52,15 @@ po::options_description tapFlags() {
 
 TapFlags tapFlagValues(const po::variables_map &vm) {
   TapFlags flags;
-  if (vm.count("iface"))
-    flags.iface = vm["iface"].as<std::string>();
+  if (vm.count("iface")) {
+    if (const auto *many = boost::any_cast<std::vector<std::string>>(&vm["iface"].value()))
+      flags.iface = many->empty() ? "" : many->front();
+    else
+      flags.iface = vm["iface"].as<std::string>();
+  }
   flags.bpffs = vm["bpffs"].as<std::string>();
+  if (vm.count("netns"))
+    flags.netns = vm["netns"].as<std::string>();
   flags.logLevel = vm["log-level"].as<std::string>();
   return flags;
 }

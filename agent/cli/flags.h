@@ -28,12 +28,14 @@ bool printedHelp(const ParsedFlags &parsed, std::string_view usage,
                  const boost::program_options::options_description &desc);
 
 // --help, --iface, --bpffs, --log-level: taken by every command that works on a tap.
-boost::program_options::options_description tapFlags();
+// `run`: --iface repeatable, each a name or a glob pattern.
+boost::program_options::options_description tapFlags(bool manyInterfaces = false);
 
 struct TapFlags {
   std::string iface; // empty when not given
   std::string bpffs;
   std::string logLevel;
+  std::string netns; // --netns: entered by parseTapCommand / run before anything else
 };
 TapFlags tapFlagValues(const boost::program_options::variables_map &vm);
 

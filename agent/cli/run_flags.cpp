@@ -99,7 +99,7 @@ void addHttpFlags(po::options_description &desc) {
 }
 
 po::options_description runFlags() {
-  auto desc = tapFlags();
+  auto desc = tapFlags(true);
   desc.add_options()
       ("config,c", po::value<std::string>(), "YAML config file (flags given here override it); reloaded on SIGHUP")
       ("iface-from-address", po::value<std::string>(), "tap the interface holding this address (e.g. ${NODE_IP})")
@@ -150,11 +150,18 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
   RunOptions o = given(vm, "config") ? loadConfigFile(vm["config"].as<std::string>()) : RunOptions{};
   auto str = [&](const char *name) { return vm[name].as<std::string>(); };
   if (given(vm, "iface")) {
-    o.iface = str("iface");
+    auto all = vm["iface"].as<std::vector<std::string>>();
+    o.iface = all.front();
+    o.moreIfaces.assign(all.begin() + 1, all.end());
     o.ifaceFromAddress.reset();
   }
   if (given(vm, "iface-from-address")) {
+    // The interface found by address first, then any --iface (pods' veths by pattern).
     o.ifaceFromAddress = expandEnvironment(str("iface-from-address"));
+    if (given(vm, "iface"))
+      o.moreIfaces.insert(o.moreIfaces.begin(), o.iface);
+    else
+      o.moreIfaces.clear();
     o.iface.clear();
   }
   // --port replaces the file's services; --percent/--shadow/--copies alone adjust every service.

@@ -30,7 +30,9 @@ namespace asio = boost::asio;
 int runCommand(const RunOptions &options, const std::string &bpffs, const std::function<RunOptions()> &reload) {
   requirePrivileges("run");
   requireBtf();
-  requireIfindex(options.iface, "--iface");
+  for (const auto &pattern : options.interfacePatterns())
+    if (!isInterfacePattern(pattern))
+      requireIfindex(pattern, "--iface");
   if (options.mirrorIface)
     requireIfindex(*options.mirrorIface, "--mirror-iface");
   // Everything that can be checked is checked before attaching: a typo in a shadow name or an
@@ -49,14 +51,18 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   Agent agent(io, options, bpffs, std::move(pcap), plan);
   warnIfFewFiles(openFiles); // only once the tap is up: a refused start prints its one error line alone
-  dropUnneededCapabilities(options.mode == Mode::Xdp);
+  bool follows = false; // new interfaces get programs loaded later
+  for (const auto &pattern : options.interfacePatterns())
+    follows = follows || isInterfacePattern(pattern);
+  dropUnneededCapabilities(options.mode == Mode::Xdp, follows);
   // Ready once the loop runs: this handler is the first thing io.run() executes.
   asio::post(io, [&agent] { agent.markReady(); });
 
-  // The tapped interface can go while the agent runs (a pod's veth when its pod is deleted): its
-  // programs went with it, so nothing would ever be mirrored again. Stop within a tick, clean up
-  // what is left (mirror pair, pins), and exit with an error a supervisor sees.
-  bool interfaceGone = false;
+  // An interface named by --iface can go while the agent runs (a pod's veth when its pod is
+  // deleted): its programs went with it, so nothing would ever be mirrored there again. Stop
+  // within a tick, clean up what is left (mirror pair, pins), and exit with an error a supervisor
+  // sees. (One matched by a pattern is forgotten instead: TapSet.)
+  std::string interfaceGone;
   // Workers first (their replays are aborted, their flows end), within a bound: the agent exits
   // within 2 s of SIGTERM whatever the load.
   auto stop = [&] {
@@ -69,8 +75,8 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
     ticker.async_wait([&](const boost::system::error_code &ec) {
       if (ec)
         return;
-      if (!agent.tapPresent()) {
-        interfaceGone = true;
+      interfaceGone = agent.goneNamedInterface();
+      if (!interfaceGone.empty()) {
         stop();
         return;
       }
@@ -92,14 +98,14 @@ int runCommand(const RunOptions &options, const std::string &bpffs, const std::f
         waitSignal();
         return;
       }
-      spdlog::info("received {}, detaching from {}", strsignal(signo), options.iface);
+      spdlog::info("received {}, detaching", strsignal(signo));
       stop();
     });
   };
   waitSignal();
   io.run();
-  if (interfaceGone)
-    throw Error(options.iface + " disappeared while tapped (deleted, or its name now belongs to another "
+  if (!interfaceGone.empty())
+    throw Error(interfaceGone + " disappeared while tapped (deleted, or its name now belongs to another "
                                 "interface): stopped, and removed the rest of the tap");
   return 0;
 }

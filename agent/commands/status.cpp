@@ -33,8 +33,8 @@ void printSection(const std::string &title, const nlohmann::ordered_json &sectio
 // scalar sections as they are, one block per replay target, HTTP only for HTTP services.
 void printPipeline(const nlohmann::ordered_json &pipeline, const std::string &iface) {
   for (const auto &[section, values] : pipeline.items()) {
-    if (!values.is_object() || (section == "http" && values.value("flows", 0) == 0))
-      continue;
+    if (!values.is_object() || section == "kernel" || (section == "http" && values.value("flows", 0) == 0))
+      continue; // (kernel: the agent's sum of the counters above, shown as the ledger)
     printSection(section, values);
     if (section == "replay")
       for (const auto &target : values.value("targets", nlohmann::ordered_json::array()))
@@ -42,6 +42,29 @@ void printPipeline(const nlohmann::ordered_json &pipeline, const std::string &if
     if (section == "http")
       std::printf("  (per-route comparison: shadowtap report --iface %s)\n", iface.c_str());
   }
+}
+
+// The kernel counters of the whole agent (every interface it taps feeds one pipeline), from its
+// document; an agent that does not publish them taps only `own`'s interface.
+CounterValues agentCounters(const CounterValues &own, const nlohmann::ordered_json &pipeline) {
+  const auto kernel = pipeline.find("kernel");
+  if (kernel == pipeline.end() || !kernel->is_object())
+    return own;
+  CounterValues total{};
+  for (uint32_t i = 0; i < ST_C_MAX; i++)
+    total[i] = kernel->value(std::string(counterName(i)), uint64_t{0});
+  return total;
+}
+
+void printInterfaces(const nlohmann::ordered_json &pipeline) {
+  const auto list = pipeline.find("interfaces");
+  if (list == pipeline.end() || !list->is_array() || list->size() < 2)
+    return;
+  std::printf("\nthe agent taps %zu interfaces:\n", list->size());
+  for (const auto &entry : *list)
+    std::printf("  %-16s service port on %s, tc attach %s\n", entry.value("name", std::string("?")).c_str(),
+                entry.value("service_port_side", std::string("?")).c_str(),
+                entry.value("tc_attach", std::string("?")).c_str());
 }
 
 // One line per stage: how many went on of how many arrived, and every reason for the rest.
@@ -159,7 +182,7 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     out["counters"] = c;
     if (pipeline) {
       out["pipeline"] = *pipeline;
-      out["ledger"] = pipeline::connectionLedger(counters, *pipeline);
+      out["ledger"] = pipeline::connectionLedger(agentCounters(counters, *pipeline), *pipeline);
     }
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -189,8 +212,9 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
   for (uint32_t i = 0; i < ST_C_MAX; i++)
     std::printf("  %-20s %llu\n", std::string(counterName(i)).c_str(), static_cast<unsigned long long>(counters[i]));
   if (pipeline) {
+    printInterfaces(*pipeline);
     printPipeline(*pipeline, options.iface);
-    printLedger(pipeline::connectionLedger(counters, *pipeline));
+    printLedger(pipeline::connectionLedger(agentCounters(counters, *pipeline), *pipeline));
   }
   return 0;
 }

@@ -13,6 +13,9 @@
 #ifndef CAP_BPF
 #define CAP_BPF 39
 #endif
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
 
 namespace shadowtap {
 namespace {
@@ -26,8 +29,9 @@ int lastCap() {
 
 } // namespace
 
-void dropUnneededCapabilities(bool keepSysAdmin) {
-  const int kKeep[] = {CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, keepSysAdmin ? CAP_SYS_ADMIN : CAP_NET_ADMIN};
+void dropUnneededCapabilities(bool keepSysAdmin, bool keepPerfmon) {
+  const int kKeep[] = {CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, keepSysAdmin ? CAP_SYS_ADMIN : CAP_NET_ADMIN,
+                       keepPerfmon ? CAP_PERFMON : CAP_NET_ADMIN};
   if (capng_get_caps_process() != 0) {
     spdlog::warn("could not read the process capabilities; keeping them");
     return;

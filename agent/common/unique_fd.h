@@ -23,6 +23,7 @@ public:
 
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); } // the caller owns it now
   void reset(int fd = -1) {
     if (fd_ >= 0)
       ::close(fd_);

@@ -361,7 +361,7 @@ RunOptions loadConfigFile(const std::string &path) {
   if (!root.IsMap())
     throw UsageError(path + ": expected a mapping at the top (interface:, services:, ...)");
   r.onlyKeys(root, "",
-             {"interface", "interfaceFromAddress", "mode", "direction", "logLevel", "mark", "mirrorInterface", "snaplen",
+             {"interface", "interfaces", "interfaceFromAddress", "mode", "direction", "logLevel", "mark", "mirrorInterface", "snaplen",
               "metricsAddress", "replaceStaleTap", "excludeClients", "limits", "workers", "replaySources", "services", "record"});
 
   RunOptions o;
@@ -370,8 +370,24 @@ RunOptions loadConfigFile(const std::string &path) {
     o.iface = r.text(root["interface"], "interface");
   if (root["interfaceFromAddress"])
     o.ifaceFromAddress = r.text(root["interfaceFromAddress"], "interfaceFromAddress");
-  if (root["interface"] && root["interfaceFromAddress"])
-    r.fail(root["interfaceFromAddress"], "interfaceFromAddress", "give interface or interfaceFromAddress, not both");
+  if (auto list = root["interfaces"]) {
+    // Names and glob patterns ('cali*'), like repeated --iface.
+    if (!list.IsSequence() || list.size() == 0)
+      r.fail(list, "interfaces", "expected a list of interface names or patterns");
+    // With interfaceFromAddress they come after the interface found by address (the node's NIC
+    // and its pods' veths: interfaceFromAddress: ${NODE_IP} and interfaces: ['cali*']).
+    for (size_t i = 0; i < list.size(); i++) {
+      auto name = r.text(list[i], "interfaces[" + std::to_string(i) + "]");
+      if (i == 0 && !root["interfaceFromAddress"])
+        o.iface = name;
+      else
+        o.moreIfaces.push_back(name);
+    }
+  }
+  if (root["interface"] && (root["interfaces"] || root["interfaceFromAddress"]))
+    r.fail(root["interfaces"] ? root["interfaces"] : root["interfaceFromAddress"],
+           root["interfaces"] ? "interfaces" : "interfaceFromAddress",
+           "give interface or interfaces (or interfaceFromAddress and interfaces), not both");
   if (root["mode"])
     o.mode = r.parsed(root["mode"], "mode", parseMode);
   if (root["direction"])

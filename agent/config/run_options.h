@@ -61,7 +61,8 @@ inline constexpr uint32_t kDefaultVni = 1;
 inline constexpr uint32_t kMaxVni = (1u << 24) - 1;
 
 struct RunOptions {
-  std::string iface;
+  std::string iface; // the first --iface: a name, or a glob pattern ('cali*')
+  std::vector<std::string> moreIfaces; // the other --iface (interfaces: in the file)
   std::optional<std::string> ifaceFromAddress; // tap the interface holding this address
   std::vector<ServiceRule> services;
   std::optional<std::string> mirrorIface;
@@ -94,6 +95,12 @@ struct RunOptions {
   static constexpr uint64_t kRecordFileBytes = 64ull << 20; // files rotate at this size (or less, see recordFileBytes)
   // Each file holds at most this: 64 MiB, or an eighth of the budget if that is smaller.
   uint64_t recordFileBytes() const { return std::max<uint64_t>(4096, std::min(kRecordFileBytes, recordMaxBytes / 8)); }
+
+  std::vector<std::string> interfacePatterns() const {
+    std::vector<std::string> all{iface};
+    all.insert(all.end(), moreIfaces.begin(), moreIfaces.end());
+    return all;
+  }
 
   bool replays() const { // some service has a shadow target
     for (const auto &service : services)

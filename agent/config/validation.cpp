@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 
+#include <algorithm>
 #include <net/if.h>
 
 namespace shadowtap {
@@ -15,7 +16,13 @@ void validateIfaceName(const std::string &name, const char *flag) {
 }
 
 void validate(const RunOptions &options) {
-  validateIfaceName(options.iface, "--iface");
+  auto patterns = options.interfacePatterns();
+  for (size_t i = 0; i < patterns.size(); i++) {
+    validateIfaceName(patterns[i], "--iface");
+    for (size_t j = 0; j < i; j++)
+      if (patterns[j] == patterns[i])
+        throw UsageError("--iface " + patterns[i] + " is given twice");
+  }
   validateAllButIface(options);
 }
 
@@ -53,7 +60,8 @@ void validateAllButIface(const RunOptions &options) {
   validateServices(options.services);
   if (options.mirrorIface) {
     validateIfaceName(*options.mirrorIface, "--mirror-iface");
-    if (*options.mirrorIface == options.iface)
+    auto patterns = options.interfacePatterns();
+    if (std::find(patterns.begin(), patterns.end(), *options.mirrorIface) != patterns.end())
       throw UsageError("--mirror-iface must differ from --iface: mirroring an interface into itself loops");
   }
   if (options.mirrorVxlan) {

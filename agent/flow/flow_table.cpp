@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "flow/flow_table.h"
 
+#include "common/enum_names.h"
+
 namespace shadowtap::flow {
 
 namespace {
@@ -10,17 +12,11 @@ constexpr uint32_t kMaxSynData = 65535;
 } // namespace
 
 const char *flowEndName(FlowEnd end) {
-  switch (end) {
-  case FlowEnd::Completed: return "completed";
-  case FlowEnd::Reset: return "reset";
-  case FlowEnd::ServerReset: return "server_reset";
-  case FlowEnd::Broken: return "broken";
-  case FlowEnd::Evicted: return "evicted";
-  case FlowEnd::IdleTimeout: return "idle_timeout";
-  case FlowEnd::Shutdown: return "shutdown";
-  case FlowEnd::Shed: return "shed_inflight";
-  }
-  return "unknown";
+  static constexpr EnumName<FlowEnd> kNames[] = {
+      {FlowEnd::Completed, "completed"}, {FlowEnd::Reset, "reset"},       {FlowEnd::ServerReset, "server_reset"},
+      {FlowEnd::Broken, "broken"},       {FlowEnd::Evicted, "evicted"},   {FlowEnd::IdleTimeout, "idle_timeout"},
+      {FlowEnd::Shutdown, "shutdown"},   {FlowEnd::Shed, "shed_inflight"}};
+  return nameOf(kNames, end);
 }
 
 FlowTable::FlowTable(const FlowLimits &limits, FlowSink &sink) : limits_(limits), sink_(sink) {

@@ -23,6 +23,8 @@
 // before the raw body span that holds it; pauses never re-feed body bytes, so none comes twice.
 #include "http/message_framer.h"
 
+#include "common/enum_names.h"
+
 #include <http_parser.h>
 
 #include <algorithm>
@@ -460,17 +462,9 @@ uint64_t MessageFramer::position() const {
 }
 
 const char *notHttpName(NotHttp reason) {
-  switch (reason) {
-  case NotHttp::ParseError:
-    return "parse_error";
-  case NotHttp::Upgrade:
-    return "upgrade";
-  case NotHttp::HeadBudget:
-    return "head_budget";
-  case NotHttp::Truncated:
-    return "truncated";
-  }
-  return "unknown";
+  static constexpr EnumName<NotHttp> kNames[] = {{NotHttp::ParseError, "parse_error"}, {NotHttp::Upgrade, "upgrade"},
+                                                 {NotHttp::HeadBudget, "head_budget"}, {NotHttp::Truncated, "truncated"}};
+  return nameOf(kNames, reason);
 }
 
 bool MessageFramer::inMessage() const {

@@ -28,6 +28,8 @@
 //    names that are not tokens and values with control characters.
 #include "http/request_rules.h"
 
+#include "common/enum_names.h"
+
 #include "common/error.h"
 
 #include <algorithm>
@@ -208,17 +210,9 @@ bool HeaderMatch::matches(const MessageHead &head) const { return evaluate(*this
 bool RequestMatch::matches(const MessageHead &head) const { return evaluate(*this, head) == Tri::Yes; }
 
 const char *verdictName(Verdict verdict) {
-  switch (verdict) {
-  case Verdict::Mirror:
-    return "mirror";
-  case Verdict::Excluded:
-    return "excluded";
-  case Verdict::NotMatched:
-    return "not_matched";
-  case Verdict::SampledOut:
-    return "sampled_out";
-  }
-  return "unknown";
+  static constexpr EnumName<Verdict> kNames[] = {{Verdict::Mirror, "mirror"}, {Verdict::Excluded, "excluded"},
+                                                 {Verdict::NotMatched, "not_matched"}, {Verdict::SampledOut, "sampled_out"}};
+  return nameOf(kNames, verdict);
 }
 
 Verdict decide(const HttpRules &rules, const MessageHead &request, uint32_t draw) {

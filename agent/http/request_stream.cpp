@@ -10,6 +10,8 @@
 //    matches the primary's N-th final response (HTTP/1.1 answers in order).
 #include "http/request_stream.h"
 
+#include "common/enum_names.h"
+
 #include <utility>
 
 namespace shadowtap::http {
@@ -21,21 +23,11 @@ std::span<const uint8_t> bytesOf(const std::string &text) {
 } // namespace
 
 const char *stopReasonName(StopReason reason) {
-  switch (reason) {
-  case StopReason::ParseError:
-    return "parse_error";
-  case StopReason::HeadBudget:
-    return "head_budget";
-  case StopReason::Truncated:
-    return "truncated";
-  case StopReason::UpgradeNotMirrored:
-    return "upgrade_not_mirrored";
-  case StopReason::UpgradeRefused:
-    return "upgrade_refused";
-  case StopReason::TunnelHeld:
-    return "tunnel_held";
-  }
-  return "unknown";
+  static constexpr EnumName<StopReason> kNames[] = {
+      {StopReason::ParseError, "parse_error"},     {StopReason::HeadBudget, "head_budget"},
+      {StopReason::Truncated, "truncated"},        {StopReason::UpgradeNotMirrored, "upgrade_not_mirrored"},
+      {StopReason::UpgradeRefused, "upgrade_refused"}, {StopReason::TunnelHeld, "tunnel_held"}};
+  return nameOf(kNames, reason);
 }
 
 RequestStream::RequestStream(std::shared_ptr<const HttpRules> rules, RequestStreamSink &sink,

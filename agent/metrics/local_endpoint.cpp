@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "metrics/local_endpoint.h"
 
+#include "net/netns.h"
+
 #include "common/error.h"
 #include "metrics/http_get.h"
 #include "metrics/metrics_server.h"
@@ -13,7 +15,9 @@
 
 namespace shadowtap {
 
-std::string endpointFilePath(const std::string &iface) { return std::string(kRunDir) + "/" + iface + ".endpoint"; }
+std::string endpointFilePath(const std::string &iface) {
+  return std::string(kRunDir) + "/" + tapKey(iface) + ".endpoint";
+}
 
 void writeEndpointFile(const std::string &iface, const std::string &host, unsigned short port) {
   std::string reachable = host;

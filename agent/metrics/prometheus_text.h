@@ -6,10 +6,14 @@
 #include "bpf/counter_names.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace shadowtap {
 
-// shadowtap_packets_total{LABELS,reason="..."}; `labels` e.g. iface="eth0".
-std::string renderKernelCounters(const std::string &labels, const CounterValues &kernel);
+// shadowtap_packets_total{LABELS,reason="..."}, one family with a series per (labels, reason);
+// labels e.g. iface="eth0".
+using LabelledCounters = std::vector<std::pair<std::string, CounterValues>>;
+std::string renderKernelCounters(const LabelledCounters &kernel);
 
 } // namespace shadowtap

@@ -152,6 +152,16 @@ std::string ifnameOf(int ifindex) {
   return ::if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "";
 }
 
+std::vector<std::string> interfaceNames() {
+  std::vector<std::string> names;
+  if (struct if_nameindex *all = ::if_nameindex()) {
+    for (struct if_nameindex *i = all; i->if_index != 0; i++)
+      names.emplace_back(i->if_name);
+    ::if_freenameindex(all);
+  }
+  return names;
+}
+
 std::string linkDriver(const std::string &name) {
   UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd.valid())

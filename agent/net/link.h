@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace shadowtap {
 
@@ -13,6 +14,7 @@ std::string ifaceHoldingAddress(const std::string &address);
 // Only the first check of ifaceHoldingAddress (an IPv4 or IPv6 address?), which needs no system.
 void checkInterfaceAddress(const std::string &address);
 std::string ifnameOf(int ifindex);       // "" if there is none
+std::vector<std::string> interfaceNames(); // every interface of this network namespace, now
 // The interface's driver as ethtool names it ("veth", "virtio_net", ...); "" if it does not say.
 std::string linkDriver(const std::string &name);
 

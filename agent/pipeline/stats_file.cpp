@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "pipeline/stats_file.h"
 
+#include "net/netns.h"
+
 #include <cstdio>
 #include <fcntl.h>
 #include <fstream>
@@ -10,7 +12,7 @@
 
 namespace shadowtap {
 
-std::string statsFilePath(const std::string &iface) { return std::string(kRunDir) + "/" + iface + ".json"; }
+std::string statsFilePath(const std::string &iface) { return std::string(kRunDir) + "/" + tapKey(iface) + ".json"; }
 
 void writeStatsFile(const std::string &path, const nlohmann::ordered_json &stats) {
   ::mkdir(kRunDir, 0700);

@@ -25,17 +25,7 @@ void AdmissionControl::apply(bool paused) {
     spdlog::info("overload over: admitting new connections again");
   }
   stats_.paused = paused;
-  // The map is checked every time, not only on a change: `shadowtap set` rewrites st_runtime
-  // with whatever it read, and must not leave admission paused (or resumed) behind our back.
-  try {
-    st_runtime runtime = maps_.runtime();
-    if (runtime.admit_paused != static_cast<uint32_t>(paused)) {
-      runtime.admit_paused = paused;
-      maps_.setRuntime(runtime);
-    }
-  } catch (const std::exception &e) {
-    spdlog::warn("overload: cannot update admission: {}", e.what()); // fail open: keep mirroring
-  }
+  setPaused_(paused); // fails open: an interface whose map cannot be written keeps mirroring
 }
 
 AdmissionStats AdmissionControl::stats() const {

@@ -9,10 +9,10 @@
 // (runtime/inflight_shedder.h).
 #pragma once
 
-#include "bpf/pinned_maps.h"
 #include "stats/stat_fields.h"
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -35,7 +35,10 @@ public:
   static constexpr double kHigh = 0.5; // a worker at half its buffer is behind...
   static constexpr double kLow = 0.2;  // ...until it is back under a fifth of it
 
-  AdmissionControl(TapMaps &maps, size_t workers) : maps_(maps), behind_(workers, false) {}
+  // `setPaused`: writes st_runtime.admit_paused on every tapped interface (TapSet::setAdmitPaused);
+  // called on every report, so a runtime rewritten behind our back (`shadowtap set`) is corrected.
+  AdmissionControl(std::function<void(bool)> setPaused, size_t workers)
+      : setPaused_(std::move(setPaused)), behind_(workers, false) {}
   // From worker `worker`'s thread, every tick. `load`: 0..1.
   void report(size_t worker, double load);
   AdmissionStats stats() const;
@@ -43,7 +46,7 @@ public:
 private:
   void apply(bool paused); // with mutex_ held
 
-  TapMaps &maps_;
+  std::function<void(bool)> setPaused_;
   mutable std::mutex mutex_;
   std::vector<bool> behind_;
   AdmissionStats stats_;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "runtime/agent.h"
 
+#include <boost/asio/post.hpp>
+
 #include "capture/bpf_ring_source.h"
 #include "capture/packet_ring.h"
 #include "common/clock.h"
@@ -16,6 +18,8 @@
 #include "replay/loop_guard.h"
 #include "stats/prometheus_writer.h"
 
+#include <cerrno>
+#include <cstring>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -71,17 +75,22 @@ std::set<uint16_t> mirroredPorts(const RunOptions &options) {
 
 Agent::Agent(asio::io_context &control, const RunOptions &options, const std::string &bpffs,
              std::unique_ptr<PcapWriter> pcap, const replay::ReplayPlan &plan)
-    : control_(control), options_(options), tap_(options, bpffs), statsPath_(statsFilePath(options.iface)),
+    : control_(control), options_(options), taps_(options, bpffs), statsPath_(statsFilePath(taps_.name())),
       resolver_(control) {
-  spdlog::info("tapping {} in {} mode ({}); service port on {}; tc attach {}; mirror {}; maps pinned at {}",
-               options.iface, options.mode == Mode::Xdp ? "xdp" : "tc", describe(options),
-               tap_.portsEitherSide(options) ? "either side (requests may leave by egress: a veth)"
-                                             : "the hook's side (requests arrive)",
-               attachModeName(tap_.attachMode()),
-               tap_.mirror().txName() == tap_.mirror().rxName()
-                   ? tap_.mirror().txName()
-                   : tap_.mirror().txName() + " -> " + tap_.mirror().rxName(),
-               tap_.pinDir());
+  std::string tapped;
+  taps_.forEach([&](const Tap &tap) { tapped += (tapped.empty() ? "" : ", ") + tap.iface(); });
+  spdlog::info("tapping {} in {} mode ({}); mirror {}; maps pinned under {}/shadowtap",
+               tapped.empty() ? "no interface yet" : tapped, options.mode == Mode::Xdp ? "xdp" : "tc",
+               describe(options),
+               taps_.mirror().txName() == taps_.mirror().rxName()
+                   ? taps_.mirror().txName()
+                   : taps_.mirror().txName() + " -> " + taps_.mirror().rxName(),
+               bpffs);
+  for (const auto &pattern : options.interfacePatterns())
+    if (isInterfacePattern(pattern)) {
+      linkWatch_ = std::make_unique<LinkWatch>(control_, [this] { rescanInterfaces(); });
+      break;
+    }
   // Workers run the pipeline when something consumes it: shadows to replay to, or a recording.
   startWorkers(plan.targets.empty() && !options.recordDir ? nullptr : &plan, std::move(pcap));
   if (options.metricsAddr != "off")
@@ -90,12 +99,14 @@ Agent::Agent(asio::io_context &control, const RunOptions &options, const std::st
 
 Agent::~Agent() {
   stopWorkers(std::chrono::seconds(2));
+  linkWatch_.reset();
+  taps_.forEach([this](const Tap &tap) { removeRunFiles(tap.iface()); });
   if (metrics_)
-    removeEndpointFile(options_.iface);
+    removeEndpointFile(taps_.name());
   if (auto stats = pipelineStats())
     spdlog::info("pipeline: {}", toJson(*stats).dump());
   ::unlink(statsPath_.c_str());
-  auto counters = tap_.maps().counters();
+  auto counters = taps_.counters();
   std::string kernel;
   for (uint32_t i = 0; i < ST_C_MAX; i++)
     if (counters[i])
@@ -115,16 +126,15 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
   std::shared_ptr<const replay::ReplayPlan> shared;
   if (plan)
     shared = std::make_shared<const replay::ReplayPlan>(*plan);
-  std::string rx = tap_.mirror().rxName();
+  std::string rx = taps_.mirror().rxName();
   PacketRing::Options ringOptions;
   if (!xdp && count > 1)
-    ringOptions.fanoutProg = tap_.datapath().fanoutFd(); // by inner connection: tunnels too
-  admission_ = std::make_unique<AdmissionControl>(tap_.maps(), count);
+    ringOptions.fanoutProg = taps_.shared().fanoutFd(); // by inner connection: tunnels too
+  admission_ = std::make_unique<AdmissionControl>([this](bool paused) { taps_.setAdmitPaused(paused); }, count);
   for (unsigned i = 0; i < count; i++) {
     std::unique_ptr<FrameSource> source;
     if (xdp) {
-      source = std::make_unique<BpfRingSource>(tap_.datapath().ringFd(),
-                                               [this] { return tap_.maps().counters()[ST_C_RING_FULL]; });
+      source = std::make_unique<BpfRingSource>(taps_.shared().ringFd(), [this] { return taps_.ringFull(); });
     } else if (count == 1) {
       source = std::make_unique<PacketRing>(rx, ringOptions);
     } else if (i == 0) {
@@ -142,7 +152,7 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
     settings.plan = shared;
     settings.onLoad = [this](size_t index, double load) { admission_->report(index, load); };
     settings.onShed = [this](const st_flow_key &key) {
-      if (!tap_.maps().shedFlow(key))
+      if (!taps_.shedFlow(key))
         spdlog::debug("overload: could not mark a shed connection in st_flows; its frames are absorbed here");
     };
     if (options_.recordDir) {
@@ -209,6 +219,8 @@ void Agent::tick() {
   // By the clock, not by counting ticks: under load a tick comes late, and ten late ticks would
   // leave the published stats ten times staler than a second.
   uint64_t now = monotonicNs();
+  if (linkWatch_ && now - lastRescanNs_ >= 1'000'000'000ull)
+    rescanInterfaces(); // besides every link message: a change the watch missed is found within a second
   if (now - lastPublishNs_ >= 1'000'000'000ull) {
     lastPublishNs_ = now;
     publish();
@@ -234,21 +246,15 @@ void Agent::applyReload(PlanResolver::Result result) {
       throw Error(result.error);
     RunOptions next = std::move(*result.options);
     auto &plan = result.plan;
-    if (next.iface != options_.iface || next.mode != options_.mode || next.mirrorIface != options_.mirrorIface ||
+    if (next.interfacePatterns() != options_.interfacePatterns() || next.mode != options_.mode || next.mirrorIface != options_.mirrorIface ||
         !sameVxlan(next) || next.snaplen != options_.snaplen || next.metricsAddr != options_.metricsAddr ||
         next.workers != options_.workers || next.recordDir != options_.recordDir ||
         next.recordMaxBytes != options_.recordMaxBytes)
-      throw Error("interface, mode, mirror interface or VXLAN mirror, snaplen, metrics address, workers and the recording cannot "
+      throw Error("interfaces, mode, mirror interface or VXLAN mirror, snaplen, metrics address, workers and the recording cannot "
                   "change on reload: restart the agent");
     setLogLevel(next.logLevel);
-    tap_.applyRules(next);
-    auto runtime = tap_.maps().runtime();
-    runtime.skip_mark = next.skipMark;
-    runtime.max_new_conns = next.maxNewConns;
-    runtime.max_mirror_bytes = next.maxMirrorBytes;
-    runtime.flags = tap_.runtimeFlags(next);
-    runtime.window_start_ns = runtime.window_conns = runtime.window_bytes = 0; // new budgets, new window
-    tap_.maps().setRuntime(runtime);
+    taps_.applyRules(next);
+    taps_.applyRuntime(next);
     if (workers_.empty() && !plan.targets.empty()) {
       options_ = next;
       startWorkers(&plan, nullptr);
@@ -276,7 +282,9 @@ void Agent::startEndpoint() {
   metrics_ = std::make_unique<MetricsServer>(control_, options_.metricsAddr, std::move(documents),
                                              [this] { return ready_; });
   auto bound = parseListenAddress(options_.metricsAddr);
-  writeEndpointFile(options_.iface, bound.address().to_string(), metrics_->port());
+  endpointHost_ = bound.address().to_string();
+  writeEndpointFile(taps_.name(), endpointHost_, metrics_->port());
+  taps_.forEach([this](const Tap &tap) { addRunFiles(tap.iface()); });
   spdlog::info("serving /metrics, /healthz, /status.json and /report.json on {}", options_.metricsAddr);
 }
 
@@ -295,9 +303,72 @@ std::optional<PipelineStats> Agent::pipelineStats() const {
   return total;
 }
 
-// What `status` reads: readiness, then the pipeline's counters when it runs.
+void Agent::rescanInterfaces() {
+  lastRescanNs_ = monotonicNs();
+  auto changes = taps_.rescan();
+  for (const auto &iface : changes.removed)
+    removeRunFiles(iface);
+  for (const auto &iface : changes.added)
+    addRunFiles(iface);
+  if (changes.more)
+    asio::post(control_, [this] { rescanInterfaces(); });
+}
+
+// `status --iface X` and `report --iface X` find the agent through X's run files, whichever of
+// its interfaces X is: the endpoint is recorded under each, the stats file linked.
+void Agent::addRunFiles(const std::string &iface) {
+  if (iface == taps_.name())
+    return;
+  if (metrics_)
+    writeEndpointFile(iface, endpointHost_, metrics_->port());
+  std::string link = statsFilePath(iface);
+  ::unlink(link.c_str());
+  if (::symlink(statsPath_.c_str(), link.c_str()) != 0)
+    spdlog::debug("cannot link {} to {}: {}", link, statsPath_, std::strerror(errno));
+}
+
+void Agent::removeRunFiles(const std::string &iface) {
+  if (iface == taps_.name())
+    return;
+  if (metrics_)
+    removeEndpointFile(iface);
+  ::unlink(statsFilePath(iface).c_str());
+}
+
+// One entry per tapped interface: how it is attached, where the service port is looked for, and
+// its kernel counters.
+nlohmann::ordered_json Agent::interfacesDocument() const {
+  auto list = nlohmann::ordered_json::array();
+  taps_.forEach([&](const Tap &tap) {
+    nlohmann::ordered_json counters = nlohmann::ordered_json::object();
+    try {
+      auto values = tap.maps().counters();
+      for (uint32_t i = 0; i < ST_C_MAX; i++)
+        if (values[i])
+          counters[counterName(i)] = values[i];
+    } catch (const std::exception &) {
+    }
+    list.push_back({{"name", tap.iface()},
+                    {"ifindex", tap.ifindex()},
+                    {"tc_attach", attachModeName(tap.attachMode())},
+                    {"service_port_side", tap.portsEitherSide(options_) ? "either" : "hook"},
+                    {"kernel", std::move(counters)}});
+  });
+  return list;
+}
+
+// What `status` reads: readiness, the interfaces, then the pipeline's counters when it runs.
 nlohmann::ordered_json Agent::statusDocument() const {
   nlohmann::ordered_json doc = {{"ready", ready_}};
+  doc["interfaces"] = interfacesDocument();
+  doc["tap_set"] = stats::toJson<TapSetStats>(taps_.stats(), kTapSetStatsFields);
+  // Every tap's kernel counters added up (forgotten ones too): what the ledger compares the
+  // pipeline with, since one pipeline reads the clones of every interface.
+  auto kernel = taps_.counters();
+  nlohmann::ordered_json total = nlohmann::ordered_json::object();
+  for (uint32_t i = 0; i < ST_C_MAX; i++)
+    total[counterName(i)] = kernel[i];
+  doc["kernel"] = std::move(total);
   if (auto stats = pipelineStats()) {
     doc["workers"] = workers_.size();
     // How the shards are loaded: a fan-out that put every connection on one worker shows here.
@@ -317,8 +388,19 @@ nlohmann::ordered_json Agent::statusDocument() const {
 }
 
 std::string Agent::metricsText() {
-  std::string labels = "iface=\"" + stats::escapeLabelValue(options_.iface) + "\"";
-  std::string text = renderKernelCounters(labels, tap_.maps().counters());
+  std::string labels = "iface=\"" + stats::escapeLabelValue(taps_.name()) + "\"";
+  // Kernel counters per tapped interface; the rest is the agent's, labelled with its name (the
+  // interface itself when one is tapped by name).
+  LabelledCounters kernel;
+  taps_.forEach([&](const Tap &tap) {
+    try {
+      kernel.emplace_back("iface=\"" + stats::escapeLabelValue(tap.iface()) + "\"", tap.maps().counters());
+    } catch (const std::exception &) {
+    }
+  });
+  std::string text = renderKernelCounters(kernel);
+  auto tapSet = taps_.stats();
+  stats::appendPrometheus<TapSetStats>(text, "tap_set", kTapSetStatsFields, {{labels, &tapSet}});
   if (auto stats = pipelineStats()) {
     appendPrometheus(text, labels, *stats);
     stats::appendPrometheus<ConfigStats>(text, "config", kConfigStatsFields, {{labels, &config_}});

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The running agent: everything `shadowtap run` keeps alive, in construction order.
 //
-//   Tap (attached programs, maps, mirror pair)
+//   TapSet (one mirror, the shared maps, a Tap per interface: programs, pins, counters),
+//   followed by a LinkWatch when an --iface is a pattern
 //   Workers: each a thread with its own loop, frame source shard and pipeline (runtime/worker.h)
 //   the control side, on the caller's loop: local endpoint (/metrics, /healthz, /status.json,
 //   /report.json), the stats file, reload, signals (run.cpp)
@@ -20,7 +21,8 @@
 #include "runtime/admission_control.h"
 #include "runtime/plan_resolver.h"
 #include "runtime/worker.h"
-#include "tap/tap.h"
+#include "net/link_watch.h"
+#include "tap/tap_set.h"
 
 #include <boost/asio/io_context.hpp>
 #include <functional>
@@ -55,11 +57,15 @@ public:
   // one did not stop in time.
   bool stopWorkers(std::chrono::milliseconds deadline);
   size_t workerCount() const { return workers_.size(); }
-  // False once the tapped interface is gone (deleted, or its name taken by another).
-  bool tapPresent() const { return tap_.interfacePresent(); }
+  // An interface named by --iface (not matched by a pattern) that is gone, or "".
+  std::string goneNamedInterface() const { return taps_.goneNamedInterface(); }
 
 private:
   void applyReload(PlanResolver::Result result);
+  void rescanInterfaces();
+  void addRunFiles(const std::string &iface);
+  void removeRunFiles(const std::string &iface);
+  nlohmann::ordered_json interfacesDocument() const;
   void startEndpoint();
   void startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWriter> pcap);
   replay::ReplayOptions replayOptions(const RunOptions &options) const;
@@ -73,7 +79,9 @@ private:
 
   boost::asio::io_context &control_;
   RunOptions options_;
-  Tap tap_;
+  TapSet taps_;
+  std::unique_ptr<LinkWatch> linkWatch_; // only when an --iface is a pattern
+  uint64_t lastRescanNs_ = 0;
   std::string statsPath_;
   compare::Comparison comparison_;
   std::unique_ptr<AdmissionControl> admission_; // before workers_: they report to it until joined
@@ -82,6 +90,7 @@ private:
   ConfigStats config_;
   PlanResolver resolver_; // reload: the configuration read and resolved off the control loop
   uint64_t lastPublishNs_ = 0;
+  std::string endpointHost_; // where the endpoint is recorded as listening
   bool ready_ = false;
 };
 

@@ -21,23 +21,14 @@ PinDirGuard::~PinDirGuard() {
   removePinDir(dir_);
 }
 
-Tap::Tap(const RunOptions &options, const std::string &bpffs)
-    : iface_(options.iface), ifindex_(requireIfindex(options.iface, "--iface")),
-      veth_(linkDriver(options.iface) == "veth"), pinDir_(pinDirFor(bpffs, options.iface)) {
-  if (auto existing = findExistingTap(options.iface, bpffs); existing.present) {
-    // Policy (docs/architecture.md): refuse while the owner runs; a tap whose agent died is
-    // replaced only when asked (--replace-stale), so two agents never share an interface.
-    if (existing.agentAlive || !options.replaceStale)
-      throw Error(existing.description);
-    spdlog::warn("replacing the tap a previous agent left on {} (--replace-stale)", options.iface);
-    for (const auto &line : detachLeftovers(options.iface, bpffs))
-      spdlog::info("{}", line);
-  }
-
-  attachMode_ = chooseTcAttachMode(ifindex_, options.iface);
-  mirror_ = std::make_unique<MirrorPair>(options.iface, options.mirrorIface, options.mirrorVxlan, options.vni);
+Tap::Tap(const RunOptions &options, const std::string &iface, const std::string &bpffs, const MirrorPair &mirror,
+         const Datapath &shared, uint32_t seed)
+    : iface_(iface), ifindex_(requireIfindex(iface, "--iface")), veth_(linkDriver(iface) == "veth"),
+      pinDir_(pinDirFor(bpffs, iface)) {
+  claimInterface(iface, bpffs, options.replaceStale);
+  attachMode_ = chooseTcAttachMode(ifindex_, iface);
   pins_ = std::make_unique<PinDirGuard>(pinDir_);
-  datapath_ = std::make_unique<Datapath>(Datapath::Settings{options.mode, options.snaplen, pinDir_});
+  datapath_ = std::make_unique<Datapath>(Datapath::Settings{options.mode, options.snaplen, pinDir_, &shared});
 
   // Maps are filled before any program is attached, so the first packet already sees the rules.
   // In XDP mode libxdp loads the object as part of attaching, so load it here only for TC.
@@ -47,57 +38,64 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs)
 
   auto configure = [&] {
     maps_ = std::make_unique<TapMaps>(datapath_->mapFds());
-    applyRules(options);
     st_runtime runtime{};
-    runtime.seed = std::random_device{}();
-    runtime.skip_mark = options.skipMark;
-    runtime.max_new_conns = options.maxNewConns;
-    runtime.max_mirror_bytes = options.maxMirrorBytes;
-    runtime.flags = runtimeFlags(options);
+    runtime.seed = seed;
     runtime.enabled = 1;
     maps_->setRuntime(runtime);
+    applyRuntime(options);
   };
 
   st_state state{};
   state.mode = xdp ? ST_MODE_XDP : ST_MODE_TC;
   state.ifindex = static_cast<uint32_t>(ifindex_);
-  state.mirror_ifindex = static_cast<uint32_t>(mirror_->txIfindex());
+  state.mirror_ifindex = static_cast<uint32_t>(mirror.txIfindex());
   state.agent_pid = static_cast<uint32_t>(::getpid());
-  std::strncpy(state.mirror_iface, mirror_->txName().c_str(), sizeof(state.mirror_iface) - 1);
-  if (mirror_->created()) {
+  std::strncpy(state.mirror_iface, mirror.txName().c_str(), sizeof(state.mirror_iface) - 1);
+  if (mirror.created()) {
     state.flags |= ST_STATE_CREATED_VETH; // the pair, or the VXLAN device: deleted on detach
-    if (!mirror_->vxlan())
-      std::strncpy(state.mirror_peer, mirror_->rxName().c_str(), sizeof(state.mirror_peer) - 1);
+    if (!mirror.vxlan())
+      std::strncpy(state.mirror_peer, mirror.rxName().c_str(), sizeof(state.mirror_peer) - 1);
   }
   if (attachMode_ == TcAttachMode::Tcx)
     state.flags |= ST_STATE_TCX;
 
   if (xdp) {
     // The XDP program is disabled (runtime.enabled == 0, the zeroed map) until configure() runs.
-    xdp_ = std::make_unique<XdpAttachment>(datapath_->object(), ifindex_, options.iface);
+    xdp_ = std::make_unique<XdpAttachment>(datapath_->object(), ifindex_, iface);
     datapath_->markLoaded();
     state.flags |= ST_STATE_XDP_ATTACHED;
   }
   configure();
 
   if (attachMode_ == TcAttachMode::Clsact) { // tcx needs no qdisc
-    clsact_ = std::make_unique<ClsactQdisc>(ifindex_, options.iface);
+    clsact_ = std::make_unique<ClsactQdisc>(ifindex_, iface);
     if (clsact_->created())
       state.flags |= ST_STATE_CREATED_CLSACT;
   }
   maps_->setState(state); // recorded before each attach, so a crash in between is still undoable
   if (!xdp) {
-    ingress_ = std::make_unique<TcProgram>(attachMode_, ifindex_, options.iface, TcDirection::Ingress,
+    ingress_ = std::make_unique<TcProgram>(attachMode_, ifindex_, iface, TcDirection::Ingress,
                                            datapath_->tcIngressFd());
     state.flags |= ST_STATE_TC_INGRESS;
   }
-  egress_ =
-      std::make_unique<TcProgram>(attachMode_, ifindex_, options.iface, TcDirection::Egress, datapath_->tcEgressFd());
+  egress_ = std::make_unique<TcProgram>(attachMode_, ifindex_, iface, TcDirection::Egress, datapath_->tcEgressFd());
   state.flags |= ST_STATE_TC_EGRESS;
   maps_->setState(state);
-  spdlog::info("tc programs attached on {} through {}{}", options.iface, attachModeName(attachMode_),
+  spdlog::info("tc programs attached on {} through {}{}; service port on {}", iface, attachModeName(attachMode_),
                attachMode_ == TcAttachMode::Tcx ? " (links at the head of the chain, not pinned)"
-                                                : " (cls_bpf filters, handle/priority 0x5354)");
+                                                : " (cls_bpf filters, handle/priority 0x5354)",
+               portsEitherSide(options) ? "either side (requests may leave by egress: a veth)"
+                                        : "the hook's side (requests arrive)");
+}
+
+void Tap::applyRuntime(const RunOptions &options) {
+  auto runtime = maps_->runtime();
+  runtime.skip_mark = options.skipMark;
+  runtime.max_new_conns = options.maxNewConns;
+  runtime.max_mirror_bytes = options.maxMirrorBytes;
+  runtime.flags = runtimeFlags(options);
+  runtime.window_start_ns = runtime.window_conns = runtime.window_bytes = 0; // new budgets, new window
+  maps_->setRuntime(runtime);
 }
 
 // A pod's host-side veth carries requests to the pod on its egress: on a veth the service port
@@ -105,31 +103,6 @@ Tap::Tap(const RunOptions &options, const std::string &bpffs)
 uint32_t Tap::runtimeFlags(const RunOptions &options) const {
   bool either = options.direction == Direction::Ports || (options.direction == Direction::Auto && veth_);
   return either ? ST_RT_PORTS_EITHER_SIDE : 0;
-}
-
-void Tap::applyRules(const RunOptions &options) {
-  // Add or change every configured port, then drop the ports no longer configured: a port that
-  // stays keeps matching throughout, so its open connections are never cut.
-  auto mirrorIfindex = static_cast<uint32_t>(mirror_->txIfindex());
-  for (const auto &service : options.services)
-    maps_->setRule(service.port, st_rule{service.ratePpm, mirrorIfindex, ST_RULE_ENABLED, 0});
-  for (const auto &[port, rule] : maps_->rules()) {
-    bool kept = false;
-    for (const auto &service : options.services)
-      kept = kept || service.port == port;
-    if (!kept)
-      maps_->removeRule(port);
-  }
-  // Same for exclusions.
-  for (const auto &cidr : options.excludes)
-    maps_->addExclude(cidr.key);
-  for (const auto &key : maps_->excludes()) {
-    bool kept = false;
-    for (const auto &cidr : options.excludes)
-      kept = kept || std::memcmp(&cidr.key, &key, sizeof(key)) == 0;
-    if (!kept)
-      maps_->removeExclude(key);
-  }
 }
 
 Tap::~Tap() {
@@ -141,7 +114,19 @@ Tap::~Tap() {
   maps_.reset();
   datapath_.reset();
   pins_.reset();
-  mirror_.reset();
+}
+
+void claimInterface(const std::string &iface, const std::string &bpffs, bool replaceStale) {
+  auto existing = findExistingTap(iface, bpffs);
+  if (!existing.present)
+    return;
+  // Policy (docs/architecture.md): refuse while the owner runs; a tap whose agent died is
+  // replaced only when asked (--replace-stale), so two agents never share an interface.
+  if (existing.agentAlive || !replaceStale)
+    throw Error(existing.description);
+  spdlog::warn("replacing the tap a previous agent left on {} (--replace-stale)", iface);
+  for (const auto &line : detachLeftovers(iface, bpffs))
+    spdlog::info("{}", line);
 }
 
 ExistingTap findExistingTap(const std::string &iface, const std::string &bpffs) {

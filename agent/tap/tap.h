@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// One tap on one interface: everything `shadowtap run` attaches, owned as RAII members so that
-// destruction (normal exit, signal, or an exception half-way through) undoes exactly what was
-// done, in reverse order. `detachLeftovers` undoes the same for an agent that was killed.
+// One tap on one interface: everything `shadowtap run` attaches there, owned as RAII members so
+// that destruction (normal exit, signal, the interface going, or an exception half-way through)
+// undoes exactly what was done, in reverse order. `detachLeftovers` undoes the same for an agent
+// that was killed. The mirror interface and the shared maps belong to the agent's TapSet
+// (tap/tap_set.h): one of each however many interfaces are tapped.
 #pragma once
 
 #include "bpf/datapath.h"
@@ -31,15 +33,20 @@ private:
 
 class Tap {
 public:
-  Tap(const RunOptions &options, const std::string &bpffs); // attaches; throws Error
+  // Attaches to `iface`, cloning into `mirror`, with the rules, exclusions, flow decisions and
+  // ring of `shared` (already filled); `seed`: the agent's sampling seed, the same on every
+  // interface so a connection seen on two gets one decision. Throws Error.
+  Tap(const RunOptions &options, const std::string &iface, const std::string &bpffs, const MirrorPair &mirror,
+      const Datapath &shared, uint32_t seed);
   ~Tap();
 
   TapMaps &maps() { return *maps_; }
-  // Makes the live rules and exclusions equal to `options`' (used at start and on reload).
-  void applyRules(const RunOptions &options);
-  Datapath &datapath() { return *datapath_; }
+  const TapMaps &maps() const { return *maps_; }
+  // This interface's part of a (re)configuration: direction and budgets (st_runtime).
+  void applyRuntime(const RunOptions &options);
+  const std::string &iface() const { return iface_; }
+  int ifindex() const { return ifindex_; }
   const std::string &pinDir() const { return pinDir_; }
-  const MirrorPair &mirror() const { return *mirror_; }
   TcAttachMode attachMode() const { return attachMode_; }
   // False once the tapped interface is gone: deleted (a pod's veth when the pod goes), or another
   // interface took its name. Its programs went with it; the tap then only has things to clean up.
@@ -55,7 +62,6 @@ private:
   std::string pinDir_;
   TcAttachMode attachMode_ = TcAttachMode::Tcx;
   // Declaration order is construction order; destruction runs the other way round.
-  std::unique_ptr<MirrorPair> mirror_;
   std::unique_ptr<PinDirGuard> pins_;
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<TapMaps> maps_;
@@ -72,6 +78,9 @@ struct ExistingTap {
   std::string description; // "" if !present
 };
 ExistingTap findExistingTap(const std::string &iface, const std::string &bpffs);
+// Nothing of shadowtap on `iface`, or only what an agent that no longer runs left and
+// `replaceStale` allows removing (removed here); otherwise throws Error saying what holds it.
+void claimInterface(const std::string &iface, const std::string &bpffs, bool replaceStale);
 
 // Removes whatever shadowtap left on `iface`; returns a line per thing removed.
 std::vector<std::string> detachLeftovers(const std::string &iface, const std::string &bpffs);

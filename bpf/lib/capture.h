@@ -174,10 +174,17 @@ static __always_inline void st_budget_charge(struct st_runtime *rt, __u32 len)
 }
 
 static __always_inline int st_flow_mirrored(struct st_flow_key *key, __u32 hash, __u32 rate_ppm,
-					    int syn, struct st_runtime *rt)
+					    int syn, struct st_runtime *rt, __u32 ifindex)
 {
-	struct st_flow_decision decision = {.hash = hash}, *recorded;
+	struct st_flow_decision decision = {.hash = hash, .ifindex = ifindex}, *recorded;
 
+	recorded = bpf_map_lookup_elem(&st_flows, key);
+	/* Decided on another tapped interface (the maps are shared by every interface of an agent):
+	 * that one mirrors it, a retransmitted SYN included. */
+	if (recorded && recorded->ifindex && recorded->ifindex != ifindex) {
+		st_count(ST_C_OTHER_IFACE);
+		return 0;
+	}
 	if (syn) {
 		decision.mirrored = st_sampled(hash, rate_ppm);
 		/* Overload and budgets shed at connection granularity: the whole connection is
@@ -188,7 +195,6 @@ static __always_inline int st_flow_mirrored(struct st_flow_key *key, __u32 hash,
 		} else if (decision.mirrored && !st_budget_admits(rt)) {
 			/* A retransmitted SYN of a connection already mirrored keeps it: refusing it
 			 * now would cut a connection in the middle. */
-			recorded = bpf_map_lookup_elem(&st_flows, key);
 			if (recorded && recorded->mirrored == ST_FLOW_MIRRORED)
 				return 1;
 			decision.mirrored = 0;
@@ -202,7 +208,6 @@ static __always_inline int st_flow_mirrored(struct st_flow_key *key, __u32 hash,
 			st_count(ST_C_FLOW_RECORD_FAILED);
 		return decision.mirrored;
 	}
-	recorded = bpf_map_lookup_elem(&st_flows, key);
 	if (recorded) {
 		if (recorded->mirrored == ST_FLOW_SHED) {
 			st_count(ST_C_SHED_INFLIGHT);
@@ -274,7 +279,7 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook, enum st_outp
 
 	st_flow_key_make(&key, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport);
 	hash = st_flow_key_hash(&key, rt->seed);
-	if (!st_flow_mirrored(&key, hash, rule->rate_ppm, pkt.syn, rt)) {
+	if (!st_flow_mirrored(&key, hash, rule->rate_ppm, pkt.syn, rt, st_ctx_ifindex(ctx, hook))) {
 		reason = ST_C_NOT_SAMPLED;
 		goto out;
 	}

@@ -198,6 +198,10 @@ enum st_counter {
 	/* A sampled SYN not admitted: this second's --max-new-conns or --max-mirror-rate budget is
 	 * spent (terminal reason not_sampled; the connection is skipped whole). */
 	ST_C_SHED_BUDGET,
+	/* A packet of a connection another interface of this agent mirrors (st_flow_decision.ifindex:
+	 * the connection crosses both, e.g. pod to pod on one node): not mirrored twice (terminal
+	 * reason not_sampled). */
+	ST_C_OTHER_IFACE,
 	ST_C_MAX,
 };
 
@@ -361,6 +365,10 @@ enum st_flow_mirrored {
 struct st_flow_decision {
 	__u32 mirrored; /* enum st_flow_mirrored */
 	__u32 hash;
+	/* The tapped interface that decided it (its SYN's first hook): an agent tapping several (pod
+	 * veths) sees a connection between two of its pods on both; only this one mirrors it, the
+	 * other counts ST_C_OTHER_IFACE. 0: any. */
+	__u32 ifindex;
 };
 
 /* The capture fan-out (TC mode, several workers) hashes the same key with the seed ^ this salt: the
@@ -387,7 +395,7 @@ ST_STATIC_ASSERT(sizeof(struct st_pkt_meta) == 32, "st_pkt_meta ABI");
 ST_STATIC_ASSERT(__builtin_offsetof(struct st_pkt_meta, direction) == 24, "st_pkt_meta ABI");
 ST_STATIC_ASSERT(__builtin_offsetof(struct st_pkt_meta, flags) == 25, "st_pkt_meta ABI");
 ST_STATIC_ASSERT(sizeof(struct st_flow_key) == 36, "st_flow_key ABI");
-ST_STATIC_ASSERT(sizeof(struct st_flow_decision) == 8, "st_flow_decision ABI");
+ST_STATIC_ASSERT(sizeof(struct st_flow_decision) == 12, "st_flow_decision ABI");
 ST_STATIC_ASSERT((ST_RING_BYTES & (ST_RING_BYTES - 1)) == 0, "ring size must be a power of two");
 
 #endif /* SHADOWTAP_SHARED_H */

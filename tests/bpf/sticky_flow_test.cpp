@@ -7,6 +7,7 @@
 #include "test_tap.h"
 
 #include "bpf/counter_names.h"
+#include "bpf/pinned_maps.h"
 
 #include <gtest/gtest.h>
 
@@ -34,11 +35,12 @@ protected:
 
   // Runs one packet of `shape` (request on ingress, response on egress) and returns its terminal
   // reason; checks verdict, packet and that exactly `events` were counted besides.
-  uint32_t send(const TcpShape &shape, bool egress, std::vector<uint32_t> events = {}) {
+  // `ifindex`: the interface it is seen on (tc hooks only; 0: the tests' usual one, loopback).
+  uint32_t send(const TcpShape &shape, bool egress, std::vector<uint32_t> events = {}, uint32_t ifindex = 0) {
     Hook hook = egress ? Hook::TcEgress : ingress();
     Bytes packet = tcpPacket(shape, egress).build();
     auto before = tap_->counters();
-    RunResult result = tap_->run(hook, packet);
+    RunResult result = tap_->run(hook, packet, 0, ifindex);
     auto delta = counterDelta(before, tap_->counters());
     EXPECT_EQ(result.err, 0);
     EXPECT_EQ(result.out, packet);
@@ -120,6 +122,36 @@ TEST_P(StickyFlows, SynRecordsTheDecisionInStFlows) {
   ASSERT_TRUE(decision.has_value());
   EXPECT_EQ(decision->mirrored, 1u);
   EXPECT_EQ(decision->hash, st_flow_hash(client, syn.clientPort, server, syn.servicePort, kTestSeed));
+}
+
+// One agent, two tapped interfaces, one connection crossing both (pod to pod on a node: the maps
+// are shared). The interface that saw the SYN first decides and mirrors; on the other every
+// packet of it, a retransmitted SYN included, is left to the first (other_iface), so the
+// connection is mirrored once. Once the deciding interface's decisions are dropped (it went),
+// the other decides afresh.
+TEST_P(StickyFlows, ConnectionCrossingTwoTappedInterfacesIsMirroredOnce) {
+  if (GetParam().xdp)
+    GTEST_SKIP() << "xdp_md test runs take no ingress interface here; the tc hooks cover the shared logic";
+  setRate(ST_RATE_SCALE);
+  const auto other = static_cast<uint32_t>(mirrorIfindex()); // any interface but loopback
+  TcpShape syn = packetOf(45000, kTcpSyn);
+  EXPECT_EQ(send(syn, false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED}), mirrored(false));
+  EXPECT_EQ(send(syn, true, {ST_C_OTHER_IFACE}, other), ST_C_NOT_SAMPLED); // leaving by the other
+  EXPECT_EQ(send(packetOf(45000, kTcpSyn | kTcpAck), false, {ST_C_OTHER_IFACE}, other), ST_C_NOT_SAMPLED);
+  EXPECT_EQ(send(packetOf(45000, kTcpSyn | kTcpAck), true), mirrored(true));
+  EXPECT_EQ(send(packetOf(45000, kTcpAck | kTcpPsh), true, {ST_C_OTHER_IFACE}, other), ST_C_NOT_SAMPLED);
+  EXPECT_EQ(send(packetOf(45000, kTcpAck | kTcpPsh), false), mirrored(false));
+  EXPECT_EQ(send(syn, false, {ST_C_OTHER_IFACE}, other), ST_C_NOT_SAMPLED); // a retransmitted SYN
+  uint32_t client[4], server[4];
+  shapeAddrs(syn, client, server);
+  st_flow_key key{};
+  st_flow_key_make(&key, client, syn.clientPort, server, syn.servicePort);
+  ASSERT_TRUE(tap_->flow(key).has_value());
+  EXPECT_EQ(tap_->flow(key)->ifindex, 1u); // loopback decided
+  // The deciding interface goes (TapSet::forget drops what it decided): the other decides anew.
+  EXPECT_EQ(TapMaps(MapFds{.flows = tap_->flowsFd()}).dropFlowsDecidedOn(1), 1u);
+  EXPECT_EQ(send(syn, false, {ST_C_FLOW_ADMITTED, ST_C_FLOW_DECIDED}, other), mirrored(false));
+  EXPECT_EQ(tap_->flow(key)->ifindex, other);
 }
 
 // Overload: the agent gives a connection up in flight (TapMaps::shedFlow). Its later packets, both

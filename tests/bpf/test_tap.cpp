@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "test_tap.h"
 
+#include "common/enum_names.h"
+
 #include "bpf/counter_names.h"
 
 #include <arpa/inet.h>
@@ -17,15 +19,9 @@
 namespace shadowtap::test {
 
 std::string hookName(Hook hook) {
-  switch (hook) {
-  case Hook::TcIngress:
-    return "tc_ingress";
-  case Hook::TcEgress:
-    return "tc_egress";
-  case Hook::XdpIngress:
-    return "xdp_ingress";
-  }
-  return "?";
+  static constexpr EnumName<Hook> kNames[] = {
+      {Hook::TcIngress, "tc_ingress"}, {Hook::TcEgress, "tc_egress"}, {Hook::XdpIngress, "xdp_ingress"}};
+  return nameOf(kNames, hook);
 }
 
 TestTap::TestTap(Mode mode, uint32_t snaplen)
@@ -68,7 +64,7 @@ RunResult TestTap::runFanout(const Bytes &packet) const {
   return result;
 }
 
-RunResult TestTap::run(Hook hook, const Bytes &packet, uint32_t mark) const {
+RunResult TestTap::run(Hook hook, const Bytes &packet, uint32_t mark, uint32_t ifindex) const {
   if (!hasHook(hook))
     throw std::logic_error(hookName(hook) + " is not loaded in this mode");
   int fd = hook == Hook::TcIngress  ? datapath_.tcIngressFd()
@@ -87,6 +83,7 @@ RunResult TestTap::run(Hook hook, const Bytes &packet, uint32_t mark) const {
   __sk_buff skb{};
   if (!isXdp(hook)) {
     skb.mark = mark;
+    skb.ifindex = ifindex;
     opts.ctx_in = &skb;
     opts.ctx_size_in = sizeof(skb);
   }

@@ -64,7 +64,8 @@ public:
   bool hasHook(Hook hook) const;
 
   // BPF_PROG_TEST_RUN of `hook` on `packet`; `mark` goes into __sk_buff.mark (TC hooks only).
-  RunResult run(Hook hook, const Bytes &packet, uint32_t mark = 0) const;
+  // `ifindex` (tc hooks): the interface the packet is seen on (__sk_buff.ifindex); 0: loopback.
+  RunResult run(Hook hook, const Bytes &packet, uint32_t mark = 0, uint32_t ifindex = 0) const;
   // BPF_PROG_TEST_RUN of the capture fan-out's socket filter (TC mode): retval is its choice.
   RunResult runFanout(const Bytes &packet) const;
 

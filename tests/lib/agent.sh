@@ -97,7 +97,14 @@ agent_launch() {
   local prev="" arg
   AGENT_IFACE="" AGENT_SHADOW=0 AGENT_RC=""
   for arg in "$@"; do
-    [ "$prev" = --iface ] && AGENT_IFACE="$arg"
+    # The first --iface names the agent for status; with a pattern, AGENT_STATUS_IFACE (one of the
+    # interfaces it matches) does, and the test registers what it taps.
+    if [ "$prev" = --iface ] && [ -z "$AGENT_IFACE" ]; then
+      case "$arg" in
+      *[*?[]*) AGENT_IFACE="${AGENT_STATUS_IFACE:?agent_launch: a pattern --iface needs AGENT_STATUS_IFACE}" ;;
+      *) AGENT_IFACE="$arg" ;;
+      esac
+    fi
     [ "$arg" = --shadow ] && AGENT_SHADOW=1
     prev="$arg"
   done

@@ -65,7 +65,7 @@ TEST(MetricsServer, BadOrBusyAddressesAreClearErrors) {
 TEST(PrometheusText, KernelCountersWithLabels) {
   CounterValues kernel{};
   kernel[ST_C_CLONED] = 42;
-  auto text = renderKernelCounters("iface=\"eth0\"", kernel);
+  auto text = renderKernelCounters({{"iface=\"eth0\"", kernel}});
   EXPECT_NE(text.find("shadowtap_packets_total{iface=\"eth0\",reason=\"cloned\"} 42\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE shadowtap_packets_total counter"), std::string::npos);
   EXPECT_EQ(text.find("shadowtap_replay"), std::string::npos);

@@ -6,6 +6,7 @@
 #include "cli/run_flags.h"
 #include "common/error.h"
 #include "config/value_parsers.h"
+#include "tap/tap_set.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -495,4 +496,49 @@ TEST(DirectionFlags, FlagAndFile) {
   file.write("interface: cali1\ndirection: sideways\nservices:\n  - port: 80\n");
   EXPECT_NE(errorOf({"--config", file.path()}).find(":2: direction: invalid --direction 'sideways'"), std::string::npos)
       << errorOf({"--config", file.path()});
+}
+
+// Several interfaces, names and glob patterns (tap/tap_set.h): --iface repeated, or interfaces: in
+// the file; the flags replace the file's list as a whole.
+TEST(InterfaceFlags, RepeatedIfaceAndInterfacesList) {
+  auto o = build({"--iface", "eth0", "--iface", "cali*", "--port", "80"});
+  EXPECT_EQ(o.interfacePatterns(), (std::vector<std::string>{"eth0", "cali*"}));
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80"}).interfacePatterns(), std::vector<std::string>{"eth0"});
+  EXPECT_EQ(errorOf({"--iface", "eth0", "--iface", "eth0", "--port", "80"}), "--iface eth0 is given twice");
+  EXPECT_EQ(errorOf({"--iface", "eth0", "--iface", "a/b", "--port", "80"}), "invalid --iface 'a/b': not an interface name");
+  EXPECT_EQ(errorOf({"--iface", "veth*", "--port", "80", "--mirror-iface", "eth0", "--iface", "eth0"}),
+            "--mirror-iface must differ from --iface: mirroring an interface into itself loops");
+
+  TempConfig file("interfaces: [eth0, 'veth*']\nservices:\n  - port: 80\n");
+  EXPECT_EQ(build({"--config", file.path()}).interfacePatterns(), (std::vector<std::string>{"eth0", "veth*"}));
+  EXPECT_EQ(build({"--config", file.path(), "--iface", "lxc*"}).interfacePatterns(), std::vector<std::string>{"lxc*"});
+  for (const auto &[text, error] : std::vector<std::pair<std::string, std::string>>{
+           {"interfaces: eth0\n", ":1: interfaces: expected a list of interface names or patterns"},
+           {"interfaces: []\n", ":1: interfaces: expected a list of interface names or patterns"},
+           {"interface: eth0\ninterfaces: [eth1]\n", ":2: interfaces: give interface or interfaces"},
+       }) {
+    file.write(text + "services:\n  - port: 80\n");
+    EXPECT_NE(errorOf({"--config", file.path()}).find(error), std::string::npos) << errorOf({"--config", file.path()});
+  }
+}
+
+// A DaemonSet: the node's NIC by its address, and the pods' veths by pattern.
+TEST(InterfaceFlags, InterfaceFromAddressComesFirstThenThePatterns) {
+  TempConfig file("interfaceFromAddress: 192.0.2.1\ninterfaces: ['cali*']\nservices:\n  - port: 80\n");
+  EXPECT_EQ(build({"--config", file.path()}).interfacePatterns(), (std::vector<std::string>{"node0", "cali*"}));
+  EXPECT_EQ(build({"--iface-from-address", "192.0.2.1", "--iface", "lxc*", "--port", "80"}).interfacePatterns(),
+            (std::vector<std::string>{"node0", "lxc*"}));
+  EXPECT_EQ(build({"--iface-from-address", "192.0.2.1", "--port", "80"}).interfacePatterns(),
+            std::vector<std::string>{"node0"});
+}
+
+TEST(InterfaceFlags, WhatTheAgentIsNamedAfter) {
+  EXPECT_FALSE(isInterfacePattern("eth0"));
+  EXPECT_TRUE(isInterfacePattern("cali*"));
+  EXPECT_TRUE(isInterfacePattern("veth?"));
+  EXPECT_TRUE(isInterfacePattern("eth[01]"));
+  EXPECT_EQ(tapSetName({"eth0"}), "eth0"); // one interface by name: as it always was
+  EXPECT_EQ(tapSetName({"cali*"}), "cali_");
+  EXPECT_EQ(tapSetName({"eth0", "cali*"}), "eth0");
+  EXPECT_EQ(tapSetName({"eth[!0]"}), "eth__0_");
 }
