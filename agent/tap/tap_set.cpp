@@ -175,12 +175,7 @@ void TapSet::applyRules(const RunOptions &options) {
 }
 
 void TapSet::applyRuntime(const RunOptions &options) {
-  options_.skipMark = options.skipMark;
-  options_.maxNewConns = options.maxNewConns;
-  options_.maxMirrorBytes = options.maxMirrorBytes;
-  options_.direction = options.direction;
-  options_.services = options.services;
-  options_.excludes = options.excludes;
+  options_ = options; // what interfaces tapped from now on start with (a reload changes no pattern)
   std::lock_guard lock(mutex_);
   for (auto &[iface, tap] : taps_)
     tap->applyRuntime(options);
