@@ -55,6 +55,13 @@ int tc_egress_ring(struct __sk_buff *skb)
 	return st_capture(skb, ST_HOOK_TC_EGRESS, ST_OUTPUT_RING);
 }
 
+/* TC mode: how much of a clone the agent's capture socket copies (capture.h). */
+SEC("socket")
+int capture_snap(struct __sk_buff *skb)
+{
+	return st_capture_snap(skb);
+}
+
 /* TC mode with several workers: which worker's socket on the mirror reads a clone (capture.h). */
 SEC("socket")
 int fanout_flow(struct __sk_buff *skb)

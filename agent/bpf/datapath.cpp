@@ -43,6 +43,7 @@ Datapath::Datapath(const Settings &settings) : pinDir_(settings.pinDir), xdp_(se
   bpf_program__set_autoload(skel_->progs.xdp_ingress, attachable && xdp_);
   bpf_program__set_autoload(skel_->progs.tc_egress_ring, attachable && xdp_);
   bpf_program__set_autoload(skel_->progs.fanout_flow, !xdp_);
+  bpf_program__set_autoload(skel_->progs.capture_snap, !xdp_);
   if (attachable && xdp_ && !kernelHasKfunc("bpf_cast_to_kern_ctx"))
     throw Error("--mode xdp needs Linux 6.3 or later (the kfunc bpf_cast_to_kern_ctx, which gives the egress copies "
                 "the kernel's checksum state); use --mode tc on this kernel");
@@ -100,6 +101,9 @@ int Datapath::xdpIngressFd() const {
 }
 int Datapath::fanoutFd() const {
   return bpf_program__fd(skel_->progs.fanout_flow);
+}
+int Datapath::captureSnapFd() const {
+  return bpf_program__fd(skel_->progs.capture_snap);
 }
 
 int Datapath::ringFd() const {

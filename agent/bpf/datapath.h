@@ -46,6 +46,7 @@ public:
   int tcEgressFd() const;  // tc_egress (TC mode) or tc_egress_ring (XDP mode)
   int xdpIngressFd() const;
   int fanoutFd() const; // TC mode only: the capture fan-out's socket filter (PACKET_FANOUT_EBPF)
+  int captureSnapFd() const; // TC mode only: the capture socket's filter (how much of a clone to copy)
   MapFds mapFds() const;
   int ringFd() const;
 

@@ -15,6 +15,7 @@ struct CaptureStats {
   uint64_t malformed = 0;   // truncated or invalid headers (user-side drop, counted)
   uint64_t badChecksum = 0; // TCP checksum wrong and not vouched for by the kernel (dropped, counted)
   uint64_t truncated = 0;   // TCP frames whose copy is shorter than the frame (marked, passed on)
+  uint64_t responseHeadersOnly = 0; // responses copied up to their TCP header on purpose (not truncated)
 };
 
 inline constexpr stats::Field<CaptureStats> kCaptureStatsFields[] = {
@@ -28,6 +29,8 @@ inline constexpr stats::Field<CaptureStats> kCaptureStatsFields[] = {
      "TCP frames dropped for a wrong checksum the kernel had not verified (the primary drops them too)."},
     {"truncated", &CaptureStats::truncated, stats::Kind::Counter,
      "TCP frames whose copy is shorter than the frame (snaplen, or a frame beyond the largest copy)."},
+    {"response_headers_only", &CaptureStats::responseHeadersOnly, stats::Kind::Counter,
+     "Response frames copied up to the end of their TCP header on purpose: no HTTP service needs their bytes."},
 };
 
 } // namespace shadowtap

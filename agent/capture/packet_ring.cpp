@@ -44,6 +44,9 @@ PacketRing::PacketRing(const std::string &iface, const Options &options) : optio
     throwErrno("failed to map the capture ring of " + iface, errno);
   map_ = static_cast<uint8_t *>(map);
 
+  if (options_.snapProg >= 0 &&
+      setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_BPF, &options_.snapProg, sizeof(options_.snapProg)) != 0)
+    throwErrno("failed to attach the capture filter on " + iface, errno);
   sockaddr_ll addr{};
   addr.sll_family = AF_PACKET;
   addr.sll_protocol = htons(ETH_P_ALL);

@@ -31,6 +31,9 @@ public:
     // symmetric flow hash, which does not open VXLAN or Geneve.
     uint16_t fanoutGroup = 0;
     int fanoutProg = -1; // not owned
+    // A socket filter attached to the socket (SO_ATTACH_BPF): its return value is how many bytes
+    // of each frame the kernel copies (the datapath's capture_snap). Not owned.
+    int snapProg = -1;
   };
   PacketRing(const std::string &iface, const Options &options); // throws Error
   ~PacketRing() override;

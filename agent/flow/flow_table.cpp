@@ -154,7 +154,8 @@ bool FlowTable::acceptsReset(const Flow &flow, bool fromClient, const TcpPacket 
 void FlowTable::establish(Flow &flow, const TcpPacket &synAck) {
   if (synAck.ack - (flow.clientIsn + 1) > kMaxSynData)
     return;
-  flow.server.emplace(synAck.seq, limits_.maxBufferedPerDirection, /*gated=*/false);
+  if (limits_.serverPayload)
+    flow.server.emplace(synAck.seq, limits_.maxBufferedPerDirection, /*gated=*/false);
   setState(flow, Established);
   stats_.established++;
   sink_.onFlowStart(flow.id, flow.info);

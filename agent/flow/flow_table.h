@@ -44,6 +44,10 @@ struct FlowLimits {
   uint64_t idleTimeoutNs = 300'000'000'000ull;
   uint64_t handshakeTimeoutNs = 10'000'000'000ull; // a SYN with no SYN-ACK is forgotten after this
   uint64_t lingerNs = 10'000'000'000ull; // an ended flow absorbs its late packets this long
+  // false: the server's bytes are not reassembled (nothing needs them: no HTTP service, and the
+  // capture copies responses up to their TCP header only). Its sequence numbers, ACKs, FIN and RST
+  // still count; a server RST is then taken without a sequence check, as for a lost response stream.
+  bool serverPayload = true;
 };
 
 class FlowTable {

@@ -19,10 +19,11 @@ MirrorPipeline::MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimi
                      ports.insert(port);
                    return ports;
                  }()),
-      flows_(limits, recording_) {}
+      flows_(limits, recording_), serverPayload_(limits.serverPayload) {}
 
 void MirrorPipeline::reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan) {
   flows_.setLimits(limits);
+  serverPayload_ = limits.serverPayload;
   replayer_.setPlan(plan);
   http_.setPlan(plan);
 }
@@ -34,7 +35,9 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
   case ParseError::None:
     packet_.zone = frame.zone;
     packet_.truncated = packet_.truncated || frame.cut();
-    if (packet_.truncated) {
+    if (packet_.truncated && !serverPayload_ && packet_.payload.empty()) {
+      capture_.responseHeadersOnly++; // cut by the capture filter on purpose (still marked: see FlowTable)
+    } else if (packet_.truncated) {
       capture_.truncated++; // marked on the packet: the flow table decides what a cut copy is worth
     } else if (frame.checksum == FrameChecksum::Unverified &&
                checkTcpChecksum(packet_) == TcpChecksumResult::Invalid) {

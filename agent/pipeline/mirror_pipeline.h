@@ -63,6 +63,7 @@ private:
   flow::FlowTable flows_;
   CaptureStats capture_;
   TcpPacket packet_;
+  bool serverPayload_; // false: responses arrive cut to their headers on purpose (FlowLimits)
 };
 
 } // namespace shadowtap

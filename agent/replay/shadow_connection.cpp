@@ -378,7 +378,9 @@ size_t ShadowConnection::receive(error_code &ec) {
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = timestamps_ ? sizeof control : 0;
-  ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT);
+  // Nothing frames the shadow's answers (TCP mode): MSG_TRUNC makes TCP drop them from the
+  // receive queue without copying them here (the count is all that is kept).
+  ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | (responses_ ? 0 : MSG_TRUNC));
   if (n < 0) {
     ec = errno == EAGAIN || errno == EWOULDBLOCK ? error_code(asio::error::would_block)
                                                  : error_code(errno, boost::system::system_category());

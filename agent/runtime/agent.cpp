@@ -19,6 +19,7 @@
 #include "stats/prometheus_writer.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -58,6 +59,20 @@ std::unique_ptr<PacketRing> openFirstRing(const std::string &iface, PacketRing::
 
 } // namespace
 
+// Nothing needs the responses' bytes (no HTTP service: TCP replay sends the client's bytes and
+// takes the server's ACKs, FIN and RST from their headers): in TC mode the capture socket copies
+// responses up to their TCP header only (capture_snap, ST_RT_RESPONSE_HEADERS_ONLY), and the flow
+// table does not reassemble them. SHADOWTAP_CAPTURE_RESPONSES=1 copies them whole anyway (the
+// benchmark's baseline).
+bool responseHeadersOnly(const RunOptions &options) {
+  if (options.mode != Mode::Tc || std::getenv("SHADOWTAP_CAPTURE_RESPONSES"))
+    return false;
+  for (const auto &service : options.services)
+    if (service.protocol == Protocol::Http)
+      return false;
+  return true;
+}
+
 // Reload keeps the VXLAN mirror it was started with (the device is made once).
 bool Agent::sameVxlan(const RunOptions &next) const {
   const auto &a = next.mirrorVxlan, &b = options_.mirrorVxlan;
@@ -86,6 +101,7 @@ Agent::Agent(asio::io_context &control, const RunOptions &options, const std::st
                    ? taps_.mirror().txName()
                    : taps_.mirror().txName() + " -> " + taps_.mirror().rxName(),
                bpffs);
+  taps_.setResponseHeadersOnly(responseHeadersOnly(options));
   for (const auto &pattern : options.interfacePatterns())
     if (isInterfacePattern(pattern)) {
       linkWatch_ = std::make_unique<LinkWatch>(control_, [this] { rescanInterfaces(); });
@@ -130,6 +146,8 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
   PacketRing::Options ringOptions;
   if (!xdp && count > 1)
     ringOptions.fanoutProg = taps_.shared().fanoutFd(); // by inner connection: tunnels too
+  if (!xdp)
+    ringOptions.snapProg = taps_.shared().captureSnapFd(); // responses cut to their headers when unneeded
   admission_ = std::make_unique<AdmissionControl>([this](bool paused) { taps_.setAdmitPaused(paused); }, count);
   for (unsigned i = 0; i < count; i++) {
     std::unique_ptr<FrameSource> source;
@@ -182,6 +200,7 @@ bool Agent::stopWorkers(std::chrono::milliseconds deadline) {
 flow::FlowLimits Agent::workerLimits(const RunOptions &o) const {
   size_t workers = std::max<size_t>(1, o.workers ? o.workers : defaultWorkerCount());
   flow::FlowLimits limits = o.flowLimits;
+  limits.serverPayload = !responseHeadersOnly(o);
   limits.maxFlows = std::max<size_t>(1, limits.maxFlows / workers);
   limits.maxBufferedTotal = std::max<size_t>(1, limits.maxBufferedTotal / workers);
   return limits;
@@ -255,6 +274,7 @@ void Agent::applyReload(PlanResolver::Result result) {
     setLogLevel(next.logLevel);
     taps_.applyRules(next);
     taps_.applyRuntime(next);
+    taps_.setResponseHeadersOnly(responseHeadersOnly(next)); // an HTTP service added needs them whole
     if (workers_.empty() && !plan.targets.empty()) {
       options_ = next;
       startWorkers(&plan, nullptr);

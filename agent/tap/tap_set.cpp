@@ -214,6 +214,12 @@ CounterValues TapSet::counters() const {
   return total;
 }
 
+void TapSet::setResponseHeadersOnly(bool on) {
+  auto runtime = sharedMaps_->runtime();
+  runtime.flags = on ? (runtime.flags | ST_RT_RESPONSE_HEADERS_ONLY) : (runtime.flags & ~ST_RT_RESPONSE_HEADERS_ONLY);
+  sharedMaps_->setRuntime(runtime);
+}
+
 bool TapSet::shedFlow(const st_flow_key &key) noexcept { return sharedMaps_->shedFlow(key); }
 
 TapSetStats TapSet::stats() const {

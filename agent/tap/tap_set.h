@@ -77,6 +77,9 @@ public:
   // Reconfiguration (control thread): rules and exclusions in the shared maps, runtime per tap.
   void applyRules(const RunOptions &options);
   void applyRuntime(const RunOptions &options);
+  // The capture socket's filter copies responses up to their TCP header (ST_RT_RESPONSE_HEADERS_ONLY
+  // in the shared datapath's st_runtime, which only the capture's socket programs read).
+  void setResponseHeadersOnly(bool on);
 
   // Any thread.
   void setAdmitPaused(bool paused);

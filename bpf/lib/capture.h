@@ -313,6 +313,35 @@ out:
 }
 
 /*
+ * The capture socket's filter (TC mode: SO_ATTACH_BPF on every packet socket reading the mirror):
+ * how many bytes of a clone to copy into the ring. A response, when the agent says nothing needs
+ * its bytes (ST_RT_RESPONSE_HEADERS_ONLY: no HTTP service), up to the end of its TCP header: its
+ * sequence number, ACK and flags are all the replay needs of it, and a download-heavy service no
+ * longer fills the ring with bytes thrown away. Everything else whole (0xffffffff: no limit). A
+ * packet whose both ports are service ports is not known to be a response: whole.
+ */
+static __always_inline __u32 st_capture_snap(struct __sk_buff *skb)
+{
+	struct st_cursor cur = {
+		.ctx = skb,
+		.off = 0,
+		.len = st_ctx_len(skb, ST_HOOK_SOCKET_AT_MAC),
+	};
+	struct st_packet pkt = {};
+	struct st_runtime *rt;
+	__u32 zero = 0;
+
+	rt = bpf_map_lookup_elem(&st_runtime, &zero);
+	if (!rt || !(rt->flags & ST_RT_RESPONSE_HEADERS_ONLY))
+		return 0xffffffff;
+	if (st_parse_packet(&cur, ST_HOOK_SOCKET_AT_MAC, &pkt) < 0)
+		return 0xffffffff;
+	if (!bpf_map_lookup_elem(&st_rules, &pkt.sport) || bpf_map_lookup_elem(&st_rules, &pkt.dport))
+		return 0xffffffff;
+	return pkt.payload_off;
+}
+
+/*
  * The capture fan-out (TC mode, several workers): the agent's packet sockets on the mirror join one
  * PACKET_FANOUT_EBPF group that runs this on every clone. It returns the connection's hash of the
  * inner, direction-normalised tuple (the kernel takes it modulo the number of sockets), so both

@@ -12,9 +12,21 @@ enum st_hook {
 	ST_HOOK_TC_EGRESS,
 	ST_HOOK_XDP_INGRESS,
 	/* The capture fan-out's socket filter: no direct packet access (headers through
-	 * bpf_skb_load_bytes only), counts nothing. */
+	 * bpf_skb_load_bytes only), counts nothing; skb->data at the network header. */
 	ST_HOOK_SOCKET,
+	/* The capture socket's own filter (SO_ATTACH_BPF on a raw packet socket): as above, but the
+	 * packet socket pushed skb->data back to the MAC header before running it. Read relative to
+	 * the MAC header (the linear part only: a frame whose headers are not there is not parsed,
+	 * and the filter keeps it whole), so it reads the same under BPF_PROG_TEST_RUN, which leaves
+	 * skb->data at the network header. */
+	ST_HOOK_SOCKET_AT_MAC,
 };
+
+/* The socket filters: no direct packet access, and nothing counted. */
+static __always_inline int st_hook_is_socket(enum st_hook hook)
+{
+	return hook == ST_HOOK_SOCKET || hook == ST_HOOK_SOCKET_AT_MAC;
+}
 
 /* Headers further than this into the linear part are read through the load helper only (a bound
  * the verifier needs for the direct path's variable packet offset). */
@@ -75,6 +87,8 @@ static __always_inline long st_ctx_load_bytes(void *ctx, enum st_hook hook, __u3
 {
 	if (st_hook_is_xdp(hook))
 		return bpf_xdp_load_bytes((struct xdp_md *)ctx, off, to, len);
+	if (hook == ST_HOOK_SOCKET_AT_MAC)
+		return bpf_skb_load_bytes_relative(ctx, off, to, len, BPF_HDR_START_MAC);
 	if (hook == ST_HOOK_SOCKET) {
 		/* Frames the mirror's read end received: skb->data is at the network header, ETH_HLEN
 		 * past the MAC header (packet sockets see a frame after eth_type_trans, and after an
@@ -96,7 +110,7 @@ static __always_inline long st_ctx_load_bytes(void *ctx, enum st_hook hook, __u3
  */
 static __always_inline int st_ctx_header(void *ctx, enum st_hook hook, __u32 off, void *to, __u32 len)
 {
-	if (hook != ST_HOOK_SOCKET) {
+	if (!st_hook_is_socket(hook)) {
 		void *data = st_ctx_data(ctx, hook);
 		void *end = st_ctx_data_end(ctx, hook);
 

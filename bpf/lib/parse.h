@@ -24,12 +24,13 @@ struct st_packet {
 	__u16 sport; /* host byte order */
 	__u16 dport;
 	__u8 syn;  /* SYN without ACK: a connection's first packet */
+	__u32 payload_off; /* where the TCP payload starts: every header (tunnels too) before it */
 };
 
 /* An event of the parse itself (an opened tunnel); the fan-out's socket filter counts nothing. */
 static __always_inline void st_parse_event(enum st_hook hook, __u32 event)
 {
-	if (hook != ST_HOOK_SOCKET)
+	if (!st_hook_is_socket(hook))
 		st_count(event);
 }
 
@@ -160,6 +161,7 @@ static __always_inline int st_parse_tcp(struct st_cursor *cur, enum st_hook hook
 	pkt->sport = bpf_ntohs(tcp.source);
 	pkt->dport = bpf_ntohs(tcp.dest);
 	pkt->syn = tcp.syn && !tcp.ack;
+	pkt->payload_off = cur->off + tcp.doff * 4;
 	return 0;
 }
 

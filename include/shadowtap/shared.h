@@ -95,6 +95,12 @@ enum st_runtime_flags {
 	 * pod's veth, requests to the pod leave by egress and its responses arrive by ingress.
 	 */
 	ST_RT_PORTS_EITHER_SIDE = 1u << 0,
+	/*
+	 * Read by the capture socket's filter (capture_snap, on the agent's shared maps): responses
+	 * (from a service port, not to one) are captured up to the end of their TCP header. Set when
+	 * nothing needs response bytes (no HTTP service): their sequence, ACK and flags still count.
+	 */
+	ST_RT_RESPONSE_HEADERS_ONLY = 1u << 1,
 };
 
 struct st_runtime {

@@ -111,5 +111,42 @@ TEST(Overlay, FanoutHashesTheInnerConnection) {
   EXPECT_EQ(tap.runFanout(PacketBuilder().eth().ipv4().udp(UdpLayer{1, kPortVxlan}).payload(4).build()).retval, 0u);
 }
 
+// The capture socket's filter (capture_snap): with ST_RT_RESPONSE_HEADERS_ONLY a response (from the
+// service port, not to one) is kept up to the end of its TCP header, whatever tunnel carries it;
+// a request, anything that does not parse, and everything without the flag is kept whole.
+TEST(Overlay, CaptureSnapKeepsResponsesUpToTheirTcpHeaderWhenAsked) {
+  TestTap &tap = tcTap();
+  tap.reset();
+  const uint32_t kWhole = 0xffffffffu;
+  tap.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
+  auto setHeadersOnly = [&](bool on) {
+    auto runtime = tap.maps().runtime();
+    runtime.flags = on ? ST_RT_RESPONSE_HEADERS_ONLY : 0;
+    tap.maps().setRuntime(runtime);
+  };
+  for (Tunnel tunnel : {Tunnel::None, Tunnel::Vxlan, Tunnel::Geneve, Tunnel::IpInIp}) {
+    for (bool v6 : {false, true}) {
+      SCOPED_TRACE(std::to_string(static_cast<int>(tunnel)) + (v6 ? " ipv6" : " ipv4"));
+      TcpShape shape = over(tunnel, kTcpAck | kTcpPsh, v6);
+      shape.payload = 1000;
+      Bytes response = tcpPacket(shape, true).build(), request = tcpPacket(shape, false).build();
+      setHeadersOnly(true);
+      EXPECT_EQ(tap.runCaptureSnap(response).retval, response.size() - 1000);
+      EXPECT_EQ(tap.runCaptureSnap(request).retval, kWhole);
+      setHeadersOnly(false);
+      EXPECT_EQ(tap.runCaptureSnap(response).retval, kWhole);
+    }
+  }
+  setHeadersOnly(true);
+  EXPECT_EQ(tap.runCaptureSnap(PacketBuilder().eth().arp().build()).retval, kWhole);
+  // Both ends on a service port: which one answers is not known here, so whole.
+  tap.setRule(kServicePort + 1, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
+  TcpShape both = over(Tunnel::None, kTcpAck | kTcpPsh, false);
+  both.clientPort = kServicePort + 1;
+  both.payload = 10;
+  EXPECT_EQ(tap.runCaptureSnap(tcpPacket(both, true).build()).retval, kWhole);
+  setHeadersOnly(false);
+}
+
 } // namespace
 } // namespace shadowtap::test

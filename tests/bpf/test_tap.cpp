@@ -47,7 +47,13 @@ bool TestTap::hasHook(Hook hook) const {
   return false;
 }
 
-RunResult TestTap::runFanout(const Bytes &packet) const {
+RunResult TestTap::runFanout(const Bytes &packet) const { return runSocketFilter(datapath_.fanoutFd(), packet); }
+
+RunResult TestTap::runCaptureSnap(const Bytes &packet) const {
+  return runSocketFilter(datapath_.captureSnapFd(), packet);
+}
+
+RunResult TestTap::runSocketFilter(int fd, const Bytes &packet) const {
   RunResult result;
   bpf_test_run_opts opts{};
   opts.sz = sizeof(opts);
@@ -57,7 +63,7 @@ RunResult TestTap::runFanout(const Bytes &packet) const {
   opts.data_out = result.out.data();
   opts.data_size_out = static_cast<uint32_t>(result.out.size());
   opts.repeat = 1;
-  if (bpf_prog_test_run_opts(datapath_.fanoutFd(), &opts) != 0)
+  if (bpf_prog_test_run_opts(fd, &opts) != 0)
     result.err = -errno;
   result.retval = opts.retval;
   result.out.resize(result.err ? 0 : opts.data_size_out);

@@ -68,6 +68,8 @@ public:
   RunResult run(Hook hook, const Bytes &packet, uint32_t mark = 0, uint32_t ifindex = 0) const;
   // BPF_PROG_TEST_RUN of the capture fan-out's socket filter (TC mode): retval is its choice.
   RunResult runFanout(const Bytes &packet) const;
+  // The same for the capture socket's filter (capture_snap): retval is how many bytes it keeps.
+  RunResult runCaptureSnap(const Bytes &packet) const;
 
   TapMaps &maps() { return maps_; }
   CounterValues counters() const { return maps_.counters(); }
@@ -87,6 +89,7 @@ public:
   uint64_t ringProducerPos() const;
 
 private:
+  RunResult runSocketFilter(int fd, const Bytes &packet) const;
   Mode mode_;
   uint32_t snaplen_;
   Datapath datapath_;

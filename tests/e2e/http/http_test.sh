@@ -53,6 +53,9 @@ st report --iface "$SRV_IF" --json >"$H_TMP/report.json" || fail "report --json 
 st report --iface "$SRV_IF" >"$H_TMP/report.txt" || fail "report failed"
 cat "$H_TMP/report.txt"
 st status --iface "$SRV_IF" >"$H_TMP/status.txt" || fail "status failed"
+# HTTP compares the responses: they are captured whole (TCP mode copies only their headers).
+assert_eq "responses captured up to their TCP header only (http mode)" 0 \
+  "$(jget "$H_TMP/status.json" 'j["pipeline"]["capture"]["response_headers_only"]')"
 grep -q "^http:" "$H_TMP/status.txt" || fail "status shows no http section: $(cat "$H_TMP/status.txt")"
 grep -q "^connections, wire to shadow" "$H_TMP/status.txt" || fail "status shows no ledger: $(cat "$H_TMP/status.txt")"
 grep -q "taken whole by" "$H_TMP/status.txt" || fail "the ledger has no per-target stage: $(cat "$H_TMP/status.txt")"

@@ -14,6 +14,9 @@
 #   C. the agent is stopped (SIGSTOP) for 300 ms while 300 light connections run: the capture ring
 #      (64 MiB) must ride that out: no kernel drops, every connection replayed byte-identical. A
 #      busy 2-core machine deschedules the agent this long; the ring exists for exactly that.
+# TCP mode needs none of the responses' bytes: in A they are captured up to their TCP header only
+# (capture.response_headers_only > 0, nothing counted truncated, no server stream reassembled or
+# lost), which changes nothing of what reaches the shadow.
 # Why a recorder and hashes: the replayed stream must be byte-identical, not "similar"; hashing
 # the exact bytes on both ends catches loss, duplication, reordering and truncation alike.
 # Usage: fidelity_test.sh PATH_TO_SHADOWTAP   (REPLAY_PHASES="C" runs only the listed phases, for
@@ -79,6 +82,10 @@ wait_records "$H_TMP/shadow.jsonl" '"event": "close"' "$NCONN" 30 || true
 agent_settle a 10 "phase A"
 compare_streams "$H_TMP/a.compare.json" --client "$H_TMP/a.conns" --shadow "$H_TMP/shadow.jsonl" --port "$SHADOW_A"
 check_status "$H_TMP/a.status.json" "$NCONN" 1 "$NBYTES"
+assert_gt "A: responses captured up to their TCP header (TCP mode)" 0 \
+  "$(jget "$H_TMP/a.status.json" 'j["pipeline"]["capture"]["response_headers_only"]')"
+assert_eq "A: frames counted truncated, server bytes reassembled, server streams lost" "0 0 0" \
+  "$(jget "$H_TMP/a.status.json" '"%d %d %d" % (j["pipeline"]["capture"]["truncated"], j["pipeline"]["flows"]["server_bytes"], j["pipeline"]["flows"]["server_streams_lost"])')"
 agent_stop_checked
 fi
 
