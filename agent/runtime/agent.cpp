@@ -59,20 +59,6 @@ std::unique_ptr<PacketRing> openFirstRing(const std::string &iface, PacketRing::
 
 } // namespace
 
-// Nothing needs the responses' bytes (no HTTP service: TCP replay sends the client's bytes and
-// takes the server's ACKs, FIN and RST from their headers): in TC mode the capture socket copies
-// responses up to their TCP header only (capture_snap, ST_RT_RESPONSE_HEADERS_ONLY), and the flow
-// table does not reassemble them. SHADOWTAP_CAPTURE_RESPONSES=1 copies them whole anyway (the
-// benchmark's baseline).
-bool responseHeadersOnly(const RunOptions &options) {
-  if (options.mode != Mode::Tc || std::getenv("SHADOWTAP_CAPTURE_RESPONSES"))
-    return false;
-  for (const auto &service : options.services)
-    if (service.protocol == Protocol::Http)
-      return false;
-  return true;
-}
-
 // Reload keeps the VXLAN mirror it was started with (the device is made once).
 bool Agent::sameVxlan(const RunOptions &next) const {
   const auto &a = next.mirrorVxlan, &b = options_.mirrorVxlan;
@@ -101,7 +87,6 @@ Agent::Agent(asio::io_context &control, const RunOptions &options, const std::st
                    ? taps_.mirror().txName()
                    : taps_.mirror().txName() + " -> " + taps_.mirror().rxName(),
                bpffs);
-  taps_.setResponseHeadersOnly(responseHeadersOnly(options));
   for (const auto &pattern : options.interfacePatterns())
     if (isInterfacePattern(pattern)) {
       linkWatch_ = std::make_unique<LinkWatch>(control_, [this] { rescanInterfaces(); });
@@ -274,7 +259,6 @@ void Agent::applyReload(PlanResolver::Result result) {
     setLogLevel(next.logLevel);
     taps_.applyRules(next);
     taps_.applyRuntime(next);
-    taps_.setResponseHeadersOnly(responseHeadersOnly(next)); // an HTTP service added needs them whole
     if (workers_.empty() && !plan.targets.empty()) {
       options_ = next;
       startWorkers(&plan, nullptr);
@@ -382,6 +366,7 @@ nlohmann::ordered_json Agent::statusDocument() const {
   nlohmann::ordered_json doc = {{"ready", ready_}};
   doc["interfaces"] = interfacesDocument();
   doc["tap_set"] = stats::toJson<TapSetStats>(taps_.stats(), kTapSetStatsFields);
+  doc["response_capture"] = taps_.responsesHeadersOnly() ? "headers_only" : "whole";
   // Every tap's kernel counters added up (forgotten ones too): what the ledger compares the
   // pipeline with, since one pipeline reads the clones of every interface.
   auto kernel = taps_.counters();

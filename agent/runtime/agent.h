@@ -36,8 +36,6 @@ namespace shadowtap {
 
 // The service ports of a configuration.
 std::set<uint16_t> mirroredPorts(const RunOptions &options);
-// TC mode with no HTTP service: responses are captured up to their TCP header (agent.cpp).
-bool responseHeadersOnly(const RunOptions &options);
 
 class Agent {
 public:

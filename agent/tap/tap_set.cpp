@@ -6,6 +6,7 @@
 #include "tap/preflight.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fnmatch.h>
 #include <random>
@@ -14,6 +15,15 @@
 namespace shadowtap {
 
 bool isInterfacePattern(const std::string &name) { return name.find_first_of("*?[") != std::string::npos; }
+
+bool responseHeadersOnly(const RunOptions &options) {
+  if (options.mode != Mode::Tc || std::getenv("SHADOWTAP_CAPTURE_RESPONSES"))
+    return false;
+  for (const auto &service : options.services)
+    if (service.protocol == Protocol::Http)
+      return false;
+  return true;
+}
 
 std::string tapSetName(const std::vector<std::string> &patterns) {
   std::string name = patterns.empty() ? "none" : patterns.front();
@@ -39,10 +49,12 @@ TapSet::TapSet(const RunOptions &options, const std::string &bpffs)
   shared_ = std::make_unique<Datapath>(settings);
   shared_->load();
   sharedMaps_ = std::make_unique<TapMaps>(shared_->mapFds());
-  // The shared datapath's own st_runtime only seeds the capture fan-out (both directions of a
-  // connection to one worker): the same seed as the taps'.
+  // The shared datapath's own st_runtime is read only by the capture socket programs: the seed of
+  // the fan-out (both directions of a connection to one worker: the taps' seed) and whether
+  // responses are copied whole.
   st_runtime runtime{};
   runtime.seed = seed_;
+  runtime.flags = responseHeadersOnly(options) ? ST_RT_RESPONSE_HEADERS_ONLY : 0;
   sharedMaps_->setRuntime(runtime);
   applyRules(options);
 
@@ -176,6 +188,9 @@ void TapSet::applyRules(const RunOptions &options) {
 
 void TapSet::applyRuntime(const RunOptions &options) {
   options_ = options; // what interfaces tapped from now on start with (a reload changes no pattern)
+  auto shared = sharedMaps_->runtime(); // an HTTP service added by a reload needs responses whole
+  shared.flags = responseHeadersOnly(options) ? ST_RT_RESPONSE_HEADERS_ONLY : 0;
+  sharedMaps_->setRuntime(shared);
   std::lock_guard lock(mutex_);
   for (auto &[iface, tap] : taps_)
     tap->applyRuntime(options);
@@ -214,13 +229,15 @@ CounterValues TapSet::counters() const {
   return total;
 }
 
-void TapSet::setResponseHeadersOnly(bool on) {
-  auto runtime = sharedMaps_->runtime();
-  runtime.flags = on ? (runtime.flags | ST_RT_RESPONSE_HEADERS_ONLY) : (runtime.flags & ~ST_RT_RESPONSE_HEADERS_ONLY);
-  sharedMaps_->setRuntime(runtime);
-}
-
 bool TapSet::shedFlow(const st_flow_key &key) noexcept { return sharedMaps_->shedFlow(key); }
+
+bool TapSet::responsesHeadersOnly() const {
+  try {
+    return sharedMaps_->runtime().flags & ST_RT_RESPONSE_HEADERS_ONLY;
+  } catch (const std::exception &) {
+    return false;
+  }
+}
 
 TapSetStats TapSet::stats() const {
   std::lock_guard lock(mutex_);

@@ -53,6 +53,15 @@ inline constexpr stats::Field<TapSetStats> kTapSetStatsFields[] = {
 std::string tapSetName(const std::vector<std::string> &patterns);
 bool isInterfacePattern(const std::string &name); // has *, ? or [
 
+// Nothing needs the responses' bytes (no HTTP service: a TCP replay sends the client's bytes and
+// takes the server's sequence numbers, ACKs, FIN and RST from their headers): in TC mode the
+// capture socket's filter copies responses up to their TCP header only
+// (ST_RT_RESPONSE_HEADERS_ONLY in the shared runtime), and the flow table does not reassemble
+// them. XDP mode copies them whole into its ring (a variable copy length there is past the
+// verifier's budget for tc_egress_ring). SHADOWTAP_CAPTURE_RESPONSES=1 copies them whole anyway
+// (the benchmarks' baseline).
+bool responseHeadersOnly(const RunOptions &options);
+
 class TapSet {
 public:
   // Creates the mirror and the shared maps, fills them from `options`, and taps every interface
@@ -77,9 +86,6 @@ public:
   // Reconfiguration (control thread): rules and exclusions in the shared maps, runtime per tap.
   void applyRules(const RunOptions &options);
   void applyRuntime(const RunOptions &options);
-  // The capture socket's filter copies responses up to their TCP header (ST_RT_RESPONSE_HEADERS_ONLY
-  // in the shared datapath's st_runtime, which only the capture's socket programs read).
-  void setResponseHeadersOnly(bool on);
 
   // Any thread.
   void setAdmitPaused(bool paused);
@@ -91,6 +97,8 @@ public:
   const MirrorPair &mirror() const { return *mirror_; }
   const Datapath &shared() const { return *shared_; }
   TapSetStats stats() const;
+  // Whether the capture copies responses up to their TCP header now (the shared runtime's flag).
+  bool responsesHeadersOnly() const;
   void forEach(const std::function<void(const Tap &)> &visit) const;
   CounterValues counters() const; // kernel counters summed over every tap, gone ones included
 

@@ -79,6 +79,8 @@ status_json "$SRV_IF" "$H_TMP/s2.json"
 assert_eq "rules after reload" "$P1:0 $P2:1000000 $P3:1000000" \
   "$(jget "$H_TMP/s2.json" '" ".join("%d:%d" % (r["port"], r["rate_ppm"]) for r in j["rules"])')"
 assert_eq "exclusions after reload" "0" "$(jget "$H_TMP/s2.json" 'len(j["excluded_cidrs"])')"
+# TCP services only: the capture copies responses up to their TCP header.
+assert_eq "responses captured, TCP services only" headers_only "$(jget "$H_TMP/s2.json" 'j["pipeline"]["response_capture"]')"
 
 e2e_client "$H_TMP/c2.json" --host "$SRV4" --port "$P1" --count 10                       # now 0 %
 e2e_client "$H_TMP/c3.json" --host "$SRV4" --port "$P2" --bind "$CLI4_EXCL" --count 10   # no longer excluded
@@ -103,6 +105,17 @@ long_sha=$(cat "$H_TMP/long.sha")
 for _ in $(seq 50); do grep -q "$long_sha" "$SHADOW_LOG" && break; sleep 0.1; done
 grep -q "\"sha256\": \"$long_sha\"" "$SHADOW_LOG" || fail "the in-flight replay did not survive the reloads intact"
 grep -v '"end": "eof"' "$SHADOW_LOG" && fail "a replay was reset: $(grep -v '"end": "eof"' "$SHADOW_LOG")"
+
+# v4: an HTTP service added by a reload needs the responses' bytes: captured whole from then on.
+cat >"$CFG" <<YAML
+services:
+  - {name: other, port: $P2, protocol: http, mirrorPercentage: 100, mirror: {host: 127.0.0.1, port: $SHADOW_PORT}}
+YAML
+kill -HUP "$AGENT_PID"
+for _ in $(seq 50); do [ "$(grep -c "reloaded" "$AGENT_LOG")" -ge 2 ] && break; sleep 0.1; done
+status_json "$SRV_IF" "$H_TMP/s4.json"
+assert_eq "responses captured after a reload adds an HTTP service" whole \
+  "$(jget "$H_TMP/s4.json" 'j["pipeline"]["response_capture"]')"
 
 agent_stop TERM
 assert_eq "agent exit status" 0 "$AGENT_RC"
