@@ -46,6 +46,14 @@ static_assert(ST_C_OTHER_IFACE + 1 == ST_C_MAX, "update kNames when adding a cou
 
 std::string_view counterName(uint32_t index) { return index < kNames.size() ? kNames[index] : "unknown"; }
 
+nlohmann::ordered_json countersJson(const CounterValues &values, bool nonZeroOnly) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (uint32_t i = 0; i < ST_C_MAX; i++)
+    if (values[i] || !nonZeroOnly)
+      out[std::string(counterName(i))] = values[i];
+  return out;
+}
+
 bool isTerminalCounter(uint32_t index) { return index >= ST_C_DISABLED && index <= ST_C_RING_FAILED; }
 
 } // namespace shadowtap

@@ -4,6 +4,7 @@
 #include "shadowtap/shared.h"
 
 #include <array>
+#include <nlohmann/json.hpp>
 #include <cstdint>
 #include <string_view>
 
@@ -15,5 +16,7 @@ std::string_view counterName(uint32_t index);
 bool isTerminalCounter(uint32_t index);
 
 using CounterValues = std::array<uint64_t, ST_C_MAX>;
+// {"seen": N, ...} in counter order; `nonZeroOnly`: the counters that moved.
+nlohmann::ordered_json countersJson(const CounterValues &values, bool nonZeroOnly = false);
 
 } // namespace shadowtap

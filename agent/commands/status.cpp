@@ -176,10 +176,7 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
     out["excluded_cidrs"] = nlohmann::json::array();
     for (const auto &key : excludes)
       out["excluded_cidrs"].push_back(formatLpmKey(key));
-    nlohmann::ordered_json c;
-    for (uint32_t i = 0; i < ST_C_MAX; i++)
-      c[std::string(counterName(i))] = counters[i];
-    out["counters"] = c;
+    out["counters"] = countersJson(counters);
     if (pipeline) {
       out["pipeline"] = *pipeline;
       out["ledger"] = pipeline::connectionLedger(agentCounters(counters, *pipeline), *pipeline);

@@ -346,10 +346,7 @@ nlohmann::ordered_json Agent::interfacesDocument() const {
   taps_.forEach([&](const Tap &tap) {
     nlohmann::ordered_json counters = nlohmann::ordered_json::object();
     try {
-      auto values = tap.maps().counters();
-      for (uint32_t i = 0; i < ST_C_MAX; i++)
-        if (values[i])
-          counters[counterName(i)] = values[i];
+      counters = countersJson(tap.maps().counters(), true);
     } catch (const std::exception &) {
     }
     list.push_back({{"name", tap.iface()},
@@ -369,11 +366,7 @@ nlohmann::ordered_json Agent::statusDocument() const {
   doc["response_capture"] = taps_.responsesHeadersOnly() ? "headers_only" : "whole";
   // Every tap's kernel counters added up (forgotten ones too): what the ledger compares the
   // pipeline with, since one pipeline reads the clones of every interface.
-  auto kernel = taps_.counters();
-  nlohmann::ordered_json total = nlohmann::ordered_json::object();
-  for (uint32_t i = 0; i < ST_C_MAX; i++)
-    total[counterName(i)] = kernel[i];
-  doc["kernel"] = std::move(total);
+  doc["kernel"] = countersJson(taps_.counters());
   if (auto stats = pipelineStats()) {
     doc["workers"] = workers_.size();
     // How the shards are loaded: a fan-out that put every connection on one worker shows here.

@@ -49,13 +49,7 @@ TapSet::TapSet(const RunOptions &options, const std::string &bpffs)
   shared_ = std::make_unique<Datapath>(settings);
   shared_->load();
   sharedMaps_ = std::make_unique<TapMaps>(shared_->mapFds());
-  // The shared datapath's own st_runtime is read only by the capture socket programs: the seed of
-  // the fan-out (both directions of a connection to one worker: the taps' seed) and whether
-  // responses are copied whole.
-  st_runtime runtime{};
-  runtime.seed = seed_;
-  runtime.flags = responseHeadersOnly(options) ? ST_RT_RESPONSE_HEADERS_ONLY : 0;
-  sharedMaps_->setRuntime(runtime);
+  writeSharedRuntime(options);
   applyRules(options);
 
   for (const auto &pattern : options.interfacePatterns())
@@ -69,6 +63,16 @@ TapSet::~TapSet() {
   // Taps first (their programs stop cloning into the mirror), then the shared maps, the mirror.
   std::lock_guard lock(mutex_);
   taps_.clear();
+}
+
+// The shared datapath's own st_runtime is read only by the capture socket programs: the seed of
+// the fan-out (both directions of a connection to one worker: the taps' seed) and whether
+// responses are copied whole.
+void TapSet::writeSharedRuntime(const RunOptions &options) {
+  st_runtime runtime{};
+  runtime.seed = seed_;
+  runtime.flags = responseHeadersOnly(options) ? ST_RT_RESPONSE_HEADERS_ONLY : 0;
+  sharedMaps_->setRuntime(runtime);
 }
 
 bool TapSet::named(const std::string &iface) const {
@@ -188,9 +192,7 @@ void TapSet::applyRules(const RunOptions &options) {
 
 void TapSet::applyRuntime(const RunOptions &options) {
   options_ = options; // what interfaces tapped from now on start with (a reload changes no pattern)
-  auto shared = sharedMaps_->runtime(); // an HTTP service added by a reload needs responses whole
-  shared.flags = responseHeadersOnly(options) ? ST_RT_RESPONSE_HEADERS_ONLY : 0;
-  sharedMaps_->setRuntime(shared);
+  writeSharedRuntime(options); // an HTTP service added by a reload needs responses whole
   std::lock_guard lock(mutex_);
   for (auto &[iface, tap] : taps_)
     tap->applyRuntime(options);

@@ -104,6 +104,7 @@ public:
 
 private:
   bool named(const std::string &iface) const;
+  void writeSharedRuntime(const RunOptions &options);
   void tap(const std::string &iface); // throws Error
   void forget(const std::string &iface);
 

@@ -320,13 +320,20 @@ out:
  * longer fills the ring with bytes thrown away. Everything else whole (0xffffffff: no limit). A
  * packet whose both ports are service ports is not known to be a response: whole.
  */
-static __always_inline __u32 st_capture_snap(struct __sk_buff *skb)
+/* The socket filters' parse: the whole frame from its MAC header. */
+static __always_inline int st_parse_socket(struct __sk_buff *skb, enum st_hook hook, struct st_packet *pkt)
 {
 	struct st_cursor cur = {
 		.ctx = skb,
 		.off = 0,
-		.len = st_ctx_len(skb, ST_HOOK_SOCKET_AT_MAC),
+		.len = st_ctx_len(skb, hook),
 	};
+
+	return st_parse_packet(&cur, hook, pkt);
+}
+
+static __always_inline __u32 st_capture_snap(struct __sk_buff *skb)
+{
 	struct st_packet pkt = {};
 	struct st_runtime *rt;
 	__u32 zero = 0;
@@ -334,7 +341,7 @@ static __always_inline __u32 st_capture_snap(struct __sk_buff *skb)
 	rt = bpf_map_lookup_elem(&st_runtime, &zero);
 	if (!rt || !(rt->flags & ST_RT_RESPONSE_HEADERS_ONLY))
 		return 0xffffffff;
-	if (st_parse_packet(&cur, ST_HOOK_SOCKET_AT_MAC, &pkt) < 0)
+	if (st_parse_socket(skb, ST_HOOK_SOCKET_AT_MAC, &pkt) < 0)
 		return 0xffffffff;
 	if (!bpf_map_lookup_elem(&st_rules, &pkt.sport) || bpf_map_lookup_elem(&st_rules, &pkt.dport))
 		return 0xffffffff;
@@ -352,17 +359,12 @@ static __always_inline __u32 st_capture_snap(struct __sk_buff *skb)
  */
 static __always_inline __u32 st_fanout(struct __sk_buff *skb)
 {
-	struct st_cursor cur = {
-		.ctx = skb,
-		.off = 0,
-		.len = st_ctx_len(skb, ST_HOOK_SOCKET),
-	};
 	struct st_packet pkt = {};
 	struct st_flow_key key;
 	struct st_runtime *rt;
 	__u32 zero = 0;
 
-	if (st_parse_packet(&cur, ST_HOOK_SOCKET, &pkt) < 0)
+	if (st_parse_socket(skb, ST_HOOK_SOCKET, &pkt) < 0)
 		return 0;
 	rt = bpf_map_lookup_elem(&st_runtime, &zero);
 	st_flow_key_make(&key, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport);
