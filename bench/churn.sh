@@ -15,14 +15,22 @@
 # run of the same invocation.
 # Targets (issue #12): share >= 0.99 (or the rest counted as shed), agent <= 0.15 CPU-s per 10k
 # connections, /healthz < 1 s throughout.
+# Then the same at a paced rate the machine can carry twice (PACED, default 0.3 of the no-tap rate,
+# from st_load churn: does the shadow get everything when it has the CPU?), and the floor: a bare
+# client (st_load churn) opening as many connections to the same shadow at the same rate from the
+# agent's namespace, its CPU per 10k connections — what the kernel charges any client for one, the
+# part of the agent's cost a replayer cannot avoid while it replays connection by connection.
 # Usage: sudo bench/churn.sh [--duration S] [--workers "1 2"] [--doc FILE|--no-doc]
+#        (PACED=0.3: the paced rate as a fraction of the no-tap rate, 0 skips the paced and floor runs)
 #        (AGENT_ARGS="--max-replay-conns N ..." adds flags to every tap run, for experiments)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 bench_args 10 --workers WORKERS "1 2" "$@"
-bench_init ch 10.92 128 9080
+bench_init ch 10.92 128 9080 cc
+h_st_load
+PACED=${PACED:-0.3}
 serve_nginx shadow "$NS_SHD" "$SHD4:$SHADOW_PORT" 128
 
 shadow_requests() { # requests the shadow nginx has served (minus our own status probes)
@@ -34,6 +42,13 @@ agent_cpu_ticks() { awk '{print $14 + $15}' "/proc/$AGENT_PID/stat"; }
 load() {
   in_cli wrk -t 2 -c 16 -d "${DURATION}s" -H 'Connection: close' "http://$SRV4:$PORT/" >"$H_TMP/$1.wrk" 2>&1
   awk '/requests in/ {print $1}' "$H_TMP/$1.wrk" >"$H_TMP/$1.served"
+}
+
+# load_paced NAME: st_load churn at $RATE connections/s for DURATION s; completed in NAME.served.
+load_paced() {
+  in_cli "$ST_LOAD" churn --dst "$SRV4:$PORT" --rate "$RATE" --duration "$DURATION" --inflight 256 \
+    --stats "$H_TMP/$1.json" >"$H_TMP/$1.log" 2>&1
+  jget "$H_TMP/$1.json" 'j["completed"]' >"$H_TMP/$1.served"
 }
 
 # /healthz every 0.5 s while the load runs: the worst answer time (ms, 9999 = no answer in 3 s).
@@ -50,55 +65,83 @@ load notap
 BASE=$(cat "$H_TMP/notap.served")
 echo "no tap: $BASE requests in ${DURATION} s ($((BASE / DURATION))/s)"
 
-printf '%-8s %10s %10s %8s %10s %12s %10s %s\n' workers served shadow share vs_notap "cpu_s/10k" healthz_ms "lost/shed"
-ROWS=""
-for w in $WORKERS; do
+printf '%-14s %10s %10s %8s %10s %12s %10s %s\n' workers served shadow share vs_notap "cpu_s/10k" healthz_ms "lost/shed"
+# tap_run NAME LABEL WORKERS LOADER: the agent on the primary's NIC with WORKERS workers while
+# LOADER NAME runs; prints and adds (ROWS) one row; CPU_PER10K is the agent's CPU per 10k served.
+tap_run() {
+  local name="$1" label="$2" w="$3" loader="$4"
   # shellcheck disable=SC2086 # AGENT_ARGS: extra flags, word-split on purpose
   agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_PORT" --workers "$w" --log-level warn ${AGENT_ARGS:-}
   before=$(shadow_requests)
   c0=$(agent_cpu_ticks)
-  healthz_watch "$H_TMP/healthz.$w" &
+  healthz_watch "$H_TMP/healthz.$name" &
   hz_pid=$!
   # PERF_OUT=DIR: a CPU profile of the agent during the load (perf record -g), DIR/perf.w<N>.data.
   perf_pid=""
   if [ -n "${PERF_OUT:-}" ]; then
-    perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.w$w.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.$name.data" -- sleep "$DURATION" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  load "w$w"
+  "$loader" "$name"
   kill "$hz_pid" 2>/dev/null; wait "$hz_pid" 2>/dev/null || true
   # Only our own children: a bare `wait` would also wait for the servers the harness started.
   [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true
-  agent_status "$H_TMP/status.$w.loaded.json"
+  agent_status "$H_TMP/status.$name.loaded.json"
   if [ -n "${BENCH_DEBUG:-}" ]; then
-    jget "$H_TMP/status.$w.loaded.json" 'j["pipeline"]' >&2
+    jget "$H_TMP/status.$name.loaded.json" 'j["pipeline"]' >&2
     in_ns "$NS_SHD" curl -fsS "http://$SHD4:$SHADOW_PORT/nginx_status" >&2
     sort "$H_TMP/shadow/error.log" | cut -c21- | sed 's/[0-9]\+#[0-9]\+: \*[0-9]\+//' | sort | uniq -c | sort -rn | head -8 >&2
   fi
   agent_wait_idle 20 || true
   c1=$(agent_cpu_ticks)
-  agent_status "$H_TMP/status.$w.json"
+  agent_status "$H_TMP/status.$name.json"
   [ -n "${BENCH_DEBUG:-}" ] && st status --iface "$SRV_IF" | sed -n '/^connections, wire to shadow/,$p' >&2
   after=$(shadow_requests)
   agent_stop TERM
-  served=$(cat "$H_TMP/w$w.served")
+  served=$(cat "$H_TMP/$name.served")
   shadow=$((after - before))
   cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", d / hz}')
   share=$(awk -v r="$shadow" -v s="$served" 'BEGIN { printf "%.4f", s ? r / s : 0 }')
   ratio=$(awk -v s="$served" -v b="$BASE" 'BEGIN { printf "%.3f", b ? s / b : 0 }')
   per10k=$(awk -v c="$cpu" -v s="$served" 'BEGIN { printf "%.3f", s ? c * 10000 / s : 0 }')
-  hzmax=$(sort -n "$H_TMP/healthz.$w" | tail -1 | awk '{printf "%d", $1 * 1000}')
+  hzmax=$(sort -n "$H_TMP/healthz.$name" | tail -1 | awk '{printf "%d", $1 * 1000}')
   # The wire-to-shadow ledger (status --json): every connection not taken whole by the shadow, by
   # stage and reason; the capture stage's gap (admitted at SYN, never followed: the SYN's frame was
   # lost in capture) is the kernel's count minus the agent's.
-  lost=$(jget "$H_TMP/status.$w.json" '" ".join(["shed_overload=%d" % j["counters"]["shed_overload"]] * (j["counters"]["shed_overload"] > 0) + ["%s=%d" % ("lost_in_capture" if r["stage"] == "followed by the agent" else "unexplained", r["unexplained"]) for r in j["ledger"] if r["unexplained"]] + ["%s=%d" % (k, v) for r in j["ledger"] for k, v in r["short"].items() if v]) or "none"')
+  lost=$(jget "$H_TMP/status.$name.json" '" ".join(["shed_overload=%d" % j["counters"]["shed_overload"]] * (j["counters"]["shed_overload"] > 0) + ["%s=%d" % ("lost_in_capture" if r["stage"] == "followed by the agent" else "unexplained", r["unexplained"]) for r in j["ledger"] if r["unexplained"]] + ["%s=%d" % (k, v) for r in j["ledger"] for k, v in r["short"].items() if v]) or "none"')
   # Judged against the targets below: replayed, or counted as not replayed, for 99 % of the served.
-  counted=$(jget "$H_TMP/status.$w.json" 'j["counters"]["shed_overload"] + j["ledger"][0]["unexplained"] + sum(v for r in j["ledger"] for v in r["short"].values())')
+  counted=$(jget "$H_TMP/status.$name.json" 'j["counters"]["shed_overload"] + j["ledger"][0]["unexplained"] + sum(v for r in j["ledger"] for v in r["short"].values())')
   verdict=$(awk -v sh="$shadow" -v c="$counted" -v s="$served" -v cpu="$per10k" -v hz="$hzmax" 'BEGIN {
     v = ((s && (sh + c) / s >= 0.99) ? "accounted" : "NOT accounted") ", " (cpu <= 0.15 ? "CPU met" : "CPU not met") ", " (hz < 1000 ? "healthz met" : "healthz not met"); print v }')
-  printf '%-8s %10s %10s %8s %10s %12s %10s %s (%s)\n' "$w" "$served" "$shadow" "$share" "$ratio" "$per10k" "$hzmax" "$lost" "$verdict"
-  ROWS+="| $w | $served | $shadow | $share | $ratio | $per10k | $hzmax | $lost | $verdict |"$'\n'
+  printf '%-14s %10s %10s %8s %10s %12s %10s %s (%s)\n' "$label" "$served" "$shadow" "$share" "$ratio" "$per10k" "$hzmax" "$lost" "$verdict"
+  ROWS+="| $label | $served | $shadow | $share | $ratio | $per10k | $hzmax | $lost | $verdict |"$'\n'
+  CPU_PER10K=$per10k
+}
+
+ROWS=""
+for w in $WORKERS; do
+  tap_run "w$w" "$w" "$w" load
 done
+FLOOR_LINE=""
+if [ "$PACED" != 0 ]; then
+  RATE=$(awk -v b="$BASE" -v d="$DURATION" -v f="$PACED" 'BEGIN { printf "%d", b / d * f }')
+  w=${WORKERS%% *}
+  tap_run paced "$w, paced $RATE/s" "$w" load_paced
+  agent_cpu=$CPU_PER10K
+  # The floor: the same number of connections per second to the same shadow, from the agent's
+  # namespace, by a client that does nothing else (no capture, no reassembly, no bookkeeping).
+  in_srv "$ST_LOAD" churn --dst "$SHD4:$SHADOW_PORT" --rate "$RATE" --duration "$DURATION" --inflight 256 \
+    --stats "$H_TMP/floor.json" >"$H_TMP/floor.log" 2>&1
+  floor_conns=$(jget "$H_TMP/floor.json" 'j["completed"]')
+  floor=$(jget "$H_TMP/floor.json" '"%.3f" % (j["cpu_us"] / 1e6 * 10000 / max(1, j["completed"]))')
+  times=$(awk -v a="$agent_cpu" -v f="$floor" 'BEGIN { printf "%.2f", (f > 0 ? a / f : 0) }')
+  echo "floor: a bare client, $floor_conns connections at $RATE/s to the shadow: $floor CPU-s per 10k connections (the paced agent: ${times}x)"
+  FLOOR_LINE="The floor, same invocation: a bare client (\`st_load churn\`, one process, epoll, nothing else)
+opening ${floor_conns} one-request connections to the same shadow at ${RATE}/s from the agent's
+namespace paid **${floor}** CPU-s per 10k connections (user + system, the softirq work of delivering its
+packets into the shadow's namespace included, as for the agent); the agent in the paced row paid
+**${times}x** that. Below the floor only by not opening a connection per connection."
+fi
 
 if [ -n "$DOC" ]; then
   section="<!-- churn:begin -->
@@ -106,12 +149,13 @@ if [ -n "$DOC" ]; then
 
 $(date -u +%Y-%m-%d), kernel $(uname -r), $(nproc) CPUs. nginx primary (1 worker, 128-byte page) in a
 server namespace, \`shadowtap run --percent 100 --shadow …\` on its NIC, nginx as the shadow in a third
-namespace; \`wrk -t2 -c16 -H 'Connection: close'\` for ${DURATION} s: one request per connection. No tap:
-**${BASE}** requests. *shadow* = requests the shadow nginx served (stub_status); *share* = shadow ÷
+namespace; \`wrk -t2 -c16 -H 'Connection: close'\` for ${DURATION} s: one request per connection, at the
+primary's saturation (the rows by worker count); then \`st_load churn\` paced at ${PACED} of the no-tap
+rate, so the machine has CPU left for the shadow (the paced row). No tap: **${BASE}** requests. *shadow* = requests the shadow nginx served (stub_status); *share* = shadow ÷
 served; *vs no tap* = served ÷ the no-tap run; CPU = the agent's user+system seconds over the run per
 10,000 connections; healthz = the worst /healthz answer while loaded (probed every 0.5 s).
 
-| workers | served (primary) | shadow | share | vs no tap | agent CPU s / 10k conns | worst /healthz ms | not taken whole by the shadow (ledger) | against the targets |
+| workers, load | served (primary) | shadow | share | vs no tap | agent CPU s / 10k conns | worst /healthz ms | not taken whole by the shadow (ledger) | against the targets |
 |---|---:|---:|---:|---:|---:|---:|---|---|
 ${ROWS}
 Targets: share ≥ 0.99 (or the rest counted), ≤ 0.15 CPU-s per 10k connections, /healthz < 1 s. The
@@ -121,6 +165,8 @@ dropped in the capture ring), then each stage's reasons (\`shed_limit\`: past th
 limit — half the local port range, cut while the shadow refuses replays — or the socket budget;
 \`write_failed\`: the shadow closed or reset before reading the request, ...). \"accounted\": shadow +
 that column ≥ 0.99 × served.
+
+${FLOOR_LINE}
 <!-- churn:end -->"
   bench_doc_section churn "$section"
 fi

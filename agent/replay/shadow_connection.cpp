@@ -195,7 +195,8 @@ void ShadowConnection::writeMore() {
   if (closed_ || writingActive_)
     return;
   if (backlog_.empty()) {
-    timer_.cancel(); // nothing pending: no stall to watch
+    timer_.cancel(); // nothing pending: no stall to watch (and a close grace starts again)
+    graceArmed_ = false;
     maybeHalfClose();
     return;
   }
@@ -273,6 +274,24 @@ void ShadowConnection::finish() {
 void ShadowConnection::maybeHalfClose() {
   if (closed_ || !connected_ || !finRequested_ || finSent_ || writingActive_ || !backlog_.empty())
     return;
+  // Let the shadow close first (ReplayOptions::closeGrace): its FIN ends the wait early
+  // (readResponses calls back here).
+  if (!shadowClosed_ && !graceOver_ && context_.options.closeGrace.count() > 0) {
+    if (graceArmed_)
+      return;
+    graceArmed_ = true;
+    auto self = shared_from_this();
+    timer_.expires_after(context_.options.closeGrace);
+    timer_.async_wait([self](const error_code &timerEc) {
+      if (timerEc || self->closed_ || !self->graceArmed_)
+        return;
+      self->graceArmed_ = false;
+      self->graceOver_ = true;
+      self->maybeHalfClose();
+    });
+    return;
+  }
+  graceArmed_ = false;
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   finSent_ = true;
@@ -426,6 +445,8 @@ void ShadowConnection::readResponses() {
       self->shadowClosed_ = true;
       if (self->finSent_)
         self->confirmTaken(std::chrono::milliseconds(1));
+      else // our FIN may have been waiting for this (closeGrace): it goes now
+        self->maybeHalfClose();
       // EOF before our FIN: the shadow half-closed (or closed); keep writing until it resets,
       // and confirm at our FIN what it took
       return;

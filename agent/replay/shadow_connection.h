@@ -124,6 +124,8 @@ private:
   bool writingActive_ = false;
   bool finRequested_ = false;
   bool finSent_ = false;
+  bool graceArmed_ = false; // timer_ waits (closeGrace) for the shadow to close first
+  bool graceOver_ = false;  // ...and it did not: our FIN goes now
   bool shadowClosed_ = false; // the shadow's FIN came (before ours: it closes first, e.g. Connection: close)
   bool closed_ = false;
 };

@@ -15,6 +15,14 @@
 //       With --procs P, P processes share the work (connection i is opened by process i % P, from
 //       source address i % the number of addresses), K connecting at once in each. --rate: at
 //       most CPS connections started per second, all processes together.
+//   st_load churn    --dst IP:PORT --duration S [--rate CPS] [--inflight K] [--procs P] [--stats FILE]
+//       One HTTP/1.1 request per connection ("GET / ... Connection: close"), for S seconds: each
+//       connection sends the request once established, reads the response until the server
+//       closes, then closes. --rate: at most CPS connections started per second (all processes
+//       together; 0: as fast as K open connections per process allow). Counts completed (a
+//       response and the server's FIN), failed (connect refused/reset, or EOF before any byte)
+//       and the processes' own CPU time (cpu_us: user + system, softirq work run in their
+//       context included): what a bare client pays per connection, the floor for a replayer.
 //   st_load synflood --dst IP:PORT --src-net A.B.C.D/LEN --count N --rate PPS [--stats FILE]
 //       Raw IPv4 SYNs (IP_HDRINCL) from random addresses of the network and random ports, with
 //       random sequence numbers, paced at PPS; nothing answers them (half-open connections).
@@ -30,6 +38,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
@@ -481,6 +490,101 @@ static int connect_mode(int argc, char **argv) {
   return run_workers(connect_worker);
 }
 
+// ---- churn -------------------------------------------------------------------------------------
+static struct sockaddr_in churn_dst;
+static long churn_duration, churn_rate, churn_inflight = 16;
+
+static uint64_t own_cpu_us(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (uint64_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000u + (uint64_t)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+static void churn_worker(void) {
+  static const char request[] = "GET / HTTP/1.1\r\nHost: st-load\r\nConnection: close\r\n\r\n";
+  uint64_t *started = stat("started"), *completed = stat("completed"), *failed = stat("failed"),
+           *open_now = stat("open"), *cpu = stat("cpu_us");
+  raise_nofile((rlim_t)churn_inflight + 64);
+  uint64_t *got = calloc((size_t)churn_inflight + 1024, sizeof(uint64_t)); // bytes read, by fd
+  long fds = churn_inflight + 1024;
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event events[256];
+  char buf[65536];
+  long mine = 0; // connections this process started; global index me + mine * nprocs
+  double t0 = now_s(), end = t0 + (double)churn_duration;
+  while (!stop_flag && (now_s() < end || *open_now > 0)) {
+    double now = now_s();
+    long due = churn_rate ? (long)((now - t0) * (double)churn_rate) + 1 : LONG_MAX;
+    while (now < end && me + mine * nprocs < due && (long)*open_now < churn_inflight) {
+      int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0 || fd >= fds)
+        die("socket: %s", fd < 0 ? strerror(errno) : "descriptor past the table");
+      mine++;
+      (*started)++;
+      if (connect(fd, (struct sockaddr *)&churn_dst, sizeof(churn_dst)) != 0 && errno != EINPROGRESS) {
+        count_errno(errno);
+        (*failed)++;
+        close(fd);
+        continue;
+      }
+      got[fd] = 0;
+      struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)fd};
+      epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+      (*open_now)++;
+    }
+    int n = epoll_wait(ep, events, 256, churn_rate ? 1 : 100);
+    for (int i = 0; i < n; i++) {
+      int fd = (int)events[i].data.u64;
+      int ended = 0;
+      if (events[i].events & EPOLLOUT) { // connected (or failed): send the request, then read
+        if (write(fd, request, sizeof(request) - 1) != (ssize_t)sizeof(request) - 1) {
+          count_errno(errno);
+          ended = -1;
+        } else {
+          struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)fd};
+          epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+        }
+      } else {
+        ssize_t r;
+        while ((r = read(fd, buf, sizeof(buf))) > 0)
+          got[fd] += (uint64_t)r;
+        if (r == 0)
+          ended = got[fd] ? 1 : -1;
+        else if (errno != EAGAIN) {
+          count_errno(errno);
+          ended = -1;
+        }
+      }
+      if (ended) {
+        (*(ended > 0 ? completed : failed))++;
+        (*open_now)--;
+        epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+        close(fd);
+      }
+    }
+    *cpu = own_cpu_us();
+  }
+  *cpu = own_cpu_us();
+  shared->done[me] = 1;
+}
+
+static int churn(int argc, char **argv) {
+  const char *dst_text = NULL;
+  const struct option_def defs[] = {{"--dst", &dst_text, NULL},
+                                    {"--duration", NULL, &churn_duration},
+                                    {"--rate", NULL, &churn_rate},
+                                    {"--inflight", NULL, &churn_inflight},
+                                    {"--procs", NULL, &procs_arg},
+                                    {"--stats", &stats_path, NULL},
+                                    {NULL, NULL, NULL}};
+  parse_options("churn", argc, argv, defs);
+  if (!dst_text || churn_duration <= 0 || churn_rate < 0 || churn_inflight <= 0 || nprocs < 1 || nprocs > MAX_PROCS)
+    die("churn: --dst and --duration are required (--inflight > 0, --procs 1..%d)", MAX_PROCS);
+  parse_addr(dst_text, &churn_dst);
+  stat("started"), stat("completed"), stat("failed"), stat("open"), stat("cpu_us");
+  return run_workers(churn_worker);
+}
+
 // ---- synflood ----------------------------------------------------------------------------------
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void) { // xorshift64*
@@ -598,7 +702,7 @@ static int synflood(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc < 2)
-    die("usage: st_load serve|connect|synflood ARGS... (see the source)");
+    die("usage: st_load serve|connect|churn|synflood ARGS... (see the source)");
   t_start = now_s();
   shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED)
@@ -611,6 +715,8 @@ int main(int argc, char **argv) {
     return serve(argc - 2, argv + 2);
   if (!strcmp(argv[1], "connect"))
     return connect_mode(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "churn"))
+    return churn(argc - 2, argv + 2);
   if (!strcmp(argv[1], "synflood"))
     return synflood(argc - 2, argv + 2);
   die("unknown mode '%s'", argv[1]);

@@ -10,7 +10,9 @@
 
 #include <boost/asio.hpp>
 #include <gtest/gtest.h>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 using namespace shadowtap;
 using namespace shadowtap::replay;
@@ -99,6 +101,79 @@ TEST(Replayer, ReplaysEachFlowToEveryTargetAndCopy) {
     EXPECT_EQ(s.bytesOut, 4u * 3u * (request.size() + 1));
     expectAccounted(s);
   }
+}
+
+// TCP connections on this host in TIME_WAIT whose local port is `port` (/proc/net/tcp, IPv4).
+size_t timeWaitsFrom(uint16_t port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line); // header
+  size_t found = 0;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    if (state == "06" && std::stoul(local.substr(local.find(':') + 1), nullptr, 16) == port)
+      found++;
+  }
+  return found;
+}
+
+// The client closed first (wrk, most HTTP clients after Connection: close), but a shadow that
+// ends the exchange itself gets the chance to close first (ReplayOptions::closeGrace): the 60 s
+// TIME_WAIT stays on its side, as it did on the primary's, not on the agent's where it would
+// slow every later connect() to that shadow. The replay is still completed, whole.
+TEST(Replayer, ShadowThatClosesAfterAnsweringKeepsTheTimeWait) {
+  asio::io_context io;
+  auto acceptor = loopbackAcceptor(io);
+  const std::string request = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+  std::string got;
+  uint16_t replayPort = 0;
+  bool closedFirst = false, eofBeforeItsClose = false, eofAfter = false;
+  tcp::socket server(io);
+  asio::steady_timer answerLater(io);
+  std::array<char, 4096> buf{};
+  std::function<void()> readRequest = [&] {
+    server.async_read_some(asio::buffer(buf), [&](boost::system::error_code ec, size_t n) {
+      if (ec) { // the agent's FIN
+        (closedFirst ? eofAfter : eofBeforeItsClose) = true;
+        return;
+      }
+      got.append(buf.data(), n);
+      if (got.size() == request.size()) {
+        // Answer and close 50 ms later: long after the agent saw the client's FIN.
+        answerLater.expires_after(std::chrono::milliseconds(50));
+        answerLater.async_wait([&](boost::system::error_code) {
+          if (eofBeforeItsClose)
+            return;
+          asio::write(server, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")));
+          server.shutdown(tcp::socket::shutdown_send);
+          closedFirst = true;
+        });
+      }
+      readRequest();
+    });
+  };
+  acceptor.async_accept(server, [&](boost::system::error_code ec) {
+    ASSERT_FALSE(ec);
+    replayPort = server.remote_endpoint().port();
+    readRequest();
+  });
+  ReplayOptions options;
+  Replayer replayer(io, options, planFor({loopbackTarget(acceptor.local_endpoint().port())}));
+  replayer.onFlowStart(1, {});
+  replayer.onClientData(1, bytes(request));
+  replayer.onClientFin(1); // the client closed first
+  replayer.onFlowEnd(1, flow::FlowEnd::Completed);
+  runFor(io, 600);
+  EXPECT_EQ(got, request);
+  EXPECT_FALSE(eofBeforeItsClose) << "the agent's FIN came before the shadow could close first";
+  EXPECT_TRUE(eofAfter); // ...and after the shadow's, it did come
+  const auto &s = replayer.target(0).stats;
+  EXPECT_EQ(s.completed, 1u);
+  expectAccounted(s);
+  ASSERT_NE(replayPort, 0);
+  EXPECT_EQ(timeWaitsFrom(replayPort), 0u) << "the agent's side of the replay is in TIME_WAIT";
 }
 
 TEST(Replayer, ResetOrBrokenFlowsAbortTheirReplays) {
