@@ -18,7 +18,8 @@
 # admission and counted), >= 99 % of the bytes when a core is free for the agent (on a 2-CPU VM
 # iperf3's two ends already use both).
 # Usage: sudo bench/bulk.sh [--duration S] [--streams "1 4 8"] [--doc FILE|--no-doc]
-#        (AGENT_ARGS="..." adds flags to every tap run, for experiments)
+#        (AGENT_ARGS="..." adds flags to every tap run, PLACEMENTS="own-core" runs only those, and
+#        PERF_OUT=DIR profiles the agent in each tap run: for experiments)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib.sh
@@ -76,7 +77,14 @@ row() {
   local before c0 c1 after
   before=$(sink_bytes)
   c0=$(agent_cpu_ticks)
+  # PERF_OUT=DIR: a CPU profile of the agent during the upload (perf record -g), DIR/perf.ID.data.
+  local perf_pid=""
+  if [ -n "${PERF_OUT:-}" ]; then
+    perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.$id.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   upload "tap.$id" "$n" "$placement" "$@"
+  [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true
   agent_wait_idle 60 || true
   c1=$(agent_cpu_ticks)
   sleep 0.5 # the sink rewrites its stats every 200 ms
@@ -106,7 +114,7 @@ row() {
 
 printf '%-9s %-14s %6s %6s %12s %12s %7s %7s %8s %s\n' placement streams notap tap primary_bytes shadow_bytes share vs_notap "cpu_s/GB" \
   "connections (agent)"
-for placement in shared own-core; do
+for placement in ${PLACEMENTS:-shared own-core}; do
   for n in $STREAMS; do
     row "$placement" "$n"
   done

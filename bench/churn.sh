@@ -166,6 +166,12 @@ limit — half the local port range, cut while the shadow refuses replays — or
 \`write_failed\`: the shadow closed or reset before reading the request, ...). \"accounted\": shadow +
 that column ≥ 0.99 × served.
 
+Reading them: the shadow nginx serves the same load as the primary on the same 2 CPUs, so when the
+shadow takes everything the primary cannot keep its no-tap rate on this VM (*vs no tap* of a row
+with share 1.0 is mostly the shadow's share of the CPUs, not the tap's); the paced row's *vs no
+tap* is its pace. CPU per connection cannot go below what the kernel charges a client for one
+connection (the floor below) while each mirrored connection is replayed as a connection.
+
 ${FLOOR_LINE}
 <!-- churn:end -->"
   bench_doc_section churn "$section"
