@@ -1,21 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "capture/tcp_checksum.h"
 
+#include <bit>
 #include <cstring>
 
 namespace shadowtap {
 
 uint32_t onesComplementAdd(std::span<const uint8_t> data, uint32_t sum) {
-  // 64-bit accumulator: a 64 KiB segment adds at most 32768 words of 0xffff, far from overflow.
-  uint64_t acc = sum;
-  size_t i = 0, n = data.size();
-  for (; i + 1 < n; i += 2)
-    acc += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
-  if (i < n)
-    acc += static_cast<uint32_t>(data[i] << 8);
-  while (acc >> 32)
-    acc = (acc & 0xffffffffu) + (acc >> 32);
-  return static_cast<uint32_t>(acc);
+  // RFC 1071 (2B): the one's complement sum comes out the same in either byte order, so the words
+  // are added as the machine loads them, eight bytes at a time, and only the folded result is put
+  // into network order. Adding big-endian 16-bit words one by one was 35 % of the replay pipeline's
+  // CPU on a bulk upload (frames nobody vouched for: XDP copies, pcap files, VXLAN).
+  // A 64-bit accumulator of 32-bit halves: a 64 KiB segment adds 16384 of them, far from overflow.
+  uint64_t acc = 0;
+  const uint8_t *p = data.data();
+  size_t n = data.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    acc += (w & 0xffffffffu) + (w >> 32);
+  }
+  uint8_t tail[8] = {}; // the last 0-7 bytes, zero-padded (an odd last byte is the high half of a word)
+  std::memcpy(tail, p, n);
+  uint64_t w;
+  std::memcpy(&w, tail, 8);
+  acc += (w & 0xffffffffu) + (w >> 32);
+  while (acc >> 16)
+    acc = (acc & 0xffffu) + (acc >> 16);
+  auto folded = static_cast<uint16_t>(acc);
+  if constexpr (std::endian::native == std::endian::little)
+    folded = static_cast<uint16_t>(folded << 8 | folded >> 8);
+  uint64_t total = uint64_t{sum} + folded;
+  return static_cast<uint32_t>((total & 0xffffffffu) + (total >> 32));
 }
 
 uint16_t foldChecksum(uint32_t sum) {

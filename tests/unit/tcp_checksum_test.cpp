@@ -146,3 +146,34 @@ TEST(TcpChecksum, SumsLargeSegmentsWithoutOverflow) {
   std::vector<uint8_t> odd = {0x12, 0x34, 0x56};
   EXPECT_EQ(foldChecksum(onesComplementAdd(odd)), 0x1234 + 0x5600);
 }
+
+// The sum is taken eight bytes at a time in the machine's byte order: it must equal RFC 1071's
+// big-endian 16-bit words, one by one, for every length (odd ones too), start and running sum.
+TEST(TcpChecksum, WordAtATimeSumEqualsTheBigEndianDefinition) {
+  auto reference = [](std::span<const uint8_t> data, uint32_t sum) {
+    uint64_t acc = sum;
+    size_t i = 0;
+    for (; i + 1 < data.size(); i += 2)
+      acc += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
+    if (i < data.size())
+      acc += static_cast<uint32_t>(data[i] << 8);
+    while (acc >> 16)
+      acc = (acc & 0xffffu) + (acc >> 16);
+    return static_cast<uint16_t>(acc);
+  };
+  std::vector<uint8_t> bytes(70000);
+  uint32_t seed = 12345;
+  for (auto &b : bytes) {
+    seed = seed * 1103515245u + 12345u;
+    b = static_cast<uint8_t>(seed >> 16);
+  }
+  for (size_t start : {0u, 1u, 3u, 7u})
+    for (size_t length : {0u, 1u, 2u, 3u, 7u, 8u, 9u, 15u, 16u, 17u, 1459u, 1460u, 65535u, 65536u})
+      for (uint32_t sum : {0u, 0xffffu, 0x1234567u, 0xfffffff0u}) {
+        std::span<const uint8_t> data(bytes.data() + start, length);
+        EXPECT_EQ(foldChecksum(onesComplementAdd(data, sum)), reference(data, sum))
+            << "start " << start << " length " << length << " sum " << sum;
+      }
+  std::vector<uint8_t> ones(65536, 0xff); // the largest sums: every word 0xffff
+  EXPECT_EQ(foldChecksum(onesComplementAdd(ones, 0xffffffffu)), reference(ones, 0xffffffffu));
+}
