@@ -63,6 +63,15 @@ CPS=$(awk -v n="$CONNS" -v t="$cw" 'BEGIN { printf "%d", n / t }')
 CPS_CORE=$(awk -v n="$CONNS" -v u="$cu" -v s="$cs" 'BEGIN { printf "%d", n / (u + s) }')
 echo "churn: $CONNS connections in ${cw} s: $CPS connections/s, CPU ${cu} user + ${cs} system s: $CPS_CORE per core"
 
+# The floor for churn: a bare client (st_load churn, one process) doing what a replay does per
+# connection (connect, write the request, FIN, wait for the sink's FIN, close) to the same sink,
+# as fast as 64 open connections allow, for as long as the replay took.
+ip netns exec "$NS" "$ST_LOAD" churn --dst "$SINK" --duration "$(awk -v t="$cw" 'BEGIN { printf "%d", t < 5 ? 5 : t }')" \
+  --inflight 64 --half-close 1 --stats "$H_TMP/floor.json" >"$H_TMP/floor.log" 2>&1 || fail "st_load churn failed: $(cat "$H_TMP/floor.log")"
+FLOOR_CONNS=$(jget "$H_TMP/floor.json" 'j["completed"]')
+FLOOR_CORE=$(jget "$H_TMP/floor.json" '"%d" % (j["completed"] / max(1e-9, j["cpu_us"] / 1e6))')
+echo "floor: a bare client, $FLOOR_CONNS connections to the same sink: $FLOOR_CORE per core"
+
 if [ -n "$DOC" ]; then
   verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "met" : "not met") }'; }
   section="<!-- pipeline:begin -->
@@ -79,6 +88,12 @@ one iperf3 stream over the same loopback, **${LOOPBACK} Gbit/s**.
 |---|---|---:|---:|---:|---:|---:|---|
 | bulk: 1 connection, 64,000-byte segments | $BYTES bytes | $bw | $bu + $bs | $GBPS Gbit/s | $RATIO | $GBPS_CORE Gbit/s | ≥ 10 Gbit/s: $(verdict "$GBPS_CORE" 10) |
 | churn: 1 request per connection | $CONNS connections | $cw | $cu + $cs | $CPS conns/s | – | $CPS_CORE conns/s | ≥ 100,000/s: $(verdict "$CPS_CORE" 100000) |
+
+The floor, same run: a bare client (\`st_load churn --half-close 1\`, one process, epoll, nothing else)
+doing per connection what a replay does (connect, write, FIN, the sink's FIN, close) to the same
+sink completed ${FLOOR_CONNS} connections at **${FLOOR_CORE}** per core of its CPU: the churn row's
+per-core rate is $(awk -v a="$CPS_CORE" -v f="$FLOOR_CORE" 'BEGIN { printf "%.2f", f ? a / f : 0 }')x that. Loopback delivery runs on the sender's CPU, so
+both pay for the sink's side of the connection too.
 
 Offline replay runs one pipeline; \`--workers 2\` (live capture only) is measured by bench/churn.sh.
 <!-- pipeline:end -->"

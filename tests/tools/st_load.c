@@ -15,7 +15,8 @@
 //       With --procs P, P processes share the work (connection i is opened by process i % P, from
 //       source address i % the number of addresses), K connecting at once in each. --rate: at
 //       most CPS connections started per second, all processes together.
-//   st_load churn    --dst IP:PORT --duration S [--rate CPS] [--inflight K] [--procs P] [--stats FILE]
+//   st_load churn    --dst IP:PORT --duration S [--rate CPS] [--inflight K] [--half-close 1]
+//                    [--procs P] [--stats FILE]
 //       One HTTP/1.1 request per connection ("GET / ... Connection: close"), for S seconds: each
 //       connection sends the request once established, reads the response until the server
 //       closes, then closes. --rate: at most CPS connections started per second (all processes
@@ -23,6 +24,8 @@
 //       response and the server's FIN), failed (connect refused/reset, or EOF before any byte)
 //       and the processes' own CPU time (cpu_us: user + system, softirq work run in their
 //       context included): what a bare client pays per connection, the floor for a replayer.
+//       --half-close 1: FIN right after the request, and the server's FIN completes the connection
+//       even with no answer (for a byte sink such as `serve`, which closes when its peer does).
 //   st_load synflood --dst IP:PORT --src-net A.B.C.D/LEN --count N --rate PPS [--stats FILE]
 //       Raw IPv4 SYNs (IP_HDRINCL) from random addresses of the network and random ports, with
 //       random sequence numbers, paced at PPS; nothing answers them (half-open connections).
@@ -492,7 +495,7 @@ static int connect_mode(int argc, char **argv) {
 
 // ---- churn -------------------------------------------------------------------------------------
 static struct sockaddr_in churn_dst;
-static long churn_duration, churn_rate, churn_inflight = 16;
+static long churn_duration, churn_rate, churn_inflight = 16, churn_half_close;
 
 static uint64_t own_cpu_us(void) {
   struct rusage u;
@@ -541,6 +544,8 @@ static void churn_worker(void) {
           count_errno(errno);
           ended = -1;
         } else {
+          if (churn_half_close)
+            shutdown(fd, SHUT_WR);
           struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)fd};
           epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
         }
@@ -549,7 +554,7 @@ static void churn_worker(void) {
         while ((r = read(fd, buf, sizeof(buf))) > 0)
           got[fd] += (uint64_t)r;
         if (r == 0)
-          ended = got[fd] ? 1 : -1;
+          ended = got[fd] || churn_half_close ? 1 : -1;
         else if (errno != EAGAIN) {
           count_errno(errno);
           ended = -1;
@@ -574,6 +579,7 @@ static int churn(int argc, char **argv) {
                                     {"--duration", NULL, &churn_duration},
                                     {"--rate", NULL, &churn_rate},
                                     {"--inflight", NULL, &churn_inflight},
+                                    {"--half-close", NULL, &churn_half_close},
                                     {"--procs", NULL, &procs_arg},
                                     {"--stats", &stats_path, NULL},
                                     {NULL, NULL, NULL}};
