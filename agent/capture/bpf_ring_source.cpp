@@ -13,11 +13,11 @@ BpfRingSource::BpfRingSource(int ringFd, std::function<uint64_t()> ringFullCount
                        (meta.flags & ST_PKT_CSUM_TRUSTED) ? FrameChecksum::Trusted : FrameChecksum::Unverified});
       }) {}
 
-bool BpfRingSource::poll(const FrameHandler &onFrame, uint32_t) {
+bool BpfRingSource::poll(const FrameHandler &onFrame, uint32_t budget) {
   current_ = &onFrame;
-  reader_.drain();
+  bool more = reader_.drain(static_cast<size_t>(budget) * kBytesPerBatch);
   current_ = nullptr;
-  return false;
+  return more;
 }
 
 uint64_t BpfRingSource::takeKernelDrops() {

@@ -18,10 +18,12 @@ public:
   BpfRingSource(int ringFd, std::function<uint64_t()> ringFullCount); // throws Error
 
   int readableFd() const override { return reader_.epollFd(); }
-  // libbpf consumes everything waiting in one call: the budget is not needed to bound a turn
-  // because the ring itself is bounded (ST_RING_BYTES).
+  // At most `budget` x kBytesPerBatch of ring space per turn (a packet ring block's worth each),
+  // so a ring filled at line rate still lets the loop answer /healthz and check for overload.
   bool poll(const FrameHandler &onFrame, uint32_t budget) override;
   uint64_t takeKernelDrops() override;
+  double occupancy() const override { return reader_.occupancy(); }
+  static constexpr size_t kBytesPerBatch = 256u << 10;
   const RingStats &stats() const { return reader_.stats(); }
 
 private:

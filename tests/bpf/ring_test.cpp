@@ -211,5 +211,43 @@ TEST(Ring, RecordsKeepTheirOrder) {
   }
 }
 
+// Under load the agent reads the ring a bounded amount per loop turn (so /healthz and the overload
+// checks get their turn) and sees how full it is: admission control and the in-flight shedder act
+// on that fill, as on the packet ring's in TC mode. Records left for the next turn stay in order.
+TEST(Ring, ReaderSeesTheFillAndReadsABoundedAmountPerTurn) {
+  TestTap &tap = xdpTap();
+  tap.reset();
+  tap.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
+  struct Restore {
+    TestTap &tap;
+    ~Restore() { tap.drainAfterRun = true; }
+  } restore{tap};
+  tap.drainAfterRun = false;
+  ASSERT_EQ(tap.ring().occupancy(), 0.0);
+  uint64_t before = tap.ringProducerPos();
+  std::vector<Bytes> sent;
+  for (int i = 0; i < 40; i++) {
+    TcpShape shape;
+    shape.clientPort = static_cast<uint16_t>(31000 + i);
+    shape.payload = 3000;
+    sent.push_back(tcpPacket(shape, false).build());
+    ASSERT_EQ(tap.run(Hook::XdpIngress, sent.back()).err, 0);
+  }
+  double written = static_cast<double>(tap.ringProducerPos() - before);
+  EXPECT_DOUBLE_EQ(tap.ring().occupancy(), written / ST_RING_BYTES);
+
+  EXPECT_TRUE(tap.ring().drain(static_cast<size_t>(written / 4))) << "a bounded turn leaves the rest waiting";
+  double left = tap.ring().occupancy();
+  EXPECT_GT(left, 0.0);
+  EXPECT_LE(left, 0.8 * written / ST_RING_BYTES);
+  EXPECT_FALSE(tap.ring().drain()) << "an unbounded one empties the ring";
+  EXPECT_EQ(tap.ring().occupancy(), 0.0);
+
+  auto records = tap.drainRing();
+  ASSERT_EQ(records.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); i++)
+    EXPECT_EQ(records[i].frame, sent[i]) << i;
+}
+
 } // namespace
 } // namespace shadowtap::test

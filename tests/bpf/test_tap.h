@@ -87,6 +87,10 @@ public:
   // Bytes the kernel has written into st_ring so far (its producer position, record headers and
   // padding included): the difference across a run is what one record costs the ring.
   uint64_t ringProducerPos() const;
+  // The agent's reader of st_ring (XDP mode only); run() drains it after every run unless
+  // drainAfterRun is false (to let records pile up, as under load).
+  RingReader &ring() { return *ring_; }
+  bool drainAfterRun = true;
 
 private:
   RunResult runSocketFilter(int fd, const Bytes &packet) const;
