@@ -5,15 +5,15 @@
 set -euo pipefail
 
 PACKAGES=(
-  # build
-  build-essential cmake pkg-config clang llvm
+  # build (python3: scripts/gen_stats.py writes the stats headers)
+  build-essential cmake pkg-config clang llvm python3
   libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev
   libboost-program-options-dev libboost-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libcap-ng-dev libhttp-parser-dev
   libre2-dev
   # tests
   googletest libgtest-dev
   # netns tests, demo and benchmarks
-  iproute2 nftables tcpdump iperf3 wrk curl python3 procps ethtool xdp-tools nginx-light
+  iproute2 nftables tcpdump iperf3 wrk curl procps ethtool xdp-tools nginx-light
   # deploy checks (tests/deploy): YAML, systemd-analyze verify, ruby -c Vagrantfile; promtool
   # (deploy/prometheus rules, unit tests, config) and the prometheus server (e2e_prometheus).
   # On a host running systemd, installing prometheus also enables its service (port 9090); the

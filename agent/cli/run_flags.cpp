@@ -185,36 +185,34 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
       service.copies = vm["copies"].as<unsigned>();
   }
   applyHttpFlags(vm, o.services);
-  if (given(vm, "mode"))
-    o.mode = parseMode(str("mode"));
-  if (given(vm, "direction"))
-    o.direction = parseDirection(str("direction"));
-  if (given(vm, "mirror-iface"))
-    o.mirrorIface = str("mirror-iface");
-  if (given(vm, "mirror-vxlan"))
-    o.mirrorVxlan = parseVxlanEndpoint(str("mirror-vxlan"), "--mirror-vxlan");
-  if (given(vm, "vni"))
-    o.vni = parseVni(str("vni"));
-  if (given(vm, "pcap"))
-    o.pcapPath = str("pcap");
-  if (given(vm, "record"))
-    o.recordDir = str("record");
-  if (given(vm, "record-max-bytes"))
-    o.recordMaxBytes = parseByteSize(str("record-max-bytes"), "--record-max-bytes");
-  if (given(vm, "mark"))
-    o.skipMark = parseMark(str("mark"));
+  // A text flag given replaces the file's value: its text as is, or parse(text).
+  auto fromText = [&](const char *name, auto &field, auto parse) {
+    if (given(vm, name))
+      field = parse(str(name));
+  };
+  auto asIs = [](const std::string &text) { return text; };
+  auto byteSize = [](const char *flag) {
+    return [flag](const std::string &text) { return parseByteSize(text, flag); };
+  };
+  fromText("mode", o.mode, parseMode);
+  fromText("direction", o.direction, parseDirection);
+  fromText("mirror-iface", o.mirrorIface, asIs);
+  fromText("mirror-vxlan", o.mirrorVxlan,
+           [](const std::string &text) { return parseVxlanEndpoint(text, "--mirror-vxlan"); });
+  fromText("vni", o.vni, parseVni);
+  fromText("pcap", o.pcapPath, asIs);
+  fromText("record", o.recordDir, asIs);
+  fromText("record-max-bytes", o.recordMaxBytes, byteSize("--record-max-bytes"));
+  fromText("mark", o.skipMark, parseMark);
   if (given(vm, "max-new-conns"))
     o.maxNewConns = vm["max-new-conns"].as<uint32_t>();
-  if (given(vm, "max-mirror-rate"))
-    o.maxMirrorBytes = parseByteSize(str("max-mirror-rate"), "--max-mirror-rate");
+  fromText("max-mirror-rate", o.maxMirrorBytes, byteSize("--max-mirror-rate"));
   if (given(vm, "snaplen"))
     o.snaplen = vm["snaplen"].as<uint32_t>();
-  if (given(vm, "log-level"))
-    o.logLevel = str("log-level");
+  fromText("log-level", o.logLevel, asIs);
   if (vm.count("replace-stale") && vm["replace-stale"].as<bool>())
     o.replaceStale = true;
-  if (given(vm, "metrics-addr"))
-    o.metricsAddr = str("metrics-addr");
+  fromText("metrics-addr", o.metricsAddr, asIs);
   if (o.metricsAddr != "off")
     parseListenAddress(o.metricsAddr); // checked here: a bad address must fail before attaching
   if (given(vm, "exclude-cidr")) {

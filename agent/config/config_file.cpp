@@ -168,6 +168,19 @@ std::string readHeaderName(const Reader &r, const YAML::Node &node, const std::s
   }
 }
 
+// A mapping of header name to `valueShape` at `key`: visit(name, entry, entry's key) for each entry,
+// its name checked first.
+template <class Visit>
+void readHeaderMap(const Reader &r, const YAML::Node &node, const std::string &key, const char *valueShape,
+                   Visit visit) {
+  if (!node.IsMap())
+    r.fail(node, key, std::string("expected a mapping of header name to ") + valueShape);
+  for (const auto &entry : node) {
+    std::string k = key + "." + entry.first.as<std::string>();
+    visit(readHeaderName(r, entry.first, k), entry, k);
+  }
+}
+
 // One entry of `match:` or `exclude:`: every part given must match (Istio's HTTPMatchRequest).
 http::RequestMatch readRequestMatch(const Reader &r, const YAML::Node &node, const std::string &key) {
   r.onlyKeys(node, key, {"method", "uri", "headers"});
@@ -176,15 +189,11 @@ http::RequestMatch readRequestMatch(const Reader &r, const YAML::Node &node, con
     match.method = readStringMatch(r, node["method"], key + ".method");
   if (node["uri"])
     match.path = readStringMatch(r, node["uri"], key + ".uri");
-  if (auto headers = node["headers"]) {
-    if (!headers.IsMap())
-      r.fail(headers, key + ".headers", "expected a mapping of header name to {exact|prefix|regex: TEXT}");
-    for (const auto &entry : headers) {
-      std::string k = key + ".headers." + entry.first.as<std::string>();
-      std::string name = readHeaderName(r, entry.first, k);
-      match.headers.push_back({name, readStringMatch(r, entry.second, k)});
-    }
-  }
+  if (auto headers = node["headers"])
+    readHeaderMap(r, headers, key + ".headers", "{exact|prefix|regex: TEXT}",
+                  [&](const std::string &name, const auto &entry, const std::string &k) {
+                    match.headers.push_back({name, readStringMatch(r, entry.second, k)});
+                  });
   if (!match.method && !match.path && match.headers.empty())
     r.fail(node, key, "an empty entry matches every request: give method, uri or headers");
   return match;
@@ -258,21 +267,17 @@ http::HttpRules readHttp(const Reader &r, const YAML::Node &node, const std::str
         r.fail(at, k, e.what());
       }
     };
-    if (auto set = request["set"]) {
-      if (!set.IsMap())
-        r.fail(set, rk + ".set", "expected a mapping of header name to value");
-      for (const auto &entry : set) {
-        std::string k = rk + ".set." + entry.first.as<std::string>();
-        std::string name = readHeaderName(r, entry.first, k);
-        std::string value = r.text(entry.second, k);
-        try {
-          rules.setHeaders.push_back(http::parseHeaderAssignment(name + ": " + value, k.c_str()));
-        } catch (const UsageError &e) {
-          r.failAt(entry.second, e.what());
-        }
-        check(entry.first, k);
-      }
-    }
+    if (auto set = request["set"])
+      readHeaderMap(r, set, rk + ".set", "value",
+                    [&](const std::string &name, const auto &entry, const std::string &k) {
+                      std::string value = r.text(entry.second, k);
+                      try {
+                        rules.setHeaders.push_back(http::parseHeaderAssignment(name + ": " + value, k.c_str()));
+                      } catch (const UsageError &e) {
+                        r.failAt(entry.second, e.what());
+                      }
+                      check(entry.first, k);
+                    });
     if (auto remove = request["remove"]) {
       if (!remove.IsSequence())
         r.fail(remove, rk + ".remove", "expected a list of header names");

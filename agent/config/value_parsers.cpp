@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "config/value_parsers.h"
 
+#include "common/enum_names.h"
 #include "common/error.h"
 
 #include <arpa/inet.h>
@@ -28,6 +29,19 @@ template <typename T> bool parseNumber(const std::string &text, T &out, int base
   else
     result = std::from_chars(first, last, out, base);
   return result.ec == std::errc() && result.ptr == last && !text.empty();
+}
+
+constexpr EnumName<Mode> kModeNames[] = {{Mode::Tc, "tc"}, {Mode::Xdp, "xdp"}};
+constexpr EnumName<Direction> kDirectionNames[] = {
+    {Direction::Auto, "auto"}, {Direction::Hook, "hook"}, {Direction::Ports, "ports"}};
+constexpr EnumName<Protocol> kProtocolNames[] = {{Protocol::Tcp, "tcp"}, {Protocol::Http, "http"}};
+
+// One of the table's names, exactly; else "invalid --FLAG 'TEXT': use a, b or c".
+template <class Enum, size_t N>
+Enum parseName(const EnumName<Enum> (&table)[N], const std::string &text, const char *flag) {
+  if (auto value = valueOf(table, text))
+    return *value;
+  throw UsageError("invalid --" + std::string(flag) + " '" + text + "': use " + choicesOf(table));
 }
 
 } // namespace
@@ -186,33 +200,13 @@ uint32_t parseVni(const std::string &text) {
   return static_cast<uint32_t>(value);
 }
 
-Mode parseMode(const std::string &text) {
-  if (text == "tc")
-    return Mode::Tc;
-  if (text == "xdp")
-    return Mode::Xdp;
-  throw UsageError("invalid --mode '" + text + "': use tc or xdp");
-}
+Mode parseMode(const std::string &text) { return parseName(kModeNames, text, "mode"); }
 
-Direction parseDirection(const std::string &text) {
-  if (text == "auto")
-    return Direction::Auto;
-  if (text == "hook")
-    return Direction::Hook;
-  if (text == "ports")
-    return Direction::Ports;
-  throw UsageError("invalid --direction '" + text + "': use auto, hook or ports");
-}
+Direction parseDirection(const std::string &text) { return parseName(kDirectionNames, text, "direction"); }
 
-Protocol parseProtocol(const std::string &text) {
-  if (text == "tcp")
-    return Protocol::Tcp;
-  if (text == "http")
-    return Protocol::Http;
-  throw UsageError("invalid --protocol '" + text + "': use tcp or http");
-}
+Protocol parseProtocol(const std::string &text) { return parseName(kProtocolNames, text, "protocol"); }
 
-const char *protocolName(Protocol protocol) { return protocol == Protocol::Http ? "http" : "tcp"; }
+const char *protocolName(Protocol protocol) { return nameOf(kProtocolNames, protocol); }
 
 uint32_t parseMark(const std::string &raw) {
   std::string text = trim(raw);

@@ -9,7 +9,7 @@
 // (runtime/inflight_shedder.h).
 #pragma once
 
-#include "stats/stat_fields.h"
+#include "runtime/admission_stats.h" // AdmissionStats: generated from stats/stats_schema.toml
 
 #include <cstdint>
 #include <functional>
@@ -17,18 +17,6 @@
 #include <vector>
 
 namespace shadowtap {
-
-struct AdmissionStats {
-  uint64_t paused = 0; // gauge: 1 while new connections are not admitted
-  uint64_t pauses = 0; // times admission was paused
-};
-
-inline constexpr stats::Field<AdmissionStats> kAdmissionStatsFields[] = {
-    {"paused", &AdmissionStats::paused, stats::Kind::Gauge,
-     "1 while the agent is behind and the kernel admits no new connection."},
-    {"pauses", &AdmissionStats::pauses, stats::Kind::Counter,
-     "Times the agent paused admission of new connections (overload)."},
-};
 
 class AdmissionControl {
 public:

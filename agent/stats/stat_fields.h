@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // One description per stats struct: each field's name, member, kind (counter or gauge) and help
-// text, written once next to the struct. JSON (`status --json`, the stats file), Prometheus text,
-// `status` text and the exit log are all generated from these tables, so a new counter appears
-// everywhere by adding one line, and a gauge is never exported as a counter.
+// text. The structs and their tables (`kXxxFields`) are generated, with docs/metrics.md, from one
+// schema, agent/stats/stats_schema.toml, by scripts/gen_stats.py (into the build tree, at build
+// time). JSON (`status --json`, the stats file), Prometheus text, `status` text and the exit log
+// are all generated from these tables, so a new counter appears everywhere by adding it to the
+// schema, and a gauge is never exported as a counter.
 #pragma once
 
 #include <cstdint>

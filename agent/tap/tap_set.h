@@ -20,8 +20,8 @@
 #include "bpf/pinned_maps.h"
 #include "config/run_options.h"
 #include "net/mirror_pair.h"
-#include "stats/stat_fields.h"
 #include "tap/tap.h"
+#include "tap/tap_set_stats.h" // TapSetStats: generated from stats/stats_schema.toml
 
 #include <functional>
 #include <map>
@@ -31,22 +31,6 @@
 #include <vector>
 
 namespace shadowtap {
-
-struct TapSetStats {
-  uint64_t tapped = 0;          // gauge: interfaces tapped now
-  uint64_t attached = 0;        // interfaces tapped since start
-  uint64_t forgotten = 0;       // pattern-matched interfaces gone and forgotten
-  uint64_t attachFailures = 0;  // pattern-matched interfaces that could not be tapped
-};
-
-inline constexpr stats::Field<TapSetStats> kTapSetStatsFields[] = {
-    {"tapped", &TapSetStats::tapped, stats::Kind::Gauge, "Interfaces tapped now."},
-    {"attached", &TapSetStats::attached, stats::Kind::Counter, "Interfaces tapped since the agent started."},
-    {"forgotten", &TapSetStats::forgotten, stats::Kind::Counter,
-     "Interfaces matched by an --iface pattern that went away (a pod deleted) and were forgotten."},
-    {"attach_failures", &TapSetStats::attachFailures, stats::Kind::Counter,
-     "Interfaces matched by an --iface pattern that could not be tapped (logged with the reason)."},
-};
 
 // What the agent's run files, mirror and metrics are named after: the interface when exactly one
 // is named literally (as always), else the first pattern with its glob characters made '_'.

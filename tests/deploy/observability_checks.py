@@ -31,14 +31,13 @@ import tempfile
 
 import yaml
 
-problems = []
-quiet = False  # selftest: the expected problems are not printed
+# The test tools' shared library (tests/tools/toollib.py), imported as the harness runs the tools:
+# without writing __pycache__ into the tree.
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from toollib import Problems  # noqa: E402
 
-
-def problem(text):
-    problems.append(text)
-    if not quiet:
-        print("  problem: " + text, file=sys.stderr)
+problem = Problems("  problem: ")
 
 
 def promtool(*args, cwd=None):
@@ -219,21 +218,19 @@ def check_dashboard(dashboard, rules):
 
 def selftest(rules, tests, dashboard):
     """Each mutation must make a check fail."""
-    global problems
     tmp = tempfile.mkdtemp(prefix="st-obs-self-")
     failures = []
     try:
         text = open(rules).read()
 
         def must_fail(what, fn):
-            global problems, quiet
-            saved, problems, quiet = problems, [], True
+            saved, problem.found, problem.quiet = problem.found, [], True  # the expected problems, unprinted
             try:
                 fn()
             except Exception as e:  # a crash counts as caught too
-                problems.append(str(e))
-            caught = bool(problems)
-            problems, quiet = saved, False
+                problem(str(e))
+            caught = bool(problem.found)
+            problem.found, problem.quiet = saved, False
             print("selftest: %s: %s" % (what, "caught" if caught else "NOT CAUGHT"))
             if not caught:
                 failures.append(what)
@@ -288,10 +285,7 @@ def main():
         print("promtool not found (Debian package prometheus; scripts/deps.sh installs it)", file=sys.stderr)
         return 1
     {"rules": check_rules, "config": check_config, "dashboard": check_dashboard, "selftest": selftest}[cmd](*args)
-    if problems:
-        print("%d problem(s)" % len(problems), file=sys.stderr)
-        return 1
-    return 0
+    return problem.exit_status()
 
 
 if __name__ == "__main__":

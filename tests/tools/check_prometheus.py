@@ -31,15 +31,11 @@ import re
 import sys
 import urllib.parse
 import urllib.request
+from toollib import Problems
 
 BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 QUANTILES = (("p50_ms", "0.5"), ("p90_ms", "0.9"), ("p99_ms", "0.99"))
-problems = []
-
-
-def problem(text):
-    problems.append(text)
-    print("PROBLEM: " + text, file=sys.stderr)
+problem = Problems("PROBLEM: ")
 
 
 def api(url, path, **params):
@@ -229,10 +225,7 @@ def main():
     per = check_agents(args.url, agents, args.slow, args.delay_ms / 1000)
     check_cluster(json.load(open(args.cluster)), agents, per)
     check_alerts(args.url, args.slow, args.failing)
-    if problems:
-        print("%d problem(s)" % len(problems), file=sys.stderr)
-        return 1
-    return 0
+    return problem.exit_status()
 
 
 if __name__ == "__main__":

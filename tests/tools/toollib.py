@@ -10,12 +10,15 @@
   JsonLines              a thread-safe JSON-lines writer (one record per line, flushed)
   read_request(...)      one HTTP/1.1 request off a socket (head parsed, body read)
   load_json / load_jsonl readers of what the tools and the agent write
+  Problems               what a check script found wrong, printed as found; its exit status
+                         (also used by tests/deploy/observability_checks.py)
 """
 import hashlib
 import json
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -172,3 +175,25 @@ def csum(data):
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF
+
+
+class Problems:
+    """What a check script found wrong: `problem = Problems("PROBLEM: ")`, `problem(text)` for each
+    (printed to stderr as it is found, unless quiet), and `return problem.exit_status()` from main:
+    0, or the count on stderr and 1. quiet: recorded only (a self-test that expects problems)."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.found = []
+        self.quiet = False
+
+    def __call__(self, text):
+        self.found.append(text)
+        if not self.quiet:
+            print(self.prefix + text, file=sys.stderr)
+
+    def exit_status(self):
+        if not self.found:
+            return 0
+        print("%d problem(s)" % len(self.found), file=sys.stderr)
+        return 1

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The stats field tables are the one description of every counter: their JSON is the contract
-// `status --json`, the stats file and the e2e tests read, so the keys and their order are pinned
-// here; names are unique snake_case; workers' snapshots add up field by field.
+// The stats field tables (generated from agent/stats/stats_schema.toml) are the one description of
+// every counter: their JSON is the contract `status --json`, the stats file and the e2e tests read,
+// so the keys and their order are pinned here; names are unique snake_case; workers' snapshots add
+// up field by field.
 #include "pipeline/pipeline_stats.h"
 #include "runtime/agent_stats.h"
 

@@ -25,7 +25,7 @@
 #              discarded exactly what the shadow sent (bytes_in = the shadow's garbage bytes).
 #   latereset  reads 4 KiB, waits 3 s without reading, then RSTs; its 4 MiB receive buffer takes the
 #              whole stream, so by then the replay has written everything and sent its FIN. The
-#              shadow still took only 4 KiB of each stream: per replay_stats.h ("write_failed: the
+#              shadow still took only 4 KiB of each stream: per stats_schema.toml ("write_failed: the
 #              shadow reset or closed before taking everything") each must be write_failed, never
 #              completed. Run last: it fails on an agent that counts a RST after its FIN as completed.
 #   earlyclose reads each connection's first request head, then closes without answering (a server
