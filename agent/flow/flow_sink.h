@@ -44,6 +44,9 @@ public:
   virtual void onClientData(FlowId id, std::span<const uint8_t> bytes) = 0;
   // The client's FIN, reached in sequence and acknowledged: every client byte has been delivered.
   virtual void onClientFin(FlowId id) = 0;
+  // The server's FIN came before the client's: the server closed first (a server that ends the
+  // exchange, e.g. after Connection: close). The replay then lets the shadow close first too.
+  virtual void onServerClosedFirst(FlowId) {}
   // Server-to-client bytes, in order (used for comparison; replay ignores them).
   virtual void onServerData(FlowId, std::span<const uint8_t>) {}
   // Last call for this id.

@@ -127,8 +127,11 @@ void FlowTable::onPacket(const TcpPacket &packet, uint64_t nowNs) {
         return;
       }
     }
-    if (packet.fin)
+    if (packet.fin && !flow.serverFin) {
       flow.serverFin = true;
+      if (flow.state == Established && !flow.client->finSeen()) // its FIN not captured yet
+        sink_.onServerClosedFirst(flow.id);
+    }
     if (packet.ack_flag)
       ackClient(flow, packet.ack);
     if (flow.state == Established)

@@ -64,6 +64,7 @@ public:
   void onFlowStart(flow::FlowId id, const flow::FlowInfo &info) override;
   void onClientData(flow::FlowId id, std::span<const uint8_t> bytes) override;
   void onClientFin(flow::FlowId id) override;
+  void onServerClosedFirst(flow::FlowId id) override { replayer_.onServerClosedFirst(id); }
   void onServerData(flow::FlowId id, std::span<const uint8_t> bytes) override;
   void onFlowEnd(flow::FlowId id, flow::FlowEnd end) override;
 

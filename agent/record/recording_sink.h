@@ -28,6 +28,8 @@ public:
   void onFlowStart(flow::FlowId id, const flow::FlowInfo &info) override;
   void onClientData(flow::FlowId id, std::span<const uint8_t> bytes) override;
   void onClientFin(flow::FlowId id) override;
+  // Not recorded: a replay from a recording sends its FIN at once (the close order is live only).
+  void onServerClosedFirst(flow::FlowId id) override { next_.onServerClosedFirst(id); }
   void onServerData(flow::FlowId id, std::span<const uint8_t> bytes) override;
   void onFlowEnd(flow::FlowId id, flow::FlowEnd end) override;
 

@@ -18,14 +18,17 @@ struct ReplayOptions {
   std::chrono::milliseconds connectTimeout{3000};
   std::chrono::milliseconds drainTimeout{10000}; // after our FIN: wait this long for the shadow's
   std::chrono::milliseconds stallTimeout{10000}; // a write that makes no progress this long is shed
-  // After the client's FIN, everything written: wait this long for the shadow to close first
-  // before sending ours. The side that closes first keeps the connection in TIME_WAIT for 60 s;
+  // When the primary's server closed first (its FIN captured before the client's): after the
+  // client's FIN, everything written, wait this long for the shadow to close first before sending
+  // ours — the close order of the original. The side that closes first keeps TIME_WAIT for 60 s;
   // a replay that FINs first leaves that entry on the agent's side, toward the one shadow address,
-  // and every later connect() to it walks past them in its search for a free port — under churn
-  // where clients close first (wrk, most HTTP clients after Connection: close) 14,000 such entries
-  // made that search 68 % of the agent's CPU (bench/churn.sh, perf). A shadow that closes after
+  // and every later connect() to it walks past them in its search for a free port. Under churn
+  // (wrk, Connection: close: nginx closes first, the client right after) the replay sent its FIN
+  // with the client's, before the slower shadow had answered; 14,000 such entries made that search
+  // 68 % of the agent's CPU (bench/churn.sh, perf). A shadow that closes after
   // answering (Connection: close, any server that ends the exchange) takes the TIME_WAIT itself, as
   // the primary did; one that waits for EOF gets our FIN this much later, the bytes unchanged.
+  // A client that closed first is replayed closing first, at once.
   std::chrono::milliseconds closeGrace{200};
   std::chrono::milliseconds maxBackoff{10000};
   // HTTP mode: a mirrored request reaches the shadows no earlier than its ingress time on the tap

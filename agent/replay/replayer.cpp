@@ -158,6 +158,12 @@ void Replayer::onClientFin(flow::FlowId id) {
     connection->finish();
 }
 
+void Replayer::onServerClosedFirst(flow::FlowId id) {
+  if (auto *connections = opened(id))
+    for (auto &connection : *connections)
+      connection->letShadowCloseFirst();
+}
+
 void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
   if (auto pending = notYetOpened_.find(id); pending != notYetOpened_.end()) {
     countPending(*pending->second.route, -1);

@@ -39,6 +39,7 @@ public:
   void onFlowStart(flow::FlowId id, const flow::FlowInfo &info) override;
   void onClientData(flow::FlowId id, std::span<const uint8_t> bytes) override;
   void onClientFin(flow::FlowId id) override;
+  void onServerClosedFirst(flow::FlowId id) override;
   void onFlowEnd(flow::FlowId id, flow::FlowEnd end) override;
   // HTTP flows (the plan's http ports): the bytes given so far end this exchange's request on
   // every replay of the flow; each replay reports the shadow's answer to `observer`.

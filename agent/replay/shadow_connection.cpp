@@ -274,9 +274,10 @@ void ShadowConnection::finish() {
 void ShadowConnection::maybeHalfClose() {
   if (closed_ || !connected_ || !finRequested_ || finSent_ || writingActive_ || !backlog_.empty())
     return;
-  // Let the shadow close first (ReplayOptions::closeGrace): its FIN ends the wait early
-  // (readResponses calls back here).
-  if (!shadowClosed_ && !graceOver_ && context_.options.closeGrace.count() > 0) {
+  // The primary's server closed first: let the shadow do so too (ReplayOptions::closeGrace); its
+  // FIN ends the wait early (readResponses calls back here). A client that closed first is
+  // replayed closing first.
+  if (closeOrderServerFirst_ && !shadowClosed_ && !graceOver_ && context_.options.closeGrace.count() > 0) {
     if (graceArmed_)
       return;
     graceArmed_ = true;

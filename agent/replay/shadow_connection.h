@@ -56,6 +56,8 @@ public:
   void start(uint64_t connectAtNs = 0); // connectAtNs: CLOCK_REALTIME, not before (HTTP pacing)
   void write(std::span<const uint8_t> bytes); // queued, bounded; sheds the connection past the limit
   void finish();                              // half-close once everything queued is written
+  // The primary's server closed first: at finish, wait up to closeGrace for the shadow to do so.
+  void letShadowCloseFirst() { closeOrderServerFirst_ = true; }
   void abort();                               // the mirrored connection died: RST, count as aborted
   bool finRequested() const { return finRequested_; }
   // HTTP mode: everything written so far ends this exchange's request; its response comes next.
@@ -124,6 +126,7 @@ private:
   bool writingActive_ = false;
   bool finRequested_ = false;
   bool finSent_ = false;
+  bool closeOrderServerFirst_ = false; // the primary's server closed first (letShadowCloseFirst)
   bool graceArmed_ = false; // timer_ waits (closeGrace) for the shadow to close first
   bool graceOver_ = false;  // ...and it did not: our FIN goes now
   bool shadowClosed_ = false; // the shadow's FIN came (before ours: it closes first, e.g. Connection: close)

@@ -22,6 +22,8 @@ struct RecordingSink : FlowSink {
   void onClientData(FlowId id, std::span<const uint8_t> b) override { client[id].append(b.begin(), b.end()); }
   void onServerData(FlowId id, std::span<const uint8_t> b) override { server[id].append(b.begin(), b.end()); }
   void onClientFin(FlowId id) override { fin[id] = true; }
+  std::map<FlowId, bool> serverFirst;
+  void onServerClosedFirst(FlowId id) override { serverFirst[id] = true; }
   void onFlowEnd(FlowId id, FlowEnd end) override { ended[id] = end; }
 };
 
@@ -337,6 +339,28 @@ TEST(FlowTable, AcknowledgementSeenBeforeItsDataReleasesTheDataOnArrival) {
 // The copies of the two directions reach the capture through per-CPU queues and can cross: a
 // response may be captured before the request it answers. Its acknowledgement says so; it waits
 // for the request, so the sink (HTTP pairing) always sees a request before its response.
+// Who closed first is told to the replay, which keeps that order (ReplayOptions::closeGrace).
+TEST(FlowTable, TheServerClosingFirstIsToldOnlyWhenItsFinComesFirst) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  Conn server{40031}, client{40032};
+  for (Conn *c : {&server, &client}) {
+    c->handshake(table);
+    table.onPacket(c->pkt(true, kClientIsn + 1, "GET / HTTP/1.1\r\n\r\n"), 2);
+  }
+  // Connection 1: response and FIN from the server, then the client's FIN.
+  table.onPacket(server.pkt(false, kServerIsn + 1, "HTTP/1.1 200 OK\r\n\r\n", false, true, true), 3);
+  table.onPacket(server.pkt(true, server.clientNext, "", false, true, true), 4);
+  server.ack(table, 5);
+  // Connection 2: the client's FIN, then the server's response and FIN (acknowledging it at once).
+  table.onPacket(client.pkt(true, client.clientNext, "", false, true, true), 3);
+  table.onPacket(client.pkt(false, kServerIsn + 1, "HTTP/1.1 200 OK\r\n\r\n", false, true, true), 4);
+  EXPECT_TRUE(sink.serverFirst[1]);
+  EXPECT_FALSE(sink.serverFirst[2]);
+  EXPECT_TRUE(sink.fin[1]);
+  EXPECT_TRUE(sink.fin[2]);
+}
+
 TEST(FlowTable, ResponseCapturedBeforeItsRequestIsDeliveredAfterIt) {
   struct OrderSink : RecordingSink {
     std::string order;

@@ -119,10 +119,11 @@ size_t timeWaitsFrom(uint16_t port) {
   return found;
 }
 
-// The client closed first (wrk, most HTTP clients after Connection: close), but a shadow that
-// ends the exchange itself gets the chance to close first (ReplayOptions::closeGrace): the 60 s
-// TIME_WAIT stays on its side, as it did on the primary's, not on the agent's where it would
-// slow every later connect() to that shadow. The replay is still completed, whole.
+// The primary's server closed first (nginx after Connection: close), but the client's FIN reaches
+// the agent before the slower shadow has answered: the shadow gets the chance to close first too
+// (ReplayOptions::closeGrace), so the 60 s TIME_WAIT stays on its side, as it did on the primary's,
+// not on the agent's where it would slow every later connect() to that shadow. The replay is still
+// completed, whole. (A client that closed first is replayed closing first: the other tests.)
 TEST(Replayer, ShadowThatClosesAfterAnsweringKeepsTheTimeWait) {
   asio::io_context io;
   auto acceptor = loopbackAcceptor(io);
@@ -163,7 +164,8 @@ TEST(Replayer, ShadowThatClosesAfterAnsweringKeepsTheTimeWait) {
   Replayer replayer(io, options, planFor({loopbackTarget(acceptor.local_endpoint().port())}));
   replayer.onFlowStart(1, {});
   replayer.onClientData(1, bytes(request));
-  replayer.onClientFin(1); // the client closed first
+  replayer.onServerClosedFirst(1); // the primary's server closed first (its FIN before the client's)
+  replayer.onClientFin(1);
   replayer.onFlowEnd(1, flow::FlowEnd::Completed);
   runFor(io, 600);
   EXPECT_EQ(got, request);
