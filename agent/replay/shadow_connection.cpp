@@ -3,6 +3,7 @@
 
 #include "common/clock.h"
 
+#include <algorithm>
 #include <cstring>
 #include <spdlog/spdlog.h>
 
@@ -195,8 +196,9 @@ void ShadowConnection::writeMore() {
   if (closed_ || writingActive_)
     return;
   if (backlog_.empty()) {
-    timer_.cancel(); // nothing pending: no stall to watch (and a close grace starts again)
+    timer_.cancel(); // nothing pending: no stall to watch (and a close grace or wait starts again)
     graceArmed_ = false;
+    ackWaitArmed_ = false;
     maybeHalfClose();
     return;
   }
@@ -293,6 +295,18 @@ void ShadowConnection::maybeHalfClose() {
     return;
   }
   graceArmed_ = false;
+  // Our FIN never goes out on its own ahead of bytes the shadow has not acknowledged. A shadow
+  // whose listen queue overflowed answers with SYN cookies and drops our handshake's ACK and
+  // first data until a segment comes with the sequence right after the handshake: a lone FIN
+  // sent before the data's retransmission carries a later one, fails the cookie check and is
+  // answered with a RST; the retransmitted data then opens the connection, the shadow reads every
+  // byte, and our reset socket resets it (seen in the catch-up burst of overload_test B, where it
+  // was counted write_failed while the shadow had the whole stream).
+  if (!ackWaitOver_ && !everythingAcknowledged()) {
+    awaitAcknowledgement();
+    return;
+  }
+  ackWaitArmed_ = false;
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   finSent_ = true;
@@ -306,6 +320,34 @@ void ShadowConnection::maybeHalfClose() {
   timer_.async_wait([self](const error_code &timerEc) {
     if (!timerEc) // everything was written, but the shadow never said it read it all
       self->close(Outcome::Unconfirmed, false);
+  });
+}
+
+// Long enough for a dropped segment's first two retransmissions (about 200 and 600 ms after it
+// was sent); a replay waiting longer holds a socket and a place in the shadow's concurrency window
+// (ConcurrencyWindow) that new replays need: measured under saturated churn, waits of up to the
+// drain timeout (10 s) had the window shed 84 % of the connections.
+constexpr std::chrono::milliseconds kMaxAckWait{1000};
+
+void ShadowConnection::awaitAcknowledgement() {
+  if (ackWaitArmed_)
+    return;
+  ackWaitArmed_ = true;
+  // After 1, 2, 4, 8... ms: an acknowledgement is usually a round trip away, a dropped segment's
+  // retransmission 200 ms or more (then 400, 800...). Doubling keeps a replay waiting on a
+  // saturated shadow to about ten checks: re-checking every 64 ms doubled the agent's CPU in
+  // bench/churn.sh's saturated run, where thousands of replays wait at once.
+  auto step = std::max(ackWaited_, std::chrono::milliseconds(1));
+  ackWaited_ += step;
+  auto self = shared_from_this();
+  timer_.expires_after(step);
+  timer_.async_wait([self](const error_code &timerEc) {
+    if (timerEc || self->closed_ || !self->ackWaitArmed_)
+      return;
+    self->ackWaitArmed_ = false;
+    if (self->ackWaited_ >= kMaxAckWait)
+      self->ackWaitOver_ = true; // the FIN goes; the drain timeout after it decides
+    self->maybeHalfClose();
   });
 }
 

@@ -92,6 +92,9 @@ private:
   // if it resets (bytes reached a socket it had closed), Unconfirmed if neither comes in time.
   void confirmTaken(std::chrono::milliseconds wait);
   bool everythingAcknowledged();
+  // Re-checks, at growing intervals, until the shadow has acknowledged every byte written (or
+  // a second has passed), then half-closes.
+  void awaitAcknowledgement();
   void close(Outcome outcome, bool reset);
 
   ReplayContext &context_;
@@ -129,6 +132,9 @@ private:
   bool closeOrderServerFirst_ = false; // the primary's server closed first (letShadowCloseFirst)
   bool graceArmed_ = false; // timer_ waits (closeGrace) for the shadow to close first
   bool graceOver_ = false;  // ...and it did not: our FIN goes now
+  bool ackWaitArmed_ = false; // timer_ waits for the shadow to acknowledge every byte (our FIN waits too)
+  bool ackWaitOver_ = false;  // ...done, or given up after a second: our FIN goes now
+  std::chrono::milliseconds ackWaited_{0};
   bool shadowClosed_ = false; // the shadow's FIN came (before ours: it closes first, e.g. Connection: close)
   bool closed_ = false;
 };
