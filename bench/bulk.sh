@@ -142,6 +142,9 @@ ${ROWS}
 Targets: no stream broken by capture loss (each replayed whole, or refused at admission and counted as
 shed at SYN), ≥ 99 % of the bytes when a core is free for the agent — on this 2-CPU VM iperf3's client
 and server already use both.
+
+One run per row. The own-core rows vary from run to run on this shared VM; repeated runs of one row
+are in docs/architecture.md, \"Capture path, measured\".
 <!-- bulk:end -->"
   bench_doc_section bulk "$section"
 fi
