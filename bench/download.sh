@@ -13,6 +13,7 @@
 # served and its ratio to the no-tap run, requests the shadow served, bytes the agent read from
 # the capture ring and frames the kernel dropped there, and the agent's CPU seconds.
 # Usage: sudo bench/download.sh [--duration S] [--conns N] [--doc FILE|--no-doc]
+#        (AGENT_ARGS="--mode xdp" adds flags to every tap run: XDP mode's ring copy cuts responses too)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib.sh
@@ -38,7 +39,8 @@ printf '%-16s %9s %9s %9s %7s %14s %12s %8s %14s\n' responses served vs_notap sh
 ROWS=""
 for variant in whole headers; do
   if [ "$variant" = whole ]; then export SHADOWTAP_CAPTURE_RESPONSES=1; else unset SHADOWTAP_CAPTURE_RESPONSES; fi
-  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_PORT" --log-level warn
+  # shellcheck disable=SC2086 # AGENT_ARGS: extra flags, word-split on purpose
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_PORT" --log-level warn ${AGENT_ARGS:-}
   unset SHADOWTAP_CAPTURE_RESPONSES
   before=$(shadow_requests)
   c0=$(agent_cpu_ticks)

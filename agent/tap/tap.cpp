@@ -6,6 +6,7 @@
 #include "net/link.h"
 #include "tap/preflight.h"
 
+#include <cstdlib>
 #include <csignal>
 #include <cstring>
 #include <random>
@@ -95,6 +96,15 @@ Tap::Tap(const RunOptions &options, const std::string &iface, const std::string 
                                         : "the hook's side (requests arrive)");
 }
 
+bool responseHeadersOnly(const RunOptions &options) {
+  if (std::getenv("SHADOWTAP_CAPTURE_RESPONSES"))
+    return false;
+  for (const auto &service : options.services)
+    if (service.protocol == Protocol::Http)
+      return false;
+  return true;
+}
+
 void Tap::applyRuntime(const RunOptions &options) {
   auto runtime = maps_->runtime();
   runtime.skip_mark = options.skipMark;
@@ -107,9 +117,11 @@ void Tap::applyRuntime(const RunOptions &options) {
 
 // A pod's host-side veth carries requests to the pod on its egress: on a veth the service port
 // is looked for on either side (the hook's first), on anything else only where a server's NIC has it.
+// The response cut is read by the ring copy (XDP mode) from each interface's runtime, and by the
+// capture socket's filter (TC mode) from the shared one (TapSet::writeSharedRuntime).
 uint32_t Tap::runtimeFlags(const RunOptions &options) const {
   bool either = options.direction == Direction::Ports || (options.direction == Direction::Auto && veth_);
-  return either ? ST_RT_PORTS_EITHER_SIDE : 0;
+  return (either ? ST_RT_PORTS_EITHER_SIDE : 0) | (responseHeadersOnly(options) ? ST_RT_RESPONSE_HEADERS_ONLY : 0);
 }
 
 Tap::~Tap() {

@@ -6,7 +6,6 @@
 #include "tap/preflight.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <fnmatch.h>
 #include <random>
@@ -15,15 +14,6 @@
 namespace shadowtap {
 
 bool isInterfacePattern(const std::string &name) { return name.find_first_of("*?[") != std::string::npos; }
-
-bool responseHeadersOnly(const RunOptions &options) {
-  if (options.mode != Mode::Tc || std::getenv("SHADOWTAP_CAPTURE_RESPONSES"))
-    return false;
-  for (const auto &service : options.services)
-    if (service.protocol == Protocol::Http)
-      return false;
-  return true;
-}
 
 std::string tapSetName(const std::vector<std::string> &patterns) {
   std::string name = patterns.empty() ? "none" : patterns.front();

@@ -37,15 +37,6 @@ namespace shadowtap {
 std::string tapSetName(const std::vector<std::string> &patterns);
 bool isInterfacePattern(const std::string &name); // has *, ? or [
 
-// Nothing needs the responses' bytes (no HTTP service: a TCP replay sends the client's bytes and
-// takes the server's sequence numbers, ACKs, FIN and RST from their headers): in TC mode the
-// capture socket's filter copies responses up to their TCP header only
-// (ST_RT_RESPONSE_HEADERS_ONLY in the shared runtime), and the flow table does not reassemble
-// them. XDP mode copies them whole into its ring (a variable copy length there is past the
-// verifier's budget for tc_egress_ring). SHADOWTAP_CAPTURE_RESPONSES=1 copies them whole anyway
-// (the benchmarks' baseline).
-bool responseHeadersOnly(const RunOptions &options);
-
 class TapSet {
 public:
   // Creates the mirror and the shared maps, fills them from `options`, and taps every interface

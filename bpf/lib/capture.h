@@ -87,7 +87,9 @@ static __always_inline __u32 st_ring_reserved(void *ctx, enum st_hook hook, cons
 	return ST_C_RING_SENT;
 }
 
-static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 flow_hash)
+/* headers_end: copy only this many bytes (a response nothing needs the bytes of, cut after its TCP
+ * header as st_capture_snap does in TC mode), 0: the frame up to the snap length. */
+static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 flow_hash, __u32 headers_end)
 {
 	__u32 pkt_len = st_ctx_len(ctx, hook), cap_len, reason;
 	struct st_pkt_meta meta = {};
@@ -104,6 +106,8 @@ static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 fl
 		meta.flags |= ST_PKT_TRUNCATED;
 	if (st_ctx_csum_trusted(ctx, hook))
 		meta.flags |= ST_PKT_CSUM_TRUSTED;
+	if (headers_end && headers_end < cap_len && headers_end <= ST_RING_STAGED)
+		return st_ring_staged(ctx, hook, &meta, headers_end);
 
 	/* Size classes above the staged size: a 1500-MTU frame (two VLAN tags included), a 9000-MTU
 	 * jumbo frame, powers of two in between and above, and the largest copy. */
@@ -132,6 +136,22 @@ static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 fl
 	if (reason == ST_C_RING_SENT && (meta.flags & ST_PKT_TRUNCATED))
 		st_count(ST_C_RING_TRUNCATED);
 	return reason;
+}
+
+/*
+ * The ring copy as global functions, one per ring hook: the verifier checks a global function once,
+ * with its arguments unknown, instead of once per path that reaches its call. Inlined, the copy's
+ * size ladder was walked again for every parse path (IPv4/IPv6, VLAN, tunnels...), and the response
+ * cut below (a second way into the copy) took tc_egress_ring past the verifier's 1M instructions.
+ */
+__attribute__((noinline)) int st_ring_copy_tc(struct __sk_buff *skb, __u32 flow_hash, __u32 headers_end)
+{
+	return st_ring_copy(skb, ST_HOOK_TC_EGRESS, flow_hash, headers_end);
+}
+
+__attribute__((noinline)) int st_ring_copy_xdp(struct xdp_md *xdp, __u32 flow_hash, __u32 headers_end)
+{
+	return st_ring_copy(xdp, ST_HOOK_XDP_INGRESS, flow_hash, headers_end);
 }
 
 /*
@@ -285,7 +305,14 @@ static __always_inline int st_capture(void *ctx, enum st_hook hook, enum st_outp
 	}
 
 	if (output == ST_OUTPUT_RING) {
-		reason = st_ring_copy(ctx, hook, hash);
+		/* A response, when nothing needs its bytes (as st_capture_snap decides in TC mode). */
+		__u32 headers_end = !request && (rt->flags & ST_RT_RESPONSE_HEADERS_ONLY) &&
+					    !bpf_map_lookup_elem(&st_rules, &pkt.dport)
+					? pkt.payload_off
+					: 0;
+
+		reason = hook == ST_HOOK_XDP_INGRESS ? st_ring_copy_xdp(ctx, hash, headers_end)
+						     : st_ring_copy_tc(ctx, hash, headers_end);
 	} else {
 		/*
 		 * The clone leaves by the mirror interface's egress; the original goes on untouched.

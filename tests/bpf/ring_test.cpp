@@ -11,6 +11,7 @@
 #include "bpf/counter_names.h"
 
 #include <ctime>
+#include <optional>
 #include <gtest/gtest.h>
 
 namespace shadowtap::test {
@@ -126,6 +127,63 @@ TEST(Ring, XdpFragsFramesAreCopiedWhole) {
     ASSERT_LE(largest.size(), ST_MAX_SNAPLEN);
     expectRecord(xdpTap(), Hook::XdpIngress, largest, shape);
   }
+}
+
+// Nothing needs the responses' bytes (ST_RT_RESPONSE_HEADERS_ONLY: no HTTP service): the ring copy
+// keeps a response up to the end of its TCP header, as the capture socket's filter does in TC mode
+// (Overlay.CaptureSnapKeepsResponsesUpToTheirTcpHeaderWhenAsked); requests whole; not a truncation
+// (neither flagged nor counted). Flag off: responses whole. A packet whose both ports are service
+// ports is not known to be a response: whole.
+TEST(Ring, ResponsesAreCopiedUpToTheirTcpHeaderWhenAsked) {
+  TestTap &tap = xdpTap();
+  auto runOne = [&](Hook hook, const Bytes &packet, bool headersOnly) -> std::optional<RingRecord> {
+    auto runtime = tap.maps().runtime();
+    runtime.flags = headersOnly ? ST_RT_RESPONSE_HEADERS_ONLY : 0;
+    tap.maps().setRuntime(runtime);
+    auto before = tap.counters();
+    RunResult result = tap.run(hook, packet);
+    EXPECT_EQ(result.err, 0);
+    EXPECT_EQ(result.out, packet) << "the program changed the packet";
+    auto delta = counterDelta(before, tap.counters());
+    EXPECT_EQ(delta[ST_C_RING_SENT], 1u);
+    EXPECT_EQ(delta[ST_C_RING_TRUNCATED], 0u);
+    auto records = tap.drainRing();
+    EXPECT_EQ(records.size(), 1u);
+    if (records.size() != 1)
+      return std::nullopt;
+    EXPECT_EQ(records[0].meta.pkt_len, packet.size());
+    EXPECT_EQ(records[0].meta.flags & ST_PKT_TRUNCATED, 0) << "a headers-only copy is not a truncation";
+    return records[0];
+  };
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "ipv6" : "ipv4");
+    TcpShape shape;
+    shape.v6 = v6;
+    shape.payload = 1000;
+    Bytes response = tcpPacket(shape, true).build(), request = tcpPacket(shape, false).build();
+    const size_t headers = response.size() - 1000;
+    for (bool headersOnly : {true, false}) {
+      SCOPED_TRACE(headersOnly ? "headers only" : "whole");
+      tap.reset();
+      tap.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
+      if (auto record = runOne(Hook::XdpIngress, request, headersOnly))
+        EXPECT_EQ(record->frame, request);
+      if (auto record = runOne(Hook::TcEgress, response, headersOnly)) {
+        EXPECT_EQ(record->meta.cap_len, headersOnly ? headers : response.size());
+        EXPECT_TRUE(record->frame == Bytes(response.begin(), response.begin() + static_cast<long>(record->meta.cap_len)));
+      }
+    }
+  }
+  tap.reset();
+  tap.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
+  tap.setRule(kServicePort + 1, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
+  TcpShape both;
+  both.clientPort = kServicePort + 1;
+  both.payload = 10;
+  Bytes packet = tcpPacket(both, true).build();
+  if (auto record = runOne(Hook::TcEgress, packet, true))
+    EXPECT_EQ(record->frame, packet);
+  tap.reset();
 }
 
 // A frame longer than the largest copy (trailing bytes past a 64 KiB IP packet, as a BIG TCP
