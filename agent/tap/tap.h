@@ -33,10 +33,10 @@ private:
 
 // Nothing needs the responses' bytes (no HTTP service: a TCP replay sends the client's bytes and
 // takes the server's sequence numbers, ACKs, FIN and RST from their headers): responses are
-// copied up to their TCP header only (ST_RT_RESPONSE_HEADERS_ONLY in the shared runtime) — in TC
-// mode by the capture socket's filter, in XDP mode by the ring copy itself — and the flow table
-// does not reassemble them. SHADOWTAP_CAPTURE_RESPONSES=1 copies them whole anyway (the
-// benchmarks' baseline).
+// copied up to their TCP header only (ST_RT_RESPONSE_HEADERS_ONLY, in the shared runtime and every
+// interface's) — in TC mode by the capture socket's filter, in XDP mode by the ring copy itself —
+// and the flow table does not reassemble them. SHADOWTAP_CAPTURE_RESPONSES=1 copies them whole
+// anyway (the benchmarks' baseline).
 bool responseHeadersOnly(const RunOptions &options);
 
 class Tap {

@@ -106,8 +106,10 @@ static __always_inline __u32 st_ring_copy(void *ctx, enum st_hook hook, __u32 fl
 		meta.flags |= ST_PKT_TRUNCATED;
 	if (st_ctx_csum_trusted(ctx, hook))
 		meta.flags |= ST_PKT_CSUM_TRUSTED;
-	if (headers_end && headers_end < cap_len && headers_end <= ST_RING_STAGED)
+	if (headers_end && headers_end < cap_len && headers_end <= ST_RING_STAGED) {
+		meta.flags &= ~ST_PKT_TRUNCATED; /* cut on purpose, within any snap length: not a truncation */
 		return st_ring_staged(ctx, hook, &meta, headers_end);
+	}
 
 	/* Size classes above the staged size: a 1500-MTU frame (two VLAN tags included), a 9000-MTU
 	 * jumbo frame, powers of two in between and above, and the largest copy. */

@@ -136,7 +136,7 @@ TEST(Ring, XdpFragsFramesAreCopiedWhole) {
 // ports is not known to be a response: whole.
 TEST(Ring, ResponsesAreCopiedUpToTheirTcpHeaderWhenAsked) {
   TestTap &tap = xdpTap();
-  auto runOne = [&](Hook hook, const Bytes &packet, bool headersOnly) -> std::optional<RingRecord> {
+  auto runOn = [](TestTap &tap, Hook hook, const Bytes &packet, bool headersOnly) -> std::optional<RingRecord> {
     auto runtime = tap.maps().runtime();
     runtime.flags = headersOnly ? ST_RT_RESPONSE_HEADERS_ONLY : 0;
     tap.maps().setRuntime(runtime);
@@ -155,6 +155,7 @@ TEST(Ring, ResponsesAreCopiedUpToTheirTcpHeaderWhenAsked) {
     EXPECT_EQ(records[0].meta.flags & ST_PKT_TRUNCATED, 0) << "a headers-only copy is not a truncation";
     return records[0];
   };
+  auto runOne = [&](Hook hook, const Bytes &packet, bool headersOnly) { return runOn(tap, hook, packet, headersOnly); };
   for (bool v6 : {false, true}) {
     SCOPED_TRACE(v6 ? "ipv6" : "ipv4");
     TcpShape shape;
@@ -184,6 +185,16 @@ TEST(Ring, ResponsesAreCopiedUpToTheirTcpHeaderWhenAsked) {
   if (auto record = runOne(Hook::TcEgress, packet, true))
     EXPECT_EQ(record->frame, packet);
   tap.reset();
+  // A snap length longer than the headers: the cut is still the headers, and still not a truncation.
+  static TestTap small(Mode::Xdp, 64);
+  small.reset();
+  small.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
+  TcpShape shape;
+  shape.payload = 1000;
+  Bytes response = tcpPacket(shape, true).build();
+  if (auto record = runOn(small, Hook::TcEgress, response, true))
+    EXPECT_EQ(record->meta.cap_len, response.size() - 1000);
+  small.reset();
 }
 
 // A frame longer than the largest copy (trailing bytes past a 64 KiB IP packet, as a BIG TCP
