@@ -273,6 +273,12 @@ void ShadowConnection::finish() {
   maybeHalfClose();
 }
 
+// Long enough for a dropped segment's first two retransmissions (about 200 and 600 ms after it
+// was sent); a replay waiting longer holds a socket and a place in the shadow's concurrency window
+// (ConcurrencyWindow) that new replays need: measured under saturated churn, waits of up to the
+// drain timeout (10 s) had the window shed 84 % of the connections.
+constexpr std::chrono::milliseconds kMaxAckWait{1000};
+
 void ShadowConnection::maybeHalfClose() {
   if (closed_ || !connected_ || !finRequested_ || finSent_ || writingActive_ || !backlog_.empty())
     return;
@@ -302,7 +308,7 @@ void ShadowConnection::maybeHalfClose() {
   // answered with a RST; the retransmitted data then opens the connection, the shadow reads every
   // byte, and our reset socket resets it (seen in the catch-up burst of overload_test B, where it
   // was counted write_failed while the shadow had the whole stream).
-  if (!ackWaitOver_ && !everythingAcknowledged()) {
+  if (ackWaited_ < kMaxAckWait && !everythingAcknowledged()) {
     awaitAcknowledgement();
     return;
   }
@@ -323,12 +329,6 @@ void ShadowConnection::maybeHalfClose() {
   });
 }
 
-// Long enough for a dropped segment's first two retransmissions (about 200 and 600 ms after it
-// was sent); a replay waiting longer holds a socket and a place in the shadow's concurrency window
-// (ConcurrencyWindow) that new replays need: measured under saturated churn, waits of up to the
-// drain timeout (10 s) had the window shed 84 % of the connections.
-constexpr std::chrono::milliseconds kMaxAckWait{1000};
-
 void ShadowConnection::awaitAcknowledgement() {
   if (ackWaitArmed_)
     return;
@@ -345,9 +345,7 @@ void ShadowConnection::awaitAcknowledgement() {
     if (timerEc || self->closed_ || !self->ackWaitArmed_)
       return;
     self->ackWaitArmed_ = false;
-    if (self->ackWaited_ >= kMaxAckWait)
-      self->ackWaitOver_ = true; // the FIN goes; the drain timeout after it decides
-    self->maybeHalfClose();
+    self->maybeHalfClose(); // past kMaxAckWait the FIN goes; the drain timeout after it decides
   });
 }
 

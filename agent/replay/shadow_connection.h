@@ -133,8 +133,7 @@ private:
   bool graceArmed_ = false; // timer_ waits (closeGrace) for the shadow to close first
   bool graceOver_ = false;  // ...and it did not: our FIN goes now
   bool ackWaitArmed_ = false; // timer_ waits for the shadow to acknowledge every byte (our FIN waits too)
-  bool ackWaitOver_ = false;  // ...done, or given up after a second: our FIN goes now
-  std::chrono::milliseconds ackWaited_{0};
+  std::chrono::milliseconds ackWaited_{0}; // ...for this long so far (given up after a second)
   bool shadowClosed_ = false; // the shadow's FIN came (before ours: it closes first, e.g. Connection: close)
   bool closed_ = false;
 };

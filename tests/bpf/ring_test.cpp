@@ -155,7 +155,6 @@ TEST(Ring, ResponsesAreCopiedUpToTheirTcpHeaderWhenAsked) {
     EXPECT_EQ(records[0].meta.flags & ST_PKT_TRUNCATED, 0) << "a headers-only copy is not a truncation";
     return records[0];
   };
-  auto runOne = [&](Hook hook, const Bytes &packet, bool headersOnly) { return runOn(tap, hook, packet, headersOnly); };
   for (bool v6 : {false, true}) {
     SCOPED_TRACE(v6 ? "ipv6" : "ipv4");
     TcpShape shape;
@@ -167,9 +166,10 @@ TEST(Ring, ResponsesAreCopiedUpToTheirTcpHeaderWhenAsked) {
       SCOPED_TRACE(headersOnly ? "headers only" : "whole");
       tap.reset();
       tap.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
-      if (auto record = runOne(Hook::XdpIngress, request, headersOnly))
+      if (auto record = runOn(tap, Hook::XdpIngress, request, headersOnly)) {
         EXPECT_EQ(record->frame, request);
-      if (auto record = runOne(Hook::TcEgress, response, headersOnly)) {
+      }
+      if (auto record = runOn(tap, Hook::TcEgress, response, headersOnly)) {
         EXPECT_EQ(record->meta.cap_len, headersOnly ? headers : response.size());
         EXPECT_TRUE(record->frame == Bytes(response.begin(), response.begin() + static_cast<long>(record->meta.cap_len)));
       }
@@ -182,8 +182,9 @@ TEST(Ring, ResponsesAreCopiedUpToTheirTcpHeaderWhenAsked) {
   both.clientPort = kServicePort + 1;
   both.payload = 10;
   Bytes packet = tcpPacket(both, true).build();
-  if (auto record = runOne(Hook::TcEgress, packet, true))
+  if (auto record = runOn(tap, Hook::TcEgress, packet, true)) {
     EXPECT_EQ(record->frame, packet);
+  }
   tap.reset();
   // A snap length longer than the headers: the cut is still the headers, and still not a truncation.
   static TestTap small(Mode::Xdp, 64);
@@ -192,8 +193,9 @@ TEST(Ring, ResponsesAreCopiedUpToTheirTcpHeaderWhenAsked) {
   TcpShape shape;
   shape.payload = 1000;
   Bytes response = tcpPacket(shape, true).build();
-  if (auto record = runOn(small, Hook::TcEgress, response, true))
+  if (auto record = runOn(small, Hook::TcEgress, response, true)) {
     EXPECT_EQ(record->meta.cap_len, response.size() - 1000);
+  }
   small.reset();
 }
 

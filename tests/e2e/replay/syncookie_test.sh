@@ -51,7 +51,6 @@ counter_packets() {
   in_shd nft -j list counter inet st_cookie "$1" |
     "$PYTHON" -c 'import json,sys; print(next(o["counter"]["packets"] for o in json.load(sys.stdin)["nftables"] if "counter" in o))'
 }
-h_on_exit "ip netns exec $NS_SHD nft delete table inet st_cookie 2>/dev/null || true"
 
 # start_case NAME PRIMARY_PORT SHADOW_PORT: a recorder and an agent for the case, then the drop.
 start_case() {
