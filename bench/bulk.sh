@@ -59,6 +59,7 @@ upload() {
     >"$H_TMP/$name.json" 2>"$H_TMP/$name.err" || fail "iperf3 -P $n failed: $(head -c 1000 "$H_TMP/$name.json" "$H_TMP/$name.err")"
   jget "$H_TMP/$name.json" 'j["end"]["sum_received"]["bytes"]' >"$H_TMP/$name.bytes"
   jget "$H_TMP/$name.json" '"%.2f" % (j["end"]["sum_received"]["bits_per_second"] / 1e9)' >"$H_TMP/$name.gbps"
+  jget "$H_TMP/$name.json" 'j["end"]["sum_sent"].get("retransmits", 0)' >"$H_TMP/$name.retrans"
 }
 
 # row PLACEMENT N [IPERF_ARGS...]: a no-tap run, then a tap run of the same upload; one table row.
@@ -104,6 +105,8 @@ row() {
   perGB=$(awk -v c="$cpu" -v b="$primary" 'BEGIN { printf "%.3f", b ? c * 1e9 / b : 0 }')
   # How each of the run's connections ended in the agent (iperf3's control connection included).
   conns=$(jget "$H_TMP/status.$id.json" '"%d: %d taken whole, %d shed in flight, %d shed at SYN, %d broken (capture loss %d, buffer limits %d), %d lost in capture" % (j["counters"]["flow_admitted"] + j["counters"]["shed_overload"], j["pipeline"]["replay"]["targets"][0]["completed"], j["pipeline"]["flows"]["shed_inflight"], j["counters"]["shed_overload"], j["pipeline"]["flows"]["broken"], j["pipeline"]["flows"]["broken_capture_loss"], j["pipeline"]["flows"]["broken_overflow"], j["ledger"][0]["unexplained"])')
+  # The primary's own losses (before the tap, they are holes the agent must wait out too).
+  conns+="; the primary retransmitted $(cat "$H_TMP/tap.$id.retrans") segments"
   broken=$(jget "$H_TMP/status.$id.json" 'j["pipeline"]["flows"]["broken"]')
   verdict=$(awk -v b="$broken" -v s="$share" -v p="$placement" 'BEGIN {
     print (b == 0 ? "none broken" : "BROKEN streams") ", " (s >= 0.99 ? "bytes met" : (p == "own-core" ? "bytes not met" : "bytes: no core free")) }')

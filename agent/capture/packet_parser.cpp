@@ -150,6 +150,27 @@ ParseError parseUdpTunnel(std::span<const uint8_t> frame, size_t len, size_t &of
   return parseEthernet(frame.first(len), off, proto);
 }
 
+// The shift of a SYN's window scale option (kind 3), -1 without one; past 14 it counts as 14
+// (RFC 7323 2.3). Malformed options end the walk, as the kernel's tcp_parse_options does.
+int8_t windowScaleOption(std::span<const uint8_t> options) {
+  size_t i = 0;
+  while (i < options.size()) {
+    uint8_t kind = options[i];
+    if (kind == 0) // end of options
+      break;
+    if (kind == 1) { // no-op
+      i++;
+      continue;
+    }
+    if (i + 1 >= options.size() || options[i + 1] < 2 || i + options[i + 1] > options.size())
+      break;
+    if (kind == 3 && options[i + 1] == 3)
+      return static_cast<int8_t>(std::min<uint8_t>(options[i + 2], 14));
+    i += options[i + 1];
+  }
+  return -1;
+}
+
 } // namespace
 
 ParseError parseTcpFrame(std::span<const uint8_t> frame, TcpPacket &out) {
@@ -204,6 +225,8 @@ ParseError parseTcpFrame(std::span<const uint8_t> frame, TcpPacket &out) {
   out.syn = flags & 0x02;
   out.rst = flags & 0x04;
   out.ack_flag = flags & 0x10;
+  out.window = be16(tcp + 14);
+  out.windowScale = out.syn ? windowScaleOption({tcp + 20, doff - 20}) : -1;
   out.payload = frame.subspan(l4 + doff, ip.l4End - (l4 + doff));
   out.segment = frame.subspan(l4, ip.l4End - l4);
   out.truncated = ip.ipEnd > ip.l4End; // the IP header says there is more than was captured

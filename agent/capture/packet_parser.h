@@ -33,6 +33,8 @@ struct TcpPacket {
   uint32_t seq = 0;
   uint32_t ack = 0;
   bool syn = false, ack_flag = false, fin = false, rst = false;
+  uint16_t window = 0;     // the receive window as sent (scaled by the sender's shift unless a SYN)
+  int8_t windowScale = -1; // SYNs only: the window scale option's shift (RFC 7323), -1 if absent
   bool ipv6 = false;  // the inner IP header, when encapsulated
   Encap encap = Encap::None;
   // The capture cut this packet short (snaplen, or a copy smaller than the frame): its payload

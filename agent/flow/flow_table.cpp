@@ -63,6 +63,7 @@ void FlowTable::startFlow(const FlowKey &key, const TcpPacket &syn, uint64_t now
   flow.info.serverPort = syn.dport;
   flow.info.ipv6 = syn.ipv6;
   flow.clientIsn = syn.seq;
+  flow.clientScale = syn.windowScale;
   flow.client.emplace(syn.seq, limits_.maxBufferedPerDirection, /*gated=*/true);
   stats_.flowsStarted++;
   stats_.active++;
@@ -117,6 +118,8 @@ void FlowTable::onPacket(const TcpPacket &packet, uint64_t nowNs) {
       end(it, fromClient ? FlowEnd::Reset : FlowEnd::ServerReset);
     return;
   }
+  if (flow.state == Established && !packet.syn)
+    followWindow(flow, fromClient, packet);
   if (fromClient) {
     feedClient(flow, packet);
   } else if (flow.state == Established || (packet.syn && packet.ack_flag)) {
@@ -157,11 +160,30 @@ bool FlowTable::acceptsReset(const Flow &flow, bool fromClient, const TcpPacket 
 void FlowTable::establish(Flow &flow, const TcpPacket &synAck) {
   if (synAck.ack - (flow.clientIsn + 1) > kMaxSynData)
     return;
+  flow.serverScale = synAck.windowScale;
   if (limits_.serverPayload)
     flow.server.emplace(synAck.seq, limits_.maxBufferedPerDirection, /*gated=*/false);
   setState(flow, Established);
   stats_.established++;
   sink_.onFlowStart(flow.id, flow.info);
+}
+
+// A receiver's advertised window bounds how far its sender may go past the receiver's ACK, so
+// how much the other direction's reassembler may have to hold when a segment is lost before the
+// tap (the rest of the window arrives before its retransmission). Its bound follows the largest
+// window seen, with room for the buffers' own overhead, from the configured bound up to
+// maxBufferedFollowingWindow (and never past the total). The shift applies only when both SYNs
+// offered one (RFC 7323).
+void FlowTable::followWindow(Flow &flow, bool fromClient, const TcpPacket &packet) {
+  auto &stream = fromClient ? flow.server : flow.client;
+  if (!stream)
+    return;
+  int shift = flow.clientScale >= 0 && flow.serverScale >= 0 ? (fromClient ? flow.clientScale : flow.serverScale) : 0;
+  size_t window = size_t{packet.window} << shift;
+  size_t wanted = window + window / 4 + (256u << 10);
+  if (wanted <= stream->bound())
+    return;
+  stream->raiseBound(std::min({wanted, limits_.maxBufferedFollowingWindow, limits_.maxBufferedTotal}));
 }
 
 void FlowTable::charge(const std::optional<StreamReassembler> &stream, size_t before) {

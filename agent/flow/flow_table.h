@@ -39,6 +39,10 @@ namespace shadowtap::flow {
 struct FlowLimits {
   size_t maxFlows = 65536;
   size_t maxBufferedPerDirection = 4u << 20; // memory: bytes waiting for a hole or an ACK
+  // ...or more, up to this, where the receiver advertised a larger window: behind a segment lost
+  // before the tap its sender may send a whole window (a line-rate stream's window is often
+  // more than 4 MiB: up to half of tcp_rmem's maximum, 32 MiB by default here).
+  size_t maxBufferedFollowingWindow = 64u << 20;
   size_t maxBufferedTotal = 256u << 20;
   uint64_t gapTimeoutNs = 2'000'000'000ull;       // a hole must fill within this
   uint64_t idleTimeoutNs = 300'000'000'000ull;
@@ -79,6 +83,7 @@ private:
     std::optional<StreamReassembler> client;
     std::optional<StreamReassembler> server;
     uint32_t clientIsn = 0;
+    int8_t clientScale = -1, serverScale = -1; // window scale shifts their SYNs offered (-1: none)
     bool clientFinSent = false;
     bool serverFin = false; // a FIN from the server was seen, usable stream or not
     uint64_t lastSeenNs = 0;
@@ -101,6 +106,7 @@ private:
   void touch(Flow &flow, uint64_t nowNs);
   bool acceptsReset(const Flow &flow, bool fromClient, const TcpPacket &packet) const;
   void establish(Flow &flow, const TcpPacket &synAck);
+  void followWindow(Flow &flow, bool fromClient, const TcpPacket &packet);
   void feedClient(Flow &flow, const TcpPacket &packet);
   void feedServer(Flow &flow, const TcpPacket &packet);
   void ackClient(Flow &flow, uint32_t ack);

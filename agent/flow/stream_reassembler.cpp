@@ -109,23 +109,21 @@ StreamReassembler::Status StreamReassembler::store(uint64_t from, std::span<cons
     if (gapEnd > cursor) {
       auto piece = bytes.subspan(cursor - from, gapEnd - cursor);
       if (cursor == contiguous_) {
-        size_t grown = grownCapacity(ready_, piece.size());
-        if (memory_ - ready_.capacity() + grown > maxMemory_)
+        size_t was = ready_.capacity();
+        if (!makeRoom(ready_, piece.size()))
           return Status::Overflow;
-        memory_ -= ready_.capacity();
         ready_.insert(ready_.end(), piece.begin(), piece.end());
-        memory_ += ready_.capacity();
+        memory_ = memory_ - was + ready_.capacity();
         contiguous_ = gapEnd;
       } else {
         auto prev = it == pending_.begin() ? pending_.end() : std::prev(it);
         bool extendsPrev = prev != pending_.end() && prev->first + prev->second.size() == cursor;
         if (extendsPrev) {
-          size_t grown = grownCapacity(prev->second, piece.size());
-          if (memory_ - prev->second.capacity() + grown > maxMemory_)
+          size_t was = prev->second.capacity();
+          if (!makeRoom(prev->second, piece.size()))
             return Status::Overflow;
-          memory_ -= prev->second.capacity();
           prev->second.insert(prev->second.end(), piece.begin(), piece.end());
-          memory_ += prev->second.capacity();
+          memory_ = memory_ - was + prev->second.capacity();
         } else {
           if (memory_ + piece.size() + kSegmentOverhead > maxMemory_)
             return Status::Overflow;
@@ -153,6 +151,22 @@ StreamReassembler::Status StreamReassembler::store(uint64_t from, std::span<cons
     ++it;
   }
   return Status::Ok;
+}
+
+// vector's doubling where it fits the bound; where it would cross it, steps of an eighth (a few
+// reallocations, not one per segment, and room left for the segment that fills the hole) up to
+// the bound, rather than an overflow: a run of segments past a lost one grows up to the bound,
+// not to half of it.
+bool StreamReassembler::makeRoom(std::vector<uint8_t> &buffer, size_t n) {
+  size_t need = buffer.size() + n;
+  if (need <= buffer.capacity())
+    return true;
+  size_t others = memory_ - buffer.capacity();
+  if (others + need > maxMemory_)
+    return false;
+  if (others + grownCapacity(buffer, n) > maxMemory_)
+    buffer.reserve(std::min(std::max(need, buffer.size() + buffer.size() / 8), maxMemory_ - others));
+  return true;
 }
 
 void StreamReassembler::absorbPending() {

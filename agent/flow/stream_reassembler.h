@@ -16,6 +16,7 @@
 // are coalesced, so a flood of tiny segments costs what it really costs and hits the bound.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <span>
@@ -40,6 +41,11 @@ public:
   // `isn`: the sequence number of the SYN (data starts at isn + 1). `maxMemory` bounds
   // memoryBytes(). `gated`: deliver only what onAck() covers.
   StreamReassembler(uint32_t isn, size_t maxMemory, bool gated = false);
+
+  // The bound may grow (never shrink) while the stream runs: the flow table follows the receiver's
+  // advertised window, which is how far past a lost segment its sender may legitimately go.
+  void raiseBound(size_t maxMemory) { maxMemory_ = std::max(maxMemory_, maxMemory); }
+  size_t bound() const { return maxMemory_; }
 
   // Feeds one segment; appends the bytes that became deliverable to `out`.
   Status onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin, std::vector<uint8_t> &out);
@@ -71,6 +77,9 @@ private:
   int64_t offsetOf(uint32_t seq) const;
   uint64_t contiguousEnd() const; // contiguous_, plus one for a FIN right there (it takes a seq)
   Status store(uint64_t from, std::span<const uint8_t> bytes);
+  // Capacity for `n` more bytes in `buffer` (ready_ or a pending run) within the bound: false if
+  // they cannot fit. memory_ still counts the buffer's old capacity; the caller adds the change.
+  bool makeRoom(std::vector<uint8_t> &buffer, size_t n);
   void absorbPending(); // pending segments that became contiguous move to ready_
   void release(std::vector<uint8_t> &out);
 

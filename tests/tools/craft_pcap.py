@@ -14,6 +14,8 @@ last ACK) but its client segments are mangled the way real networks and TCP stac
   tiny      1..7-byte segments, reordered and duplicated (many pending pieces)
   conflict  retransmissions of delivered and of buffered ranges with DIFFERENT bytes: the
             reassembler's policy is "first copy wins", so the original stream is still expected
+  window    6 MiB sent past a segment lost before the tap, within the 16 MiB window the server
+            advertised (window scale 8), then the retransmission
 plus "hole": one segment in the middle is never sent (the capture lost it for good), later ones
 and the FIN are. C.jsonl gets one line per complete connection (cid, bytes, sha256 of the exact
 client stream: what the shadow must receive); H.json the hole connection's expected prefix (the
@@ -37,8 +39,9 @@ SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
 
 
 
-def frame(src_mac, dst_mac, sip, dip, sport, dport, seq, ack, flags, payload=b""):
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, 65535, 0, 0)
+def frame(src_mac, dst_mac, sip, dip, sport, dport, seq, ack, flags, payload=b"", options=b""):
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, (5 + len(options) // 4) << 4,
+                      flags, 65535, 0, 0) + options
     pseudo = sip + dip + struct.pack("!BBH", 0, 6, len(tcp) + len(payload))
     tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp + payload)) + tcp[18:]
     total = 20 + len(tcp) + len(payload)
@@ -48,8 +51,10 @@ def frame(src_mac, dst_mac, sip, dip, sport, dport, seq, ack, flags, payload=b""
 
 
 class Conn:
-    def __init__(self, cport, isn, sisn):
+    def __init__(self, cport, isn, sisn, window_scale=None):
         self.cport, self.isn, self.sisn = cport, isn, sisn
+        # Both SYNs offer this window scale (NOP + kind 3): every later window of 65535 means 65535 << it.
+        self.syn_options = b"" if window_scale is None else bytes([1, 3, 3, window_scale])
 
     def c(self, off, flags, payload=b""):  # client segment at stream offset `off`
         return frame(CLIENT_MAC, SERVER_MAC, CLIENT_IP, SERVER_IP, self.cport, SERVER_PORT,
@@ -57,10 +62,12 @@ class Conn:
 
     def s(self, flags, ack_off, extra=0):
         return frame(SERVER_MAC, CLIENT_MAC, SERVER_IP, CLIENT_IP, SERVER_PORT, self.cport,
-                     self.sisn + extra, self.isn + 1 + ack_off, flags)
+                     self.sisn + extra, self.isn + 1 + ack_off, flags,
+                     options=self.syn_options if flags & SYN else b"")
 
     def open(self):
-        return [frame(CLIENT_MAC, SERVER_MAC, CLIENT_IP, SERVER_IP, self.cport, SERVER_PORT, self.isn, 0, SYN),
+        return [frame(CLIENT_MAC, SERVER_MAC, CLIENT_IP, SERVER_IP, self.cport, SERVER_PORT, self.isn, 0, SYN,
+                      options=self.syn_options),
                 self.s(SYN | ACK, 0, 0), self.c(0, ACK)]
 
     def close(self, n):
@@ -158,6 +165,24 @@ def build(rng):
             (2500, junk[2500:3500]),                               # straddles delivered bytes
             (5400, data[5400:6000])]
     frames.append(emit("conflict", 41008, rng.randrange(1 << 31), data, segs))
+
+    # window: a line-rate upload whose second segment is lost before the tap. Both SYNs offer window
+    # scale 8, so the server's windows of 65535 advertise 16 MiB, and the client sends 6 MiB past the
+    # hole (the server acknowledging only the first segment) before the retransmission. More than
+    # the fixed per-direction bound (4 MiB), less than the window: replayed whole.
+    data = b"CID window\n" + rng.randbytes((6 << 20) + 2 * 1448 - 11)
+    c = Conn(41009, rng.randrange(1 << 31), rng.randrange(1 << 32), window_scale=8)
+    segs = segments(data, 1448)
+    out = c.open() + [c.c(0, PSH | ACK, segs[0][1]), c.s(ACK, 1448, 1)]
+    for i, (off, chunk) in enumerate(segs[2:]):
+        out.append(c.c(off, PSH | ACK, chunk))
+        if i % 64 == 63:
+            out.append(c.s(ACK, 1448, 1))  # duplicate ACKs: the hole is still there
+    out.append(c.c(segs[1][0], PSH | ACK, segs[1][1]))  # the retransmission
+    out.append(c.c(len(data), FIN | ACK))
+    out += c.close(len(data))
+    frames.append(out)
+    conns.append({"cid": "window", "sport": 41009, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
 
     # hole: segment 5 (bytes 5000..6000) never sent; later ones and the FIN are.
     data = payload("hole", 12000)

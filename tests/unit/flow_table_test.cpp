@@ -533,3 +533,69 @@ TEST(FlowTable, EndingsAddUpToStarted) {
   EXPECT_EQ(s.active, 0u);
   EXPECT_EQ(s.established, s.flowsStarted - s.neverEstablished);
 }
+
+namespace {
+// A 64 KiB segment is lost before the tap; the client goes on for `beyond` more bytes (the server
+// answering each with a duplicate ACK that advertises `window`, shifted by its scale when both SYNs
+// offered one), then retransmits it. Returns the flow's end (nullopt: still open) and the bytes delivered.
+std::pair<std::optional<FlowEnd>, size_t> lostSegmentThenRest(int8_t clientScale, int8_t serverScale,
+                                                              uint16_t window, size_t beyond,
+                                                              FlowLimits limits = {}) {
+  RecordingSink sink;
+  FlowTable table(limits, sink);
+  Conn c{41000};
+  TcpPacket syn = c.pkt(true, kClientIsn, "", true, false);
+  syn.windowScale = clientScale;
+  table.onPacket(syn, 1);
+  TcpPacket synAck = c.pkt(false, kServerIsn, "", true, true);
+  synAck.windowScale = serverScale;
+  table.onPacket(synAck, 1);
+  table.onPacket(c.pkt(true, kClientIsn + 1), 1);
+  constexpr size_t kSegment = 64u << 10;
+  const std::string chunk(kSegment, 'x');
+  auto dupAck = [&](uint64_t now) {
+    TcpPacket a = c.pkt(false, c.serverNext);
+    a.ack = kClientIsn + 1; // the lost segment is the first one: nothing after it is acknowledged
+    a.window = window;
+    table.onPacket(a, now);
+  };
+  dupAck(2);
+  for (size_t at = kSegment; at < kSegment + beyond && sink.ended.empty(); at += kSegment) {
+    table.onPacket(c.pkt(true, kClientIsn + 1 + static_cast<uint32_t>(at), chunk), 3);
+    dupAck(3);
+  }
+  table.onPacket(c.pkt(true, kClientIsn + 1, chunk), 4); // the retransmission
+  c.ack(table, 4);
+  std::optional<FlowEnd> end;
+  if (sink.ended.count(1))
+    end = sink.ended[1];
+  return {end, sink.client[1].size()};
+}
+} // namespace
+
+// Behind a segment lost before the tap, the client may send a whole window the server advertised
+// before the retransmission comes (line-rate streams: several MiB). The client's bytes are held up
+// to that window, not the fixed per-direction bound, so the stream is replayed whole; without window
+// scaling, or past maxBufferedFollowingWindow, the fixed bounds hold.
+TEST(FlowTable, BytesPastALostSegmentAreHeldUpToTheWindowTheServerAdvertised) {
+  constexpr size_t kBeyond = 6u << 20, kWhole = kBeyond + (64u << 10);
+  auto [end, delivered] = lostSegmentThenRest(7, 7, 65535, kBeyond); // 8 MiB window
+  EXPECT_FALSE(end.has_value()) << "ended " << flowEndName(*end);
+  EXPECT_EQ(delivered, kWhole);
+
+  // A 64 KiB window (the client offered no scale, so none applies): 6 MiB past the hole is more than
+  // any sender could have sent, and more than the 4 MiB bound.
+  std::tie(end, delivered) = lostSegmentThenRest(-1, 7, 65535, kBeyond);
+  EXPECT_EQ(end, FlowEnd::Broken);
+  EXPECT_EQ(delivered, 0u);
+
+  // A 1 GiB window is followed only up to maxBufferedFollowingWindow.
+  std::tie(end, delivered) = lostSegmentThenRest(14, 14, 65535, kBeyond, {.maxBufferedFollowingWindow = 5u << 20});
+  EXPECT_EQ(end, FlowEnd::Broken);
+  // ...and never past the total.
+  std::tie(end, delivered) = lostSegmentThenRest(14, 14, 65535, kBeyond, {.maxBufferedTotal = 5u << 20});
+  EXPECT_EQ(end, FlowEnd::Broken);
+  std::tie(end, delivered) = lostSegmentThenRest(14, 14, 65535, kBeyond);
+  EXPECT_FALSE(end.has_value());
+  EXPECT_EQ(delivered, kWhole);
+}

@@ -224,3 +224,56 @@ TEST(PacketParser, OverlayTruncatedAtEveryByteNeverReadsPastTheEnd) {
     }
   }
 }
+
+namespace {
+// A SYN (flags 0x02, window 0x1234) whose TCP header carries `options` (padded with NOPs to whole words).
+std::vector<uint8_t> synWithOptions(std::vector<uint8_t> options) {
+  while (options.size() % 4)
+    options.push_back(1);
+  auto f = ipv4Tcp("");
+  size_t ip = 14, tcp = ip + 20;
+  f.insert(f.end(), options.begin(), options.end());
+  size_t total = f.size() - ip;
+  f[ip + 2] = static_cast<uint8_t>(total >> 8);
+  f[ip + 3] = static_cast<uint8_t>(total);
+  f[tcp + 12] = static_cast<uint8_t>((20 + options.size()) / 4 << 4);
+  f[tcp + 13] = 0x02;
+  f[tcp + 14] = 0x12;
+  f[tcp + 15] = 0x34;
+  return f;
+}
+} // namespace
+
+// The flow table sizes a direction's buffer from the window its receiver advertises: the window
+// field of every segment, and the scale a SYN offers (RFC 7323), which later windows are shifted by.
+TEST(PacketParser, WindowAndTheSynsWindowScale) {
+  TcpPacket p;
+  auto data = ipv4Tcp("x");
+  ASSERT_EQ(parseTcpFrame(data, p), ParseError::None);
+  EXPECT_EQ(p.window, 0xffff);
+  EXPECT_EQ(p.windowScale, -1); // not a SYN
+
+  // MSS, NOP, window scale 7, SACK permitted.
+  auto syn = synWithOptions({2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2});
+  ASSERT_EQ(parseTcpFrame(syn, p), ParseError::None);
+  EXPECT_TRUE(p.syn);
+  EXPECT_EQ(p.window, 0x1234);
+  EXPECT_EQ(p.windowScale, 7);
+  EXPECT_TRUE(p.payload.empty());
+
+  auto noScale = synWithOptions({2, 4, 0x05, 0xb4, 4, 2});
+  ASSERT_EQ(parseTcpFrame(noScale, p), ParseError::None);
+  EXPECT_EQ(p.windowScale, -1);
+
+  auto huge = synWithOptions({3, 3, 20}); // past 14 counts as 14
+  ASSERT_EQ(parseTcpFrame(huge, p), ParseError::None);
+  EXPECT_EQ(p.windowScale, 14);
+
+  // Malformed: a zero length stops the walk before the scale; an end-of-options too; a scale
+  // option cut by the header's end is not read.
+  for (auto options : std::vector<std::vector<uint8_t>>{{8, 0, 3, 3, 7}, {0, 3, 3, 7}, {1, 1, 3, 3}}) {
+    auto bad = synWithOptions(options);
+    ASSERT_EQ(parseTcpFrame(bad, p), ParseError::None);
+    EXPECT_EQ(p.windowScale, -1) << int(options[0]);
+  }
+}

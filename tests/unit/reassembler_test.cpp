@@ -287,3 +287,32 @@ TEST(Reassembler, OneByteSegmentsPayTheirOverhead) {
   EXPECT_LE(r.memoryBytes(), 100000u);
   EXPECT_LT(stored, 100000u / StreamReassembler::kSegmentOverhead + 1); // ~1000 segments, not 100000
 }
+
+// Behind a lost segment a line-rate sender keeps going for a whole window: the run that waits
+// grows up to the bound, not to half of it (vector's doubling would ask for twice the run).
+TEST(Reassembler, ARunPastALostSegmentGrowsUpToTheBoundNotToHalfOfIt) {
+  constexpr size_t kBound = 4u << 20, kSegment = 64u << 10;
+  auto data = makeStream(kSegment + (3u << 20) + (512u << 10), 7); // the lost one, then 3.5 MiB
+  StreamReassembler r(100, kBound);
+  std::vector<uint8_t> out;
+  for (size_t at = kSegment; at < data.size(); at += kSegment) {
+    auto piece = std::span<const uint8_t>(data).subspan(at, std::min(kSegment, data.size() - at));
+    ASSERT_EQ(r.onSegment(101 + static_cast<uint32_t>(at), piece, false, out), StreamReassembler::Status::Ok)
+        << "at " << at;
+    EXPECT_LE(r.memoryBytes(), kBound);
+  }
+  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(r.onSegment(101, std::span<const uint8_t>(data).first(kSegment), false, out),
+            StreamReassembler::Status::Ok);
+  EXPECT_EQ(out, data);
+  // The bound is a bound: past it, overflow.
+  StreamReassembler small(100, kBound);
+  auto big = makeStream(kBound + kSegment, 8);
+  StreamReassembler::Status last = StreamReassembler::Status::Ok;
+  for (size_t at = kSegment; at < big.size() && last == StreamReassembler::Status::Ok; at += kSegment) {
+    auto piece = std::span<const uint8_t>(big).subspan(at, kSegment);
+    last = small.onSegment(101 + static_cast<uint32_t>(at), piece, false, out);
+  }
+  EXPECT_EQ(last, StreamReassembler::Status::Overflow);
+  EXPECT_LE(small.memoryBytes(), kBound);
+}

@@ -15,7 +15,9 @@
 #   B. Crafted captures (tests/tools/craft_pcap.py) sent with tcpreplay into the agent's mirror pair
 #      (its tx end), so the agent reads them on the rx end exactly as if mirrored: client segments reordered, overlapping
 #      (same bytes), duplicated, crossing the 2^32 sequence wrap, tiny, FIN before the last data,
-#      later copies with different bytes (first copy wins, as documented in stream_reassembler.h):
+#      later copies with different bytes (first copy wins, as documented in stream_reassembler.h),
+#      6 MiB sent past a segment lost before the tap within the 16 MiB window the server advertised
+#      (more than the fixed 4 MiB per-direction bound: the bound follows the window):
 #      the shadow receives each original stream exactly (ended by FIN). And a capture whose hole
 #      is never filled: the shadow receives the bytes before the hole and nothing after, then a
 #      reset; the flow is counted broken and the replay aborted.
