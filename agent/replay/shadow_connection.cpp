@@ -620,11 +620,11 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   }
   error_code ec;
   timer_.cancel();
-  // A reset (abort, shed) tells the shadow the stream is not whole. A completed replay has
-  // exchanged everything already: closing it without lingering keeps the agent's side out of
-  // TIME_WAIT (and FIN_WAIT2), whose entries every later connect() to the same shadow would
-  // have to walk past — under connection churn that search was most of the agent's CPU.
-  if ((reset || outcome == Outcome::Completed) && socket_.is_open())
+  // A reset (abort, shed) tells the shadow the stream is not whole. A completed replay needs
+  // nothing more: both FINs went and every byte was acknowledged (confirmTaken), so the socket
+  // has already left the connection (to TIME_WAIT when our FIN went first, as the original
+  // client's did, or closed when the shadow's did); lingering or not changes nothing there.
+  if (reset && socket_.is_open())
     socket_.set_option(asio::socket_base::linger(true, 0), ec); // close() then sends RST
   socket_.close(ec);
 }
