@@ -199,9 +199,8 @@ void FlowTable::feedClient(Flow &flow, const TcpPacket &packet) {
     return;
   }
   uint32_t seq = packet.syn ? packet.seq + 1 : packet.seq; // a SYN's data starts after the SYN
-  scratch_.clear();
   size_t before = flow.client->memoryBytes();
-  auto status = flow.client->onSegment(seq, packet.payload, packet.fin, scratch_);
+  auto status = flow.client->onSegment(seq, packet.payload, packet.fin, delivered_);
   charge(flow.client, before);
   if (status == StreamReassembler::Status::OutOfWindow)
     stats_.outOfWindow++;
@@ -214,18 +213,17 @@ void FlowTable::feedClient(Flow &flow, const TcpPacket &packet) {
 }
 
 void FlowTable::ackClient(Flow &flow, uint32_t ack) {
-  scratch_.clear();
   size_t before = flow.client->memoryBytes();
-  if (flow.client->onAck(ack, scratch_) == StreamReassembler::Status::OutOfWindow)
+  if (flow.client->onAck(ack, delivered_) == StreamReassembler::Status::OutOfWindow)
     stats_.outOfWindow++;
   charge(flow.client, before);
   deliverClient(flow);
 }
 
 void FlowTable::deliverClient(Flow &flow) {
-  if (!scratch_.empty()) { // only ever acknowledged bytes, so only of established flows
-    stats_.clientBytes += scratch_.size();
-    sink_.onClientData(flow.id, scratch_);
+  if (!delivered_.empty()) { // only ever acknowledged bytes, so only of established flows
+    stats_.clientBytes += delivered_.size();
+    sink_.onClientData(flow.id, delivered_);
   }
   releaseHeldServer(flow);
   if (flow.state == Established && flow.client->finished() && !flow.clientFinSent) {
@@ -242,21 +240,20 @@ void FlowTable::feedServer(Flow &flow, const TcpPacket &packet) {
     return;
   }
   uint32_t seq = packet.syn ? packet.seq + 1 : packet.seq;
-  scratch_.clear();
   size_t before = flow.server->memoryBytes();
-  auto status = flow.server->onSegment(seq, packet.payload, packet.fin, scratch_);
+  auto status = flow.server->onSegment(seq, packet.payload, packet.fin, delivered_);
   charge(flow.server, before);
-  if (!scratch_.empty()) {
+  if (!delivered_.empty()) {
     if (flow.client->ackedUnseen() || !flow.heldServer.empty()) {
       // This answers client bytes still on their way to the capture: after them, not before.
-      flow.heldServer.insert(flow.heldServer.end(), scratch_.begin(), scratch_.end());
-      stats_.bufferedBytes += scratch_.size();
+      flow.heldServer.insert(flow.heldServer.end(), delivered_.begin(), delivered_.end());
+      stats_.bufferedBytes += delivered_.size();
       stats_.serverHeld++;
       if (flow.heldServer.size() > limits_.maxBufferedPerDirection)
         status = StreamReassembler::Status::Overflow;
     } else {
-      stats_.serverBytes += scratch_.size();
-      sink_.onServerData(flow.id, scratch_);
+      stats_.serverBytes += delivered_.size();
+      sink_.onServerData(flow.id, delivered_);
     }
   }
   if (status == StreamReassembler::Status::OutOfWindow)

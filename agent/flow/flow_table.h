@@ -110,7 +110,7 @@ private:
   void feedClient(Flow &flow, const TcpPacket &packet);
   void feedServer(Flow &flow, const TcpPacket &packet);
   void ackClient(Flow &flow, uint32_t ack);
-  void deliverClient(Flow &flow); // scratch_ -> sink, then held server bytes, FIN when reached
+  void deliverClient(Flow &flow); // delivered_ -> sink, then held server bytes, FIN when reached
   void releaseHeldServer(Flow &flow);
   void trackHoles(Flow &flow, uint64_t nowNs);
   void setHole(Flow &flow, bool client, bool hole, uint64_t nowNs);
@@ -128,7 +128,9 @@ private:
   KeyList clientHoles_, serverHoles_;
   FlowStats stats_;
   FlowId nextId_ = 1;
-  std::vector<uint8_t> scratch_;
+  // What the last reassembler call made deliverable: in place in that reassembler (or the
+  // packet), read before the next call on it.
+  std::span<const uint8_t> delivered_;
 };
 
 } // namespace shadowtap::flow

@@ -49,6 +49,23 @@ bool StreamReassembler::acceptsReset(uint32_t seq) const {
 
 StreamReassembler::Status StreamReassembler::onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin,
                                                        std::vector<uint8_t> &out) {
+  std::span<const uint8_t> delivered;
+  Status status = onSegment(seq, payload, fin, delivered);
+  out.insert(out.end(), delivered.begin(), delivered.end());
+  return status;
+}
+
+StreamReassembler::Status StreamReassembler::onAck(uint32_t ack, std::vector<uint8_t> &out) {
+  std::span<const uint8_t> delivered;
+  Status status = onAck(ack, delivered);
+  out.insert(out.end(), delivered.begin(), delivered.end());
+  return status;
+}
+
+StreamReassembler::Status StreamReassembler::onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin,
+                                                       std::span<const uint8_t> &delivered) {
+  delivered = {};
+  compact();
   int64_t start = offsetOf(seq);
   int64_t end = start + static_cast<int64_t>(payload.size());
   if (end < 0 || start > static_cast<int64_t>(contiguous_ + kMaxAhead))
@@ -68,18 +85,20 @@ StreamReassembler::Status StreamReassembler::onSegment(uint32_t seq, std::span<c
     // The common case: in order, nothing waiting, and deliverable at once: no copy kept.
     bool deliverable = !gated_ || acked_ >= to;
     if (from == contiguous_ && pending_.empty() && delivered_ == contiguous_ && deliverable) {
-      out.insert(out.end(), bytes.begin(), bytes.end());
+      delivered = bytes; // the segment's own bytes
       contiguous_ = delivered_ = to;
       return Status::Ok;
     }
     status = store(from, bytes);
   }
   absorbPending();
-  release(out);
+  delivered = release();
   return status;
 }
 
-StreamReassembler::Status StreamReassembler::onAck(uint32_t ack, std::vector<uint8_t> &out) {
+StreamReassembler::Status StreamReassembler::onAck(uint32_t ack, std::span<const uint8_t> &delivered) {
+  delivered = {};
+  compact();
   if (!gated_)
     return Status::Ok;
   int64_t offset = offsetOf(ack);
@@ -90,7 +109,7 @@ StreamReassembler::Status StreamReassembler::onAck(uint32_t ack, std::vector<uin
   // forged one). Forget it; bytes it made us drop now show as acknowledged but unseen (a hole).
   if (finOffset_ >= 0 && acked_ > static_cast<uint64_t>(finOffset_) + 1)
     finOffset_ = -1;
-  release(out);
+  delivered = release();
   return Status::Ok;
 }
 
@@ -196,17 +215,23 @@ void StreamReassembler::absorbPending() {
   }
 }
 
-void StreamReassembler::release(std::vector<uint8_t> &out) {
+// Hands out what became deliverable, in place: the caller reads it before its next call, so the
+// buffer is compacted then (compact()), not now. One copy fewer per byte than copying it out
+// (a line-rate upload's every byte went ready_ -> a scratch vector -> the replay).
+std::span<const uint8_t> StreamReassembler::release() {
   uint64_t limit = gated_ ? std::min(contiguous_, acked_) : contiguous_;
-  if (limit > delivered_) {
-    auto n = static_cast<size_t>(limit - delivered_);
-    auto from = ready_.begin() + static_cast<std::ptrdiff_t>(readyHead_);
-    out.insert(out.end(), from, from + static_cast<std::ptrdiff_t>(n));
-    readyHead_ += n;
-    delivered_ = limit;
-  }
-  // Keep ready_ compact: drop what was delivered once it is half the buffer, and give back a
-  // large buffer once it is empty.
+  if (limit <= delivered_)
+    return {};
+  auto n = static_cast<size_t>(limit - delivered_);
+  std::span<const uint8_t> out(ready_.data() + readyHead_, n);
+  readyHead_ += n;
+  delivered_ = limit;
+  return out;
+}
+
+// Keeps ready_ compact: drops what was delivered once it is half the buffer, and gives back a
+// large buffer once it is empty.
+void StreamReassembler::compact() {
   if (readyHead_ == ready_.size()) {
     ready_.clear();
     readyHead_ = 0;

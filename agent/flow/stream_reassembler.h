@@ -47,9 +47,13 @@ public:
   void raiseBound(size_t maxMemory) { maxMemory_ = std::max(maxMemory_, maxMemory); }
   size_t bound() const { return maxMemory_; }
 
-  // Feeds one segment; appends the bytes that became deliverable to `out`.
+  // Feeds one segment. `delivered`: the bytes that became deliverable, in order — the segment's
+  // own bytes or the reassembler's buffer, valid until the next call on this reassembler.
+  Status onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin, std::span<const uint8_t> &delivered);
+  // Gated streams: the receiver has everything before `ack`; `delivered` as for onSegment.
+  Status onAck(uint32_t ack, std::span<const uint8_t> &delivered);
+  // The same, appending a copy of what became deliverable to `out` (tests, fuzzers).
   Status onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin, std::vector<uint8_t> &out);
-  // Gated streams: the receiver has everything before `ack`; appends what became deliverable.
   Status onAck(uint32_t ack, std::vector<uint8_t> &out);
   // A RST from this stream's sender is honoured only at the exact next sequence number as the
   // receiver knows it (RFC 5961; Linux answers any other in-window RST with a challenge ACK).
@@ -81,7 +85,8 @@ private:
   // they cannot fit. memory_ still counts the buffer's old capacity; the caller adds the change.
   bool makeRoom(std::vector<uint8_t> &buffer, size_t n);
   void absorbPending(); // pending segments that became contiguous move to ready_
-  void release(std::vector<uint8_t> &out);
+  std::span<const uint8_t> release(); // what became deliverable, in place in ready_
+  void compact();                      // before a call changes ready_: what release() handed out is read
 
   uint32_t base_;           // sequence number of offset 0 (isn + 1)
   bool gated_;

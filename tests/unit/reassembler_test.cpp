@@ -316,3 +316,31 @@ TEST(Reassembler, ARunPastALostSegmentGrowsUpToTheBoundNotToHalfOfIt) {
   EXPECT_EQ(last, StreamReassembler::Status::Overflow);
   EXPECT_LE(small.memoryBytes(), kBound);
 }
+
+// What a call makes deliverable is handed out in place, not copied: the segment's own bytes when
+// they are deliverable at once, else the reassembler's buffer, intact until the next call.
+TEST(Reassembler, DeliversInPlaceAndKeepsItUntilTheNextCall) {
+  auto data = makeStream(200000, 9);
+  std::span<const uint8_t> all(data);
+  std::span<const uint8_t> delivered;
+
+  StreamReassembler open(100, 1u << 20); // not gated, in order: the segment itself
+  ASSERT_EQ(open.onSegment(101, all.first(1000), false, delivered), StreamReassembler::Status::Ok);
+  EXPECT_EQ(delivered.data(), data.data());
+  EXPECT_EQ(delivered.size(), 1000u);
+
+  StreamReassembler gated(100, 1u << 20, /*gated=*/true); // held until acknowledged
+  ASSERT_EQ(gated.onSegment(101, all.first(150000), false, delivered), StreamReassembler::Status::Ok);
+  EXPECT_TRUE(delivered.empty());
+  ASSERT_EQ(gated.onAck(101 + 150000, delivered), StreamReassembler::Status::Ok);
+  ASSERT_EQ(delivered.size(), 150000u);
+  EXPECT_NE(delivered.data(), data.data()); // from the reassembler's buffer
+  EXPECT_TRUE(std::equal(delivered.begin(), delivered.end(), data.begin()));
+  size_t held = gated.memoryBytes();
+  EXPECT_GE(held, 150000u); // not compacted yet: the caller may still be reading it
+  // The next call compacts (the large, now empty buffer is given back) and delivers the rest.
+  ASSERT_EQ(gated.onSegment(101 + 150000, all.subspan(150000), false, delivered), StreamReassembler::Status::Ok);
+  EXPECT_LT(gated.memoryBytes(), held);
+  ASSERT_EQ(gated.onAck(101 + 200000, delivered), StreamReassembler::Status::Ok);
+  EXPECT_TRUE(std::equal(delivered.begin(), delivered.end(), data.begin() + 150000, data.end()));
+}
