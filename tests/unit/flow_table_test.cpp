@@ -599,3 +599,35 @@ TEST(FlowTable, BytesPastALostSegmentAreHeldUpToTheWindowTheServerAdvertised) {
   EXPECT_FALSE(end.has_value());
   EXPECT_EQ(delivered, kWhole);
 }
+
+// The response direction the same way: a download past a segment lost before the tap is held up to
+// the window the client advertised (HTTP mode reassembles responses).
+TEST(FlowTable, ResponseBytesPastALostSegmentAreHeldUpToTheWindowTheClientAdvertised) {
+  for (bool clientScales : {true, false}) {
+    RecordingSink sink;
+    FlowTable table({}, sink);
+    Conn c{41001};
+    TcpPacket syn = c.pkt(true, kClientIsn, "", true, false);
+    syn.windowScale = clientScales ? 8 : -1;
+    table.onPacket(syn, 1);
+    TcpPacket synAck = c.pkt(false, kServerIsn, "", true, true);
+    synAck.windowScale = 8;
+    table.onPacket(synAck, 1);
+    TcpPacket ack = c.pkt(true, kClientIsn + 1);
+    ack.window = 65535; // 16 MiB when both SYNs offered the scale, else 64 KiB
+    table.onPacket(ack, 1);
+    constexpr size_t kSegment = 64u << 10, kBeyond = 6u << 20;
+    const std::string chunk(kSegment, 'r');
+    for (size_t at = kSegment; at < kSegment + kBeyond && sink.ended.empty(); at += kSegment)
+      table.onPacket(c.pkt(false, kServerIsn + 1 + static_cast<uint32_t>(at), chunk), 2);
+    table.onPacket(c.pkt(false, kServerIsn + 1, chunk), 3); // the retransmission
+    if (clientScales) {
+      EXPECT_EQ(sink.server[1].size(), kBeyond + kSegment);
+      EXPECT_EQ(table.stats().serverStreamsLost, 0u);
+    } else { // past the 4 MiB bound: the response stream is given up, the flow goes on
+      EXPECT_EQ(sink.server[1].size(), 0u);
+      EXPECT_EQ(table.stats().serverStreamsLost, 1u);
+    }
+    EXPECT_EQ(sink.ended.count(1), 0u);
+  }
+}
