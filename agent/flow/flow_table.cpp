@@ -160,7 +160,11 @@ bool FlowTable::acceptsReset(const Flow &flow, bool fromClient, const TcpPacket 
 void FlowTable::establish(Flow &flow, const TcpPacket &synAck) {
   if (synAck.ack - (flow.clientIsn + 1) > kMaxSynData)
     return;
-  flow.serverScale = synAck.windowScale;
+  // RFC 7323: windows are shifted only when both SYNs offered a scale.
+  if (flow.clientScale < 0 || synAck.windowScale < 0)
+    flow.clientScale = flow.serverScale = 0;
+  else
+    flow.serverScale = synAck.windowScale;
   if (limits_.serverPayload)
     flow.server.emplace(synAck.seq, limits_.maxBufferedPerDirection, /*gated=*/false);
   setState(flow, Established);
@@ -172,17 +176,13 @@ void FlowTable::establish(Flow &flow, const TcpPacket &synAck) {
 // how much the other direction's reassembler may have to hold when a segment is lost before the
 // tap (the rest of the window arrives before its retransmission). Its bound follows the largest
 // window seen, with room for the buffers' own overhead, from the configured bound up to
-// maxBufferedFollowingWindow (and never past the total). The shift applies only when both SYNs
-// offered one (RFC 7323).
+// maxBufferedFollowingWindow (and never past the total).
 void FlowTable::followWindow(Flow &flow, bool fromClient, const TcpPacket &packet) {
   auto &stream = fromClient ? flow.server : flow.client;
   if (!stream)
     return;
-  int shift = flow.clientScale >= 0 && flow.serverScale >= 0 ? (fromClient ? flow.clientScale : flow.serverScale) : 0;
-  size_t window = size_t{packet.window} << shift;
+  size_t window = size_t{packet.window} << (fromClient ? flow.clientScale : flow.serverScale);
   size_t wanted = window + window / 4 + (256u << 10);
-  if (wanted <= stream->bound())
-    return;
   stream->raiseBound(std::min({wanted, limits_.maxBufferedFollowingWindow, limits_.maxBufferedTotal}));
 }
 

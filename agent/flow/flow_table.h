@@ -83,7 +83,9 @@ private:
     std::optional<StreamReassembler> client;
     std::optional<StreamReassembler> server;
     uint32_t clientIsn = 0;
-    int8_t clientScale = -1, serverScale = -1; // window scale shifts their SYNs offered (-1: none)
+    // Window scale shifts: the client SYN's offer (-1: none) until the SYN-ACK, then the shifts in
+    // force (0 both unless both SYNs offered one).
+    int8_t clientScale = -1, serverScale = -1;
     bool clientFinSent = false;
     bool serverFin = false; // a FIN from the server was seen, usable stream or not
     uint64_t lastSeenNs = 0;

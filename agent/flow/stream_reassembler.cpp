@@ -128,21 +128,15 @@ StreamReassembler::Status StreamReassembler::store(uint64_t from, std::span<cons
     if (gapEnd > cursor) {
       auto piece = bytes.subspan(cursor - from, gapEnd - cursor);
       if (cursor == contiguous_) {
-        size_t was = ready_.capacity();
-        if (!makeRoom(ready_, piece.size()))
+        if (!append(ready_, piece))
           return Status::Overflow;
-        ready_.insert(ready_.end(), piece.begin(), piece.end());
-        memory_ = memory_ - was + ready_.capacity();
         contiguous_ = gapEnd;
       } else {
         auto prev = it == pending_.begin() ? pending_.end() : std::prev(it);
         bool extendsPrev = prev != pending_.end() && prev->first + prev->second.size() == cursor;
         if (extendsPrev) {
-          size_t was = prev->second.capacity();
-          if (!makeRoom(prev->second, piece.size()))
+          if (!append(prev->second, piece))
             return Status::Overflow;
-          prev->second.insert(prev->second.end(), piece.begin(), piece.end());
-          memory_ = memory_ - was + prev->second.capacity();
         } else {
           if (memory_ + piece.size() + kSegmentOverhead > maxMemory_)
             return Status::Overflow;
@@ -176,15 +170,18 @@ StreamReassembler::Status StreamReassembler::store(uint64_t from, std::span<cons
 // reallocations, not one per segment, and room left for the segment that fills the hole) up to
 // the bound, rather than an overflow: a run of segments past a lost one grows up to the bound,
 // not to half of it.
-bool StreamReassembler::makeRoom(std::vector<uint8_t> &buffer, size_t n) {
-  size_t need = buffer.size() + n;
-  if (need <= buffer.capacity())
-    return true;
-  size_t others = memory_ - buffer.capacity();
-  if (others + need > maxMemory_)
-    return false;
-  if (others + grownCapacity(buffer, n) > maxMemory_)
-    buffer.reserve(std::min(std::max(need, buffer.size() + buffer.size() / 8), maxMemory_ - others));
+bool StreamReassembler::append(std::vector<uint8_t> &buffer, std::span<const uint8_t> bytes) {
+  size_t need = buffer.size() + bytes.size();
+  size_t was = buffer.capacity();
+  size_t others = memory_ - was;
+  if (need > was) {
+    if (others + need > maxMemory_)
+      return false;
+    if (others + grownCapacity(buffer, bytes.size()) > maxMemory_)
+      buffer.reserve(std::min(std::max(need, buffer.size() + buffer.size() / 8), maxMemory_ - others));
+  }
+  buffer.insert(buffer.end(), bytes.begin(), bytes.end());
+  memory_ = others + buffer.capacity();
   return true;
 }
 

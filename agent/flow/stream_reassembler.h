@@ -45,7 +45,6 @@ public:
   // The bound may grow (never shrink) while the stream runs: the flow table follows the receiver's
   // advertised window, which is how far past a lost segment its sender may legitimately go.
   void raiseBound(size_t maxMemory) { maxMemory_ = std::max(maxMemory_, maxMemory); }
-  size_t bound() const { return maxMemory_; }
 
   // Feeds one segment. `delivered`: the bytes that became deliverable, in order — the segment's
   // own bytes or the reassembler's buffer, valid until the next call on this reassembler.
@@ -81,9 +80,9 @@ private:
   int64_t offsetOf(uint32_t seq) const;
   uint64_t contiguousEnd() const; // contiguous_, plus one for a FIN right there (it takes a seq)
   Status store(uint64_t from, std::span<const uint8_t> bytes);
-  // Capacity for `n` more bytes in `buffer` (ready_ or a pending run) within the bound: false if
-  // they cannot fit. memory_ still counts the buffer's old capacity; the caller adds the change.
-  bool makeRoom(std::vector<uint8_t> &buffer, size_t n);
+  // Appends `bytes` to `buffer` (ready_ or a pending run) within the bound, counting its capacity
+  // in memory_; false, and nothing appended, if they cannot fit.
+  bool append(std::vector<uint8_t> &buffer, std::span<const uint8_t> bytes);
   void absorbPending(); // pending segments that became contiguous move to ready_
   std::span<const uint8_t> release(); // what became deliverable, in place in ready_
   void compact();                      // before a call changes ready_: what release() handed out is read
