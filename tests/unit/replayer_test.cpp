@@ -103,8 +103,14 @@ TEST(Replayer, ReplaysEachFlowToEveryTargetAndCopy) {
   }
 }
 
-// TCP connections on this host in TIME_WAIT whose local port is `port` (/proc/net/tcp, IPv4).
-size_t timeWaitsFrom(uint16_t port) {
+// TCP connections on this host in TIME_WAIT from local port `from` to remote port `to`
+// (/proc/net/tcp, IPv4). Both ports: the kernel hands a new connect() an ephemeral port that an
+// earlier test's replay still holds in TIME_WAIT toward another listener (the 4-tuples differ), so
+// the local port alone matched a stranger in about 1 run of 30.
+size_t timeWaitsBetween(uint16_t from, uint16_t to) {
+  auto portOf = [](const std::string &endpoint) {
+    return std::stoul(endpoint.substr(endpoint.find(':') + 1), nullptr, 16);
+  };
   std::ifstream table("/proc/net/tcp");
   std::string line;
   std::getline(table, line); // header
@@ -113,7 +119,7 @@ size_t timeWaitsFrom(uint16_t port) {
     std::istringstream fields(line);
     std::string slot, local, remote, state;
     fields >> slot >> local >> remote >> state;
-    if (state == "06" && std::stoul(local.substr(local.find(':') + 1), nullptr, 16) == port)
+    if (state == "06" && portOf(local) == from && portOf(remote) == to)
       found++;
   }
   return found;
@@ -161,6 +167,9 @@ TEST(Replayer, ShadowThatClosesAfterAnsweringKeepsTheTimeWait) {
     readRequest();
   });
   ReplayOptions options;
+  // Far above the shadow's 50 ms: a loaded CI machine (sanitizers) must not make the wait run out.
+  // The shadow's FIN ends it early, so the test takes no longer.
+  options.closeGrace = std::chrono::milliseconds(2000);
   Replayer replayer(io, options, planFor({loopbackTarget(acceptor.local_endpoint().port())}));
   replayer.onFlowStart(1, {});
   replayer.onClientData(1, bytes(request));
@@ -175,7 +184,7 @@ TEST(Replayer, ShadowThatClosesAfterAnsweringKeepsTheTimeWait) {
   EXPECT_EQ(s.completed, 1u);
   expectAccounted(s);
   ASSERT_NE(replayPort, 0);
-  EXPECT_EQ(timeWaitsFrom(replayPort), 0u) << "the agent's side of the replay is in TIME_WAIT";
+  EXPECT_EQ(timeWaitsBetween(replayPort, acceptor.local_endpoint().port()), 0u) << "the agent's side of the replay is in TIME_WAIT";
 }
 
 TEST(Replayer, ResetOrBrokenFlowsAbortTheirReplays) {
