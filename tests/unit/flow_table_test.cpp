@@ -535,6 +535,16 @@ TEST(FlowTable, EndingsAddUpToStarted) {
 }
 
 namespace {
+// The SYN and SYN-ACK of `c`, offering these window scale shifts (-1: no option).
+void handshakeOffering(FlowTable &table, Conn &c, int8_t clientScale, int8_t serverScale) {
+  TcpPacket syn = c.pkt(true, kClientIsn, "", true, false);
+  syn.windowScale = clientScale;
+  table.onPacket(syn, 1);
+  TcpPacket synAck = c.pkt(false, kServerIsn, "", true, true);
+  synAck.windowScale = serverScale;
+  table.onPacket(synAck, 1);
+}
+
 // A 64 KiB segment is lost before the tap; the client goes on for `beyond` more bytes (the server
 // answering each with a duplicate ACK that advertises `window`, shifted by its scale when both SYNs
 // offered one), then retransmits it. Returns the flow's end (nullopt: still open) and the bytes delivered.
@@ -544,12 +554,7 @@ std::pair<std::optional<FlowEnd>, size_t> lostSegmentThenRest(int8_t clientScale
   RecordingSink sink;
   FlowTable table(limits, sink);
   Conn c{41000};
-  TcpPacket syn = c.pkt(true, kClientIsn, "", true, false);
-  syn.windowScale = clientScale;
-  table.onPacket(syn, 1);
-  TcpPacket synAck = c.pkt(false, kServerIsn, "", true, true);
-  synAck.windowScale = serverScale;
-  table.onPacket(synAck, 1);
+  handshakeOffering(table, c, clientScale, serverScale);
   table.onPacket(c.pkt(true, kClientIsn + 1), 1);
   constexpr size_t kSegment = 64u << 10;
   const std::string chunk(kSegment, 'x');
@@ -607,12 +612,7 @@ TEST(FlowTable, ResponseBytesPastALostSegmentAreHeldUpToTheWindowTheClientAdvert
     RecordingSink sink;
     FlowTable table({}, sink);
     Conn c{41001};
-    TcpPacket syn = c.pkt(true, kClientIsn, "", true, false);
-    syn.windowScale = clientScales ? 8 : -1;
-    table.onPacket(syn, 1);
-    TcpPacket synAck = c.pkt(false, kServerIsn, "", true, true);
-    synAck.windowScale = 8;
-    table.onPacket(synAck, 1);
+    handshakeOffering(table, c, clientScales ? 8 : -1, 8);
     TcpPacket ack = c.pkt(true, kClientIsn + 1);
     ack.window = 65535; // 16 MiB when both SYNs offered the scale, else 64 KiB
     table.onPacket(ack, 1);
