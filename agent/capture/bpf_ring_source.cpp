@@ -9,9 +9,17 @@ BpfRingSource::BpfRingSource(int ringFd, std::function<uint64_t()> ringFullCount
     : clockOffsetNs_(realtimeMinusMonotonicNs()), ringFullCount_(std::move(ringFullCount)),
       lastRingFull_(ringFullCount_()), reader_(ringFd, [this](const st_pkt_meta &meta, std::span<const uint8_t> frame) {
         if (current_)
-          (*current_)({frame, meta.pkt_len, meta.ts_ns + clockOffsetNs_,
-                       (meta.flags & ST_PKT_CSUM_TRUSTED) ? FrameChecksum::Trusted : FrameChecksum::Unverified});
+          (*current_)(frameOf(meta, frame));
       }) {}
+
+Frame BpfRingSource::frameOf(const st_pkt_meta &meta, std::span<const uint8_t> data) const {
+  return {data, meta.pkt_len, meta.ts_ns + clockOffsetNs_,
+          (meta.flags & ST_PKT_CSUM_TRUSTED) ? FrameChecksum::Trusted : FrameChecksum::Unverified};
+}
+
+void BpfRingSource::peekUnread(const FrameHandler &onFrame) const {
+  reader_.peek([&](const st_pkt_meta &meta, std::span<const uint8_t> frame) { onFrame(frameOf(meta, frame)); });
+}
 
 bool BpfRingSource::poll(const FrameHandler &onFrame, uint32_t budget) {
   current_ = &onFrame;

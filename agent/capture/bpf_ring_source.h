@@ -23,10 +23,13 @@ public:
   bool poll(const FrameHandler &onFrame, uint32_t budget) override;
   uint64_t takeKernelDrops() override;
   double occupancy() const override { return reader_.occupancy(); }
+  double consumed() const override { return reader_.consumed(); }
+  void peekUnread(const FrameHandler &onFrame) const override;
   static constexpr size_t kBytesPerBatch = 256u << 10;
   const RingStats &stats() const { return reader_.stats(); }
 
 private:
+  Frame frameOf(const st_pkt_meta &meta, std::span<const uint8_t> data) const;
   const FrameHandler *current_ = nullptr;
   uint64_t clockOffsetNs_; // CLOCK_REALTIME - CLOCK_MONOTONIC at start
   std::function<uint64_t()> ringFullCount_;

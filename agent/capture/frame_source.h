@@ -42,6 +42,13 @@ public:
   // How full the source's buffer is, 0..1: the overload signal (admission pauses well before
   // the kernel has to drop). A source that cannot tell says 0.
   virtual double occupancy() const { return 0; }
+  // How much has been read since the start, in whole buffers (monotonic): with occupancy(), how
+  // fast the buffer fills against how fast it is read (runtime/inflight_shedder.h).
+  virtual double consumed() const { return 0; }
+  // Hands every frame waiting in the buffer to `onFrame` without reading it: what arrived that
+  // the worker has not taken yet, the latest sample of what each connection brings (overload:
+  // the connections to shed are weighed by it). A source that cannot tell hands none.
+  virtual void peekUnread(const FrameHandler &onFrame) const { (void)onFrame; }
 };
 
 } // namespace shadowtap

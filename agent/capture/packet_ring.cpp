@@ -70,32 +70,48 @@ PacketRing::~PacketRing() {
     munmap(map_, mapSize_);
 }
 
-bool PacketRing::ready() const {
-  auto *block = reinterpret_cast<tpacket_block_desc *>(map_ + static_cast<size_t>(nextBlock_) * options_.blockSize);
-  return __atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER;
+tpacket_block_desc *PacketRing::block(uint32_t index) const {
+  return reinterpret_cast<tpacket_block_desc *>(
+      map_ + static_cast<size_t>((nextBlock_ + index) % options_.blockCount) * options_.blockSize);
+}
+
+bool PacketRing::filled(uint32_t index) const {
+  return __atomic_load_n(&block(index)->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER;
+}
+
+bool PacketRing::ready() const { return filled(0); }
+
+void PacketRing::handFrames(const tpacket_block_desc *block, const FrameHandler &onFrame) {
+  uint32_t count = block->hdr.bh1.num_pkts;
+  auto *hdr = reinterpret_cast<const tpacket3_hdr *>(reinterpret_cast<const uint8_t *>(block) +
+                                                     block->hdr.bh1.offset_to_first_pkt);
+  for (uint32_t i = 0; i < count; i++) {
+    const uint8_t *data = reinterpret_cast<const uint8_t *>(hdr) + hdr->tp_mac;
+    // CSUM_VALID: verified (CHECKSUM_UNNECESSARY); CSUMNOTREADY: CHECKSUM_PARTIAL, built on this
+    // host and completed on transmit. Anything else was never checked.
+    bool trusted = hdr->tp_status & (TP_STATUS_CSUM_VALID | TP_STATUS_CSUMNOTREADY);
+    onFrame({{data, hdr->tp_snaplen},
+             hdr->tp_len,
+             static_cast<uint64_t>(hdr->tp_sec) * 1000000000ull + hdr->tp_nsec,
+             trusted ? FrameChecksum::Trusted : FrameChecksum::Unverified});
+    hdr = reinterpret_cast<const tpacket3_hdr *>(reinterpret_cast<const uint8_t *>(hdr) + hdr->tp_next_offset);
+  }
+}
+
+void PacketRing::peekUnread(const FrameHandler &onFrame) const {
+  for (uint32_t index = 0; index < options_.blockCount && filled(index); index++)
+    handFrames(block(index), onFrame);
 }
 
 bool PacketRing::poll(const FrameHandler &onFrame, uint32_t budget) {
   for (uint32_t walked = 0; walked < std::min(options_.blockCount, budget); walked++) {
     if (!ready())
       break;
-    auto *block = reinterpret_cast<tpacket_block_desc *>(map_ + static_cast<size_t>(nextBlock_) * options_.blockSize);
-    uint32_t count = block->hdr.bh1.num_pkts;
-    auto *hdr =
-        reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(block) + block->hdr.bh1.offset_to_first_pkt);
-    for (uint32_t i = 0; i < count; i++) {
-      const uint8_t *data = reinterpret_cast<const uint8_t *>(hdr) + hdr->tp_mac;
-      // CSUM_VALID: verified (CHECKSUM_UNNECESSARY); CSUMNOTREADY: CHECKSUM_PARTIAL, built on this
-      // host and completed on transmit. Anything else was never checked.
-      bool trusted = hdr->tp_status & (TP_STATUS_CSUM_VALID | TP_STATUS_CSUMNOTREADY);
-      onFrame({{data, hdr->tp_snaplen},
-               hdr->tp_len,
-               static_cast<uint64_t>(hdr->tp_sec) * 1000000000ull + hdr->tp_nsec,
-               trusted ? FrameChecksum::Trusted : FrameChecksum::Unverified});
-      hdr = reinterpret_cast<tpacket3_hdr *>(reinterpret_cast<uint8_t *>(hdr) + hdr->tp_next_offset);
-    }
-    __atomic_store_n(&block->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    tpacket_block_desc *next = block(0);
+    handFrames(next, onFrame);
+    __atomic_store_n(&next->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
     nextBlock_ = (nextBlock_ + 1) % options_.blockCount;
+    blocksRead_++;
   }
   return ready();
 }
@@ -110,14 +126,10 @@ uint64_t PacketRing::takeKernelDrops() {
 
 double PacketRing::occupancy() const {
   // Filled blocks are consecutive from the next one to read: count until the first the kernel owns.
-  uint32_t filled = 0;
-  for (; filled < options_.blockCount; filled++) {
-    auto *block = reinterpret_cast<const tpacket_block_desc *>(
-        map_ + static_cast<size_t>((nextBlock_ + filled) % options_.blockCount) * options_.blockSize);
-    if (!(__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
-      break;
-  }
-  return static_cast<double>(filled) / options_.blockCount;
+  uint32_t count = 0;
+  while (count < options_.blockCount && filled(count))
+    count++;
+  return static_cast<double>(count) / options_.blockCount;
 }
 
 } // namespace shadowtap

@@ -12,6 +12,7 @@
 #include "common/unique_fd.h"
 
 #include <cstdint>
+#include <linux/if_packet.h>
 #include <functional>
 #include <span>
 #include <string>
@@ -46,14 +47,20 @@ public:
   bool poll(const FrameHandler &onFrame, uint32_t budget) override;
   uint64_t takeKernelDrops() override; // the socket's PACKET_STATISTICS drops
   double occupancy() const override;    // filled blocks not read yet, of all blocks
+  double consumed() const override { return static_cast<double>(blocksRead_) / options_.blockCount; }
+  void peekUnread(const FrameHandler &onFrame) const override;
 
 private:
   bool ready() const; // the next block is filled
+  tpacket_block_desc *block(uint32_t index) const; // index: counted from the next block to read
+  bool filled(uint32_t index) const;               // the kernel handed that block to us
+  static void handFrames(const tpacket_block_desc *block, const FrameHandler &onFrame);
   UniqueFd fd_;
   uint8_t *map_ = nullptr;
   size_t mapSize_ = 0;
   Options options_;
   uint32_t nextBlock_ = 0;
+  uint64_t blocksRead_ = 0; // handed back to the kernel since the start
 };
 
 } // namespace shadowtap

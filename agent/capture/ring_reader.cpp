@@ -85,26 +85,53 @@ bool RingReader::drain(size_t maxBytes) {
   }
 }
 
+double RingReader::consumed() const {
+  return static_cast<double>(loadAcquire(consumerPos_)) / static_cast<double>(size_);
+}
+
 double RingReader::occupancy() const {
   uint64_t consumer = loadAcquire(consumerPos_);
   uint64_t producer = loadAcquire(producerPos_);
   return producer > consumer ? static_cast<double>(producer - consumer) / static_cast<double>(size_) : 0.0;
 }
 
+bool RingReader::split(const uint8_t *data, size_t size, st_pkt_meta &meta, std::span<const uint8_t> &frame) {
+  if (size < sizeof(meta))
+    return false;
+  std::memcpy(&meta, data, sizeof(meta));
+  if (meta.cap_len > size - sizeof(meta) || meta.cap_len > ST_MAX_SNAPLEN)
+    return false;
+  frame = {data + sizeof(meta), meta.cap_len};
+  return true;
+}
+
 void RingReader::onRecord(const uint8_t *data, size_t size) {
   st_pkt_meta meta;
-  if (size < sizeof(meta)) {
-    stats_.malformed++;
-    return;
-  }
-  std::memcpy(&meta, data, sizeof(meta));
-  if (meta.cap_len > size - sizeof(meta) || meta.cap_len > ST_MAX_SNAPLEN) {
+  std::span<const uint8_t> frame;
+  if (!split(data, size, meta, frame)) {
     stats_.malformed++;
     return;
   }
   stats_.records++;
   stats_.bytes += meta.cap_len;
-  handler_(meta, {data + sizeof(meta), meta.cap_len});
+  handler_(meta, frame);
+}
+
+void RingReader::peek(const Handler &onRecord) const {
+  uint64_t producer = loadAcquire(producerPos_);
+  for (uint64_t at = loadAcquire(consumerPos_); at < producer;) {
+    const auto *header = reinterpret_cast<const uint32_t *>(data_ + (at & (size_ - 1)));
+    uint32_t word = loadAcquire(header);
+    if (word & BPF_RINGBUF_BUSY_BIT)
+      return;
+    uint32_t length = word & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+    st_pkt_meta meta;
+    std::span<const uint8_t> frame;
+    if (!(word & BPF_RINGBUF_DISCARD_BIT) &&
+        split(reinterpret_cast<const uint8_t *>(header) + BPF_RINGBUF_HDR_SZ, length, meta, frame))
+      onRecord(meta, frame);
+    at += (static_cast<uint64_t>(length) + BPF_RINGBUF_HDR_SZ + 7) & ~uint64_t{7};
+  }
 }
 
 } // namespace shadowtap

@@ -40,10 +40,15 @@ public:
   bool drain(size_t maxBytes = SIZE_MAX);
   // Bytes written and not consumed yet, of the ring's size.
   double occupancy() const;
+  double consumed() const; // the consumer position in whole rings (it only grows)
+  // Hands every submitted record waiting to `onRecord`, consuming none (overload weighing).
+  void peek(const Handler &onRecord) const;
   const RingStats &stats() const { return stats_; }
 
 private:
   void onRecord(const uint8_t *data, size_t size);
+  // The record's meta and frame; false if its header is not sound (onRecord counts it malformed).
+  static bool split(const uint8_t *data, size_t size, st_pkt_meta &meta, std::span<const uint8_t> &frame);
   int ringFd_;
   int epollFd_ = -1;
   size_t pageSize_;

@@ -3,6 +3,8 @@
 
 #include "common/enum_names.h"
 
+#include <algorithm>
+
 namespace shadowtap::flow {
 
 namespace {
@@ -102,7 +104,7 @@ void FlowTable::onPacket(const TcpPacket &packet, uint64_t nowNs) {
   touch(flow, nowNs);
   if (flow.state == Skipped || flow.state == Ended)
     return;
-  flow.recentBytes += packet.payload.size();
+  weigh(flow, packet.payload.size());
 
   bool fromClient = packet.sport == flow.info.clientPort &&
                     std::memcmp(packet.src, flow.info.client, sizeof(flow.info.client)) == 0;
@@ -351,24 +353,48 @@ void FlowTable::end(Map::iterator it, FlowEnd reason, bool eraseNow) {
   flow.server.reset();
 }
 
-// O(established flows), but only called while the agent is overloaded, a few times a second at
-// most (InflightShedder): the alternative, a hole in every stream, costs every connection.
-std::optional<st_flow_key> FlowTable::shedHeaviest() {
-  Map::iterator heaviest = flows_.end();
-  uint64_t most = 0;
+void FlowTable::weigh(Flow &flow, size_t bytes) {
+  if (flow.recentLook != look_) {
+    flow.recentLook = look_;
+    flow.recentBytes = 0;
+  }
+  flow.recentBytes += bytes;
+}
+
+void FlowTable::weighUnread(const TcpPacket &packet) {
+  auto it = flows_.find(flowKeyOf(packet));
+  if (it != flows_.end() && it->second.state == Established)
+    weigh(it->second, packet.payload.size());
+}
+
+// O(established flows log) when it sheds, only while the agent is overloaded (InflightShedder):
+// the alternative, a hole in every stream, costs every connection. A look that sheds nothing only
+// starts the next one: the flows' counts are reset lazily, by their next packet.
+std::vector<st_flow_key> FlowTable::shedShareOfRecentBytes(double share) {
+  std::vector<st_flow_key> shed;
+  uint64_t look = look_++;
+  if (share <= 0)
+    return shed;
+  std::vector<std::pair<uint64_t, Map::iterator>> brought;
+  uint64_t total = 0;
   for (const auto &key : lists_[Established]) {
     auto it = flows_.find(key);
-    if (it->second.recentBytes > most) {
-      most = it->second.recentBytes;
-      heaviest = it;
+    if (it->second.recentLook == look && it->second.recentBytes > 0) {
+      brought.emplace_back(it->second.recentBytes, it);
+      total += it->second.recentBytes;
     }
-    it->second.recentBytes = 0; // the next look weighs what comes from now on
   }
-  if (heaviest == flows_.end())
-    return std::nullopt;
-  st_flow_key key = heaviest->first.tuple;
-  end(heaviest, FlowEnd::Shed);
-  return key;
+  std::sort(brought.begin(), brought.end(), [](const auto &a, const auto &b) { return a.first > b.first; });
+  uint64_t goal = static_cast<uint64_t>(std::min(share, 1.0) * static_cast<double>(total));
+  uint64_t gone = 0;
+  for (auto &[bytes, it] : brought) {
+    shed.push_back(it->first.tuple);
+    end(it, FlowEnd::Shed);
+    gone += bytes;
+    if (gone >= goal)
+      break;
+  }
+  return shed;
 }
 
 void FlowTable::tick(uint64_t nowNs) {

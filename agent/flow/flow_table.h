@@ -62,9 +62,15 @@ public:
   void onPacket(const TcpPacket &packet, uint64_t nowNs);
   void tick(uint64_t nowNs);     // handshake, gap and idle timeouts
   void closeAll(FlowEnd reason); // every open flow ends with `reason`
-  // Overload: ends the established flow that brought the most bytes since the last call (FlowEnd::Shed)
-  // and returns its key, for the kernel to stop mirroring it; nullopt when none brought any.
-  std::optional<st_flow_key> shedHeaviest();
+  // Overload (runtime/inflight_shedder.h), once per look: ends, heaviest first, the fewest
+  // established flows whose payload bytes since the last look make up at least `share` of what
+  // they all brought (FlowEnd::Shed; none when `share` is 0, at least one when it is above 0 and
+  // any brought bytes) and returns their keys, for the kernel to stop mirroring them. Then the
+  // next look begins: O(1) unless something is shed.
+  std::vector<st_flow_key> shedShareOfRecentBytes(double share);
+  // Overload: a packet still waiting in the capture buffer weighs in this look like one read
+  // (a worker that falls far behind has read little of what each connection brought).
+  void weighUnread(const TcpPacket &packet);
   // New bounds apply from the next packet; streams keep the per-direction bound they began with.
   void setLimits(const FlowLimits &limits) { limits_ = limits; }
 
@@ -89,7 +95,8 @@ private:
     bool clientFinSent = false;
     bool serverFin = false; // a FIN from the server was seen, usable stream or not
     uint64_t lastSeenNs = 0;
-    uint64_t recentBytes = 0; // payload bytes since the last shedHeaviest() (overload)
+    uint64_t recentBytes = 0; // payload bytes in look `recentLook` (overload)
+    uint64_t recentLook = 0;
     // Server bytes that acknowledge client bytes the capture has not delivered yet (the two
     // directions' copies can cross on the way to the capture): held until those arrive, so the
     // sink always sees a request before the response that answers it.
@@ -106,6 +113,7 @@ private:
   void makeRoom();
   void setState(Flow &flow, State state);
   void touch(Flow &flow, uint64_t nowNs);
+  void weigh(Flow &flow, size_t bytes); // counts toward the overload look under way
   bool acceptsReset(const Flow &flow, bool fromClient, const TcpPacket &packet) const;
   void establish(Flow &flow, const TcpPacket &synAck);
   void followWindow(Flow &flow, bool fromClient, const TcpPacket &packet);
@@ -129,6 +137,7 @@ private:
   std::array<KeyList, kStates> lists_;
   KeyList clientHoles_, serverHoles_;
   FlowStats stats_;
+  uint64_t look_ = 1; // the overload look under way: a flow's recentBytes count only in it
   FlowId nextId_ = 1;
   // What the last reassembler call made deliverable: in place in that reassembler (or the
   // packet), read before the next call on it.

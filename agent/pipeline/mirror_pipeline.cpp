@@ -60,6 +60,14 @@ void MirrorPipeline::onFrame(const Frame &frame, uint64_t nowNs) {
   }
 }
 
+void MirrorPipeline::weighUnread(const Frame &frame) {
+  TcpPacket packet;
+  if (parseTcpFrame(frame.data, packet) == ParseError::None) {
+    packet.zone = frame.zone;
+    flows_.weighUnread(packet);
+  }
+}
+
 void MirrorPipeline::shutdown() {
   flows_.closeAll(flow::FlowEnd::Shutdown);
   recording_.flush();

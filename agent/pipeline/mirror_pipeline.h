@@ -31,8 +31,11 @@ public:
     recording_.flush();
   }
   void addKernelDrops(uint64_t drops) { capture_.kernelDrops += drops; }
-  // Overload (InflightShedder): gives up the heaviest connection in flight; its key, for the kernel.
-  std::optional<st_flow_key> shedHeaviest() { return flows_.shedHeaviest(); }
+  // Overload (InflightShedder), once per look: gives up that share of the connections in flight,
+  // heaviest first; their keys, for the kernel.
+  std::vector<st_flow_key> shedShareOfRecentBytes(double share) { return flows_.shedShareOfRecentBytes(share); }
+  // ... weighing the frames still waiting in the capture buffer too (FrameSource::peekUnread).
+  void weighUnread(const Frame &frame);
   void shutdown(); // ends every flow and aborts every replay
   // Offline input (`shadowtap replay`): the input ended. Flows still open end (counted shutdown):
   // a replay that already has its client's FIN finishes on its own, any other is reset.

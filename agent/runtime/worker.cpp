@@ -123,14 +123,16 @@ void Worker::shedIfLosingGround() {
   if (!pipeline_ || !pipelineSettings_.onShed || !shedder_.due(nowNs_))
     return;
   double fill = source_->occupancy();
-  unsigned count = shedder_.shedCount(fill, nowNs_);
-  for (unsigned i = 0; i < count; i++) {
-    auto key = pipeline_->shedHeaviest();
-    if (!key)
-      break;
-    spdlog::debug("overload: worker {} capture buffer {:.0f} % full and filling: a connection shed in flight",
-                  pipelineSettings_.index, fill * 100);
-    pipelineSettings_.onShed(*key);
+  double share = shedder_.shedShare(fill, source_->consumed(), nowNs_);
+  if (share > 0)
+    source_->peekUnread([this](const Frame &frame) { pipeline_->weighUnread(frame); });
+  auto keys = pipeline_->shedShareOfRecentBytes(share);
+  if (!keys.empty())
+    spdlog::debug("overload: worker {} capture buffer {:.0f} % full and filling: {} connection(s) shed in flight "
+                  "({:.0f} % of the recent bytes)",
+                  pipelineSettings_.index, fill * 100, keys.size(), share * 100);
+  for (const auto &key : keys) {
+    pipelineSettings_.onShed(key);
     shedSinceLog_++;
   }
   if (shedSinceLog_ && nowNs_ - shedLogNs_ >= 1'000'000'000ull) { // one line a second at most, with the count

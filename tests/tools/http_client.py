@@ -15,7 +15,6 @@ request latency median / p95 / max (for pipelined writes: per batch). With --sto
 runs until the test creates that file (connections not started by then are counted "skipped").
 """
 import argparse
-import concurrent.futures
 import hashlib
 import json
 import os
@@ -52,11 +51,13 @@ def read_response(sock, buf):
 
 
 SKIPPED = "skipped"
+STOPPED = threading.Event()  # the stop file was seen: the rest are skipped without a look
 
 
 def run_conn(args, index, latencies, lock):
     cid = "%s%05d" % (args.id, index)
-    if args.stop_file and os.path.exists(args.stop_file):
+    if args.stop_file and (STOPPED.is_set() or os.path.exists(args.stop_file)):
+        STOPPED.set()
         return None, [], SKIPPED  # the test has seen what it waited for: no new connection
     if args.pace:
         time.sleep(args.pace)  # spreads a light workload over time (e.g. to overlap an agent stall)
@@ -135,17 +136,33 @@ def main():
     latencies, errors, conns, skipped = [], [], [], 0
     lock = threading.Lock()
     t0 = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        futures = [pool.submit(run_conn, args, i, latencies, lock) for i in range(args.conns)]
-        for f in futures:
-            rec, lats, err = f.result()
-            latencies.extend(lats)
-            if err == SKIPPED:
-                skipped += 1
-            elif err:
-                errors.append(err)
-            else:
-                conns.append(rec)
+    # Each of --concurrency threads takes the next connection index until none is left: no queue of
+    # --conns futures built up front (200,000 of them took seconds to submit and, after the stop
+    # file, seconds to skip one by one, while the load had long stopped).
+    results = [None] * args.conns
+    next_index = iter(range(args.conns))
+
+    def worker():
+        while True:
+            with lock:
+                i = next(next_index, None)
+            if i is None or STOPPED.is_set():
+                return
+            results[i] = run_conn(args, i, latencies, lock)
+
+    threads = [threading.Thread(target=worker) for _ in range(max(1, args.concurrency))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for rec, lats, err in (r or (None, [], SKIPPED) for r in results):
+        latencies.extend(lats)
+        if err == SKIPPED:
+            skipped += 1
+        elif err:
+            errors.append(err)
+        else:
+            conns.append(rec)
     elapsed = time.monotonic() - t0
     with open(args.out_conns, "a") as out:
         for rec in conns:

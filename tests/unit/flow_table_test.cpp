@@ -479,16 +479,16 @@ TEST(FlowTable, OverloadShedsTheHeaviestEstablishedFlowWholeAndAbsorbsItsLatePac
   light.handshake(table);
   heavy.handshake(table);
   table.onPacket(halfOpen.pkt(true, kClientIsn, "", true, false), 1); // never answered: not sheddable
-  EXPECT_EQ(table.shedHeaviest(), std::nullopt); // no bytes yet: nothing to shed
+  EXPECT_TRUE(table.shedShareOfRecentBytes(1.0).empty()); // no bytes yet: nothing to shed
   table.onPacket(light.pkt(true, kClientIsn + 1, "ab"), 2);
   table.onPacket(heavy.pkt(true, kClientIsn + 1, std::string(100, 'x')), 2);
   heavy.ack(table, 3);
-  auto shed = table.shedHeaviest();
-  ASSERT_TRUE(shed.has_value());
+  auto shed = table.shedShareOfRecentBytes(1e-9); // the smallest share: the heaviest alone
+  ASSERT_EQ(shed.size(), 1u);
   st_flow_key heavyKey;
   TcpPacket probe = heavy.pkt(true, kClientIsn + 101);
   st_flow_key_make(&heavyKey, probe.src, probe.sport, probe.dst, probe.dport);
-  EXPECT_EQ(std::memcmp(&*shed, &heavyKey, sizeof(heavyKey)), 0);
+  EXPECT_EQ(std::memcmp(&shed[0], &heavyKey, sizeof(heavyKey)), 0);
   EXPECT_EQ(sink.ended[2], FlowEnd::Shed);
   EXPECT_EQ(sink.client[2], std::string(100, 'x')); // what was delivered before stays delivered
   EXPECT_EQ(table.stats().flowsShed, 1u);
@@ -498,12 +498,40 @@ TEST(FlowTable, OverloadShedsTheHeaviestEstablishedFlowWholeAndAbsorbsItsLatePac
   EXPECT_EQ(table.stats().midstreamSkipped, 0u);
   EXPECT_EQ(sink.client[2], std::string(100, 'x'));
   // The next look weighs only what came since the last: the light flow is next, then nothing.
-  EXPECT_EQ(table.shedHeaviest(), std::nullopt);
+  EXPECT_TRUE(table.shedShareOfRecentBytes(1.0).empty());
   table.onPacket(light.pkt(true, kClientIsn + 3, "c"), 5);
-  ASSERT_TRUE(table.shedHeaviest().has_value());
+  EXPECT_EQ(table.shedShareOfRecentBytes(1e-9).size(), 1u);
   EXPECT_EQ(sink.ended[1], FlowEnd::Shed);
   EXPECT_EQ(table.stats().flowsShed, 2u);
   EXPECT_EQ(table.activeFlows(), 1u); // the half-open one
+}
+
+// One look sheds the fewest heaviest flows that make up the share; a look with share 0 sheds
+// nothing and still starts the next look (bytes before it no longer weigh).
+TEST(FlowTable, OverloadShedsTheFewestHeaviestFlowsThatMakeUpTheShare) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  std::vector<Conn> conns{{40200}, {40201}, {40202}, {40203}};
+  const size_t sizes[] = {10, 40, 20, 30}; // 100 bytes in all
+  for (size_t i = 0; i < conns.size(); i++) {
+    conns[i].handshake(table);
+    table.onPacket(conns[i].pkt(true, kClientIsn + 1, std::string(sizes[i], 'x')), 2);
+  }
+  EXPECT_TRUE(table.shedShareOfRecentBytes(0).empty()); // share 0: a look that sheds nothing
+  EXPECT_TRUE(table.shedShareOfRecentBytes(1.0).empty()); // those bytes were the last look's
+  for (size_t i = 0; i < conns.size(); i++)
+    table.onPacket(conns[i].pkt(true, kClientIsn + 1 + sizes[i], std::string(sizes[i], 'y')), 3);
+  // 0.6 of 100 bytes: the 40 and the 30 (70), not the 40 alone, and not the 20 as well.
+  auto shed = table.shedShareOfRecentBytes(0.6);
+  EXPECT_EQ(shed.size(), 2u);
+  EXPECT_EQ(sink.ended.count(1), 0u);
+  EXPECT_EQ(sink.ended.count(3), 0u);
+  EXPECT_EQ(sink.ended[2], FlowEnd::Shed);
+  EXPECT_EQ(sink.ended[4], FlowEnd::Shed);
+  for (size_t i : {0, 2})
+    table.onPacket(conns[i].pkt(true, kClientIsn + 1 + 2 * sizes[i], "z"), 4);
+  EXPECT_EQ(table.shedShareOfRecentBytes(1.0).size(), 2u); // the whole share: every one that brought bytes
+  EXPECT_EQ(table.stats().flowsShed, 4u);
 }
 
 TEST(FlowTable, EndingsAddUpToStarted) {

@@ -13,7 +13,8 @@
 #      burst can overrun the recorder's accept queue): replayed + shed_overload + failures = client
 #      connections exactly, no stream arrives partial (compare.py --allow-missing still demands each
 #      arriving one is exact), no flow broken, no capture loss; admission paused at least once and
-#      resumed once it caught up (paused = 0).
+#      resumed once it caught up (paused = 0), and the load goes on until 200 more connections
+#      have been admitted after that (admission really came back, whatever the client's speed).
 #   C. SIGTERM under load: while a churn load runs, SIGTERM; the agent exits 0 within 2 s.
 # Usage: overload_test.sh PATH_TO_SHADOWTAP
 set -euo pipefail
@@ -64,18 +65,26 @@ shedding() {
   agent_status "$H_TMP/b.poll.json"
   [ "$(counter "$H_TMP/b.poll.json" shed_overload)" -gt "$(counter "$H_TMP/b.before.json" shed_overload)" ]
 }
+resumed() {
+  agent_status "$H_TMP/b.poll.json"
+  [ "$(jget "$H_TMP/b.poll.json" 'j["pipeline"]["admission"]["paused"]')" = 0 ]
+}
+# The load goes on until connections are admitted again after the pause (not a fixed count: how
+# many connections a Python client makes in the meantime is the machine's business).
+admitted_again() {
+  agent_status "$H_TMP/b.poll.json"
+  [ "$(counter "$H_TMP/b.poll.json" flow_admitted)" -ge $((ADMITTED_AT_RESUME + 200)) ]
+}
 log "B: agent running again after a 4 s stall"; h_wait_until "connections shed at their SYN" 60 shedding || fail "B: no connection shed within 60 s of the stall"
+h_wait_until "admission resumed" 60 resumed || fail "B: admission still paused 60 s after the stall"
+ADMITTED_AT_RESUME=$(counter "$H_TMP/b.poll.json" flow_admitted)
+h_wait_until "200 connections admitted after the pause" 60 admitted_again ||
+  fail "B: fewer than 200 connections admitted in the 60 s after admission resumed"
 touch "$STOP_FILE"
 wait "$LOAD" || fail "B: client failed: $(head -c 2000 "$H_TMP/b.json")"
 log "B: client: $(cat "$H_TMP/b.json")"
 assert_eq "B: client connections failed" 0 "$(jget "$H_TMP/b.json" 'j["failed"]')"
 CLIENTS=$(jget "$H_TMP/b.json" 'j["ok"]')
-assert_gt "B: client connections" 3000 "$CLIENTS"
-resumed() {
-  agent_status "$H_TMP/b.poll.json"
-  [ "$(jget "$H_TMP/b.poll.json" 'j["pipeline"]["admission"]["paused"]')" = 0 ]
-}
-h_wait_until "admission resumed" 60 resumed || fail "admission still paused 60 s after the load"
 agent_wait_idle 60 || true
 agent_status "$H_TMP/b.after.json"
 SHED=$(($(counter "$H_TMP/b.after.json" shed_overload) - $(counter "$H_TMP/b.before.json" shed_overload)))
