@@ -17,8 +17,9 @@ Frame BpfRingSource::frameOf(const st_pkt_meta &meta, std::span<const uint8_t> d
           (meta.flags & ST_PKT_CSUM_TRUSTED) ? FrameChecksum::Trusted : FrameChecksum::Unverified};
 }
 
-void BpfRingSource::peekUnread(const FrameHandler &onFrame) const {
-  reader_.peek([&](const st_pkt_meta &meta, std::span<const uint8_t> frame) { onFrame(frameOf(meta, frame)); });
+void BpfRingSource::peekUnread(const FrameHandler &onFrame, size_t maxBytes) const {
+  reader_.peek([&](const st_pkt_meta &meta, std::span<const uint8_t> frame) { onFrame(frameOf(meta, frame)); },
+               maxBytes);
 }
 
 bool BpfRingSource::poll(const FrameHandler &onFrame, uint32_t budget) {

@@ -24,7 +24,7 @@ public:
   uint64_t takeKernelDrops() override;
   double occupancy() const override { return reader_.occupancy(); }
   double consumed() const override { return reader_.consumed(); }
-  void peekUnread(const FrameHandler &onFrame) const override;
+  void peekUnread(const FrameHandler &onFrame, size_t maxBytes) const override;
   static constexpr size_t kBytesPerBatch = 256u << 10;
   const RingStats &stats() const { return reader_.stats(); }
 

@@ -45,10 +45,16 @@ public:
   // How much has been read since the start, in whole buffers (monotonic): with occupancy(), how
   // fast the buffer fills against how fast it is read (runtime/inflight_shedder.h).
   virtual double consumed() const { return 0; }
-  // Hands every frame waiting in the buffer to `onFrame` without reading it: what arrived that
-  // the worker has not taken yet, the latest sample of what each connection brings (overload:
-  // the connections to shed are weighed by it). A source that cannot tell hands none.
-  virtual void peekUnread(const FrameHandler &onFrame) const { (void)onFrame; }
+  // Hands frames waiting in the buffer to `onFrame` without reading them, about `maxBytes` of
+  // them at most: what arrived that the worker has not taken yet, the latest sample of what each
+  // connection brings (overload: the connections to shed are weighed by it). Bounded, because it
+  // runs when the worker is already behind: walking a half-full 64 MiB ring of small frames took
+  // the worker's loop away for a second at a time (tests/e2e/load/conns_test.sh). A source that
+  // cannot tell hands none.
+  virtual void peekUnread(const FrameHandler &onFrame, size_t maxBytes) const {
+    (void)onFrame;
+    (void)maxBytes;
+  }
 };
 
 } // namespace shadowtap

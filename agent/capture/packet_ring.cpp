@@ -98,8 +98,13 @@ void PacketRing::handFrames(const tpacket_block_desc *block, const FrameHandler 
   }
 }
 
-void PacketRing::peekUnread(const FrameHandler &onFrame) const {
-  for (uint32_t index = 0; index < options_.blockCount && filled(index); index++)
+void PacketRing::peekUnread(const FrameHandler &onFrame, size_t maxBytes) const {
+  // The newest filled blocks: the latest sample of what the connections bring.
+  uint32_t count = 0;
+  while (count < options_.blockCount && filled(count))
+    count++;
+  uint32_t blocks = static_cast<uint32_t>(std::max<size_t>(1, maxBytes / options_.blockSize));
+  for (uint32_t index = count > blocks ? count - blocks : 0; index < count; index++)
     handFrames(block(index), onFrame);
 }
 

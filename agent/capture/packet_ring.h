@@ -48,7 +48,7 @@ public:
   uint64_t takeKernelDrops() override; // the socket's PACKET_STATISTICS drops
   double occupancy() const override;    // filled blocks not read yet, of all blocks
   double consumed() const override { return static_cast<double>(blocksRead_) / options_.blockCount; }
-  void peekUnread(const FrameHandler &onFrame) const override;
+  void peekUnread(const FrameHandler &onFrame, size_t maxBytes) const override;
 
 private:
   bool ready() const; // the next block is filled

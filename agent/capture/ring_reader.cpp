@@ -117,9 +117,10 @@ void RingReader::onRecord(const uint8_t *data, size_t size) {
   handler_(meta, frame);
 }
 
-void RingReader::peek(const Handler &onRecord) const {
+void RingReader::peek(const Handler &onRecord, size_t maxBytes) const {
   uint64_t producer = loadAcquire(producerPos_);
-  for (uint64_t at = loadAcquire(consumerPos_); at < producer;) {
+  uint64_t from = loadAcquire(consumerPos_);
+  for (uint64_t at = from; at < producer && at - from < maxBytes;) {
     const auto *header = reinterpret_cast<const uint32_t *>(data_ + (at & (size_ - 1)));
     uint32_t word = loadAcquire(header);
     if (word & BPF_RINGBUF_BUSY_BIT)

@@ -41,8 +41,9 @@ public:
   // Bytes written and not consumed yet, of the ring's size.
   double occupancy() const;
   double consumed() const; // the consumer position in whole rings (it only grows)
-  // Hands every submitted record waiting to `onRecord`, consuming none (overload weighing).
-  void peek(const Handler &onRecord) const;
+  // Hands the submitted records waiting to `onRecord`, oldest first, until `maxBytes` of ring
+  // space were walked; consumes none (overload weighing).
+  void peek(const Handler &onRecord, size_t maxBytes = SIZE_MAX) const;
   const RingStats &stats() const { return stats_; }
 
 private:

@@ -2,34 +2,48 @@
 #include "replay/byte_queue.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace shadowtap::replay {
 
-ByteQueue::Chunk ByteQueue::newChunk() {
+ByteQueue::Chunk ByteQueue::newChunk(size_t need) {
+  size_t capacity = std::bit_ceil(std::clamp(need, kFirstChunkBytes, kChunkBytes));
+  if (!chunks_.empty())
+    capacity = std::max(capacity, std::min(2 * chunks_.back().buffer.capacity, kChunkBytes));
   Chunk chunk;
-  if (!spare_.empty()) {
-    chunk.data = std::move(spare_.back());
-    spare_.pop_back();
+  auto spare = std::find_if(spare_.begin(), spare_.end(), [&](const Buffer &b) { return b.capacity >= capacity; });
+  if (spare != spare_.end()) {
+    chunk.buffer = std::move(*spare);
+    spare_.erase(spare);
   } else {
-    chunk.data = std::make_unique_for_overwrite<uint8_t[]>(kChunkBytes);
+    chunk.buffer = {std::make_unique_for_overwrite<uint8_t[]>(capacity), capacity};
+    allocated_ += capacity;
   }
   return chunk;
 }
 
 void ByteQueue::release(Chunk &&chunk) {
-  if (spare_.size() < kSpareChunks)
-    spare_.push_back(std::move(chunk.data));
+  if (spare_.size() < kSpareChunks) {
+    spare_.push_back(std::move(chunk.buffer));
+    return;
+  }
+  // Full: keep the larger buffers (a steady stream wants whole chunks), free the smallest.
+  auto smallest = std::min_element(spare_.begin(), spare_.end(),
+                                   [](const Buffer &a, const Buffer &b) { return a.capacity < b.capacity; });
+  if (smallest->capacity < chunk.buffer.capacity)
+    std::swap(*smallest, chunk.buffer);
+  allocated_ -= chunk.buffer.capacity;
 }
 
 void ByteQueue::append(std::span<const uint8_t> bytes) {
   size_ += bytes.size();
   while (!bytes.empty()) {
-    if (chunks_.empty() || chunks_.back().end == kChunkBytes)
-      chunks_.push_back(newChunk());
+    if (chunks_.empty() || chunks_.back().end == chunks_.back().buffer.capacity)
+      chunks_.push_back(newChunk(bytes.size()));
     Chunk &back = chunks_.back();
-    size_t n = std::min(bytes.size(), kChunkBytes - back.end);
-    std::memcpy(back.data.get() + back.end, bytes.data(), n);
+    size_t n = std::min(bytes.size(), back.buffer.capacity - back.end);
+    std::memcpy(back.buffer.data.get() + back.end, bytes.data(), n);
     back.end += n;
     bytes = bytes.subspan(n);
   }
@@ -41,7 +55,7 @@ std::vector<std::span<const uint8_t>> ByteQueue::front(size_t max, size_t maxPie
     if (max == 0 || pieces.size() == maxPieces)
       break;
     size_t n = std::min(max, chunk.end - chunk.begin);
-    pieces.emplace_back(chunk.data.get() + chunk.begin, n);
+    pieces.emplace_back(chunk.buffer.data.get() + chunk.begin, n);
     max -= n;
   }
   return pieces;

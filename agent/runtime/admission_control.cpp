@@ -6,18 +6,21 @@
 
 namespace shadowtap {
 
-void AdmissionControl::report(size_t worker, double load) {
+bool AdmissionControl::report(size_t worker, double load, Rewrite rewrite) {
   std::lock_guard lock(mutex_);
   if (worker >= behind_.size())
-    return;
+    return stats_.paused;
   if (load >= kHigh)
     behind_[worker] = true;
   else if (load < kLow)
     behind_[worker] = false;
-  apply(std::any_of(behind_.begin(), behind_.end(), [](bool b) { return b; }));
+  apply(std::any_of(behind_.begin(), behind_.end(), [](bool b) { return b; }), rewrite);
+  return stats_.paused;
 }
 
-void AdmissionControl::apply(bool paused) {
+void AdmissionControl::apply(bool paused, Rewrite rewrite) {
+  if (paused == static_cast<bool>(stats_.paused) && rewrite == Rewrite::OnChange)
+    return;
   if (paused && !stats_.paused) {
     stats_.pauses++;
     spdlog::warn("overload: a worker is behind; new connections are not mirrored until it catches up");

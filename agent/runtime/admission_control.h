@@ -24,15 +24,19 @@ public:
   static constexpr double kLow = 0.2;  // ...until it is back under a fifth of it
 
   // `setPaused`: writes st_runtime.admit_paused on every tapped interface (TapSet::setAdmitPaused);
-  // called on every report, so a runtime rewritten behind our back (`shadowtap set`) is corrected.
+  // called on every tick's report, so a runtime rewritten behind our back (`shadowtap set`) is
+  // corrected, and on any report that changes it.
   AdmissionControl(std::function<void(bool)> setPaused, size_t workers)
       : setPaused_(std::move(setPaused)), behind_(workers, false) {}
-  // From worker `worker`'s thread, every tick. `load`: 0..1.
-  void report(size_t worker, double load);
+  // From worker `worker`'s thread: every tick (`Rewrite::Always`) and at each overload look
+  // (`Rewrite::OnChange`, every few ms while it reads: a worker that crosses kHigh pauses admission
+  // at once, not up to a tick later). `load`: 0..1. Returns whether admission is paused now.
+  enum class Rewrite { Always, OnChange };
+  bool report(size_t worker, double load, Rewrite rewrite = Rewrite::Always);
   AdmissionStats stats() const;
 
 private:
-  void apply(bool paused); // with mutex_ held
+  void apply(bool paused, Rewrite rewrite); // with mutex_ held
 
   std::function<void(bool)> setPaused_;
   mutable std::mutex mutex_;

@@ -153,7 +153,9 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
     settings.http = httpLimits(options_);
     settings.replay = replayOptions(options_);
     settings.plan = shared;
-    settings.onLoad = [this](size_t index, double load) { admission_->report(index, load); };
+    settings.onLoad = [this](size_t index, double load, AdmissionControl::Rewrite rewrite) {
+      return admission_->report(index, load, rewrite);
+    };
     settings.onShed = [this](const st_flow_key &key) {
       if (!taps_.shedFlow(key))
         spdlog::debug("overload: could not mark a shed connection in st_flows; its frames are absorbed here");

@@ -18,7 +18,10 @@
 // (tests/e2e/load/upload_test.sh). Past kDanger and not emptier, at least one goes even when the
 // fill did not rise by a whole block.
 //
-// Never while it drains (draining is not losing ground), nor on the first look after a stall
+// Only once admission has been paused for kPauseFirstNs (runtime/worker.cpp): without that, at
+// 5,000 new connections a second, it gave up hundreds of short connections that refusing new
+// ones would have caught up with. Never while it drains (draining is not losing ground), nor on
+// the first look after a stall
 // (stopped, descheduled: longer than kStaleNs since the last), which sees a jump, not a trend.
 // A look is taken at most every kLookEveryNs: 2 ms, a 64 MiB ring filling at 16 Gbit/s goes from
 // kShedAt to full in about 16 ms.
@@ -37,6 +40,11 @@ public:
   static constexpr uint64_t kStaleNs = 250'000'000;
   // The smallest share that still sheds one connection (the heaviest).
   static constexpr double kOne = 1e-9;
+  // Admission pauses first (AdmissionControl::kHigh, the same half-full mark); connections in
+  // flight are shed only once it has been paused this long (runtime/worker.cpp).
+  static constexpr uint64_t kPauseFirstNs = 10'000'000;
+  // At most this much of what waits in the buffer is walked to weigh connections (the newest).
+  static constexpr size_t kPeekBytes = 4u << 20;
 
   // Whether a look is due (the fill is worth measuring: it walks the ring's block headers).
   bool due(uint64_t nowNs) const { return !looked_ || nowNs - lastLookNs_ >= kLookEveryNs; }

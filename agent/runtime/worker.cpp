@@ -98,7 +98,7 @@ void Worker::tick() {
       pipeline_->tick(monotonicNs());
     publish();
     if (pipelineSettings_.onLoad)
-      pipelineSettings_.onLoad(pipelineSettings_.index, load());
+      pipelineSettings_.onLoad(pipelineSettings_.index, load(), AdmissionControl::Rewrite::Always);
     tick();
   });
 }
@@ -124,8 +124,22 @@ void Worker::shedIfLosingGround() {
     return;
   double fill = source_->occupancy();
   double share = shedder_.shedShare(fill, source_->consumed(), nowNs_);
+  // Refusing new connections comes first, and gets kPauseFirstNs to show: the connections admitted
+  // just before the pause still bring their handshakes and first requests. Only a buffer that
+  // keeps filling after that is losing ground to connections in flight. (Shedding at once, one
+  // look after the fill crossed half, gave up hundreds of short connections a second at 5,000
+  // new ones a second that a paused admission alone would have caught up with.)
+  bool paused = pipelineSettings_.onLoad
+                    ? pipelineSettings_.onLoad(pipelineSettings_.index, fill, AdmissionControl::Rewrite::OnChange)
+                    : true;
+  if (!paused)
+    pausedSinceNs_ = 0;
+  else if (!pausedSinceNs_)
+    pausedSinceNs_ = nowNs_;
+  if (!paused || nowNs_ - pausedSinceNs_ < InflightShedder::kPauseFirstNs)
+    share = 0;
   if (share > 0)
-    source_->peekUnread([this](const Frame &frame) { pipeline_->weighUnread(frame); });
+    source_->peekUnread([this](const Frame &frame) { pipeline_->weighUnread(frame); }, InflightShedder::kPeekBytes);
   auto keys = pipeline_->shedShareOfRecentBytes(share);
   if (!keys.empty())
     spdlog::debug("overload: worker {} capture buffer {:.0f} % full and filling: {} connection(s) shed in flight "

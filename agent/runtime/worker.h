@@ -14,6 +14,7 @@
 #include "capture/pcap_writer.h"
 #include "compare/comparison.h"
 #include "pipeline/mirror_pipeline.h"
+#include "runtime/admission_control.h"
 #include "runtime/inflight_shedder.h"
 #include "runtime/readable_watch.h"
 
@@ -37,8 +38,9 @@ public:
     HttpStageLimits http; // this worker's share of the HTTP head and body budgets
     replay::ReplayOptions replay;
     std::shared_ptr<const replay::ReplayPlan> plan; // null: capture only (XDP mode without shadows)
-    // Called on the worker's thread every tick with its load, 0..1 (AdmissionControl::report).
-    std::function<void(size_t index, double load)> onLoad;
+    // Called on the worker's thread with its load, 0..1, every tick (Rewrite::Always) and at each
+    // overload look (Rewrite::OnChange); returns whether admission is paused (AdmissionControl::report).
+    std::function<bool(size_t index, double load, AdmissionControl::Rewrite rewrite)> onLoad;
     // Called on the worker's thread with a connection it gave up in flight (InflightShedder): the
     // kernel must stop mirroring it (TapMaps::shedFlow). Unset: nothing is shed.
     std::function<void(const st_flow_key &key)> onShed;
@@ -83,6 +85,7 @@ private:
   boost::asio::steady_timer ticker_;
   FrameHandler frameHandler_;
   InflightShedder shedder_;
+  uint64_t pausedSinceNs_ = 0; // when this worker last saw admission paused (0: not paused)
   uint64_t shedSinceLog_ = 0, shedLogNs_ = 0;
   uint64_t nowNs_ = 0;
   bool drainPosted_ = false;

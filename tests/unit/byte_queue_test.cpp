@@ -37,11 +37,46 @@ TEST(ByteQueue, WhatGoesInComesOutInOrderAcrossChunks) {
   }
   EXPECT_EQ(q.size(), all.size());
   auto pieces = q.front(all.size(), 64);
-  EXPECT_EQ(pieces.size(), 4u); // whole chunks, the last one partial
+  // The first chunk fits the first append (10,007 -> 16 KiB), each next one doubles up to 64 KiB.
+  std::vector<size_t> sizes;
+  for (auto p : pieces)
+    sizes.push_back(p.size());
+  EXPECT_EQ(sizes, (std::vector<size_t>{16384, 32768, kChunk, kChunk, all.size() - 16384 - 32768 - 2 * kChunk}));
   EXPECT_EQ(joined(pieces), all);
   // Bounded by bytes and by pieces.
   EXPECT_EQ(joined(q.front(100, 64)), all.substr(0, 100));
-  EXPECT_EQ(joined(q.front(all.size(), 2)), all.substr(0, 2 * kChunk));
+  EXPECT_EQ(joined(q.front(all.size(), 2)), all.substr(0, 16384 + 32768));
+}
+
+// Every replay queues its first bytes while it connects and keeps the chunk as a spare while it
+// stays open: a short request must cost a small buffer, not a whole chunk (16,384 open replays).
+TEST(ByteQueue, ASmallWriteHoldsASmallBufferAndAStreamGrowsToWholeChunks) {
+  ByteQueue q;
+  q.append(bytesOf(pattern(64)));
+  EXPECT_EQ(q.allocated(), ByteQueue::kFirstChunkBytes);
+  q.consume(64);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.allocated(), ByteQueue::kFirstChunkBytes); // kept as the spare for the next write
+  q.append(bytesOf(pattern(100)));
+  EXPECT_EQ(q.allocated(), ByteQueue::kFirstChunkBytes); // and reused
+  q.clear();
+
+  // A backlog built from small writes still ends up in whole chunks (few pieces per writev).
+  ByteQueue stream;
+  std::string all = pattern(1 << 20);
+  for (size_t at = 0; at < all.size(); at += 1000)
+    stream.append(bytesOf(all.substr(at, 1000)));
+  auto pieces = stream.front(all.size(), 64);
+  EXPECT_EQ(joined(pieces), all);
+  std::vector<size_t> sizes, expected{1024, 2048, 4096, 8192, 16384, 32768};
+  for (auto p : pieces)
+    sizes.push_back(p.size());
+  expected.insert(expected.end(), 15, ByteQueue::kChunkBytes); // 63 KiB + 15 x 64 KiB + 1 KiB = 1 MiB
+  expected.push_back(1024);
+  EXPECT_EQ(sizes, expected);
+  // Released, at most kSpareChunks buffers stay, the largest ones.
+  stream.consume(all.size());
+  EXPECT_EQ(stream.allocated(), ByteQueue::kSpareChunks * ByteQueue::kChunkBytes);
 }
 
 TEST(ByteQueue, ConsumeReleasesFromTheFrontAndKeepsTheRest) {
