@@ -38,9 +38,10 @@ constexpr std::array<std::string_view, ST_C_MAX> kNames = {
     "shed_inflight",
     "shed_budget",
     "other_iface",
+    "ring_guard",
 };
 static_assert(kNames.size() == ST_C_MAX, "one name per st_counter");
-static_assert(ST_C_OTHER_IFACE + 1 == ST_C_MAX, "update kNames when adding a counter");
+static_assert(ST_C_RING_GUARD + 1 == ST_C_MAX, "update kNames when adding a counter");
 
 } // namespace
 

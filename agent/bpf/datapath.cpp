@@ -106,6 +106,10 @@ int Datapath::captureSnapFd() const {
   return bpf_program__fd(skel_->progs.capture_snap);
 }
 
+int Datapath::ringGuardFd() const {
+  return bpf_map__fd(skel_->maps.st_ring_guards);
+}
+
 int Datapath::ringFd() const {
   return bpf_map__fd(skel_->maps.st_ring);
 }

@@ -49,6 +49,7 @@ public:
   int captureSnapFd() const; // TC mode only: the capture socket's filter (how much of a clone to copy)
   MapFds mapFds() const;
   int ringFd() const;
+  int ringGuardFd() const; // st_ring_guards (TC mode: capture_snap's)
 
 private:
   struct SkeletonDeleter {

@@ -152,6 +152,11 @@ bool TapMaps::shedFlow(const st_flow_key &key) noexcept {
   return bpf_map_update_elem(fds_.flows, &key, &decision, BPF_ANY) == 0;
 }
 
+bool TapMaps::flowShed(const st_flow_key &key) const noexcept {
+  st_flow_decision decision{};
+  return bpf_map_lookup_elem(fds_.flows, &key, &decision) == 0 && decision.mirrored == ST_FLOW_SHED;
+}
+
 size_t TapMaps::dropFlowsDecidedOn(uint32_t ifindex) noexcept {
   std::vector<st_flow_key> gone;
   st_flow_key key{}, next{};

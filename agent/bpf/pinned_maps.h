@@ -50,6 +50,8 @@ public:
   // Overload: the kernel stops mirroring this connection (ST_FLOW_SHED) from its next packet.
   // Fails open: false when the map cannot be written (the connection stays mirrored).
   bool shedFlow(const st_flow_key &key) noexcept;
+  // Whether the kernel gave this connection up (ST_FLOW_SHED). False when it cannot tell.
+  bool flowShed(const st_flow_key &key) const noexcept;
   // An interface of the agent went: the connections it decided are forgotten, so a new connection
   // with one of their tuples (a pod's address reused) is decided afresh wherever it is seen first.
   size_t dropFlowsDecidedOn(uint32_t ifindex) noexcept;

@@ -397,6 +397,17 @@ std::vector<st_flow_key> FlowTable::shedShareOfRecentBytes(double share) {
   return shed;
 }
 
+size_t FlowTable::endShedInKernel(const std::function<bool(const st_flow_key &)> &shedInKernel) {
+  std::vector<FlowKey> shed;
+  for (State state : {HalfOpen, Established})
+    for (const auto &key : lists_[state])
+      if (shedInKernel(key.tuple))
+        shed.push_back(key);
+  for (const auto &key : shed)
+    end(flows_.find(key), FlowEnd::Shed);
+  return shed.size();
+}
+
 void FlowTable::tick(uint64_t nowNs) {
   // Each list is in last-seen order: only its expired tail is looked at.
   auto expire = [&](State state, uint64_t after, auto onExpired) {

@@ -28,6 +28,7 @@
 #include "flow/stream_reassembler.h"
 
 #include <array>
+#include <functional>
 #include <cstring>
 #include <list>
 #include <optional>
@@ -71,6 +72,10 @@ public:
   // Overload: a packet still waiting in the capture buffer weighs in this look like one read
   // (a worker that falls far behind has read little of what each connection brought).
   void weighUnread(const TcpPacket &packet);
+  // The kernel gave connections up (the capture ring guard, shared.h: st_ring_guard): ends every
+  // open flow for which `shedInKernel` says so, FlowEnd::Shed, and returns how many. O(open flows)
+  // calls, only when the guard shed something.
+  size_t endShedInKernel(const std::function<bool(const st_flow_key &)> &shedInKernel);
   // New bounds apply from the next packet; streams keep the per-direction bound they began with.
   void setLimits(const FlowLimits &limits) { limits_ = limits; }
 

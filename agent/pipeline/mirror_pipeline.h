@@ -36,6 +36,9 @@ public:
   std::vector<st_flow_key> shedShareOfRecentBytes(double share) { return flows_.shedShareOfRecentBytes(share); }
   // ... weighing the frames still waiting in the capture buffer too (FrameSource::peekUnread).
   void weighUnread(const Frame &frame);
+  size_t endShedInKernel(const std::function<bool(const st_flow_key &)> &shedInKernel) {
+    return flows_.endShedInKernel(shedInKernel);
+  }
   void shutdown(); // ends every flow and aborts every replay
   // Offline input (`shadowtap replay`): the input ended. Flows still open end (counted shutdown):
   // a replay that already has its client's FIN finishes on its own, any other is reset.

@@ -30,6 +30,9 @@ namespace asio = boost::asio;
 
 namespace {
 
+// The capture ring guard's limit, as a share of a worker's ring (runtime/agent.cpp startWorkers).
+constexpr double kRingGuardShare = 0.6;
+
 std::string describe(const RunOptions &options) {
   std::string out;
   for (const auto &s : options.services) {
@@ -134,6 +137,13 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
   if (!xdp)
     ringOptions.snapProg = taps_.shared().captureSnapFd(); // responses cut to their headers when unneeded
   admission_ = std::make_unique<AdmissionControl>([this](bool paused) { taps_.setAdmitPaused(paused); }, count);
+  if (!xdp && count <= ST_MAX_WORKERS) {
+    // The kernel's last resort for a worker that cannot read (capture/ring_guard.h): past this much
+    // unread, connections are given up whole. Above the user-space shedder's half-full mark, and
+    // short of the whole ring, which also loses room to partly filled blocks.
+    uint64_t ringBytes = uint64_t{ringOptions.blockSize} * ringOptions.blockCount;
+    ringGuard_ = std::make_unique<RingGuard>(taps_.shared().ringGuardFd(), count, ringBytes * kRingGuardShare);
+  }
   for (unsigned i = 0; i < count; i++) {
     std::unique_ptr<FrameSource> source;
     if (xdp) {
@@ -156,6 +166,10 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
     settings.onLoad = [this](size_t index, double load, AdmissionControl::Rewrite rewrite) {
       return admission_->report(index, load, rewrite);
     };
+    if (ringGuard_) {
+      settings.ringGuard = ringGuard_->slot(i);
+      settings.shedInKernel = [this](const st_flow_key &key) { return taps_.flowShed(key); };
+    }
     settings.onShed = [this](const st_flow_key &key) {
       if (!taps_.shedFlow(key))
         spdlog::debug("overload: could not mark a shed connection in st_flows; its frames are absorbed here");

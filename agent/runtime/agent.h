@@ -18,6 +18,7 @@
 #include "metrics/metrics_server.h"
 #include "replay/replay_plan.h"
 #include "runtime/agent_stats.h"
+#include "capture/ring_guard.h"
 #include "runtime/admission_control.h"
 #include "runtime/plan_resolver.h"
 #include "runtime/worker.h"
@@ -84,6 +85,7 @@ private:
   uint64_t lastRescanNs_ = 0;
   std::string statsPath_;
   compare::Comparison comparison_;
+  std::unique_ptr<RingGuard> ringGuard_;        // before workers_: they publish to it until joined
   std::unique_ptr<AdmissionControl> admission_; // before workers_: they report to it until joined
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<MetricsServer> metrics_;

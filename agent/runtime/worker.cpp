@@ -94,6 +94,7 @@ void Worker::tick() {
     if (ec)
       return;
     drainSource(); // a ring block may have been retired without a wake-up
+    endShedByRingGuard();
     if (pipeline_)
       pipeline_->tick(monotonicNs());
     publish();
@@ -113,10 +114,28 @@ double Worker::load() const {
 void Worker::drainSource() {
   nowNs_ = monotonicNs();
   bool more = source_->poll(frameHandler_, kLiveDrainTurn.batchesPerTurn);
+  pipelineSettings_.ringGuard.publish(!more && source_->occupancy() == 0);
   if (pcap_)
     pcap_->flush();
   shedIfLosingGround();
   postNextTurn(io_, drainPosted_, more, [this] { drainSource(); });
+}
+
+// The kernel's ring guard gave connections up while this worker could not read (stopped,
+// throttled): their replays are reset and they count as shed in flight, like the ones the worker
+// gives up itself. Their frames already in the ring are absorbed as late packets of ended flows.
+void Worker::endShedByRingGuard() {
+  auto &guard = pipelineSettings_.ringGuard;
+  if (!guard || !pipeline_ || !pipelineSettings_.shedInKernel)
+    return;
+  uint64_t shed = guard.shed();
+  if (shed == ringGuardShed_)
+    return;
+  ringGuardShed_ = shed;
+  size_t ended = pipeline_->endShedInKernel(pipelineSettings_.shedInKernel);
+  spdlog::warn("overload: worker {}'s capture ring filled while it could not read; the kernel gave up {} "
+               "connection{} in flight, whole (counted shed_inflight, kernel counter ring_guard)",
+               pipelineSettings_.index, ended, ended == 1 ? "" : "s");
 }
 
 void Worker::shedIfLosingGround() {
@@ -159,6 +178,7 @@ void Worker::shedIfLosingGround() {
 }
 
 void Worker::onFrame(const Frame &frame) {
+  pipelineSettings_.ringGuard.onFrameRead(frame.data.size());
   if (pcap_)
     pcap_->write(frame.tsNs, frame.data.data(), static_cast<uint32_t>(frame.data.size()), frame.wireLen);
   if (pipeline_)

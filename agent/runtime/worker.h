@@ -12,6 +12,7 @@
 
 #include "capture/frame_source.h"
 #include "capture/pcap_writer.h"
+#include "capture/ring_guard.h"
 #include "compare/comparison.h"
 #include "pipeline/mirror_pipeline.h"
 #include "runtime/admission_control.h"
@@ -44,6 +45,10 @@ public:
     // Called on the worker's thread with a connection it gave up in flight (InflightShedder): the
     // kernel must stop mirroring it (TapMaps::shedFlow). Unset: nothing is shed.
     std::function<void(const st_flow_key &key)> onShed;
+    // TC mode: this worker's entry of the capture ring guard, and whether the kernel gave a
+    // connection up (TapSet::flowShed): the worker ends such flows as shed in flight.
+    RingGuard::Slot ringGuard;
+    std::function<bool(const st_flow_key &key)> shedInKernel;
     // --record: this worker's files in DIR, and its share of --record-max-bytes.
     std::optional<std::string> recordDir;
     uint64_t recordFileBytes = 0, recordMaxBytes = 0;
@@ -74,6 +79,7 @@ private:
   void publish();
   double load() const;
   void shedIfLosingGround();
+  void endShedByRingGuard();
 
   Settings pipelineSettings_;
   compare::Comparison &comparison_;
@@ -85,6 +91,7 @@ private:
   boost::asio::steady_timer ticker_;
   FrameHandler frameHandler_;
   InflightShedder shedder_;
+  uint64_t ringGuardShed_ = 0; // the guard's count when this worker last ended what it shed
   uint64_t pausedSinceNs_ = 0; // when this worker last saw admission paused (0: not paused)
   uint64_t shedSinceLog_ = 0, shedLogNs_ = 0;
   uint64_t nowNs_ = 0;

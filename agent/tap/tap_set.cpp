@@ -210,6 +210,10 @@ uint64_t TapSet::ringFull() const { return counters()[ST_C_RING_FULL]; }
 CounterValues TapSet::counters() const {
   std::lock_guard lock(mutex_);
   CounterValues total = goneCounters_;
+  try { // the shared maps' counters: only the capture filter counts there (ring_guard)
+    total[ST_C_RING_GUARD] += sharedMaps_->counters()[ST_C_RING_GUARD];
+  } catch (const std::exception &) {
+  }
   for (const auto &[iface, tap] : taps_) {
     try {
       auto counters = tap->maps().counters();
@@ -222,6 +226,7 @@ CounterValues TapSet::counters() const {
 }
 
 bool TapSet::shedFlow(const st_flow_key &key) noexcept { return sharedMaps_->shedFlow(key); }
+bool TapSet::flowShed(const st_flow_key &key) const noexcept { return sharedMaps_->flowShed(key); }
 
 bool TapSet::responsesHeadersOnly() const {
   try {

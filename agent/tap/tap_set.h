@@ -66,6 +66,7 @@ public:
   void setAdmitPaused(bool paused);
   uint64_t ringFull() const; // summed over every tap, gone ones included
   bool shedFlow(const st_flow_key &key) noexcept;
+  bool flowShed(const st_flow_key &key) const noexcept; // the kernel gave it up (ST_FLOW_SHED)
 
   // Control thread.
   const std::string &name() const { return name_; }

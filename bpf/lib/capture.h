@@ -361,20 +361,62 @@ static __always_inline int st_parse_socket(struct __sk_buff *skb, enum st_hook h
 	return st_parse_packet(&cur, hook, pkt);
 }
 
+/*
+ * The capture ring guard (shared.h: st_ring_guard): whether this frame may enter its worker's ring.
+ * `captured`: how much of it the ring would hold. A connection already given up is not captured
+ * (its clones still in flight); one whose frame finds the ring past the limit is given up here,
+ * whole. Only connections with a recorded decision are: one without is nobody's to give up.
+ */
+static __always_inline int st_ring_guard_admits(struct st_packet *pkt, struct st_runtime *rt, __u32 captured)
+{
+	struct st_ring_guard *guard;
+	struct st_flow_decision *decision;
+	struct st_flow_key key;
+	__u32 index = 0;
+
+	guard = bpf_map_lookup_elem(&st_ring_guards, &index);
+	if (!guard || !guard->limit)
+		return 1;
+	st_flow_key_make(&key, pkt->saddr, pkt->sport, pkt->daddr, pkt->dport);
+	if (guard->workers > 1) {
+		/* The worker the fan-out picked: the kernel takes fanout_flow's hash modulo its size. */
+		index = st_flow_key_hash(&key, rt->seed ^ ST_FANOUT_SALT) % guard->workers;
+		guard = bpf_map_lookup_elem(&st_ring_guards, &index);
+		if (!guard || !guard->limit)
+			return 1;
+	}
+	decision = bpf_map_lookup_elem(&st_flows, &key);
+	if (decision && decision->mirrored == ST_FLOW_SHED)
+		return 0;
+	if (decision && decision->mirrored == ST_FLOW_MIRRORED &&
+	    (__s64)(guard->admitted - *(volatile __u64 *)&guard->read) > (__s64)guard->limit) {
+		decision->mirrored = ST_FLOW_SHED;
+		__sync_fetch_and_add(&guard->shed, 1);
+		st_count(ST_C_RING_GUARD);
+		return 0;
+	}
+	__sync_fetch_and_add(&guard->admitted, st_ring_frame_cost(captured));
+	return 1;
+}
+
 static __always_inline __u32 st_capture_snap(struct __sk_buff *skb)
 {
 	struct st_packet pkt = {};
 	struct st_runtime *rt;
-	__u32 zero = 0;
+	__u32 zero = 0, snap = 0xffffffff;
 
 	rt = bpf_map_lookup_elem(&st_runtime, &zero);
-	if (!rt || !(rt->flags & ST_RT_RESPONSE_HEADERS_ONLY))
-		return 0xffffffff;
+	if (!rt)
+		return snap;
 	if (st_parse_socket(skb, ST_HOOK_SOCKET_AT_MAC, &pkt) < 0)
-		return 0xffffffff;
-	if (!bpf_map_lookup_elem(&st_rules, &pkt.sport) || bpf_map_lookup_elem(&st_rules, &pkt.dport))
-		return 0xffffffff;
-	return pkt.payload_off;
+		return snap;
+	/* A response, when nothing needs its bytes: captured up to the end of its TCP header. */
+	if ((rt->flags & ST_RT_RESPONSE_HEADERS_ONLY) && bpf_map_lookup_elem(&st_rules, &pkt.sport) &&
+	    !bpf_map_lookup_elem(&st_rules, &pkt.dport))
+		snap = pkt.payload_off;
+	if (!st_ring_guard_admits(&pkt, rt, skb->len < snap ? skb->len : snap))
+		return 0;
+	return snap;
 }
 
 /*

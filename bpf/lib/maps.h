@@ -44,6 +44,15 @@ struct {
 	__type(value, struct st_flow_decision);
 } st_flows SEC(".maps");
 
+/* The capture ring guard, one entry per worker (shared.h: st_ring_guard); mmapped by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, ST_MAX_WORKERS);
+	__type(key, __u32);
+	__type(value, struct st_ring_guard);
+} st_ring_guards SEC(".maps");
+
 /* Written by the agent only; the programs never read it. Lives here so it is pinned with the rest. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -208,6 +208,11 @@ enum st_counter {
 	 * the connection crosses both, e.g. pod to pod on one node): not mirrored twice (terminal
 	 * reason not_sampled). */
 	ST_C_OTHER_IFACE,
+	/* A connection the capture ring guard gave up (TC mode, st_ring_guard): its worker's ring was
+	 * filling past the guard's limit while the worker could not read it (stopped, throttled).
+	 * Counted once per connection, by the capture socket's filter; its frames from then on are not
+	 * captured, and the kernel stops mirroring it (st_flows: ST_FLOW_SHED). */
+	ST_C_RING_GUARD,
 	ST_C_MAX,
 };
 
@@ -381,6 +386,36 @@ struct st_flow_decision {
  * worker a connection is read by is independent of its sampling decision. */
 #define ST_FANOUT_SALT 0x9e3779b9u
 
+/* ---- capture ring guard (TC mode): one entry per worker --------------------------------------- */
+/*
+ * The agent sheds connections in flight when its ring keeps filling (runtime/inflight_shedder.h),
+ * but only while it runs: an agent stopped or throttled (a CPU quota's debt, a SIGSTOP, a long
+ * deschedule) for longer than its ring takes to fill would lose frames of every connection. The
+ * capture socket's filter (capture_snap) runs for every frame before it enters a worker's ring: it
+ * adds the frame's cost to `admitted`, and once `admitted - read` is past `limit` it gives up the
+ * frame's connection whole (ST_FLOW_SHED, ST_C_RING_GUARD, `shed`) and drops its frames from then
+ * on. The worker publishes `read` as it reads (the same cost per frame), and sets it to `admitted`
+ * when it finds its ring empty (frames lost or cut are then forgotten). When `shed` grows, the
+ * worker ends those connections as shed in flight. The map is mmapped by the agent (no system
+ * call per update); 64-bit fields are read and written whole (atomics on both sides).
+ */
+#define ST_MAX_WORKERS 64
+/* A frame's cost in a TPACKET_V3 ring beyond its captured bytes: tpacket3_hdr, sockaddr_ll, alignment. */
+#define ST_RING_FRAME_OVERHEAD 96u
+struct st_ring_guard {
+	__u64 admitted; /* by capture_snap: the cost of the frames handed to this worker's ring */
+	__u64 read;     /* by the worker: the cost of the frames it read */
+	__u64 limit;    /* by the agent: 0, no guard */
+	__u64 shed;     /* by capture_snap: connections this guard gave up */
+	__u32 workers;  /* by the agent: the fan-out's size (a connection's worker is its hash % workers) */
+	__u32 _pad;
+};
+
+static __always_inline __u32 st_ring_frame_cost(__u32 captured)
+{
+	return captured + ST_RING_FRAME_OVERHEAD;
+}
+
 /* The sampling decision: 1 if a connection with this hash is mirrored at rate_ppm. */
 static __always_inline int st_sampled(__u32 flow_hash, __u32 rate_ppm)
 {
@@ -397,6 +432,7 @@ ST_STATIC_ASSERT(sizeof(struct st_rule) == 16, "st_rule ABI");
 ST_STATIC_ASSERT(sizeof(struct st_lpm_key) == 20, "st_lpm_key ABI");
 ST_STATIC_ASSERT(sizeof(struct st_runtime) == 56, "st_runtime ABI");
 ST_STATIC_ASSERT(sizeof(struct st_state) == 56, "st_state ABI");
+ST_STATIC_ASSERT(sizeof(struct st_ring_guard) == 40, "st_ring_guard ABI");
 ST_STATIC_ASSERT(sizeof(struct st_pkt_meta) == 32, "st_pkt_meta ABI");
 ST_STATIC_ASSERT(__builtin_offsetof(struct st_pkt_meta, direction) == 24, "st_pkt_meta ABI");
 ST_STATIC_ASSERT(__builtin_offsetof(struct st_pkt_meta, flags) == 25, "st_pkt_meta ABI");
