@@ -3,9 +3,10 @@
 // blocks of frames, we walk a block and hand it back — no copy, no syscall per packet.
 // Sizing: a block is handed over when full or after its retire timeout, so at light traffic each
 // block may carry only a few frames; what the ring can absorb while the agent is busy is then
-// (blocks x timeout), not its byte size. Hence many 256 KiB blocks (still far above a 64 KiB
-// GRO/GSO super-packet, which always arrives whole) and a 20 ms timeout: 256 blocks ride out
-// >5 s of a stalled agent at low rates and 64 MiB at high rates.
+// (blocks x timeout), not its byte size. Hence many 128 KiB blocks (still twice a 64 KiB GRO/GSO
+// super-packet, which always arrives whole) and a 20 ms timeout: 512 blocks ride out >10 s of a
+// stalled agent at low rates and 64 MiB at high rates. (256 blocks of 256 KiB, 5 s, lost frames
+// at the end of the catch-up after a 4 s stall under churn: tests/e2e/load/overload_test.sh B.)
 #pragma once
 
 #include "capture/frame_source.h"
@@ -22,8 +23,8 @@ namespace shadowtap {
 class PacketRing : public FrameSource {
 public:
   struct Options {
-    uint32_t blockSize = 256u << 10;
-    uint32_t blockCount = 256;
+    uint32_t blockSize = 128u << 10;
+    uint32_t blockCount = 512;
     uint32_t retireTimeoutMs = 20;
     // Non-zero: join this PACKET_FANOUT group, so several rings (one per worker) share the
     // interface's frames by connection, both directions to the same ring. With fanoutProg (the

@@ -41,9 +41,9 @@ compare_streams "$H_TMP/a.compare.json" --client "$H_TMP/a.conns" --shadow "$H_T
 agent_stop_checked
 
 # ---- B: overload ----------------------------------------------------------------------------------
-# The agent is stopped (SIGSTOP) for 4 s in the middle of a churn load: a descheduled agent, the
+# The agent is stopped (SIGSTOP) for 6 s in the middle of a churn load: a descheduled agent, the
 # way a busy node does it. The ring's blocks keep filling (the kernel retires one every 20 ms at
-# the latest: 200 of the 256 blocks in 4 s), past half the ring; when it runs again its first tick sees it behind and pauses
+# the latest: 300 of the 512 blocks in 6 s), past half the ring; when it runs again its first tick sees it behind and pauses
 # admission, and connections arriving until it has caught up are shed whole at their SYN.
 serve_recorder ovb "$H_TMP/shadow.b.jsonl" --port $((SHADOW + 1))
 agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$((SHADOW + 1))"
@@ -59,7 +59,7 @@ LOAD=$!
 h_on_exit "kill -CONT $AGENT_PID 2>/dev/null || true; kill $LOAD 2>/dev/null || true"
 sleep 1
 kill -STOP "$AGENT_PID"
-sleep 4
+sleep 6
 kill -CONT "$AGENT_PID"
 shedding() {
   agent_status "$H_TMP/b.poll.json"
@@ -75,7 +75,7 @@ admitted_again() {
   agent_status "$H_TMP/b.poll.json"
   [ "$(counter "$H_TMP/b.poll.json" flow_admitted)" -ge $((ADMITTED_AT_RESUME + 200)) ]
 }
-log "B: agent running again after a 4 s stall"; h_wait_until "connections shed at their SYN" 60 shedding || fail "B: no connection shed within 60 s of the stall"
+log "B: agent running again after a 6 s stall"; h_wait_until "connections shed at their SYN" 60 shedding || fail "B: no connection shed within 60 s of the stall"
 h_wait_until "admission resumed" 60 resumed || fail "B: admission still paused 60 s after the stall"
 ADMITTED_AT_RESUME=$(counter "$H_TMP/b.poll.json" flow_admitted)
 h_wait_until "200 connections admitted after the pause" 60 admitted_again ||
