@@ -20,38 +20,46 @@ namespace shadowtap {
 
 class RingGuard {
 public:
+  // The ring the guard watches over: its size and how the kernel hands its blocks over.
+  struct Geometry {
+    uint32_t blockBytes = 0;
+    uint32_t blockCount = 0;
+    uint64_t retireTimeoutNs = 0;
+  };
+
   // One worker's entry.
   class Slot {
   public:
     Slot() = default;
-    explicit Slot(st_ring_guard *entry) : entry_(entry), read_(__atomic_load_n(&entry->read, __ATOMIC_RELAXED)) {}
+    Slot(st_ring_guard *entry, const Geometry &ring) : entry_(entry), ring_(ring) {}
     explicit operator bool() const { return entry_ != nullptr; }
-    // A frame of `captured` bytes was read from the ring.
-    void onFrameRead(size_t captured) { read_ += st_ring_frame_cost(static_cast<uint32_t>(captured)); }
-    // After a turn: what was read is published; `ringEmpty`: nothing waits in the ring, so what
-    // the kernel admitted is all read (lost and cut frames are forgotten here).
-    void publish(bool ringEmpty);
-    // Connections the guard gave up so far (grows; the worker ends them when it changes).
+    // After a turn: `consumed`, how much of the ring was handed back since it was made, in whole
+    // rings (FrameSource::consumed); `ringEmpty`: nothing waits in it, so the kernel's estimate is
+    // re-levelled to what was read (its open block aside).
+    void publish(double consumed, bool ringEmpty);
+    // Connections the guard gave up so far (grows).
     uint64_t shed() const;
 
   private:
     st_ring_guard *entry_ = nullptr;
-    uint64_t read_ = 0;
+    Geometry ring_;
+    uint64_t base_ = 0; // `read` = base_ + the bytes handed back
   };
 
-  // `mapFd`: st_ring_guards (borrowed). `limitBytes`: a worker's ring may hold this much unread
-  // before the guard gives connections up. Throws Error if the map cannot be mapped.
-  RingGuard(int mapFd, uint32_t workers, uint64_t limitBytes);
+  // `mapFd`: st_ring_guards (borrowed). `limitBytes`: how far ahead of a worker the kernel may
+  // write before the guard gives connections up. Throws Error if the map cannot be mapped.
+  RingGuard(int mapFd, uint32_t workers, const Geometry &ring, uint64_t limitBytes);
   ~RingGuard(); // the guard off, then unmapped
   RingGuard(const RingGuard &) = delete;
   RingGuard &operator=(const RingGuard &) = delete;
 
-  Slot slot(uint32_t worker) const { return worker < workers_ ? Slot(&entries_[worker]) : Slot(); }
+  Slot slot(uint32_t worker) const { return worker < workers_ ? Slot(&entries_[worker], ring_) : Slot(); }
 
 private:
   st_ring_guard *entries_ = nullptr;
   size_t mappedBytes_ = 0;
   uint32_t workers_ = 0;
+  Geometry ring_;
 };
 
 } // namespace shadowtap

@@ -31,7 +31,7 @@ namespace asio = boost::asio;
 namespace {
 
 // The capture ring guard's limit, as a share of a worker's ring (runtime/agent.cpp startWorkers).
-constexpr double kRingGuardShare = 0.6;
+constexpr double kRingGuardShare = 0.8;
 
 std::string describe(const RunOptions &options) {
   std::string out;
@@ -140,9 +140,12 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
   if (!xdp && count <= ST_MAX_WORKERS) {
     // The kernel's last resort for a worker that cannot read (capture/ring_guard.h): past this much
     // unread, connections are given up whole. Above the user-space shedder's half-full mark, and
-    // short of the whole ring, which also loses room to partly filled blocks.
-    uint64_t ringBytes = uint64_t{ringOptions.blockSize} * ringOptions.blockCount;
-    ringGuard_ = std::make_unique<RingGuard>(taps_.shared().ringGuardFd(), count, ringBytes * kRingGuardShare);
+    // short of the whole ring: the kernel's count is an estimate.
+    RingGuard::Geometry ring{ringOptions.blockSize, ringOptions.blockCount,
+                             uint64_t{ringOptions.retireTimeoutMs} * 1'000'000};
+    uint64_t ringBytes = uint64_t{ring.blockBytes} * ring.blockCount;
+    ringGuard_ = std::make_unique<RingGuard>(taps_.shared().ringGuardFd(), count, ring,
+                                             static_cast<uint64_t>(ringBytes * kRingGuardShare));
   }
   for (unsigned i = 0; i < count; i++) {
     std::unique_ptr<FrameSource> source;

@@ -114,7 +114,7 @@ double Worker::load() const {
 void Worker::drainSource() {
   nowNs_ = monotonicNs();
   bool more = source_->poll(frameHandler_, kLiveDrainTurn.batchesPerTurn);
-  pipelineSettings_.ringGuard.publish(!more && source_->occupancy() == 0);
+  pipelineSettings_.ringGuard.publish(source_->consumed(), !more && source_->occupancy() == 0);
   if (pcap_)
     pcap_->flush();
   shedIfLosingGround();
@@ -123,19 +123,28 @@ void Worker::drainSource() {
 
 // The kernel's ring guard gave connections up while this worker could not read (stopped,
 // throttled): their replays are reset and they count as shed in flight, like the ones the worker
-// gives up itself. Their frames already in the ring are absorbed as late packets of ended flows.
+// gives up itself. A connection's SYN may still wait in the ring when the guard gives it up, so the
+// flows are looked up once the ring is empty (every SYN read), or every second while it never is.
+// Their frames already in the ring are absorbed as late packets of ended flows.
 void Worker::endShedByRingGuard() {
   auto &guard = pipelineSettings_.ringGuard;
   if (!guard || !pipeline_ || !pipelineSettings_.shedInKernel)
     return;
   uint64_t shed = guard.shed();
-  if (shed == ringGuardShed_)
+  if (shed != ringGuardShed_) {
+    ringGuardShed_ = shed;
+    ringGuardPending_ = true;
+  }
+  bool empty = source_->occupancy() == 0;
+  if (!ringGuardPending_ || (!empty && nowNs_ - ringGuardScanNs_ < kRingGuardRescanNs))
     return;
-  ringGuardShed_ = shed;
+  ringGuardScanNs_ = nowNs_;
+  ringGuardPending_ = !empty;
   size_t ended = pipeline_->endShedInKernel(pipelineSettings_.shedInKernel);
-  spdlog::warn("overload: worker {}'s capture ring filled while it could not read; the kernel gave up {} "
-               "connection{} in flight, whole (counted shed_inflight, kernel counter ring_guard)",
-               pipelineSettings_.index, ended, ended == 1 ? "" : "s");
+  if (ended > 0)
+    spdlog::warn("overload: worker {}'s capture ring filled while it could not read; the kernel gave up {} "
+                 "connection{} in flight, whole (counted shed_inflight)",
+                 pipelineSettings_.index, ended, ended == 1 ? "" : "s");
 }
 
 void Worker::shedIfLosingGround() {
@@ -178,7 +187,6 @@ void Worker::shedIfLosingGround() {
 }
 
 void Worker::onFrame(const Frame &frame) {
-  pipelineSettings_.ringGuard.onFrameRead(frame.data.size());
   if (pcap_)
     pcap_->write(frame.tsNs, frame.data.data(), static_cast<uint32_t>(frame.data.size()), frame.wireLen);
   if (pipeline_)

@@ -91,7 +91,11 @@ private:
   boost::asio::steady_timer ticker_;
   FrameHandler frameHandler_;
   InflightShedder shedder_;
-  uint64_t ringGuardShed_ = 0; // the guard's count when this worker last ended what it shed
+  // The capture ring guard: its count when last seen, whether flows it shed may still be open
+  // here, and when they were last looked for.
+  static constexpr uint64_t kRingGuardRescanNs = 1'000'000'000;
+  uint64_t ringGuardShed_ = 0, ringGuardScanNs_ = 0;
+  bool ringGuardPending_ = false;
   uint64_t pausedSinceNs_ = 0; // when this worker last saw admission paused (0: not paused)
   uint64_t shedSinceLog_ = 0, shedLogNs_ = 0;
   uint64_t nowNs_ = 0;

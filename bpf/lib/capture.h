@@ -372,7 +372,9 @@ static __always_inline int st_ring_guard_admits(struct st_packet *pkt, struct st
 	struct st_ring_guard *guard;
 	struct st_flow_decision *decision;
 	struct st_flow_key key;
-	__u32 index = 0;
+	__u64 now, epoch, seen, old, next;
+	__u32 index = 0, block_bytes;
+	int new_period = 0, i;
 
 	guard = bpf_map_lookup_elem(&st_ring_guards, &index);
 	if (!guard || !guard->limit)
@@ -392,10 +394,25 @@ static __always_inline int st_ring_guard_admits(struct st_packet *pkt, struct st
 	    (__s64)(guard->admitted - *(volatile __u64 *)&guard->read) > (__s64)guard->limit) {
 		decision->mirrored = ST_FLOW_SHED;
 		__sync_fetch_and_add(&guard->shed, 1);
-		st_count(ST_C_RING_GUARD);
+		if (pkt->syn)
+			st_count(ST_C_RING_GUARD);
 		return 0;
 	}
-	__sync_fetch_and_add(&guard->admitted, st_ring_frame_cost(captured));
+	/* The frame's cost, and the rest of the block the kernel handed over when this frame is the
+	 * first of a new retire period (one CPU wins the period; the others only add). */
+	block_bytes = guard->block_bytes;
+	if (guard->block_ns) {
+		now = bpf_ktime_get_ns();
+		epoch = now / guard->block_ns;
+		seen = guard->epoch;
+		new_period = seen != epoch && __sync_val_compare_and_swap(&guard->epoch, seen, epoch) == seen;
+	}
+	for (i = 0; i < 4; i++) {
+		old = *(volatile __u64 *)&guard->admitted;
+		next = st_ring_guard_charge(old, captured, block_bytes, new_period);
+		if (__sync_val_compare_and_swap(&guard->admitted, old, next) == old)
+			break;
+	}
 	return 1;
 }
 

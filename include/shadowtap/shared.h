@@ -208,10 +208,11 @@ enum st_counter {
 	 * the connection crosses both, e.g. pod to pod on one node): not mirrored twice (terminal
 	 * reason not_sampled). */
 	ST_C_OTHER_IFACE,
-	/* A connection the capture ring guard gave up (TC mode, st_ring_guard): its worker's ring was
-	 * filling past the guard's limit while the worker could not read it (stopped, throttled).
-	 * Counted once per connection, by the capture socket's filter; its frames from then on are not
-	 * captured, and the kernel stops mirroring it (st_flows: ST_FLOW_SHED). */
+	/* A connection the capture ring guard gave up at its SYN (TC mode, st_ring_guard): its
+	 * worker's ring was filling past the guard's limit while the worker could not read it
+	 * (stopped, throttled), so the agent never sees it. Counted by the capture socket's filter;
+	 * the kernel stops mirroring it (st_flows: ST_FLOW_SHED, counter shed_inflight). One given up
+	 * later is ended by the agent and counted there (flows shed_inflight). */
 	ST_C_RING_GUARD,
 	ST_C_MAX,
 };
@@ -391,29 +392,45 @@ struct st_flow_decision {
  * The agent sheds connections in flight when its ring keeps filling (runtime/inflight_shedder.h),
  * but only while it runs: an agent stopped or throttled (a CPU quota's debt, a SIGSTOP, a long
  * deschedule) for longer than its ring takes to fill would lose frames of every connection. The
- * capture socket's filter (capture_snap) runs for every frame before it enters a worker's ring: it
- * adds the frame's cost to `admitted`, and once `admitted - read` is past `limit` it gives up the
- * frame's connection whole (ST_FLOW_SHED, ST_C_RING_GUARD, `shed`) and drops its frames from then
- * on. The worker publishes `read` as it reads (the same cost per frame), and sets it to `admitted`
- * when it finds its ring empty (frames lost or cut are then forgotten). When `shed` grows, the
- * worker ends those connections as shed in flight. The map is mmapped by the agent (no system
- * call per update); 64-bit fields are read and written whole (atomics on both sides).
+ * capture socket's filter (capture_snap) runs for every frame before it enters a worker's ring and
+ * keeps an estimate of how far into the ring the kernel has written (`admitted`, bytes, blocks at
+ * multiples of block_bytes): a frame's cost, and the rest of a block whenever a block is handed
+ * over, full or by its retire timeout (a frame in a new block_ns period: at low rates blocks go
+ * with a few frames each). The worker publishes how far it has read (`read`: blocks handed back x
+ * block_bytes), and re-levels it when it finds its ring empty. Once `admitted - read` is past
+ * `limit`, the filter gives the frame's connection up whole (st_flows: ST_FLOW_SHED; `shed`) and
+ * drops its frames from then on; one given up at its SYN, never seen by the agent, is counted
+ * ST_C_RING_GUARD. When `shed` grows the worker ends the ones it follows (shed_inflight). The map
+ * is mmapped by the agent (no system call per update); 64-bit fields are read and written whole.
  */
 #define ST_MAX_WORKERS 64
-/* A frame's cost in a TPACKET_V3 ring beyond its captured bytes: tpacket3_hdr, sockaddr_ll, alignment. */
+/* A frame's cost in a TPACKET_V3 block beyond its captured bytes: tpacket3_hdr and sockaddr_ll
+ * (80 bytes aligned) and the alignment of the next frame (up to 15). */
 #define ST_RING_FRAME_OVERHEAD 96u
 struct st_ring_guard {
-	__u64 admitted; /* by capture_snap: the cost of the frames handed to this worker's ring */
-	__u64 read;     /* by the worker: the cost of the frames it read */
-	__u64 limit;    /* by the agent: 0, no guard */
-	__u64 shed;     /* by capture_snap: connections this guard gave up */
-	__u32 workers;  /* by the agent: the fan-out's size (a connection's worker is its hash % workers) */
-	__u32 _pad;
+	__u64 admitted;    /* by capture_snap: how far into the ring the kernel wrote (estimate) */
+	__u64 read;        /* by the worker: how far it has read */
+	__u64 limit;       /* by the agent: how far ahead `admitted` may run; 0: no guard */
+	__u64 shed;        /* by capture_snap: connections this guard gave up */
+	__u64 epoch;       /* by capture_snap: the retire period (ns / block_ns) of the last frame */
+	__u64 block_ns;    /* by the agent: the ring's block retire timeout */
+	__u32 block_bytes; /* by the agent: the ring's block size */
+	__u32 workers;     /* by the agent: the fan-out's size (a connection's worker: its hash % workers) */
 };
 
-static __always_inline __u32 st_ring_frame_cost(__u32 captured)
+/* Where `admitted` goes with a frame of `captured` bytes: a block handed over (by its timeout,
+ * `new_period`, or because the frame does not fit) costs what was left of it. */
+static __always_inline __u64 st_ring_guard_charge(__u64 admitted, __u32 captured, __u32 block_bytes, int new_period)
 {
-	return captured + ST_RING_FRAME_OVERHEAD;
+	__u32 cost = captured + ST_RING_FRAME_OVERHEAD;
+	__u64 fill;
+
+	if (!block_bytes)
+		return admitted + cost;
+	fill = admitted % block_bytes;
+	if (fill && (new_period || fill + cost > block_bytes))
+		admitted += block_bytes - fill;
+	return admitted + cost;
 }
 
 /* The sampling decision: 1 if a connection with this hash is mirrored at rate_ppm. */
@@ -432,7 +449,7 @@ ST_STATIC_ASSERT(sizeof(struct st_rule) == 16, "st_rule ABI");
 ST_STATIC_ASSERT(sizeof(struct st_lpm_key) == 20, "st_lpm_key ABI");
 ST_STATIC_ASSERT(sizeof(struct st_runtime) == 56, "st_runtime ABI");
 ST_STATIC_ASSERT(sizeof(struct st_state) == 56, "st_state ABI");
-ST_STATIC_ASSERT(sizeof(struct st_ring_guard) == 40, "st_ring_guard ABI");
+ST_STATIC_ASSERT(sizeof(struct st_ring_guard) == 56, "st_ring_guard ABI");
 ST_STATIC_ASSERT(sizeof(struct st_pkt_meta) == 32, "st_pkt_meta ABI");
 ST_STATIC_ASSERT(__builtin_offsetof(struct st_pkt_meta, direction) == 24, "st_pkt_meta ABI");
 ST_STATIC_ASSERT(__builtin_offsetof(struct st_pkt_meta, flags) == 25, "st_pkt_meta ABI");

@@ -74,6 +74,7 @@ public:
   TapMaps &maps() { return maps_; }
   CounterValues counters() const { return maps_.counters(); }
   int flowsFd() const;
+  int ringGuardFd() const { return datapath_.ringGuardFd(); } // st_ring_guards (TC mode)
   std::optional<st_flow_decision> flow(const st_flow_key &key) const;
 
   // Back to the baseline every test starts from: no rules, no excludes, no flow decisions,

@@ -59,6 +59,14 @@ TEST(ConnectionLedger, ACountThatDoesNotAddUpShowsAsUnexplained) {
   EXPECT_EQ(ledger[1]["unexplained"], -3);
 }
 
+TEST(ConnectionLedger, ConnectionsTheRingGuardGaveUpAtTheirSynAreNamed) {
+  CounterValues kernel = kernelCounters(100);
+  kernel[ST_C_RING_GUARD] = 4; // never reached the agent
+  Json ledger = connectionLedger(kernel, pipelineDoc());
+  EXPECT_EQ(ledger[0]["short"]["ring_guard"], 4);
+  EXPECT_EQ(ledger[0]["unexplained"], 1); // 100 - 95 followed - 4 given up
+}
+
 TEST(ConnectionLedger, NoPipelineNoLedger) {
   EXPECT_TRUE(connectionLedger(kernelCounters(1), Json::object()).empty());
   EXPECT_TRUE(connectionLedger(kernelCounters(1), Json()).empty());
