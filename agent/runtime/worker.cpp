@@ -135,8 +135,10 @@ void Worker::endShedByRingGuard() {
     ringGuardShed_ = shed;
     ringGuardPending_ = true;
   }
-  bool empty = source_->occupancy() == 0;
-  if (!ringGuardPending_ || (!empty && nowNs_ - ringGuardScanNs_ < kRingGuardRescanNs))
+  if (!ringGuardPending_)
+    return;
+  bool empty = source_->occupancy() == 0; // walks the ring's filled blocks: only while pending
+  if (!empty && nowNs_ - ringGuardScanNs_ < kRingGuardRescanNs)
     return;
   ringGuardScanNs_ = nowNs_;
   ringGuardPending_ = !empty;

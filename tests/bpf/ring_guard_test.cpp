@@ -50,20 +50,12 @@ st_flow_key mirroredConnection(TestTap &tap, const TcpShape &syn) {
   return key;
 }
 
-TcpShape shapeOf(uint16_t clientPort, uint8_t flags, size_t payload = 0) {
-  TcpShape shape;
-  shape.clientPort = clientPort;
-  shape.flags = flags;
-  shape.payload = payload;
-  return shape;
-}
-
 TEST(RingGuard, OffItCapturesEverything) {
   TestTap &tap = tcTap();
   tap.reset();
   tap.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
-  mirroredConnection(tap, shapeOf(45000, kTcpSyn));
-  Bytes data = tcpPacket(shapeOf(45000, kTcpAck | kTcpPsh, 1000), false).build();
+  mirroredConnection(tap, tcpShape(45000, kTcpSyn));
+  Bytes data = tcpPacket(tcpShape(45000, kTcpAck | kTcpPsh, 1000), false).build();
   for (int i = 0; i < 100; i++)
     ASSERT_NE(tap.runCaptureSnap(data).retval, 0u);
 }
@@ -72,11 +64,11 @@ TEST(RingGuard, GivesAConnectionUpWholeOnceTheRingRunsPastTheLimit) {
   TestTap &tap = tcTap();
   tap.reset();
   tap.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
-  st_flow_key key = mirroredConnection(tap, shapeOf(45100, kTcpSyn));
+  st_flow_key key = mirroredConnection(tap, tcpShape(45100, kTcpSyn));
   RingGuard guard(tap.ringGuardFd(), 1, {kBlock, 8, 0}, 2 * kBlock);
   auto before = tap.counters();
 
-  Bytes data = tcpPacket(shapeOf(45100, kTcpAck | kTcpPsh, 1000), false).build();
+  Bytes data = tcpPacket(tcpShape(45100, kTcpAck | kTcpPsh, 1000), false).build();
   uint32_t cost = seenLength(data) + ST_RING_FRAME_OVERHEAD;
   uint64_t admitted = 0;
   int captured = 0;
@@ -95,8 +87,8 @@ TEST(RingGuard, GivesAConnectionUpWholeOnceTheRingRunsPastTheLimit) {
   // The worker reads everything back: the connection stays given up, a new one is captured.
   guard.slot(0).publish(1.0, true);
   EXPECT_EQ(tap.runCaptureSnap(data).retval, 0u);
-  mirroredConnection(tap, shapeOf(45101, kTcpSyn));
-  EXPECT_NE(tap.runCaptureSnap(tcpPacket(shapeOf(45101, kTcpAck | kTcpPsh, 1000), false).build()).retval, 0u);
+  mirroredConnection(tap, tcpShape(45101, kTcpSyn));
+  EXPECT_NE(tap.runCaptureSnap(tcpPacket(tcpShape(45101, kTcpAck | kTcpPsh, 1000), false).build()).retval, 0u);
   // Given up after its SYN: the agent follows it and counts it, not the kernel.
   EXPECT_EQ(counterDelta(before, tap.counters())[ST_C_RING_GUARD], 0u);
 }
@@ -106,13 +98,13 @@ TEST(RingGuard, AConnectionGivenUpAtItsSynIsCounted) {
   tap.reset();
   tap.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
   RingGuard guard(tap.ringGuardFd(), 1, {kBlock, 8, 0}, kBlock);
-  st_flow_key filler = mirroredConnection(tap, shapeOf(45200, kTcpSyn));
-  Bytes data = tcpPacket(shapeOf(45200, kTcpAck | kTcpPsh, 1000), false).build();
+  st_flow_key filler = mirroredConnection(tap, tcpShape(45200, kTcpSyn));
+  Bytes data = tcpPacket(tcpShape(45200, kTcpAck | kTcpPsh, 1000), false).build();
   while (tap.runCaptureSnap(data).retval != 0) {
   }
   EXPECT_EQ(tap.flow(filler)->mirrored, ST_FLOW_SHED);
   auto before = tap.counters();
-  TcpShape syn = shapeOf(45201, kTcpSyn, 14);
+  TcpShape syn = tcpShape(45201, kTcpSyn, 14);
   st_flow_key key = mirroredConnection(tap, syn);
   EXPECT_EQ(tap.runCaptureSnap(tcpPacket(syn, false).build()).retval, 0u);
   EXPECT_EQ(tap.flow(key)->mirrored, ST_FLOW_SHED);
@@ -126,9 +118,9 @@ TEST(RingGuard, EachRetirePeriodCostsTheRestOfTheOpenBlock) {
   TestTap &tap = tcTap();
   tap.reset();
   tap.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
-  mirroredConnection(tap, shapeOf(45300, kTcpSyn));
+  mirroredConnection(tap, tcpShape(45300, kTcpSyn));
   RingGuard guard(tap.ringGuardFd(), 1, {kBlock, 64, 1}, 32 * kBlock);
-  Bytes small = tcpPacket(shapeOf(45300, kTcpAck, 60), false).build();
+  Bytes small = tcpPacket(tcpShape(45300, kTcpAck, 60), false).build();
   uint32_t cost = seenLength(small) + ST_RING_FRAME_OVERHEAD;
   for (int i = 0; i < 4; i++)
     ASSERT_NE(tap.runCaptureSnap(small).retval, 0u);
@@ -140,7 +132,7 @@ TEST(RingGuard, ConnectionsWithoutADecisionAndUnparsedFramesAreNeverGivenUp) {
   tap.reset();
   tap.setRule(kServicePort, ST_RATE_SCALE, static_cast<uint32_t>(mirrorIfindex()));
   RingGuard guard(tap.ringGuardFd(), 1, {kBlock, 8, 0}, 1);
-  Bytes undecided = tcpPacket(shapeOf(45400, kTcpAck | kTcpPsh, 1000), false).build();
+  Bytes undecided = tcpPacket(tcpShape(45400, kTcpAck | kTcpPsh, 1000), false).build();
   for (int i = 0; i < 20; i++) {
     ASSERT_NE(tap.runCaptureSnap(undecided).retval, 0u);
     ASSERT_NE(tap.runCaptureSnap(PacketBuilder().eth().arp().build()).retval, 0u);

@@ -58,10 +58,8 @@ protected:
 };
 
 TcpShape packetOf(uint16_t clientPort, uint8_t flags, bool v6 = false) {
-  TcpShape s;
+  TcpShape s = tcpShape(clientPort, flags);
   s.v6 = v6;
-  s.clientPort = clientPort;
-  s.flags = flags;
   return s;
 }
 

@@ -5,6 +5,14 @@
 
 namespace shadowtap::test {
 
+TcpShape tcpShape(uint16_t clientPort, uint8_t flags, size_t payload) {
+  TcpShape shape;
+  shape.clientPort = clientPort;
+  shape.flags = flags;
+  shape.payload = payload;
+  return shape;
+}
+
 PacketBuilder tcpPacket(const TcpShape &shape, bool response) {
   PacketBuilder b;
   b.eth();

@@ -36,6 +36,8 @@ struct TcpShape {
 
 // `response`: service -> client (what tc_egress sees); else client -> service.
 PacketBuilder tcpPacket(const TcpShape &shape, bool response = false);
+// The usual IPv4 shape of a connection from `clientPort`: these flags and `payload` bytes.
+TcpShape tcpShape(uint16_t clientPort, uint8_t flags, size_t payload = 0);
 
 // The 16-byte (IPv4-mapped) endpoint addresses of a shape, as the flow key holds them.
 void shapeAddrs(const TcpShape &shape, uint32_t client[4], uint32_t server[4]);
