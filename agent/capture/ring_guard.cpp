@@ -11,14 +11,16 @@
 
 namespace shadowtap {
 
-void RingGuard::Slot::publish(double consumed, bool ringEmpty) {
+uint64_t RingGuard::Slot::mark() const {
+  return entry_ ? __atomic_load_n(&entry_->admitted, __ATOMIC_ACQUIRE) : 0;
+}
+
+void RingGuard::Slot::publish(double consumed, std::optional<uint64_t> emptyAfter) {
   if (!entry_)
     return;
   auto handedBack = static_cast<uint64_t>(std::llround(consumed * ring_.blockCount)) * ring_.blockBytes;
-  if (ringEmpty) {
-    uint64_t admitted = __atomic_load_n(&entry_->admitted, __ATOMIC_RELAXED);
-    base_ = admitted - admitted % ring_.blockBytes - handedBack; // modulo 2^64, like the counts
-  }
+  if (emptyAfter)
+    base_ = *emptyAfter - *emptyAfter % ring_.blockBytes - handedBack; // modulo 2^64, like the counts
   __atomic_store_n(&entry_->read, base_ + handedBack, __ATOMIC_RELAXED);
 }
 

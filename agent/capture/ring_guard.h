@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 namespace shadowtap {
 
@@ -33,10 +34,15 @@ public:
     Slot() = default;
     Slot(st_ring_guard *entry, const Geometry &ring) : entry_(entry), ring_(ring) {}
     explicit operator bool() const { return entry_ != nullptr; }
+    // How far the kernel had written, read before the worker looks whether its ring is empty.
+    uint64_t mark() const;
     // After a turn: `consumed`, how much of the ring was handed back since it was made, in whole
-    // rings (FrameSource::consumed); `ringEmpty`: nothing waits in it, so the kernel's estimate is
-    // re-levelled to what was read (its open block aside).
-    void publish(double consumed, bool ringEmpty);
+    // rings (FrameSource::consumed). `emptyAfter`: a mark() taken before the ring was then seen
+    // empty: everything the kernel had written by the mark was read, its open block aside, so the
+    // read position is re-levelled to that block. The mark must come first: one read after the
+    // check may count blocks the kernel filled in between (the worker descheduled, throttled),
+    // which would pass for read, and the guard would let the ring overflow.
+    void publish(double consumed, std::optional<uint64_t> emptyAfter = std::nullopt);
     // Connections the guard gave up so far (grows).
     uint64_t shed() const;
 

@@ -114,7 +114,10 @@ double Worker::load() const {
 void Worker::drainSource() {
   nowNs_ = monotonicNs();
   bool more = source_->poll(frameHandler_, kLiveDrainTurn.batchesPerTurn);
-  pipelineSettings_.ringGuard.publish(source_->consumed(), !more && source_->occupancy() == 0);
+  auto &guard = pipelineSettings_.ringGuard;
+  uint64_t written = guard.mark(); // before the ring is seen empty (RingGuard::Slot::publish)
+  guard.publish(source_->consumed(),
+                !more && source_->occupancy() == 0 ? std::optional<uint64_t>(written) : std::nullopt);
   if (pcap_)
     pcap_->flush();
   shedIfLosingGround();

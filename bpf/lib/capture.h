@@ -411,8 +411,14 @@ static __always_inline int st_ring_guard_admits(struct st_packet *pkt, struct st
 		old = *(volatile __u64 *)&guard->admitted;
 		next = st_ring_guard_charge(old, captured, block_bytes, new_period);
 		if (__sync_val_compare_and_swap(&guard->admitted, old, next) == old)
-			break;
+			return 1;
 	}
+	/* Lost the race four times (CPUs filling the same ring): charge the most this frame can
+	 * cost (a new block's header, the frame, and the rest of the open block: all of it when a
+	 * period is new, less than the frame when it does not fit), so the estimate errs towards a
+	 * fuller ring, never an emptier one. */
+	next = captured + ST_RING_FRAME_OVERHEAD;
+	__sync_fetch_and_add(&guard->admitted, ST_RING_BLOCK_HEADER + next + (new_period ? block_bytes : next));
 	return 1;
 }
 

@@ -407,6 +407,8 @@ struct st_flow_decision {
 /* A frame's cost in a TPACKET_V3 block beyond its captured bytes: tpacket3_hdr and sockaddr_ll
  * (80 bytes aligned) and the alignment of the next frame (up to 15). */
 #define ST_RING_FRAME_OVERHEAD 96u
+/* The header at the start of each block (tpacket_block_desc, 8-aligned; no private area). */
+#define ST_RING_BLOCK_HEADER 48u
 struct st_ring_guard {
 	__u64 admitted;    /* by capture_snap: how far into the ring the kernel wrote (estimate) */
 	__u64 read;        /* by the worker: how far it has read */
@@ -418,8 +420,10 @@ struct st_ring_guard {
 	__u32 workers;     /* by the agent: the fan-out's size (a connection's worker: its hash % workers) */
 };
 
-/* Where `admitted` goes with a frame of `captured` bytes: a block handed over (by its timeout,
- * `new_period`, or because the frame does not fit) costs what was left of it. */
+/* Where `admitted` goes with a frame of `captured` bytes, the kernel's way (af_packet.c,
+ * __packet_lookup_frame_in_block): a block starts with its header, a frame goes in only if it ends
+ * strictly before the block does, and a block handed over (by its timeout, `new_period`, or because
+ * the frame does not fit) costs what was left of it. */
 static __always_inline __u64 st_ring_guard_charge(__u64 admitted, __u32 captured, __u32 block_bytes, int new_period)
 {
 	__u32 cost = captured + ST_RING_FRAME_OVERHEAD;
@@ -428,8 +432,12 @@ static __always_inline __u64 st_ring_guard_charge(__u64 admitted, __u32 captured
 	if (!block_bytes)
 		return admitted + cost;
 	fill = admitted % block_bytes;
-	if (fill && (new_period || fill + cost > block_bytes))
+	if (fill && (new_period || fill + cost >= block_bytes)) {
 		admitted += block_bytes - fill;
+		fill = 0;
+	}
+	if (!fill)
+		admitted += ST_RING_BLOCK_HEADER;
 	return admitted + cost;
 }
 

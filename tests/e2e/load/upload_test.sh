@@ -19,7 +19,8 @@
 #   - the agent really was behind: at least one connection shed in flight (flows.shed_inflight),
 #     and the kernel counted their packets as not mirrored (counter shed_inflight);
 #   - every connection ended one way: replayed whole (the sink saw its FIN: closed_eof) or shed
-#     (its replay reset: closed_rst), replay completed + aborted = opened, the ledger adds up.
+#     (its replay reset: closed_rst; or never opened when it was given up before its first byte:
+#     skipped_empty), replay completed + aborted = opened, the ledger adds up.
 # Usage: upload_test.sh PATH_TO_SHADOWTAP [PATH_TO_ST_LOAD]
 set -euo pipefail
 source "$(dirname "$0")/../../lib/harness.sh"
@@ -71,7 +72,13 @@ assert_eq "connections followed (the $STREAMS streams)" $STREAMS "$CONNS"
 COMPLETED=$(jget "$H_TMP/after.json" 'j["pipeline"]["replay"]["targets"][0]["completed"]')
 ABORTED=$(jget "$H_TMP/after.json" 'j["pipeline"]["replay"]["targets"][0]["aborted"]')
 assert_eq "each connection replayed whole or shed (completed + shed_inflight)" "$CONNS" $((COMPLETED + SHED))
-assert_eq "each shed connection's replay reset (aborted)" "$SHED" "$ABORTED"
+# A connection given up before any of its bytes reached the agent never opened a replay: it is
+# skipped_empty (nothing was sent to the shadow, so there is nothing to reset).
+SKIPPED=$(jget "$H_TMP/after.json" 'j["pipeline"]["replay"]["targets"][0]["skipped_empty"]')
+assert_eq "each shed connection's replay reset (aborted) or never opened (skipped_empty)" "$SHED" \
+  $((ABORTED + SKIPPED))
+assert_eq "replays opened = completed + aborted" \
+  "$(jget "$H_TMP/after.json" 'j["pipeline"]["replay"]["targets"][0]["opened"]')" $((COMPLETED + ABORTED))
 assert_eq "sink: connections that ended with a FIN" "$COMPLETED" "$(jget "$H_TMP/sink.json" 'j["closed_eof"]')"
 assert_eq "sink: connections reset" "$ABORTED" "$(jget "$H_TMP/sink.json" 'j["closed_rst"]')"
 check_identities "$H_TMP/after.json" --flows
