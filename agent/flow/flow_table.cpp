@@ -38,15 +38,23 @@ void FlowTable::touch(Flow &flow, uint64_t nowNs) {
 }
 
 // The least valuable flow goes first: tombstones, skipped mid-stream flows, half-open ones (a SYN
-// flood), and established connections only when nothing else is left.
+// flood), and established connections only when nothing else is left. Except a few half-open flows
+// only: those are handshakes in progress, not a flood the server leaves unanswered (whose half-open
+// flows pile up past kHandshakesInProgress at once). Under a flood the server answers (SYN
+// cookies), every flood flow is established a round trip later and the half-open list holds just
+// the handshakes in flight; taking its tail there evicted a real client's connection between its
+// SYN and the server's SYN-ACK (never replayed: conns_test B failed so once, with the machine
+// loaded), while the established tail is the oldest flood flow.
 void FlowTable::makeRoom() {
   while (flows_.size() >= limits_.maxFlows) {
-    for (State state : {Ended, Skipped, HalfOpen, Established}) {
-      if (!lists_[state].empty()) {
-        end(flows_.find(lists_[state].back()), FlowEnd::Evicted, true);
-        break;
-      }
-    }
+    State victim = Established;
+    if (!lists_[Ended].empty())
+      victim = Ended;
+    else if (!lists_[Skipped].empty())
+      victim = Skipped;
+    else if (lists_[HalfOpen].size() > kHandshakesInProgress || lists_[Established].empty())
+      victim = HalfOpen;
+    end(flows_.find(lists_[victim].back()), FlowEnd::Evicted, true);
   }
 }
 

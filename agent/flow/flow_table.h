@@ -85,6 +85,8 @@ public:
 
 private:
   // Each state has its own LRU list (front: most recently seen), which is also its expiry order.
+  // makeRoom: up to this many half-open flows are handshakes in progress, kept over established ones.
+  static constexpr size_t kHandshakesInProgress = 64;
   enum State : uint8_t { Ended, Skipped, HalfOpen, Established, kStates };
   using KeyList = std::list<FlowKey>;
   struct Flow {

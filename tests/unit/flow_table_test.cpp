@@ -244,6 +244,33 @@ TEST(FlowTable, SynFloodNeverPushesOutAnEstablishedConnection) {
   EXPECT_EQ(table.stats().neverEstablished, 5000u - 99u);
 }
 
+// A SYN flood the server answers (SYN cookies): every flood flow is established a round trip later,
+// so the half-open list holds only handshakes in flight. A real client's connection between its SYN
+// and the SYN-ACK is one of them: the oldest established flood flow goes instead, and the real
+// connection replays whole.
+TEST(FlowTable, AHandshakeInProgressOutlivesAnAnsweredSynFlood) {
+  RecordingSink sink;
+  FlowTable table({.maxFlows = 100}, sink);
+  uint64_t now = 1;
+  for (uint16_t i = 0; i < 150; i++) {
+    Conn flood{static_cast<uint16_t>(1024 + i)};
+    flood.handshake(table, now++);
+  }
+  Conn real{40020};
+  table.onPacket(real.pkt(true, kClientIsn, "", true, false), now++); // flow 151
+  for (uint16_t i = 150; i < 170; i++) {
+    Conn flood{static_cast<uint16_t>(1024 + i)};
+    flood.handshake(table, now++);
+  }
+  table.onPacket(real.pkt(false, kServerIsn, "", true, true), now++);
+  table.onPacket(real.pkt(true, kClientIsn + 1, "hello"), now++);
+  real.ack(table, now++);
+  EXPECT_EQ(sink.client[151], "hello");
+  EXPECT_EQ(sink.ended.count(151), 0u);
+  EXPECT_EQ(table.stats().neverEstablished, 0u);
+  EXPECT_EQ(table.stats().flowsEvicted, 71u); // 171 flows into 100 places
+}
+
 TEST(FlowTable, IdleFlowsTimeOut) {
   RecordingSink sink;
   FlowTable table({.idleTimeoutNs = 100}, sink);
