@@ -19,7 +19,8 @@
 // Every bound is explicit — flows, memory per direction and in total, handshake, idle and gap
 // timeouts — and the timeouts cost O(expired), never a walk over every flow. When the table is
 // full the least recently seen flow of the least valuable kind goes first: ended and skipped
-// flows, then half-open ones, and only then established connections.
+// flows, then half-open ones, and only then established connections; but the last
+// kHandshakesInProgress half-open flows outlive established ones (makeRoom says why).
 #pragma once
 
 #include "capture/packet_parser.h"

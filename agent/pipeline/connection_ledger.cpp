@@ -67,7 +67,7 @@ Json connectionLedger(const CounterValues &kernel, const Json &pipeline) {
   ledger.push_back(std::move(first));
 
   uint64_t established = number(flows, "established");
-  ledger.push_back(stage("established", started, established, flows, {"never_established"}));
+  ledger.push_back(stage("established", started, established, flows, {"never_established", "half_open"}));
 
   const Json replay = pipeline.value("replay", Json::object());
   for (const auto &target : replay.value("targets", Json::array())) {

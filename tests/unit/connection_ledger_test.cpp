@@ -67,6 +67,15 @@ TEST(ConnectionLedger, ConnectionsTheRingGuardGaveUpAtTheirSynAreNamed) {
   EXPECT_EQ(ledger[0]["unexplained"], 1); // 100 - 95 followed - 4 given up
 }
 
+TEST(ConnectionLedger, HandshakesStillInProgressAreNamed) {
+  Json doc = pipelineDoc();
+  doc["flows"]["started"] = 99;
+  doc["flows"]["half_open"] = 4; // SYN seen, SYN-ACK not yet: neither established nor ended
+  Json ledger = connectionLedger(kernelCounters(100), doc);
+  EXPECT_EQ(ledger[1]["short"]["half_open"], 4);
+  EXPECT_EQ(ledger[1]["unexplained"], 0); // 99 - 93 established - 2 never - 4 in progress
+}
+
 TEST(ConnectionLedger, NoPipelineNoLedger) {
   EXPECT_TRUE(connectionLedger(kernelCounters(1), Json::object()).empty());
   EXPECT_TRUE(connectionLedger(kernelCounters(1), Json()).empty());

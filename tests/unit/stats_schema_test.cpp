@@ -41,7 +41,7 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
   EXPECT_EQ(keys(json["capture"]),
             (V{"frames", "bytes", "kernel_drops", "not_tcp", "malformed", "bad_checksum", "truncated", "response_headers_only"}));
   EXPECT_EQ(keys(json["flows"]),
-            (V{"packets", "started", "established", "never_established", "active", "completed", "reset",
+            (V{"packets", "started", "established", "never_established", "active", "half_open", "completed", "reset",
                "server_reset", "broken", "broken_overflow", "broken_truncated", "broken_capture_loss", "evicted",
                "idle_timeout", "shutdown", "shed_inflight", "midstream_skipped", "unacked", "rst_ignored", "out_of_window_segments",
                "server_streams_lost", "server_segments_held", "client_bytes", "server_bytes", "buffered_bytes"}));
