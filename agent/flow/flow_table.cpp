@@ -30,7 +30,6 @@ FlowTable::~FlowTable() = default;
 void FlowTable::setState(Flow &flow, State state) {
   lists_[state].splice(lists_[state].begin(), lists_[flow.state], flow.lru);
   flow.state = state;
-  stats_.halfOpen = lists_[HalfOpen].size();
 }
 
 void FlowTable::touch(Flow &flow, uint64_t nowNs) {
@@ -66,7 +65,6 @@ void FlowTable::startFlow(const FlowKey &key, const TcpPacket &syn, uint64_t now
   flow.id = nextId_++;
   flow.state = HalfOpen;
   flow.lru = lists_[HalfOpen].begin();
-  stats_.halfOpen = lists_[HalfOpen].size();
   flow.lastSeenNs = nowNs;
   flow.info.key = key;
   std::memcpy(flow.info.client, syn.src, sizeof(flow.info.client));
@@ -318,7 +316,6 @@ void FlowTable::erase(Map::iterator it) {
   setHole(flow, true, false, 0);
   setHole(flow, false, false, 0);
   lists_[flow.state].erase(flow.lru);
-  stats_.halfOpen = lists_[HalfOpen].size();
   flows_.erase(it);
 }
 

@@ -80,7 +80,12 @@ public:
   // New bounds apply from the next packet; streams keep the per-direction bound they began with.
   void setLimits(const FlowLimits &limits) { limits_ = limits; }
 
-  const FlowStats &stats() const { return stats_; }
+  // A snapshot: the counters, and the gauges the state lists already hold (half_open).
+  FlowStats stats() const {
+    FlowStats out = stats_;
+    out.halfOpen = lists_[HalfOpen].size();
+    return out;
+  }
   size_t activeFlows() const { return stats_.active; }
   size_t bufferedBytes() const { return stats_.bufferedBytes; }
 
