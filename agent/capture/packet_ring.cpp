@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "capture/packet_ring.h"
 
+#include "capture/filled_run.h"
+
 #include "common/error.h"
+#include "common/touch_pages.h"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -9,6 +12,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <spdlog/spdlog.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
@@ -43,6 +47,10 @@ PacketRing::PacketRing(const std::string &iface, const Options &options) : optio
   if (map == MAP_FAILED)
     throwErrno("failed to map the capture ring of " + iface, errno);
   map_ = static_cast<uint8_t *>(map);
+  // The first lap through the ring must not pay for its pages (common/touch_pages.h).
+  auto touched = touchPages(map_, mapSize_);
+  spdlog::debug("capture ring of {}: {} MiB, its pages touched in {} ms", iface, mapSize_ >> 20,
+                std::chrono::duration_cast<std::chrono::milliseconds>(touched).count());
 
   if (options_.snapProg >= 0 &&
       setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_BPF, &options_.snapProg, sizeof(options_.snapProg)) != 0)
@@ -130,11 +138,8 @@ uint64_t PacketRing::takeKernelDrops() {
 }
 
 double PacketRing::occupancy() const {
-  // Filled blocks are consecutive from the next one to read: count until the first the kernel owns.
-  uint32_t count = 0;
-  while (count < options_.blockCount && filled(count))
-    count++;
-  return static_cast<double>(count) / options_.blockCount;
+  uint32_t filledBlocks = filledRun(options_.blockCount, [this](uint32_t index) { return filled(index); });
+  return static_cast<double>(filledBlocks) / options_.blockCount;
 }
 
 } // namespace shadowtap

@@ -2,6 +2,7 @@
 #include "capture/ring_reader.h"
 
 #include "common/error.h"
+#include "common/touch_pages.h"
 
 #include <bpf/bpf.h>
 #include <cerrno>
@@ -41,6 +42,7 @@ RingReader::RingReader(int ringFd, Handler handler)
   }
   producerPos_ = static_cast<const uint64_t *>(producer);
   data_ = static_cast<const uint8_t *>(producer) + pageSize_;
+  (void)touchPages(producer, pageSize_ + 2 * size_); // as the capture ring (common/touch_pages.h)
   epollFd_ = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;

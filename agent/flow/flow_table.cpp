@@ -21,8 +21,16 @@ const char *flowEndName(FlowEnd end) {
   return nameOf(kNames, end);
 }
 
-FlowTable::FlowTable(const FlowLimits &limits, FlowSink &sink) : limits_(limits), sink_(sink) {
+FlowTable::FlowTable(const FlowLimits &limits, FlowSink &sink, std::shared_ptr<ChunkPool> chunks)
+    : limits_(limits), sink_(sink), chunks_(chunks ? std::move(chunks) : std::make_shared<ChunkPool>()) {
   flows_.reserve(limits_.maxFlows);
+}
+
+size_t FlowTable::deliveredBytes() const {
+  size_t n = 0;
+  for (auto piece : delivered_)
+    n += piece.size();
+  return n;
 }
 
 FlowTable::~FlowTable() = default;
@@ -74,7 +82,7 @@ void FlowTable::startFlow(const FlowKey &key, const TcpPacket &syn, uint64_t now
   flow.info.ipv6 = syn.ipv6;
   flow.clientIsn = syn.seq;
   flow.clientScale = syn.windowScale;
-  flow.client.emplace(syn.seq, limits_.maxBufferedPerDirection, /*gated=*/true);
+  flow.client.emplace(syn.seq, limits_.maxBufferedPerDirection, /*gated=*/true, chunks_);
   stats_.flowsStarted++;
   stats_.active++;
   feedClient(flow, syn); // Fast Open: the SYN's data is the stream's first bytes
@@ -176,7 +184,7 @@ void FlowTable::establish(Flow &flow, const TcpPacket &synAck) {
   else
     flow.serverScale = synAck.windowScale;
   if (limits_.serverPayload)
-    flow.server.emplace(synAck.seq, limits_.maxBufferedPerDirection, /*gated=*/false);
+    flow.server.emplace(synAck.seq, limits_.maxBufferedPerDirection, /*gated=*/false, chunks_);
   setState(flow, Established);
   stats_.established++;
   sink_.onFlowStart(flow.id, flow.info);
@@ -231,10 +239,11 @@ void FlowTable::ackClient(Flow &flow, uint32_t ack) {
 }
 
 void FlowTable::deliverClient(Flow &flow) {
-  if (!delivered_.empty()) { // only ever acknowledged bytes, so only of established flows
-    stats_.clientBytes += delivered_.size();
-    sink_.onClientData(flow.id, delivered_);
+  for (auto piece : delivered_) { // only ever acknowledged bytes, so only of established flows
+    stats_.clientBytes += piece.size();
+    sink_.onClientData(flow.id, piece);
   }
+  delivered_.clear();
   releaseHeldServer(flow);
   if (flow.state == Established && flow.client->finished() && !flow.clientFinSent) {
     flow.clientFinSent = true;
@@ -256,15 +265,19 @@ void FlowTable::feedServer(Flow &flow, const TcpPacket &packet) {
   if (!delivered_.empty()) {
     if (flow.client->ackedUnseen() || !flow.heldServer.empty()) {
       // This answers client bytes still on their way to the capture: after them, not before.
-      flow.heldServer.insert(flow.heldServer.end(), delivered_.begin(), delivered_.end());
-      stats_.bufferedBytes += delivered_.size();
+      for (auto piece : delivered_)
+        flow.heldServer.insert(flow.heldServer.end(), piece.begin(), piece.end());
+      stats_.bufferedBytes += deliveredBytes();
       stats_.serverHeld++;
       if (flow.heldServer.size() > limits_.maxBufferedPerDirection)
         status = StreamReassembler::Status::Overflow;
     } else {
-      stats_.serverBytes += delivered_.size();
-      sink_.onServerData(flow.id, delivered_);
+      for (auto piece : delivered_) {
+        stats_.serverBytes += piece.size();
+        sink_.onServerData(flow.id, piece);
+      }
     }
+    delivered_.clear();
   }
   if (status == StreamReassembler::Status::OutOfWindow)
     stats_.outOfWindow++;

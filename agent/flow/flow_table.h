@@ -58,7 +58,9 @@ struct FlowLimits {
 
 class FlowTable {
 public:
-  FlowTable(const FlowLimits &limits, FlowSink &sink);
+  // `chunks`: where the reassemblers' in-order buffers take whole chunks (the worker's pool,
+  // shared with its replayer); without one the table has its own.
+  FlowTable(const FlowLimits &limits, FlowSink &sink, std::shared_ptr<ChunkPool> chunks = nullptr);
   ~FlowTable();
 
   void onPacket(const TcpPacket &packet, uint64_t nowNs);
@@ -152,9 +154,11 @@ private:
   FlowStats stats_;
   uint64_t look_ = 1; // the overload look under way: a flow's recentBytes count only in it
   FlowId nextId_ = 1;
+  std::shared_ptr<ChunkPool> chunks_;
   // What the last reassembler call made deliverable: in place in that reassembler (or the
-  // packet), read before the next call on it.
-  std::span<const uint8_t> delivered_;
+  // packet), read before the next call on it. Kept: its capacity is reused.
+  StreamReassembler::Pieces delivered_;
+  size_t deliveredBytes() const;
 };
 
 } // namespace shadowtap::flow

@@ -2,6 +2,7 @@
 #include "flow/stream_reassembler.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace shadowtap::flow {
 
@@ -15,13 +16,10 @@ size_t grownCapacity(const std::vector<uint8_t> &v, size_t n) {
   return v.size() + std::max(v.size(), n);
 }
 
-// An idle stream keeps at most this much of its in-order buffer's capacity.
-constexpr size_t kKeptCapacity = 64u << 10;
-
 } // namespace
 
-StreamReassembler::StreamReassembler(uint32_t isn, size_t maxMemory, bool gated)
-    : base_(isn + 1), gated_(gated), maxMemory_(maxMemory) {}
+StreamReassembler::StreamReassembler(uint32_t isn, size_t maxMemory, bool gated, std::shared_ptr<ChunkPool> pool)
+    : base_(isn + 1), gated_(gated), maxMemory_(maxMemory), ready_(std::move(pool)) {}
 
 int64_t StreamReassembler::offsetOf(uint32_t seq) const {
   uint32_t expected = base_ + static_cast<uint32_t>(contiguous_);
@@ -49,22 +47,24 @@ bool StreamReassembler::acceptsReset(uint32_t seq) const {
 
 StreamReassembler::Status StreamReassembler::onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin,
                                                        std::vector<uint8_t> &out) {
-  std::span<const uint8_t> delivered;
+  Pieces delivered;
   Status status = onSegment(seq, payload, fin, delivered);
-  out.insert(out.end(), delivered.begin(), delivered.end());
+  for (auto piece : delivered)
+    out.insert(out.end(), piece.begin(), piece.end());
   return status;
 }
 
 StreamReassembler::Status StreamReassembler::onAck(uint32_t ack, std::vector<uint8_t> &out) {
-  std::span<const uint8_t> delivered;
+  Pieces delivered;
   Status status = onAck(ack, delivered);
-  out.insert(out.end(), delivered.begin(), delivered.end());
+  for (auto piece : delivered)
+    out.insert(out.end(), piece.begin(), piece.end());
   return status;
 }
 
 StreamReassembler::Status StreamReassembler::onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin,
-                                                       std::span<const uint8_t> &delivered) {
-  delivered = {};
+                                                       Pieces &delivered) {
+  delivered.clear();
   compact();
   int64_t start = offsetOf(seq);
   int64_t end = start + static_cast<int64_t>(payload.size());
@@ -85,19 +85,19 @@ StreamReassembler::Status StreamReassembler::onSegment(uint32_t seq, std::span<c
     // The common case: in order, nothing waiting, and deliverable at once: no copy kept.
     bool deliverable = !gated_ || acked_ >= to;
     if (from == contiguous_ && pending_.empty() && delivered_ == contiguous_ && deliverable) {
-      delivered = bytes; // the segment's own bytes
+      delivered.push_back(bytes); // the segment's own bytes
       contiguous_ = delivered_ = to;
       return Status::Ok;
     }
     status = store(from, bytes);
   }
   absorbPending();
-  delivered = release();
+  release(delivered);
   return status;
 }
 
-StreamReassembler::Status StreamReassembler::onAck(uint32_t ack, std::span<const uint8_t> &delivered) {
-  delivered = {};
+StreamReassembler::Status StreamReassembler::onAck(uint32_t ack, Pieces &delivered) {
+  delivered.clear();
   compact();
   if (!gated_)
     return Status::Ok;
@@ -109,7 +109,7 @@ StreamReassembler::Status StreamReassembler::onAck(uint32_t ack, std::span<const
   // forged one). Forget it; bytes it made us drop now show as acknowledged but unseen (a hole).
   if (finOffset_ >= 0 && acked_ > static_cast<uint64_t>(finOffset_) + 1)
     finOffset_ = -1;
-  delivered = release();
+  release(delivered);
   return Status::Ok;
 }
 
@@ -128,7 +128,7 @@ StreamReassembler::Status StreamReassembler::store(uint64_t from, std::span<cons
     if (gapEnd > cursor) {
       auto piece = bytes.subspan(cursor - from, gapEnd - cursor);
       if (cursor == contiguous_) {
-        if (!append(ready_, piece))
+        if (!appendReady(piece))
           return Status::Overflow;
         contiguous_ = gapEnd;
       } else {
@@ -185,6 +185,15 @@ bool StreamReassembler::append(std::vector<uint8_t> &buffer, std::span<const uin
   return true;
 }
 
+// Within the bound, chunks included: the queue cuts its chunks to what the bound leaves.
+bool StreamReassembler::appendReady(std::span<const uint8_t> bytes) {
+  size_t others = memory_ - ready_.allocated();
+  if (others > maxMemory_ || !ready_.append(bytes, maxMemory_ - others))
+    return false;
+  memory_ = others + ready_.allocated();
+  return true;
+}
+
 void StreamReassembler::absorbPending() {
   while (!pending_.empty() && pending_.begin()->first <= contiguous_) {
     auto node = pending_.begin();
@@ -192,55 +201,41 @@ void StreamReassembler::absorbPending() {
     memory_ -= node->second.capacity() + kSegmentOverhead;
     pendingBytes_ -= node->second.size();
     if (end > contiguous_) {
-      auto skip = static_cast<std::ptrdiff_t>(contiguous_ - node->first);
-      memory_ -= ready_.capacity();
-      if (readyHead_ == ready_.size() && skip == 0) {
-        ready_.swap(node->second); // nothing waiting in ready_: take the segment's buffer as it is
-        readyHead_ = 0;
-      } else {
-        // Moving bytes from pending_ to ready_ must not raise the count: when vector's doubling
-        // would cross the bound, grow to the exact size (never more than the two buffers held).
-        auto n = node->second.size() - static_cast<size_t>(skip);
-        if (memory_ + grownCapacity(ready_, n) > maxMemory_)
-          ready_.reserve(ready_.size() + n);
-        ready_.insert(ready_.end(), node->second.begin() + skip, node->second.end());
-      }
-      memory_ += ready_.capacity();
+      auto skip = static_cast<size_t>(contiguous_ - node->first);
+      // Fits: the bound held with the run counted, and the run's capacity is no longer.
+      size_t others = memory_ - ready_.allocated();
+      auto run = std::span<const uint8_t>(node->second).subspan(skip);
+      if (others > maxMemory_ || !ready_.append(run, maxMemory_ - others))
+        ready_.append(run);
+      memory_ = others + ready_.allocated();
       contiguous_ = end;
     }
     pending_.erase(node);
   }
 }
 
-// Hands out what became deliverable, in place: the caller reads it before its next call, so the
-// buffer is compacted then (compact()), not now. One copy fewer per byte than copying it out
+// Hands out what became deliverable, in place: the caller reads it before its next call, so it
+// is dropped from ready_ then (compact()), not now. One copy fewer per byte than copying it out
 // (a line-rate upload's every byte went ready_ -> a scratch vector -> the replay).
-std::span<const uint8_t> StreamReassembler::release() {
+void StreamReassembler::release(Pieces &delivered) {
   uint64_t limit = gated_ ? std::min(contiguous_, acked_) : contiguous_;
   if (limit <= delivered_)
-    return {};
+    return;
   auto n = static_cast<size_t>(limit - delivered_);
-  std::span<const uint8_t> out(ready_.data() + readyHead_, n);
-  readyHead_ += n;
+  ready_.front(n, SIZE_MAX, delivered);
+  handedOut_ = n;
   delivered_ = limit;
-  return out;
 }
 
-// Keeps ready_ compact: drops what was delivered once it is half the buffer, and gives back a
-// large buffer once it is empty.
+// Drops what the last call handed out: its chunks go back to the pool (or stay as the queue's
+// spares, a few small ones), so an idle stream holds next to nothing.
 void StreamReassembler::compact() {
-  if (readyHead_ == ready_.size()) {
-    ready_.clear();
-    readyHead_ = 0;
-    if (ready_.capacity() > kKeptCapacity) {
-      memory_ -= ready_.capacity();
-      ready_.shrink_to_fit();
-      memory_ += ready_.capacity();
-    }
-  } else if (readyHead_ > ready_.size() / 2) {
-    ready_.erase(ready_.begin(), ready_.begin() + static_cast<std::ptrdiff_t>(readyHead_));
-    readyHead_ = 0;
-  }
+  if (handedOut_ == 0)
+    return;
+  size_t others = memory_ - ready_.allocated();
+  ready_.consume(handedOut_);
+  handedOut_ = 0;
+  memory_ = others + ready_.allocated();
 }
 
 } // namespace shadowtap::flow

@@ -16,9 +16,12 @@
 // are coalesced, so a flood of tiny segments costs what it really costs and hits the bound.
 #pragma once
 
+#include "common/byte_queue.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -38,19 +41,24 @@ public:
   // Largest distance ahead of the next expected byte that a segment (or an ACK) may point to.
   static constexpr uint64_t kMaxAhead = 1ull << 30;
 
+  // What a call made deliverable, in order: pieces of the segment itself or of the buffer.
+  using Pieces = std::vector<std::span<const uint8_t>>;
+
   // `isn`: the sequence number of the SYN (data starts at isn + 1). `maxMemory` bounds
-  // memoryBytes(). `gated`: deliver only what onAck() covers.
-  StreamReassembler(uint32_t isn, size_t maxMemory, bool gated = false);
+  // memoryBytes(). `gated`: deliver only what onAck() covers. `pool`: where the in-order buffer's
+  // whole chunks come from (the worker's, warm); without one, the heap.
+  StreamReassembler(uint32_t isn, size_t maxMemory, bool gated = false, std::shared_ptr<ChunkPool> pool = nullptr);
 
   // The bound may grow (never shrink) while the stream runs: the flow table follows the receiver's
   // advertised window, which is how far past a lost segment its sender may legitimately go.
   void raiseBound(size_t maxMemory) { maxMemory_ = std::max(maxMemory_, maxMemory); }
 
-  // Feeds one segment. `delivered`: the bytes that became deliverable, in order — the segment's
-  // own bytes or the reassembler's buffer, valid until the next call on this reassembler.
-  Status onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin, std::span<const uint8_t> &delivered);
+  // Feeds one segment. `delivered` (cleared first): the bytes that became deliverable, in order —
+  // the segment's own bytes or pieces of the reassembler's buffer, valid until the next call on
+  // this reassembler.
+  Status onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin, Pieces &delivered);
   // Gated streams: the receiver has everything before `ack`; `delivered` as for onSegment.
-  Status onAck(uint32_t ack, std::span<const uint8_t> &delivered);
+  Status onAck(uint32_t ack, Pieces &delivered);
   // The same, appending a copy of what became deliverable to `out` (tests, fuzzers).
   Status onSegment(uint32_t seq, std::span<const uint8_t> payload, bool fin, std::vector<uint8_t> &out);
   Status onAck(uint32_t ack, std::vector<uint8_t> &out);
@@ -80,12 +88,13 @@ private:
   int64_t offsetOf(uint32_t seq) const;
   uint64_t contiguousEnd() const; // contiguous_, plus one for a FIN right there (it takes a seq)
   Status store(uint64_t from, std::span<const uint8_t> bytes);
-  // Appends `bytes` to `buffer` (ready_ or a pending run) within the bound, counting its capacity
-  // in memory_; false, and nothing appended, if they cannot fit.
+  // Appends `bytes` to a pending run within the bound, counting its capacity in memory_; false,
+  // and nothing appended, if they cannot fit.
   bool append(std::vector<uint8_t> &buffer, std::span<const uint8_t> bytes);
-  void absorbPending(); // pending segments that became contiguous move to ready_
-  std::span<const uint8_t> release(); // what became deliverable, in place in ready_
-  void compact();                      // before a call changes ready_: what release() handed out is read
+  bool appendReady(std::span<const uint8_t> bytes); // the same for ready_
+  void absorbPending();              // pending segments that became contiguous move to ready_
+  void release(Pieces &delivered);   // what became deliverable, in place in ready_
+  void compact();                    // before a call changes ready_: what release() handed out is read
 
   uint32_t base_;           // sequence number of offset 0 (isn + 1)
   bool gated_;
@@ -96,8 +105,12 @@ private:
   size_t maxMemory_;
   size_t memory_ = 0;
   size_t pendingBytes_ = 0;
-  std::vector<uint8_t> ready_; // in order, not yet deliverable; starts at readyHead_
-  size_t readyHead_ = 0;
+  // In order, not yet delivered, after the handedOut_ bytes release() gave out (read by the caller
+  // before its next call). Chunks, not one vector: a line-rate stream's unacknowledged bytes
+  // grew it by doubling (each step a copy into fresh, faulting memory) and it was compacted by
+  // moving what stayed; chunks of the worker's pool are warm and never move.
+  ByteQueue ready_;
+  size_t handedOut_ = 0;
   std::map<uint64_t, std::vector<uint8_t>> pending_; // offset -> bytes; disjoint, not adjacent
 };
 

@@ -19,7 +19,7 @@ MirrorPipeline::MirrorPipeline(boost::asio::io_context &io, const flow::FlowLimi
                      ports.insert(port);
                    return ports;
                  }()),
-      flows_(limits, recording_), serverPayload_(limits.serverPayload) {}
+      flows_(limits, recording_, replayer_.chunkPool()), serverPayload_(limits.serverPayload) {}
 
 void MirrorPipeline::reconfigure(const flow::FlowLimits &limits, const replay::ReplayPlan &plan) {
   flows_.setLimits(limits);

@@ -28,6 +28,7 @@ public:
   void onFrame(const Frame &frame, uint64_t nowNs);
   void tick(uint64_t nowNs) {
     flows_.tick(nowNs);
+    replayer_.tick(nowNs);
     recording_.flush();
   }
   void addKernelDrops(uint64_t drops) { capture_.kernelDrops += drops; }

@@ -4,6 +4,7 @@
 // shadow's HTTP answers go.
 #pragma once
 
+#include "common/chunk_pool.h"
 #include "replay/exchange.h"
 #include "replay/replay_options.h"
 #include "replay/replay_stats.h"
@@ -11,6 +12,7 @@
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
+#include <memory>
 
 namespace shadowtap::replay {
 
@@ -23,6 +25,8 @@ struct ReplayContext {
   ReplayStats &stats; // backlogBytes: the budget all connections share
   ExchangeObserver *observer = nullptr;
   size_t nextSource = 0; // options.sources are taken in turn
+  // Whole chunks of every connection's backlog (ByteQueue): warm memory shared by the worker.
+  std::shared_ptr<ChunkPool> chunkPool = std::make_shared<ChunkPool>();
 };
 
 } // namespace shadowtap::replay

@@ -44,6 +44,11 @@ void Replayer::setPlan(const ReplayPlan &plan) {
 
 Replayer::~Replayer() { abortAll(); }
 
+void Replayer::tick(uint64_t nowNs) {
+  context_.chunkPool->trim(nowNs);
+  stats_.bufferBytes = context_.chunkPool->mappedBytes();
+}
+
 // The replay opens with the client's first byte (or FIN), not with its SYN: a half-open
 // connection (a SYN flood) costs a map entry, not a socket here and a connection at the shadow.
 // A pending flow keeps the route it started with: a reload meanwhile does not change where it goes

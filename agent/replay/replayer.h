@@ -60,6 +60,10 @@ public:
   size_t backlogBytes() const { return stats_.backlogBytes; }
   uint64_t connectionsRouted() const { return connectionsRouted_; } // connections given a route (not x copies)
   void abortAll(); // shutdown: RST every open replay connection
+  // Periodic (the worker's tick): gives back buffer memory no longer needed (ChunkPool::trim).
+  void tick(uint64_t nowNs);
+  // The worker's chunk pool: the backlogs' and (MirrorPipeline) the reassemblers' whole chunks.
+  const std::shared_ptr<ChunkPool> &chunkPool() const { return context_.chunkPool; }
 
 private:
   uint64_t connectionsRouted_ = 0;

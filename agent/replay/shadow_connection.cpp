@@ -47,7 +47,7 @@ uint64_t softwareTimestamp(msghdr &msg) {
 } // namespace
 
 ShadowConnection::ShadowConnection(ReplayContext &context, TargetState &target, bool http)
-    : context_(context), target_(target), socket_(context.io), timer_(context.io) {
+    : context_(context), target_(target), socket_(context.io), timer_(context.io), backlog_(context.chunkPool) {
   if (http)
     responses_ = std::make_unique<http::MessageFramer>(http::MessageKind::Response, static_cast<http::FramerListener &>(*this));
 }

@@ -34,7 +34,7 @@
 
 #include "compare/body_diff.h"
 #include "http/message_framer.h"
-#include "replay/byte_queue.h"
+#include "common/byte_queue.h"
 #include "replay/exchange.h"
 #include "replay/replay_context.h"
 #include "replay/target_state.h"

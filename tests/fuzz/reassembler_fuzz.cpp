@@ -40,10 +40,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint32_t isn;
   std::memcpy(&isn, data, 4);
   bool gated = data[4] & 1;
+  bool heap = data[4] & 2;
   data += 5;
   size -= 5;
   const auto &truth = stream();
-  StreamReassembler reassembler(isn, kMaxBuffered, gated);
+  // As the agent runs it: whole chunks from a pool shared by every stream (and every input here,
+  // so chunks come back used); the second bit takes the heap path instead.
+  static auto pool = std::make_shared<shadowtap::ChunkPool>();
+  StreamReassembler reassembler(isn, kMaxBuffered, gated, heap ? nullptr : pool);
   size_t acked = 0;
   std::vector<uint8_t> out;
   std::vector<bool> offered(kStreamLen, false);

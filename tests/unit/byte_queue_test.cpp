@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "replay/byte_queue.h"
+#include "common/byte_queue.h"
 
 #include <gtest/gtest.h>
 #include <string>
 
-namespace shadowtap::replay {
+namespace shadowtap {
 namespace {
 
 std::span<const uint8_t> bytesOf(const std::string &s) {
@@ -113,5 +113,32 @@ TEST(ByteQueue, AppendingNeverMovesBytesAlreadyHeld) {
   EXPECT_EQ(std::string(before[0].begin(), before[0].end()), pattern(1000));
 }
 
+// The reassembler's memory bound: a queue given a limit never owns more, cuts its last chunk to
+// what the limit leaves, and refuses (appending nothing) bytes that cannot fit.
+TEST(ByteQueue, AppendWithinALimitCutsChunksToFitAndRefusesWhatCannot) {
+  ByteQueue q;
+  std::string all = pattern(6000);
+  ASSERT_TRUE(q.append(bytesOf(all.substr(0, 5000)), 6000));
+  EXPECT_LE(q.allocated(), 6000u);
+  EXPECT_FALSE(q.append(bytesOf(all.substr(0, 1001)), 6000)); // 6001 > 6000
+  EXPECT_EQ(q.size(), 5000u);                                  // nothing appended
+  ASSERT_TRUE(q.append(bytesOf(all.substr(5000, 1000)), 6000)); // exactly the limit
+  EXPECT_EQ(q.allocated(), 6000u);
+  EXPECT_EQ(joined(q.front(6000, 64)), all);
+  // Released into spares, the same bytes fit again without allocating past the limit.
+  q.consume(6000);
+  ASSERT_TRUE(q.append(bytesOf(all), 6000));
+  EXPECT_LE(q.allocated(), 6000u);
+  EXPECT_EQ(joined(q.front(6000, 64)), all);
+
+  // With a pool: a whole chunk is taken only if it fits under the limit.
+  auto pool = std::make_shared<ChunkPool>();
+  ByteQueue pooled(pool);
+  std::string big = pattern(3 * ByteQueue::kChunkBytes);
+  ASSERT_TRUE(pooled.append(bytesOf(big), 3 * ByteQueue::kChunkBytes + 100));
+  EXPECT_LE(pooled.allocated(), 3 * ByteQueue::kChunkBytes + 100);
+  EXPECT_EQ(joined(pooled.front(big.size(), 64)), big);
+}
+
 } // namespace
-} // namespace shadowtap::replay
+} // namespace shadowtap

@@ -318,29 +318,43 @@ TEST(Reassembler, ARunPastALostSegmentGrowsUpToTheBoundNotToHalfOfIt) {
 }
 
 // What a call makes deliverable is handed out in place, not copied: the segment's own bytes when
-// they are deliverable at once, else the reassembler's buffer, intact until the next call.
+// they are deliverable at once, else pieces of the reassembler's buffer (whole chunks of the
+// worker's pool), intact until the next call, which gives the chunks back to the pool.
 TEST(Reassembler, DeliversInPlaceAndKeepsItUntilTheNextCall) {
   auto data = makeStream(200000, 9);
   std::span<const uint8_t> all(data);
-  std::span<const uint8_t> delivered;
+  StreamReassembler::Pieces delivered;
+  auto joined = [&] {
+    std::vector<uint8_t> out;
+    for (auto piece : delivered)
+      out.insert(out.end(), piece.begin(), piece.end());
+    return out;
+  };
 
   StreamReassembler open(100, 1u << 20); // not gated, in order: the segment itself
   ASSERT_EQ(open.onSegment(101, all.first(1000), false, delivered), StreamReassembler::Status::Ok);
-  EXPECT_EQ(delivered.data(), data.data());
-  EXPECT_EQ(delivered.size(), 1000u);
+  ASSERT_EQ(delivered.size(), 1u);
+  EXPECT_EQ(delivered[0].data(), data.data());
+  EXPECT_EQ(delivered[0].size(), 1000u);
 
-  StreamReassembler gated(100, 1u << 20, /*gated=*/true); // held until acknowledged
+  auto pool = std::make_shared<shadowtap::ChunkPool>();
+  StreamReassembler gated(100, 1u << 20, /*gated=*/true, pool); // held until acknowledged
   ASSERT_EQ(gated.onSegment(101, all.first(150000), false, delivered), StreamReassembler::Status::Ok);
   EXPECT_TRUE(delivered.empty());
+  EXPECT_GE(pool->inUseBytes(), 2 * shadowtap::ChunkPool::kChunkBytes); // whole chunks from the pool
   ASSERT_EQ(gated.onAck(101 + 150000, delivered), StreamReassembler::Status::Ok);
-  ASSERT_EQ(delivered.size(), 150000u);
-  EXPECT_NE(delivered.data(), data.data()); // from the reassembler's buffer
-  EXPECT_TRUE(std::equal(delivered.begin(), delivered.end(), data.begin()));
+  EXPECT_EQ(delivered.size(), 3u); // 150,000 bytes in 64 KiB chunks
+  for (auto piece : delivered)
+    EXPECT_FALSE(piece.data() >= data.data() && piece.data() < data.data() + data.size()); // the buffer's
+  EXPECT_EQ(joined(), std::vector<uint8_t>(data.begin(), data.begin() + 150000));
   size_t held = gated.memoryBytes();
-  EXPECT_GE(held, 150000u); // not compacted yet: the caller may still be reading it
-  // The next call compacts (the large, now empty buffer is given back) and delivers the rest.
+  EXPECT_GE(held, 150000u); // not dropped yet: the caller may still be reading it
+  // The next call drops it (the chunks go back to the pool) and delivers the rest.
   ASSERT_EQ(gated.onSegment(101 + 150000, all.subspan(150000), false, delivered), StreamReassembler::Status::Ok);
   EXPECT_LT(gated.memoryBytes(), held);
   ASSERT_EQ(gated.onAck(101 + 200000, delivered), StreamReassembler::Status::Ok);
-  EXPECT_TRUE(std::equal(delivered.begin(), delivered.end(), data.begin() + 150000, data.end()));
+  EXPECT_EQ(joined(), std::vector<uint8_t>(data.begin() + 150000, data.end()));
+  ASSERT_EQ(gated.onAck(101 + 200000, delivered), StreamReassembler::Status::Ok); // nothing new
+  EXPECT_TRUE(delivered.empty());
+  EXPECT_EQ(pool->inUseBytes(), 0u); // an idle stream holds no chunk of the pool
 }

@@ -45,7 +45,7 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
                "server_reset", "broken", "broken_overflow", "broken_truncated", "broken_capture_loss", "evicted",
                "idle_timeout", "shutdown", "shed_inflight", "midstream_skipped", "unacked", "rst_ignored", "out_of_window_segments",
                "server_streams_lost", "server_segments_held", "client_bytes", "server_bytes", "buffered_bytes"}));
-  EXPECT_EQ(keys(json["replay"]), (V{"backlog_bytes", "targets"}));
+  EXPECT_EQ(keys(json["replay"]), (V{"backlog_bytes", "buffer_bytes", "targets"}));
   EXPECT_EQ(keys(json["replay"]["targets"][0]),
             (V{"target", "routed", "opened", "active", "completed", "unconfirmed", "aborted", "shed_backlog", "shed_stalled",
                "shed_no_socket", "shed_backoff", "shed_limit", "skipped_empty", "pending", "concurrency_limit", "connect_failed",
