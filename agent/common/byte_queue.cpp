@@ -27,7 +27,7 @@ ByteQueue::Chunk ByteQueue::newChunk(size_t need, size_t limit) {
   size_t capacity = std::bit_ceil(std::clamp(need, kFirstChunkBytes, kChunkBytes));
   if (!chunks_.empty())
     capacity = std::max(capacity, std::min(2 * chunks_.back().buffer.capacity, kChunkBytes));
-  else if (lastCapacity_ == kChunkBytes)
+  else if (grewToWholeChunks_)
     capacity = kChunkBytes; // a stream that emptied: its next burst is in whole chunks again
   size_t headroom = limit > allocated_ ? limit - allocated_ : 0;
   Chunk chunk;
@@ -74,17 +74,19 @@ void ByteQueue::release(Chunk &&chunk) {
 void ByteQueue::append(std::span<const uint8_t> bytes) { append(bytes, SIZE_MAX); }
 
 bool ByteQueue::append(std::span<const uint8_t> bytes, size_t limit) {
-  // Room: the newest chunk's free end, the spares, and what may still be allocated.
-  size_t room = chunks_.empty() ? 0 : chunks_.back().buffer.capacity - chunks_.back().end;
-  for (const Buffer &spare : spare_)
-    room += spare.capacity;
-  if (limit != SIZE_MAX && bytes.size() > room + (limit > allocated_ ? limit - allocated_ : 0))
-    return false;
+  if (limit != SIZE_MAX) {
+    // Room: the newest chunk's free end, the spares, and what may still be allocated.
+    size_t room = chunks_.empty() ? 0 : chunks_.back().buffer.capacity - chunks_.back().end;
+    for (const Buffer &spare : spare_)
+      room += spare.capacity;
+    if (bytes.size() > room + (limit > allocated_ ? limit - allocated_ : 0))
+      return false;
+  }
   size_ += bytes.size();
   while (!bytes.empty()) {
     if (chunks_.empty() || chunks_.back().end == chunks_.back().buffer.capacity) {
       chunks_.push_back(newChunk(bytes.size(), limit));
-      lastCapacity_ = chunks_.back().buffer.capacity;
+      grewToWholeChunks_ = chunks_.back().buffer.capacity == kChunkBytes;
     }
     Chunk &back = chunks_.back();
     size_t n = std::min(bytes.size(), back.buffer.capacity - back.end);

@@ -83,7 +83,7 @@ private:
   std::vector<Buffer> spare_;
   size_t size_ = 0;
   size_t allocated_ = 0;
-  size_t lastCapacity_ = 0; // of the newest chunk, remembered while the queue is empty
+  bool grewToWholeChunks_ = false; // its newest chunk was whole: remembered while the queue is empty
 };
 
 } // namespace shadowtap

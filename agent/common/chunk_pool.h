@@ -8,10 +8,10 @@
 // at each doubling). A new page costs 22 us here on its first write, and still 15 us on its first
 // access when mapped ahead with MAP_POPULATE (shadow page tables, common/touch_pages.h), against
 // 0.05 us once used (bench/first_touch.sh, 2026-12-06): a worker growing buffers into new memory
-// moves ~170 MB/s, a quarter of a 5 Gbit/s stream. A
-// profile of the worker while such a stream was shed (`perf record -g`, bench/bulk.sh's paced row)
-// had 9 % of its CPU in page faults under memmove, and the reassembler's buffer was compacted by
-// moving what stayed; both are gone from the profile with the pool.
+// moves ~170 MB/s, a quarter of a 5 Gbit/s stream. A profile of the worker while such a stream was
+// shed (`perf record -g`, bench/bulk.sh's paced row) had 9 % of its CPU in page faults under
+// memmove, and the reassembler's buffer was compacted by moving what stayed; both are gone from
+// the profile with the pool.
 //
 // One pool per worker (single-threaded, no locks), shared by its flow table and its replayer. A
 // slab is mapped with MAP_POPULATE (one call instead of 512 faults). Slabs stay mapped while

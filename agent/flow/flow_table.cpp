@@ -243,7 +243,6 @@ void FlowTable::deliverClient(Flow &flow) {
     stats_.clientBytes += piece.size();
     sink_.onClientData(flow.id, piece);
   }
-  delivered_.clear();
   releaseHeldServer(flow);
   if (flow.state == Established && flow.client->finished() && !flow.clientFinSent) {
     flow.clientFinSent = true;
@@ -277,7 +276,6 @@ void FlowTable::feedServer(Flow &flow, const TcpPacket &packet) {
         sink_.onServerData(flow.id, piece);
       }
     }
-    delivered_.clear();
   }
   if (status == StreamReassembler::Status::OutOfWindow)
     stats_.outOfWindow++;

@@ -187,11 +187,9 @@ bool StreamReassembler::append(std::vector<uint8_t> &buffer, std::span<const uin
 
 // Within the bound, chunks included: the queue cuts its chunks to what the bound leaves.
 bool StreamReassembler::appendReady(std::span<const uint8_t> bytes) {
-  size_t others = memory_ - ready_.allocated();
-  if (others > maxMemory_ || !ready_.append(bytes, maxMemory_ - others))
-    return false;
-  memory_ = others + ready_.allocated();
-  return true;
+  bool fits = false;
+  recountReady([&](size_t others) { fits = others <= maxMemory_ && ready_.append(bytes, maxMemory_ - others); });
+  return fits;
 }
 
 void StreamReassembler::absorbPending() {
@@ -203,11 +201,9 @@ void StreamReassembler::absorbPending() {
     if (end > contiguous_) {
       auto skip = static_cast<size_t>(contiguous_ - node->first);
       // Fits: the bound held with the run counted, and the run's capacity is no longer.
-      size_t others = memory_ - ready_.allocated();
       auto run = std::span<const uint8_t>(node->second).subspan(skip);
-      if (others > maxMemory_ || !ready_.append(run, maxMemory_ - others))
-        ready_.append(run);
-      memory_ = others + ready_.allocated();
+      if (!appendReady(run))
+        recountReady([&](size_t) { ready_.append(run); }); // never an in-order byte dropped
       contiguous_ = end;
     }
     pending_.erase(node);
@@ -232,10 +228,8 @@ void StreamReassembler::release(Pieces &delivered) {
 void StreamReassembler::compact() {
   if (handedOut_ == 0)
     return;
-  size_t others = memory_ - ready_.allocated();
-  ready_.consume(handedOut_);
+  recountReady([&](size_t) { ready_.consume(handedOut_); });
   handedOut_ = 0;
-  memory_ = others + ready_.allocated();
 }
 
 } // namespace shadowtap::flow

@@ -92,6 +92,12 @@ private:
   // and nothing appended, if they cannot fit.
   bool append(std::vector<uint8_t> &buffer, std::span<const uint8_t> bytes);
   bool appendReady(std::span<const uint8_t> bytes); // the same for ready_
+  // Runs `change(memory held by everything but ready_)` on ready_ and counts ready_ again.
+  template <typename Change> void recountReady(const Change &change) {
+    size_t others = memory_ - ready_.allocated();
+    change(others);
+    memory_ = others + ready_.allocated();
+  }
   void absorbPending();              // pending segments that became contiguous move to ready_
   void release(Pieces &delivered);   // what became deliverable, in place in ready_
   void compact();                    // before a call changes ready_: what release() handed out is read
