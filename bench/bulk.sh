@@ -63,17 +63,19 @@ upload() {
 }
 
 # row PLACEMENT N [IPERF_ARGS...]: a no-tap run, then a tap run of the same upload; one table row.
+# ROW_ARGS: flags for this row's agent (after AGENT_ARGS), named in the row; ROW_ID: tells repeated
+# rows apart.
 ROWS=""
 row() {
   local placement="$1" n="$2"
   shift 2
-  local id="$placement.$n${1:+.paced}" label="$n${*:+ ($*)}"
+  local id="$placement.$n${1:+.paced}${ROW_ID:+.$ROW_ID}" label="$n${*:+ ($*)}${ROW_ARGS:+, $ROW_ARGS}"
   place_load "$placement"
   upload "notap.$id" "$n" "$placement" "$@"
   local base
   base=$(cat "$H_TMP/notap.$id.gbps")
   # shellcheck disable=SC2086 # AGENT_ARGS: extra flags, word-split on purpose
-  agent_start --iface "$SRV_IF" --port "$IPERF_PORT" --percent 100 --shadow "$SHD4:$SHADOW_PORT" --log-level "${AGENT_LOG_LEVEL:-warn}" ${AGENT_ARGS:-}
+  agent_start --iface "$SRV_IF" --port "$IPERF_PORT" --percent 100 --shadow "$SHD4:$SHADOW_PORT" --log-level "${AGENT_LOG_LEVEL:-warn}" ${AGENT_ARGS:-} ${ROW_ARGS:-}
   [ "$placement" != own-core ] || taskset -a -p -c 1 "$AGENT_PID" >/dev/null
   local before c0 c1 after
   before=$(sink_bytes)
@@ -105,6 +107,10 @@ row() {
   perGB=$(awk -v c="$cpu" -v b="$primary" 'BEGIN { printf "%.3f", b ? c * 1e9 / b : 0 }')
   # How each of the run's connections ended in the agent (iperf3's control connection included).
   conns=$(jget "$H_TMP/status.$id.json" '"%d: %d taken whole, %d shed in flight, %d shed at SYN, %d broken (capture loss %d, buffer limits %d), %d lost in capture" % (j["counters"]["flow_admitted"] + j["counters"]["shed_overload"], j["pipeline"]["replay"]["targets"][0]["completed"], j["pipeline"]["flows"]["shed_inflight"], j["counters"]["shed_overload"], j["pipeline"]["flows"]["broken"], j["pipeline"]["flows"]["broken_capture_loss"], j["pipeline"]["flows"]["broken_overflow"], j["ledger"][0]["unexplained"])')
+  # What the shadow did not get whole, by reason: the wire-to-shadow ledger (status --json), as
+  # bench/churn.sh reads it (shed_backlog: a replay given up whole because the shadow read slower
+  # than the stream came, past its backlog budget).
+  conns+="; not taken whole: $(jget "$H_TMP/status.$id.json" '" ".join(["shed_overload=%d" % j["counters"]["shed_overload"]] * (j["counters"]["shed_overload"] > 0) + ["%s=%d" % ("lost_in_capture" if r["stage"] == "followed by the agent" else "unexplained", r["unexplained"]) for r in j["ledger"] if r["unexplained"]] + ["%s=%d" % (k, v) for r in j["ledger"] for k, v in r["short"].items() if v]) or "none"')"
   # The primary's own losses (before the tap, they are holes the agent must wait out too).
   conns+="; the primary retransmitted $(cat "$H_TMP/tap.$id.retrans") segments"
   broken=$(jget "$H_TMP/status.$id.json" 'j["pipeline"]["flows"]["broken"]')
@@ -122,8 +128,15 @@ for placement in ${PLACEMENTS:-shared own-core}; do
     row "$placement" "$n"
   done
 done
-# What one stream the agent takes whole looks like, with its own core.
-row own-core 1 -b "${PACED_RATE:-5G}"
+# What one stream the agent takes whole looks like, with its own core: PACED_RUNS runs with the
+# default capture ring, then as many with a ring of PACED_RING_MB (--capture-buffer-mb), which rides
+# out four times the burst or stall.
+for i in $(seq "${PACED_RUNS:-3}"); do
+  ROW_ID=$i row own-core 1 -b "${PACED_RATE:-5G}"
+done
+for i in $(seq "${PACED_RUNS:-3}"); do
+  ROW_ID=$i ROW_ARGS="--capture-buffer-mb ${PACED_RING_MB:-256}" row own-core 1 -b "${PACED_RATE:-5G}"
+done
 
 if [ -n "$DOC" ]; then
   section="<!-- bulk:begin -->
@@ -146,8 +159,10 @@ Targets: no stream broken by capture loss (each replayed whole, or refused at ad
 shed at SYN), ≥ 99 % of the bytes when a core is free for the agent — on this 2-CPU VM iperf3's client
 and server already use both.
 
-One run per row. The own-core rows vary from run to run on this shared VM; repeated runs of one row
-are in docs/architecture.md, \"Capture path, measured\".
+One run per row; the paced stream ${PACED_RUNS:-3} times with the default 64 MiB capture ring and
+${PACED_RUNS:-3} times with \`--capture-buffer-mb ${PACED_RING_MB:-256}\`. The own-core rows vary from run to run on
+this shared VM; more repeated runs are in docs/architecture.md, \"Capture path, measured\" and
+\"Capture ring sizing\".
 <!-- bulk:end -->"
   bench_doc_section bulk "$section"
 fi

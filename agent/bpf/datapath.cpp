@@ -47,8 +47,9 @@ Datapath::Datapath(const Settings &settings) : pinDir_(settings.pinDir), xdp_(se
   if (attachable && xdp_ && !kernelHasKfunc("bpf_cast_to_kern_ctx"))
     throw Error("--mode xdp needs Linux 6.3 or later (the kfunc bpf_cast_to_kern_ctx, which gives the egress copies "
                 "the kernel's checksum state); use --mode tc on this kernel");
-  if (!xdp_) // only XDP mode reads the ring: a 1-page ring keeps the map valid and small
-    bpf_map__set_max_entries(skel_->maps.st_ring, 4096);
+  // Only XDP mode reads the ring: a 1-page ring keeps the map valid and small. (Maps shared with
+  // another datapath take the owner's size below.)
+  bpf_map__set_max_entries(skel_->maps.st_ring, xdp_ ? static_cast<uint32_t>(settings.ringBytes) : 4096);
 
   if (const Datapath *owner = settings.shareMapsWith) {
     std::pair<bpf_map *, bpf_map *> shared[] = {{skel_->maps.st_rules, owner->skel_->maps.st_rules},

@@ -29,6 +29,7 @@ public:
     // Loads no attachable program, only the maps and the capture fan-out filter: the agent's
     // shared maps, alive while interfaces come and go (tap/tap_set.h).
     bool mapsOnly = false;
+    uint64_t ringBytes = ST_RING_BYTES; // XDP mode: the ring buffer's size (a power of two, pages)
   };
 
   explicit Datapath(const Settings &settings); // opens and configures; throws Error

@@ -137,6 +137,9 @@ po::options_description runFlags() {
                                                                "turn, each adds a port range towards a shadow)")
       ("workers", po::value<unsigned>(), "packet-path threads, each owning a shard of the connections (default: one "
                                          "per two CPUs)")
+      ("capture-buffer-mb", po::value<uint64_t>(), "each worker's capture buffer, MiB: how long a burst or stall it "
+                                                   "rides out (tc: 8-4096, default 64; xdp: a power of two up to 1024, "
+                                                   "default 8)")
       ("gap-timeout-ms", po::value<uint64_t>(), "a sequence hole not filled within this breaks the flow (default 2000)")
       ("flow-buffer-mb", po::value<uint64_t>(), "out-of-order bytes buffered in total, MiB (default 256)")
       ("replay-buffer-mb", po::value<uint64_t>(), "bytes waiting for slow shadows in total, MiB (default 256)")
@@ -244,6 +247,8 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
     o.flowLimits.gapTimeoutNs = inRange("gap-timeout-ms", 1, 600000) * 1000000ull;
   if (given(vm, "flow-buffer-mb"))
     o.flowLimits.maxBufferedTotal = static_cast<size_t>(inRange("flow-buffer-mb", 1, 65536)) << 20;
+  if (given(vm, "capture-buffer-mb")) // the range depends on the mode: validate() checks it
+    o.captureBufferMb = static_cast<uint32_t>(std::min<uint64_t>(vm["capture-buffer-mb"].as<uint64_t>(), UINT32_MAX));
   if (given(vm, "replay-buffer-mb"))
     o.replayBacklogBytes = static_cast<size_t>(inRange("replay-buffer-mb", 1, 65536)) << 20;
   if (o.iface.empty() && o.ifaceFromAddress)

@@ -430,7 +430,8 @@ RunOptions loadConfigFile(const std::string &path) {
       o.excludes.push_back(r.parsed(ex[i], "excludeClients[" + std::to_string(i) + "]", parseCidr));
   }
   if (auto limits = root["limits"]) {
-    r.onlyKeys(limits, "limits", {"maxFlows", "gapTimeoutMs", "flowBufferMb", "replayBufferMb", "maxReplayConns"});
+    r.onlyKeys(limits, "limits", {"maxFlows", "gapTimeoutMs", "flowBufferMb", "replayBufferMb", "maxReplayConns",
+                                   "captureBufferMb"});
     if (limits["maxReplayConns"])
       o.maxReplayConns = r.number(limits["maxReplayConns"], "limits.maxReplayConns", 1, 10'000'000);
     if (limits["maxFlows"])
@@ -439,6 +440,9 @@ RunOptions loadConfigFile(const std::string &path) {
       o.flowLimits.gapTimeoutNs = r.number(limits["gapTimeoutMs"], "limits.gapTimeoutMs", 1, 600000) * 1000000ull;
     if (limits["flowBufferMb"])
       o.flowLimits.maxBufferedTotal = r.number(limits["flowBufferMb"], "limits.flowBufferMb", 1, 65536) << 20;
+    if (limits["captureBufferMb"]) // the range depends on the mode: validate() checks it
+      o.captureBufferMb = static_cast<uint32_t>(
+          r.number(limits["captureBufferMb"], "limits.captureBufferMb", 1, RunOptions::kMaxCaptureBufferMbTc));
     if (limits["replayBufferMb"])
       o.replayBacklogBytes = r.number(limits["replayBufferMb"], "limits.replayBufferMb", 1, 65536) << 20;
   }

@@ -87,6 +87,17 @@ struct RunOptions {
   std::string metricsAddr = "127.0.0.1:9477"; // /metrics and /healthz; "off" disables
   bool replaceStale = false; // a tap left by an agent that no longer runs is removed, not refused
   unsigned workers = 0;      // --workers: packet-path threads, each owning a shard of the flows; 0: auto
+  // --capture-buffer-mb: each worker's capture buffer (tc: its TPACKET_V3 ring; xdp: the BPF ring
+  // buffer), MiB. What it holds is how long a burst or a stall the worker
+  // rides out before admission pauses and connections are shed: 64 MiB is ~100 ms of a 5 Gbit/s
+  // upload (docs/architecture.md, "Capture ring sizing"). Unset: the mode's default.
+  std::optional<uint32_t> captureBufferMb;
+  static constexpr uint32_t kDefaultCaptureBufferMbTc = 64, kMaxCaptureBufferMbTc = 4096, kMinCaptureBufferMbTc = 8;
+  static constexpr uint32_t kDefaultCaptureBufferMbXdp = ST_RING_BYTES >> 20, kMaxCaptureBufferMbXdp = 1024;
+  uint64_t captureBufferBytes() const {
+    uint32_t mb = captureBufferMb.value_or(mode == Mode::Xdp ? kDefaultCaptureBufferMbXdp : kDefaultCaptureBufferMbTc);
+    return uint64_t{mb} << 20;
+  }
   // --record DIR: every mirrored connection's reassembled client stream written down
   // (record/record_format.h), with or without shadows; at most recordMaxBytes on disk in total.
   std::optional<std::string> recordDir;

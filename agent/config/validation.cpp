@@ -56,6 +56,24 @@ void validateServices(const std::vector<ServiceRule> &services) {
   }
 }
 
+// The capture buffer's range is the mode's: a TPACKET_V3 ring of 128 KiB blocks (8 to a MiB; below 8
+// MiB it rides out too short a stall), or a BPF ring buffer, whose size the kernel wants a power of two.
+static void validateCaptureBuffer(const RunOptions &options) {
+  if (!options.captureBufferMb)
+    return;
+  uint32_t mb = *options.captureBufferMb;
+  if (options.mirrorVxlan)
+    throw UsageError("--capture-buffer-mb sizes this node's capture; with --mirror-vxlan the collector captures");
+  if (options.mode == Mode::Xdp) {
+    if (mb == 0 || mb > RunOptions::kMaxCaptureBufferMbXdp || (mb & (mb - 1)))
+      throw UsageError("invalid --capture-buffer-mb: in xdp mode a power of two up to " +
+                       std::to_string(RunOptions::kMaxCaptureBufferMbXdp) + " (a BPF ring buffer's size)");
+  } else if (mb < RunOptions::kMinCaptureBufferMbTc || mb > RunOptions::kMaxCaptureBufferMbTc) {
+    throw UsageError("invalid --capture-buffer-mb: expected " + std::to_string(RunOptions::kMinCaptureBufferMbTc) +
+                     " to " + std::to_string(RunOptions::kMaxCaptureBufferMbTc));
+  }
+}
+
 void validateAllButIface(const RunOptions &options) {
   validateServices(options.services);
   if (options.mirrorIface) {
@@ -76,6 +94,7 @@ void validateAllButIface(const RunOptions &options) {
   }
   if (options.snaplen < 64 || options.snaplen > ST_MAX_SNAPLEN)
     throw UsageError("invalid --snaplen: expected 64 to " + std::to_string(ST_MAX_SNAPLEN));
+  validateCaptureBuffer(options);
   if (options.pcapPath && options.mode != Mode::Xdp)
     throw UsageError("--pcap works in --mode xdp (in tc mode, capture the mirror interface instead)");
   if (options.recordDir && options.recordDir->empty())

@@ -132,6 +132,9 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
     shared = std::make_shared<const replay::ReplayPlan>(*plan);
   std::string rx = taps_.mirror().rxName();
   PacketRing::Options ringOptions;
+  ringOptions.blockCount = static_cast<uint32_t>(options_.captureBufferBytes() / ringOptions.blockSize);
+  spdlog::info("capture buffer: {} MiB per worker ({})", options_.captureBufferBytes() >> 20,
+               xdp ? "the BPF ring buffer, shared: xdp mode reads it with one worker" : "a TPACKET_V3 ring each");
   if (!xdp && count > 1)
     ringOptions.fanoutProg = taps_.shared().fanoutFd(); // by inner connection: tunnels too
   if (!xdp)
@@ -272,8 +275,9 @@ void Agent::applyReload(PlanResolver::Result result) {
     if (next.interfacePatterns() != options_.interfacePatterns() || next.mode != options_.mode || next.mirrorIface != options_.mirrorIface ||
         !sameVxlan(next) || next.snaplen != options_.snaplen || next.metricsAddr != options_.metricsAddr ||
         next.workers != options_.workers || next.recordDir != options_.recordDir ||
-        next.recordMaxBytes != options_.recordMaxBytes)
-      throw Error("interfaces, mode, mirror interface or VXLAN mirror, snaplen, metrics address, workers and the recording cannot "
+        next.recordMaxBytes != options_.recordMaxBytes || next.captureBufferBytes() != options_.captureBufferBytes())
+      throw Error("interfaces, mode, mirror interface or VXLAN mirror, snaplen, metrics address, workers, the capture "
+                  "buffer and the recording cannot "
                   "change on reload: restart the agent");
     setLogLevel(next.logLevel);
     taps_.applyRules(next);

@@ -36,6 +36,7 @@ TapSet::TapSet(const RunOptions &options, const std::string &bpffs)
   Datapath::Settings settings;
   settings.mode = options.mode;
   settings.mapsOnly = true;
+  settings.ringBytes = options.captureBufferBytes();
   shared_ = std::make_unique<Datapath>(settings);
   shared_->load();
   sharedMaps_ = std::make_unique<TapMaps>(shared_->mapFds());

@@ -7,6 +7,8 @@
 #   1. --percent 100 over IPv4 and IPv6: every connection in the pcap, whole, both directions;
 #      the pcap holds exactly the frames the ring_sent counter counted (nothing lost in between).
 #   2. --percent 30, 1000 connections: complete connections within 5 sigma of 300, all whole.
+# The ring buffer the agent reads, as the kernel reports it (its fds' fdinfo): 8 MiB by default
+# (1), --capture-buffer-mb 16 in 2.
 # The pcap is read only after SIGTERM: the agent drains the ring and closes the file on exit.
 # Usage: xdp_test.sh PATH_TO_SHADOWTAP
 set -euo pipefail
@@ -18,11 +20,15 @@ PORT=18090
 e2e_make_pair
 e2e_start_server "$PORT"
 
-# xdp_run NAME PERCENT: runs the agent in xdp mode writing $H_TMP/NAME.pcap.
+# xdp_run NAME PERCENT RING_MB [AGENT_ARGS...]: runs the agent in xdp mode writing $H_TMP/NAME.pcap;
+# its ring buffer must be RING_MB MiB.
 xdp_run() {
-  agent_start --iface "$SRV_IF" --port "$PORT" --percent "$2" --mode xdp --pcap "$H_TMP/$1.pcap"
-  status_json "$SRV_IF" "$H_TMP/$1.s0.json"
-  assert_eq "mode in status" xdp "$(jget "$H_TMP/$1.s0.json" 'j["mode"]')"
+  local name="$1" percent="$2" ring="$3"
+  shift 3
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent "$percent" --mode xdp --pcap "$H_TMP/$name.pcap" "$@"
+  assert_eq "$name: the BPF ring buffers the agent holds, bytes" $((ring << 20)) "$(agent_ringbufs | tr '\n' ' ' | sed 's/ $//')"
+  status_json "$SRV_IF" "$H_TMP/$name.s0.json"
+  assert_eq "mode in status" xdp "$(jget "$H_TMP/$name.s0.json" 'j["mode"]')"
   ip -n "$NS_SRV" link show dev "$SRV_IF" | grep -q xdp || fail "no XDP program on $SRV_IF in xdp mode"
 }
 
@@ -43,7 +49,7 @@ xdp_stop() {
 }
 
 # --- 1. 100 %, IPv4 and IPv6 ----------------------------------------------------------------------
-xdp_run full 100
+xdp_run full 100 8
 e2e_client "$H_TMP/c1.json" --host "$SRV4" --port "$PORT" --bind "$CLI4" --count 200
 e2e_client "$H_TMP/c2.json" --host "$SRV6" --port "$PORT" --bind "$CLI6" --count 100
 xdp_stop full
@@ -55,7 +61,7 @@ assert_eq "IPv6 connections in the pcap" 100 "$(jget "$H_TMP/full.json" 'j["by_c
 
 # --- 2. 30 % --------------------------------------------------------------------------------------
 N=1000
-xdp_run sampled 30
+xdp_run sampled 30 16 --capture-buffer-mb 16
 e2e_client "$H_TMP/c3.json" --host "$SRV4" --port "$PORT" --bind "$CLI4" --count "$N"
 xdp_stop sampled
 read -r lo hi < <(binomial_bounds "$N" 30)

@@ -184,6 +184,23 @@ counter() { jget "$1" "j['counters']['$2']"; }
 # agent_capeff: the running agent's effective capabilities (a number).
 agent_capeff() { echo $((16#$(awk '/^CapEff/ {print $2}' "/proc/$AGENT_PID/status"))); }
 
+# The running agent's capture buffers as the kernel sees them, in bytes, one per line:
+# agent_packet_rings: its memory-mapped AF_PACKET rings (mappings of a socket in /proc/PID/maps);
+# agent_ringbufs: the BPF ring buffers it holds open (map_type 27 in the fds' fdinfo).
+agent_packet_rings() {
+  local range rest
+  while read -r range _ _ _ _ rest; do
+    [[ "$rest" == socket:* ]] && echo $((16#${range#*-} - 16#${range%-*}))
+  done <"/proc/$AGENT_PID/maps"
+  return 0
+}
+agent_ringbufs() {
+  local info
+  for info in /proc/"$AGENT_PID"/fdinfo/*; do
+    awk '/^map_type:/ { t = $2 } /^max_entries:/ { n = $2 } END { if (t == 27) print n }' "$info" 2>/dev/null || true
+  done | sort -u
+}
+
 # agent_wait_idle SECONDS: waits (bounded) until status shows no active flow and no active
 # replay on any target; the last status is left in $H_TMP/idle.json. The agent publishes its
 # pipeline stats once a second: the first 1.1 s are always waited, so a stale file from before

@@ -342,6 +342,25 @@ TEST(RunFlags, BodyComparisonFlags) {
             std::string::npos);
 }
 
+TEST(RunFlags, CaptureBufferIsPerModeAndChecked) {
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80"}).captureBufferBytes(), uint64_t{64} << 20);
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80", "--mode", "xdp"}).captureBufferBytes(), uint64_t{ST_RING_BYTES});
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80", "--capture-buffer-mb", "256"}).captureBufferBytes(),
+            uint64_t{256} << 20);
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80", "--mode", "xdp", "--capture-buffer-mb", "64"}).captureBufferBytes(),
+            uint64_t{64} << 20);
+  for (const char *tooSmallOrBig : {"0", "7", "4097", "99999999999"})
+    EXPECT_TRUE(startsWith(errorOf({"--iface", "eth0", "--port", "80", "--capture-buffer-mb", tooSmallOrBig}),
+                           "invalid --capture-buffer-mb: expected 8 to 4096"))
+        << tooSmallOrBig;
+  for (const char *notAPowerOfTwo : {"24", "2048"})
+    EXPECT_TRUE(startsWith(errorOf({"--iface", "eth0", "--port", "80", "--mode", "xdp", "--capture-buffer-mb", notAPowerOfTwo}),
+                           "invalid --capture-buffer-mb: in xdp mode a power of two up to 1024"))
+        << notAPowerOfTwo;
+  EXPECT_TRUE(startsWith(errorOf({"--iface", "eth0", "--port", "80", "--mirror-vxlan", "10.0.0.9", "--capture-buffer-mb", "64"}),
+                         "--capture-buffer-mb sizes this node's capture"));
+}
+
 TEST(RunFlags, RequestPercentErrorsNameRequestPercent) {
   auto message = errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--request-percent", "150"});
   EXPECT_TRUE(startsWith(message, "invalid --request-percent '150'")) << message;

@@ -10,6 +10,8 @@
 #   B. --max-mirror-rate 64K: 60 connections each sending 16 KiB, 4 at a time. Once a second's
 #      64 KiB are mirrored no new connection is admitted; those admitted are still mirrored to
 #      their end (whole, byte-identical), however far past the budget they go.
+# And the capture buffer, read from the kernel's side (the agent's socket mappings): one
+# TPACKET_V3 ring per worker, 64 MiB by default (A), --capture-buffer-mb 16 in B.
 # Usage: budget_test.sh PATH_TO_SHADOWTAP
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -24,6 +26,7 @@ phase() {
   shift 4
   : >"$H_TMP/shadow.jsonl"
   agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW" "$@"
+  agent_packet_rings >"$H_TMP/$name.rings"
   t0=$(date +%s%N)
   http_client "$H_TMP/$name.client.json" --host "$SRV4" --port "$PORT" --id "$name" --conns "$conns" --reqs 1 \
     --body "$body" --concurrency "$conc" --out-conns "$H_TMP/$name.conns"
@@ -55,5 +58,14 @@ assert_le "a: admitted (20 per started second, one more per CPU racing)" \
   $(((ELAPSED + 1) * (20 + $(nproc)))) "$(counter "$H_TMP/a.json" flow_admitted)"
 assert_eq "a: status shows the budget" 20 "$(jget "$H_TMP/a.json" 'j["max_new_conns"]')"
 
-phase b 60 16384 4 --max-mirror-rate 64K
+phase b 60 16384 4 --max-mirror-rate 64K --capture-buffer-mb 16
 assert_eq "b: status shows the budget" 65536 "$(jget "$H_TMP/b.json" 'j["max_mirror_bytes"]')"
+
+# rings NAME BYTES: one capture ring per worker, each BYTES.
+rings() {
+  assert_eq "$1: capture rings mapped (one per worker)" "$(jget "$H_TMP/$1.json" 'j["pipeline"]["workers"]')" \
+    "$(wc -l <"$H_TMP/$1.rings")"
+  assert_eq "$1: capture ring sizes" "$2" "$(sort -u "$H_TMP/$1.rings" | tr '\n' ' ' | sed 's/ $//')"
+}
+rings a $((64 << 20))
+rings b $((16 << 20))
