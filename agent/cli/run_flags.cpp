@@ -138,7 +138,7 @@ po::options_description runFlags() {
       ("workers", po::value<unsigned>(), "packet-path threads, each owning a shard of the connections (default: one "
                                          "per two CPUs)")
       ("capture-buffer-mb", po::value<uint64_t>(), "each worker's capture buffer, MiB: how long a burst or stall it "
-                                                   "rides out (tc: 8-4096, default 64; xdp: a power of two up to 1024, "
+                                                   "rides out (tc: 8-1024, default 64; xdp: a power of two up to 1024, "
                                                    "default 8)")
       ("gap-timeout-ms", po::value<uint64_t>(), "a sequence hole not filled within this breaks the flow (default 2000)")
       ("flow-buffer-mb", po::value<uint64_t>(), "out-of-order bytes buffered in total, MiB (default 256)")

@@ -92,7 +92,7 @@ struct RunOptions {
   // rides out before admission pauses and connections are shed: 64 MiB is ~100 ms of a 5 Gbit/s
   // upload (docs/architecture.md, "Capture ring sizing"). Unset: the mode's default.
   std::optional<uint32_t> captureBufferMb;
-  static constexpr uint32_t kDefaultCaptureBufferMbTc = 64, kMaxCaptureBufferMbTc = 4096, kMinCaptureBufferMbTc = 8;
+  static constexpr uint32_t kDefaultCaptureBufferMbTc = 64, kMaxCaptureBufferMbTc = 1024, kMinCaptureBufferMbTc = 8;
   static constexpr uint32_t kDefaultCaptureBufferMbXdp = ST_RING_BYTES >> 20, kMaxCaptureBufferMbXdp = 1024;
   uint64_t captureBufferBytes() const {
     uint32_t mb = captureBufferMb.value_or(mode == Mode::Xdp ? kDefaultCaptureBufferMbXdp : kDefaultCaptureBufferMbTc);

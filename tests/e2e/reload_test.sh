@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Live reload of `run --config`: SIGHUP / `shadowtap reload` changes rates, services and
 # exclusions mid-traffic without detaching, a connection being replayed across two reloads still
-# reaches the shadow byte-identical, an invalid file is rejected with the old rules kept, and the
-# running agent has dropped the capabilities it no longer needs.
+# reaches the shadow byte-identical, an invalid file (or one resizing the capture ring) is rejected
+# with the old rules kept, and the running agent has dropped the capabilities it no longer needs.
 source "$(dirname "$0")/lib.sh"
 e2e_init "${1:-}"
 e2e_make_pair
@@ -96,6 +96,20 @@ kill -0 "$AGENT_PID" || fail "agent died on an invalid config"
 status_json "$SRV_IF" "$H_TMP/s3.json"
 assert_eq "rules after a rejected reload" "$P1:0 $P2:1000000 $P3:1000000" \
   "$(jget "$H_TMP/s3.json" '" ".join("%d:%d" % (r["port"], r["rate_ppm"]) for r in j["rules"])')"
+
+# v3b: valid, but it resizes the capture ring, which is allocated at start: rejected, rules kept.
+cat >"$CFG" <<YAML
+limits: {captureBufferMb: 128}
+services:
+  - {name: other, port: $P2, mirrorPercentage: 100, mirror: {host: 127.0.0.1, port: $SHADOW_PORT}}
+YAML
+kill -HUP "$AGENT_PID"
+for _ in $(seq 50); do [ "$(grep -c "reload rejected" "$AGENT_LOG")" -ge 2 ] && break; sleep 0.1; done
+grep "reload rejected" "$AGENT_LOG" | tail -n1 | grep -q "the capture buffer.*cannot change on reload: restart the agent" ||
+  fail "a reload resizing the capture buffer was not refused by name: $(tail -3 "$AGENT_LOG")"
+status_json "$SRV_IF" "$H_TMP/s3b.json"
+assert_eq "rules after a refused resize" "$P1:0 $P2:1000000 $P3:1000000" \
+  "$(jget "$H_TMP/s3b.json" '" ".join("%d:%d" % (r["port"], r["rate_ppm"]) for r in j["rules"])')"
 
 # The long connection, replayed across both reloads, reached the shadow byte-identical.
 kill -0 "$LONG_PID" 2>/dev/null || fail "the long-lived client ended before both reloads were done"
