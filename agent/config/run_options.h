@@ -88,9 +88,10 @@ struct RunOptions {
   bool replaceStale = false; // a tap left by an agent that no longer runs is removed, not refused
   unsigned workers = 0;      // --workers: packet-path threads, each owning a shard of the flows; 0: auto
   // --capture-buffer-mb: each worker's capture buffer (tc: its TPACKET_V3 ring; xdp: the BPF ring
-  // buffer), MiB. What it holds is how long a burst or a stall the worker
+  // buffer), MiB; unset: the mode's default. Its size is how long a burst or a stall the worker
   // rides out before admission pauses and connections are shed: 64 MiB is ~100 ms of a 5 Gbit/s
-  // upload (docs/architecture.md, "Capture ring sizing"). Unset: the mode's default.
+  // upload. At most 1024: the ring is allocated and touched at start, where a SIGTERM waits for
+  // it (docs/architecture.md, "Capture ring sizing").
   std::optional<uint32_t> captureBufferMb;
   static constexpr uint32_t kDefaultCaptureBufferMbTc = 64, kMaxCaptureBufferMbTc = 1024, kMinCaptureBufferMbTc = 8;
   static constexpr uint32_t kDefaultCaptureBufferMbXdp = ST_RING_BYTES >> 20, kMaxCaptureBufferMbXdp = 1024;

@@ -56,8 +56,9 @@ void validateServices(const std::vector<ServiceRule> &services) {
   }
 }
 
-// The capture buffer's range is the mode's: a TPACKET_V3 ring of 128 KiB blocks (8 to a MiB; below 8
-// MiB it rides out too short a stall), or a BPF ring buffer, whose size the kernel wants a power of two.
+// The capture buffer's range is the mode's: a TPACKET_V3 ring of 128 KiB blocks, eight to a MiB
+// (below 8 MiB it rides out too short a stall), or a BPF ring buffer, whose size the kernel wants
+// a power of two.
 static void validateCaptureBuffer(const RunOptions &options) {
   if (!options.captureBufferMb)
     return;
