@@ -107,10 +107,9 @@ row() {
   perGB=$(awk -v c="$cpu" -v b="$primary" 'BEGIN { printf "%.3f", b ? c * 1e9 / b : 0 }')
   # How each of the run's connections ended in the agent (iperf3's control connection included).
   conns=$(jget "$H_TMP/status.$id.json" '"%d: %d taken whole, %d shed in flight, %d shed at SYN, %d broken (capture loss %d, buffer limits %d), %d lost in capture" % (j["counters"]["flow_admitted"] + j["counters"]["shed_overload"], j["pipeline"]["replay"]["targets"][0]["completed"], j["pipeline"]["flows"]["shed_inflight"], j["counters"]["shed_overload"], j["pipeline"]["flows"]["broken"], j["pipeline"]["flows"]["broken_capture_loss"], j["pipeline"]["flows"]["broken_overflow"], j["ledger"][0]["unexplained"])')
-  # What the shadow did not get whole, by reason: the wire-to-shadow ledger (status --json), as
-  # bench/churn.sh reads it (shed_backlog: a replay given up whole because the shadow read slower
-  # than the stream came, past its backlog budget).
-  conns+="; not taken whole: $(jget "$H_TMP/status.$id.json" '" ".join(["shed_overload=%d" % j["counters"]["shed_overload"]] * (j["counters"]["shed_overload"] > 0) + ["%s=%d" % ("lost_in_capture" if r["stage"] == "followed by the agent" else "unexplained", r["unexplained"]) for r in j["ledger"] if r["unexplained"]] + ["%s=%d" % (k, v) for r in j["ledger"] for k, v in r["short"].items() if v]) or "none"')"
+  # What the shadow did not get whole, by reason (shed_backlog: a replay given up whole because the
+  # shadow read slower than the stream came, past its backlog budget).
+  conns+="; not taken whole: $(bench_not_taken "$H_TMP/status.$id.json")"
   # The primary's own losses (before the tap, they are holes the agent must wait out too).
   conns+="; the primary retransmitted $(cat "$H_TMP/tap.$id.retrans") segments"
   broken=$(jget "$H_TMP/status.$id.json" 'j["pipeline"]["flows"]["broken"]')

@@ -105,10 +105,7 @@ tap_run() {
   ratio=$(awk -v s="$served" -v b="$BASE" 'BEGIN { printf "%.3f", b ? s / b : 0 }')
   per10k=$(awk -v c="$cpu" -v s="$served" 'BEGIN { printf "%.3f", s ? c * 10000 / s : 0 }')
   hzmax=$(sort -n "$H_TMP/healthz.$name" | tail -1 | awk '{printf "%d", $1 * 1000}')
-  # The wire-to-shadow ledger (status --json): every connection not taken whole by the shadow, by
-  # stage and reason; the capture stage's gap (admitted at SYN, never followed: the SYN's frame was
-  # lost in capture) is the kernel's count minus the agent's.
-  lost=$(jget "$H_TMP/status.$name.json" '" ".join(["shed_overload=%d" % j["counters"]["shed_overload"]] * (j["counters"]["shed_overload"] > 0) + ["%s=%d" % ("lost_in_capture" if r["stage"] == "followed by the agent" else "unexplained", r["unexplained"]) for r in j["ledger"] if r["unexplained"]] + ["%s=%d" % (k, v) for r in j["ledger"] for k, v in r["short"].items() if v]) or "none"')
+  lost=$(bench_not_taken "$H_TMP/status.$name.json")
   # Judged against the targets below: replayed, or counted as not replayed, for 99 % of the served.
   counted=$(jget "$H_TMP/status.$name.json" 'j["counters"]["shed_overload"] + j["ledger"][0]["unexplained"] + sum(v for r in j["ledger"] for v in r["short"].values())')
   verdict=$(awk -v sh="$shadow" -v c="$counted" -v s="$served" -v cpu="$per10k" -v hz="$hzmax" 'BEGIN {
