@@ -22,7 +22,9 @@
 # part of the agent's cost a replayer cannot avoid while it replays connection by connection.
 # Usage: sudo bench/churn.sh [--duration S] [--workers "1 2"] [--doc FILE|--no-doc]
 #        (PACED=0.3: the paced rate as a fraction of the no-tap rate, 0 skips the paced and floor runs)
-#        (AGENT_ARGS="--max-replay-conns N ..." adds flags to every tap run, for experiments)
+#        (AGENT_ARGS="--max-replay-conns N ..." adds flags to every tap run, for experiments;
+#        QUEUE_ROWS="0 100000": with the first worker count, one row per --replay-queue value, the
+#        first (0: no queue, replays past the limit shed at once) the baseline of the default's row)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib.sh
@@ -37,6 +39,7 @@ shadow_requests() { # requests the shadow nginx has served (minus our own status
   in_ns "$NS_SHD" curl -fsS "http://$SHD4:$SHADOW_PORT/nginx_status" | awk 'NR == 3 {print $3}'
 }
 agent_cpu_ticks() { awk '{print $14 + $15}' "/proc/$AGENT_PID/stat"; }
+agent_peak_rss_mib() { awk '/^VmHWM:/ {printf "%d", $2 / 1024}' "/proc/$AGENT_PID/status"; }
 
 # load NAME: wrk for DURATION s, one request per connection; served requests in $H_TMP/NAME.served
 load() {
@@ -65,13 +68,15 @@ load notap
 BASE=$(cat "$H_TMP/notap.served")
 echo "no tap: $BASE requests in ${DURATION} s ($((BASE / DURATION))/s)"
 
-printf '%-14s %10s %10s %8s %10s %12s %10s %s\n' workers served shadow share vs_notap "cpu_s/10k" healthz_ms "lost/shed"
-# tap_run NAME LABEL WORKERS LOADER: the agent on the primary's NIC with WORKERS workers while
-# LOADER NAME runs; prints and adds (ROWS) one row; CPU_PER10K is the agent's CPU per 10k served.
+printf '%-14s %10s %10s %8s %10s %12s %10s %8s %8s %s\n' workers served shadow share vs_notap "cpu_s/10k" healthz_ms queued rss_mib "lost/shed"
+# tap_run NAME LABEL WORKERS LOADER [AGENT_FLAGS...]: the agent on the primary's NIC with WORKERS
+# workers (and AGENT_FLAGS) while LOADER NAME runs; prints and adds (ROWS) one row; CPU_PER10K is
+# the agent's CPU per 10k served.
 tap_run() {
   local name="$1" label="$2" w="$3" loader="$4"
+  shift 4
   # shellcheck disable=SC2086 # AGENT_ARGS: extra flags, word-split on purpose
-  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_PORT" --workers "$w" --log-level warn ${AGENT_ARGS:-}
+  agent_start --iface "$SRV_IF" --port "$PORT" --percent 100 --shadow "$SHD4:$SHADOW_PORT" --workers "$w" --log-level warn ${AGENT_ARGS:-} "$@"
   before=$(shadow_requests)
   c0=$(agent_cpu_ticks)
   healthz_watch "$H_TMP/healthz.$name" &
@@ -87,13 +92,16 @@ tap_run() {
   # Only our own children: a bare `wait` would also wait for the servers the harness started.
   [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true
   agent_status "$H_TMP/status.$name.loaded.json"
+  # Replays waiting in the replay queue when the load stopped: what the shadow gets after it.
+  queued=$(jget "$H_TMP/status.$name.loaded.json" 'sum(t["queued"] for t in j["pipeline"]["replay"]["targets"])')
   if [ -n "${BENCH_DEBUG:-}" ]; then
     jget "$H_TMP/status.$name.loaded.json" 'j["pipeline"]' >&2
     in_ns "$NS_SHD" curl -fsS "http://$SHD4:$SHADOW_PORT/nginx_status" >&2
     sort "$H_TMP/shadow/error.log" | cut -c21- | sed 's/[0-9]\+#[0-9]\+: \*[0-9]\+//' | sort | uniq -c | sort -rn | head -8 >&2
   fi
-  agent_wait_idle 20 || true
+  agent_wait_idle 30 || true
   c1=$(agent_cpu_ticks)
+  rss=$(agent_peak_rss_mib)
   agent_status "$H_TMP/status.$name.json"
   [ -n "${BENCH_DEBUG:-}" ] && st status --iface "$SRV_IF" | sed -n '/^connections, wire to shadow/,$p' >&2
   after=$(shadow_requests)
@@ -110,14 +118,18 @@ tap_run() {
   counted=$(jget "$H_TMP/status.$name.json" 'j["counters"]["shed_overload"] + j["ledger"][0]["unexplained"] + sum(v for r in j["ledger"] for v in r["short"].values())')
   verdict=$(awk -v sh="$shadow" -v c="$counted" -v s="$served" -v cpu="$per10k" -v hz="$hzmax" 'BEGIN {
     v = ((s && (sh + c) / s >= 0.99) ? "accounted" : "NOT accounted") ", " (cpu <= 0.15 ? "CPU met" : "CPU not met") ", " (hz < 1000 ? "healthz met" : "healthz not met"); print v }')
-  printf '%-14s %10s %10s %8s %10s %12s %10s %s (%s)\n' "$label" "$served" "$shadow" "$share" "$ratio" "$per10k" "$hzmax" "$lost" "$verdict"
-  ROWS+="| $label | $served | $shadow | $share | $ratio | $per10k | $hzmax | $lost | $verdict |"$'\n'
+  printf '%-14s %10s %10s %8s %10s %12s %10s %8s %8s %s (%s)\n' "$label" "$served" "$shadow" "$share" "$ratio" "$per10k" "$hzmax" "$queued" "$rss" "$lost" "$verdict"
+  ROWS+="| $label | $served | $shadow | $share | $ratio | $per10k | $hzmax | $queued | $rss | $lost | $verdict |"$'\n'
   CPU_PER10K=$per10k
 }
 
 ROWS=""
 for w in $WORKERS; do
   tap_run "w$w" "$w" "$w" load
+done
+for q in ${QUEUE_ROWS-0 100000}; do
+  w=${WORKERS%% *}
+  tap_run "w$w.q$q" "$w, --replay-queue $q" "$w" load --replay-queue "$q"
 done
 FLOOR_LINE=""
 if [ "$PACED" != 0 ]; then
@@ -152,8 +164,8 @@ rate, so the machine has CPU left for the shadow (the paced row). No tap: **${BA
 served; *vs no tap* = served ÷ the no-tap run; CPU = the agent's user+system seconds over the run per
 10,000 connections; healthz = the worst /healthz answer while loaded (probed every 0.5 s).
 
-| workers, load | served (primary) | shadow | share | vs no tap | agent CPU s / 10k conns | worst /healthz ms | not taken whole by the shadow (ledger) | against the targets |
-|---|---:|---:|---:|---:|---:|---:|---|---|
+| workers, load | served (primary) | shadow | share | vs no tap | agent CPU s / 10k conns | worst /healthz ms | replays queued at the load's end | agent peak RSS MiB | not taken whole by the shadow (ledger) | against the targets |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|
 ${ROWS}
 Targets: share ≥ 0.99 (or the rest counted), ≤ 0.15 CPU-s per 10k connections, /healthz < 1 s. The
 not-taken column is \`status --json\`'s wire-to-shadow ledger: \`shed_overload\` (refused at the SYN),
@@ -161,7 +173,12 @@ not-taken column is \`status --json\`'s wire-to-shadow ledger: \`shed_overload\`
 dropped in the capture ring), then each stage's reasons (\`shed_limit\`: past the target's concurrency
 limit — half the local port range, cut while the shadow refuses replays — or the socket budget;
 \`write_failed\`: the shadow closed or reset before reading the request, ...). \"accounted\": shadow +
-that column ≥ 0.99 × served.
+that column ≥ 0.99 × served. *queued*: replays waiting in the replay queue when the load stopped
+(\`--replay-queue\`, default 16384 per target: past the concurrency limit a replay waits, holding its
+bytes but no socket, and opens when one closes, oldest first, within 10 s; the shadow takes them
+after the burst); *peak RSS*: the agent's VmHWM over the row. The \`--replay-queue 0\` row is the
+baseline without the queue (replays past the limit shed at once), the \`--replay-queue 100000\` row
+what a queue long enough for this whole burst gives and costs.
 
 Reading them: the shadow nginx serves the same load as the primary on the same 2 CPUs, so when the
 shadow takes everything the primary cannot keep its no-tap rate on this VM (*vs no tap* of a row

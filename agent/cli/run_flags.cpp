@@ -133,6 +133,10 @@ po::options_description runFlags() {
       ("max-replay-conns", po::value<size_t>(), "replay connections open at once per shadow target; past it new "
                                                 "replays are shed whole, counted (default: half the local port "
                                                 "range per --replay-source, within the open file limit less 1024)")
+      ("replay-queue", po::value<size_t>(), "replays per shadow target that wait for a place under that limit, "
+                                            "holding their bytes but no socket, and open oldest first; past it, or "
+                                            "after 10 s of waiting, they are shed whole, counted (default 16384; 0: "
+                                            "shed at once)")
       ("replay-source", po::value<std::vector<std::string>>(), "leave from this local address (repeatable: taken in "
                                                                "turn, each adds a port range towards a shadow)")
       ("workers", po::value<unsigned>(), "packet-path threads, each owning a shard of the connections (default: one "
@@ -227,6 +231,8 @@ RunOptions buildRunOptions(const po::variables_map &vm, const InterfaceLookup &i
     o.flowLimits.maxFlows = vm["max-flows"].as<size_t>();
   if (given(vm, "max-replay-conns"))
     o.maxReplayConns = vm["max-replay-conns"].as<size_t>();
+  if (given(vm, "replay-queue"))
+    o.replayQueue = vm["replay-queue"].as<size_t>();
   if (given(vm, "replay-source")) {
     o.replaySources.clear();
     for (const auto &text : vm["replay-source"].as<std::vector<std::string>>())

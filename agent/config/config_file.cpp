@@ -431,9 +431,11 @@ RunOptions loadConfigFile(const std::string &path) {
   }
   if (auto limits = root["limits"]) {
     r.onlyKeys(limits, "limits", {"maxFlows", "gapTimeoutMs", "flowBufferMb", "replayBufferMb", "maxReplayConns",
-                                   "captureBufferMb"});
+                                   "replayQueue", "captureBufferMb"});
     if (limits["maxReplayConns"])
       o.maxReplayConns = r.number(limits["maxReplayConns"], "limits.maxReplayConns", 1, 10'000'000);
+    if (limits["replayQueue"])
+      o.replayQueue = r.number(limits["replayQueue"], "limits.replayQueue", 0, RunOptions::kMaxReplayQueue);
     if (limits["maxFlows"])
       o.flowLimits.maxFlows = r.number(limits["maxFlows"], "limits.maxFlows", 1, 10'000'000);
     if (limits["gapTimeoutMs"])

@@ -81,6 +81,10 @@ struct RunOptions {
   std::optional<std::string> pcapPath; // XDP mode: write the ring's frames to this pcap file
   size_t replayBacklogBytes = 256u << 20; // --replay-buffer-mb: bytes waiting for shadows, in total
   size_t maxReplayConns = 0;              // --max-replay-conns: per target at once; 0: the fd limit
+  // --replay-queue: replays per target that may wait for a place under that limit instead of being
+  // shed (the agent's, split across workers); 0: none, shed at once (replay/replay_options.h).
+  size_t replayQueue = kDefaultReplayQueue;
+  static constexpr size_t kDefaultReplayQueue = 16384, kMaxReplayQueue = 1'000'000;
   std::vector<std::string> replaySources; // --replay-source: addresses replays leave from, in turn
   flow::FlowLimits flowLimits;
   std::optional<std::string> configPath; // --config: reloaded on SIGHUP

@@ -96,6 +96,8 @@ void validateAllButIface(const RunOptions &options) {
   if (options.snaplen < 64 || options.snaplen > ST_MAX_SNAPLEN)
     throw UsageError("invalid --snaplen: expected 64 to " + std::to_string(ST_MAX_SNAPLEN));
   validateCaptureBuffer(options);
+  if (options.replayQueue > RunOptions::kMaxReplayQueue) // each waiting replay holds its object and bytes
+    throw UsageError("invalid --replay-queue: expected 0 to " + std::to_string(RunOptions::kMaxReplayQueue));
   if (options.pcapPath && options.mode != Mode::Xdp)
     throw UsageError("--pcap works in --mode xdp (in tc mode, capture the mirror interface instead)");
   if (options.recordDir && options.recordDir->empty())

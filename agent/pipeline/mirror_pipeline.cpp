@@ -76,7 +76,7 @@ void MirrorPipeline::shutdown() {
 
 bool MirrorPipeline::replaysIdle() const {
   for (const auto &target : replayer_.targets())
-    if (target.stats.active || target.stats.pending)
+    if (target.stats.active || target.stats.pending || target.stats.queued)
       return false;
   return true;
 }

@@ -5,9 +5,9 @@
 // replays opened before a cut do not cut it again and again) when the shadow refused one: it closed
 // or reset before reading everything (a server shedding connections past its own limit: nginx past
 // worker_connections closes accepted connections unread), stopped reading, or fell a backlog
-// behind. Past the window a new replay is shed whole at its start (shed_limit), so a shadow that
-// can take 2,000 connections at once is not sent 14,000 of which it drops most unread (measured
-// under churn: bench/churn.sh, docs/benchmarks.md).
+// behind. Past the window a new replay waits in the replay queue (Replayer) or, that full, is shed
+// whole at its start (shed_limit), so a shadow that can take 2,000 connections at once is not sent
+// 14,000 of which it drops most unread (measured under churn: bench/churn.sh, docs/benchmarks.md).
 #pragma once
 
 #include <algorithm>

@@ -12,6 +12,7 @@
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 namespace shadowtap::replay {
@@ -27,6 +28,9 @@ struct ReplayContext {
   size_t nextSource = 0; // options.sources are taken in turn
   // Whole chunks of every connection's backlog (ByteQueue): warm memory shared by the worker.
   std::shared_ptr<ChunkPool> chunkPool = std::make_shared<ChunkPool>();
+  // Called when an opened replay closes (its place in the target's limit is free): the replayer
+  // starts the next queued one. Empty: nothing is queued (no replayer behind the connections).
+  std::function<void()> slotFreed;
 };
 
 } // namespace shadowtap::replay

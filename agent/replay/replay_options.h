@@ -50,6 +50,13 @@ struct ReplayOptions {
   // taking the descriptors the agent itself needs (the endpoint's /healthz, capture, recording).
   // 0: none.
   size_t maxConnectionsTotal = 0;
+  // Past those limits a new replay waits in its target's queue, holding its bytes in its backlog
+  // (the backlog limits apply, and of the total only half: the rest is the open replays') but no socket, and starts when an open replay of that target
+  // closes, oldest first: a burst of connections beyond what the shadow takes at once reaches it
+  // whole, later, instead of being shed. Shed (shed_limit) only past this many waiting per target,
+  // or after waiting maxQueueWait. 0: no queue, shed at once.
+  size_t maxQueuedPerTarget = 16384;
+  std::chrono::milliseconds maxQueueWait{10000};
   static constexpr size_t kReservedFiles = 1024;
   // Source addresses replays leave from, taken in turn (IP_BIND_ADDRESS_NO_PORT: the port is
   // chosen at connect, per destination). Empty: the kernel's choice. More than one multiplies the

@@ -8,7 +8,8 @@
 namespace shadowtap::replay {
 
 Replayer::Replayer(boost::asio::io_context &io, ReplayOptions options, const ReplayPlan &plan)
-    : options_(std::move(options)), context_{io, options_, readBuffer_, stats_, nullptr} {
+    : options_(std::move(options)), context_{io, options_, readBuffer_, stats_, nullptr, 0, std::make_shared<ChunkPool>(), nullptr} {
+  context_.slotFreed = [this] { admitQueued(); };
   setPlan(plan);
 }
 
@@ -24,6 +25,7 @@ void Replayer::setPlan(const ReplayPlan &plan) {
     added.window.setCeiling(options_.maxConnectionsPerTarget);
     added.stats.concurrencyLimit = added.window.limitShown();
     added.target = target;
+    queues_.emplace_back();
     return added.index;
   };
   std::map<std::string, size_t> index;
@@ -45,6 +47,7 @@ void Replayer::setPlan(const ReplayPlan &plan) {
 Replayer::~Replayer() { abortAll(); }
 
 void Replayer::tick(uint64_t nowNs) {
+  admitQueued(); // the window may have grown, a back-off ended, a queued replay waited too long
   context_.chunkPool->trim(nowNs);
   stats_.bufferBytes = context_.chunkPool->mappedBytes();
 }
@@ -85,16 +88,68 @@ void Replayer::open(flow::FlowId id) {
         targets_[target].stats.shedBackoff++;
         continue;
       }
-      if (targets_[target].stats.active >= targets_[target].window.limit() ||
-          (options_.maxConnectionsTotal && activeTotal() >= options_.maxConnectionsTotal)) {
-        targets_[target].stats.shedLimit++;
+      uint64_t startNs = connectNs ? connectNs + paceOffsetNs(connections.size()) : 0;
+      // Behind replays already waiting too: the queue is first come, first served.
+      if (atLimit(targets_[target]) || !queues_[target].empty()) {
+        if (!enqueue(target, route->http, startNs, connections))
+          targets_[target].stats.shedLimit++;
         continue;
       }
       auto connection = std::make_shared<ShadowConnection>(context_, targets_[target], route->http);
-      connection->start(connectNs ? connectNs + paceOffsetNs(connections.size()) : 0);
+      connection->start(startNs);
       connections.push_back(std::move(connection));
     }
   }
+}
+
+bool Replayer::atLimit(const TargetState &target) const {
+  return target.stats.active >= target.window.limit() ||
+         (options_.maxConnectionsTotal && activeTotal() >= options_.maxConnectionsTotal);
+}
+
+bool Replayer::enqueue(size_t target, bool http, uint64_t connectNs,
+                       std::vector<std::shared_ptr<ShadowConnection>> &connections) {
+  TargetState &state = targets_[target];
+  if (shuttingDown_ || state.stats.queued >= options_.maxQueuedPerTarget)
+    return false;
+  auto &queue = queues_[target];
+  // Entries closed while waiting stay until they reach the front; a queue mostly made of them
+  // (flows reset behind a head that cannot start) is swept so it stays bounded.
+  if (queue.size() >= 2 * options_.maxQueuedPerTarget)
+    std::erase_if(queue, [](const Queued &q) { return !q.connection->waiting(); });
+  auto connection = std::make_shared<ShadowConnection>(context_, state, http);
+  connection->enqueue();
+  queue.push_back({connection, std::chrono::steady_clock::now(), connectNs});
+  connections.push_back(std::move(connection));
+  return true;
+}
+
+void Replayer::admitQueued() {
+  if (admitting_ || shuttingDown_)
+    return;
+  admitting_ = true;
+  auto now = std::chrono::steady_clock::now();
+  for (size_t target = 0; target < queues_.size(); target++) {
+    auto &queue = queues_[target];
+    while (!queue.empty()) {
+      Queued &head = queue.front();
+      if (!head.connection->waiting()) {
+        queue.pop_front();
+        continue;
+      }
+      if (now - head.since > options_.maxQueueWait) {
+        head.connection->abort(); // never started: counted shed_limit
+        queue.pop_front();
+        continue;
+      }
+      if (targets_[target].backingOff(now) || atLimit(targets_[target]))
+        break;
+      Queued next = std::move(head);
+      queue.pop_front();
+      next.connection->start(next.connectNs);
+    }
+  }
+  admitting_ = false;
 }
 
 size_t Replayer::activeTotal() const {
@@ -195,6 +250,12 @@ void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
 }
 
 void Replayer::abortAll() {
+  shuttingDown_ = true; // replays closed below must not start queued ones
+  for (auto &queue : queues_) {
+    for (auto &queued : queue)
+      queued.connection->abort();
+    queue.clear();
+  }
   notYetOpened_.clear();
   for (auto &[id, connections] : flows_)
     for (auto &connection : connections)

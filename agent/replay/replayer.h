@@ -15,6 +15,7 @@
 #include "replay/target_state.h"
 
 #include <array>
+#include <chrono>
 #include <boost/asio/io_context.hpp>
 #include <deque>
 #include <map>
@@ -80,6 +81,12 @@ private:
   std::vector<std::shared_ptr<ShadowConnection>> *opened(flow::FlowId id); // opens if due; null if none
   uint64_t paceOffsetNs(size_t slot) const;
   size_t activeTotal() const; // replay connections open, every target
+  bool atLimit(const TargetState &target) const; // no room for one more open replay
+  // The target is at its limit: the replay waits in its queue (false: the queue is full or off).
+  bool enqueue(size_t target, bool http, uint64_t connectNs, std::vector<std::shared_ptr<ShadowConnection>> &connections);
+  // Starts queued replays while their targets have room, oldest first; sheds those that waited
+  // longer than ReplayOptions::maxQueueWait. On every opened replay's close, and on the tick.
+  void admitQueued();
 
   ReplayOptions options_;
   ReplayStats stats_;
@@ -95,6 +102,16 @@ private:
     uint64_t connectNs = 0; // paceConnect(): no connect before this CLOCK_REALTIME instant
   };
   std::unordered_map<flow::FlowId, NotYetOpened> notYetOpened_;
+  // Per target (same index): replays waiting for a place under its limit, oldest first. An entry
+  // whose replay was closed meanwhile (its flow reset, its backlog too large) is skipped.
+  struct Queued {
+    std::shared_ptr<ShadowConnection> connection;
+    std::chrono::steady_clock::time_point since;
+    uint64_t connectNs = 0; // HTTP pacing, as start() takes it
+  };
+  std::deque<std::deque<Queued>> queues_;
+  bool admitting_ = false;    // admitQueued() is running (a start that fails at once calls back)
+  bool shuttingDown_ = false; // abortAll(): nothing leaves the queue any more
 };
 
 } // namespace shadowtap::replay

@@ -54,7 +54,17 @@ ShadowConnection::ShadowConnection(ReplayContext &context, TargetState &target, 
 
 ShadowConnection::~ShadowConnection() = default;
 
+void ShadowConnection::enqueue() {
+  queued_ = true;
+  target_.stats.queued++;
+}
+
 void ShadowConnection::start(uint64_t connectAtNs) {
+  if (queued_) {
+    queued_ = false;
+    target_.stats.queued--;
+  }
+  started_ = true;
   target_.stats.opened++;
   target_.stats.active++;
   uint64_t now = connectAtNs ? realtimeNs() : 0;
@@ -158,8 +168,11 @@ void ShadowConnection::write(std::span<const uint8_t> bytes) {
   if (closed_ || finRequested_)
     return;
   const auto &options = context_.options;
+  // A replay waiting in the queue gets only the first half of the shared budget: waiting uploads
+  // must not take the room that open replays need to keep up (and be shed for it).
+  size_t totalLimit = started_ ? options.maxBacklogTotal : options.maxBacklogTotal / 2;
   if (backlog_.size() + bytes.size() > options.maxBacklogPerConnection ||
-      context_.stats.backlogBytes + bytes.size() > options.maxBacklogTotal) {
+      context_.stats.backlogBytes + bytes.size() > totalLimit) {
     close(Outcome::ShedBacklog, true);
     return;
   }
@@ -593,6 +606,16 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   }
   // Requests this replay will never get an answer to. When the user's own connection died
   // (aborted) there is nothing to compare; otherwise the shadow failed them: "no response".
+  auto &stats = target_.stats;
+  if (!started_) { // left the replay queue without a connection: never opened, nothing to answer
+    pending_.clear();
+    if (queued_) {
+      queued_ = false;
+      stats.queued--;
+    }
+    stats.shedLimit++;
+    return;
+  }
   while (!pending_.empty()) {
     if (outcome == Outcome::Aborted) {
       pending_.clear();
@@ -600,7 +623,6 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
     }
     answerPending(0, 0, 0, nullptr);
   }
-  auto &stats = target_.stats;
   stats.active--;
   // What the shadow's own capacity says (ConcurrencyWindow): a replay taken whole, or one it
   // refused (closed or reset unread, stopped reading, fell a backlog behind).
@@ -627,6 +649,8 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   if (reset && socket_.is_open())
     socket_.set_option(asio::socket_base::linger(true, 0), ec); // close() then sends RST
   socket_.close(ec);
+  if (context_.slotFreed) // a replay waiting in the queue may take the place
+    context_.slotFreed();
 }
 
 } // namespace shadowtap::replay

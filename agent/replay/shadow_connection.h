@@ -41,7 +41,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <deque>
+#include <list>
 #include <memory>
 #include <span>
 #include <vector>
@@ -54,6 +54,12 @@ public:
   ~ShadowConnection();
 
   void start(uint64_t connectAtNs = 0); // connectAtNs: CLOCK_REALTIME, not before (HTTP pacing)
+  // Replay queue (Replayer): made but not started, the target's concurrency limit being reached.
+  // Until start() it holds no socket and takes writes, FIN and requests into its backlog like a
+  // connect in progress; closed before it (the flow reset, the backlog limit, the queue wait),
+  // it counts as shed_limit: never opened.
+  void enqueue();
+  bool waiting() const { return !started_ && !closed_; }
   void write(std::span<const uint8_t> bytes); // queued, bounded; sheds the connection past the limit
   void finish();                              // half-close once everything queued is written
   // The primary's server closed first: at finish, wait up to closeGrace for the shadow to do so.
@@ -108,7 +114,9 @@ private:
     uint64_t offset; // bytes from this stream offset on wait until...
     uint64_t ns;     // ...this CLOCK_REALTIME instant
   };
-  std::deque<Hold> holds_; // in offset order (pacing)
+  // Lists, not deques: libstdc++'s deque allocates ~600 bytes when made, empty, and every replay
+  // has these (16,384 waiting in the replay queue: bench/churn.sh's peak RSS).
+  std::list<Hold> holds_; // in offset order (pacing)
   bool holdArmed_ = false; // timer_ waits for the first hold to pass
   struct Pending {
     ExchangePtr exchange;
@@ -116,7 +124,7 @@ private:
     uint64_t sentNs = 0;    // that byte's TX timestamp (0: none yet)
     uint64_t wroteNs = 0;   // when the loop saw the kernel take it (stands in for sentNs)
   };
-  std::deque<Pending> pending_; // sent (or being sent), not answered yet
+  std::list<Pending> pending_; // sent (or being sent), not answered yet
   std::unique_ptr<http::MessageFramer> responses_; // HTTP mode only
   bool interim_ = false;        // the response being read is a 1xx
   unsigned responseCode_ = 0;
@@ -125,6 +133,8 @@ private:
   uint64_t rxNs_ = 0;                            // arrival of the bytes being framed
   bool timestamps_ = false;                      // SO_TIMESTAMPING is on
   std::unique_ptr<compare::BodyCollector> body_; // the response's body, when compared
+  bool started_ = false;  // start() was called: counted opened and active
+  bool queued_ = false;   // counted in the target's `queued` (enqueue(), until start or close)
   bool connected_ = false;
   bool writingActive_ = false;
   bool finRequested_ = false;

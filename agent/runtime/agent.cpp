@@ -230,6 +230,7 @@ replay::ReplayOptions Agent::replayOptions(const RunOptions &o) const {
   replay.maxBacklogTotal = std::max<size_t>(1, o.replayBacklogBytes / workers);
   replay.maxBacklogPerConnection = std::min(replay.maxBacklogPerConnection, replay.maxBacklogTotal);
   replay::applyConnectionLimits(replay, o.maxReplayConns, o.replaySources.size(), workers);
+  replay.maxQueuedPerTarget = o.replayQueue ? std::max<size_t>(1, (o.replayQueue + workers - 1) / workers) : 0;
   for (const auto &source : o.replaySources)
     replay.sources.push_back(boost::asio::ip::make_address(source));
   return replay;
@@ -275,9 +276,10 @@ void Agent::applyReload(PlanResolver::Result result) {
     if (next.interfacePatterns() != options_.interfacePatterns() || next.mode != options_.mode || next.mirrorIface != options_.mirrorIface ||
         !sameVxlan(next) || next.snaplen != options_.snaplen || next.metricsAddr != options_.metricsAddr ||
         next.workers != options_.workers || next.recordDir != options_.recordDir ||
-        next.recordMaxBytes != options_.recordMaxBytes || next.captureBufferBytes() != options_.captureBufferBytes())
+        next.recordMaxBytes != options_.recordMaxBytes || next.captureBufferBytes() != options_.captureBufferBytes() ||
+        next.maxReplayConns != options_.maxReplayConns || next.replayQueue != options_.replayQueue)
       throw Error("interfaces, mode, mirror interface or VXLAN mirror, snaplen, metrics address, workers, the capture "
-                  "buffer and the recording cannot "
+                  "buffer, the replay limits (maxReplayConns, replayQueue) and the recording cannot "
                   "change on reload: restart the agent");
     setLogLevel(next.logLevel);
     taps_.applyRules(next);

@@ -58,6 +58,7 @@ expect_error 2 "missing --port" -- "${RUN[@]}"
 expect_error 2 "invalid --mode 'foo'" -- "${RUN[@]}" --port 80 --mode foo
 expect_error 2 "invalid --capture-buffer-mb: expected 8 to 1024" -- "${RUN[@]}" --port 80 --capture-buffer-mb 4
 expect_error 2 "invalid --capture-buffer-mb: in xdp mode a power of two" -- "${RUN[@]}" --port 80 --mode xdp --capture-buffer-mb 24
+expect_error 2 "invalid --replay-queue: expected 0 to 1000000" -- "${RUN[@]}" --port 80 --replay-queue 1000001
 expect_error 2 "unknown command 'bogus'" -- "$AGENT" bogus --iface "$SRV_IF"
 expect_error 2 "invalid port '0'" -- "$AGENT" set --iface "$SRV_IF" --port 0 --percent 10
 expect_error 2 "invalid --percent '101'" -- "$AGENT" set --iface "$SRV_IF" --port 80 --percent 101

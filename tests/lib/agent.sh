@@ -210,7 +210,7 @@ agent_wait_idle() {
   sleep 1.1
   for ((i = 0; i < $1 * 4; i++)); do
     agent_status "$H_TMP/idle.json"
-    if [ "$(jget "$H_TMP/idle.json" 'j["pipeline"]["flows"]["active"] + sum(t["active"] for t in j["pipeline"]["replay"]["targets"])')" = 0 ]; then
+    if [ "$(jget "$H_TMP/idle.json" 'j["pipeline"]["flows"]["active"] + sum(t["active"] + t["queued"] for t in j["pipeline"]["replay"]["targets"])')" = 0 ]; then
       return 0
     fi
     sleep 0.25

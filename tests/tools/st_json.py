@@ -8,7 +8,7 @@ JSON lines), stdlib only.
   st_json.py lines FILE EXPR   EXPR on `s`, the list of FILE's JSON lines
   st_json.py identities STATUS [--copies K] [--flows]
                                the replay counters of a `status --json` add up, per target:
-                               opened + shed_backoff + shed_limit + skipped_empty + pending = flows
+                               opened + shed_backoff + shed_limit + skipped_empty + pending + queued = flows
                                established x K (only connections whose handshake was seen are
                                replayed; pending ones wait for their first byte), and
                                opened = completed + unconfirmed + aborted + shed_backlog +
@@ -44,9 +44,9 @@ def identities(status, copies, flows):
     for t in p["replay"]["targets"]:
         if t["routed"] != f["established"] * copies:
             bad.append("%s: routed %d != flows established %d x %d" % (t["target"], t["routed"], f["established"], copies))
-        if t["opened"] + t["shed_backoff"] + t["shed_limit"] + t["skipped_empty"] + t["pending"] != f["established"] * copies:
-            bad.append("%s: opened %d + shed_backoff %d + shed_limit %d + skipped_empty %d + pending %d != flows established %d x %d" % (
-                t["target"], t["opened"], t["shed_backoff"], t["shed_limit"], t["skipped_empty"], t["pending"],
+        if t["opened"] + t["shed_backoff"] + t["shed_limit"] + t["skipped_empty"] + t["pending"] + t["queued"] != f["established"] * copies:
+            bad.append("%s: opened %d + shed_backoff %d + shed_limit %d + skipped_empty %d + pending %d + queued %d != flows established %d x %d" % (
+                t["target"], t["opened"], t["shed_backoff"], t["shed_limit"], t["skipped_empty"], t["pending"], t["queued"],
                 f["established"], copies))
         outs = sum(t[k] for k in REPLAY_OUTCOMES)
         if t["opened"] != outs + t["active"]:

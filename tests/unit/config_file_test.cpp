@@ -82,6 +82,7 @@ limits:
   flowBufferMb: 64
   replayBufferMb: 32
   captureBufferMb: 128
+  replayQueue: 2000
 services:
   - name: reviews
     port: 9080
@@ -118,6 +119,7 @@ TEST(ConfigFile, LoadsEverySetting) {
   EXPECT_EQ(o.flowLimits.maxBufferedTotal, 64u << 20);
   EXPECT_EQ(o.replayBacklogBytes, 32u << 20);
   EXPECT_EQ(o.captureBufferBytes(), uint64_t{128} << 20);
+  EXPECT_EQ(o.replayQueue, 2000u);
   ASSERT_EQ(o.services.size(), 3u);
   EXPECT_EQ(o.services[0].name, "reviews");
   EXPECT_EQ(o.services[0].ratePpm, 125000u);
@@ -166,6 +168,8 @@ TEST(ConfigFile, ErrorsNameFileLineAndKey) {
       {"interface: eth0\nlimits:\n  maxFlows: 0\nservices:\n  - port: 80\n", R"(^3: limits\.maxFlows: expected a whole number from 1)"},
       {"interface: eth0\nlimits:\n  captureBufferMb: 0\nservices:\n  - port: 80\n",
        R"(^3: limits\.captureBufferMb: expected a whole number from 1)"},
+      {"interface: eth0\nlimits:\n  replayQueue: 1000001\nservices:\n  - port: 80\n",
+       R"(^3: limits\.replayQueue: expected a whole number from 0 to 1000000)"},
       {"interface: eth0\nservices: []\n", R"(^2: services: expected a list with at least one service)"},
       {"interface: eth0\n", R"(^1: services: expected a list)"},
       {"interface: eth0\nservices:\n  - port: 80\n   bad-indent: 1\n", R"(^4: invalid YAML)"},

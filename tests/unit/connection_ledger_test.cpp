@@ -15,8 +15,8 @@ Json pipelineDoc() {
     "flows": {"started": 95, "established": 93, "never_established": 2},
     "replay": {"targets": [{"target": "10.0.0.7:80", "routed": 93, "opened": 80, "active": 3, "completed": 70,
                             "unconfirmed": 1, "aborted": 2, "shed_backlog": 0, "shed_stalled": 0,
-                            "shed_no_socket": 0, "connect_failed": 0, "write_failed": 4, "shed_limit": 10,
-                            "shed_backoff": 0, "skipped_empty": 2, "pending": 1}]}
+                            "shed_no_socket": 0, "connect_failed": 0, "write_failed": 4, "shed_limit": 7,
+                            "shed_backoff": 0, "skipped_empty": 2, "pending": 1, "queued": 3}]}
   })");
 }
 
@@ -42,7 +42,8 @@ TEST(ConnectionLedger, EveryStageAddsUpAndNamesItsReasons) {
   EXPECT_EQ(ledger[2]["stage"], "replay opened to 10.0.0.7:80");
   EXPECT_EQ(ledger[2]["in"], 93);
   EXPECT_EQ(ledger[2]["out"], 80);
-  EXPECT_EQ(ledger[2]["short"]["shed_limit"], 10);
+  EXPECT_EQ(ledger[2]["short"]["shed_limit"], 7);
+  EXPECT_EQ(ledger[2]["short"]["queued"], 3); // waiting in the replay queue: not lost, not opened yet
   EXPECT_EQ(ledger[2]["unexplained"], 0);
   EXPECT_EQ(ledger[3]["stage"], "taken whole by 10.0.0.7:80");
   EXPECT_EQ(ledger[3]["out"], 70);

@@ -27,11 +27,15 @@ struct Recorder {
   std::vector<std::string> streams;
   std::set<uint16_t> peerPorts;
   size_t closed = 0;
+  size_t mostOpen = 0; // connections open at once, at most (accepted and not read to their end)
 
   explicit Recorder(asio::io_context &io) : acceptor(loopbackAcceptor(io)) {
     acceptEach(acceptor, [this](tcp::socket socket) {
-      peerPorts.insert(socket.remote_endpoint().port());
+      boost::system::error_code peerEc; // reset before it was accepted: no peer any more
+      if (auto peer = socket.remote_endpoint(peerEc); !peerEc)
+        peerPorts.insert(peer.port());
       streams.emplace_back();
+      mostOpen = std::max(mostOpen, streams.size() - closed);
       auto s = std::make_shared<tcp::socket>(std::move(socket));
       if (read)
         readFrom(s, streams.size() - 1);
@@ -416,6 +420,7 @@ TEST(Replayer, ReplaysAcrossTargetsStopAtTheDescriptorBudget) {
   ReplayOptions options;
   options.drainTimeout = std::chrono::milliseconds(200);
   options.maxConnectionsTotal = 3;
+  options.maxQueuedPerTarget = 0; // shed at once (the queue has its own tests below)
   Replayer replayer(io, options, planFor({loopbackTarget(a.port()), loopbackTarget(b.port())}));
 
   std::string request = "GET / HTTP/1.1\r\n\r\n";
@@ -438,4 +443,138 @@ TEST(Replayer, ReplaysAcrossTargetsStopAtTheDescriptorBudget) {
   EXPECT_EQ(sa.shedLimit + sb.shedLimit, 1u);
   expectAccounted(sa);
   expectAccounted(sb);
+}
+
+static void expectRouted(const TargetStats &s) {
+  EXPECT_EQ(s.routed, s.opened + s.shedBackoff + s.shedLimit + s.skippedEmpty + s.pending + s.queued);
+}
+
+// Past the target's limit a replay waits in the queue with its bytes and FIN, holding no socket,
+// and opens when a replay closes, oldest first: all of a burst reaches the shadow whole, never
+// more open at once than the limit.
+TEST(Replayer, ReplaysPastTheLimitWaitInTheQueueAndOpenWhole) {
+  asio::io_context io;
+  Recorder a(io);
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(200);
+  options.maxConnectionsPerTarget = 2;
+  Replayer replayer(io, options, planFor({loopbackTarget(a.port())}));
+
+  std::string request = "GET /queued HTTP/1.1\r\n\r\n";
+  for (flow::FlowId id = 1; id <= 6; id++) {
+    replayer.onFlowStart(id, {});
+    replayer.onClientData(id, bytes(request));
+    replayer.onClientData(id, bytes(std::to_string(id)));
+    replayer.onClientFin(id);
+    replayer.onFlowEnd(id, flow::FlowEnd::Completed);
+  }
+  const auto &s = replayer.targets()[0].stats;
+  EXPECT_EQ(s.active, 2u);
+  EXPECT_EQ(s.queued, 4u);
+  EXPECT_EQ(s.shedLimit, 0u);
+  expectRouted(s);
+  runFor(io, 1500);
+  ASSERT_EQ(a.streams.size(), 6u);
+  std::multiset<std::string> got(a.streams.begin(), a.streams.end());
+  for (int id = 1; id <= 6; id++)
+    EXPECT_EQ(got.count(request + std::to_string(id)), 1u) << id;
+  EXPECT_LE(a.mostOpen, 2u);
+  EXPECT_EQ(s.queued, 0u);
+  EXPECT_EQ(s.opened, 6u);
+  EXPECT_EQ(s.completed, 6u);
+  expectAccounted(s);
+  expectRouted(s);
+}
+
+// The queue is bounded in entries and in time, and a replay that leaves it unopened is shed whole
+// (shed_limit): past maxQueuedPerTarget at once, after maxQueueWait, or when its connection is
+// reset while it waits. The shadow never sees any of them.
+TEST(Replayer, QueuedReplaysAreShedWholePastTheQueueLimitOrWait) {
+  asio::io_context io;
+  Recorder a(io);
+  ReplayOptions options;
+  options.drainTimeout = std::chrono::milliseconds(200);
+  options.maxConnectionsPerTarget = 1;
+  options.maxQueuedPerTarget = 3;
+  options.maxQueueWait = std::chrono::milliseconds(200);
+  Replayer replayer(io, options, planFor({loopbackTarget(a.port())}));
+
+  std::string request = "GET / HTTP/1.1\r\n\r\n";
+  for (flow::FlowId id = 1; id <= 5; id++) { // 1 opens and stays open; 2, 3, 4 wait; 5 is shed
+    replayer.onFlowStart(id, {});
+    replayer.onClientData(id, bytes(request));
+  }
+  const auto &s = replayer.targets()[0].stats;
+  EXPECT_EQ(s.active, 1u);
+  EXPECT_EQ(s.queued, 3u);
+  EXPECT_EQ(s.shedLimit, 1u);
+  replayer.onFlowEnd(3, flow::FlowEnd::Reset); // reset while waiting: shed, never opened
+  EXPECT_EQ(s.queued, 2u);
+  EXPECT_EQ(s.shedLimit, 2u);
+  expectRouted(s);
+  runFor(io, 400); // past the wait: the tick sheds 2 and 4
+  replayer.tick(0);
+  EXPECT_EQ(s.queued, 0u);
+  EXPECT_EQ(s.shedLimit, 4u);
+  EXPECT_EQ(s.opened, 1u);
+  replayer.onClientFin(1);
+  replayer.onFlowEnd(1, flow::FlowEnd::Completed);
+  runFor(io, 500);
+  EXPECT_EQ(a.streams.size(), 1u);
+  EXPECT_EQ(s.completed, 1u);
+  expectAccounted(s);
+  expectRouted(s);
+}
+
+// Shutting down with replays queued: they are shed (counted), none is started on the way out.
+TEST(Replayer, AbortAllShedsTheQueueWithoutOpeningIt) {
+  asio::io_context io;
+  Recorder a(io);
+  ReplayOptions options;
+  options.maxConnectionsPerTarget = 1;
+  Replayer replayer(io, options, planFor({loopbackTarget(a.port())}));
+  std::string request = "GET / HTTP/1.1\r\n\r\n";
+  for (flow::FlowId id = 1; id <= 3; id++) {
+    replayer.onFlowStart(id, {});
+    replayer.onClientData(id, bytes(request));
+    replayer.onClientFin(id);
+  }
+  const auto &s = replayer.targets()[0].stats;
+  EXPECT_EQ(s.queued, 2u);
+  replayer.abortAll();
+  EXPECT_EQ(s.queued, 0u);
+  EXPECT_EQ(s.active, 0u);
+  EXPECT_EQ(s.opened, 1u);
+  EXPECT_EQ(s.aborted, 1u);
+  EXPECT_EQ(s.shedLimit, 2u);
+  runFor(io, 300);
+  EXPECT_LE(a.streams.size(), 1u);
+  expectAccounted(s);
+  expectRouted(s);
+}
+
+// Waiting replays hold bytes, but only within half the shared backlog budget: the other half stays
+// for the open replays, which must not be shed (shed_backlog) for the queue's sake.
+TEST(Replayer, QueuedReplaysTakeAtMostHalfTheBacklogBudget) {
+  asio::io_context io;
+  Recorder a(io);
+  ReplayOptions options;
+  options.maxConnectionsPerTarget = 1;
+  options.maxBacklogTotal = 1000;
+  options.maxBacklogPerConnection = 1000;
+  Replayer replayer(io, options, planFor({loopbackTarget(a.port())}));
+  replayer.onFlowStart(1, {});
+  replayer.onClientData(1, bytes("x")); // opens; connecting: its byte waits in its backlog
+  replayer.onFlowStart(2, {});
+  replayer.onClientData(2, bytes(std::string(400, 'q'))); // waits: 401 of the 500 for the queue
+  replayer.onFlowStart(3, {});
+  replayer.onClientData(3, bytes(std::string(200, 'r'))); // 601 > 500: shed, never opened
+  const auto &s = replayer.targets()[0].stats;
+  EXPECT_EQ(s.queued, 1u);
+  EXPECT_EQ(s.shedLimit, 1u);
+  replayer.onClientData(1, bytes(std::string(500, 'y'))); // the open replay still has the whole budget
+  EXPECT_EQ(s.active, 1u);
+  EXPECT_EQ(s.shedBacklog, 0u);
+  expectRouted(s);
+  replayer.abortAll();
 }

@@ -361,6 +361,14 @@ TEST(RunFlags, CaptureBufferIsPerModeAndChecked) {
                          "--capture-buffer-mb sizes this node's capture"));
 }
 
+TEST(RunFlags, ReplayQueueDefaultsOnAndIsChecked) {
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80"}).replayQueue, RunOptions::kDefaultReplayQueue);
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80", "--replay-queue", "0"}).replayQueue, 0u); // off: shed at once
+  EXPECT_EQ(build({"--iface", "eth0", "--port", "80", "--replay-queue", "500"}).replayQueue, 500u);
+  EXPECT_TRUE(startsWith(errorOf({"--iface", "eth0", "--port", "80", "--replay-queue", "1000001"}),
+                         "invalid --replay-queue: expected 0 to 1000000"));
+}
+
 TEST(RunFlags, RequestPercentErrorsNameRequestPercent) {
   auto message = errorOf({"--iface", "eth0", "--port", "80", "--protocol", "http", "--request-percent", "150"});
   EXPECT_TRUE(startsWith(message, "invalid --request-percent '150'")) << message;

@@ -34,6 +34,11 @@
 #              first, then its kernel resets the late request. Every replay opened must be
 #              write_failed (the rest shed_limit: the shadow's concurrency window), none completed: a FIN alone does not say the shadow read the stream (this fails on
 #              an agent that completes on the FIN).
+#   queue      a well-behaved shadow, the agent held to 2 replays at once (--max-replay-conns 2) while
+#              6 client connections are open at a time: past the limit the replays wait in the
+#              replay queue and all 30 reach the shadow byte-identical, none shed; the same load with
+#              --replay-queue 0 sheds some (shed_limit), so the limit did bite. Fails on an agent
+#              that sheds past the limit although the queue has room.
 # In every tap run the accounting holds per target (opened + shed_backoff + skipped_empty = flows x copies,
 # opened = completed + unconfirmed + aborted + shed_* + connect_failed + write_failed + active), and the
 # agent's RSS (VmRSS, sampled every 0.2 s) stays below 300 MB.
@@ -84,7 +89,7 @@ check_rss() {
 
 t() { local f="$H_TMP/$1.status.json"; [ -e "$f" ] || f="$H_TMP/$1.json"; jget "$f" "j['pipeline']['replay']['targets'][$2]['$3']"; }
 
-CASES="${FAULT_CASES:-down blackhole slow noreadcap noread reset garbage earlyclose latereset}"
+CASES="${FAULT_CASES:-down blackhole slow noreadcap noread reset garbage earlyclose queue latereset}"
 case_on() { [[ " $CASES " == *" $1 "* ]]; }
 
 # outcomes NAME TARGET KEY=VALUE...: each named replay counter of target TARGET in NAME's status.
@@ -264,6 +269,26 @@ assert_eq "earlyclose: connections the shadow closed unread = replays opened" "$
   "$(count_lines "$H_TMP/earlyclose.jsonl" '"event": "earlyclose"')"
 outcomes earlyclose 0 active=0 completed=0 unconfirmed=0 aborted=0 write_failed="$OPENED"
 tap_phase_end earlyclose
+WORKLOAD="--conns 30 --reqs 10 --body 32768 --concurrency 5"
+fi
+
+if case_on queue; then
+serve_recorder queue "$H_TMP/queue.jsonl" --port 19989
+WORKLOAD="--conns 30 --reqs 2 --req-pace 0.05 --concurrency 6"
+tap_phase_start queue --shadow "$SHD4:19989" --max-replay-conns 2
+wait_records "$H_TMP/queue.jsonl" '"event": "close"' 30 20 || true
+agent_settle queue 20
+assert_eq "queue: flows completed" 30 "$(jget "$H_TMP/queue.status.json" 'j["pipeline"]["flows"]["completed"]')"
+outcomes queue 0 opened=30 active=0 queued=0 completed=30 shed_limit=0 aborted=0 write_failed=0 shed_backoff=0
+compare_streams "$H_TMP/queue.compare.json" --client "$H_TMP/queue.tap.conns" --shadow "$H_TMP/queue.jsonl"
+tap_phase_end queue
+# The same without the queue: the limit sheds whole replays (the baseline of the case above).
+tap_phase_start noqueue --shadow "$SHD4:19989" --max-replay-conns 2 --replay-queue 0
+agent_settle noqueue 20
+assert_gt "noqueue: replays shed past the limit (shed_limit)" 0 "$(t noqueue 0 shed_limit)"
+outcomes noqueue 0 active=0 queued=0
+assert_eq "noqueue: opened + shed_limit = connections" 30 $(($(t noqueue 0 opened) + $(t noqueue 0 shed_limit)))
+tap_phase_end noqueue
 WORKLOAD="--conns 30 --reqs 10 --body 32768 --concurrency 5"
 fi
 
