@@ -8,8 +8,8 @@
 namespace shadowtap::replay {
 
 Replayer::Replayer(boost::asio::io_context &io, ReplayOptions options, const ReplayPlan &plan)
-    : options_(std::move(options)), context_{io, options_, readBuffer_, stats_, nullptr, 0, std::make_shared<ChunkPool>(), nullptr} {
-  context_.slotFreed = [this] { admitQueued(); };
+    : options_(std::move(options)), context_{io, options_, readBuffer_, stats_, nullptr, 0, std::make_shared<ChunkPool>(),
+                                                   [this] { admitQueued(); }} {
   setPlan(plan);
 }
 

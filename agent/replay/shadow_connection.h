@@ -59,7 +59,7 @@ public:
   // connect in progress; closed before it (the flow reset, the backlog limit, the queue wait),
   // it counts as shed_limit: never opened.
   void enqueue();
-  bool waiting() const { return !started_ && !closed_; }
+  bool waiting() const { return queued_; }
   void write(std::span<const uint8_t> bytes); // queued, bounded; sheds the connection past the limit
   void finish();                              // half-close once everything queued is written
   // The primary's server closed first: at finish, wait up to closeGrace for the shadow to do so.

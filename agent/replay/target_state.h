@@ -36,18 +36,16 @@ struct TargetState {
   static constexpr std::chrono::seconds kAliveWindow{1};
   unsigned failures = 0;
   std::chrono::steady_clock::time_point backoffUntil{};
-  std::chrono::steady_clock::time_point lastConnected{};
-  bool everConnected = false;
+  std::chrono::steady_clock::time_point lastConnected{}; // the epoch: never
 
   bool backingOff(std::chrono::steady_clock::time_point now) const { return now < backoffUntil; }
   void connectSucceeded() {
     failures = 0;
     lastConnected = std::chrono::steady_clock::now();
-    everConnected = true;
   }
   void connectFailed(std::chrono::milliseconds maxBackoff) {
     auto now = std::chrono::steady_clock::now();
-    if (everConnected && now - lastConnected < kAliveWindow) {
+    if (lastConnected != std::chrono::steady_clock::time_point{} && now - lastConnected < kAliveWindow) {
       replayRefused();
       return;
     }
