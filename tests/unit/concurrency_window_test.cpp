@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "replay/concurrency_window.h"
-#include "replay/target_state.h"
 
 #include <gtest/gtest.h>
 
@@ -61,29 +60,6 @@ TEST(ConcurrencyWindow, UnboundedUntilTheFirstRefusalAndShownAsZero) {
   w.onRefused(64, t0);
   EXPECT_EQ(w.limit(), 32u);
   EXPECT_EQ(w.limitShown(), 32u);
-}
-
-// A connect that fails while others to the same shadow succeed (within the last second) is the
-// shadow's capacity (its accept queue full): the window is cut and new replays still open. One
-// that never connected, or not for a while, is down: back-off, new replays shed meanwhile.
-TEST(TargetState, AFailedConnectBacksOffOnlyAShadowThatIsNotTakingOthers) {
-  TargetState down;
-  down.window.setCeiling(1000);
-  down.connectFailed(10s);
-  EXPECT_TRUE(down.backingOff(std::chrono::steady_clock::now()));
-
-  TargetState busy;
-  busy.window.setCeiling(1000);
-  busy.stats.active = 400;
-  busy.connectSucceeded();
-  busy.connectFailed(10s);
-  EXPECT_FALSE(busy.backingOff(std::chrono::steady_clock::now()));
-  EXPECT_EQ(busy.window.limit(), 200u); // half of what it was given
-  EXPECT_EQ(busy.failures, 0u);
-
-  busy.lastConnected -= 2s; // no connect succeeded for 2 s: down after all
-  busy.connectFailed(10s);
-  EXPECT_TRUE(busy.backingOff(std::chrono::steady_clock::now()));
 }
 
 } // namespace

@@ -100,7 +100,7 @@ REPLAYED=$(jget "$H_TMP/b.compare.json" 'j["identical_streams"]')
 # recorder's accept queue can overflow and reset some. Those are the replay stage's counted
 # failures (write_failed/connect_failed/shed_*), not silent loss: the identity includes them.
 FAILED=$(jget "$H_TMP/b.after.json" 'sum(t[k] for t in j["pipeline"]["replay"]["targets"] for k in ("aborted","shed_backlog","shed_stalled","shed_no_socket","shed_limit","shed_backoff","connect_failed","write_failed","unconfirmed"))')
-log "B: replayed whole $REPLAYED, shed at the SYN $SHED, replay failures counted $FAILED"
+log "B: replayed whole $REPLAYED, shed at the SYN $SHED, replay failures counted $FAILED; replay counters $(jget "$H_TMP/b.after.json" 'j["pipeline"]["replay"]["targets"]')"
 assert_eq "B: client connections = replayed whole + shed at the SYN + counted replay failures" "$CLIENTS" \
   $((REPLAYED + SHED + FAILED))
 assert_gt "B: connections replayed whole" 0 "$REPLAYED"
