@@ -7,11 +7,13 @@
 #include <cstring>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -106,7 +108,10 @@ bool ShadowConnection::openSocket(const asio::ip::tcp::endpoint &endpoint) {
   }
   if (uint32_t mark = context_.options.mark) // before connect: the SYN already carries it
     ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  // Non-blocking from the start: one ioctl per replay (asio's async_connect set it once for the
+  // connect and the writes once more). TCP_NODELAY waits for a write that Nagle could hold
+  // (noDelayBeforeSend): a replay of one short write (churn) is spared the setsockopt.
+  socket_.non_blocking(true, ec);
   const auto &sources = context_.options.sources;
   if (!sources.empty()) {
     // Bind the address only: the port is picked at connect(), per destination, so several
@@ -145,23 +150,53 @@ void ShadowConnection::connectNext(size_t index) {
     error_code ignored;
     self->socket_.cancel(ignored); // the connect handler then tries the next address
   });
-  socket_.async_connect(endpoints[index], [self, index](const error_code &connectEc) {
-    if (self->closed_)
-      return;
-    self->timer_.cancel();
-    if (connectEc) {
-      self->connectNext(index + 1);
-      return;
-    }
-    self->connected_ = true;
-    self->target_.connectSucceeded();
-    error_code ignored;
-    self->socket_.non_blocking(true, ignored);
-    if (self->responses_)
-      self->enableTimestamps(); // before the first write: OPT_ID counts bytes from here
-    self->readResponses();
-    self->writeMore();
+  // connect() and a wait for writability rather than async_connect, whose completion polls the
+  // socket once more before reading SO_ERROR: one system call per replay less (each costs a few
+  // microseconds here; under churn the agent's CPU per connection is mostly system calls).
+  const auto &endpoint = endpoints[index];
+  if (::connect(socket_.native_handle(), endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0 &&
+      errno != EINPROGRESS) {
+    error_code failed(errno, boost::system::system_category());
+    asio::post(socket_.get_executor(), [self, index, failed] { self->onConnect(index, failed); });
+    return;
+  }
+  socket_.async_wait(asio::ip::tcp::socket::wait_write, [self, index](const error_code &waitEc) {
+    error_code ec = waitEc;
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (!ec && ::getsockopt(self->socket_.native_handle(), SOL_SOCKET, SO_ERROR, &error, &length) != 0)
+      error = errno;
+    if (!ec && error != 0)
+      ec = error_code(error, boost::system::system_category());
+    self->onConnect(index, ec);
   });
+}
+
+void ShadowConnection::onConnect(size_t index, const error_code &connectEc) {
+  if (closed_)
+    return;
+  timer_.cancel();
+  if (connectEc) {
+    connectNext(index + 1);
+    return;
+  }
+  connected_ = true;
+  target_.connectSucceeded();
+  if (responses_)
+    enableTimestamps(); // before the first write: OPT_ID counts bytes from here
+  readResponses();
+  writeMore();
+}
+
+// Nagle holds a short segment while earlier bytes are unacknowledged. A replay's first send is
+// never held if it fits in one segment (536 bytes fit any path's MSS); any other send turns
+// TCP_NODELAY on first, so a request is never held back waiting for the shadow's ACK.
+void ShadowConnection::noDelayBeforeSend(size_t length) {
+  if (noDelay_ || (writtenTotal_ == 0 && length <= 536))
+    return;
+  noDelay_ = true;
+  int one = 1;
+  ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 void ShadowConnection::write(std::span<const uint8_t> bytes) {
@@ -184,6 +219,7 @@ void ShadowConnection::write(std::span<const uint8_t> bytes) {
   // shadow that keeps up costs no copy and no loop turn per write.
   if (connected_ && !writingActive_ && backlog_.empty() && holds_.empty()) {
     error_code ec;
+    noDelayBeforeSend(bytes.size());
     size_t written = socket_.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       written = 0;
@@ -248,8 +284,12 @@ void ShadowConnection::writeMore() {
   // has room for.
   constexpr size_t kMaxPieces = 64;
   std::vector<asio::const_buffer> pieces;
-  for (auto piece : backlog_.front(length, kMaxPieces))
+  size_t gathered = 0;
+  for (auto piece : backlog_.front(length, kMaxPieces)) {
     pieces.emplace_back(piece.data(), piece.size());
+    gathered += piece.size();
+  }
+  noDelayBeforeSend(gathered);
   socket_.async_write_some(pieces, [self](const error_code &ec, size_t written) {
                              self->writingActive_ = false;
                              self->backlog_.consume(written);

@@ -75,6 +75,8 @@ private:
   enum class Outcome { Completed, Unconfirmed, Aborted, ShedBacklog, ShedStalled, ShedNoSocket, ConnectFailed, WriteFailed };
   bool openSocket(const boost::asio::ip::tcp::endpoint &endpoint); // false: closed as shed or failed
   void connectNext(size_t endpoint);
+  void onConnect(size_t endpoint, const boost::system::error_code &ec);
+  void noDelayBeforeSend(size_t length);
   void writeMore();
   void readResponses();
   // One turn of reading: the error queue's TX timestamps, then the data and its RX timestamp.
@@ -136,6 +138,7 @@ private:
   bool started_ = false;  // start() was called: counted opened and active
   bool queued_ = false;   // counted in the target's `queued` (enqueue(), until start or close)
   bool connected_ = false;
+  bool noDelay_ = false; // TCP_NODELAY is on (noDelayBeforeSend)
   bool writingActive_ = false;
   bool finRequested_ = false;
   bool finSent_ = false;

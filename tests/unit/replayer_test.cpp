@@ -262,6 +262,34 @@ TEST(Replayer, DownShadowIsCountedAndBackedOff) {
     replayer.onFlowEnd(id, flow::FlowEnd::Completed);
 }
 
+TEST(Replayer, ARefusedAddressFallsThroughToTheTargetsNext) {
+  asio::io_context io;
+  uint16_t closedPort;
+  {
+    tcp::acceptor probe = loopbackAcceptor(io);
+    closedPort = probe.local_endpoint().port();
+  } // closed again: connections are refused
+  Recorder shadow(io);
+  ShadowTarget target = loopbackTarget(closedPort);
+  target.endpoints.push_back(loopbackTarget(shadow.port()).endpoints.at(0)); // a name with two addresses
+  ReplayOptions options;
+  Replayer replayer(io, options, planFor({target}));
+  replayer.onFlowStart(1, {});
+  replayer.onClientData(1, bytes("first write"));
+  runFor(io, 100);
+  replayer.onClientData(1, bytes(std::string(3000, 'b'))); // more than one segment, after the first
+  replayer.onClientFin(1);
+  replayer.onFlowEnd(1, flow::FlowEnd::Completed);
+  runFor(io, 300);
+  ASSERT_EQ(shadow.streams.size(), 1u);
+  EXPECT_EQ(shadow.streams[0], "first write" + std::string(3000, 'b'));
+  const auto &s = replayer.target(0).stats;
+  EXPECT_EQ(s.connectFailed, 0u);
+  EXPECT_EQ(s.completed, 1u);
+  EXPECT_EQ(s.shedBackoff, 0u);
+  expectAccounted(s);
+}
+
 TEST(Replayer, StalledShadowIsShedPastTheBacklog) {
   asio::io_context io;
   Recorder r(io);
