@@ -24,7 +24,9 @@
 #        (PACED=0.3: the paced rate as a fraction of the no-tap rate, 0 skips the paced and floor runs)
 #        (AGENT_ARGS="--max-replay-conns N ..." adds flags to every tap run, for experiments;
 #        QUEUE_ROWS="0 100000": with the first worker count, one row per --replay-queue value, the
-#        first (0: no queue, replays past the limit shed at once) the baseline of the default's row)
+#        first (0: no queue, replays past the limit shed at once) the baseline of the default's row;
+#        CAP_ROWS="1024": with the first worker count, one row per --max-replay-conns value: a fixed
+#        concurrency limit below the shadow nginx's worker_connections, against the default's row)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib.sh
@@ -131,6 +133,10 @@ for q in ${QUEUE_ROWS-0 100000}; do
   w=${WORKERS%% *}
   tap_run "w$w.q$q" "$w, --replay-queue $q" "$w" load --replay-queue "$q"
 done
+for c in ${CAP_ROWS-1024}; do
+  w=${WORKERS%% *}
+  tap_run "w$w.c$c" "$w, --max-replay-conns $c" "$w" load --max-replay-conns "$c"
+done
 FLOOR_LINE=""
 if [ "$PACED" != 0 ]; then
   RATE=$(awk -v b="$BASE" -v d="$DURATION" -v f="$PACED" 'BEGIN { printf "%d", b / d * f }')
@@ -178,7 +184,11 @@ that column ≥ 0.99 × served. *queued*: replays waiting in the replay queue wh
 bytes but no socket, and opens when one closes, oldest first, within 10 s; the shadow takes them
 after the burst); *peak RSS*: the agent's VmHWM over the row. The \`--replay-queue 0\` row is the
 baseline without the queue (replays past the limit shed at once), the \`--replay-queue 100000\` row
-what a queue long enough for this whole burst gives and costs.
+what a queue long enough for this whole burst gives and costs. The \`--max-replay-conns 1024\` row
+holds the shadow below its own connection limit (nginx's \`worker_connections 4096\`) from the
+start: by default the limit is the shadow's adaptive window, which starts at half the local port
+range and is cut only once the shadow resets replays it accepted and never read, by which time
+thousands are open (\`write_failed\` in the default's row).
 
 Reading them: the shadow nginx serves the same load as the primary on the same 2 CPUs, so when the
 shadow takes everything the primary cannot keep its no-tap rate on this VM (*vs no tap* of a row

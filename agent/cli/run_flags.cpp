@@ -131,8 +131,10 @@ po::options_description runFlags() {
                                                      "recording stops there")
       ("max-flows", po::value<size_t>(), "connections reassembled at once, LRU-evicted past it (default 65536)")
       ("max-replay-conns", po::value<size_t>(), "replay connections open at once per shadow target; past it new "
-                                                "replays are shed whole, counted (default: half the local port "
-                                                "range per --replay-source, within the open file limit less 1024)")
+                                                "replays wait in the replay queue, or are shed whole, counted "
+                                                "(default: half the local port range per --replay-source, within "
+                                                "the open file limit less 1024; set it below the shadow's own "
+                                                "connection limit)")
       ("replay-queue", po::value<size_t>(), "replays per shadow target that wait for a place under that limit, "
                                             "holding their bytes but no socket, and open oldest first; past it, or "
                                             "after 10 s of waiting, they are shed whole, counted (default 16384; 0: "

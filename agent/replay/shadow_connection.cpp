@@ -89,6 +89,8 @@ void ShadowConnection::start(uint64_t connectAtNs) {
 // not the shadow's fault: the replay is shed and counted, and the target is not backed off.
 bool ShadowConnection::openSocket(const asio::ip::tcp::endpoint &endpoint) {
   error_code ec;
+  if (socket_.is_open()) // the previous address's attempt, given up: reset it (see connectNext)
+    socket_.set_option(asio::socket_base::linger(true, 0), ec);
   socket_.close(ec);
   socket_.open(endpoint.protocol(), ec);
   if (ec) {
@@ -128,9 +130,15 @@ bool ShadowConnection::openSocket(const asio::ip::tcp::endpoint &endpoint) {
 
 void ShadowConnection::connectNext(size_t index) {
   const auto endpoints = target_.target.endpoints; // a copy: a reload may re-resolve
+  if (index == 0)
+    connectStartedAt_ = std::chrono::steady_clock::now();
   if (index >= endpoints.size()) {
-    target_.connectFailed(context_.options.maxBackoff);
-    close(Outcome::ConnectFailed, false);
+    target_.connectFailed(context_.options.maxBackoff, connectStartedAt_);
+    // Reset, not closed: a connect cut short by its timeout can complete in the kernel before the
+    // socket is closed (the SYN retransmitted 3 s after the first is answered just as the 3 s
+    // timeout fires), and a plain close would then hand the shadow an empty connection ending
+    // in a FIN, as if a client had sent nothing (seen in overload_test B: 256 at once).
+    close(Outcome::ConnectFailed, true);
     return;
   }
   if (!openSocket(endpoints[index]))

@@ -139,6 +139,7 @@ private:
   bool queued_ = false;   // counted in the target's `queued` (enqueue(), until start or close)
   bool connected_ = false;
   bool noDelay_ = false; // TCP_NODELAY is on (noDelayBeforeSend)
+  std::chrono::steady_clock::time_point connectStartedAt_{}; // the first address's attempt (back-off rounds)
   bool writingActive_ = false;
   bool finRequested_ = false;
   bool finSent_ = false;
