@@ -88,10 +88,8 @@ void ShadowConnection::start(uint64_t connectAtNs) {
 // A new socket for one attempt. Running out of sockets (the open file limit, kernel memory) is
 // not the shadow's fault: the replay is shed and counted, and the target is not backed off.
 bool ShadowConnection::openSocket(const asio::ip::tcp::endpoint &endpoint) {
+  closeSocket(true); // the previous address's attempt, if any, given up: reset (see connectNext)
   error_code ec;
-  if (socket_.is_open()) // the previous address's attempt, given up: reset it (see connectNext)
-    socket_.set_option(asio::socket_base::linger(true, 0), ec);
-  socket_.close(ec);
   socket_.open(endpoint.protocol(), ec);
   if (ec) {
     int err = ec.value();
@@ -159,8 +157,8 @@ void ShadowConnection::connectNext(size_t index) {
     self->socket_.cancel(ignored); // the connect handler then tries the next address
   });
   // connect() and a wait for writability rather than async_connect, whose completion polls the
-  // socket once more before reading SO_ERROR: one system call per replay less (each costs a few
-  // microseconds here; under churn the agent's CPU per connection is mostly system calls).
+  // socket once more before reading SO_ERROR: one system call per replay less (docs/architecture.md,
+  // "A replay's system calls": cheap next to the kernel's own work per connection, but free).
   const auto &endpoint = endpoints[index];
   if (::connect(socket_.native_handle(), endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0 &&
       errno != EINPROGRESS) {
@@ -688,17 +686,21 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   case Outcome::ConnectFailed: stats.connectFailed++; break;
   case Outcome::WriteFailed: stats.writeFailed++; break;
   }
-  error_code ec;
   timer_.cancel();
   // A reset (abort, shed) tells the shadow the stream is not whole. A completed replay needs
   // nothing more: both FINs went and every byte was acknowledged (confirmTaken), so the socket
   // has already left the connection (to TIME_WAIT when our FIN went first, as the original
   // client's did, or closed when the shadow's did); lingering or not changes nothing there.
+  closeSocket(reset);
+  if (context_.slotFreed) // a replay waiting in the queue may take the place
+    context_.slotFreed();
+}
+
+void ShadowConnection::closeSocket(bool reset) {
+  error_code ec;
   if (reset && socket_.is_open())
     socket_.set_option(asio::socket_base::linger(true, 0), ec); // close() then sends RST
   socket_.close(ec);
-  if (context_.slotFreed) // a replay waiting in the queue may take the place
-    context_.slotFreed();
 }
 
 } // namespace shadowtap::replay

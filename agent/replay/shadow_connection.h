@@ -77,6 +77,7 @@ private:
   void connectNext(size_t endpoint);
   void onConnect(size_t endpoint, const boost::system::error_code &ec);
   void noDelayBeforeSend(size_t length);
+  void closeSocket(bool reset); // reset: SO_LINGER 0, so a connection that exists ends with a RST
   void writeMore();
   void readResponses();
   // One turn of reading: the error queue's TX timestamps, then the data and its RX timestamp.

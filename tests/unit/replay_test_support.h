@@ -23,6 +23,11 @@ inline tcp::acceptor loopbackAcceptor(asio::io_context &io) {
   return tcp::acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
 }
 
+// A loopback port nothing listens on: connections to it are refused.
+inline uint16_t refusedLoopbackPort(asio::io_context &io) {
+  return loopbackAcceptor(io).local_endpoint().port(); // the acceptor closes again here
+}
+
 // Accepts connections until the acceptor is closed, handing each one to `onSocket`.
 inline void acceptEach(tcp::acceptor &acceptor, std::function<void(tcp::socket)> onSocket) {
   acceptor.async_accept([&acceptor, onSocket](boost::system::error_code ec, tcp::socket socket) {

@@ -238,11 +238,7 @@ TEST(Replayer, HalfOpenFlowsNeverReachTheShadow) {
 
 TEST(Replayer, DownShadowIsCountedAndBackedOff) {
   asio::io_context io;
-  uint16_t closedPort;
-  {
-    tcp::acceptor probe = loopbackAcceptor(io);
-    closedPort = probe.local_endpoint().port();
-  } // closed again: connections are refused
+  uint16_t closedPort = refusedLoopbackPort(io);
   ReplayOptions options;
   Replayer replayer(io, options, planFor({loopbackTarget(closedPort)}));
   replayer.onFlowStart(1, {});
@@ -264,11 +260,7 @@ TEST(Replayer, DownShadowIsCountedAndBackedOff) {
 
 TEST(Replayer, ARefusedAddressFallsThroughToTheTargetsNext) {
   asio::io_context io;
-  uint16_t closedPort;
-  {
-    tcp::acceptor probe = loopbackAcceptor(io);
-    closedPort = probe.local_endpoint().port();
-  } // closed again: connections are refused
+  uint16_t closedPort = refusedLoopbackPort(io);
   Recorder shadow(io);
   ShadowTarget target = loopbackTarget(closedPort);
   target.endpoints.push_back(loopbackTarget(shadow.port()).endpoints.at(0)); // a name with two addresses
