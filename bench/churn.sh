@@ -23,7 +23,7 @@
 # Usage: sudo bench/churn.sh [--duration S] [--workers "1 2"] [--doc FILE|--no-doc]
 #        (PACED=0.3: the paced rate as a fraction of the no-tap rate, 0 skips the paced and floor runs)
 #        (AGENT_ARGS="--max-replay-conns N ..." adds flags to every tap run, for experiments;
-#        QUEUE_ROWS="0 100000": with the first worker count, one row per --replay-queue value, the
+#        QUEUE_ROWS="0": with the first worker count, one row per --replay-queue value, the
 #        first (0: no queue, replays past the limit shed at once) the baseline of the default's row;
 #        CAP_ROWS="1024": with the first worker count, one row per --max-replay-conns value: a fixed
 #        concurrency limit below the shadow nginx's worker_connections, against the default's row)
@@ -129,7 +129,7 @@ ROWS=""
 for w in $WORKERS; do
   tap_run "w$w" "$w" "$w" load
 done
-for q in ${QUEUE_ROWS-0 100000}; do
+for q in ${QUEUE_ROWS-0}; do
   w=${WORKERS%% *}
   tap_run "w$w.q$q" "$w, --replay-queue $q" "$w" load --replay-queue "$q"
 done
@@ -180,15 +180,14 @@ dropped in the capture ring), then each stage's reasons (\`shed_limit\`: past th
 limit — half the local port range, cut while the shadow refuses replays — or the socket budget;
 \`write_failed\`: the shadow closed or reset before reading the request, ...). \"accounted\": shadow +
 that column ≥ 0.99 × served. *queued*: replays waiting in the replay queue when the load stopped
-(\`--replay-queue\`, default 16384 per target: past the concurrency limit a replay waits, holding its
-bytes but no socket, and opens when one closes, oldest first, within 10 s; the shadow takes them
+(\`--replay-queue\`, default 65536 per target within half the replay buffer: past the concurrency
+limit, or while 1024 connects to the shadow are in progress, a replay waits, holding its bytes but
+no socket, and opens when one closes or connects, oldest first, within 10 s; the shadow takes them
 after the burst); *peak RSS*: the agent's VmHWM over the row. The \`--replay-queue 0\` row is the
-baseline without the queue (replays past the limit shed at once), the \`--replay-queue 100000\` row
-what a queue long enough for this whole burst gives and costs. The \`--max-replay-conns 1024\` row
-holds the shadow below its own connection limit (nginx's \`worker_connections 4096\`) from the
-start: by default the limit is the shadow's adaptive window, which starts at half the local port
-range and is cut only once the shadow resets replays it accepted and never read, by which time
-thousands are open (\`write_failed\` in the default's row).
+baseline without the queue (replays past the limit shed at once). The \`--max-replay-conns 1024\`
+row holds the shadow below its own connection limit (nginx's \`worker_connections 4096\`) by a
+fixed limit, against the default's adaptive window (it starts at half the local port range and is
+cut when the shadow resets replays it accepted and never read) and bound on connects in progress.
 
 Reading them: the shadow nginx serves the same load as the primary on the same 2 CPUs, so when the
 shadow takes everything the primary cannot keep its no-tap rate on this VM (*vs no tap* of a row

@@ -137,8 +137,8 @@ po::options_description runFlags() {
                                                 "connection limit)")
       ("replay-queue", po::value<size_t>(), "replays per shadow target that wait for a place under that limit, "
                                             "holding their bytes but no socket, and open oldest first; past it, or "
-                                            "after 10 s of waiting, they are shed whole, counted (default 16384; 0: "
-                                            "shed at once)")
+                                            "past half of --replay-buffer-mb, or after 10 s of waiting, they are "
+                                            "shed whole, counted (default 65536; 0: shed at once)")
       ("replay-source", po::value<std::vector<std::string>>(), "leave from this local address (repeatable: taken in "
                                                                "turn, each adds a port range towards a shadow)")
       ("workers", po::value<unsigned>(), "packet-path threads, each owning a shard of the connections (default: one "

@@ -84,7 +84,7 @@ struct RunOptions {
   // --replay-queue: replays per target that may wait for a place under that limit instead of being
   // shed (the agent's, split across workers); 0: none, shed at once (replay/replay_options.h).
   size_t replayQueue = kDefaultReplayQueue;
-  static constexpr size_t kDefaultReplayQueue = 16384, kMaxReplayQueue = 1'000'000;
+  static constexpr size_t kDefaultReplayQueue = 65536, kMaxReplayQueue = 1'000'000;
   std::vector<std::string> replaySources; // --replay-source: addresses replays leave from, in turn
   flow::FlowLimits flowLimits;
   std::optional<std::string> configPath; // --config: reloaded on SIGHUP

@@ -31,6 +31,10 @@ struct ReplayContext {
   // Called when an opened replay closes (its place in the target's limit is free): the replayer
   // starts the next queued one. Empty: nothing is queued (no replayer behind the connections).
   std::function<void()> slotFreed;
+  // Replays waiting in a queue, every target: each is charged options.queuedReplayCost of the
+  // backlog budget until it opens or is shed.
+  size_t queuedReplays = 0;
+  size_t backlogCharged() const { return stats.backlogBytes + queuedReplays * options.queuedReplayCost; }
 };
 
 } // namespace shadowtap::replay

@@ -50,13 +50,25 @@ struct ReplayOptions {
   // taking the descriptors the agent itself needs (the endpoint's /healthz, capture, recording).
   // 0: none.
   size_t maxConnectionsTotal = 0;
+  // Replays of one target whose connect() is still in progress: past it a new replay waits in the
+  // queue (as past the window). A shadow whose accept queue is full drops SYNs, and each connect
+  // then waits for its SYN's retransmission (1 s, 3 s): without a bound, every replay of that
+  // second piled up connecting, and once accepted past the shadow's own connection limit most
+  // were closed unread (bench/churn.sh: ~9,700 write_failed, 14,000 replays open at once to an
+  // nginx of worker_connections 4096). A shadow that keeps up completes connects in a round trip:
+  // 1,024 in flight is 1 million connects/s at 1 ms, 20,000/s at 50 ms. Split across workers.
+  size_t maxConnectingPerTarget = 1024;
   // Past those limits a new replay waits in its target's queue, holding its bytes in its backlog
   // (the backlog limits apply, and of the total only half: the rest is the open replays') but no socket, and starts when an open replay of that target
   // closes, oldest first: a burst of connections beyond what the shadow takes at once reaches it
   // whole, later, instead of being shed. Shed (shed_limit) only past this many waiting per target,
   // or after waiting maxQueueWait. 0: no queue, shed at once.
-  size_t maxQueuedPerTarget = 16384;
+  size_t maxQueuedPerTarget = 65536;
   std::chrono::milliseconds maxQueueWait{10000};
+  // What a waiting replay costs besides its bytes (its ShadowConnection, its entry in the queue,
+  // the flow's bookkeeping: 1-1.6 KiB measured, bench/churn.sh's peak RSS), charged to the queue's
+  // half of the backlog budget: a queue of small requests is bounded by memory, not only by count.
+  size_t queuedReplayCost = 1536;
   static constexpr size_t kReservedFiles = 1024;
   // Source addresses replays leave from, taken in turn (IP_BIND_ADDRESS_NO_PORT: the port is
   // chosen at connect, per destination). Empty: the kernel's choice. More than one multiplies the

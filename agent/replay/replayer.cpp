@@ -103,14 +103,16 @@ void Replayer::open(flow::FlowId id) {
 }
 
 bool Replayer::atLimit(const TargetState &target) const {
-  return target.stats.active >= target.window.limit() ||
+  return target.stats.active >= target.window.limit() || target.connecting >= options_.maxConnectingPerTarget ||
          (options_.maxConnectionsTotal && activeTotal() >= options_.maxConnectionsTotal);
 }
 
 bool Replayer::enqueue(size_t target, bool http, uint64_t connectNs,
                        std::vector<std::shared_ptr<ShadowConnection>> &connections) {
   TargetState &state = targets_[target];
-  if (shuttingDown_ || state.stats.queued >= options_.maxQueuedPerTarget)
+  // Within the count, and within the queue's half of the backlog budget with this one charged too.
+  if (shuttingDown_ || state.stats.queued >= options_.maxQueuedPerTarget ||
+      context_.backlogCharged() + options_.queuedReplayCost > options_.maxBacklogTotal / 2)
     return false;
   auto &queue = queues_[target];
   // Entries closed while waiting stay until they reach the front; a queue mostly made of them

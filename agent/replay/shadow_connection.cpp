@@ -59,13 +59,27 @@ ShadowConnection::~ShadowConnection() = default;
 void ShadowConnection::enqueue() {
   queued_ = true;
   target_.stats.queued++;
+  context_.queuedReplays++;
+}
+
+void ShadowConnection::leaveQueue() {
+  if (!queued_)
+    return;
+  queued_ = false;
+  target_.stats.queued--;
+  context_.queuedReplays--;
+}
+
+bool ShadowConnection::leaveConnecting() {
+  if (!connecting_)
+    return false;
+  connecting_ = false;
+  target_.connecting--;
+  return true;
 }
 
 void ShadowConnection::start(uint64_t connectAtNs) {
-  if (queued_) {
-    queued_ = false;
-    target_.stats.queued--;
-  }
+  leaveQueue();
   started_ = true;
   target_.stats.opened++;
   target_.stats.active++;
@@ -128,8 +142,11 @@ bool ShadowConnection::openSocket(const asio::ip::tcp::endpoint &endpoint) {
 
 void ShadowConnection::connectNext(size_t index) {
   const auto endpoints = target_.target.endpoints; // a copy: a reload may re-resolve
-  if (index == 0)
+  if (index == 0) {
     connectStartedAt_ = std::chrono::steady_clock::now();
+    connecting_ = true;
+    target_.connecting++;
+  }
   if (index >= endpoints.size()) {
     target_.connectFailed(context_.options.maxBackoff, connectStartedAt_);
     // Reset, not closed: a connect cut short by its timeout can complete in the kernel before the
@@ -188,10 +205,13 @@ void ShadowConnection::onConnect(size_t index, const error_code &connectEc) {
   }
   connected_ = true;
   target_.connectSucceeded();
+  bool freed = leaveConnecting();
   if (responses_)
     enableTimestamps(); // before the first write: OPT_ID counts bytes from here
   readResponses();
   writeMore();
+  if (freed && context_.slotFreed) // a replay waiting for a connect slot may take it
+    context_.slotFreed();
 }
 
 // Nagle holds a short segment while earlier bytes are unacknowledged. A replay's first send is
@@ -213,7 +233,7 @@ void ShadowConnection::write(std::span<const uint8_t> bytes) {
   // must not take the room that open replays need to keep up (and be shed for it).
   size_t totalLimit = started_ ? options.maxBacklogTotal : options.maxBacklogTotal / 2;
   if (backlog_.size() + bytes.size() > options.maxBacklogPerConnection ||
-      context_.stats.backlogBytes + bytes.size() > totalLimit) {
+      context_.backlogCharged() + bytes.size() > totalLimit) {
     close(Outcome::ShedBacklog, true);
     return;
   }
@@ -655,10 +675,7 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   auto &stats = target_.stats;
   if (!started_) { // left the replay queue without a connection: never opened, nothing to answer
     pending_.clear();
-    if (queued_) {
-      queued_ = false;
-      stats.queued--;
-    }
+    leaveQueue();
     stats.shedLimit++;
     return;
   }
@@ -687,6 +704,7 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
   case Outcome::WriteFailed: stats.writeFailed++; break;
   }
   timer_.cancel();
+  leaveConnecting();
   // A reset (abort, shed) tells the shadow the stream is not whole. A completed replay needs
   // nothing more: both FINs went and every byte was acknowledged (confirmTaken), so the socket
   // has already left the connection (to TIME_WAIT when our FIN went first, as the original

@@ -96,6 +96,8 @@ private:
   void onPassthrough(std::span<const uint8_t>) override {}
 
   void maybeHalfClose();
+  void leaveQueue(); // no longer counted waiting (opened, or closed unopened)
+  bool leaveConnecting(); // no longer counted connecting (connected, or closed); true if it was
   // The shadow closed and our FIN is out: Completed once the shadow's kernel has acknowledged every
   // byte and our FIN (it closed with nothing unread, so its application read them all), WriteFailed
   // if it resets (bytes reached a socket it had closed), Unconfirmed if neither comes in time.
@@ -137,6 +139,7 @@ private:
   bool timestamps_ = false;                      // SO_TIMESTAMPING is on
   std::unique_ptr<compare::BodyCollector> body_; // the response's body, when compared
   bool started_ = false;  // start() was called: counted opened and active
+  bool connecting_ = false; // counted in the target's `connecting` (first attempt until connected or closed)
   bool queued_ = false;   // counted in the target's `queued` (enqueue(), until start or close)
   bool connected_ = false;
   bool noDelay_ = false; // TCP_NODELAY is on (noDelayBeforeSend)

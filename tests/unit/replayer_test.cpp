@@ -582,6 +582,7 @@ TEST(Replayer, QueuedReplaysTakeAtMostHalfTheBacklogBudget) {
   options.maxConnectionsPerTarget = 1;
   options.maxBacklogTotal = 1000;
   options.maxBacklogPerConnection = 1000;
+  options.queuedReplayCost = 0; // bytes only here; the entries' charge has its own test below
   Replayer replayer(io, options, planFor({loopbackTarget(a.port())}));
   replayer.onFlowStart(1, {});
   replayer.onClientData(1, bytes("x")); // opens; connecting: its byte waits in its backlog
@@ -596,5 +597,74 @@ TEST(Replayer, QueuedReplaysTakeAtMostHalfTheBacklogBudget) {
   EXPECT_EQ(s.active, 1u);
   EXPECT_EQ(s.shedBacklog, 0u);
   expectRouted(s);
+  replayer.abortAll();
+}
+
+// A waiting replay costs memory besides its bytes (queuedReplayCost), charged to the queue's half
+// of the backlog budget: a burst of tiny requests fills the queue by memory, not only by count,
+// and is shed whole past it; the open replays keep the other half.
+TEST(Replayer, EachWaitingReplayIsChargedToTheQueuesHalfOfTheBudget) {
+  asio::io_context io;
+  Recorder a(io);
+  ReplayOptions options;
+  options.maxConnectionsPerTarget = 1;
+  options.maxQueuedPerTarget = 100; // the count is not what stops it
+  options.maxBacklogTotal = 1000;
+  options.maxBacklogPerConnection = 1000;
+  options.queuedReplayCost = 100;
+  Replayer replayer(io, options, planFor({loopbackTarget(a.port())}));
+  for (flow::FlowId id = 1; id <= 6; id++) { // 1 opens; 2-5 wait (1 + 4 x 100 + 4 bytes of 500); 6 is shed
+    replayer.onFlowStart(id, {});
+    replayer.onClientData(id, bytes("x"));
+  }
+  const auto &s = replayer.targets()[0].stats;
+  EXPECT_EQ(s.active, 1u);
+  EXPECT_EQ(s.queued, 4u);
+  EXPECT_EQ(s.shedLimit, 1u);
+  replayer.onFlowEnd(2, flow::FlowEnd::Reset); // one leaves the queue: its charge is given back
+  replayer.onFlowStart(7, {});
+  replayer.onClientData(7, bytes("x"));
+  EXPECT_EQ(s.queued, 4u);
+  EXPECT_EQ(s.shedLimit, 2u); // 6, and 2 shed when its flow reset
+  replayer.onClientData(1, bytes(std::string(500, 'y'))); // 5 + 400 + 500 of the 1000: the open replay is not shed
+  EXPECT_EQ(s.active, 1u);
+  EXPECT_EQ(s.shedBacklog, 0u);
+  expectRouted(s);
+  replayer.abortAll();
+  EXPECT_EQ(s.queued, 0u);
+}
+
+// A shadow whose accept queue is full drops SYNs, and its connects hang until the SYN is sent
+// again (1 s later): past maxConnectingPerTarget in progress, new replays wait in the queue
+// instead of piling up connecting, and start as connects complete.
+TEST(Replayer, ReplaysPastTheConnectsInProgressWaitInTheQueue) {
+  asio::io_context io;
+  tcp::acceptor full(io);
+  full.open(tcp::v4());
+  full.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  full.listen(0); // one connection in the accept queue, then SYNs dropped until it is accepted
+  ReplayOptions options;
+  options.maxConnectingPerTarget = 2;
+  Replayer replayer(io, options, planFor({loopbackTarget(full.local_endpoint().port())}));
+  std::string request = "GET / HTTP/1.1\r\n\r\n";
+  for (flow::FlowId id = 1; id <= 6; id++) {
+    replayer.onFlowStart(id, {});
+    replayer.onClientData(id, bytes(request));
+  }
+  const auto &target = replayer.targets()[0];
+  runFor(io, 300); // 1 connects (the accept queue's one place), 2 and then 3 hang: 4-6 wait
+  EXPECT_EQ(target.connecting, 2u);
+  EXPECT_EQ(target.stats.opened, 3u);
+  EXPECT_EQ(target.stats.queued, 3u);
+  expectRouted(target.stats);
+  full.listen(16); // room again (listen() on a listening socket only changes its backlog)
+  std::vector<tcp::socket> accepted;
+  acceptEach(full, [&](tcp::socket s) { accepted.push_back(std::move(s)); });
+  runFor(io, 2500); // the SYNs sent again are answered; each connect done lets a waiting one start
+  EXPECT_EQ(target.connecting, 0u);
+  EXPECT_EQ(target.stats.opened, 6u);
+  EXPECT_EQ(target.stats.queued, 0u);
+  EXPECT_EQ(target.stats.connectFailed, 0u);
+  expectRouted(target.stats);
   replayer.abortAll();
 }
