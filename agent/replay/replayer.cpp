@@ -103,7 +103,7 @@ void Replayer::open(flow::FlowId id) {
 }
 
 bool Replayer::atLimit(const TargetState &target) const {
-  return target.stats.active >= target.window.limit() || target.connecting >= options_.maxConnectingPerTarget ||
+  return target.stats.active >= target.window.limit() || target.stats.connecting >= options_.maxConnectingPerTarget ||
          (options_.maxConnectionsTotal && activeTotal() >= options_.maxConnectionsTotal);
 }
 

@@ -74,7 +74,7 @@ bool ShadowConnection::leaveConnecting() {
   if (!connecting_)
     return false;
   connecting_ = false;
-  target_.connecting--;
+  target_.stats.connecting--;
   return true;
 }
 
@@ -145,7 +145,7 @@ void ShadowConnection::connectNext(size_t index) {
   if (index == 0) {
     connectStartedAt_ = std::chrono::steady_clock::now();
     connecting_ = true;
-    target_.connecting++;
+    target_.stats.connecting++;
   }
   if (index >= endpoints.size()) {
     target_.connectFailed(context_.options.maxBackoff, connectStartedAt_);

@@ -139,7 +139,7 @@ private:
   bool timestamps_ = false;                      // SO_TIMESTAMPING is on
   std::unique_ptr<compare::BodyCollector> body_; // the response's body, when compared
   bool started_ = false;  // start() was called: counted opened and active
-  bool connecting_ = false; // counted in the target's `connecting` (first attempt until connected or closed)
+  bool connecting_ = false; // counted in the target's stats.connecting (first attempt until connected or closed)
   bool queued_ = false;   // counted in the target's `queued` (enqueue(), until start or close)
   bool connected_ = false;
   bool noDelay_ = false; // TCP_NODELAY is on (noDelayBeforeSend)

@@ -16,7 +16,6 @@ struct TargetState {
   ShadowTarget target;
   TargetStats stats;
   ConcurrencyWindow window; // replays open at once: adapts to what the shadow takes
-  size_t connecting = 0;    // replays whose connect() is in progress (ReplayOptions::maxConnectingPerTarget)
 
   void replayTaken() {
     window.onTaken();

@@ -653,7 +653,7 @@ TEST(Replayer, ReplaysPastTheConnectsInProgressWaitInTheQueue) {
   }
   const auto &target = replayer.targets()[0];
   runFor(io, 300); // 1 connects (the accept queue's one place), 2 and then 3 hang: 4-6 wait
-  EXPECT_EQ(target.connecting, 2u);
+  EXPECT_EQ(target.stats.connecting, 2u);
   EXPECT_EQ(target.stats.opened, 3u);
   EXPECT_EQ(target.stats.queued, 3u);
   expectRouted(target.stats);
@@ -661,7 +661,7 @@ TEST(Replayer, ReplaysPastTheConnectsInProgressWaitInTheQueue) {
   std::vector<tcp::socket> accepted;
   acceptEach(full, [&](tcp::socket s) { accepted.push_back(std::move(s)); });
   runFor(io, 2500); // the SYNs sent again are answered; each connect done lets a waiting one start
-  EXPECT_EQ(target.connecting, 0u);
+  EXPECT_EQ(target.stats.connecting, 0u);
   EXPECT_EQ(target.stats.opened, 6u);
   EXPECT_EQ(target.stats.queued, 0u);
   EXPECT_EQ(target.stats.connectFailed, 0u);

@@ -48,7 +48,7 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
   EXPECT_EQ(keys(json["replay"]), (V{"backlog_bytes", "buffer_bytes", "targets"}));
   EXPECT_EQ(keys(json["replay"]["targets"][0]),
             (V{"target", "routed", "opened", "active", "completed", "unconfirmed", "aborted", "shed_backlog", "shed_stalled",
-               "shed_no_socket", "shed_backoff", "shed_limit", "skipped_empty", "pending", "queued", "concurrency_limit", "connect_failed",
+               "shed_no_socket", "shed_backoff", "shed_limit", "skipped_empty", "pending", "queued", "connecting", "concurrency_limit", "connect_failed",
                "write_failed", "write_stalls", "bytes_out", "bytes_in"}));
   EXPECT_EQ(json["replay"]["targets"][0]["target"], "10.0.0.7:80");
   EXPECT_EQ(keys(json["http"]), (V{"flows",
