@@ -70,12 +70,11 @@ void ShadowConnection::leaveQueue() {
   context_.queuedReplays--;
 }
 
-bool ShadowConnection::leaveConnecting() {
+void ShadowConnection::leaveConnecting() {
   if (!connecting_)
-    return false;
+    return;
   connecting_ = false;
   target_.stats.connecting--;
-  return true;
 }
 
 void ShadowConnection::start(uint64_t connectAtNs) {
@@ -205,12 +204,12 @@ void ShadowConnection::onConnect(size_t index, const error_code &connectEc) {
   }
   connected_ = true;
   target_.connectSucceeded();
-  bool freed = leaveConnecting();
+  leaveConnecting();
   if (responses_)
     enableTimestamps(); // before the first write: OPT_ID counts bytes from here
   readResponses();
   writeMore();
-  if (freed && context_.slotFreed) // a replay waiting for a connect slot may take it
+  if (context_.slotFreed) // a replay waiting for a connect slot may take it
     context_.slotFreed();
 }
 

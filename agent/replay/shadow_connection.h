@@ -97,7 +97,7 @@ private:
 
   void maybeHalfClose();
   void leaveQueue(); // no longer counted waiting (opened, or closed unopened)
-  bool leaveConnecting(); // no longer counted connecting (connected, or closed); true if it was
+  void leaveConnecting(); // no longer counted connecting (connected, or closed)
   // The shadow closed and our FIN is out: Completed once the shadow's kernel has acknowledged every
   // byte and our FIN (it closed with nothing unread, so its application read them all), WriteFailed
   // if it resets (bytes reached a socket it had closed), Unconfirmed if neither comes in time.
