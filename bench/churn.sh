@@ -26,7 +26,11 @@
 #        QUEUE_ROWS="0": with the first worker count, one row per --replay-queue value, the
 #        first (0: no queue, replays past the limit shed at once) the baseline of the default's row;
 #        CAP_ROWS="1024": with the first worker count, one row per --max-replay-conns value: a fixed
-#        concurrency limit below the shadow nginx's worker_connections, against the default's row)
+#        concurrency limit below the shadow nginx's worker_connections, against the default's row;
+#        HTTP_ROWS="conn pool": with the first worker count, --protocol http replayed connection by
+#        connection (conn), then with --http-pool (pool): each mirrored request over a pool of
+#        keep-alive connections to the shadow, as a mesh mirrors requests; the conn row is its
+#        baseline)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib.sh
@@ -117,7 +121,9 @@ tap_run() {
   hzmax=$(sort -n "$H_TMP/healthz.$name" | tail -1 | awk '{printf "%d", $1 * 1000}')
   lost=$(bench_not_taken "$H_TMP/status.$name.json")
   # Judged against the targets below: replayed, or counted as not replayed, for 99 % of the served.
-  counted=$(jget "$H_TMP/status.$name.json" 'j["counters"]["shed_overload"] + j["ledger"][0]["unexplained"] + sum(v for r in j["ledger"] for v in r["short"].values())')
+  # A pooled flow is not a loss (its requests went over the pool): its requests' losses are the
+  # requests shed at the pool and those the pool's connections never got an answer to.
+  counted=$(jget "$H_TMP/status.$name.json" 'j["counters"]["shed_overload"] + j["ledger"][0]["unexplained"] + sum(v for r in j["ledger"] for k, v in r["short"].items() if k != "pooled") + sum(t["pool_shed"] for t in j["pipeline"]["replay"]["targets"]) + (j["pipeline"]["http"]["shadow_no_response"] if sum(t["pooled"] for t in j["pipeline"]["replay"]["targets"]) else 0)')
   verdict=$(awk -v sh="$shadow" -v c="$counted" -v s="$served" -v cpu="$per10k" -v hz="$hzmax" 'BEGIN {
     v = ((s && (sh + c) / s >= 0.99) ? "accounted" : "NOT accounted") ", " (cpu <= 0.15 ? "CPU met" : "CPU not met") ", " (hz < 1000 ? "healthz met" : "healthz not met"); print v }')
   printf '%-14s %10s %10s %8s %10s %12s %10s %8s %8s %s (%s)\n' "$label" "$served" "$shadow" "$share" "$ratio" "$per10k" "$hzmax" "$queued" "$rss" "$lost" "$verdict"
@@ -136,6 +142,14 @@ done
 for c in ${CAP_ROWS-1024}; do
   w=${WORKERS%% *}
   tap_run "w$w.c$c" "$w, --max-replay-conns $c" "$w" load --max-replay-conns "$c"
+done
+for h in ${HTTP_ROWS-conn pool}; do
+  w=${WORKERS%% *}
+  if [ "$h" = pool ]; then
+    tap_run "w$w.http-pool" "$w, --protocol http --http-pool" "$w" load --protocol http --http-pool
+  else
+    tap_run "w$w.http" "$w, --protocol http" "$w" load --protocol http
+  fi
 done
 FLOOR_LINE=""
 if [ "$PACED" != 0 ]; then
@@ -188,12 +202,19 @@ baseline without the queue (replays past the limit shed at once). The \`--max-re
 row holds the shadow below its own connection limit (nginx's \`worker_connections 4096\`) by a
 fixed limit, against the default's adaptive window (it starts at half the local port range and is
 cut when the shadow resets replays it accepted and never read) and bound on connects in progress.
+The \`--protocol http\` rows frame the requests (per-request rules, Host \`-shadow\` suffix, the
+primary-vs-shadow comparison); with \`--http-pool\` each mirrored request goes over a pool of
+keep-alive connections to the shadow (at most 64 per target, 8 requests pipelined on each) instead
+of a replay connection per client connection, as a mesh mirrors requests: its not-taken column
+counts requests (\`pool_shed\`, and requests the pool's connections never got an answer to), not
+connections.
 
 Reading them: the shadow nginx serves the same load as the primary on the same 2 CPUs, so when the
 shadow takes everything the primary cannot keep its no-tap rate on this VM (*vs no tap* of a row
 with share 1.0 is mostly the shadow's share of the CPUs, not the tap's); the paced row's *vs no
 tap* is its pace. CPU per connection cannot go below what the kernel charges a client for one
-connection (the floor below) while each mirrored connection is replayed as a connection.
+connection (the floor below) while each mirrored connection is replayed as a connection; the
+\`--http-pool\` row does not open one per connection.
 
 ${FLOOR_LINE}
 <!-- churn:end -->"

@@ -52,9 +52,11 @@ bench_init() {
 # bench_not_taken STATUS_JSON: every connection the shadow did not take whole, by stage and reason,
 # from the wire-to-shadow ledger of `status --json` ("none" if there is none): shed_overload
 # (refused at the SYN), lost_in_capture (admitted at the SYN, never followed: the SYN's frame was
-# lost in capture; the kernel's count minus the agent's), then each stage's reasons.
+# lost in capture; the kernel's count minus the agent's), then each stage's reasons (but `pooled`:
+# those connections' requests went over a pool connection, --http-pool), then requests shed at a
+# pool (pool_shed).
 bench_not_taken() {
-  jget "$1" '" ".join(["shed_overload=%d" % j["counters"]["shed_overload"]] * (j["counters"]["shed_overload"] > 0) + ["%s=%d" % ("lost_in_capture" if r["stage"] == "followed by the agent" else "unexplained", r["unexplained"]) for r in j["ledger"] if r["unexplained"]] + ["%s=%d" % (k, v) for r in j["ledger"] for k, v in r["short"].items() if v]) or "none"'
+  jget "$1" '" ".join(["shed_overload=%d" % j["counters"]["shed_overload"]] * (j["counters"]["shed_overload"] > 0) + ["%s=%d" % ("lost_in_capture" if r["stage"] == "followed by the agent" else "unexplained", r["unexplained"]) for r in j["ledger"] if r["unexplained"]] + ["%s=%d" % (k, v) for r in j["ledger"] for k, v in r["short"].items() if v and k != "pooled"] + ["pool_shed=%d" % sum(t["pool_shed"] for t in j["pipeline"]["replay"]["targets"])] * (sum(t["pool_shed"] for t in j["pipeline"]["replay"]["targets"]) > 0)) or "none"'
 }
 # bench_doc_section NAME SECTION: SECTION (which starts with <!-- NAME:begin --> and ends with
 # <!-- NAME:end -->) replaces that section of $DOC, or is appended when $DOC has none yet.

@@ -33,7 +33,8 @@ void applyHttpFlags(const po::variables_map &vm, std::vector<ServiceRule> &servi
                            "ignore-json-path"})
     anyRule = anyRule || given(vm, flag);
   bool compareBody = vm.count("compare-body") && vm["compare-body"].as<bool>();
-  anyRule = anyRule || vm["no-host-suffix"].as<bool>() || compareBody;
+  bool pooled = vm.count("http-pool") && vm["http-pool"].as<bool>();
+  anyRule = anyRule || vm["no-host-suffix"].as<bool>() || compareBody || pooled;
   if ((given(vm, "baseline") || given(vm, "ignore-json-path")) && !compareBody)
     throw UsageError("--baseline and --ignore-json-path need --compare-body");
   for (auto &service : services) {
@@ -59,6 +60,8 @@ void applyHttpFlags(const po::variables_map &vm, std::vector<ServiceRule> &servi
       rules.requestRatePpm = *requestPercent;
     if (vm["no-host-suffix"].as<bool>())
       rules.hostSuffix = false;
+    if (pooled)
+      rules.pooled = true;
     if (compareBody) {
       service.compare.body = true;
       if (given(vm, "ignore-json-path")) {
@@ -71,7 +74,7 @@ void applyHttpFlags(const po::variables_map &vm, std::vector<ServiceRule> &servi
     }
     if (anyRule && service.protocol != Protocol::Http)
       throw UsageError("per-request rules (--exclude-header, --set-header, --remove-header, --request-percent, "
-                       "--no-host-suffix) and the body comparison (--compare-body, --baseline, --ignore-json-path) "
+                       "--no-host-suffix), --http-pool and the body comparison (--compare-body, --baseline, --ignore-json-path) "
                        "need --protocol http");
     http::validate(rules);
   }
@@ -90,6 +93,9 @@ void addHttpFlags(po::options_description &desc) {
                                                     "(default 100)")
       ("no-host-suffix", po::bool_switch(), "http: keep Host as it is (default: Host gets a -shadow suffix, "
                                             "like mesh mirroring)")
+      ("http-pool", po::bool_switch(), "http: replay the mirrored requests over a pool of keep-alive connections to "
+                                       "each shadow (request mirroring, as a mesh does) instead of one replay "
+                                       "connection per client connection")
       ("compare-body", po::bool_switch(), "http: compare the shadows' response bodies with the primary's (JSON "
                                           "per field, others by hash): `shadowtap report`")
       ("baseline", po::value<std::string>(), "http, with --compare-body: HOST:PORT of a second copy of the primary's "

@@ -242,7 +242,7 @@ BodyCompareOptions readCompare(const Reader &r, const YAML::Node &node, const st
 // `headers: {request: {set, remove}}` (Istio's Headers shape) for the mirrored copy; `compare:`
 // (read by readCompare).
 http::HttpRules readHttp(const Reader &r, const YAML::Node &node, const std::string &key) {
-  r.onlyKeys(node, key, {"match", "exclude", "requestPercentage", "headers", "hostSuffix", "compare"});
+  r.onlyKeys(node, key, {"match", "exclude", "requestPercentage", "headers", "hostSuffix", "pool", "compare"});
   http::HttpRules rules;
   if (node["match"])
     rules.match = readRequestMatches(r, node["match"], key + ".match");
@@ -252,6 +252,8 @@ http::HttpRules readHttp(const Reader &r, const YAML::Node &node, const std::str
     rules.requestRatePpm = r.percentage(node["requestPercentage"], key + ".requestPercentage");
   if (node["hostSuffix"])
     rules.hostSuffix = r.boolean(node["hostSuffix"], key + ".hostSuffix");
+  if (node["pool"])
+    rules.pooled = r.boolean(node["pool"], key + ".pool");
   if (auto headers = node["headers"]) {
     r.onlyKeys(headers, key + ".headers", {"request"});
     auto request = headers["request"];

@@ -247,7 +247,15 @@ std::string shadowHost(std::string_view host) {
   return std::string(name) + "-shadow" + std::string(port);
 }
 
+// Pooled replay: this request's copy must not close the pooled connection. An upgrade is left as
+// it is (its Connection header names the upgrade; the pool retires that connection after it).
+static bool closesPooled(const HttpRules &rules, const MessageHead &request) {
+  return rules.pooled && !request.keepAlive && !request.upgrade;
+}
+
 bool rewrites(const HttpRules &rules, const MessageHead &request) {
+  if (closesPooled(rules, request))
+    return true;
   for (const auto &set : rules.setHeaders) {
     unsigned seen = 0;
     bool same = false;
@@ -275,7 +283,14 @@ std::string rewriteHead(const HttpRules &rules, const MessageHead &request) {
   auto line = [&](std::string_view name, std::string_view value) {
     out.append(name).append(": ").append(value).append("\r\n");
   };
+  // Pooled: the Connection header that closes goes (its other tokens name hop-by-hop headers of
+  // the client's connection, not of the pool's); HTTP/1.0 needs keep-alive asked for.
+  bool keepOpen = closesPooled(rules, request);
+  if (keepOpen && request.versionMajor == 1 && request.versionMinor == 0)
+    line("Connection", "keep-alive");
   for (const auto &header : request.headers) {
+    if (keepOpen && equalsIgnoreCase(header.name, "Connection"))
+      continue;
     if (const Header *set = setFor(rules, header.name)) {
       size_t index = static_cast<size_t>(set - rules.setHeaders.data());
       if (!written[index])

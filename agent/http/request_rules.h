@@ -53,6 +53,11 @@ struct HttpRules {
   std::vector<Header> setHeaders;          // replace (all occurrences) or add
   std::vector<std::string> removeHeaders;  // case-insensitive
   bool hostSuffix = true;                  // Host: books:8080 -> books-shadow:8080
+  // Replay the mirrored requests over a pool of keep-alive connections to each shadow (request
+  // mirroring, as a mesh does: `--http-pool`, http.pool) instead of one replay connection per
+  // client connection (replay/request_pool.h). The copy of a request that would close its
+  // connection (`Connection: close`, HTTP/1.0 without keep-alive) asks to keep it open instead.
+  bool pooled = false;
   // Rules from the command line apply to every service; all of these are per service in a file.
 
   // Some rule keeps something from the shadows (a request, or a header): the connection then
@@ -67,7 +72,8 @@ const char *verdictName(Verdict verdict);
 // `draw` is uniform in [0, 1'000'000): the request is mirrored when draw < requestRatePpm.
 Verdict decide(const HttpRules &rules, const MessageHead &request, uint32_t draw);
 
-// True if mirroring this request needs a new head (some header set/removed, Host suffixed).
+// True if mirroring this request needs a new head (some header set/removed, Host suffixed, or,
+// pooled, a request that would close the connection).
 bool rewrites(const HttpRules &rules, const MessageHead &request);
 // The head sent to the shadow: request line + headers after the rules, CRLF-terminated.
 std::string rewriteHead(const HttpRules &rules, const MessageHead &request);

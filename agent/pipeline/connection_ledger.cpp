@@ -74,7 +74,7 @@ Json connectionLedger(const CounterValues &kernel, const Json &pipeline) {
     std::string name = target.value("target", std::string("?"));
     uint64_t opened = number(target, "opened");
     ledger.push_back(stage("replay opened to " + name, number(target, "routed"), opened, target,
-                           {"shed_limit", "shed_backoff", "skipped_empty", "pending", "queued"}));
+                           {"shed_limit", "shed_backoff", "skipped_empty", "pending", "queued", "pooled"}));
     ledger.push_back(stage("taken whole by " + name, opened, number(target, "completed"), target,
                            {"active", "unconfirmed", "aborted", "shed_backlog", "shed_stalled", "shed_no_socket",
                             "connect_failed", "write_failed"}));

@@ -106,7 +106,7 @@ struct HttpStage::Flow : RequestStreamSink {
       pending.push_back({exchange, 0});
     current = std::move(exchange);
     // Its bytes come in the chunk being fed: the packet of the chunk's first byte times it.
-    stage.replayer_.paceRequest(id, ingressNs(clientDelivered + 1));
+    stage.replayer_.beginRequest(id, ingressNs(clientDelivered + 1));
   }
 
   void forward(std::span<const uint8_t> bytes) override {

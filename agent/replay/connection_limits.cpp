@@ -11,6 +11,7 @@ namespace shadowtap::replay {
 void applyConnectionLimits(ReplayOptions &options, size_t maxReplayConns, size_t sources, size_t workers) {
   workers = std::max<size_t>(1, workers);
   options.maxConnectingPerTarget = std::max<size_t>(1, options.maxConnectingPerTarget / workers);
+  options.poolConnectionsPerTarget = std::max<size_t>(1, options.poolConnectionsPerTarget / workers);
   if (maxReplayConns) {
     options.maxConnectionsPerTarget = std::max<size_t>(1, (maxReplayConns + workers - 1) / workers);
   } else if (size_t ports = connectPortsPerDestination()) {

@@ -26,18 +26,18 @@ void Replayer::setPlan(const ReplayPlan &plan) {
     added.stats.concurrencyLimit = added.window.limitShown();
     added.target = target;
     queues_.emplace_back();
+    pools_.emplace_back(context_, added);
     return added.index;
   };
   std::map<std::string, size_t> index;
   for (const auto &target : plan.targets)
     index[target.name] = indexOf(target);
   routes_.clear();
-  std::set<uint16_t> httpPorts;
-  for (const auto &[port, rules] : plan.http)
-    httpPorts.insert(port);
   for (const auto &[port, routes] : plan.routes) {
     auto route = std::make_shared<PortRoute>();
-    route->http = httpPorts.count(port) != 0;
+    auto rules = plan.http.find(port);
+    route->http = rules != plan.http.end();
+    route->pooled = route->http && rules->second && rules->second->pooled;
     for (const auto &r : routes)
       route->targets.push_back({index.at(r.target), r.copies});
     routes_[port] = std::move(route);
@@ -48,6 +48,9 @@ Replayer::~Replayer() { abortAll(); }
 
 void Replayer::tick(uint64_t nowNs) {
   admitQueued(); // the window may have grown, a back-off ended, a queued replay waited too long
+  auto now = std::chrono::steady_clock::now();
+  for (auto &pool : pools_)
+    pool.tick(now);
   context_.chunkPool->trim(nowNs);
   stats_.bufferBytes = context_.chunkPool->mappedBytes();
 }
@@ -60,10 +63,16 @@ void Replayer::onFlowStart(flow::FlowId id, const flow::FlowInfo &info) {
   auto route = routes_.find(info.serverPort);
   if (route == routes_.end())
     return; // a mirrored port with no shadow: nothing to replay
-  countPending(*route->second, +1);
   connectionsRouted_++;
   for (const auto &[target, copies] : route->second->targets)
     targets_[target].stats.routed += copies;
+  if (route->second->pooled) { // its requests go over the pools: no replay of its own
+    for (const auto &[target, copies] : route->second->targets)
+      targets_[target].stats.pooled += copies;
+    pooledFlows_.emplace(id, PooledFlow{route->second, {}, false});
+    return;
+  }
+  countPending(*route->second, +1);
   notYetOpened_.emplace(id, NotYetOpened{route->second, 0});
 }
 
@@ -172,6 +181,17 @@ std::vector<std::shared_ptr<ShadowConnection>> *Replayer::opened(flow::FlowId id
 }
 
 void Replayer::onClientData(flow::FlowId id, std::span<const uint8_t> bytes) {
+  if (!pooledFlows_.empty())
+    if (auto pooled = pooledFlows_.find(id); pooled != pooledFlows_.end()) {
+      if (!pooled->second.inRequest) {
+        stats_.unpooledBytes += bytes.size(); // outside a framed request: nothing to pool it with
+        return;
+      }
+      for (auto &[target, connection] : pooled->second.leases)
+        if (connection)
+          connection->write(bytes);
+      return;
+    }
   auto *connections = opened(id);
   if (!connections)
     return;
@@ -180,6 +200,13 @@ void Replayer::onClientData(flow::FlowId id, std::span<const uint8_t> bytes) {
 }
 
 void Replayer::endRequest(flow::FlowId id, const ExchangePtr &exchange) {
+  if (auto pooled = pooledFlows_.find(id); pooled != pooledFlows_.end()) {
+    for (auto &[target, connection] : pooled->second.leases)
+      if (connection)
+        connection->endRequest(exchange);
+    releaseLeases(pooled->second, false);
+    return;
+  }
   auto it = flows_.find(id);
   if (it == flows_.end())
     return;
@@ -187,8 +214,36 @@ void Replayer::endRequest(flow::FlowId id, const ExchangePtr &exchange) {
     connection->endRequest(exchange);
 }
 
-void Replayer::paceRequest(flow::FlowId id, uint64_t ingressNs) {
+void Replayer::releaseLeases(PooledFlow &flow, bool cutShort) {
+  auto now = std::chrono::steady_clock::now();
+  for (auto &[target, connection] : flow.leases)
+    if (connection) {
+      pools_[target].release(connection, now);
+      if (cutShort) // a request that never ended must not reach the shadow as if whole
+        connection->abort();
+    }
+  flow.leases.clear();
+  flow.inRequest = false;
+}
+
+void Replayer::beginRequest(flow::FlowId id, uint64_t ingressNs) {
   auto delay = static_cast<uint64_t>(std::chrono::nanoseconds(context_.options.paceDelay).count());
+  if (auto pooled = pooledFlows_.find(id); pooled != pooledFlows_.end()) {
+    PooledFlow &flow = pooled->second;
+    releaseLeases(flow, flow.inRequest); // a request begun before this one never ended
+    flow.inRequest = true;
+    auto now = std::chrono::steady_clock::now();
+    for (const auto &[target, copies] : flow.route->targets)
+      for (unsigned copy = 0; copy < copies; copy++) {
+        TargetState &state = targets_[target];
+        bool mayOpen = !state.backingOff(now) && !atLimit(state);
+        auto connection = pools_[target].lease(options_.poolConnectionsPerTarget, mayOpen, now);
+        if (connection && delay && ingressNs)
+          connection->holdUntil(ingressNs + delay + paceOffsetNs(flow.leases.size()));
+        flow.leases.emplace_back(target, std::move(connection));
+      }
+    return;
+  }
   if (!delay || !ingressNs)
     return;
   auto *connections = opened(id);
@@ -213,6 +268,11 @@ void Replayer::paceConnect(flow::FlowId id, uint64_t handshakeNs) {
 }
 
 void Replayer::onClientFin(flow::FlowId id) {
+  if (auto pooled = pooledFlows_.find(id); pooled != pooledFlows_.end()) {
+    if (pooled->second.inRequest) // the client ended inside a request: it is not replayed whole
+      releaseLeases(pooled->second, true);
+    return;
+  }
   auto *connections = opened(id); // closed without a byte: still replayed, connect then FIN
   if (!connections)
     return;
@@ -221,12 +281,19 @@ void Replayer::onClientFin(flow::FlowId id) {
 }
 
 void Replayer::onServerClosedFirst(flow::FlowId id) {
+  if (pooledFlows_.count(id))
+    return; // the pool's connections keep their own close order
   if (auto *connections = opened(id))
     for (auto &connection : *connections)
       connection->letShadowCloseFirst();
 }
 
 void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
+  if (auto pooled = pooledFlows_.find(id); pooled != pooledFlows_.end()) {
+    releaseLeases(pooled->second, pooled->second.inRequest);
+    pooledFlows_.erase(pooled);
+    return;
+  }
   if (auto pending = notYetOpened_.find(id); pending != notYetOpened_.end()) {
     countPending(*pending->second.route, -1);
     for (const auto &[target, copies] : pending->second.route->targets)
@@ -259,6 +326,9 @@ void Replayer::abortAll() {
     queue.clear();
   }
   notYetOpened_.clear();
+  pooledFlows_.clear();
+  for (auto &pool : pools_)
+    pool.abortAll();
   for (auto &[id, connections] : flows_)
     for (auto &connection : connections)
       connection->abort();

@@ -12,6 +12,7 @@
 #include "replay/replay_context.h"
 #include "replay/replay_options.h"
 #include "replay/replay_plan.h"
+#include "replay/request_pool.h"
 #include "replay/target_state.h"
 
 #include <array>
@@ -45,9 +46,10 @@ public:
   // HTTP flows (the plan's http ports): the bytes given so far end this exchange's request on
   // every replay of the flow; each replay reports the shadow's answer to `observer`.
   void endRequest(flow::FlowId id, const ExchangePtr &exchange);
-  // HTTP pacing: the bytes of the request that begins now reach the shadows no earlier than
-  // `ingressNs` (CLOCK_REALTIME, its first packet on the tap) plus ReplayOptions::paceDelay.
-  void paceRequest(flow::FlowId id, uint64_t ingressNs);
+  // HTTP: a mirrored request begins now. Its bytes reach the shadows no earlier than `ingressNs`
+  // (CLOCK_REALTIME, its first packet on the tap) plus ReplayOptions::paceDelay (pacing); a pooled
+  // flow's request leases a pool connection per copy until endRequest() (request_pool.h).
+  void beginRequest(flow::FlowId id, uint64_t ingressNs);
   // HTTP pacing of the connection itself: its replays connect no earlier than `handshakeNs`
   // (CLOCK_REALTIME, the server's SYN-ACK on the tap) plus ReplayOptions::paceDelay, so a shadow
   // gets the connection's own timeline (connect, then each request at its time), as the primary did.
@@ -75,7 +77,16 @@ private:
   struct PortRoute { // where one service port's connections go
     std::vector<IndexedRoute> targets;
     bool http = false;
+    bool pooled = false; // HttpRules::pooled: requests go over the targets' pools
   };
+  // A flow of a pooled service: the pool connections its request in progress holds (one per
+  // target and copy, null where the request was shed), none between requests.
+  struct PooledFlow {
+    std::shared_ptr<const PortRoute> route;
+    std::vector<std::pair<size_t, std::shared_ptr<ShadowConnection>>> leases; // target, connection
+    bool inRequest = false;
+  };
+  void releaseLeases(PooledFlow &flow, bool cutShort); // cutShort: the request never ended: RST
   void open(flow::FlowId id);
   void countPending(const PortRoute &route, int sign);
   std::vector<std::shared_ptr<ShadowConnection>> *opened(flow::FlowId id); // opens if due; null if none
@@ -110,6 +121,8 @@ private:
     uint64_t connectNs = 0; // HTTP pacing, as start() takes it
   };
   std::deque<std::deque<Queued>> queues_;
+  std::unordered_map<flow::FlowId, PooledFlow> pooledFlows_;
+  std::deque<RequestPool> pools_; // per target (same index)
   bool admitting_ = false;    // admitQueued() is running (a start that fails at once calls back)
   bool shuttingDown_ = false; // abortAll(): nothing leaves the queue any more
 };

@@ -346,6 +346,22 @@ void ShadowConnection::holdUntil(uint64_t realtimeNs) {
     holds_.push_back({queuedTotal_, realtimeNs});
 }
 
+size_t ShadowConnection::unansweredDue(uint64_t nowNs) const {
+  uint64_t heldFrom = UINT64_MAX; // the stream offset from which bytes wait for a later instant
+  for (const auto &hold : holds_)
+    if (hold.ns > nowNs) {
+      heldFrom = hold.offset;
+      break;
+    }
+  size_t due = 0;
+  for (const auto &p : pending_) {
+    if (p.endOffset > heldFrom)
+      break;
+    due++;
+  }
+  return due;
+}
+
 void ShadowConnection::finish() {
   finRequested_ = true;
   maybeHalfClose();
@@ -615,6 +631,8 @@ void ShadowConnection::onMessageBegin() {
 void ShadowConnection::onHead(const http::MessageHead &head, std::span<const uint8_t>) {
   responseCode_ = head.status;
   interim_ = head.status >= 100 && head.status < 200 && head.status != 101; // 100-continue etc.
+  if (!interim_ && (!head.keepAlive || head.upgrade))
+    endsAfterAnswer_ = true;
   body_.reset();
   if (!interim_ && !pending_.empty() && pending_.front().exchange->bodyBudget) {
     const http::Header *type = head.find("Content-Type");
@@ -670,7 +688,8 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
     backlog_.clear();
   }
   // Requests this replay will never get an answer to. When the user's own connection died
-  // (aborted) there is nothing to compare; otherwise the shadow failed them: "no response".
+  // (aborted) there is nothing to compare; otherwise the shadow failed them: "no response". A
+  // pooled connection's requests are other clients' too: always "no response".
   auto &stats = target_.stats;
   if (!started_) { // left the replay queue without a connection: never opened, nothing to answer
     pending_.clear();
@@ -679,7 +698,7 @@ void ShadowConnection::close(Outcome outcome, bool reset) {
     return;
   }
   while (!pending_.empty()) {
-    if (outcome == Outcome::Aborted) {
+    if (outcome == Outcome::Aborted && !pooled_) {
       pending_.clear();
       break;
     }

@@ -70,6 +70,17 @@ public:
   void endRequest(const ExchangePtr &exchange);
   // HTTP pacing: bytes written after this call are not sent before `realtimeNs`.
   void holdUntil(uint64_t realtimeNs);
+  // Pooled replay (request_pool.h): the connection carries the requests of many client
+  // connections, so closing it early answers its waiting requests "no response" (they were not
+  // the ones that died) instead of dropping them as an aborted flow's.
+  void makePooled() { pooled_ = true; }
+  // Pooled: it may take another request (open or opening, the shadow has not closed or said it
+  // will, no upgrade, still pairing responses).
+  bool reusable() const { return !closed_ && !finRequested_ && !shadowClosed_ && !endsAfterAnswer_ && responses_; }
+  size_t unanswered() const { return pending_.size(); } // requests sent (or queued) not answered yet
+  // Of those, the ones not held back by pacing (holdUntil) past `nowNs`: sent, or going now.
+  size_t unansweredDue(uint64_t nowNs) const;
+  bool closed() const { return closed_; }
 
 private:
   enum class Outcome { Completed, Unconfirmed, Aborted, ShedBacklog, ShedStalled, ShedNoSocket, ConnectFailed, WriteFailed };
@@ -152,6 +163,8 @@ private:
   bool graceOver_ = false;  // ...and it did not: our FIN goes now
   bool ackWaitArmed_ = false; // timer_ waits for the shadow to acknowledge every byte (our FIN waits too)
   std::chrono::milliseconds ackWaited_{0}; // ...for this long so far (given up after a second)
+  bool pooled_ = false;          // makePooled()
+  bool endsAfterAnswer_ = false; // the shadow answered Connection: close or switched protocols
   bool shadowClosed_ = false; // the shadow's FIN came (before ours: it closes first, e.g. Connection: close)
   bool closed_ = false;
 };

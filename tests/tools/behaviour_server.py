@@ -12,8 +12,9 @@ Routes: GET /items/{id} and GET /items/{id}/reviews, answered 200 with a small J
 --same-body leaves out "by" (the server's --name), so that every server's bodies agree.
 --think-ms N answers every request after N ms, as a server doing some work does.
 Every response goes out in one write (head and body together).
-Keep-alive and pipelining work (requests are answered in order). Every request is logged as a
-JSON line (method, path, headers) to --log. A connection whose first bytes are not an HTTP request
+Keep-alive and pipelining work (requests are answered in order); after answering a request with
+`Connection: close` the server closes the connection. Every request is logged as a
+JSON line (method, path, headers, and conn: the peer's address:port) to --log. A connection whose first bytes are not an HTTP request
 line is recorded raw instead: its bytes' sha256 and length are logged when it closes — how the
 test proves a non-HTTP protocol on the HTTP port still reaches the shadow byte for byte.
 """
@@ -52,7 +53,7 @@ class Handler(socketserver.BaseRequestHandler):
                 return
             line, headers, _ = req
             method, path, _ = line.split(" ", 2)
-            log.emit({"method": method, "path": path, "headers": headers})
+            log.emit({"method": method, "path": path, "headers": headers, "conn": "%s:%d" % self.client_address[:2]})
             code = 200
             m = re.match(r"^/items/(\d+)(/reviews)?$", path)
             if not m:
@@ -74,6 +75,8 @@ class Handler(socketserver.BaseRequestHandler):
             reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}[code]
             sock.sendall(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                          % (code, reason.encode(), len(body), body))
+            if any("close" in v.lower() for v in headers.get("connection", [])):
+                return  # the client asked to close after this answer: the server closes first
 
 
 class Server(socketserver.ThreadingTCPServer):

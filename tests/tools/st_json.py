@@ -8,8 +8,8 @@ JSON lines), stdlib only.
   st_json.py lines FILE EXPR   EXPR on `s`, the list of FILE's JSON lines
   st_json.py identities STATUS [--copies K] [--flows]
                                the replay counters of a `status --json` add up, per target:
-                               opened + shed_backoff + shed_limit + skipped_empty + pending + queued = flows
-                               established x K (only connections whose handshake was seen are
+                               opened + shed_backoff + shed_limit + skipped_empty + pending + queued + pooled
+                               = flows established x K + pool_opened (only connections whose handshake was seen are
                                replayed; pending ones wait for their first byte), and
                                opened = completed + unconfirmed + aborted + shed_backlog +
                                shed_stalled + shed_no_socket + connect_failed + write_failed +
@@ -42,12 +42,15 @@ def identities(status, copies, flows):
         if f["started"] != ends + f["active"]:
             bad.append("flows started %d != %s %d + active %d" % (f["started"], "+".join(FLOW_ENDS), ends, f["active"]))
     for t in p["replay"]["targets"]:
-        if t["routed"] != f["established"] * copies:
-            bad.append("%s: routed %d != flows established %d x %d" % (t["target"], t["routed"], f["established"], copies))
-        if t["opened"] + t["shed_backoff"] + t["shed_limit"] + t["skipped_empty"] + t["pending"] + t["queued"] != f["established"] * copies:
-            bad.append("%s: opened %d + shed_backoff %d + shed_limit %d + skipped_empty %d + pending %d + queued %d != flows established %d x %d" % (
+        # Pool connections (--http-pool) are routed and opened themselves, besides the flows.
+        pool = t["pool_opened"]
+        if t["routed"] != f["established"] * copies + pool:
+            bad.append("%s: routed %d != flows established %d x %d + pool_opened %d" % (
+                t["target"], t["routed"], f["established"], copies, pool))
+        if t["opened"] + t["shed_backoff"] + t["shed_limit"] + t["skipped_empty"] + t["pending"] + t["queued"] + t["pooled"] != f["established"] * copies + pool:
+            bad.append("%s: opened %d + shed_backoff %d + shed_limit %d + skipped_empty %d + pending %d + queued %d + pooled %d != flows established %d x %d + pool_opened %d" % (
                 t["target"], t["opened"], t["shed_backoff"], t["shed_limit"], t["skipped_empty"], t["pending"], t["queued"],
-                f["established"], copies))
+                t["pooled"], f["established"], copies, pool))
         outs = sum(t[k] for k in REPLAY_OUTCOMES)
         if t["opened"] != outs + t["active"]:
             bad.append("%s: opened %d != %s %d + active %d" % (

@@ -61,6 +61,7 @@ services:
           set: {x-shadowed: "true", X-Env: staging, x-empty: ""}
           remove: [authorization, Cookie]
       hostSuffix: false
+      pool: true
   - name: plain
     port: 8081
     protocol: http
@@ -233,6 +234,7 @@ TEST(ConfigFile, LoadsHttpRules) {
   EXPECT_EQ(rules.setHeaders[2].value, "");
   EXPECT_EQ(rules.removeHeaders, (std::vector<std::string>{"authorization", "Cookie"}));
   EXPECT_FALSE(rules.hostSuffix);
+  EXPECT_TRUE(rules.pooled);
 
   // The rules behave as written.
   http::MessageHead head;
@@ -251,6 +253,7 @@ TEST(ConfigFile, LoadsHttpRules) {
   EXPECT_TRUE(plain.http.exclude.empty());
   EXPECT_EQ(plain.http.requestRatePpm, 1'000'000u);
   EXPECT_TRUE(plain.http.hostSuffix);
+  EXPECT_FALSE(plain.http.pooled) << "one replay connection per client connection unless asked";
   EXPECT_EQ(o.services[2].protocol, Protocol::Tcp);
   EXPECT_NO_THROW(validate(o));
 }
@@ -311,7 +314,7 @@ TEST(ConfigFile, HttpErrorsNameFileLineAndKey) {
       {"interface: eth0\nservices:\n  - port: 80\n    protocol: http\n    http: true\n",
        R"(^5: services\[0\]\.http: expected a mapping$)"},
       {head + "      mirror: {}\n",
-       R"(^6: services\[0\]\.http\.mirror: unknown key \(known: compare, exclude, headers, hostSuffix, match, requestPercentage\)$)"},
+       R"(^6: services\[0\]\.http\.mirror: unknown key \(known: compare, exclude, headers, hostSuffix, match, pool, requestPercentage\)$)"},
       {head + "      match: {uri: {exact: /}}\n",
        R"(^6: services\[0\]\.http\.match: expected a list of entries with method, uri and/or headers$)"},
       {head + "      match:\n        - path: {exact: /}\n",

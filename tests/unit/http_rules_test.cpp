@@ -523,3 +523,30 @@ TEST(HttpRules, ValidateRefusesMalformedRules) {
   rate.requestRatePpm = 1'000'001;
   EXPECT_EQ(errorOf([&] { validate(rate); }), "invalid request percentage: above 100");
 }
+
+// Pooled replay (--http-pool): the copy of a request that would close its connection keeps the
+// pool's connection open instead; one that keeps it open, or upgrades it, is left as it came.
+TEST(HttpRules, PooledCopiesKeepTheConnectionOpen) {
+  HttpRules rules;
+  rules.hostSuffix = false;
+  rules.pooled = true;
+  MessageHead closing = get({{"Host", "books"}, {"Connection", "close"}, {"Accept", "*/*"}});
+  closing.keepAlive = false;
+  EXPECT_TRUE(rewrites(rules, closing));
+  EXPECT_EQ(rewriteHead(rules, closing), "GET /books/7?x=1 HTTP/1.1\r\nHost: books\r\nAccept: */*\r\n\r\n");
+
+  MessageHead old = get({{"Host", "books"}}); // HTTP/1.0: closes unless it asks for keep-alive
+  old.versionMinor = 0;
+  old.keepAlive = false;
+  EXPECT_EQ(rewriteHead(rules, old), "GET /books/7?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nHost: books\r\n\r\n");
+
+  MessageHead open = get({{"Host", "books"}});
+  EXPECT_FALSE(rewrites(rules, open));
+  MessageHead upgrade = get({{"Host", "books"}, {"Connection", "Upgrade"}, {"Upgrade", "websocket"}});
+  upgrade.upgrade = true;
+  upgrade.keepAlive = false;
+  EXPECT_FALSE(rewrites(rules, upgrade)) << "the pool retires an upgraded connection; its request is left whole";
+
+  rules.pooled = false; // per-connection replay: the copy closes as the request did
+  EXPECT_FALSE(rewrites(rules, closing));
+}

@@ -381,9 +381,9 @@ TEST(Replayer, HttpRequestsArePacedFromTheirIngressTime) {
   std::string first = "GET /now HTTP/1.1\r\n\r\n", second = "GET /later HTTP/1.1\r\n\r\n";
   uint64_t now = realtimeNs();
   replayer.onFlowStart(1, {});
-  replayer.paceRequest(1, now - 1'000'000'000ull); // ingress 1 s ago: already due
+  replayer.beginRequest(1, now - 1'000'000'000ull); // ingress 1 s ago: already due
   replayer.onClientData(1, bytes(first));
-  replayer.paceRequest(1, now); // due in 300 ms
+  replayer.beginRequest(1, now); // due in 300 ms
   replayer.onClientData(1, bytes(second));
   runFor(io, 150);
   ASSERT_EQ(a.streams.size(), 1u);
@@ -395,7 +395,7 @@ TEST(Replayer, HttpRequestsArePacedFromTheirIngressTime) {
   options.paceDelay = std::chrono::milliseconds(0); // off: nothing is held
   Replayer unpaced(io, options, plan);
   unpaced.onFlowStart(2, {});
-  unpaced.paceRequest(2, realtimeNs());
+  unpaced.beginRequest(2, realtimeNs());
   unpaced.onClientData(2, bytes(second));
   runFor(io, 100);
   ASSERT_EQ(a.streams.size(), 2u);
@@ -419,7 +419,7 @@ TEST(Replayer, HttpCopiesArePacedApartInTargetOrder) {
   std::string request = "GET /paced HTTP/1.1\r\n\r\n";
   uint64_t now = realtimeNs();
   replayer.onFlowStart(1, {});
-  replayer.paceRequest(1, now);
+  replayer.beginRequest(1, now);
   replayer.onClientData(1, bytes(request));
   runFor(io, 250); // past the first copy's 100 ms, before the second's 400 ms
   ASSERT_EQ(a.streams.size(), 1u);

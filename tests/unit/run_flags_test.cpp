@@ -294,12 +294,14 @@ TEST(RunFlags, HttpFlagsReplaceTheirKindOfRuleOnly) {
   EXPECT_EQ(r.removeHeaders, std::vector<std::string>{"Cookie"});
   EXPECT_EQ(r.requestRatePpm, 100000u);
   EXPECT_FALSE(r.hostSuffix);
+  EXPECT_FALSE(r.pooled);
+  EXPECT_TRUE(build({"--config", file.path(), "--http-pool"}).services[0].http.pooled);
 }
 
 TEST(RunFlags, HttpFlagsNeedProtocolHttp) {
   for (const std::vector<std::string> &rule :
        {std::vector<std::string>{"--exclude-header", "end-user: bbo"}, {"--set-header", "x-a: 1"},
-        {"--remove-header", "Cookie"}, {"--request-percent", "50"}, {"--no-host-suffix"}}) {
+        {"--remove-header", "Cookie"}, {"--request-percent", "50"}, {"--no-host-suffix"}, {"--http-pool"}}) {
     std::vector<std::string> args{"--iface", "eth0", "--port", "80"};
     args.insert(args.end(), rule.begin(), rule.end());
     EXPECT_NE(errorOf(args).find("need --protocol http"), std::string::npos) << rule[0];

@@ -45,11 +45,11 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
                "server_reset", "broken", "broken_overflow", "broken_truncated", "broken_capture_loss", "evicted",
                "idle_timeout", "shutdown", "shed_inflight", "midstream_skipped", "unacked", "rst_ignored", "out_of_window_segments",
                "server_streams_lost", "server_segments_held", "client_bytes", "server_bytes", "buffered_bytes"}));
-  EXPECT_EQ(keys(json["replay"]), (V{"backlog_bytes", "buffer_bytes", "targets"}));
+  EXPECT_EQ(keys(json["replay"]), (V{"backlog_bytes", "unpooled_bytes", "buffer_bytes", "targets"}));
   EXPECT_EQ(keys(json["replay"]["targets"][0]),
             (V{"target", "routed", "opened", "active", "completed", "unconfirmed", "aborted", "shed_backlog", "shed_stalled",
                "shed_no_socket", "shed_backoff", "shed_limit", "skipped_empty", "pending", "queued", "connecting", "concurrency_limit", "connect_failed",
-               "write_failed", "write_stalls", "bytes_out", "bytes_in"}));
+               "write_failed", "write_stalls", "bytes_out", "bytes_in", "pooled", "pool_opened", "pool_requests", "pool_shed"}));
   EXPECT_EQ(json["replay"]["targets"][0]["target"], "10.0.0.7:80");
   EXPECT_EQ(keys(json["http"]), (V{"flows",
                                    "active",

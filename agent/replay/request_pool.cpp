@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "replay/request_pool.h"
+
+#include "common/clock.h"
+#include "replay/shadow_connection.h"
+
+#include <algorithm>
+
+namespace shadowtap::replay {
+
+RequestPool::~RequestPool() { abortAll(); }
+
+void RequestPool::retireUnusable() {
+  std::erase_if(members_, [](Member &m) {
+    if (m.connection->closed())
+      return true;
+    if (m.connection->reusable() || m.leased)
+      return false;
+    m.connection->finish(); // FIN once what it has is written; it completes on its own
+    return true;
+  });
+}
+
+std::shared_ptr<ShadowConnection> RequestPool::lease(size_t maxConnections, bool mayOpen, Clock::time_point now) {
+  retireUnusable();
+  uint64_t nowNs = realtimeNs();
+  Member *least = nullptr; // the least loaded that may take one more
+  for (auto &m : members_) {
+    if (m.leased || !m.connection->reusable())
+      continue;
+    size_t unanswered = m.connection->unanswered();
+    if (unanswered == 0) {
+      least = &m;
+      break;
+    }
+    // (unansweredDue walks the connection's requests: only when it could matter)
+    if (unanswered >= kMaxPerConnection ||
+        (unanswered >= kMaxPipelined && m.connection->unansweredDue(nowNs) >= kMaxPipelined))
+      continue;
+    if (!least || unanswered < least->connection->unanswered())
+      least = &m;
+  }
+  Member *chosen = least && least->connection->unanswered() == 0 ? least : nullptr;
+  if (!chosen && mayOpen && members_.size() < maxConnections) {
+    auto connection = std::make_shared<ShadowConnection>(context_, target_, true);
+    connection->makePooled();
+    target_.stats.routed++; // a replay connection of its own: opened and ended like any other
+    target_.stats.poolOpened++;
+    connection->start();
+    if (connection->closed()) { // failed at once (no socket): counted by the connection
+      target_.stats.poolShed++;
+      return nullptr;
+    }
+    chosen = &members_.emplace_back(Member{std::move(connection), false, now});
+  }
+  if (!chosen)
+    chosen = least;
+  if (!chosen) {
+    target_.stats.poolShed++;
+    return nullptr;
+  }
+  chosen->leased = true;
+  chosen->lastUsed = now;
+  target_.stats.poolRequests++;
+  return chosen->connection;
+}
+
+void RequestPool::release(const std::shared_ptr<ShadowConnection> &connection, Clock::time_point now) {
+  for (auto &m : members_)
+    if (m.connection == connection) {
+      m.leased = false;
+      m.lastUsed = now;
+      return;
+    }
+}
+
+void RequestPool::tick(Clock::time_point now) {
+  retireUnusable();
+  std::erase_if(members_, [now](Member &m) {
+    if (m.leased || m.connection->unanswered() || now - m.lastUsed < kIdleTimeout)
+      return false;
+    m.connection->finish();
+    return true;
+  });
+}
+
+void RequestPool::abortAll() {
+  for (auto &m : members_)
+    m.connection->abort();
+  members_.clear();
+}
+
+} // namespace shadowtap::replay

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0
+// Pooled HTTP replay (--http-pool, replay/request_pool.h) against a real loopback shadow: the
+// requests of many one-request client connections reach it over one kept-alive connection, each
+// answered and paired; past the pool's size requests are pipelined, past that shed and counted;
+// a request cut short never reaches the shadow as if whole. Every counter adds up.
+#include "replay/replayer.h"
+
+#include "common/clock.h"
+#include "http/request_rules.h"
+#include "replay_test_support.h"
+
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+#include <map>
+
+using namespace shadowtap;
+using namespace shadowtap::replay;
+using namespace shadowtap::test;
+
+namespace {
+
+// An HTTP shadow: answers every request (a head ending in a blank line, no body) with 200, or
+// never answers; records the requests and how many connections carried them.
+struct HttpShadow {
+  tcp::acceptor acceptor;
+  bool answer = true;
+  size_t connections = 0;
+  std::vector<std::string> requests;
+  std::vector<std::shared_ptr<tcp::socket>> sockets;
+
+  explicit HttpShadow(asio::io_context &io) : acceptor(loopbackAcceptor(io)) {
+    acceptEach(acceptor, [this](tcp::socket socket) {
+      connections++;
+      auto s = std::make_shared<tcp::socket>(std::move(socket));
+      sockets.push_back(s);
+      read(s, std::make_shared<std::string>());
+    });
+  }
+  uint16_t port() const { return acceptor.local_endpoint().port(); }
+  void read(std::shared_ptr<tcp::socket> s, std::shared_ptr<std::string> pending) {
+    auto buf = std::make_shared<std::array<char, 4096>>();
+    s->async_read_some(asio::buffer(*buf), [this, s, buf, pending](boost::system::error_code ec, size_t n) {
+      if (ec)
+        return;
+      pending->append(buf->data(), n);
+      for (size_t end; (end = pending->find("\r\n\r\n")) != std::string::npos;) {
+        requests.push_back(pending->substr(0, end + 4));
+        pending->erase(0, end + 4);
+        if (answer)
+          asio::write(*s, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")));
+      }
+      read(s, pending);
+    });
+  }
+};
+
+struct Answers : ExchangeObserver {
+  std::map<unsigned, size_t> byCode; // 0: no response
+  void onShadowResponse(Exchange &, const ShadowResponse &response) override { byCode[response.code]++; }
+  void onShadowUnpaired() override { unpaired++; }
+  void onComparisonsAbandoned(size_t) override {}
+  size_t unpaired = 0;
+};
+
+ReplayPlan pooledPlan(uint16_t port) {
+  ReplayPlan plan;
+  plan.targets = {loopbackTarget(port)};
+  plan.routes[0].push_back({plan.targets[0].name, 1});
+  auto rules = std::make_shared<http::HttpRules>();
+  rules->pooled = true;
+  plan.http[0] = rules;
+  return plan;
+}
+
+ExchangePtr exchange() {
+  auto e = std::make_shared<Exchange>();
+  e->method = "GET";
+  return e;
+}
+
+// One client connection carrying one request, as a `Connection: close` client sends it.
+void oneRequestFlow(Replayer &replayer, flow::FlowId id, const std::string &request) {
+  replayer.onFlowStart(id, {});
+  replayer.beginRequest(id, 0);
+  replayer.onClientData(id, bytes(request));
+  replayer.endRequest(id, exchange());
+  replayer.onClientFin(id);
+  replayer.onFlowEnd(id, flow::FlowEnd::Completed);
+}
+
+void expectAccounted(const TargetStats &s, uint64_t flows) {
+  EXPECT_EQ(s.routed, flows + s.poolOpened);
+  EXPECT_EQ(s.routed, s.opened + s.shedBackoff + s.shedLimit + s.skippedEmpty + s.pending + s.queued + s.pooled);
+  EXPECT_EQ(s.opened,
+            s.completed + s.unconfirmed + s.aborted + s.shedBacklog + s.shedStalled + s.shedNoSocket +
+                s.connectFailed + s.writeFailed + s.active);
+}
+
+} // namespace
+
+TEST(RequestPool, OneRequestConnectionsShareOneKeptAliveConnection) {
+  asio::io_context io;
+  HttpShadow shadow(io);
+  ReplayOptions options;
+  options.paceDelay = std::chrono::milliseconds(0);
+  Replayer replayer(io, options, pooledPlan(shadow.port()));
+  Answers answers;
+  replayer.setObserver(&answers);
+
+  for (flow::FlowId id = 1; id <= 20; id++) {
+    oneRequestFlow(replayer, id, "GET /books/" + std::to_string(id) + " HTTP/1.1\r\nHost: books\r\n\r\n");
+    runFor(io, 20); // answered before the next one comes: the pool's connection is idle again
+  }
+  EXPECT_EQ(shadow.connections, 1u);
+  ASSERT_EQ(shadow.requests.size(), 20u);
+  EXPECT_EQ(shadow.requests[19], "GET /books/20 HTTP/1.1\r\nHost: books\r\n\r\n");
+  EXPECT_EQ(answers.byCode[200], 20u);
+  const TargetStats &s = replayer.target(0).stats;
+  EXPECT_EQ(s.pooled, 20u);
+  EXPECT_EQ(s.poolOpened, 1u);
+  EXPECT_EQ(s.poolRequests, 20u);
+  EXPECT_EQ(s.poolShed, 0u);
+  EXPECT_EQ(s.active, 1u) << "kept open for the next request";
+  expectAccounted(s, 20);
+
+  replayer.abortAll();
+  EXPECT_EQ(s.active, 0u);
+  expectAccounted(s, 20);
+}
+
+// A shadow that does not answer: requests are pipelined on the pool's connections, 8 at most
+// each, and past that shed and counted, never queued without bound.
+TEST(RequestPool, PastThePoolRequestsArePipelinedThenShed) {
+  asio::io_context io;
+  HttpShadow shadow(io);
+  shadow.answer = false;
+  ReplayOptions options;
+  options.paceDelay = std::chrono::milliseconds(0);
+  options.poolConnectionsPerTarget = 2;
+  Replayer replayer(io, options, pooledPlan(shadow.port()));
+  Answers answers;
+  replayer.setObserver(&answers);
+
+  const size_t flows = 2 * RequestPool::kMaxPipelined + 3;
+  for (flow::FlowId id = 1; id <= flows; id++)
+    oneRequestFlow(replayer, id, "GET /slow HTTP/1.1\r\n\r\n");
+  runFor(io, 100);
+  const TargetStats &s = replayer.target(0).stats;
+  EXPECT_EQ(shadow.connections, 2u);
+  EXPECT_EQ(shadow.requests.size(), 2 * RequestPool::kMaxPipelined);
+  EXPECT_EQ(s.poolRequests, 2 * RequestPool::kMaxPipelined);
+  EXPECT_EQ(s.poolShed, 3u);
+  expectAccounted(s, flows);
+
+  replayer.abortAll(); // the waiting requests are answered "no response", not dropped
+  EXPECT_EQ(answers.byCode[0], 2 * RequestPool::kMaxPipelined);
+  expectAccounted(s, flows);
+}
+
+// Pacing holds each request until its ingress time plus paceDelay: requests held are not
+// pipelined (by their time the ones before them are answered), so a burst of them is not shed.
+TEST(RequestPool, RequestsHeldByPacingAreNotCountedPipelined) {
+  asio::io_context io;
+  HttpShadow shadow(io);
+  ReplayOptions options;
+  options.paceDelay = std::chrono::milliseconds(200);
+  options.poolConnectionsPerTarget = 1;
+  Replayer replayer(io, options, pooledPlan(shadow.port()));
+  Answers answers;
+  replayer.setObserver(&answers);
+
+  const size_t flows = 4 * RequestPool::kMaxPipelined;
+  uint64_t ingress = realtimeNs();
+  for (flow::FlowId id = 1; id <= flows; id++) {
+    replayer.onFlowStart(id, {});
+    replayer.beginRequest(id, ingress + id * 1'000'000); // 1 ms apart, all due 200 ms from now
+    replayer.onClientData(id, bytes("GET /paced HTTP/1.1\r\n\r\n"));
+    replayer.endRequest(id, exchange());
+    replayer.onFlowEnd(id, flow::FlowEnd::Completed);
+  }
+  const TargetStats &s = replayer.target(0).stats;
+  EXPECT_EQ(s.poolShed, 0u);
+  runFor(io, 100);
+  EXPECT_TRUE(shadow.requests.empty()) << "held until their time";
+  runFor(io, 400);
+  EXPECT_EQ(shadow.connections, 1u);
+  EXPECT_EQ(shadow.requests.size(), flows);
+  EXPECT_EQ(answers.byCode[200], flows);
+  expectAccounted(s, flows);
+  replayer.abortAll();
+}
+
+// A client that resets inside its request: the pool connection that carried its first bytes is
+// reset (the shadow never takes a truncated request for a whole one) and leaves the pool; the
+// next request opens another. Bytes outside any request are counted, not sent.
+TEST(RequestPool, ARequestCutShortResetsItsConnection) {
+  asio::io_context io;
+  HttpShadow shadow(io);
+  ReplayOptions options;
+  options.paceDelay = std::chrono::milliseconds(0);
+  Replayer replayer(io, options, pooledPlan(shadow.port()));
+  Answers answers;
+  replayer.setObserver(&answers);
+
+  shadow.answer = false; // it would answer the head before the body came
+  replayer.onFlowStart(1, {});
+  replayer.onClientData(1, bytes("before any request"));
+  EXPECT_EQ(replayer.stats().unpooledBytes, 18u);
+  replayer.beginRequest(1, 0);
+  replayer.onClientData(1, bytes("POST /upload HTTP/1.1\r\nContent-Length: 100\r\n\r\nfirst part"));
+  runFor(io, 50);
+  replayer.onFlowEnd(1, flow::FlowEnd::Reset);
+  runFor(io, 50);
+  const TargetStats &s = replayer.target(0).stats;
+  EXPECT_EQ(s.aborted, 1u);
+  EXPECT_EQ(answers.byCode[0], 0u) << "its request never ended: nothing to answer";
+
+  shadow.answer = true;
+  oneRequestFlow(replayer, 2, "GET /next HTTP/1.1\r\n\r\n");
+  runFor(io, 50);
+  EXPECT_EQ(s.poolOpened, 2u);
+  EXPECT_EQ(shadow.connections, 2u);
+  EXPECT_EQ(answers.byCode[200], 1u);
+  expectAccounted(s, 2);
+  replayer.abortAll();
+}
