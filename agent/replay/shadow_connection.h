@@ -148,6 +148,8 @@ private:
   uint64_t lastResponseEndNs_ = 0;
   uint64_t rxNs_ = 0;                            // arrival of the bytes being framed
   bool timestamps_ = false;                      // SO_TIMESTAMPING is on
+  unsigned stampsDue_ = 0;  // sends whose TX timestamp has not been read yet (drainTimestamps)
+  unsigned drainTurns_ = 0; // drainTimestamps calls, for its periodic full drain
   std::unique_ptr<compare::BodyCollector> body_; // the response's body, when compared
   bool started_ = false;  // start() was called: counted opened and active
   bool connecting_ = false; // counted in the target's stats.connecting (first attempt until connected or closed)
