@@ -5,7 +5,10 @@
 # replay path as `run` (one worker's pipeline) on synthetic captures (tests/tools/flows_pcap.py):
 #   bulk:  one connection carrying BYTES in 64,000-byte segments (GSO-sized, as a tap sees them),
 #          each acknowledged by the server;
-#   churn: CONNS one-request connections (100-byte request, 200-byte answer).
+#   churn: CONNS one-request connections (100-byte request, 200-byte answer);
+#   churn, pooled: the same connections as HTTP/1.1 (`Connection: close`), replayed with
+#          --protocol http --http-pool to an HTTP sink (st_load serve --answer-http 1) over the
+#          pool's keep-alive connections: the requests of the connections, not the connections.
 # The shadow is a byte sink (tests/tools/st_load.c serve) on loopback in a namespace of its own.
 # Baseline, same run: iperf3 over the same loopback (one stream: what the kernel's TCP path alone
 # carries between two processes). Reports Gbit/s and connections/s of the pipeline, the agent's
@@ -58,6 +61,26 @@ RATIO=$(awk -v g="$GBPS" -v l="$LOOPBACK" 'BEGIN { printf "%.3f", l ? g / l : 0 
 echo "bulk: $BYTES bytes in ${bw} s: $GBPS Gbit/s ($RATIO x loopback), CPU ${bu} user + ${bs} system s: $GBPS_CORE Gbit/s per core"
 
 replay churn
+
+# The pooled row: every request answered by the HTTP sink, every connection followed to its end.
+HTTP_SINK=127.0.0.1:19602
+h_bg ip netns exec "$NS" "$ST_LOAD" serve --listen "$HTTP_SINK" --answer-http 1 --stats "$H_TMP/http-sink.json" >"$H_TMP/http-sink.log" 2>&1
+h_wait_file "$H_TMP/http-sink.json" "HTTP sink" "$H_TMP/http-sink.log"
+"$PYTHON" "$H_TOOLS/flows_pcap.py" churn --http --out "$H_TMP/pooled.pcap" --conns "$CONNS" >"$H_TMP/pooled.gen.json"
+cat "$H_TMP/pooled.pcap" >/dev/null
+{ TIMEFORMAT='%R %U %S'; time ip netns exec "$NS" "$BIN" replay --from "$H_TMP/pooled.pcap" --port 8080 --shadow "$HTTP_SINK" \
+  --speed max --protocol http --http-pool --json --log-level warn >"$H_TMP/pooled.out" 2>"$H_TMP/pooled.err"; } 2>"$H_TMP/pooled.time" ||
+  fail "pooled replay failed: $(cat "$H_TMP/pooled.err")"
+POOL_ANSWERED=$(jget "$H_TMP/pooled.out" 'j["pipeline"]["http"]["shadow_responses"]')
+POOL_COMPLETED=$(jget "$H_TMP/pooled.out" 'j["pipeline"]["flows"]["completed"]')
+POOL_CONNS=$(jget "$H_TMP/pooled.out" 'sum(t["pool_opened"] for t in j["pipeline"]["replay"]["targets"])')
+[ "$POOL_ANSWERED" -eq "$CONNS" ] && [ "$POOL_COMPLETED" -eq "$CONNS" ] ||
+  fail "pooled: $POOL_COMPLETED of $CONNS connections followed to their end, $POOL_ANSWERED requests answered: $(jget "$H_TMP/pooled.out" '(j["pipeline"]["http"], j["pipeline"]["replay"])')"
+read -r pw pu ps <"$H_TMP/pooled.time"
+PCPS=$(awk -v n="$CONNS" -v t="$pw" 'BEGIN { printf "%d", n / t }')
+PCPS_CORE=$(awk -v n="$CONNS" -v u="$pu" -v s="$ps" 'BEGIN { printf "%d", n / (u + s) }')
+echo "churn, pooled: $CONNS connections' requests over $POOL_CONNS pool connections in ${pw} s: $PCPS connections/s, CPU ${pu} user + ${ps} system s: $PCPS_CORE per core"
+
 read -r cw cu cs <"$H_TMP/churn.time"
 CPS=$(awk -v n="$CONNS" -v t="$cw" 'BEGIN { printf "%d", n / t }')
 CPS_CORE=$(awk -v n="$CONNS" -v u="$cu" -v s="$cs" 'BEGIN { printf "%d", n / (u + s) }')
@@ -88,12 +111,17 @@ one iperf3 stream over the same loopback, **${LOOPBACK} Gbit/s**.
 |---|---|---:|---:|---:|---:|---:|---|
 | bulk: 1 connection, 64,000-byte segments | $BYTES bytes | $bw | $bu + $bs | $GBPS Gbit/s | $RATIO | $GBPS_CORE Gbit/s | ≥ 10 Gbit/s: $(verdict "$GBPS_CORE" 10) |
 | churn: 1 request per connection | $CONNS connections | $cw | $cu + $cs | $CPS conns/s | – | $CPS_CORE conns/s | ≥ 100,000/s: $(verdict "$CPS_CORE" 100000) |
+| churn, pooled: the same as HTTP/1.1, \`--protocol http --http-pool\` | $CONNS connections ($POOL_CONNS to the sink) | $pw | $pu + $ps | $PCPS conns/s | – | $PCPS_CORE conns/s | ≥ 100,000/s: $(verdict "$PCPS_CORE" 100000) |
 
 The floor, same run: a bare client (\`st_load churn --half-close 1\`, one process, epoll, nothing else)
 doing per connection what a replay does (connect, write, FIN, the sink's FIN, close) to the same
 sink completed ${FLOOR_CONNS} connections at **${FLOOR_CORE}** per core of its CPU: the churn row's
 per-core rate is $(awk -v a="$CPS_CORE" -v f="$FLOOR_CORE" 'BEGIN { printf "%.2f", f ? a / f : 0 }')x that. Loopback delivery runs on the sender's CPU, so
-both pay for the sink's side of the connection too.
+both pay for the sink's side of the connection too. The pooled row frames every request and its
+recorded answer (HTTP mode) and sends the requests over the pool's keep-alive connections to an HTTP
+sink that answers each (\`st_load serve --answer-http 1\`): every request was answered and every
+connection followed to its end (checked); it opens no connection per connection, so it is not held
+to that floor ($(awk -v a="$PCPS_CORE" -v f="$FLOOR_CORE" 'BEGIN { printf "%.2f", f ? a / f : 0 }')x it).
 
 Offline replay runs one pipeline; \`--workers 2\` (live capture only) is measured by bench/churn.sh.
 <!-- pipeline:end -->"

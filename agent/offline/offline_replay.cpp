@@ -61,7 +61,7 @@ bool OfflineReplay::finishPass() {
 // long before the total's half and was shed; churn at --speed max opened a socket per connection
 // until the open file limit refused them (bench/pipeline.sh: 74,317 of 200,000 shed_no_socket).
 bool OfflineReplay::shadowsBehind() const {
-  if (pipeline_->backlogBytes() > maxBacklog_ / 2)
+  if (pipeline_->backlogBytes() > maxBacklog_ / 2 || pipeline_->poolsNearlyFull())
     return true;
   auto open = pipeline_->openReplays();
   return (perTargetGate_ && open.busiestTarget >= perTargetGate_) || (totalGate_ && open.total >= totalGate_);

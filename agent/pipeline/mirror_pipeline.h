@@ -43,7 +43,10 @@ public:
   void shutdown(); // ends every flow and aborts every replay
   // Offline input (`shadowtap replay`): the input ended. Flows still open end (counted shutdown):
   // a replay that already has its client's FIN finishes on its own, any other is reset.
-  void endOfInput() { flows_.closeAll(flow::FlowEnd::Shutdown); }
+  void endOfInput() {
+    flows_.closeAll(flow::FlowEnd::Shutdown);
+    replayer_.finishPools();
+  }
   // No replay connection open or waiting to open: everything handed to the replayer is done.
   bool replaysIdle() const;
   // Replay connections open or waiting to open: the busiest target's, and all targets' together.
@@ -61,6 +64,7 @@ public:
 
   PipelineStats stats() const;
   size_t backlogBytes() const { return replayer_.backlogBytes(); } // offline replay paces itself by it
+  bool poolsNearlyFull() const { return replayer_.poolsNearlyFull(); } // ...and by this (--http-pool)
   uint64_t connectionsRouted() const { return replayer_.connectionsRouted(); } // ... and --rate by this
 
 private:

@@ -318,6 +318,18 @@ void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
   flows_.erase(it);
 }
 
+bool Replayer::poolsNearlyFull() const {
+  for (const auto &pool : pools_)
+    if (pool.unanswered() * 4 >= options_.poolConnectionsPerTarget * RequestPool::kMaxPipelined * 3)
+      return true;
+  return false;
+}
+
+void Replayer::finishPools() {
+  for (auto &pool : pools_)
+    pool.finishAll();
+}
+
 void Replayer::abortAll() {
   shuttingDown_ = true; // replays closed below must not start queued ones
   for (auto &queue : queues_) {

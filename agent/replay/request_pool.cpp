@@ -84,6 +84,19 @@ void RequestPool::tick(Clock::time_point now) {
   });
 }
 
+size_t RequestPool::unanswered() const {
+  size_t n = 0;
+  for (const auto &m : members_)
+    n += m.connection->unanswered();
+  return n;
+}
+
+void RequestPool::finishAll() {
+  for (auto &m : members_)
+    m.connection->finish(); // FIN after what is queued; completed once every request is answered
+  members_.clear();
+}
+
 void RequestPool::abortAll() {
   for (auto &m : members_)
     m.connection->abort();

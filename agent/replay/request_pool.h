@@ -56,8 +56,10 @@ public:
   void release(const std::shared_ptr<ShadowConnection> &connection, Clock::time_point now);
   // Closes (FIN) the connections idle past kIdleTimeout; forgets closed ones. On the worker's tick.
   void tick(Clock::time_point now);
-  void abortAll(); // shutdown: RST every connection
+  void abortAll();  // shutdown: RST every connection
+  void finishAll(); // no more requests (the end of an offline input): each closes once answered
   size_t size() const { return members_.size(); }
+  size_t unanswered() const; // requests sent (or held) over the pool, not answered yet
 
 private:
   struct Member {

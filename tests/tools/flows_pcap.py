@@ -5,15 +5,18 @@
   flows_pcap.py bulk  --out FILE --bytes N [--segment 64000] [--streams K]
       K connections (interleaved) carrying N client bytes in total, in segments of SEGMENT bytes
       (GSO-sized by default, as a tap on a real NIC sees them), each acknowledged by the server.
-  flows_pcap.py churn --out FILE --conns N [--request 100] [--response 200]
+  flows_pcap.py churn --out FILE --conns N [--request 100] [--response 200] [--http]
       N one-request connections, one after the other: handshake, request, response, FINs.
+      --http: the request is an HTTP/1.1 GET with `Connection: close` (padded to --request bytes
+      by a header) and the response a 200 with a body of zeros (about --response bytes in all).
   flows_pcap.py paced --out FILE --conns N --conn-rate R --reqs K --gap-ms G [--request 100] [--response 200]
       A load with a clock (bench/replay_rate.sh): connection i opens at i/R seconds and sends K
       requests G ms apart, each answered at once, then closes. K=1 is churn at R connections/s;
       K>1 keep-alive, R*K/(K*G/1000) requests/s once all are open. Frames 1 us apart otherwise.
 
 Client 10.200.x.y:port -> server 10.200.0.1:8080, Ethernet + IPv4 + TCP, valid checksums, payload
-bytes all zero (so checksums cost only the headers: the generator is not the bottleneck). Prints
+bytes all zero (so checksums cost only the headers: the generator is not the bottleneck), but for
+churn --http. Prints
 one JSON line: {"connections": N, "client_bytes": N, "frames": N}. Stdlib only (no scapy).
 """
 import argparse
@@ -40,13 +43,13 @@ class Writer:
         self.due = 0  # the next packet's time at the earliest (paced): microseconds
         self.start = self.t
 
-    def packet(self, src, sport, dst, dport, seq, ack, flags, length):
-        if len(self.zeros) < length:
+    def packet(self, src, sport, dst, dport, seq, ack, flags, length, payload=None):
+        if payload is None and len(self.zeros) < length:
             self.zeros = bytes(length)
         tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, 65535, 0, 0)
-        # The payload is zeros: it adds nothing to the sum, only its length to the pseudo-header.
+        # A payload of zeros adds nothing to the sum, only its length to the pseudo-header.
         pseudo = src + dst + struct.pack("!BBH", 0, 6, 20 + length)
-        tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
+        tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp + (payload or b""))) + tcp[18:]
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 20 + length, 0, 0x4000, 64, 6, 0, src, dst)
         ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
         frame_len = 14 + 40 + length
@@ -55,7 +58,7 @@ class Writer:
         self.f.write(ETH)
         self.f.write(ip)
         self.f.write(tcp)
-        self.f.write(self.zeros[:length])
+        self.f.write(payload if payload is not None else self.zeros[:length])
         self.frames += 1
 
     def close(self):
@@ -79,13 +82,15 @@ class Conn:
         self.sseq += 1
         self.w.packet(self.client, self.port, SERVER, SERVER_PORT, self.cseq, self.sseq, ACK, 0)
 
-    def send(self, n):  # client data, then the server's ACK of it
-        self.w.packet(self.client, self.port, SERVER, SERVER_PORT, self.cseq, self.sseq, PSH | ACK, n)
+    def send(self, n, payload=None):  # client data, then the server's ACK of it
+        n = len(payload) if payload is not None else n
+        self.w.packet(self.client, self.port, SERVER, SERVER_PORT, self.cseq, self.sseq, PSH | ACK, n, payload)
         self.cseq += n
         self.w.packet(SERVER, SERVER_PORT, self.client, self.port, self.sseq, self.cseq, ACK, 0)
 
-    def answer(self, n):  # server data, acknowledging all the client sent
-        self.w.packet(SERVER, SERVER_PORT, self.client, self.port, self.sseq, self.cseq, PSH | ACK, n)
+    def answer(self, n, payload=None):  # server data, acknowledging all the client sent
+        n = len(payload) if payload is not None else n
+        self.w.packet(SERVER, SERVER_PORT, self.client, self.port, self.sseq, self.cseq, PSH | ACK, n, payload)
         self.sseq += n
 
     def close(self):
@@ -106,6 +111,7 @@ def main():
     p.add_argument("--conns", type=int, default=100000, help="churn: connections")
     p.add_argument("--request", type=int, default=100, help="churn: request bytes")
     p.add_argument("--response", type=int, default=200, help="churn: response bytes")
+    p.add_argument("--http", action="store_true", help="churn: an HTTP/1.1 request and a 200 response")
     p.add_argument("--conn-rate", type=float, default=1000.0, help="paced: connections opened per second")
     p.add_argument("--reqs", type=int, default=1, help="paced: requests per connection")
     p.add_argument("--gap-ms", type=float, default=100.0, help="paced: between a connection's requests")
@@ -149,13 +155,20 @@ def main():
                 conns.pop(i).close()
         total, count = a.conns * a.reqs * a.request, a.conns
     else:
+        request = response = None
+        if a.http:
+            head = b"GET / HTTP/1.1\r\nHost: pipeline\r\nConnection: close\r\nX-Pad: "
+            request = head + b"p" * max(0, a.request - len(head) - 4) + b"\r\n\r\n"
+            status = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+            body = max(0, a.response - len(status % 0) - 4)
+            response = status % body + bytes(body)
         for i in range(a.conns):
             c = Conn(w, i)
             c.open()
-            c.send(a.request)
-            c.answer(a.response)
+            c.send(a.request, request)
+            c.answer(a.response, response)
             c.close()
-        total, count = a.conns * a.request, a.conns
+        total, count = a.conns * (len(request) if request else a.request), a.conns
     w.close()
     json.dump({"connections": count, "client_bytes": total, "frames": w.frames}, sys.stdout)
     print()

@@ -7,6 +7,9 @@
 //       ends, one JSON line {peer, peer_port, bytes, end: "eof"|"rst"} goes to DIR/conns.jsonl).
 //       Closes a connection when the peer does (FIN back after its FIN; RST seen: closed).
 //       With --procs P, P processes listen on the same address (SO_REUSEPORT).
+//       --answer-http 1: an HTTP shadow of no work: every request head (up to its blank line; no
+//       body expected) is answered `200` with an empty body, in order (keep-alive, pipelining);
+//       counted in "answered".
 //   st_load connect  --dst IP:PORT --src IP[,IP...] --count N [--procs P] [--inflight K]
 //                    [--rate CPS] [--payload BYTES] [--stats FILE]
 //       Opens N connections (at most K connecting at once), source addresses round-robin, each
@@ -225,12 +228,14 @@ static int run_workers(void (*worker)(void)) {
 
 // ---- serve -------------------------------------------------------------------------------------
 struct conn {
-  int dump_fd; // -1: nothing received yet (or no --dump-dir)
+  int dump_fd;  // -1: nothing received yet (or no --dump-dir)
+  int head_end; // --answer-http: how much of "\r\n\r\n" the bytes so far end with
   uint64_t bytes;
   struct sockaddr_in peer;
 };
 
 static const char *serve_at, *dump_dir;
+static long answer_http; // --answer-http 1
 
 static void serve_worker(void) {
   struct rlimit lim;
@@ -252,7 +257,8 @@ static void serve_worker(void) {
       die("cannot open %s: %s", path, strerror(errno));
   }
   uint64_t *accepted = stat("accepted"), *open_now = stat("open"), *eof = stat("closed_eof"),
-           *rst = stat("closed_rst"), *bytes = stat("bytes");
+           *rst = stat("closed_rst"), *bytes = stat("bytes"), *answered = stat("answered");
+  static const char kAnswer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
   struct sockaddr_in addr;
   parse_addr(serve_at, &addr);
   int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -304,6 +310,18 @@ static void serve_worker(void) {
         if (r > 0) {
           cn->bytes += (uint64_t)r;
           *bytes += (uint64_t)r;
+          for (ssize_t k = 0; answer_http && k < r; k++) {
+            static const char kEnd[] = "\r\n\r\n";
+            cn->head_end = buf[k] == kEnd[cn->head_end] ? cn->head_end + 1 : (buf[k] == '\r' ? 1 : 0);
+            if (cn->head_end == 4) {
+              cn->head_end = 0;
+              // Tiny, and the socket's buffer is empty while the client waits: never short here.
+              if (write(fd, kAnswer, sizeof(kAnswer) - 1) == (ssize_t)(sizeof(kAnswer) - 1))
+                (*answered)++;
+              else
+                count_errno(errno);
+            }
+          }
           if (dump_dir) {
             if (cn->dump_fd < 0) {
               char path[4096], ip[32];
@@ -383,11 +401,12 @@ static int serve(int argc, char **argv) {
                                     {"--stats", &stats_path, NULL},
                                     {"--dump-dir", &dump_dir, NULL},
                                     {"--procs", NULL, &procs_arg},
+                                    {"--answer-http", NULL, &answer_http},
                                     {NULL, NULL, NULL}};
   parse_options("serve", argc, argv, defs);
   if (!serve_at || nprocs < 1 || nprocs > MAX_PROCS)
     die("serve: --listen IP:PORT is required, --procs 1..%d", MAX_PROCS);
-  stat("accepted"), stat("open"), stat("closed_eof"), stat("closed_rst"), stat("bytes");
+  stat("accepted"), stat("open"), stat("closed_eof"), stat("closed_rst"), stat("bytes"), stat("answered");
   return run_workers(serve_worker);
 }
 
