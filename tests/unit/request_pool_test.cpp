@@ -96,16 +96,33 @@ void expectAccounted(const TargetStats &s, uint64_t flows) {
                 s.connectFailed + s.writeFailed + s.active);
 }
 
+// One test's loop, HTTP shadow and pooled replayer, and the shadow's answers as observed.
+struct Pooled {
+  asio::io_context io;
+  HttpShadow shadow{io};
+  Answers answers;
+  std::unique_ptr<Replayer> replayer;
+  explicit Pooled(ReplayOptions options)
+      : replayer(std::make_unique<Replayer>(io, std::move(options), pooledPlan(shadow.port()))) {
+    replayer->setObserver(&answers);
+  }
+};
+
+ReplayOptions paced(int ms, size_t poolSize = ReplayOptions{}.poolConnectionsPerTarget) {
+  ReplayOptions options;
+  options.paceDelay = std::chrono::milliseconds(ms);
+  options.poolConnectionsPerTarget = poolSize;
+  return options;
+}
+
 } // namespace
 
 TEST(RequestPool, OneRequestConnectionsShareOneKeptAliveConnection) {
-  asio::io_context io;
-  HttpShadow shadow(io);
-  ReplayOptions options;
-  options.paceDelay = std::chrono::milliseconds(0);
-  Replayer replayer(io, options, pooledPlan(shadow.port()));
-  Answers answers;
-  replayer.setObserver(&answers);
+  Pooled t(paced(0));
+  asio::io_context &io = t.io;
+  HttpShadow &shadow = t.shadow;
+  Answers &answers = t.answers;
+  Replayer &replayer = *t.replayer;
 
   for (flow::FlowId id = 1; id <= 20; id++) {
     oneRequestFlow(replayer, id, "GET /books/" + std::to_string(id) + " HTTP/1.1\r\nHost: books\r\n\r\n");
@@ -131,15 +148,12 @@ TEST(RequestPool, OneRequestConnectionsShareOneKeptAliveConnection) {
 // A shadow that does not answer: requests are pipelined on the pool's connections, 8 at most
 // each, and past that shed and counted, never queued without bound.
 TEST(RequestPool, PastThePoolRequestsArePipelinedThenShed) {
-  asio::io_context io;
-  HttpShadow shadow(io);
+  Pooled t(paced(0, 2));
+  asio::io_context &io = t.io;
+  HttpShadow &shadow = t.shadow;
+  Answers &answers = t.answers;
+  Replayer &replayer = *t.replayer;
   shadow.answer = false;
-  ReplayOptions options;
-  options.paceDelay = std::chrono::milliseconds(0);
-  options.poolConnectionsPerTarget = 2;
-  Replayer replayer(io, options, pooledPlan(shadow.port()));
-  Answers answers;
-  replayer.setObserver(&answers);
 
   const size_t flows = 2 * RequestPool::kMaxPipelined + 3;
   for (flow::FlowId id = 1; id <= flows; id++)
@@ -160,14 +174,11 @@ TEST(RequestPool, PastThePoolRequestsArePipelinedThenShed) {
 // Pacing holds each request until its ingress time plus paceDelay: requests held are not
 // pipelined (by their time the ones before them are answered), so a burst of them is not shed.
 TEST(RequestPool, RequestsHeldByPacingAreNotCountedPipelined) {
-  asio::io_context io;
-  HttpShadow shadow(io);
-  ReplayOptions options;
-  options.paceDelay = std::chrono::milliseconds(200);
-  options.poolConnectionsPerTarget = 1;
-  Replayer replayer(io, options, pooledPlan(shadow.port()));
-  Answers answers;
-  replayer.setObserver(&answers);
+  Pooled t(paced(200, 1));
+  asio::io_context &io = t.io;
+  HttpShadow &shadow = t.shadow;
+  Answers &answers = t.answers;
+  Replayer &replayer = *t.replayer;
 
   const size_t flows = 4 * RequestPool::kMaxPipelined;
   uint64_t ingress = realtimeNs();
@@ -194,13 +205,11 @@ TEST(RequestPool, RequestsHeldByPacingAreNotCountedPipelined) {
 // reset (the shadow never takes a truncated request for a whole one) and leaves the pool; the
 // next request opens another. Bytes outside any request are counted, not sent.
 TEST(RequestPool, ARequestCutShortResetsItsConnection) {
-  asio::io_context io;
-  HttpShadow shadow(io);
-  ReplayOptions options;
-  options.paceDelay = std::chrono::milliseconds(0);
-  Replayer replayer(io, options, pooledPlan(shadow.port()));
-  Answers answers;
-  replayer.setObserver(&answers);
+  Pooled t(paced(0));
+  asio::io_context &io = t.io;
+  HttpShadow &shadow = t.shadow;
+  Answers &answers = t.answers;
+  Replayer &replayer = *t.replayer;
 
   shadow.answer = false; // it would answer the head before the body came
   replayer.onFlowStart(1, {});
