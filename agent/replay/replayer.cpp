@@ -237,7 +237,7 @@ void Replayer::beginRequest(flow::FlowId id, uint64_t ingressNs) {
       for (unsigned copy = 0; copy < copies; copy++) {
         TargetState &state = targets_[target];
         bool mayOpen = !state.backingOff(now) && !atLimit(state);
-        auto connection = pools_[target].lease(options_.poolConnectionsPerTarget, mayOpen, now);
+        auto connection = pools_[target].lease(mayOpen, now);
         if (connection && delay && ingressNs)
           connection->holdUntil(ingressNs + delay + paceOffsetNs(flow.leases.size()));
         flow.leases.emplace_back(target, std::move(connection));
@@ -319,10 +319,7 @@ void Replayer::onFlowEnd(flow::FlowId id, flow::FlowEnd end) {
 }
 
 bool Replayer::poolsNearlyFull() const {
-  for (const auto &pool : pools_)
-    if (pool.unanswered() * 4 >= options_.poolConnectionsPerTarget * RequestPool::kMaxPipelined * 3)
-      return true;
-  return false;
+  return std::any_of(pools_.begin(), pools_.end(), [](const RequestPool &pool) { return pool.nearlyFull(); });
 }
 
 void Replayer::finishPools() {

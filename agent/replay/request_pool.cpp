@@ -21,7 +21,7 @@ void RequestPool::retireUnusable() {
   });
 }
 
-std::shared_ptr<ShadowConnection> RequestPool::lease(size_t maxConnections, bool mayOpen, Clock::time_point now) {
+std::shared_ptr<ShadowConnection> RequestPool::lease(bool mayOpen, Clock::time_point now) {
   retireUnusable();
   uint64_t nowNs = realtimeNs();
   Member *least = nullptr; // the least loaded that may take one more
@@ -41,7 +41,7 @@ std::shared_ptr<ShadowConnection> RequestPool::lease(size_t maxConnections, bool
       least = &m;
   }
   Member *chosen = least && least->connection->unanswered() == 0 ? least : nullptr;
-  if (!chosen && mayOpen && members_.size() < maxConnections) {
+  if (!chosen && mayOpen && members_.size() < context_.options.poolConnectionsPerTarget) {
     auto connection = std::make_shared<ShadowConnection>(context_, target_, true);
     connection->makePooled();
     target_.stats.routed++; // a replay connection of its own: opened and ended like any other
@@ -84,11 +84,11 @@ void RequestPool::tick(Clock::time_point now) {
   });
 }
 
-size_t RequestPool::unanswered() const {
-  size_t n = 0;
+bool RequestPool::nearlyFull() const {
+  size_t unanswered = 0;
   for (const auto &m : members_)
-    n += m.connection->unanswered();
-  return n;
+    unanswered += m.connection->unanswered();
+  return unanswered * 4 >= context_.options.poolConnectionsPerTarget * kMaxPipelined * 3;
 }
 
 void RequestPool::finishAll() {

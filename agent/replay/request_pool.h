@@ -51,15 +51,17 @@ public:
   ~RequestPool();
 
   // A connection for one request's bytes, leased until release(); `mayOpen`: the target is under
-  // its limits (a new connection may be opened). Null: shed (counted).
-  std::shared_ptr<ShadowConnection> lease(size_t maxConnections, bool mayOpen, Clock::time_point now);
+  // its limits (a new connection may be opened, up to ReplayOptions::poolConnectionsPerTarget).
+  // Null: shed (counted).
+  std::shared_ptr<ShadowConnection> lease(bool mayOpen, Clock::time_point now);
   void release(const std::shared_ptr<ShadowConnection> &connection, Clock::time_point now);
   // Closes (FIN) the connections idle past kIdleTimeout; forgets closed ones. On the worker's tick.
   void tick(Clock::time_point now);
   void abortAll();  // shutdown: RST every connection
   void finishAll(); // no more requests (the end of an offline input): each closes once answered
-  size_t size() const { return members_.size(); }
-  size_t unanswered() const; // requests sent (or held) over the pool, not answered yet
+  // Three quarters of the requests the pool can carry at once (its size x kMaxPipelined) are
+  // unanswered: an offline replay reads on only once it has room again (Replayer::poolsNearlyFull).
+  bool nearlyFull() const;
 
 private:
   struct Member {

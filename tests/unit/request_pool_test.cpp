@@ -96,18 +96,6 @@ void expectAccounted(const TargetStats &s, uint64_t flows) {
                 s.connectFailed + s.writeFailed + s.active);
 }
 
-// One test's loop, HTTP shadow and pooled replayer, and the shadow's answers as observed.
-struct Pooled {
-  asio::io_context io;
-  HttpShadow shadow{io};
-  Answers answers;
-  std::unique_ptr<Replayer> replayer;
-  explicit Pooled(ReplayOptions options)
-      : replayer(std::make_unique<Replayer>(io, std::move(options), pooledPlan(shadow.port()))) {
-    replayer->setObserver(&answers);
-  }
-};
-
 ReplayOptions paced(int ms, size_t poolSize = ReplayOptions{}.poolConnectionsPerTarget) {
   ReplayOptions options;
   options.paceDelay = std::chrono::milliseconds(ms);
@@ -117,12 +105,25 @@ ReplayOptions paced(int ms, size_t poolSize = ReplayOptions{}.poolConnectionsPer
 
 } // namespace
 
-TEST(RequestPool, OneRequestConnectionsShareOneKeptAliveConnection) {
-  Pooled t(paced(0));
-  asio::io_context &io = t.io;
-  HttpShadow &shadow = t.shadow;
-  Answers &answers = t.answers;
-  Replayer &replayer = *t.replayer;
+// One test's loop, HTTP shadow and the shadow's answers as observed; start() makes the pooled
+// replayer.
+class RequestPoolTest : public ::testing::Test {
+protected:
+  Replayer &start(ReplayOptions options) {
+    replayer_ = std::make_unique<Replayer>(io, std::move(options), pooledPlan(shadow.port()));
+    replayer_->setObserver(&answers);
+    return *replayer_;
+  }
+  asio::io_context io;
+  HttpShadow shadow{io};
+  Answers answers;
+
+private:
+  std::unique_ptr<Replayer> replayer_;
+};
+
+TEST_F(RequestPoolTest, OneRequestConnectionsShareOneKeptAliveConnection) {
+  Replayer &replayer = start(paced(0));
 
   for (flow::FlowId id = 1; id <= 20; id++) {
     oneRequestFlow(replayer, id, "GET /books/" + std::to_string(id) + " HTTP/1.1\r\nHost: books\r\n\r\n");
@@ -147,12 +148,8 @@ TEST(RequestPool, OneRequestConnectionsShareOneKeptAliveConnection) {
 
 // A shadow that does not answer: requests are pipelined on the pool's connections, 8 at most
 // each, and past that shed and counted, never queued without bound.
-TEST(RequestPool, PastThePoolRequestsArePipelinedThenShed) {
-  Pooled t(paced(0, 2));
-  asio::io_context &io = t.io;
-  HttpShadow &shadow = t.shadow;
-  Answers &answers = t.answers;
-  Replayer &replayer = *t.replayer;
+TEST_F(RequestPoolTest, PastThePoolRequestsArePipelinedThenShed) {
+  Replayer &replayer = start(paced(0, 2));
   shadow.answer = false;
 
   const size_t flows = 2 * RequestPool::kMaxPipelined + 3;
@@ -173,12 +170,8 @@ TEST(RequestPool, PastThePoolRequestsArePipelinedThenShed) {
 
 // Pacing holds each request until its ingress time plus paceDelay: requests held are not
 // pipelined (by their time the ones before them are answered), so a burst of them is not shed.
-TEST(RequestPool, RequestsHeldByPacingAreNotCountedPipelined) {
-  Pooled t(paced(200, 1));
-  asio::io_context &io = t.io;
-  HttpShadow &shadow = t.shadow;
-  Answers &answers = t.answers;
-  Replayer &replayer = *t.replayer;
+TEST_F(RequestPoolTest, RequestsHeldByPacingAreNotCountedPipelined) {
+  Replayer &replayer = start(paced(200, 1));
 
   const size_t flows = 4 * RequestPool::kMaxPipelined;
   uint64_t ingress = realtimeNs();
@@ -204,12 +197,8 @@ TEST(RequestPool, RequestsHeldByPacingAreNotCountedPipelined) {
 // A client that resets inside its request: the pool connection that carried its first bytes is
 // reset (the shadow never takes a truncated request for a whole one) and leaves the pool; the
 // next request opens another. Bytes outside any request are counted, not sent.
-TEST(RequestPool, ARequestCutShortResetsItsConnection) {
-  Pooled t(paced(0));
-  asio::io_context &io = t.io;
-  HttpShadow &shadow = t.shadow;
-  Answers &answers = t.answers;
-  Replayer &replayer = *t.replayer;
+TEST_F(RequestPoolTest, ARequestCutShortResetsItsConnection) {
+  Replayer &replayer = start(paced(0));
 
   shadow.answer = false; // it would answer the head before the body came
   replayer.onFlowStart(1, {});
