@@ -13,7 +13,8 @@
 //  - "left": the TX timestamp of the send whose last byte is at or after the request's last byte.
 //    OPT_ID, set right after connect and before any write, numbers the timestamps by byte offset
 //    (the kernel stamps the last byte of each send when the driver takes it); they are read from
-//    the error queue (OPT_TSONLY: no payload copied back) whenever the socket wakes the loop.
+//    the error queue (OPT_TSONLY: no payload copied back) right after each send, and whenever the
+//    socket wakes the loop.
 //  - "arrived": the RX timestamp recvmsg() reports with the bytes (of the last segment it read),
 //    for the read holding the response's first byte and the one holding its last.
 // So neither side is charged for the agent's event loop. Where the kernel gives no timestamp,
@@ -93,7 +94,7 @@ private:
   void readResponses();
   // One turn of reading: the error queue's TX timestamps, then the data and its RX timestamp.
   size_t receive(boost::system::error_code &ec);
-  void drainTimestamps();
+  void drainTimestamps(bool turn = true);
   void noteTxTimestamp(uint32_t key, uint64_t ns);
   void enableTimestamps();
   void noteWritten(size_t bytes);
@@ -150,6 +151,10 @@ private:
   bool timestamps_ = false;                      // SO_TIMESTAMPING is on
   unsigned stampsDue_ = 0;  // sends whose TX timestamp has not been read yet (drainTimestamps)
   unsigned drainTurns_ = 0; // drainTimestamps calls, for its periodic full drain
+  struct {
+    uint64_t end = 0; // the stream offset just past the last byte of the last send stamped
+    uint64_t ns = 0;  // ...and when it left
+  } lastStamp_;
   std::unique_ptr<compare::BodyCollector> body_; // the response's body, when compared
   bool started_ = false;  // start() was called: counted opened and active
   bool connecting_ = false; // counted in the target's stats.connecting (first attempt until connected or closed)
@@ -158,6 +163,7 @@ private:
   bool noDelay_ = false; // TCP_NODELAY is on (noDelayBeforeSend)
   std::chrono::steady_clock::time_point connectStartedAt_{}; // the first address's attempt (back-off rounds)
   bool writingActive_ = false;
+  bool flushPosted_ = false; // pooled: a writeMore is posted for the end of this turn
   bool finRequested_ = false;
   bool finSent_ = false;
   bool closeOrderServerFirst_ = false; // the primary's server closed first (letShadowCloseFirst)

@@ -19,13 +19,16 @@ using namespace shadowtap::test;
 
 namespace {
 
-// An HTTP shadow: answers every request (a head ending in a blank line, no body) with 200, or
-// never answers; records the requests and how many connections carried them.
+// An HTTP shadow: answers every request (a head ending in a blank line, then Content-Length
+// bytes of body if it says so) with `reply`, or never answers; records the requests (the head,
+// the body's size) and how many connections carried them.
 struct HttpShadow {
   tcp::acceptor acceptor;
   bool answer = true;
+  std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   size_t connections = 0;
   std::vector<std::string> requests;
+  std::vector<size_t> bodies;
   std::vector<std::shared_ptr<tcp::socket>> sockets;
 
   explicit HttpShadow(asio::io_context &io) : acceptor(loopbackAcceptor(io)) {
@@ -44,10 +47,17 @@ struct HttpShadow {
         return;
       pending->append(buf->data(), n);
       for (size_t end; (end = pending->find("\r\n\r\n")) != std::string::npos;) {
-        requests.push_back(pending->substr(0, end + 4));
-        pending->erase(0, end + 4);
+        std::string head = pending->substr(0, end + 4);
+        size_t length = 0, field = head.find("Content-Length: ");
+        if (field != std::string::npos)
+          length = std::stoul(head.substr(field + 16));
+        if (pending->size() < end + 4 + length)
+          break; // the body is still coming
+        requests.push_back(head);
+        bodies.push_back(length);
+        pending->erase(0, end + 4 + length);
         if (answer)
-          asio::write(*s, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")));
+          asio::write(*s, asio::buffer(reply));
       }
       read(s, pending);
     });
@@ -220,5 +230,70 @@ TEST_F(RequestPoolTest, ARequestCutShortResetsItsConnection) {
   EXPECT_EQ(shadow.connections, 2u);
   EXPECT_EQ(answers.byCode[200], 1u);
   expectAccounted(s, 2);
+  replayer.abortAll();
+}
+
+// A shadow that answers `Connection: close`, or switches protocols (101), will not take another
+// request on that connection: it leaves the pool once answered, and the next request opens
+// another. Every answer is paired and counted.
+TEST_F(RequestPoolTest, AConnectionTheShadowEndsLeavesThePool) {
+  const std::pair<std::string, unsigned> replies[] = {
+      {"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 200},
+      {"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 101}};
+  for (const auto &[reply, code] : replies) {
+    SCOPED_TRACE(reply);
+    asio::io_context io;
+    HttpShadow shadow{io};
+    shadow.reply = reply;
+    Answers answers;
+    Replayer replayer(io, paced(0), pooledPlan(shadow.port()));
+    replayer.setObserver(&answers);
+    for (flow::FlowId id = 1; id <= 3; id++) {
+      oneRequestFlow(replayer, id, "GET /chat HTTP/1.1\r\nHost: books\r\n\r\n");
+      runFor(io, 50); // answered before the next one comes
+    }
+    const TargetStats &s = replayer.target(0).stats;
+    EXPECT_EQ(shadow.requests.size(), 3u);
+    EXPECT_EQ(shadow.connections, 3u) << "one connection per answer that ends it";
+    EXPECT_EQ(s.poolOpened, 3u);
+    EXPECT_EQ(answers.byCode[code], 3u);
+    expectAccounted(s, 3);
+    replayer.abortAll();
+    expectAccounted(s, 3);
+  }
+}
+
+// An upload over the pool: a 4 MiB body that comes over many turns, in capture-sized pieces,
+// reaches the shadow whole on one connection (no other request's bytes in between: the
+// connection is leased until the request ends), and that connection then carries the next
+// request.
+TEST_F(RequestPoolTest, AnUploadReachesTheShadowWholeAndTheConnectionIsReused) {
+  Replayer &replayer = start(paced(0));
+  const size_t body = 4 << 20, piece = 64000;
+
+  replayer.onFlowStart(1, {});
+  replayer.beginRequest(1, 0);
+  replayer.onClientData(1, bytes("POST /upload HTTP/1.1\r\nContent-Length: " + std::to_string(body) + "\r\n\r\n"));
+  oneRequestFlow(replayer, 2, "GET /during HTTP/1.1\r\n\r\n"); // meanwhile: another connection
+  std::string chunk(piece, 'u');
+  for (size_t sent = 0; sent < body; sent += piece) {
+    io.poll(); // a turn of the loop between pieces, as between capture blocks
+    replayer.onClientData(1, bytes(chunk.substr(0, std::min(piece, body - sent))));
+  }
+  replayer.endRequest(1, exchange()); // in the turn its last bytes came (as the HTTP stage does)
+  replayer.onClientFin(1);
+  replayer.onFlowEnd(1, flow::FlowEnd::Completed);
+  runFor(io, 500);
+  oneRequestFlow(replayer, 3, "GET /after HTTP/1.1\r\n\r\n");
+  runFor(io, 50);
+
+  const TargetStats &s = replayer.target(0).stats;
+  ASSERT_EQ(shadow.requests.size(), 3u);
+  EXPECT_EQ(shadow.bodies[0] + shadow.bodies[1] + shadow.bodies[2], body) << "the body whole, once";
+  EXPECT_EQ(shadow.connections, 2u) << "the upload's, and the one the request during it took";
+  EXPECT_EQ(answers.byCode[200], 3u);
+  EXPECT_EQ(answers.unpaired, 0u);
+  EXPECT_EQ(s.shedBacklog, 0u);
+  expectAccounted(s, 3);
   replayer.abortAll();
 }
