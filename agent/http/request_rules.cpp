@@ -247,15 +247,38 @@ std::string shadowHost(std::string_view host) {
   return std::string(name) + "-shadow" + std::string(port);
 }
 
-// Pooled replay: this request's copy must not close the pooled connection. An upgrade is left as
-// it is (its Connection header names the upgrade; the pool retires that connection after it).
-static bool closesPooled(const HttpRules &rules, const MessageHead &request) {
-  return rules.pooled && !request.keepAlive && !request.upgrade;
+// Pooled replay: the copy goes over a connection the pool shares, so it carries none of the
+// client's Connection headers (hop-by-hop: they are about the client's connection) and asks for
+// keep-alive where the version does not imply it (as http_parser reads a version: x.0; HTTP/0.9
+// has no persistent connections to ask for: the shadow closes after it, and the pool retires the
+// connection then).
+// Every Connection header goes, not only one that http_parser took for "close": the head is
+// written anew, so how the shadow reads it is what counts (`Connection: close<TAB>` was keep-alive
+// to http_parser, but `Connection: close` once re-serialized without the trailing whitespace;
+// found by the http_stage fuzz target). An upgrade is left as it is (its Connection header names
+// the upgrade; the pool retires that connection after it).
+static bool keepsPooledOpen(const HttpRules &rules, const MessageHead &request) {
+  return rules.pooled && !request.upgrade;
+}
+static bool impliesKeepAlive(const MessageHead &request) {
+  return request.versionMajor > 0 && request.versionMinor > 0;
+}
+// http_parser takes `Connection ` (whitespace before the colon, which RFC 9112 forbids) for the
+// Connection header too, and so would the shadow's parser (fuzz, http_stage).
+static bool isConnectionHeader(std::string_view name) {
+  while (!name.empty() && (name.back() == ' ' || name.back() == '\t'))
+    name.remove_suffix(1);
+  return equalsIgnoreCase(name, "Connection");
 }
 
 bool rewrites(const HttpRules &rules, const MessageHead &request) {
-  if (closesPooled(rules, request))
-    return true;
+  if (keepsPooledOpen(rules, request)) {
+    if (!impliesKeepAlive(request) && request.versionMajor > 0)
+      return true;
+    for (const auto &header : request.headers)
+      if (isConnectionHeader(header.name))
+        return true;
+  }
   for (const auto &set : rules.setHeaders) {
     unsigned seen = 0;
     bool same = false;
@@ -283,13 +306,9 @@ std::string rewriteHead(const HttpRules &rules, const MessageHead &request) {
   auto line = [&](std::string_view name, std::string_view value) {
     out.append(name).append(": ").append(value).append("\r\n");
   };
-  // Pooled: the Connection header that closes goes (its other tokens name hop-by-hop headers of
-  // the client's connection, not of the pool's); HTTP/1.0 needs keep-alive asked for.
-  bool keepOpen = closesPooled(rules, request);
-  if (keepOpen && request.versionMajor == 1 && request.versionMinor == 0)
-    line("Connection", "keep-alive");
+  bool keepOpen = keepsPooledOpen(rules, request);
   for (const auto &header : request.headers) {
-    if (keepOpen && equalsIgnoreCase(header.name, "Connection"))
+    if (keepOpen && isConnectionHeader(header.name))
       continue;
     if (const Header *set = setFor(rules, header.name)) {
       size_t index = static_cast<size_t>(set - rules.setHeaders.data());
@@ -305,6 +324,9 @@ std::string rewriteHead(const HttpRules &rules, const MessageHead &request) {
   for (size_t i = 0; i < rules.setHeaders.size(); i++)
     if (!written[i] && setFor(rules, rules.setHeaders[i].name) == &rules.setHeaders[i])
       line(rules.setHeaders[i].name, rules.setHeaders[i].value);
+  // Last: a client's line that begins with whitespace (obs-fold) would continue the line before it.
+  if (keepOpen && !impliesKeepAlive(request) && request.versionMajor > 0)
+    line("Connection", "keep-alive");
   out += "\r\n";
   return out;
 }

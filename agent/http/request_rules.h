@@ -55,8 +55,8 @@ struct HttpRules {
   bool hostSuffix = true;                  // Host: books:8080 -> books-shadow:8080
   // Replay the mirrored requests over a pool of keep-alive connections to each shadow (request
   // mirroring, as a mesh does: `--http-pool`, http.pool) instead of one replay connection per
-  // client connection (replay/request_pool.h). The copy of a request that would close its
-  // connection (`Connection: close`, HTTP/1.0 without keep-alive) asks to keep it open instead.
+  // client connection (replay/request_pool.h). The copy of a request carries none of the client's
+  // Connection headers (`close` among them) and asks for keep-alive where HTTP/1.0 needs it.
   bool pooled = false;
   // Rules from the command line apply to every service; all of these are per service in a file.
 
@@ -73,7 +73,7 @@ const char *verdictName(Verdict verdict);
 Verdict decide(const HttpRules &rules, const MessageHead &request, uint32_t draw);
 
 // True if mirroring this request needs a new head (some header set/removed, Host suffixed, or,
-// pooled, a request that would close the connection).
+// pooled, a Connection header to drop or keep-alive to ask for).
 bool rewrites(const HttpRules &rules, const MessageHead &request);
 // The head sent to the shadow: request line + headers after the rules, CRLF-terminated.
 std::string rewriteHead(const HttpRules &rules, const MessageHead &request);

@@ -6,11 +6,14 @@
 //    after an Upgrade the primary accepted);
 //  - holds no excluded request (an end-user header or a path with the marker MARK), no removed
 //    header (Authorization, Cookie), and every head carries the set header;
-//  - is the same whatever the split of the input (when no head budget makes it split-dependent).
+//  - is the same whatever the split of the input (when no head budget makes it split-dependent);
+//  - pooled replay (--http-pool): no forwarded head asks to close the connection the pool shares,
+//    as the shadow's parser reads it (an upgrade and HTTP/0.9 excepted: the pool retires the
+//    connection after them).
 //
 // Input: byte 0 = flags (bit 0: the client's FIN at the end; bit 1: a 512-byte head budget;
-// bit 2: the primary answers a pending Upgrade, bit 3: ...with a switch); byte 1 = seed of the
-// random split; the rest is the client's stream.
+// bit 2: the primary answers a pending Upgrade, bit 3: ...with a switch; bit 4: pooled rules);
+// byte 1 = seed of the random split; the rest is the client's stream.
 #include "http/request_stream.h"
 
 #include <cstdint>
@@ -27,20 +30,23 @@ namespace {
   (void)what;
 }
 
-const std::shared_ptr<const HttpRules> &rules() {
-  static const std::shared_ptr<const HttpRules> r = [] {
-    HttpRules rules;
-    RequestMatch byUser;
-    byUser.headers.push_back({"end-user", makeStringMatch(MatchKind::Regex, "(?s).*MARK.*", "fuzz")});
-    rules.exclude.push_back(byUser);
-    RequestMatch byPath;
-    byPath.path = makeStringMatch(MatchKind::Regex, "(?s).*MARK.*", "fuzz");
-    rules.exclude.push_back(byPath);
-    rules.removeHeaders = {"Authorization", "Cookie"};
-    rules.setHeaders = {{"x-shadowtap", "fuzz"}};
-    return std::make_shared<const HttpRules>(rules);
-  }();
-  return r;
+std::shared_ptr<const HttpRules> makeRules(bool pooled) {
+  HttpRules rules;
+  RequestMatch byUser;
+  byUser.headers.push_back({"end-user", makeStringMatch(MatchKind::Regex, "(?s).*MARK.*", "fuzz")});
+  rules.exclude.push_back(byUser);
+  RequestMatch byPath;
+  byPath.path = makeStringMatch(MatchKind::Regex, "(?s).*MARK.*", "fuzz");
+  rules.exclude.push_back(byPath);
+  rules.removeHeaders = {"Authorization", "Cookie"};
+  rules.setHeaders = {{"x-shadowtap", "fuzz"}};
+  rules.pooled = pooled;
+  return std::make_shared<const HttpRules>(rules);
+}
+
+const std::shared_ptr<const HttpRules> &rules(bool pooled) {
+  static const std::shared_ptr<const HttpRules> kept = makeRules(false), kPooled = makeRules(true);
+  return pooled ? kPooled : kept;
 }
 
 struct Out : RequestStreamSink {
@@ -58,6 +64,7 @@ struct Out : RequestStreamSink {
 
 // Reads the forwarded stream back as the shadow's framer would.
 struct Reader : FramerListener {
+  bool pooled = false;
   bool tunnel = false; // an upgrade head went out: what follows may be anything
   void onHead(const MessageHead &head, std::span<const uint8_t>) override {
     if (head.path().find("MARK") != std::string_view::npos)
@@ -72,6 +79,8 @@ struct Reader : FramerListener {
     }
     if (!marked)
       fail("a forwarded head lacks the set header");
+    if (pooled && !head.keepAlive && !head.upgrade && head.versionMajor > 0) // 0.9: none to keep
+      fail("a pooled copy asks to close its connection");
     tunnel = tunnel || head.upgrade;
   }
   void onBody(std::span<const uint8_t>) override {}
@@ -94,7 +103,7 @@ Outcome run(const uint8_t *data, size_t size, const std::vector<size_t> &pieces,
   Out out;
   HeadBudget budget(512);
   RequestStream stream(
-      rules(), out, [] { return 0u; }, (flags & 2) ? &budget : nullptr);
+      rules(flags & 16), out, [] { return 0u; }, (flags & 2) ? &budget : nullptr);
   size_t at = 0;
   for (size_t n : pieces) {
     stream.feed({data + at, n});
@@ -110,6 +119,7 @@ Outcome run(const uint8_t *data, size_t size, const std::vector<size_t> &pieces,
     fail("over the head budget");
 
   Reader reader;
+  reader.pooled = flags & 16;
   MessageFramer framer(MessageKind::Request, reader);
   framer.feed({reinterpret_cast<const uint8_t *>(out.bytes.data()), out.bytes.size()});
   if (framer.stats().parseErrors)
