@@ -104,6 +104,8 @@ tap_run() {
     jget "$H_TMP/status.$name.loaded.json" 'j["pipeline"]' >&2
     in_ns "$NS_SHD" curl -fsS "http://$SHD4:$SHADOW_PORT/nginx_status" >&2
     sort "$H_TMP/shadow/error.log" | cut -c21- | sed 's/[0-9]\+#[0-9]\+: \*[0-9]\+//' | sort | uniq -c | sort -rn | head -8 >&2
+    # SYNs the shadow's kernel dropped (a full accept queue): what fails a replay's connect
+    in_ns "$NS_SHD" nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop >&2 || true
   fi
   agent_wait_idle 30 || true
   c1=$(agent_cpu_ticks)
