@@ -70,6 +70,7 @@ private:
     Clock::time_point lastUsed;
   };
   void retireUnusable(); // leaves the pool: closed, or not to be reused (finished once unleased)
+  Member *leastLoadedThatMayPipeline(Member &least); // null: none may (shed)
 
   ReplayContext &context_;
   TargetState &target_;
