@@ -260,8 +260,9 @@ std::string shadowHost(std::string_view host) {
 static bool keepsPooledOpen(const HttpRules &rules, const MessageHead &request) {
   return rules.pooled && !request.upgrade;
 }
-static bool impliesKeepAlive(const MessageHead &request) {
-  return request.versionMajor > 0 && request.versionMinor > 0;
+static bool asksKeepAlive(const HttpRules &rules, const MessageHead &request) {
+  bool implied = request.versionMajor > 0 && request.versionMinor > 0;
+  return keepsPooledOpen(rules, request) && !implied && request.versionMajor > 0;
 }
 // http_parser takes `Connection ` (whitespace before the colon, which RFC 9112 forbids) for the
 // Connection header too, and so would the shadow's parser (fuzz, http_stage).
@@ -272,9 +273,9 @@ static bool isConnectionHeader(std::string_view name) {
 }
 
 bool rewrites(const HttpRules &rules, const MessageHead &request) {
+  if (asksKeepAlive(rules, request))
+    return true;
   if (keepsPooledOpen(rules, request)) {
-    if (!impliesKeepAlive(request) && request.versionMajor > 0)
-      return true;
     for (const auto &header : request.headers)
       if (isConnectionHeader(header.name))
         return true;
@@ -325,7 +326,7 @@ std::string rewriteHead(const HttpRules &rules, const MessageHead &request) {
     if (!written[i] && setFor(rules, rules.setHeaders[i].name) == &rules.setHeaders[i])
       line(rules.setHeaders[i].name, rules.setHeaders[i].value);
   // Last: a client's line that begins with whitespace (obs-fold) would continue the line before it.
-  if (keepOpen && !impliesKeepAlive(request) && request.versionMajor > 0)
+  if (asksKeepAlive(rules, request))
     line("Connection", "keep-alive");
   out += "\r\n";
   return out;

@@ -247,18 +247,11 @@ void ShadowConnection::write(std::span<const uint8_t> bytes) {
   // cost a send and its delivery to the shadow (bench/pipeline.sh's pooled row: 200,000 sends for
   // 200,000 requests, 1.6x the system time of writing each connection's turn at once).
   if (connected_ && !writingActive_ && backlog_.empty() && holds_.empty() && !pooled_) {
-    error_code ec;
-    noDelayBeforeSend(bytes.size());
-    size_t written = socket_.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      written = 0;
-    } else if (ec) {
-      close(Outcome::WriteFailed, false);
+    const asio::const_buffer whole(bytes.data(), bytes.size());
+    auto written = sendNow({&whole, 1}, bytes.size());
+    if (!written)
       return;
-    }
-    target_.stats.bytesOut += written;
-    noteWritten(written);
-    bytes = bytes.subspan(written);
+    bytes = bytes.subspan(*written);
     if (bytes.empty())
       return;
   }
@@ -329,21 +322,13 @@ void ShadowConnection::writeMore() {
       pieces[count++] = asio::const_buffer(piece.data(), piece.size());
       gathered += piece.size();
     }
-    noDelayBeforeSend(gathered);
-    error_code ec;
-    size_t written = socket_.write_some(std::span(pieces.data(), count), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again)
+    auto written = sendNow({pieces.data(), count}, gathered);
+    if (!written)
+      return;
+    backlog_.consume(*written);
+    context_.stats.backlogBytes -= *written;
+    if (*written < gathered) // the send buffer is full: a second try would only find it so
       break;
-    if (ec) {
-      close(Outcome::WriteFailed, false);
-      return;
-    }
-    backlog_.consume(written);
-    context_.stats.backlogBytes -= written;
-    target_.stats.bytesOut += written;
-    noteWritten(written);
-    if (closed_)
-      return;
   }
   writingActive_ = true;
   auto self = shared_from_this();
@@ -362,6 +347,21 @@ void ShadowConnection::writeMore() {
     }
     self->writeMore();
   });
+}
+
+std::optional<size_t> ShadowConnection::sendNow(std::span<const asio::const_buffer> buffers, size_t length) {
+  noDelayBeforeSend(length);
+  error_code ec;
+  size_t written = socket_.write_some(buffers, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    written = 0;
+  } else if (ec) {
+    close(Outcome::WriteFailed, false);
+    return std::nullopt;
+  }
+  target_.stats.bytesOut += written;
+  noteWritten(written);
+  return written;
 }
 
 void ShadowConnection::holdUntil(uint64_t realtimeNs) {

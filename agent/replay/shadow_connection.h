@@ -44,6 +44,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -91,6 +92,9 @@ private:
   void noDelayBeforeSend(size_t length);
   void closeSocket(bool reset); // reset: SO_LINGER 0, so a connection that exists ends with a RST
   void writeMore();
+  // One non-blocking send of `buffers` (`length` bytes, for Nagle): what the kernel took (0 when
+  // its buffer is full), counted and its TX timestamp read; nullopt: it failed, the replay closed.
+  std::optional<size_t> sendNow(std::span<const boost::asio::const_buffer> buffers, size_t length);
   void readResponses();
   // One turn of reading: the error queue's TX timestamps, then the data and its RX timestamp.
   size_t receive(boost::system::error_code &ec);
