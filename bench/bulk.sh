@@ -31,12 +31,19 @@ IPERF_PORT=5201
 h_st_load
 h_bg ip netns exec "$NS_SHD" "$ST_LOAD" serve --listen "$SHD4:$SHADOW_PORT" --stats "$H_TMP/sink.json" \
   >"$H_TMP/sink.log" 2>&1
+SINK_PID=$BG_PID # ip netns exec execs the sink: its own pid, its workers its children
 h_bg ip netns exec "$NS_SRV" iperf3 -s -B "$SRV4" -p "$IPERF_PORT" >"$H_TMP/iperf3-server.log" 2>&1
 h_wait_until "iperf3 server listening" 10 in_srv sh -c "ss -ltnH 'sport = :$IPERF_PORT' | grep -q ." || fail "iperf3 -s did not start: $(cat "$H_TMP/iperf3-server.log")"
 h_wait_file "$H_TMP/sink.json" "byte sink" "$H_TMP/sink.log"
 
 sink_bytes() { jget "$H_TMP/sink.json" 'j["bytes"]'; }
-agent_cpu_ticks() { awk '{print $14 + $15}' "/proc/$AGENT_PID/stat"; }
+cpu_ticks() { # PID...: their user + system ticks
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+agent_cpu_ticks() { cpu_ticks "$AGENT_PID"; }
+sink_cpu_ticks() { cpu_ticks "$SINK_PID" $(pgrep -P "$SINK_PID"); }
 
 # Placements: "shared" lets the scheduler put everything on both CPUs (iperf3's two ends fill them);
 # "own-core" puts the load (iperf3 client, server and their softirq work) on CPU 0 and the agent
@@ -80,11 +87,14 @@ row() {
   local before c0 c1 after
   before=$(sink_bytes)
   c0=$(agent_cpu_ticks)
+  local s0
+  s0=$(sink_cpu_ticks)
   # PERF_OUT=DIR: a CPU profile of the agent during the upload (perf record -g), DIR/perf.ID.data.
   local perf_pid=""
   if [ -n "${PERF_OUT:-}" ]; then
-    perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.$id.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.$id.data" -- sleep "$((DURATION + 1))" >/dev/null 2>&1 &
     perf_pid=$!
+    sleep 0.5 # perf takes a few hundred ms to attach; a stream's first 100 ms are where most losses start
   fi
   upload "tap.$id" "$n" "$placement" "$@"
   [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true
@@ -95,6 +105,9 @@ row() {
   agent_status "$H_TMP/status.$id.json"
   if [ -n "${BENCH_DEBUG:-}" ]; then
     jget "$H_TMP/status.$id.json" 'j["pipeline"]' >&2
+    # The byte sink standing for the shadow is not pinned: it shares a CPU with the load or with the
+    # agent (and its socket's receive runs in the agent's sends). What it took, beside the agent.
+    echo "cpu ticks (of $(getconf CLK_TCK)/s): agent $((c1 - c0)), sink $(($(sink_cpu_ticks) - s0))" >&2
     grep -E "overload|shed" "$AGENT_LOG" | head -20 >&2 || true
   fi
   agent_stop TERM
