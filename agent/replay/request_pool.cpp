@@ -21,11 +21,13 @@ void RequestPool::retireUnusable() {
   });
 }
 
+bool RequestPool::Member::mayLease() const { return !leased && connection->reusable(); }
+
 std::shared_ptr<ShadowConnection> RequestPool::lease(bool mayOpen, Clock::time_point now) {
   retireUnusable();
   Member *least = nullptr; // the least loaded that could take one more, eligible or not yet known
   for (auto &m : members_) {
-    if (m.leased || !m.connection->reusable())
+    if (!m.mayLease())
       continue;
     if (!least || m.connection->unanswered() < least->connection->unanswered())
       least = &m;
@@ -70,7 +72,7 @@ RequestPool::Member *RequestPool::leastLoadedThatMayPipeline(Member &least) {
   Member *best = nullptr;
   for (auto &m : members_) {
     size_t unanswered = m.connection->unanswered();
-    if (m.leased || !m.connection->reusable() || unanswered >= kMaxPerConnection ||
+    if (!m.mayLease() || unanswered >= kMaxPerConnection ||
         (best && unanswered >= best->connection->unanswered()))
       continue;
     if (m.connection->unansweredDue(nowNs) < kMaxPipelined)

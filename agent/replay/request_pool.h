@@ -68,6 +68,7 @@ private:
     std::shared_ptr<ShadowConnection> connection;
     bool leased = false;
     Clock::time_point lastUsed;
+    bool mayLease() const; // not leased this turn, and may carry more requests
   };
   void retireUnusable(); // leaves the pool: closed, or not to be reused (finished once unleased)
   Member *leastLoadedThatMayPipeline(Member &least); // null: none may (shed)
