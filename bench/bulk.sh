@@ -19,7 +19,8 @@
 # iperf3's two ends already use both).
 # Usage: sudo bench/bulk.sh [--duration S] [--streams "1 4 8"] [--doc FILE|--no-doc]
 #        (AGENT_ARGS="..." adds flags to every tap run, PLACEMENTS="own-core" runs only those, and
-#        PERF_OUT=DIR profiles the agent in each tap run: for experiments)
+#        PERF_OUT=DIR profiles the agent in each tap run, PERF_ARGS replacing perf record's -g:
+#        for experiments)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib.sh
@@ -89,10 +90,12 @@ row() {
   c0=$(agent_cpu_ticks)
   local s0
   s0=$(sink_cpu_ticks)
-  # PERF_OUT=DIR: a CPU profile of the agent during the upload (perf record -g), DIR/perf.ID.data.
+  # PERF_OUT=DIR: a CPU profile of the agent during the upload (perf record -g, or PERF_ARGS:
+  # "-e sched:sched_switch -g" shows where it leaves the CPU), DIR/perf.ID.data.
   local perf_pid=""
   if [ -n "${PERF_OUT:-}" ]; then
-    perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.$id.data" -- sleep "$((DURATION + 1))" >/dev/null 2>&1 &
+    # shellcheck disable=SC2086 # PERF_ARGS: perf's flags, word-split on purpose
+    perf record -q ${PERF_ARGS:--g} -p "$AGENT_PID" -o "$PERF_OUT/perf.$id.data" -- sleep "$((DURATION + 1))" >/dev/null 2>&1 &
     perf_pid=$!
     sleep 0.5 # perf takes a few hundred ms to attach; a stream's first 100 ms are where most losses start
   fi
@@ -147,7 +150,7 @@ for i in $(seq "${PACED_RUNS:-3}"); do
   ROW_ID=$i row own-core 1 -b "${PACED_RATE:-5G}"
 done
 for i in $(seq "${PACED_RUNS:-3}"); do
-  ROW_ID=$i ROW_ARGS="--capture-buffer-mb ${PACED_RING_MB:-256}" row own-core 1 -b "${PACED_RATE:-5G}"
+  ROW_ID=ring$i ROW_ARGS="--capture-buffer-mb ${PACED_RING_MB:-256}" row own-core 1 -b "${PACED_RATE:-5G}"
 done
 
 if [ -n "$DOC" ]; then

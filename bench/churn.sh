@@ -30,7 +30,9 @@
 #        HTTP_ROWS="conn pool": with the first worker count, --protocol http replayed connection by
 #        connection (conn), then with --http-pool (pool): each mirrored request over a pool of
 #        keep-alive connections to the shadow, as a mesh mirrors requests; the conn row is its
-#        baseline)
+#        baseline; PERF_OUT=DIR profiles the agent in each tap run, PERF_ARGS="--call-graph dwarf"
+#        replaces perf record's -g and PERF_SECONDS shortens the profile: libc has no frame
+#        pointers; 3 s of a dwarf profile at 2 kHz took 36 MB)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib.sh
@@ -87,10 +89,11 @@ tap_run() {
   c0=$(agent_cpu_ticks)
   healthz_watch "$H_TMP/healthz.$name" &
   hz_pid=$!
-  # PERF_OUT=DIR: a CPU profile of the agent during the load (perf record -g), DIR/perf.w<N>.data.
+  # PERF_OUT=DIR: a CPU profile of the agent during the load (perf record -g, or PERF_ARGS), DIR/perf.NAME.data.
   perf_pid=""
   if [ -n "${PERF_OUT:-}" ]; then
-    perf record -q -g -p "$AGENT_PID" -o "$PERF_OUT/perf.$name.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    # shellcheck disable=SC2086 # PERF_ARGS: perf's flags, word-split on purpose
+    perf record -q ${PERF_ARGS:--g} -p "$AGENT_PID" -o "$PERF_OUT/perf.$name.data" -- sleep "${PERF_SECONDS:-$DURATION}" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   "$loader" "$name"
