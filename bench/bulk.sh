@@ -30,7 +30,14 @@ bench_init bk 10.93 128 9090 iperf3 cc
 IPERF_PORT=5201
 
 h_st_load
-h_bg ip netns exec "$NS_SHD" "$ST_LOAD" serve --listen "$SHD4:$SHADOW_PORT" --stats "$H_TMP/sink.json" \
+# The sink shares the agent's CPU on this VM (iperf3 fills the other). Woken for every segment, it
+# preempted the agent thousands of times a second (perf sched: slices of 10 us, 20-35 % of the
+# core) and a 9 Gbit/s stream was given up in flight in 6 of 12 runs; woken per 256 KiB
+# (SO_RCVLOWAT) it takes half the CPU and 1 of 12 was (docs/architecture.md). A shadow on its own
+# machine does not share the agent's core at all. SINK_ARGS replaces the flag (SINK_ARGS=" ": per
+# segment).
+# shellcheck disable=SC2086 # SINK_ARGS: the sink's flags, word-split on purpose
+h_bg ip netns exec "$NS_SHD" "$ST_LOAD" serve --listen "$SHD4:$SHADOW_PORT" --stats "$H_TMP/sink.json" ${SINK_ARGS:---rcvlowat 262144} \
   >"$H_TMP/sink.log" 2>&1
 SINK_PID=$BG_PID # ip netns exec execs the sink: its own pid, its workers its children
 h_bg ip netns exec "$NS_SRV" iperf3 -s -B "$SRV4" -p "$IPERF_PORT" >"$H_TMP/iperf3-server.log" 2>&1
@@ -159,7 +166,8 @@ if [ -n "$DOC" ]; then
 
 $(date -u +%Y-%m-%d), kernel $(uname -r), $(nproc) CPUs. \`iperf3 -c … -P N -t ${DURATION}\` from a client
 namespace to \`iperf3 -s\` in a server namespace, \`shadowtap run --percent 100 --shadow …\` on the server's
-NIC, a byte sink (\`tests/tools/st_load.c serve\`) as the shadow in a third namespace. *primary bytes* =
+NIC, a byte sink (\`tests/tools/st_load.c serve ${SINK_ARGS:---rcvlowat 262144}\`: woken per 256 KiB, not per
+segment, as it shares the agent's CPU) as the shadow in a third namespace. *primary bytes* =
 what the iperf3 server received; *shadow bytes* = what the sink read (iperf3's control connection and
 stream cookies add a few hundred bytes); *share* = shadow ÷ primary; *vs no tap* = the primary's rate ÷
 the no-tap run just before it; CPU = the agent's user+system seconds per GB the primary received.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Load generator of the shadowtap load e2e tests: one epoll loop, no threads, no dependencies.
 //
-//   st_load serve    --listen IP:PORT [--procs P] [--stats FILE] [--dump-dir DIR]
+//   st_load serve    --listen IP:PORT [--procs P] [--stats FILE] [--dump-dir DIR] [--rcvlowat BYTES]
 //       Accepts every connection and holds it; reads and discards (with --dump-dir, the bytes of
 //       every connection that sends any are appended to DIR/<peer-ip>_<peer-port>.bin and, when it
 //       ends, one JSON line {peer, peer_port, bytes, end: "eof"|"rst"} goes to DIR/conns.jsonl).
@@ -236,6 +236,10 @@ struct conn {
 
 static const char *serve_at, *dump_dir;
 static long answer_http; // --answer-http 1
+// --rcvlowat BYTES: SO_RCVLOWAT on each accepted connection, so epoll reports it readable only
+// once that much has arrived (or its end): a sink that shares a CPU with the sender wakes, and
+// preempts it, once per that many bytes rather than once per segment.
+static long serve_rcvlowat;
 
 static void serve_worker(void) {
   struct rlimit lim;
@@ -296,6 +300,11 @@ static void serve_worker(void) {
             continue;
           }
           conns[c] = (struct conn){.dump_fd = -1, .peer = peer};
+          if (serve_rcvlowat > 0) {
+            int lowat = (int)serve_rcvlowat;
+            if (setsockopt(c, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) != 0)
+              count_errno(errno);
+          }
           struct epoll_event cev = {.events = EPOLLIN | EPOLLRDHUP, .data.fd = c};
           epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
           (*accepted)++;
@@ -402,8 +411,11 @@ static int serve(int argc, char **argv) {
                                     {"--dump-dir", &dump_dir, NULL},
                                     {"--procs", NULL, &procs_arg},
                                     {"--answer-http", NULL, &answer_http},
+                                    {"--rcvlowat", NULL, &serve_rcvlowat},
                                     {NULL, NULL, NULL}};
   parse_options("serve", argc, argv, defs);
+  if (serve_rcvlowat < 0 || serve_rcvlowat > (1 << 30))
+    die("serve: --rcvlowat 0..%d", 1 << 30);
   if (!serve_at || nprocs < 1 || nprocs > MAX_PROCS)
     die("serve: --listen IP:PORT is required, --procs 1..%d", MAX_PROCS);
   stat("accepted"), stat("open"), stat("closed_eof"), stat("closed_rst"), stat("bytes"), stat("answered");
