@@ -36,8 +36,9 @@ h_st_load
 # (SO_RCVLOWAT) it takes half the CPU and 1 of 12 was (docs/architecture.md). A shadow on its own
 # machine does not share the agent's core at all. SINK_ARGS replaces the flag (SINK_ARGS=" ": per
 # segment).
-# shellcheck disable=SC2086 # SINK_ARGS: the sink's flags, word-split on purpose
-h_bg ip netns exec "$NS_SHD" "$ST_LOAD" serve --listen "$SHD4:$SHADOW_PORT" --stats "$H_TMP/sink.json" ${SINK_ARGS:---rcvlowat 262144} \
+SINK_FLAGS=${SINK_ARGS:---rcvlowat 262144}
+# shellcheck disable=SC2086 # the sink's flags, word-split on purpose
+h_bg ip netns exec "$NS_SHD" "$ST_LOAD" serve --listen "$SHD4:$SHADOW_PORT" --stats "$H_TMP/sink.json" $SINK_FLAGS \
   >"$H_TMP/sink.log" 2>&1
 SINK_PID=$BG_PID # ip netns exec execs the sink: its own pid, its workers its children
 h_bg ip netns exec "$NS_SRV" iperf3 -s -B "$SRV4" -p "$IPERF_PORT" >"$H_TMP/iperf3-server.log" 2>&1
@@ -97,17 +98,12 @@ row() {
   c0=$(agent_cpu_ticks)
   local s0
   s0=$(sink_cpu_ticks)
-  # PERF_OUT=DIR: a CPU profile of the agent during the upload (perf record -g, or PERF_ARGS:
-  # "-e sched:sched_switch -g" shows where it leaves the CPU), DIR/perf.ID.data.
-  local perf_pid=""
-  if [ -n "${PERF_OUT:-}" ]; then
-    # shellcheck disable=SC2086 # PERF_ARGS: perf's flags, word-split on purpose
-    perf record -q ${PERF_ARGS:--g} -p "$AGENT_PID" -o "$PERF_OUT/perf.$id.data" -- sleep "$((DURATION + 1))" >/dev/null 2>&1 &
-    perf_pid=$!
-    sleep 0.5 # perf takes a few hundred ms to attach; a stream's first 100 ms are where most losses start
-  fi
+  # PERF_OUT=DIR: a profile of the agent during the upload, DIR/perf.ID.data (bench_perf_agent).
+  bench_perf_agent "perf.$id.data" "$((DURATION + 1))"
+  # perf takes a few hundred ms to attach; a stream's first 100 ms are where most losses start
+  [ -z "$PERF_PID" ] || sleep 0.5
   upload "tap.$id" "$n" "$placement" "$@"
-  [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true
+  [ -z "$PERF_PID" ] || wait "$PERF_PID" 2>/dev/null || true
   agent_wait_idle 60 || true
   c1=$(agent_cpu_ticks)
   sleep 0.5 # the sink rewrites its stats every 200 ms
@@ -166,7 +162,7 @@ if [ -n "$DOC" ]; then
 
 $(date -u +%Y-%m-%d), kernel $(uname -r), $(nproc) CPUs. \`iperf3 -c … -P N -t ${DURATION}\` from a client
 namespace to \`iperf3 -s\` in a server namespace, \`shadowtap run --percent 100 --shadow …\` on the server's
-NIC, a byte sink (\`tests/tools/st_load.c serve ${SINK_ARGS:---rcvlowat 262144}\`: woken per 256 KiB, not per
+NIC, a byte sink (\`tests/tools/st_load.c serve $SINK_FLAGS\`: woken per 256 KiB, not per
 segment, as it shares the agent's CPU) as the shadow in a third namespace. *primary bytes* =
 what the iperf3 server received; *shadow bytes* = what the sink read (iperf3's control connection and
 stream cookies add a few hundred bytes); *share* = shadow ÷ primary; *vs no tap* = the primary's rate ÷

@@ -89,17 +89,12 @@ tap_run() {
   c0=$(agent_cpu_ticks)
   healthz_watch "$H_TMP/healthz.$name" &
   hz_pid=$!
-  # PERF_OUT=DIR: a CPU profile of the agent during the load (perf record -g, or PERF_ARGS), DIR/perf.NAME.data.
-  perf_pid=""
-  if [ -n "${PERF_OUT:-}" ]; then
-    # shellcheck disable=SC2086 # PERF_ARGS: perf's flags, word-split on purpose
-    perf record -q ${PERF_ARGS:--g} -p "$AGENT_PID" -o "$PERF_OUT/perf.$name.data" -- sleep "${PERF_SECONDS:-$DURATION}" >/dev/null 2>&1 &
-    perf_pid=$!
-  fi
+  # PERF_OUT=DIR: a profile of the agent during the load, DIR/perf.NAME.data (bench_perf_agent).
+  bench_perf_agent "perf.$name.data" "${PERF_SECONDS:-$DURATION}"
   "$loader" "$name"
   kill "$hz_pid" 2>/dev/null; wait "$hz_pid" 2>/dev/null || true
   # Only our own children: a bare `wait` would also wait for the servers the harness started.
-  [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true
+  [ -z "$PERF_PID" ] || wait "$PERF_PID" 2>/dev/null || true
   agent_status "$H_TMP/status.$name.loaded.json"
   # Replays waiting in the replay queue when the load stopped: what the shadow gets after it.
   queued=$(jget "$H_TMP/status.$name.loaded.json" 'sum(t["queued"] for t in j["pipeline"]["replay"]["targets"])')

@@ -58,6 +58,16 @@ bench_init() {
 bench_not_taken() {
   jget "$1" '" ".join(["shed_overload=%d" % j["counters"]["shed_overload"]] * (j["counters"]["shed_overload"] > 0) + ["%s=%d" % ("lost_in_capture" if r["stage"] == "followed by the agent" else "unexplained", r["unexplained"]) for r in j["ledger"] if r["unexplained"]] + ["%s=%d" % (k, v) for r in j["ledger"] for k, v in r["short"].items() if v and k != "pooled"] + ["pool_shed=%d" % sum(t["pool_shed"] for t in j["pipeline"]["replay"]["targets"])] * (sum(t["pool_shed"] for t in j["pipeline"]["replay"]["targets"]) > 0)) or "none"'
 }
+# bench_perf_agent FILE SECONDS: with PERF_OUT=DIR set, profiles the agent ($AGENT_PID) for SECONDS
+# into DIR/FILE in the background (perf record -g, or PERF_ARGS instead of -g: a dwarf call graph,
+# sched_switch events); PERF_PID is perf's pid, "" without PERF_OUT. For experiments.
+bench_perf_agent() {
+  PERF_PID=""
+  [ -n "${PERF_OUT:-}" ] || return 0
+  # shellcheck disable=SC2086 # PERF_ARGS: perf's flags, word-split on purpose
+  perf record -q ${PERF_ARGS:--g} -p "$AGENT_PID" -o "$PERF_OUT/$1" -- sleep "$2" >/dev/null 2>&1 &
+  PERF_PID=$!
+}
 # bench_doc_section NAME SECTION: SECTION (which starts with <!-- NAME:begin --> and ends with
 # <!-- NAME:end -->) replaces that section of $DOC, or is appended when $DOC has none yet.
 bench_doc_section() {
