@@ -14,9 +14,11 @@
 // (ReplayStats::unpooledBytes).
 //
 // A request is leased one connection per copy for as long as its bytes come (the head, a body
-// spread over packets); no other request's bytes go to that connection meanwhile. Which one: an
-// idle one (nothing unanswered), else a new one while the pool is under its size and the target
-// under its limits, else the least loaded, pipelined behind at most kMaxPipelined unanswered
+// spread over packets); no other request's bytes go to that connection meanwhile. Which one: the
+// one this turn's requests already go to (its send waits for the turn's end), while it has fewer
+// than kMaxPipelined unanswered, so they share a send; else an idle one (nothing unanswered), else
+// a new one while the pool is under its size and the target under its limits, else the least
+// loaded, pipelined behind at most kMaxPipelined unanswered
 // requests that are due (HTTP/1.1 answers in order; the shadow connection times each answer from
 // when the one before it ended) and kMaxPerConnection in all. Requests held back by pacing
 // (ReplayOptions::paceDelay: each reaches the shadow at its ingress time plus 50 ms) are not
@@ -71,7 +73,8 @@ private:
     bool mayLease() const; // not leased this turn, and may carry more requests
   };
   void retireUnusable(); // leaves the pool: closed, or not to be reused (finished once unleased)
-  Member *leastLoadedThatMayPipeline(Member &least); // null: none may (shed)
+  static bool mayPipelineOneMore(const ShadowConnection &connection, uint64_t &nowNs);
+  Member *leastLoadedThatMayPipeline(Member &least, uint64_t &nowNs); // null: none may (shed)
 
   ReplayContext &context_;
   TargetState &target_;

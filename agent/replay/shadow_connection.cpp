@@ -294,7 +294,7 @@ void ShadowConnection::writeMore() {
     // Pacing: only up to the first hold whose time has not come.
     size_t length = backlog_.size();
     uint64_t now = 0;
-    while (!holds_.empty() && (now ? now : (now = realtimeNs())) >= holds_.front().ns)
+    while (!holds_.empty() && (now ? now : (now = realtimeNs())) + kPaceSlackNs >= holds_.front().ns)
       holds_.pop_front();
     if (!holds_.empty()) {
       uint64_t room = holds_.front().offset > writtenTotal_ ? holds_.front().offset - writtenTotal_ : 0;

@@ -156,6 +156,32 @@ TEST_F(RequestPoolTest, OneRequestConnectionsShareOneKeptAliveConnection) {
   expectAccounted(s, 20);
 }
 
+// The requests that come in one turn gather on one open connection, up to kMaxPipelined, and
+// leave in one send, rather than one per idle connection (or a new one each): the next one past
+// that takes another connection.
+TEST_F(RequestPoolTest, OneTurnsRequestsGatherOnOneConnection) {
+  Replayer &replayer = start(paced(0));
+  oneRequestFlow(replayer, 1, "GET /first HTTP/1.1\r\n\r\n");
+  runFor(io, 50); // connected and answered: idle, the pool's only connection
+
+  const flow::FlowId burst = RequestPool::kMaxPipelined;
+  for (flow::FlowId id = 2; id <= 1 + burst; id++)
+    oneRequestFlow(replayer, id, "GET /burst HTTP/1.1\r\n\r\n");
+  runFor(io, 50);
+  EXPECT_EQ(shadow.connections, 1u) << "one turn's " << burst << " requests on the open connection";
+  EXPECT_EQ(answers.byCode[200], 1 + burst);
+
+  for (flow::FlowId id = 2 + burst; id <= 2 + 2 * burst; id++) // one more than the connection takes
+    oneRequestFlow(replayer, id, "GET /burst HTTP/1.1\r\n\r\n");
+  runFor(io, 50);
+  EXPECT_EQ(shadow.connections, 2u) << "the one past kMaxPipelined goes elsewhere";
+  EXPECT_EQ(answers.byCode[200], 2 + 2 * burst);
+  const TargetStats &s = replayer.target(0).stats;
+  EXPECT_EQ(s.poolShed, 0u);
+  expectAccounted(s, 2 + 2 * burst);
+  replayer.abortAll();
+}
+
 // A shadow that does not answer: requests are pipelined on the pool's connections, 8 at most
 // each, and past that shed and counted, never queued without bound.
 TEST_F(RequestPoolTest, PastThePoolRequestsArePipelinedThenShed) {
