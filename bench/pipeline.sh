@@ -119,8 +119,10 @@ sink completed ${FLOOR_CONNS} connections at **${FLOOR_CORE}** per core of its C
 per-core rate is $(awk -v a="$CPS_CORE" -v f="$FLOOR_CORE" 'BEGIN { printf "%.2f", f ? a / f : 0 }')x that. Loopback delivery runs on the sender's CPU, so
 both pay for the sink's side of the connection too. The pooled row frames every request and its
 recorded answer (HTTP mode) and sends the requests over the pool's keep-alive connections to an HTTP
-sink that answers each (\`st_load serve --answer-http 1\`): every request was answered and every
-connection followed to its end (checked); it opens no connection per connection, so it is not held
+sink that answers each (\`st_load serve --answer-http 1\`, the answers to one read's requests in one
+write, as nginx answers a pipelined batch): every request was answered and every connection followed
+to its end (checked); the requests of one turn go in one send (docs/architecture.md, \"Pooled HTTP
+replay\"). It opens no connection per connection, so it is not held
 to that floor ($(awk -v a="$PCPS_CORE" -v f="$FLOOR_CORE" 'BEGIN { printf "%.2f", f ? a / f : 0 }')x it).
 
 Offline replay runs one pipeline; \`--workers 2\` (live capture only) is measured by bench/churn.sh.
