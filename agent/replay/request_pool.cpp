@@ -25,10 +25,11 @@ bool RequestPool::Member::mayLease() const { return !leased && connection->reusa
 
 std::shared_ptr<ShadowConnection> RequestPool::lease(bool mayOpen, Clock::time_point now) {
   retireUnusable();
-  // This turn's requests gather on one connection, up to kMaxPipelined unanswered: they leave in
+  // This turn's requests gather on one connection while it may pipeline one more: they leave in
   // one send at the turn's end (ShadowConnection::write), and the shadow answers them in one read.
   // Spread one per idle connection they cost a send, its delivery and a read each: the pooled row
-  // of bench/pipeline.sh took 1.9 requests per send that way, and 1.3x the CPU.
+  // of bench/pipeline.sh took 1.9 requests per send that way and 1.3x the CPU, bench/churn.sh's
+  // pool row 1.7x (docs/architecture.md, "One send per turn").
   Member *least = nullptr; // the least loaded that could take one more, eligible or not yet known
   Member *gathering = nullptr;
   uint64_t nowNs = 0;

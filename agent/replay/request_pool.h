@@ -15,8 +15,8 @@
 //
 // A request is leased one connection per copy for as long as its bytes come (the head, a body
 // spread over packets); no other request's bytes go to that connection meanwhile. Which one: the
-// one this turn's requests already go to (its send waits for the turn's end), while it has fewer
-// than kMaxPipelined unanswered, so they share a send; else an idle one (nothing unanswered), else
+// one this turn's requests already go to (its send waits for the turn's end), while it may
+// pipeline one more (as below), so they share a send; else an idle one (nothing unanswered), else
 // a new one while the pool is under its size and the target under its limits, else the least
 // loaded, pipelined behind at most kMaxPipelined unanswered
 // requests that are due (HTTP/1.1 answers in order; the shadow connection times each answer from

@@ -291,7 +291,7 @@ void ShadowConnection::writeMore() {
       maybeHalfClose();
       return;
     }
-    // Pacing: only up to the first hold whose time has not come.
+    // Pacing: only up to the first hold whose time has not come (to within kPaceSlackNs).
     size_t length = backlog_.size();
     uint64_t now = 0;
     while (!holds_.empty() && (now ? now : (now = realtimeNs())) + kPaceSlackNs >= holds_.front().ns)
@@ -383,6 +383,10 @@ size_t ShadowConnection::unansweredDue(uint64_t nowNs) const {
       heldFrom = hold.offset;
       break;
     }
+  // Nothing held (no pacing, or all of it passed): no walk. bench/pipeline.sh's pooled row, not
+  // paced: this function took 3.0 % of its profile with the walk, 1.4 % without.
+  if (heldFrom == UINT64_MAX)
+    return pending_.size();
   size_t due = 0;
   for (const auto &p : pending_) {
     if (p.endOffset > heldFrom)

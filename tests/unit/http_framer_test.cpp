@@ -689,3 +689,15 @@ TEST(HttpFramer, HeadBudgetIsSharedAndGivenBack) {
   }
   EXPECT_EQ(budget.used(), 0u) << "a framer that goes away gives its bytes back";
 }
+
+// Header names compare case-insensitively in ASCII only: letters fold, other bytes (the ones a
+// blind `| 0x20` would fold: '@' and '`', '[' and '{') and bytes past ASCII do not.
+TEST(HttpMessage, HeaderNamesCompareIgnoringAsciiCaseOnly) {
+  using shadowtap::http::equalsIgnoreCase;
+  EXPECT_TRUE(equalsIgnoreCase("Content-Length", "content-LENGTH"));
+  EXPECT_TRUE(equalsIgnoreCase("", ""));
+  EXPECT_FALSE(equalsIgnoreCase("Host", "Hos"));
+  EXPECT_FALSE(equalsIgnoreCase("a@b", "a`b"));
+  EXPECT_FALSE(equalsIgnoreCase("x[", "x{"));
+  EXPECT_FALSE(equalsIgnoreCase("\xC3\x89", "\xC3\xA9")); // É, é: not folded
+}
