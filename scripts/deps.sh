@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang llvm python3
   libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev
   libboost-program-options-dev libboost-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libcap-ng-dev libhttp-parser-dev
-  libre2-dev
+  libre2-dev libjemalloc-dev
   # tests
   googletest libgtest-dev
   # netns tests, demo and benchmarks
