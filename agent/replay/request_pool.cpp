@@ -90,7 +90,7 @@ bool RequestPool::mayPipelineOneMore(const ShadowConnection &connection, uint64_
 // all): under pacing every connection holds about paceDelay x rate / size requests (~10 in
 // bench/churn.sh's pool row), and walking all of them on every lease took 3.6 % of the agent.
 RequestPool::Member *RequestPool::leastLoadedThatMayPipeline(Member &least, uint64_t &nowNs) {
-  if (least.connection->unanswered() < kMaxPipelined)
+  if (mayPipelineOneMore(*least.connection, nowNs))
     return &least;
   Member *best = nullptr;
   for (auto &m : members_) {
