@@ -28,6 +28,17 @@ uint64_t RingGuard::Slot::shed() const {
   return entry_ ? __atomic_load_n(&entry_->shed, __ATOMIC_RELAXED) : 0;
 }
 
+int64_t RingGuard::Slot::unread() const {
+  if (!entry_)
+    return 0;
+  return static_cast<int64_t>(__atomic_load_n(&entry_->admitted, __ATOMIC_ACQUIRE) -
+                              __atomic_load_n(&entry_->read, __ATOMIC_RELAXED));
+}
+
+uint64_t RingGuard::Slot::limit() const {
+  return entry_ ? __atomic_load_n(&entry_->limit, __ATOMIC_RELAXED) : 0;
+}
+
 RingGuard::RingGuard(int mapFd, uint32_t workers, const Geometry &ring, uint64_t limitBytes) : ring_(ring) {
   if (workers == 0 || workers > ST_MAX_WORKERS)
     throw Error("the capture ring guard takes 1 to " + std::to_string(ST_MAX_WORKERS) + " workers");

@@ -45,6 +45,11 @@ public:
     void publish(double consumed, std::optional<uint64_t> emptyAfter = std::nullopt);
     // Connections the guard gave up so far (grows).
     uint64_t shed() const;
+    // What the guard counts as written and not read yet, in bytes, and how far it lets that go.
+    // For the log. An estimate: a block or two below the truth just after a re-level, and frames
+    // that are no connection's (not TCP/IP) are not counted, so reading them can take it below 0.
+    int64_t unread() const;
+    uint64_t limit() const;
 
   private:
     st_ring_guard *entry_ = nullptr;

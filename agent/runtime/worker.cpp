@@ -200,12 +200,35 @@ void Worker::onFrame(const Frame &frame) {
 
 void Worker::publish() {
   uint64_t drops = source_->takeKernelDrops();
+  noteKernelDrops(drops);
   if (!pipeline_)
     return;
   pipeline_->addKernelDrops(drops);
   auto snapshot = pipeline_->stats();
   std::lock_guard lock(snapshotMutex_);
   snapshot_ = std::move(snapshot);
+}
+
+// Capture loss is counted (capture.kernel_drops) and also logged, at most once a second with the
+// count since the last line: the one moment a connection loses bytes for good, so the log says
+// when, and how full the ring and the kernel's guard estimate were then (the guard exists so that
+// this does not happen: capture/ring_guard.h).
+void Worker::noteKernelDrops(uint64_t drops) {
+  dropsSinceLog_ += drops;
+  uint64_t now = monotonicNs();
+  if (!dropsSinceLog_ || (dropLogNs_ && now - dropLogNs_ < 1'000'000'000ull))
+    return;
+  const auto &guard = pipelineSettings_.ringGuard;
+  std::string estimate =
+      guard ? fmt::format("; the ring guard counts {:.1f} MiB unread, limit {:.1f} MiB", guard.unread() / 1048576.0,
+                          guard.limit() / 1048576.0)
+            : std::string();
+  spdlog::warn("capture loss: the kernel dropped {} frame{} for worker {} (its capture buffer was full; "
+               "{:.0f} % full now{}); connections that lost bytes end broken (capture loss)",
+               dropsSinceLog_, dropsSinceLog_ == 1 ? "" : "s", pipelineSettings_.index, source_->occupancy() * 100,
+               estimate);
+  dropsSinceLog_ = 0;
+  dropLogNs_ = now;
 }
 
 std::optional<PipelineStats> Worker::stats() const {

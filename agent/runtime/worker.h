@@ -80,6 +80,7 @@ private:
   double load() const;
   void shedIfLosingGround();
   void endShedByRingGuard();
+  void noteKernelDrops(uint64_t drops);
 
   Settings pipelineSettings_;
   compare::Comparison &comparison_;
@@ -98,6 +99,7 @@ private:
   bool ringGuardPending_ = false;
   uint64_t pausedSinceNs_ = 0; // when this worker last saw admission paused (0: not paused)
   uint64_t shedSinceLog_ = 0, shedLogNs_ = 0;
+  uint64_t dropsSinceLog_ = 0, dropLogNs_ = 0; // kernel capture drops not logged yet; the last line
   uint64_t nowNs_ = 0;
   bool drainPosted_ = false;
   std::thread thread_;

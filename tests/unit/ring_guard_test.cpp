@@ -65,6 +65,10 @@ TEST(RingGuardSlot, ReadIsTheBlocksHandedBackAndAnEmptyRingLevelsItWithTheKernel
   slot.publish(8.0 / 8); // the open block came back
   EXPECT_EQ(entry.read, 10u * kBlock);
   EXPECT_EQ(entry.admitted - entry.read, 20u);
+  EXPECT_EQ(slot.unread(), 20); // what the log shows
+  // Read past what was counted (frames that are no connection's are not): below zero, not 2^64.
+  slot.publish(9.0 / 8); // one more block handed back
+  EXPECT_EQ(slot.unread(), 20 - int64_t{kBlock});
 }
 
 TEST(RingGuardSlot, BlocksWrittenAfterTheMarkStayUnreadThoughTheRingLookedEmpty) {
@@ -86,6 +90,8 @@ TEST(RingGuardSlot, AnUnsetSlotDoesNothing) {
   EXPECT_FALSE(slot);
   slot.publish(1.0, slot.mark());
   EXPECT_EQ(slot.shed(), 0u);
+  EXPECT_EQ(slot.unread(), 0);
+  EXPECT_EQ(slot.limit(), 0u);
 }
 
 } // namespace
