@@ -127,8 +127,15 @@ int statusCommand(const StatusOptions &options, const std::string &bpffs) {
         if (!doc.is_discarded() && doc.is_object())
           pipeline = std::move(doc);
       } catch (const Error &e) {
-        spdlog::warn("{}; showing the counters published at most a second ago instead", e.what());
-        pipeline = readStatsFile(statsFilePath(options.iface));
+        // It publishes a file once a second too; one that does not answer (stopped, starved)
+        // stopped publishing when it stopped answering, so the file's age is said, not assumed.
+        std::string path = statsFilePath(options.iface);
+        pipeline = readStatsFile(path);
+        auto age = statsFileAgeSeconds(path);
+        if (pipeline && age)
+          spdlog::warn("{}; showing the counters it published {:.1f} s ago instead", e.what(), *age);
+        else
+          spdlog::warn("{}; and it published no counters to fall back on", e.what());
       }
     } else {
       pipeline = readStatsFile(statsFilePath(options.iface));

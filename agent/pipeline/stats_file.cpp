@@ -4,6 +4,7 @@
 #include "net/netns.h"
 
 #include <cstdio>
+#include <ctime>
 #include <fcntl.h>
 #include <fstream>
 #include <spdlog/spdlog.h>
@@ -37,6 +38,15 @@ std::optional<nlohmann::ordered_json> readStatsFile(const std::string &path) {
   if (parsed.is_discarded())
     return std::nullopt;
   return parsed;
+}
+
+std::optional<double> statsFileAgeSeconds(const std::string &path) {
+  struct stat st {};
+  timespec now{};
+  if (::stat(path.c_str(), &st) != 0 || ::clock_gettime(CLOCK_REALTIME, &now) != 0)
+    return std::nullopt;
+  double age = static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) + (now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
+  return age < 0 ? 0 : age;
 }
 
 } // namespace shadowtap

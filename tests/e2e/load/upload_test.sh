@@ -21,8 +21,9 @@
 #   - every connection ended one way: replayed whole (the sink saw its FIN: closed_eof) or shed
 #     (its replay reset: closed_rst; or never opened when it was given up before its first byte:
 #     skipped_empty), replay completed + aborted = opened, the ledger adds up;
-#   - then, frames that are no connection's overflow the ring while the agent is stopped: the loss
-#     is counted (kernel_drops) and logged ('capture loss: ...').
+#   - then, with the agent stopped, `status` falls back on its last published counters and says
+#     how old they are; frames that are no connection's overflow the ring: the loss is counted
+#     (kernel_drops) and logged ('capture loss: ...').
 # Usage: upload_test.sh PATH_TO_SHADOWTAP [PATH_TO_ST_LOAD]
 set -euo pipefail
 source "$(dirname "$0")/../../lib/harness.sh"
@@ -90,6 +91,14 @@ check_identities "$H_TMP/after.json" --flows
 # the ring: with the agent stopped, 100,000 such frames of 1,500 bytes (about 150 MB, the ring
 # holds 64 MiB) are sent into the mirror pair, then the agent goes on.
 kill -STOP "$AGENT_PID"
+# `status` of an agent that does not answer falls back on the counters it last published, and
+# says how old they are (not "a second": it stopped publishing when it stopped).
+sleep 2
+st status --iface "$AGENT_IFACE" --json >"$H_TMP/stopped.json" 2>"$H_TMP/stopped.err" ||
+  { kill -CONT "$AGENT_PID"; fail "status of the stopped agent failed: $(cat "$H_TMP/stopped.err")"; }
+AGE=$(grep -o 'published [0-9.]* s ago' "$H_TMP/stopped.err" | grep -o '[0-9.]*' || true)
+[ -n "$AGE" ] || { kill -CONT "$AGENT_PID"; fail "status of the stopped agent did not say how old its counters are: $(cat "$H_TMP/stopped.err")"; }
+assert_ge "age of the counters status fell back on, s (the agent stopped 2 s before)" 2 "${AGE%.*}"
 ip netns exec "$NS_SRV" "$PYTHON" - "$AGENT_MIRROR_TX" 100000 <<'PY' || { kill -CONT "$AGENT_PID"; fail "could not send frames into the mirror pair"; }
 import socket, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
