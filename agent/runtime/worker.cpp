@@ -220,8 +220,9 @@ void Worker::noteKernelDrops(uint64_t drops) {
     return;
   const auto &guard = pipelineSettings_.ringGuard;
   std::string estimate =
-      guard ? fmt::format("; the ring guard counts {:.1f} MiB unread, limit {:.1f} MiB", guard.unread() / 1048576.0,
-                          guard.limit() / 1048576.0)
+      guard ? fmt::format("; the ring guard counts {:.1f} MiB unread, limit {:.1f} MiB, and gave up {} connection{} so far",
+                          guard.unread() / 1048576.0, guard.limit() / 1048576.0, guard.shed(),
+                          guard.shed() == 1 ? "" : "s")
             : std::string();
   spdlog::warn("capture loss: the kernel dropped {} frame{} for worker {} (its capture buffer was full; "
                "{:.0f} % full now{}); connections that lost bytes end broken (capture loss)",
