@@ -32,6 +32,7 @@ public:
     recording_.flush();
   }
   void addKernelDrops(uint64_t drops) { capture_.kernelDrops += drops; }
+  void setRingGuardShed(uint64_t connections) { capture_.ringGuardShed = connections; } // the guard's own count
   // Overload (InflightShedder), once per look: gives up that share of the connections in flight,
   // heaviest first; their keys, for the kernel.
   std::vector<st_flow_key> shedShareOfRecentBytes(double share) { return flows_.shedShareOfRecentBytes(share); }

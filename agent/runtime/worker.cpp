@@ -204,6 +204,8 @@ void Worker::publish() {
   if (!pipeline_)
     return;
   pipeline_->addKernelDrops(drops);
+  if (pipelineSettings_.ringGuard)
+    pipeline_->setRingGuardShed(pipelineSettings_.ringGuard.shed());
   auto snapshot = pipeline_->stats();
   std::lock_guard lock(snapshotMutex_);
   snapshot_ = std::move(snapshot);

@@ -39,7 +39,7 @@ TEST(StatsSchema, JsonKeysAreTheStatusContract) {
   using V = std::vector<std::string>;
   EXPECT_EQ(keys(json), (V{"capture", "flows", "replay", "http"}));
   EXPECT_EQ(keys(json["capture"]),
-            (V{"frames", "bytes", "kernel_drops", "not_tcp", "malformed", "bad_checksum", "truncated", "response_headers_only"}));
+            (V{"frames", "bytes", "kernel_drops", "ring_guard_shed", "not_tcp", "malformed", "bad_checksum", "truncated", "response_headers_only"}));
   EXPECT_EQ(keys(json["flows"]),
             (V{"packets", "started", "established", "never_established", "active", "half_open", "completed", "reset",
                "server_reset", "broken", "broken_overflow", "broken_truncated", "broken_capture_loss", "evicted",

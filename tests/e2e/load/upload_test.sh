@@ -21,9 +21,10 @@
 #   - every connection ended one way: replayed whole (the sink saw its FIN: closed_eof) or shed
 #     (its replay reset: closed_rst; or never opened when it was given up before its first byte:
 #     skipped_empty), replay completed + aborted = opened, the ledger adds up;
-#   - then, with the agent stopped, `status` falls back on its last published counters and says
-#     how old they are; frames that are no connection's overflow the ring: the loss is counted
-#     (kernel_drops) and logged ('capture loss: ...').
+#   - then, with the agent stopped: `status` falls back on its last published counters and says
+#     how old they are; one more upload is given up whole by the kernel's ring guard alone
+#     (capture.ring_guard_shed); frames that are no connection's overflow the ring: the loss is
+#     counted (kernel_drops) and logged ('capture loss: ...').
 # Usage: upload_test.sh PATH_TO_SHADOWTAP [PATH_TO_ST_LOAD]
 set -euo pipefail
 source "$(dirname "$0")/../../lib/harness.sh"
@@ -86,20 +87,27 @@ assert_eq "sink: connections that ended with a FIN" "$COMPLETED" "$(jget "$H_TMP
 assert_eq "sink: connections reset" "$ABORTED" "$(jget "$H_TMP/sink.json" 'j["closed_rst"]')"
 check_identities "$H_TMP/after.json" --flows
 
-# Capture loss that does happen is counted and logged (runtime/worker.cpp: noteKernelDrops). The
-# ring guard only refuses connections, so frames that are nobody's connection (not IP) still fill
-# the ring: with the agent stopped, 100,000 such frames of 1,500 bytes (about 150 MB, the ring
-# holds 64 MiB) are sent into the mirror pair, then the agent goes on.
+# Then the agent is stopped (SIGSTOP) for the rest, so only the kernel acts:
+#   - `status` of an agent that does not answer falls back on the counters it last published, and
+#     says how old they are (not "a second": it stopped publishing when it stopped);
+#   - one more upload, 150 MB at 500 Mbit/s: the ring fills with nobody reading, and the kernel's
+#     ring guard gives it up whole (capture.ring_guard_shed and flows.shed_inflight 1 more each);
+#   - capture loss that does happen is counted and logged (runtime/worker.cpp: noteKernelDrops):
+#     the guard only refuses connections, so frames that are nobody's connection (not IP) still
+#     fill the ring: 100,000 such frames of 1,500 bytes (about 150 MB) are sent into the mirror pair.
+GUARD_BEFORE=$(jget "$H_TMP/after.json" 'j["pipeline"]["capture"]["ring_guard_shed"]')
 kill -STOP "$AGENT_PID"
-# `status` of an agent that does not answer falls back on the counters it last published, and
-# says how old they are (not "a second": it stopped publishing when it stopped).
+resume_and_fail() { kill -CONT "$AGENT_PID"; fail "$1"; }
 sleep 2
 st status --iface "$AGENT_IFACE" --json >"$H_TMP/stopped.json" 2>"$H_TMP/stopped.err" ||
-  { kill -CONT "$AGENT_PID"; fail "status of the stopped agent failed: $(cat "$H_TMP/stopped.err")"; }
+  resume_and_fail "status of the stopped agent failed: $(cat "$H_TMP/stopped.err")"
 AGE=$(grep -o 'published [0-9.]* s ago' "$H_TMP/stopped.err" | grep -o '[0-9.]*' || true)
-[ -n "$AGE" ] || { kill -CONT "$AGENT_PID"; fail "status of the stopped agent did not say how old its counters are: $(cat "$H_TMP/stopped.err")"; }
+[ -n "$AGE" ] || resume_and_fail "status of the stopped agent did not say how old its counters are: $(cat "$H_TMP/stopped.err")"
 assert_ge "age of the counters status fell back on, s (the agent stopped 2 s before)" 2 "${AGE%.*}"
-ip netns exec "$NS_SRV" "$PYTHON" - "$AGENT_MIRROR_TX" 100000 <<'PY' || { kill -CONT "$AGENT_PID"; fail "could not send frames into the mirror pair"; }
+in_cli "$PYTHON" "$H_TOOLS/upload_client.py" --host "$SRV4" --port "$UPLOAD_PORT" --streams 1 \
+  --bytes 150000000 --mbit 500 >"$H_TMP/upload2.json" 2>"$H_TMP/upload2.err" ||
+  resume_and_fail "the upload failed with the agent stopped: $(head -c 2000 "$H_TMP/upload2.json" "$H_TMP/upload2.err")"
+ip netns exec "$NS_SRV" "$PYTHON" - "$AGENT_MIRROR_TX" 100000 <<'PY' || resume_and_fail "could not send frames into the mirror pair"
 import socket, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((sys.argv[1], 0))
@@ -118,6 +126,11 @@ done
 grep -q 'capture loss: the kernel dropped' "$AGENT_LOG" ||
   fail "no 'capture loss' line in the agent log 10 s after its ring overflowed"
 log "logged: $(grep -o 'capture loss: .*' "$AGENT_LOG" | head -n 1)"
+agent_wait_idle 60 || fail "the agent did not finish within 60 s of going on"
 agent_status "$H_TMP/overflow.json"
 assert_gt "capture loss counted (kernel_drops)" 0 "$(jget "$H_TMP/overflow.json" 'j["pipeline"]["capture"]["kernel_drops"]')"
+assert_eq "connections the ring guard gave up while the agent was stopped (the second upload)" 1 \
+  $(($(jget "$H_TMP/overflow.json" 'j["pipeline"]["capture"]["ring_guard_shed"]') - GUARD_BEFORE))
+assert_eq "... ended here as shed in flight (its SYN was read after the stop)" $((SHED + 1)) \
+  "$(jget "$H_TMP/overflow.json" 'j["pipeline"]["flows"]["shed_inflight"]')"
 agent_stop_checked
