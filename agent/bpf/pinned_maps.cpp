@@ -143,13 +143,14 @@ CounterValues TapMaps::counters() const {
   return totals;
 }
 
-bool TapMaps::shedFlow(const st_flow_key &key) noexcept {
+TapMaps::ShedOutcome TapMaps::shedFlow(const st_flow_key &key) noexcept {
   // Keep the hash the SYN recorded; a decision already gone from the LRU is written anew (the
   // kernel would otherwise decide the connection's next packet by hash, and mirror it again).
   st_flow_decision decision{};
-  bpf_map_lookup_elem(fds_.flows, &key, &decision);
+  if (bpf_map_lookup_elem(fds_.flows, &key, &decision) == 0 && decision.mirrored == ST_FLOW_SHED)
+    return ShedOutcome::AlreadyShed;
   decision.mirrored = ST_FLOW_SHED;
-  return bpf_map_update_elem(fds_.flows, &key, &decision, BPF_ANY) == 0;
+  return bpf_map_update_elem(fds_.flows, &key, &decision, BPF_ANY) == 0 ? ShedOutcome::Shed : ShedOutcome::Failed;
 }
 
 bool TapMaps::flowShed(const st_flow_key &key) const noexcept {

@@ -48,8 +48,10 @@ public:
   CounterValues counters() const; // summed over every possible CPU
 
   // Overload: the kernel stops mirroring this connection (ST_FLOW_SHED) from its next packet.
-  // Fails open: false when the map cannot be written (the connection stays mirrored).
-  bool shedFlow(const st_flow_key &key) noexcept;
+  // AlreadyShed: the kernel had given it up itself (the capture ring guard), nothing written.
+  // Fails open: Failed when the map cannot be written (the connection stays mirrored).
+  enum class ShedOutcome { Shed, AlreadyShed, Failed };
+  ShedOutcome shedFlow(const st_flow_key &key) noexcept;
   // Whether the kernel gave this connection up (ST_FLOW_SHED). False when it cannot tell.
   bool flowShed(const st_flow_key &key) const noexcept;
   // An interface of the agent went: the connections it decided are forgotten, so a new connection

@@ -177,8 +177,10 @@ void Agent::startWorkers(const replay::ReplayPlan *plan, std::unique_ptr<PcapWri
       settings.shedInKernel = [this](const st_flow_key &key) { return taps_.flowShed(key); };
     }
     settings.onShed = [this](const st_flow_key &key) {
-      if (!taps_.shedFlow(key))
+      auto outcome = taps_.shedFlow(key);
+      if (outcome == TapMaps::ShedOutcome::Failed)
         spdlog::debug("overload: could not mark a shed connection in st_flows; its frames are absorbed here");
+      return outcome == TapMaps::ShedOutcome::AlreadyShed;
     };
     if (options_.recordDir) {
       settings.recordDir = options_.recordDir;

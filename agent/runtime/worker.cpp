@@ -127,8 +127,11 @@ void Worker::drainSource() {
 // The kernel's ring guard gave connections up while this worker could not read (stopped,
 // throttled): their replays are reset and they count as shed in flight, like the ones the worker
 // gives up itself. A connection's SYN may still wait in the ring when the guard gives it up, so the
-// flows are looked up once the ring is empty (every SYN read), or every second while it never is.
-// Their frames already in the ring are absorbed as late packets of ended flows.
+// flows are looked up when the guard's count grows, then once the ring is empty (every SYN read),
+// at most once a second while it is not (each look is a map lookup per open flow). Also at each
+// look of the in-flight shedder, first: it would otherwise pick the same flows and count the
+// kernel's decision as its own. Their frames already in the ring are absorbed as late packets of
+// ended flows.
 void Worker::endShedByRingGuard() {
   auto &guard = pipelineSettings_.ringGuard;
   if (!guard || !pipeline_ || !pipelineSettings_.shedInKernel)
@@ -147,14 +150,19 @@ void Worker::endShedByRingGuard() {
   ringGuardPending_ = !empty;
   size_t ended = pipeline_->endShedInKernel(pipelineSettings_.shedInKernel);
   if (ended > 0)
-    spdlog::warn("overload: worker {}'s capture ring filled while it could not read; the kernel gave up {} "
-                 "connection{} in flight, whole (counted shed_inflight)",
-                 pipelineSettings_.index, ended, ended == 1 ? "" : "s");
+    logShedByKernel(ended);
+}
+
+void Worker::logShedByKernel(size_t connections) const {
+  spdlog::warn("overload: worker {}'s capture ring filled while it could not read; the kernel gave up {} "
+               "connection{} in flight, whole (counted shed_inflight)",
+               pipelineSettings_.index, connections, connections == 1 ? "" : "s");
 }
 
 void Worker::shedIfLosingGround() {
   if (!pipeline_ || !pipelineSettings_.onShed || !shedder_.due(nowNs_))
     return;
+  endShedByRingGuard(); // the kernel's decisions first (one atomic load when there are none)
   double fill = source_->occupancy();
   double share = shedder_.shedShare(fill, source_->consumed(), nowNs_);
   // Refusing new connections comes first, and gets kPauseFirstNs to show: the connections admitted
@@ -178,10 +186,15 @@ void Worker::shedIfLosingGround() {
     spdlog::debug("overload: worker {} capture buffer {:.0f} % full and filling: {} connection(s) shed in flight "
                   "({:.0f} % of the recent bytes)",
                   pipelineSettings_.index, fill * 100, keys.size(), share * 100);
+  size_t byKernel = 0; // picked here, but the ring guard had given them up already
   for (const auto &key : keys) {
-    pipelineSettings_.onShed(key);
-    shedSinceLog_++;
+    if (pipelineSettings_.onShed(key))
+      byKernel++;
+    else
+      shedSinceLog_++;
   }
+  if (byKernel > 0)
+    logShedByKernel(byKernel);
   if (shedSinceLog_ && nowNs_ - shedLogNs_ >= 1'000'000'000ull) { // one line a second at most, with the count
     spdlog::warn("overload: worker {} still falling behind; gave up {} connection{} in flight, heaviest first "
                  "(counted shed_inflight)",

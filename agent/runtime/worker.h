@@ -43,8 +43,11 @@ public:
     // overload look (Rewrite::OnChange); returns whether admission is paused (AdmissionControl::report).
     std::function<bool(size_t index, double load, AdmissionControl::Rewrite rewrite)> onLoad;
     // Called on the worker's thread with a connection it gave up in flight (InflightShedder): the
-    // kernel must stop mirroring it (TapMaps::shedFlow). Unset: nothing is shed.
-    std::function<void(const st_flow_key &key)> onShed;
+    // kernel must stop mirroring it (TapMaps::shedFlow). Returns true when the kernel had given it
+    // up already (the capture ring guard): the log says whose decision it was (one the guard takes
+    // between the map's read and write, microseconds, still counts as this worker's). Unset:
+    // nothing is shed.
+    std::function<bool(const st_flow_key &key)> onShed;
     // TC mode: this worker's entry of the capture ring guard, and whether the kernel gave a
     // connection up (TapSet::flowShed): the worker ends such flows as shed in flight.
     RingGuard::Slot ringGuard;
@@ -80,6 +83,7 @@ private:
   double load() const;
   void shedIfLosingGround();
   void endShedByRingGuard();
+  void logShedByKernel(size_t connections) const;
   void noteKernelDrops(uint64_t drops);
 
   Settings pipelineSettings_;

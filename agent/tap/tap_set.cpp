@@ -226,7 +226,7 @@ CounterValues TapSet::counters() const {
   return total;
 }
 
-bool TapSet::shedFlow(const st_flow_key &key) noexcept { return sharedMaps_->shedFlow(key); }
+TapMaps::ShedOutcome TapSet::shedFlow(const st_flow_key &key) noexcept { return sharedMaps_->shedFlow(key); }
 bool TapSet::flowShed(const st_flow_key &key) const noexcept { return sharedMaps_->flowShed(key); }
 
 bool TapSet::responsesHeadersOnly() const {

@@ -65,7 +65,7 @@ public:
   // Any thread.
   void setAdmitPaused(bool paused);
   uint64_t ringFull() const; // summed over every tap, gone ones included
-  bool shedFlow(const st_flow_key &key) noexcept;
+  TapMaps::ShedOutcome shedFlow(const st_flow_key &key) noexcept;
   bool flowShed(const st_flow_key &key) const noexcept; // the kernel gave it up (ST_FLOW_SHED)
 
   // Control thread.

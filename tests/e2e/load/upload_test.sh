@@ -96,6 +96,7 @@ check_identities "$H_TMP/after.json" --flows
 #     the guard only refuses connections, so frames that are nobody's connection (not IP) still
 #     fill the ring: 100,000 such frames of 1,500 bytes (about 150 MB) are sent into the mirror pair.
 GUARD_BEFORE=$(jget "$H_TMP/after.json" 'j["pipeline"]["capture"]["ring_guard_shed"]')
+LOG_LINES=$(wc -l <"$AGENT_LOG")
 kill -STOP "$AGENT_PID"
 resume_and_fail() { kill -CONT "$AGENT_PID"; fail "$1"; }
 sleep 2
@@ -133,4 +134,7 @@ assert_eq "connections the ring guard gave up while the agent was stopped (the s
   $(($(jget "$H_TMP/overflow.json" 'j["pipeline"]["capture"]["ring_guard_shed"]') - GUARD_BEFORE))
 assert_eq "... ended here as shed in flight (its SYN was read after the stop)" $((SHED + 1)) \
   "$(jget "$H_TMP/overflow.json" 'j["pipeline"]["flows"]["shed_inflight"]')"
+# ... and logged as the kernel's decision, not taken by the in-flight shedder for its own.
+tail -n +$((LOG_LINES + 1)) "$AGENT_LOG" | grep -q "the kernel gave up 1 connection in flight" ||
+  fail "no line for the connection the kernel gave up: $(tail -n +$((LOG_LINES + 1)) "$AGENT_LOG" | grep overload)"
 agent_stop_checked
