@@ -191,17 +191,14 @@ void Worker::shedIfLosingGround() {
     if (pipelineSettings_.onShed(key))
       byKernel++;
     else
-      shedSinceLog_++;
+      shedLog_.pending++;
   }
   if (byKernel > 0)
     logShedByKernel(byKernel);
-  if (shedSinceLog_ && nowNs_ - shedLogNs_ >= 1'000'000'000ull) { // one line a second at most, with the count
+  if (uint64_t shed = shedLog_.take(nowNs_))
     spdlog::warn("overload: worker {} still falling behind; gave up {} connection{} in flight, heaviest first "
                  "(counted shed_inflight)",
-                 pipelineSettings_.index, shedSinceLog_, shedSinceLog_ == 1 ? "" : "s");
-    shedSinceLog_ = 0;
-    shedLogNs_ = nowNs_;
-  }
+                 pipelineSettings_.index, shed, shed == 1 ? "" : "s");
 }
 
 void Worker::onFrame(const Frame &frame) {
@@ -229,22 +226,19 @@ void Worker::publish() {
 // when, and how full the ring and the kernel's guard estimate were then (the guard exists so that
 // this does not happen: capture/ring_guard.h).
 void Worker::noteKernelDrops(uint64_t drops) {
-  dropsSinceLog_ += drops;
-  uint64_t now = monotonicNs();
-  if (!dropsSinceLog_ || (dropLogNs_ && now - dropLogNs_ < 1'000'000'000ull))
+  dropLog_.pending += drops;
+  uint64_t dropped = dropLog_.take(nowNs_); // publish() follows a turn: nowNs_ is current
+  if (!dropped)
     return;
   const auto &guard = pipelineSettings_.ringGuard;
+  uint64_t guardShed = guard.shed();
   std::string estimate =
       guard ? fmt::format("; the ring guard counts {:.1f} MiB unread, limit {:.1f} MiB, and gave up {} connection{} so far",
-                          guard.unread() / 1048576.0, guard.limit() / 1048576.0, guard.shed(),
-                          guard.shed() == 1 ? "" : "s")
+                          guard.unread() / 1048576.0, guard.limit() / 1048576.0, guardShed, guardShed == 1 ? "" : "s")
             : std::string();
   spdlog::warn("capture loss: the kernel dropped {} frame{} for worker {} (its capture buffer was full; "
                "{:.0f} % full now{}); connections that lost bytes end broken (capture loss)",
-               dropsSinceLog_, dropsSinceLog_ == 1 ? "" : "s", pipelineSettings_.index, source_->occupancy() * 100,
-               estimate);
-  dropsSinceLog_ = 0;
-  dropLogNs_ = now;
+               dropped, dropped == 1 ? "" : "s", pipelineSettings_.index, source_->occupancy() * 100, estimate);
 }
 
 std::optional<PipelineStats> Worker::stats() const {

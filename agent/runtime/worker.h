@@ -28,6 +28,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 namespace shadowtap {
 
@@ -102,8 +103,19 @@ private:
   uint64_t ringGuardShed_ = 0, ringGuardScanNs_ = 0;
   bool ringGuardPending_ = false;
   uint64_t pausedSinceNs_ = 0; // when this worker last saw admission paused (0: not paused)
-  uint64_t shedSinceLog_ = 0, shedLogNs_ = 0;
-  uint64_t dropsSinceLog_ = 0, dropLogNs_ = 0; // kernel capture drops not logged yet; the last line
+  // Events that can come thousands a second, logged at most once a second with the count since
+  // the last line: connections this worker shed in flight, frames the kernel dropped.
+  struct CountedLogLine {
+    uint64_t pending = 0, lastNs = 0;
+    // What to log now (and forget), or 0 within a second of the last line.
+    uint64_t take(uint64_t nowNs) {
+      if (!pending || (lastNs && nowNs - lastNs < 1'000'000'000ull))
+        return 0;
+      lastNs = nowNs;
+      return std::exchange(pending, 0);
+    }
+  };
+  CountedLogLine shedLog_, dropLog_;
   uint64_t nowNs_ = 0;
   bool drainPosted_ = false;
   std::thread thread_;
